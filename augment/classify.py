@@ -1,0 +1,62 @@
+"""Training and applying the downstream classifier."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from augment.mixing import MixedBatches
+from models.classifiers import build_classifier
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    model: str = "small_cnn"
+    width: int = 32  # channels of the first conv block
+    steps: int = 600  # optimiser updates
+    batch_size: int = 64
+    lr: float = 1e-3  # AdamW, cosine-decayed to 0
+    weight_decay: float = 5e-4
+    log_every: int = 100
+
+
+def train_classifier(
+    batches: MixedBatches,
+    cfg: ClassifierConfig,
+    *,
+    in_channels: int,
+    num_classes: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    on_log: Callable[[int, dict], None] | None = None,
+) -> nn.Module:
+    torch.manual_seed(seed)
+    device = torch.device(device)
+    model = build_classifier(cfg.model, in_channels=in_channels, num_classes=num_classes, width=cfg.width).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model.train()
+    t0 = time.perf_counter()
+    for step in range(1, cfg.steps + 1):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / cfg.steps))
+        x, y = batches.next()
+        loss = F.cross_entropy(model(x.to(device)), y.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if on_log is not None and (step % cfg.log_every == 0 or step == cfg.steps):
+            on_log(step, {"loss": loss.item(), "seconds": time.perf_counter() - t0})
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512, device: str | torch.device = "cpu") -> torch.Tensor:
+    """(N, C, H, W) -> (N,) predicted class indices."""
+    model.eval().to(device)
+    out = [model(images[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)

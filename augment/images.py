@@ -1,0 +1,79 @@
+"""Reading any image file into the project's canonical form: square, `size` px, 1 or 3 channels, uint8."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+DEFAULT_MAX_PIXELS = 40_000_000  # anything bigger is "absurdly large" for this pipeline
+
+
+class ImageRejected(Exception):
+    """A file that cannot be used as an image; the message is the reason written to rejected.csv."""
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit and float images -> 8-bit, scaled by their own value range rather than clipped."""
+    arr = np.asarray(img, dtype=np.float64)
+    lo, hi = float(arr.min()), float(arr.max())
+    scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo) * 255.0
+    return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
+
+
+def canonical(img: Image.Image, *, size: int, channels: int) -> np.ndarray:
+    """Any PIL image -> (size, size, channels) uint8. Alpha is composited over black."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        img = _to_8bit(img)
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(background, rgba)
+    img = img.convert("L" if channels == 1 else "RGB")
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read and convert one file; raise ImageRejected with a reason for anything unusable."""
+    try:
+        if path.stat().st_size == 0:
+            raise ImageRejected("zero-byte file")
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageRejected(f"too large: {width}x{height} px exceeds {max_pixels} px")
+            if width < 1 or height < 1:
+                raise ImageRejected(f"empty image: {width}x{height} px")
+            img.load()  # decodes fully: truncated files fail here, not later
+            return canonical(img, size=size, channels=channels)
+    except ImageRejected:
+        raise
+    except UnidentifiedImageError:
+        raise ImageRejected("not an image (unidentified format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(f"too large: {exc}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"unreadable: {exc}") from None
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, C) uint8 -> (N, C, H, W) float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) float in [-1, 1] -> (N, H, W, C) uint8."""
+    return images.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def save_png(array: np.ndarray, path: Path) -> None:
+    """(H, W, C) uint8 -> PNG."""
+    img = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array, mode="L" if array.shape[2] == 1 else "RGB")
+    img.save(path, format="PNG")

@@ -1,0 +1,4 @@
+"""Neural networks only: generators, discriminators, classifiers and GAN losses.
+
+Every network takes explicit constructor arguments; nothing here reads params.
+"""
