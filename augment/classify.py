@@ -54,6 +54,23 @@ def train_classifier(
     return model.eval()
 
 
+def save_classifier(model: nn.Module, cfg: ClassifierConfig, *, in_channels: int, num_classes: int, path) -> None:
+    """State dict plus constructor arguments, so the file rebuilds without params.yaml."""
+    from augment.io import atomic_path
+
+    arch = {"name": cfg.model, "in_channels": in_channels, "num_classes": num_classes, "width": cfg.width}
+    with atomic_path(path) as tmp:
+        torch.save({"arch": arch, "state_dict": model.state_dict()}, tmp)
+
+
+def load_classifier(path, *, device: str | torch.device = "cpu") -> nn.Module:
+    blob = torch.load(path, map_location=device, weights_only=True)
+    arch = dict(blob["arch"])
+    model = build_classifier(arch.pop("name"), **arch)
+    model.load_state_dict(blob["state_dict"])
+    return model.to(device).eval()
+
+
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512, device: str | torch.device = "cpu") -> torch.Tensor:
     """(N, C, H, W) -> (N,) predicted class indices."""

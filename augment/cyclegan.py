@@ -185,3 +185,20 @@ def translate(generator: nn.Module, images: torch.Tensor, *, batch_size: int = 2
     generator.eval().to(device)
     out = [generator(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
     return torch.cat(out) if out else images.new_zeros((0, *images.shape[1:]))
+
+
+def save_generator(generator: nn.Module, cfg: CycleGANConfig, channels: int, path) -> None:
+    """State dict plus the constructor arguments, so the file rebuilds without params.yaml."""
+    from augment.io import atomic_path
+
+    arch = {"name": cfg.generator, "in_channels": channels, "out_channels": channels, "ngf": cfg.ngf, "n_blocks": cfg.n_blocks}
+    with atomic_path(path) as tmp:
+        torch.save({"arch": arch, "state_dict": generator.state_dict()}, tmp)
+
+
+def load_generator(path, *, device: str | torch.device = "cpu") -> nn.Module:
+    blob = torch.load(path, map_location=device, weights_only=True)
+    arch = dict(blob["arch"])
+    net = build_generator(arch.pop("name"), **arch)
+    net.load_state_dict(blob["state_dict"])
+    return net.to(device).eval()

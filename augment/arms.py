@@ -1,0 +1,62 @@
+"""The arms of the experiment: what each classifier is trained on (see DESIGN.md, "Arms").
+
+Each arm says which synthetic set it mixes in and how many target labels it may see; the
+`training_parts` function turns that into the parts of a `MixedBatches`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from augment.mixing import LabeledImages
+
+
+class ArmUnavailable(Exception):
+    """The arm cannot be trained on this data (e.g. `oracle` without target train labels)."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    description: str
+    gan: str | None = None  # synthetic set it mixes in
+    target_labels: Literal["none", "few", "all"] = "none"
+
+
+ARMS = {
+    arm.name: arm
+    for arm in (
+        Arm("source_only", "real source train only (the baseline every benefit is measured against)"),
+        Arm("cyclegan", "source + CycleGAN-translated source at mix.synthetic_fraction", gan="cyclegan"),
+        Arm("target_few", "source + the data.target_labels_per_class labeled target images per class", target_labels="few"),
+        Arm("oracle", "all labeled target train (upper bound)", target_labels="all"),
+    )
+}
+
+
+def training_parts(
+    arm: Arm,
+    *,
+    source: LabeledImages,
+    target: LabeledImages | None,
+    synthetic: LabeledImages | None,
+    synthetic_fraction: float,
+) -> dict[str, tuple[LabeledImages, float]]:
+    """The (set, fraction) parts of each training batch for `arm`.
+
+    `target` holds only the target labels this arm may see (few or all); `synthetic` is the
+    arm's GAN output with the source labels it was translated from.
+    """
+    if arm.target_labels == "all":
+        if target is None or len(target) == 0:
+            raise ArmUnavailable("the target train split has no labels (it is flat), so there is no oracle to train")
+        return {"target": (target, 1.0)}
+    if arm.target_labels == "few":
+        if target is None or len(target) == 0:
+            raise ArmUnavailable("no labeled target train images are visible (data.target_labels_per_class is 0 or the split is flat)")
+        return {"source": (source, 1.0 - synthetic_fraction), "target_few": (target, synthetic_fraction)}
+    if arm.gan is not None:
+        if synthetic is None or len(synthetic) == 0:
+            raise ValueError(f"arm {arm.name!r} needs the {arm.gan} synthetic set, which is empty")
+        return {"source": (source, 1.0 - synthetic_fraction), arm.gan: (synthetic, synthetic_fraction)}
+    return {"source": (source, 1.0)}

@@ -1,0 +1,100 @@
+"""The data contract: discovering `<root>/<domain>/<split>/<class>/<image>` and checking its shape.
+
+Layout problems (missing folders, no classes, target classes unknown to the source) are errors
+that name the folder; individual bad files are not errors here, they are rejected later.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from augment.images import IMAGE_SUFFIXES
+
+SPLITS = ("train", "test")
+
+
+class DataLayoutError(ValueError):
+    """The folders do not follow the data contract; the message names the folder and the fix."""
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: Path
+    domain: str
+    role: str  # "source" or "target"
+    split: str  # "train" or "test"
+    label: str | None  # class folder name; None for a flat (unlabeled) target train file
+
+
+def natural_key(name: str) -> tuple:
+    """'2' < '10' and '00' < '01': numbers compare as numbers, the rest as text."""
+    return tuple(int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name))
+
+
+def _is_candidate(path: Path) -> bool:
+    # Hidden files (.DS_Store, ._foo.png) are never images; everything else is tried, and a
+    # wrong suffix is reported in rejected.csv rather than silently skipped.
+    return path.is_file() and not path.name.startswith(".")
+
+
+def _split_dir(root: Path, domain: str, split: str) -> Path:
+    d = root / domain / split
+    if not d.is_dir():
+        raise DataLayoutError(
+            f"{d}: missing. Expected <data.root>/<domain>/{{train,test}}/<class>/<images>; "
+            f"found under {root / domain}: {sorted(p.name for p in (root / domain).iterdir()) if (root / domain).is_dir() else 'nothing (folder missing)'}"
+        )
+    return d
+
+
+def discover_domain(root: Path, domain: str, role: str) -> list[FoundFile]:
+    found: list[FoundFile] = []
+    for split in SPLITS:
+        d = _split_dir(root, domain, split)
+        class_dirs = sorted((p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
+        flat = sorted(p for p in d.iterdir() if _is_candidate(p))
+        labeled_required = role == "source" or split == "test"
+        if labeled_required and flat:
+            raise DataLayoutError(
+                f"{d}: {len(flat)} files directly in the folder (e.g. {flat[0].name}); the {role} {split} split must be "
+                f"labeled, one sub-folder per class. Only the target train split may be flat."
+            )
+        if labeled_required and not class_dirs:
+            raise DataLayoutError(f"{d}: no class folders; expected {d}/<class>/<images>")
+        for f in flat:
+            found.append(FoundFile(f, domain, role, split, None))
+        for cd in class_dirs:
+            for f in sorted(p for p in cd.rglob("*") if _is_candidate(p)):
+                found.append(FoundFile(f, domain, role, split, cd.name))
+        if not any(ff.split == split and ff.domain == domain for ff in found):
+            raise DataLayoutError(f"{d}: no files found; expected images with suffixes {', '.join(IMAGE_SUFFIXES)}")
+    return found
+
+
+def discover(root: str | Path, source: str, target: str) -> tuple[list[FoundFile], list[str]]:
+    """All candidate files of both domains, and the sorted source classes."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataLayoutError(f"data.root {root}: not a folder. It must hold <source>/ and <target>/ (data.source={source!r}, data.target={target!r})")
+    for domain, key in ((source, "data.source"), (target, "data.target")):
+        if not (root / domain).is_dir():
+            present = sorted(p.name for p in root.iterdir() if p.is_dir())
+            raise DataLayoutError(f"{root / domain}: missing ({key}={domain!r}); domains present in {root}: {present}")
+    files = discover_domain(root, source, "source") + discover_domain(root, target, "target")
+    classes = sorted({f.label for f in files if f.role == "source"}, key=natural_key)
+    check_classes(classes, files, root / target)
+    return files, classes
+
+
+def check_classes(source_classes: list[str], files: list[FoundFile], target_dir: Path) -> None:
+    """Target classes (test, and labeled train) must be a subset of the source classes."""
+    known = set(source_classes)
+    for split in SPLITS:
+        target_labels = {f.label for f in files if f.role == "target" and f.split == split and f.label is not None}
+        missing = sorted(target_labels - known, key=natural_key)
+        if missing:
+            raise DataLayoutError(
+                f"{target_dir / split}: classes {missing} are not among the source classes; every target class "
+                f"needs labeled source images. Source classes: {source_classes}"
+            )

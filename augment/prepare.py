@@ -1,0 +1,152 @@
+"""The prepare stage's core: validated, resized images, `manifest.csv`, `rejected.csv`, `dataset.json`.
+
+Output layout (under `out_dir`):
+    images/<domain>/<split>/<class or _unlabeled>/<id>.png   canonical size and channels
+    manifest.csv    one row per accepted image (see MANIFEST_COLUMNS)
+    rejected.csv    one row per unusable file: source_path, domain, split, reason
+    dataset.json    classes, domains, channels, image size, counts
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from augment.contract import FoundFile, discover
+from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, read_image, save_png
+from augment.io import atomic_dir, write_csv, write_json
+
+MANIFEST_COLUMNS = [
+    "path", "source_path", "domain", "role", "split", "label", "label_index",
+    "few_shot", "sha256", "width", "height",
+]
+REJECTED_COLUMNS = ["source_path", "domain", "split", "reason"]
+UNLABELED = "_unlabeled"
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    dataset: str  # "digits" or "folders"
+    root: str
+    source: str
+    target: str
+    image_size: int
+    channels: int
+    target_labels_per_class: int
+    split_seed: int = 0
+    test_fraction_source: float = 0.2
+    test_fraction_target: float = 0.3
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _mark_few_shot(manifest: pd.DataFrame, per_class: int, seed: int) -> pd.Series:
+    """Pick `per_class` labeled target train images per class, once, so every arm sees the same few."""
+    few = pd.Series(False, index=manifest.index)
+    rng = np.random.default_rng(seed)
+    pool = manifest[(manifest.role == "target") & (manifest.split == "train") & (manifest.label_index >= 0)]
+    for _, rows in pool.groupby("label_index"):
+        chosen = rng.permutation(rows.index.to_numpy())[:per_class]
+        few[chosen] = True
+    return few
+
+
+def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
+    manifest = pd.DataFrame(rows, columns=[c for c in MANIFEST_COLUMNS if c != "few_shot"])
+    manifest["few_shot"] = _mark_few_shot(manifest, cfg.target_labels_per_class, cfg.split_seed)
+    manifest = manifest[MANIFEST_COLUMNS]
+    for role, domain in (("source", cfg.source), ("target", cfg.target)):
+        for split in ("train", "test"):
+            if not ((manifest.role == role) & (manifest.split == split)).any():
+                raise ValueError(f"{domain}/{split}: no readable images left after rejecting {len(rejected)} files; see rejected.csv")
+    write_csv(manifest, out_dir / "manifest.csv")
+    write_csv(pd.DataFrame(rejected, columns=REJECTED_COLUMNS), out_dir / "rejected.csv")
+    target_train = manifest[(manifest.role == "target") & (manifest.split == "train")]
+    write_json({
+        "classes": classes,
+        "source": cfg.source,
+        "target": cfg.target,
+        "channels": cfg.channels,
+        "image_size": cfg.image_size,
+        "target_train_labeled": int((target_train.label_index >= 0).sum()),
+        "target_train_unlabeled": int((target_train.label_index < 0).sum()),
+        "few_shot": int(manifest.few_shot.sum()),
+        "counts": {f"{d}/{s}": int(n) for (d, s), n in manifest.groupby(["domain", "split"]).size().items()},
+        "rejected": len(rejected),
+    }, out_dir / "dataset.json")
+    return manifest
+
+
+def _record(arr: np.ndarray, out_dir: Path, rel: Path, **fields) -> dict:
+    (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+    save_png(arr, out_dir / rel)
+    return {"path": rel.as_posix(), **fields}
+
+
+def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
+    files, classes = discover(cfg.root, cfg.source, cfg.target)
+    index = {c: i for i, c in enumerate(classes)}
+    rows, rejected = [], []
+    for i, f in enumerate(files):
+        try:
+            arr = read_image(f.path, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels)
+            with Image.open(f.path) as img:
+                width, height = img.size
+        except ImageRejected as exc:
+            rejected.append({"source_path": str(f.path), "domain": f.domain, "split": f.split, "reason": str(exc)})
+            continue
+        rows.append(_record(
+            arr, out_dir, _image_rel(f, i), source_path=str(f.path), domain=f.domain, role=f.role, split=f.split,
+            label=f.label if f.label is not None else "", label_index=index[f.label] if f.label is not None else -1,
+            sha256=_sha256_file(f.path), width=width, height=height,
+        ))
+    return _finish(rows, rejected, classes, cfg, out_dir)
+
+
+def _image_rel(f: FoundFile, i: int) -> Path:
+    return Path("images") / f.domain / f.split / (f.label or UNLABELED) / f"{i:06d}.png"
+
+
+def prepare_digits(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
+    from augment.digits import load_digits_domains
+
+    domains = load_digits_domains(
+        test_fraction_source=cfg.test_fraction_source, test_fraction_target=cfg.test_fraction_target, seed=cfg.split_seed
+    )
+    classes = [str(c) for c in range(10)]
+    rows, i = [], 0
+    for domain, role in ((cfg.source, "source"), (cfg.target, "target")):
+        for split, (images, labels) in domains[domain].items():
+            for j, (img, label) in enumerate(zip(images, labels)):
+                arr = canonical(Image.fromarray(img, mode="L"), size=cfg.image_size, channels=cfg.channels)
+                f = FoundFile(Path(f"{domain}/{split}/{j}"), domain, role, split, str(int(label)))
+                rows.append(_record(
+                    arr, out_dir, _image_rel(f, i), source_path=f"digits:{domain}/{split}/{j}", domain=domain, role=role,
+                    split=split, label=f.label, label_index=int(label), sha256=hashlib.sha256(img.tobytes()).hexdigest(),
+                    width=img.shape[1], height=img.shape[0],
+                ))
+                i += 1
+    return _finish(rows, [], classes, cfg, out_dir)
+
+
+PREPARERS = {"digits": prepare_digits, "folders": prepare_folders}
+
+
+def prepare(cfg: PrepareConfig, out_dir: str | Path) -> pd.DataFrame:
+    """Build `out_dir` whole, atomically: a failure leaves any previous `out_dir` as it was."""
+    if cfg.dataset not in PREPARERS:
+        raise ValueError(f"Unknown dataset {cfg.dataset!r}. Valid: {', '.join(PREPARERS)}")
+    with atomic_dir(out_dir) as tmp:
+        manifest = PREPARERS[cfg.dataset](cfg, tmp)
+    return manifest

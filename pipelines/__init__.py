@@ -1,0 +1,1 @@
+"""Entry points: DVC stages, typed params, Prefect flows and the CLI."""

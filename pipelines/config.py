@@ -1,0 +1,186 @@
+"""params.yaml parsed once into typed, frozen models.
+
+Unknown keys and bad values are rejected with a message naming the dotted key, e.g.
+`params.yaml: gan.cyclegan.steps: Input should be greater than 0 (got -5)`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from augment.arms import ARMS
+from augment.classify import ClassifierConfig
+from augment.cyclegan import CycleGANConfig
+
+PARAMS_FILE = "params.yaml"
+DIGITS_DOMAINS = ("mnist", "optdigits")
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, malformed, or has an unknown key or a bad value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Strict):
+    dataset: Literal["digits", "folders"] = "digits"
+    root: str = "data/raw"
+    source: str = "mnist"
+    target: str = "optdigits"
+    image_size: int = Field(16, ge=8, le=1024)
+    channels: Literal[1, 3] = 1
+    target_labels_per_class: int = Field(10, ge=0)
+    split_seed: int = 0
+    test_fraction_source: float = Field(0.2, gt=0, lt=1)
+    test_fraction_target: float = Field(0.3, gt=0, lt=1)
+    max_image_pixels: int = Field(40_000_000, gt=0)
+
+    @field_validator("image_size")
+    @classmethod
+    def _divisible_by_4(cls, v: int) -> int:
+        if v % 4:
+            raise ValueError(f"must be divisible by 4 (the generators downsample twice), got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _domains(self):
+        if self.source == self.target:
+            raise ValueError(f"data.source and data.target must differ, both are {self.source!r}")
+        if self.dataset == "digits" and (self.source, self.target) != DIGITS_DOMAINS:
+            raise ValueError(
+                f"data.dataset 'digits' has domains source 'mnist' and target 'optdigits', got "
+                f"data.source={self.source!r}, data.target={self.target!r}; use data.dataset 'folders' for your own images"
+            )
+        return self
+
+
+class CycleGANParams(_Strict):
+    steps: int = Field(800, gt=0)
+    batch_size: int = Field(16, gt=0)
+    ngf: int = Field(32, gt=0)
+    n_blocks: int = Field(6, ge=0)
+    ndf: int = Field(32, gt=0)
+    d_layers: int = Field(2, ge=1, le=5)
+    lr: float = Field(2e-4, gt=0)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    decay_from: float = Field(0.5, ge=0, le=1)
+    lambda_cycle: float = Field(10.0, ge=0)
+    lambda_identity: float = Field(0.5, ge=0)
+    pool_size: int = Field(50, ge=0)
+    loss: Literal["lsgan", "vanilla"] = "lsgan"
+    seed: int = 0
+    log_every: int = Field(50, gt=0)
+    checkpoint_every: int = Field(200, ge=0)
+    sample_count: int = Field(16, gt=0)
+
+    def train_config(self) -> CycleGANConfig:
+        names = {f.name for f in dataclasses.fields(CycleGANConfig)}
+        return CycleGANConfig(**{k: v for k, v in self.model_dump().items() if k in names})
+
+
+class GanParams(_Strict):
+    cyclegan: CycleGANParams = CycleGANParams()
+
+
+class MixParams(_Strict):
+    synthetic_fraction: float = Field(0.5, ge=0, le=1)
+
+
+class ClassifierParams(_Strict):
+    arms: list[str] = Field(default_factory=lambda: ["source_only", "cyclegan", "oracle"], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    model: Literal["small_cnn"] = "small_cnn"
+    width: int = Field(32, gt=0)
+    steps: int = Field(600, gt=0)
+    batch_size: int = Field(64, gt=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(5e-4, ge=0)
+
+    @field_validator("arms")
+    @classmethod
+    def _known_arms(cls, v: list[str]) -> list[str]:
+        unknown = [a for a in v if a not in ARMS]
+        if unknown:
+            raise ValueError(f"unknown arm(s) {unknown}. Valid: {', '.join(ARMS)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"arms must not repeat, got {v}")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds must not repeat, got {v}")
+        return v
+
+    def train_config(self) -> ClassifierConfig:
+        return ClassifierConfig(
+            model=self.model, width=self.width, steps=self.steps, batch_size=self.batch_size,
+            lr=self.lr, weight_decay=self.weight_decay,
+        )
+
+
+class EvaluateParams(_Strict):
+    bootstrap_samples: int = Field(2000, ge=100)
+    bootstrap_seed: int = 0
+
+
+class RuntimeParams(_Strict):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0)
+
+
+class Params(_Strict):
+    data: DataParams = DataParams()
+    gan: GanParams = GanParams()
+    mix: MixParams = MixParams()
+    classifier: ClassifierParams = ClassifierParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    runtime: RuntimeParams = RuntimeParams()
+
+    @model_validator(mode="after")
+    def _arms_have_their_gan(self):
+        for arm in self.classifier.arms:
+            gan = ARMS[arm].gan
+            if gan is not None and not hasattr(self.gan, gan):
+                raise ValueError(f"classifier.arms has {arm!r}, which needs gan.{gan}, but gan.{gan} is not configured")
+        return self
+
+
+def _format(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key {key!r}")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e["input"], dict) else ""
+            lines.append(f"{source}: {key}: {msg}{got}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: object, source: str = PARAMS_FILE) -> Params:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of sections (data, gan, mix, classifier, ...), got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(_format(err, source)) from None
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: not found; run from the project root or pass the params file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    return parse_params(raw, str(path))

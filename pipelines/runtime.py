@@ -1,0 +1,64 @@
+"""What every stage entry point shares: offline environment, device choice, timing, clean errors."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+OFFLINE_ENV = {
+    "DO_NOT_TRACK": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "NO_ALBUMENTATIONS_UPDATE": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+
+def set_offline_env() -> None:
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def select_device(requested: str, threads: int = 0):
+    """'auto' -> cuda when available, else cpu. Asking for cuda without one is an error, not a fallback."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("runtime.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(requested)
+
+
+@contextlib.contextmanager
+def stage_timer(name: str, record: dict) -> Iterator[dict]:
+    """Fills record with stage name and wall_seconds; the stage writes it with its outputs."""
+    t0 = time.perf_counter()
+    record["stage"] = name
+    yield record
+    record["wall_seconds"] = round(time.perf_counter() - t0, 3)
+
+
+def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
+    """Run a stage's main; expected failures print one clear line and exit 2, without a traceback."""
+    from augment.contract import DataLayoutError
+    from pipelines.config import ParamsError
+
+    set_offline_env()
+    try:
+        main(argv)
+    except (ParamsError, DataLayoutError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,118 @@
+"""DVC stage `evaluate`: every arm's predictions -> reports/metrics.json, report.md, plots/, samples/.
+
+metrics.json keys are a contract (DESIGN.md): target_test, source_test, benefit, gan, run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from augment.arms import ARMS
+from augment.classify import load_classifier
+from augment.dataset import load_prepared, load_synthetic
+from augment.gan_quality import gan_quality
+from augment.io import write_csv, write_json, write_text
+from augment.report import arm_metrics, plot_arms, render_report
+from pipelines.config import load_params
+from pipelines.runtime import run_stage
+
+GANS = ("cyclegan",)
+
+
+def _stage_seconds(path: Path) -> tuple[str, float] | None:
+    if not path.is_file():
+        return None
+    rec = json.loads(path.read_text())
+    return rec["stage"], float(rec["wall_seconds"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    t0 = time.perf_counter()
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    ap.add_argument("--classifiers", type=Path, default=Path("artifacts/classifiers"))
+    ap.add_argument("--gans", type=Path, default=Path("artifacts/gan"))
+    ap.add_argument("--synthetic", type=Path, default=Path("data/synthetic"))
+    ap.add_argument("--out", type=Path, default=Path("reports"))
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    cp = params.classifier
+    data = load_prepared(args.prepared)
+
+    predictions: dict[str, dict[int, pd.DataFrame]] = {}
+    unavailable: dict[str, str] = {}
+    devices = set()
+    for arm in cp.arms:
+        for seed in cp.seeds:
+            d = args.classifiers / arm / str(seed)
+            stage_file = d / "stage.json"
+            if not stage_file.is_file():
+                raise FileNotFoundError(f"{stage_file}: missing; run train_classifier@{arm}-{seed} first")
+            rec = json.loads(stage_file.read_text())
+            devices.add(rec.get("device", "cpu"))
+            if rec["status"] == "unavailable":
+                unavailable[arm] = rec["reason"]
+                continue
+            predictions.setdefault(arm, {})[seed] = pd.read_csv(d / "predictions.csv")
+    metrics = arm_metrics(
+        predictions, num_classes=len(data.classes),
+        samples=params.evaluate.bootstrap_samples, seed=params.evaluate.bootstrap_seed,
+    )
+
+    # GAN quality, with features from a classifier trained here (no downloaded weights).
+    metrics["gan"] = {}
+    samples: dict[str, str] = {}
+    (args.out / "samples").mkdir(parents=True, exist_ok=True)
+    extractor_arm = next((a for a in ("oracle", "source_only") if a in predictions), None)
+    gans_used = sorted({ARMS[a].gan for a in cp.arms if ARMS[a].gan})
+    if extractor_arm is not None and gans_used:
+        seed0 = cp.seeds[0]
+        model = load_classifier(args.classifiers / extractor_arm / str(seed0) / "model.pt")
+        real_target = data.images("target", "test")
+        for gan in gans_used:
+            synthetic, _ = load_synthetic(args.synthetic / gan)
+            metrics["gan"][gan] = gan_quality(
+                model, real_target, synthetic,
+                feature_extractor=f"{model.__class__.__name__} penultimate layer of the '{extractor_arm}' classifier, seed {seed0}",
+            )
+    for gan in gans_used:
+        src = args.gans / gan / "samples.png"
+        if src.is_file():
+            shutil.copyfile(src, args.out / "samples" / f"{gan}.png")
+            samples[gan] = f"samples/{gan}.png"
+
+    wall = {}
+    stage_files = [args.prepared / "stage.json"]
+    stage_files += [args.gans / g / "stage.json" for g in gans_used] + [args.synthetic / g / "stage.json" for g in gans_used]
+    stage_files += [args.classifiers / a / str(s) / "stage.json" for a in cp.arms for s in cp.seeds]
+    for f in stage_files:
+        found = _stage_seconds(f)
+        if found:
+            wall[found[0]] = found[1]
+    metrics["run"] = {"seeds": list(cp.seeds), "wall_seconds": wall, "device": ",".join(sorted(devices)) or "cpu"}
+
+    (args.out / "plots").mkdir(parents=True, exist_ok=True)
+    rows = [{"arm": a, "accuracy": m["accuracy"]["mean"], "ci95_low": m["accuracy"]["ci95"][0], "ci95_high": m["accuracy"]["ci95"][1]}
+            for a, m in metrics["target_test"].items()]
+    write_csv(pd.DataFrame(rows), args.out / "plots" / "target_accuracy.csv")
+    plot_arms(metrics, args.out / "plots" / "arms.png")
+    wall["evaluate"] = round(time.perf_counter() - t0, 3)
+    report = render_report(
+        metrics, arms_info={a: ARMS[a].description for a in ARMS}, unavailable=unavailable, dataset=data.info, samples=samples,
+    )
+    write_text(report, args.out / "report.md")
+    write_json(metrics, args.out / "metrics.json")
+    print(f"evaluate: report -> {args.out / 'report.md'}, metrics -> {args.out / 'metrics.json'}")
+    for arm, b in metrics["benefit"].items():
+        d = b["accuracy_delta"]
+        print(f"  benefit {arm}: {d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
+
+
+if __name__ == "__main__":
+    run_stage(main)

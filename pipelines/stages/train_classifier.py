@@ -1,0 +1,77 @@
+"""DVC stage `train_classifier@<arm>-<seed>`: train one arm's classifier, predict on both test sets.
+
+Writes artifacts/classifiers/<arm>/<seed>/: model.pt, predictions.csv (eval_set, path, label_index,
+pred) and stage.json. An arm that cannot exist on this data (e.g. `oracle` with a flat target
+train split) writes stage.json with status "unavailable" and the reason, and no model, so the
+pipeline still completes and the report says why the arm is missing.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from augment.arms import ARMS, ArmUnavailable, training_parts
+from augment.classify import predict, save_classifier, train_classifier
+from augment.dataset import load_prepared, load_synthetic
+from augment.io import atomic_dir, write_csv, write_json
+from augment.mixing import MixedBatches
+from pipelines.config import ParamsError, load_params
+from pipelines.runtime import run_stage, select_device, stage_timer
+
+EVAL_SETS = {"target_test": "target", "source_test": "source"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--arm", required=True)
+    ap.add_argument("--seed", required=True, type=int)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    ap.add_argument("--synthetic", type=Path, default=Path("data/synthetic"))
+    ap.add_argument("--out", type=Path, default=None, help="default: artifacts/classifiers/<arm>/<seed>")
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    if args.arm not in ARMS:
+        raise ParamsError(f"--arm {args.arm!r} is not an arm. Valid: {', '.join(ARMS)}")
+    arm, cp = ARMS[args.arm], params.classifier
+    out = args.out or Path("artifacts/classifiers") / args.arm / str(args.seed)
+    device = select_device(params.runtime.device, params.runtime.threads)
+    data = load_prepared(args.prepared)
+    record: dict = {"arm": arm.name, "seed": args.seed, "device": str(device)}
+    name = f"train_classifier@{arm.name}-{args.seed}"
+    with stage_timer(name, record), atomic_dir(out) as tmp:
+        source, _ = data.labeled("source", "train")
+        target = None if arm.target_labels == "none" else data.labeled("target", "train", visible=arm.target_labels)[0]
+        synthetic = load_synthetic(args.synthetic / arm.gan)[0] if arm.gan else None
+        try:
+            parts = training_parts(arm, source=source, target=target, synthetic=synthetic, synthetic_fraction=params.mix.synthetic_fraction)
+        except ArmUnavailable as exc:
+            record.update(status="unavailable", reason=str(exc))
+            print(f"{name}: arm unavailable on this data: {exc}")
+        else:
+            batches = MixedBatches(parts=parts, batch_size=cp.batch_size, seed=args.seed)
+            print(f"{name}: {batches!r}", flush=True)
+            model = train_classifier(
+                batches, cp.train_config(), in_channels=data.channels, num_classes=len(data.classes),
+                seed=args.seed, device=device,
+                on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f}", flush=True),
+            )
+            save_classifier(model, cp.train_config(), in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
+            frames = []
+            for eval_set, role in EVAL_SETS.items():
+                images, rows = data.labeled(role, "test")
+                pred = predict(model, images.images, device=device).numpy()
+                frames.append(pd.DataFrame({"eval_set": eval_set, "path": rows.path.to_numpy(),
+                                            "label_index": rows.label_index.to_numpy(), "pred": pred}))
+            predictions = pd.concat(frames, ignore_index=True)
+            write_csv(predictions, tmp / "predictions.csv")
+            acc = {s: float((g.pred == g.label_index).mean()) for s, g in predictions.groupby("eval_set")}
+            record.update(status="trained", accuracy=acc)
+            print(f"{name}: " + ", ".join(f"{k} accuracy {v:.3f}" for k, v in acc.items()))
+    write_json(record, out / "stage.json")
+
+
+if __name__ == "__main__":
+    run_stage(main)
