@@ -60,7 +60,7 @@ class PreparedData:
         if rows.empty:
             return LabeledImages(torch.zeros(0), torch.zeros(0, dtype=torch.long)), rows
         x = read_pngs(self.root, rows.path)
-        return LabeledImages(x, torch.as_tensor(rows.label_index.to_numpy(), dtype=torch.long)), rows
+        return LabeledImages(x, torch.tensor(rows.label_index.to_numpy(), dtype=torch.long)), rows
 
 
 def load_prepared(root: str | Path) -> PreparedData:
@@ -81,4 +81,4 @@ def load_synthetic(root: str | Path) -> tuple[LabeledImages, pd.DataFrame]:
         raise FileNotFoundError(f"{manifest_path}: missing; run the synthesize stage first")
     rows = pd.read_csv(manifest_path, dtype={"label": str}, keep_default_na=False)
     x = read_pngs(root, rows.path)
-    return LabeledImages(x, torch.as_tensor(rows.label_index.to_numpy(), dtype=torch.long)), rows
+    return LabeledImages(x, torch.tensor(rows.label_index.to_numpy(), dtype=torch.long)), rows

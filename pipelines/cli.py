@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.runtime import set_offline_env
+from pipelines.runtime import set_offline_env, use_this_python
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -46,6 +46,7 @@ def _check_params(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     set_offline_env()
+    use_this_python()
     ap = argparse.ArgumentParser(prog="domain-augment", description="GAN-based domain augmentation, measured.")
     ap.add_argument("--params", default="params.yaml")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-params", help="validate params.yaml")
     check.set_defaults(func=_check_params)
     args = ap.parse_args(argv)
+    from dvc.exceptions import DvcException
+
     from augment.contract import DataLayoutError
     from pipelines.config import ParamsError
 
@@ -63,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamsError, DataLayoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except DvcException as exc:
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        print(f"error: {exc}{cause} (the stage's own message is above)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

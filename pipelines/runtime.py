@@ -22,6 +22,13 @@ def set_offline_env() -> None:
         os.environ.setdefault(key, value)
 
 
+def use_this_python() -> None:
+    """Put this interpreter's bin folder first on PATH, so `python` in dvc.yaml commands is this venv's."""
+    bindir = os.path.dirname(sys.executable)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
 def select_device(requested: str, threads: int = 0):
     """'auto' -> cuda when available, else cpu. Asking for cuda without one is an error, not a fallback."""
     import torch
