@@ -6,6 +6,7 @@ lambda_cycle), L1 identity (weight lambda_identity * lambda_cycle, as in the ref
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -167,13 +168,13 @@ def train_cyclegan(
             if on_log is not None:
                 on_log(state.step, losses)
         if checkpoint is not None and checkpoint_every and state.step % checkpoint_every == 0 and state.step < cfg.steps:
-            checkpoint(state.step, {
+            checkpoint(state.step, copy.deepcopy({  # a snapshot: training goes on mutating these objects
                 "step": state.step, "history": state.history, "models": nets.state_dict(),
                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng.get_state(),
                 "pool_s": pool_s.images, "pool_t": pool_t.images,
                 "pool_s_rng": pool_s._rng.get_state(), "pool_t_rng": pool_t._rng.get_state(),
                 "config": dataclasses.asdict(cfg),
-            })
+            }))
     for net in (nets.G_st, nets.G_ts, nets.D_s, nets.D_t):
         net.eval()
     return nets, state

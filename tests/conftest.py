@@ -1,0 +1,59 @@
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+for key, value in {
+    "DO_NOT_TRACK": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "NO_ALBUMENTATIONS_UPDATE": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}.items():
+    os.environ.setdefault(key, value)
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def draw_digit_like(label: int, size: int, rng: np.random.Generator, *, fill: bool) -> np.ndarray:
+    """A tiny class-dependent pattern: a bar whose position encodes the label.
+
+    `fill=False` (source) draws a thin bar in a padded box; `fill=True` (target) a thick bar
+    that spans the box, so the two domains differ the way MNIST and optical digits do.
+    """
+    img = np.zeros((size, size), np.uint8)
+    pos = int((label + 0.5) * size / 4)
+    width = 3 if fill else 1
+    lo, hi = (0, size) if fill else (size // 4, size - size // 4)
+    img[lo:hi, max(0, pos - width // 2) : pos + width // 2 + 1] = 255
+    noise = rng.integers(0, 40, img.shape)
+    return np.clip(img.astype(int) + noise, 0, 255).astype(np.uint8)
+
+
+def make_folders(root: Path, *, classes=("a", "b", "c"), per_class=6, flat_target_train=True, size=20, seed=0) -> Path:
+    """Two domains in the data contract's layout, written as PNGs of assorted modes."""
+    rng = np.random.default_rng(seed)
+    modes = ["L", "RGB", "RGBA", "P"]
+    for domain, fill in (("src", False), ("tgt", True)):
+        for split in ("train", "test"):
+            for ci, cls in enumerate(classes):
+                for k in range(per_class):
+                    arr = draw_digit_like(ci, size, rng, fill=fill)
+                    mode = modes[k % len(modes)]
+                    img = Image.fromarray(arr, "L").convert(mode)
+                    if domain == "tgt" and split == "train" and flat_target_train:
+                        path = root / domain / split / f"{cls}_{k}.png"
+                    else:
+                        path = root / domain / split / cls / f"{k}.png"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    img.save(path)
+    return root
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> Path:
+    return make_folders(tmp_path / "raw")

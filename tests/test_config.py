@@ -1,0 +1,98 @@
+"""params.yaml: typed, strict, and its errors name the key."""
+import re
+
+import pytest
+import yaml
+
+from pipelines.config import ParamsError, load_params, parse_params
+from tests.conftest import REPO
+
+CONTRACT_KEYS = [
+    "data.dataset", "data.root", "data.source", "data.target", "data.image_size", "data.channels",
+    "data.target_labels_per_class", "gan.cyclegan.steps", "mix.synthetic_fraction", "classifier.arms", "classifier.seeds",
+]
+
+
+def _raw():
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_repo_params_parse_and_hold_the_contract_keys():
+    params = load_params(REPO / "params.yaml")
+    dumped = params.model_dump()
+    for key in CONTRACT_KEYS:
+        node = dumped
+        for part in key.split("."):
+            node = node[part]
+
+
+def test_every_params_key_has_a_comment():
+    lines = (REPO / "params.yaml").read_text().splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^\s*([a-z_0-9]+):", line)
+        if not m:
+            continue
+        is_section = i + 1 < len(lines) and lines[i + 1].startswith(" " * (len(line) - len(line.lstrip()) + 2))
+        if not is_section:
+            assert "#" in line, f"params.yaml line {i + 1} has no comment: {line!r}"
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("gan.cyclegan.steps", -5, r"gan\.cyclegan\.steps: Input should be greater than 0 \(got -5\)"),
+        ("data.image_size", 18, r"data\.image_size: must be divisible by 4"),
+        ("data.channels", 2, r"data\.channels: "),
+        ("mix.synthetic_fraction", 1.5, r"mix\.synthetic_fraction: Input should be less than or equal to 1"),
+        ("classifier.arms", ["source_only", "bogus"], r"classifier\.arms: unknown arm\(s\) \['bogus'\]\. Valid: source_only"),
+        ("classifier.seeds", [0, 0], r"classifier\.seeds: seeds must not repeat"),
+        ("data.dataset", "imagenet", r"data\.dataset: Input should be 'digits' or 'folders'"),
+    ],
+)
+def test_bad_values_are_named(path, value, message):
+    raw = _raw()
+    node = raw
+    *parents, leaf = path.split(".")
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    with pytest.raises(ParamsError, match=message):
+        parse_params(raw)
+
+
+def test_unknown_keys_are_rejected_by_name():
+    raw = _raw()
+    raw["classifier"]["stepz"] = 10
+    raw["gan"]["cyclegan"]["ngff"] = 3
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    assert "unknown key 'classifier.stepz'" in str(err.value)
+    assert "unknown key 'gan.cyclegan.ngff'" in str(err.value)
+
+
+def test_digits_requires_its_domains():
+    raw = _raw()
+    raw["data"]["target"] = "gtsrb"
+    with pytest.raises(ParamsError, match="data.dataset 'digits' has domains"):
+        parse_params(raw)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "params.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ParamsError, match="expected a mapping"):
+        load_params(bad)
+
+
+def test_train_configs_carry_the_values():
+    raw = _raw()
+    raw["gan"]["cyclegan"]["ngf"] = 7
+    raw["classifier"]["width"] = 5
+    p = parse_params(raw)
+    assert p.gan.cyclegan.train_config().ngf == 7
+    assert p.classifier.train_config().width == 5

@@ -1,0 +1,150 @@
+"""The data contract: discovery, labels, flat target train, bad files and bad layouts."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from augment.contract import DataLayoutError, discover, natural_key
+from augment.dataset import load_prepared
+from augment.images import ImageRejected, read_image
+from augment.prepare import PrepareConfig, prepare
+from tests.conftest import make_folders
+
+
+def cfg(root, **kw) -> PrepareConfig:
+    base = dict(dataset="folders", root=str(root), source="src", target="tgt", image_size=16, channels=1, target_labels_per_class=2)
+    return PrepareConfig(**{**base, **kw})
+
+
+def test_discovery_labels_and_flat_target_train(folders):
+    files, classes = discover(folders, "src", "tgt")
+    assert classes == ["a", "b", "c"]
+    target_train = [f for f in files if f.role == "target" and f.split == "train"]
+    assert target_train and all(f.label is None for f in target_train)
+    assert all(f.label in classes for f in files if not (f.role == "target" and f.split == "train"))
+
+
+def test_prepare_writes_manifest_images_and_hides_nothing_it_should_keep(folders, tmp_path):
+    out = tmp_path / "prepared"
+    manifest = prepare(cfg(folders), out)
+    assert {"path", "domain", "split", "label", "sha256", "width", "height"} <= set(manifest.columns)
+    assert len(manifest) == 2 * 2 * 3 * 6
+    assert (manifest[(manifest.role == "target") & (manifest.split == "train")].label_index == -1).all()
+    assert not manifest.few_shot.any()  # flat target train: no labels to show anyone
+    data = load_prepared(out)
+    x = data.images("source", "train")
+    assert x.shape == (18, 1, 16, 16) and x.min() >= -1 and x.max() <= 1
+    for p in manifest.path:
+        assert (out / p).is_file()
+    assert pd.read_csv(out / "rejected.csv").empty
+
+
+def test_labeled_target_train_gives_few_shot_per_class(tmp_path):
+    root = make_folders(tmp_path / "raw", flat_target_train=False)
+    manifest = prepare(cfg(root, target_labels_per_class=2), tmp_path / "prepared")
+    few = manifest[manifest.few_shot]
+    assert len(few) == 6 and (few.groupby("label").size() == 2).all()
+    assert set(few.role) == {"target"} and set(few.split) == {"train"}
+    data = load_prepared(tmp_path / "prepared")
+    assert len(data.labeled("target", "train", visible="few")[0]) == 6
+    assert len(data.labeled("target", "train", visible="all")[0]) == 18
+
+
+def test_rgb_output_and_sizes(folders, tmp_path):
+    manifest = prepare(cfg(folders, channels=3, image_size=12), tmp_path / "p")
+    with Image.open(tmp_path / "p" / manifest.path.iloc[0]) as img:
+        assert img.mode == "RGB" and img.size == (12, 12)
+
+
+def test_target_class_missing_from_source_is_a_clear_error(folders):
+    (folders / "tgt" / "test" / "zebra").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folders / "tgt" / "test" / "zebra" / "0.png")
+    with pytest.raises(DataLayoutError, match=r"\['zebra'\].*not among the source classes"):
+        discover(folders, "src", "tgt")
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: (r / "tgt").rename(r / "other"), r"tgt: missing \(data.target='tgt'\)"),
+        (lambda r: __import__("shutil").rmtree(r / "src" / "test"), r"src/test: missing"),
+        (lambda r: Image.fromarray(np.zeros((8, 8), np.uint8)).save(r / "src" / "train" / "loose.png"), r"src/train: 1 files directly"),
+        (lambda r: Image.fromarray(np.zeros((8, 8), np.uint8)).save(r / "tgt" / "test" / "loose.png"), r"tgt/test: 1 files directly"),
+    ],
+)
+def test_bad_layout_names_the_folder(folders, mutate, message):
+    mutate(folders)
+    with pytest.raises(DataLayoutError, match=message):
+        discover(folders, "src", "tgt")
+
+
+def test_missing_root_is_a_clear_error(tmp_path):
+    with pytest.raises(DataLayoutError, match="data.root .*nope: not a folder"):
+        discover(tmp_path / "nope", "src", "tgt")
+
+
+def test_bad_files_are_rejected_not_fatal_and_left_in_place(folders, tmp_path):
+    bad_dir = folders / "src" / "train" / "a"
+    (bad_dir / "empty.png").write_bytes(b"")
+    (bad_dir / "notes.txt").write_text("not an image")
+    good = bad_dir / "0.png"
+    (bad_dir / "truncated.png").write_bytes(good.read_bytes()[:60])
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(bad_dir / "huge.png")
+    manifest = prepare(cfg(folders, max_image_pixels=1000), tmp_path / "p")
+    rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
+    reasons = {Path(p).name: r for p, r in zip(rejected.source_path, rejected.reason)}
+    assert set(reasons) == {"empty.png", "notes.txt", "truncated.png", "huge.png"}
+    assert "zero-byte" in reasons["empty.png"]
+    assert "not an image" in reasons["notes.txt"]
+    assert "too large" in reasons["huge.png"]
+    assert all((bad_dir / n).exists() for n in reasons)  # left untouched where they are
+    assert len(manifest) == 72
+
+
+def test_failed_prepare_keeps_previous_output(folders, tmp_path):
+    out = tmp_path / "p"
+    prepare(cfg(folders), out)
+    before = (out / "manifest.csv").read_text()
+    (folders / "tgt" / "test" / "zebra").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folders / "tgt" / "test" / "zebra" / "0.png")
+    with pytest.raises(DataLayoutError):
+        prepare(cfg(folders), out)
+    assert (out / "manifest.csv").read_text() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".p")] == []
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "I;16", "LA", "CMYK"])
+def test_any_mode_converts(tmp_path, mode):
+    arr = (np.arange(30 * 20) % 256).reshape(20, 30).astype(np.uint8)
+    img = Image.fromarray(arr, "L")
+    img = Image.fromarray(arr.astype(np.uint16) * 200) if mode == "I;16" else img.convert(mode)
+    path = tmp_path / ("x.tif" if mode in ("I;16", "CMYK") else "x.png")
+    img.save(path)
+    for channels in (1, 3):
+        out = read_image(path, size=8, channels=channels)
+        assert out.shape == (8, 8, channels) and out.dtype == np.uint8
+        assert out.max() > 0  # converted, not blanked
+
+
+def test_read_image_rejects_directory_like_garbage(tmp_path):
+    p = tmp_path / "x.jpg"
+    p.write_bytes(b"\xff\xd8\xff" + b"\x00" * 10)
+    with pytest.raises(ImageRejected):
+        read_image(p, size=8, channels=1)
+
+
+def test_natural_class_order():
+    assert sorted(["10", "2", "1"], key=natural_key) == ["1", "2", "10"]
+
+
+def test_embedded_digits(tmp_path):
+    manifest = prepare(PrepareConfig(dataset="digits", root="unused", source="mnist", target="optdigits",
+                                     image_size=16, channels=1, target_labels_per_class=3), tmp_path / "p")
+    counts = manifest.groupby(["domain", "split"]).size().to_dict()
+    assert counts == {("mnist", "test"): 1000, ("mnist", "train"): 4000, ("optdigits", "test"): 539, ("optdigits", "train"): 1258}
+    assert manifest.few_shot.sum() == 30
+    # target test never overlaps target train (seeded, stratified split of distinct scans)
+    t = manifest[manifest.domain == "optdigits"]
+    assert t.groupby("split").label.nunique().to_dict() == {"test": 10, "train": 10}
