@@ -45,7 +45,7 @@ class DataParams(_Strict):
     @classmethod
     def _divisible_by_4(cls, v: int) -> int:
         if v % 4:
-            raise ValueError(f"must be divisible by 4 (the generators downsample twice), got {v}")
+            raise ValueError("must be divisible by 4 (the generators downsample twice)")
         return v
 
     @model_validator(mode="after")
@@ -109,14 +109,14 @@ class ClassifierParams(_Strict):
         if unknown:
             raise ValueError(f"unknown arm(s) {unknown}. Valid: {', '.join(ARMS)}")
         if len(set(v)) != len(v):
-            raise ValueError(f"arms must not repeat, got {v}")
+            raise ValueError("arms must not repeat")
         return v
 
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, v: list[int]) -> list[int]:
         if len(set(v)) != len(v):
-            raise ValueError(f"seeds must not repeat, got {v}")
+            raise ValueError("seeds must not repeat")
         return v
 
     def train_config(self) -> ClassifierConfig:

@@ -16,7 +16,7 @@ from augment.arms import ARMS
 from augment.classify import load_classifier
 from augment.dataset import load_prepared, load_synthetic
 from augment.gan_quality import gan_quality
-from augment.io import write_csv, write_json, write_text
+from augment.io import atomic_dir, write_csv, write_json, write_text
 from augment.report import arm_metrics, plot_arms, render_report
 from pipelines.config import load_params
 from pipelines.runtime import run_stage
@@ -68,7 +68,6 @@ def main(argv: list[str] | None = None) -> None:
     # GAN quality, with features from a classifier trained here (no downloaded weights).
     metrics["gan"] = {}
     samples: dict[str, str] = {}
-    (args.out / "samples").mkdir(parents=True, exist_ok=True)
     extractor_arm = next((a for a in ("oracle", "source_only") if a in predictions), None)
     gans_used = sorted({ARMS[a].gan for a in cp.arms if ARMS[a].gan})
     if extractor_arm is not None and gans_used:
@@ -81,11 +80,12 @@ def main(argv: list[str] | None = None) -> None:
                 model, real_target, synthetic,
                 feature_extractor=f"{model.__class__.__name__} penultimate layer of the '{extractor_arm}' classifier, seed {seed0}",
             )
-    for gan in gans_used:
-        src = args.gans / gan / "samples.png"
-        if src.is_file():
-            shutil.copyfile(src, args.out / "samples" / f"{gan}.png")
-            samples[gan] = f"samples/{gan}.png"
+    with atomic_dir(args.out / "samples") as tmp:
+        for gan in gans_used:
+            src = args.gans / gan / "samples.png"
+            if src.is_file():
+                shutil.copyfile(src, tmp / f"{gan}.png")
+                samples[gan] = f"samples/{gan}.png"
 
     wall = {}
     stage_files = [args.prepared / "stage.json"]

@@ -1,0 +1,69 @@
+"""Helpers for end-to-end tests: a throwaway copy of the project as its own git + DVC repo."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO
+
+TINY = {
+    "data": {"image_size": 12},
+    "gan": {"cyclegan": {"steps": 12, "batch_size": 4, "ngf": 4, "n_blocks": 1, "ndf": 4, "d_layers": 1,
+                         "log_every": 4, "checkpoint_every": 6, "sample_count": 4}},
+    "classifier": {"seeds": [0, 1], "width": 4, "steps": 15, "batch_size": 16},
+    "evaluate": {"bootstrap_samples": 200},
+    "runtime": {"threads": 1},
+}
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PATH"] = os.path.dirname(sys.executable) + os.pathsep + e.get("PATH", "")
+    e.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
+    return e
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", *args], cwd, check)
+
+
+def ran_stages(output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(base.get(k, {}), v) if isinstance(v, dict) else v
+    return out
+
+
+def project_copy(dest: Path, overrides: dict | None = None) -> Path:
+    """The tracked project files in a fresh git repo with DVC initialised, params made tiny."""
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if rel == "dvc.lock" or not (REPO / rel).is_file():
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, dest / rel)
+    params = merge(yaml.safe_load((REPO / "params.yaml").read_text()), merge(TINY, overrides or {}))
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], dest)
+    if not (dest / ".dvc" / "config").exists():
+        dvc("init", "-q", cwd=dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-qm", "project"], dest)
+    return dest

@@ -1,0 +1,144 @@
+"""The real pipeline under `dvc repro`, end to end, on tiny params (embedded digits and folders)."""
+import json
+import math
+
+import pytest
+import yaml
+
+from tests.conftest import make_folders
+from tests.e2e import dvc, project_copy, ran_stages
+
+pytestmark = pytest.mark.e2e
+
+ARMS = ["source_only", "cyclegan", "oracle"]
+
+
+def _walk_fractions(node, path=""):
+    """Yield (key path, value) for every number in metrics.json that is a fraction."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk_fractions(v, f"{path}.{k}" if path else k)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _walk_fractions(v, f"{path}[{i}]")
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        yield path, node
+
+
+@pytest.fixture(scope="module")
+def digits_repo(tmp_path_factory):
+    repo = project_copy(tmp_path_factory.mktemp("digits"))
+    first = dvc("repro", cwd=repo)
+    return repo, first.stdout
+
+
+def test_repro_writes_every_metrics_key(digits_repo):
+    repo, out = digits_repo
+    expected = {"prepare", "train_gan@cyclegan", "synthesize@cyclegan", "evaluate"} | {
+        f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)
+    }
+    assert set(ran_stages(out)) == expected
+    m = json.loads((repo / "reports/metrics.json").read_text())
+    assert set(m) == {"target_test", "source_test", "benefit", "gan", "run"}
+    for arm in ARMS:
+        for metric in ("accuracy", "macro_f1"):
+            stat = m["target_test"][arm][metric]
+            assert set(stat) == {"mean", "ci95", "per_seed"} and len(stat["per_seed"]) == 2
+            assert stat["ci95"][0] <= stat["mean"] <= stat["ci95"][1]
+        assert set(m["source_test"][arm]) == {"accuracy"}
+    assert set(m["benefit"]) == {"cyclegan", "oracle"}
+    for section in ("target_test", "source_test"):
+        for key, value in _walk_fractions(m[section]):
+            assert math.isfinite(value) and 0 <= value <= 1, f"{section}.{key} = {value}"
+    for key, value in _walk_fractions(m["benefit"]):
+        assert math.isfinite(value) and -1 <= value <= 1, f"benefit.{key} = {value}"
+    g = m["gan"]["cyclegan"]
+    assert set(g) == {"fid", "kid", "feature_extractor", "label_preservation"} and "oracle" in g["feature_extractor"]
+    assert 0 <= g["label_preservation"] <= 1 and math.isfinite(g["fid"])
+    assert m["run"]["seeds"] == [0, 1] and m["run"]["device"] == "cpu"
+    assert set(m["run"]["wall_seconds"]) == expected and all(v > 0 for v in m["run"]["wall_seconds"].values())
+    for path in ("reports/report.md", "reports/plots/arms.png", "reports/samples/cyclegan.png",
+                 "artifacts/gan/cyclegan/G_st.pt", "artifacts/gan/cyclegan/samples.png",
+                 "data/synthetic/cyclegan/manifest.csv", "data/prepared/rejected.csv"):
+        assert (repo / path).is_file(), path
+    assert not (repo / "artifacts/gan/cyclegan/checkpoint.pt").exists()
+    assert "| cyclegan |" in (repo / "reports/report.md").read_text()
+    shown = dvc("metrics", "show", "--json", cwd=repo).stdout
+    assert "target_test" in shown
+
+
+def test_second_repro_runs_nothing(digits_repo):
+    repo, _ = digits_repo
+    again = dvc("repro", cwd=repo)
+    assert ran_stages(again.stdout) == []
+
+
+def test_classifier_param_reruns_only_classifiers_and_evaluate(digits_repo):
+    repo, _ = digits_repo
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["classifier"]["steps"] = 10
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = dvc("repro", cwd=repo).stdout
+    ran = set(ran_stages(out))
+    assert ran == {"evaluate"} | {f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)}
+
+
+def test_bad_param_fails_with_the_key_named(digits_repo):
+    repo, _ = digits_repo
+    text = (repo / "params.yaml").read_text()
+    try:
+        (repo / "params.yaml").write_text(text.replace("image_size: 12", "image_size: 13"))
+        proc = dvc("repro", "prepare", cwd=repo, check=False)
+        assert proc.returncode != 0
+        assert "params.yaml: data.image_size: must be divisible by 4 (the generators downsample twice) (got 13)" in proc.stderr + proc.stdout
+        assert (repo / "data/prepared/manifest.csv").is_file()  # earlier output kept
+    finally:
+        (repo / "params.yaml").write_text(text)
+
+
+def test_folders_experiment_with_flat_target_train(tmp_path):
+    data_root = make_folders(tmp_path / "raw", per_class=8, size=24)
+    repo = project_copy(tmp_path / "repo")
+    dvc("exp", "run", "-S", "data.dataset=folders", "-S", f"data.root={data_root}", "-S", "data.source=src",
+        "-S", "data.target=tgt", "-S", "data.channels=3", cwd=repo)
+    m = json.loads((repo / "reports/metrics.json").read_text())
+    assert set(m["target_test"]) == {"source_only", "cyclegan"}  # no oracle without target train labels
+    assert "oracle | not run" in (repo / "reports/report.md").read_text()
+    assert json.loads((repo / "data/prepared/dataset.json").read_text())["channels"] == 3
+
+
+def test_killed_gan_training_resumes_from_its_checkpoint(digits_repo, tmp_path):
+    """SIGKILL mid-training keeps the last checkpoint; the next run continues from it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.e2e import env
+
+    repo, _ = digits_repo
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["gan"]["cyclegan"].update(steps=4000, checkpoint_every=10)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "gan"
+    cmd = [sys.executable, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", "--params", str(tmp_path / "params.yaml"), "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=repo, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (out / "checkpoint.pt").is_file()
+    params["gan"]["cyclegan"]["steps"] = 40  # other params: the fingerprint differs, so it must start over
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(params))
+    resumed = subprocess.Popen(cmd, cwd=repo, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first_line = resumed.stdout.readline()
+    resumed.kill()
+    resumed.wait()
+    assert "resuming from" in first_line and "at step" in first_line
+    changed = subprocess.run(cmd[:-4] + ["--params", str(tmp_path / "other.yaml"), "--out", str(out)], cwd=repo, env=env(),
+                             capture_output=True, text=True)
+    assert changed.returncode == 0, changed.stderr
+    assert "resuming" not in changed.stdout  # other params: a fresh run, never a mix
+    assert (out / "G_st.pt").is_file() and not (out / "checkpoint.pt").exists()
