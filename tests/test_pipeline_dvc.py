@@ -61,7 +61,7 @@ def test_repro_writes_every_metrics_key(digits_repo):
                  "artifacts/gan/cyclegan/G_st.pt", "artifacts/gan/cyclegan/samples.png",
                  "data/synthetic/cyclegan/manifest.csv", "data/prepared/rejected.csv"):
         assert (repo / path).is_file(), path
-    assert not (repo / "artifacts/gan/cyclegan/checkpoint.pt").exists()
+    assert not (repo / ".dvc/tmp/checkpoints/cyclegan").exists()
     assert "| cyclegan |" in (repo / "reports/report.md").read_text()
     shown = dvc("metrics", "show", "--json", cwd=repo).stdout
     assert "target_test" in shown
@@ -91,9 +91,13 @@ def test_bad_param_fails_with_the_key_named(digits_repo):
         proc = dvc("repro", "prepare", cwd=repo, check=False)
         assert proc.returncode != 0
         assert "params.yaml: data.image_size: must be divisible by 4 (the generators downsample twice) (got 13)" in proc.stderr + proc.stdout
-        assert (repo / "data/prepared/manifest.csv").is_file()  # earlier output kept
     finally:
         (repo / "params.yaml").write_text(text)
+    # DVC removed the workspace copy before running the command, but the last good output is in
+    # the cache and dvc.lock still names it: checkout brings it back, and nothing needs re-running.
+    dvc("checkout", cwd=repo)
+    assert (repo / "data/prepared/manifest.csv").is_file()
+    assert ran_stages(dvc("repro", cwd=repo).stdout) == []
 
 
 def test_folders_experiment_with_flat_target_train(tmp_path):
@@ -120,16 +124,17 @@ def test_killed_gan_training_resumes_from_its_checkpoint(digits_repo, tmp_path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["gan"]["cyclegan"].update(steps=4000, checkpoint_every=10)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    out = tmp_path / "gan"
-    cmd = [sys.executable, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", "--params", str(tmp_path / "params.yaml"), "--out", str(out)]
+    out, ckpt = tmp_path / "gan", tmp_path / "ckpt"
+    cmd = [sys.executable, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", "--checkpoint-dir", str(ckpt),
+           "--params", str(tmp_path / "params.yaml"), "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=repo, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while not (out / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+    while not (ckpt / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
     time.sleep(0.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert (out / "checkpoint.pt").is_file()
+    assert (ckpt / "checkpoint.pt").is_file() and not out.exists()
     params["gan"]["cyclegan"]["steps"] = 40  # other params: the fingerprint differs, so it must start over
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(params))
     resumed = subprocess.Popen(cmd, cwd=repo, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -140,5 +145,5 @@ def test_killed_gan_training_resumes_from_its_checkpoint(digits_repo, tmp_path):
     changed = subprocess.run(cmd[:-4] + ["--params", str(tmp_path / "other.yaml"), "--out", str(out)], cwd=repo, env=env(),
                              capture_output=True, text=True)
     assert changed.returncode == 0, changed.stderr
-    assert "resuming" not in changed.stdout  # other params: a fresh run, never a mix
-    assert (out / "G_st.pt").is_file() and not (out / "checkpoint.pt").exists()
+    assert "ignoring" in changed.stdout and "resuming" not in changed.stdout  # other params: a fresh run
+    assert (out / "G_st.pt").is_file() and (out / "live").is_dir() and not ckpt.exists()

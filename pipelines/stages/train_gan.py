@@ -1,9 +1,11 @@
 """DVC stage `train_gan@<gan>`: learn the source<->target mapping from unpaired images.
 
 Writes artifacts/gan/<gan>/: G_st.pt, G_ts.pt (generators), D_s.pt, D_t.pt, samples.png
-(source | translated | reconstructed), history.csv, live/ (dvclive curves), checkpoint.pt while
-training. The folder is a persistent DVC out: a killed run resumes from its last checkpoint
-when params and data are unchanged, and starts over otherwise.
+(source | translated | reconstructed), history.csv, live/ (dvclive curves), stage.json, all at
+once when training ends. While training, resumable checkpoints go to --checkpoint-dir (in
+dvc.yaml: DVC's scratch folder .dvc/tmp/checkpoints/<gan>, which `dvc repro` does not delete):
+a killed run resumes from the last one when params and data are unchanged, and starts over
+otherwise. The checkpoint is removed once the outputs are in place.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import torch
 
 from augment.cyclegan import save_generator, train_cyclegan, translate
 from augment.dataset import load_prepared
-from augment.io import atomic_path, write_csv, write_json
+from augment.io import atomic_dir, atomic_path, write_csv, write_json
 from augment.samples import save_grid
 from pipelines.config import load_params
 from pipelines.runtime import run_stage, select_device, stage_timer
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     ap.add_argument("--out", type=Path, default=None, help="default: artifacts/gan/<gan>")
+    ap.add_argument("--checkpoint-dir", type=Path, default=None, help="default: <out>.checkpoint")
     args = ap.parse_args(argv)
     params = load_params(args.params)
     gp = getattr(params.gan, args.gan)
@@ -49,20 +52,23 @@ def main(argv: list[str] | None = None) -> None:
     source, target = data.images("source", "train"), data.images("target", "train")
     fingerprint = _fingerprint(cfg, args.prepared)
 
-    ckpt_path = out / "checkpoint.pt"
+    ckpt_dir = args.checkpoint_dir or out.with_name(out.name + ".checkpoint")
+    ckpt_path = ckpt_dir / "checkpoint.pt"
     resume = None
     if ckpt_path.is_file():
         blob = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if blob.get("fingerprint") == fingerprint:
             resume = blob
-            print(f"train_gan@{args.gan}: resuming from {ckpt_path} at step {blob['step']}/{cfg.steps}")
-    if resume is None and out.exists():
-        shutil.rmtree(out)  # stale outputs from other params or data: never mix them with this run
-    out.mkdir(parents=True, exist_ok=True)
+            print(f"train_gan@{args.gan}: resuming from {ckpt_path} at step {blob['step']}/{cfg.steps}", flush=True)
+        else:
+            print(f"train_gan@{args.gan}: ignoring {ckpt_path}, it was made with other params or data", flush=True)
+    if resume is None:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)  # never mix two runs' curves or weights
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
 
     from dvclive import Live
 
-    live = Live(dir=str(out / "live"), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume is not None)
+    live = Live(dir=str(ckpt_dir / "live"), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume is not None)
 
     def on_log(step: int, losses: dict) -> None:
         live.step = step
@@ -83,22 +89,22 @@ def main(argv: list[str] | None = None) -> None:
             checkpoint=checkpoint, checkpoint_every=gp.checkpoint_every, resume=resume,
         )
         live.end()
-        channels = data.channels
+    record["steps"] = state.step
+    with atomic_dir(out) as tmp:
         for name in ("G_st", "G_ts"):
-            save_generator(getattr(nets, name), cfg, channels, out / f"{name}.pt")
+            save_generator(getattr(nets, name), cfg, data.channels, tmp / f"{name}.pt")
         for name in ("D_s", "D_t"):
-            with atomic_path(out / f"{name}.pt") as tmp:
-                torch.save(getattr(nets, name).state_dict(), tmp)
-        write_csv(pd.DataFrame(state.history), out / "history.csv")
+            torch.save(getattr(nets, name).state_dict(), tmp / f"{name}.pt")
+        write_csv(pd.DataFrame(state.history), tmp / "history.csv")
+        shutil.copytree(ckpt_dir / "live", tmp / "live")
         # Fixed source test images (never trained on): source | G(source) | F(G(source)).
         src = data.images("source", "test")
         idx = torch.linspace(0, len(src) - 1, gp.sample_count).long()
         fake = translate(nets.G_st, src[idx], device=device)
         rec = translate(nets.G_ts, fake, device=device)
-        save_grid([src[idx], fake, rec], out / "samples.png")
-    ckpt_path.unlink(missing_ok=True)  # finished: the final weights replace the checkpoint
-    record["steps"] = state.step
-    write_json(record, out / "stage.json")
+        save_grid([src[idx], fake, rec], tmp / "samples.png")
+        write_json(record, tmp / "stage.json")
+    shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the outputs replace the checkpoint
     print(f"train_gan@{args.gan}: {state.step} steps in {record['wall_seconds']:.0f}s on {device}; samples -> {out / 'samples.png'}")
 
 

@@ -1,0 +1,244 @@
+"""Prefect flow: the DVC pipeline, one Prefect task per DVC stage, in DVC's own graph order.
+
+    domain-augment run                     run once (isolated worktree of HEAD; see pipelines.workspace)
+    domain-augment serve --cron "0 3 * * *"  serve it on a schedule
+    prefect deploy --name nightly           the same, through a work pool (prefect.yaml)
+
+The flow only orchestrates: stages run through DVC's Python API (`Repo.reproduce`), so caching,
+the run-cache and `dvc.lock` behave exactly as with `dvc repro`. Stages DVC finds up to date are
+skipped and end in a Completed state named "Skipped". Each run is saved as a DVC experiment named
+after the flow run (and pushed when remotes are configured), and publishes the `transfer-benefit`
+table, the report as markdown, and links to the report files as Prefect artifacts.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+from prefect.states import Completed
+
+from pipelines.logcapture import forward_output
+from pipelines.runtime import set_offline_env, use_this_python
+from pipelines.workspace import create_run_worktree, git_lock, git_remotes, prune_runs, repo_root
+
+set_offline_env()
+
+TRANSIENT_PATTERNS = (
+    r"exited with -\d+",  # the stage's process was killed by a signal (OOM killer, preemption): train_gan resumes
+    r"Unable to acquire lock",  # another DVC process holds the repo lock for a moment
+    r"CUDA error|NCCL error|out of memory",
+)
+
+
+def is_transient(message: str) -> bool:
+    return any(re.search(p, message) for p in TRANSIENT_PATTERNS)
+
+
+def _retry_transient(task, task_run, state) -> bool:
+    """Prefect retry condition: retry only failures a second attempt can fix (see TRANSIENT_PATTERNS)."""
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - the failed task's exception, re-raised by result()
+        text = f"{exc} {exc.__cause__ or ''}"
+        return is_transient(text)
+    return False
+
+
+def api_logger(run_logger: logging.LoggerAdapter) -> logging.LoggerAdapter:
+    """A logger that sends records to the Prefect API only (no console handler), for captured output."""
+    from prefect.logging.handlers import APILogHandler
+
+    base = logging.getLogger("domain_augment.output")
+    base.propagate = False
+    base.setLevel(logging.INFO)
+    if not any(isinstance(h, APILogHandler) for h in base.handlers):
+        base.addHandler(APILogHandler())
+    return logging.LoggerAdapter(base, extra=dict(run_logger.extra))
+
+
+@contextlib.contextmanager
+def inside(path: str | Path) -> Iterator[None]:
+    """DVC's Python API resolves some paths against the current directory: work from the repo's root."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def _address(stage, repo_dir: Path) -> str:
+    """`name` for stages of the root dvc.yaml, `sub/dvc.yaml:name` otherwise (cwd-independent)."""
+    rel = Path(stage.path).resolve().relative_to(repo_dir.resolve())
+    return stage.name if str(rel) == "dvc.yaml" else f"{rel}:{stage.name}"
+
+
+def _target(repo_dir: Path, address: str) -> str:
+    file, _, name = address.rpartition(":")
+    return f"{repo_dir / (file or 'dvc.yaml')}:{name}"
+
+
+def stage_order(repo_dir: Path, targets: list[str] | None = None) -> list[str]:
+    """Stages in the order `dvc repro` would evaluate them: `targets` plus their upstream, default all."""
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+
+    with inside(repo_dir), Repo(str(repo_dir)) as repo:
+        graph = get_active_graph(repo.index.graph)
+        chosen = collect_stages(repo, [_target(repo_dir, t) for t in targets]) if targets else None
+        return [_address(s, repo_dir) for s in plan_repro(graph, chosen)]
+
+
+@task(name="apply-overrides")
+def apply_overrides(workdir: str, overrides: list[str]) -> None:
+    """`key=value` overrides applied to params.yaml, exactly as `dvc exp run -S` applies them."""
+    from dvc.utils.hydra import apply_overrides as dvc_apply
+
+    from pipelines.config import load_params
+
+    if overrides:
+        dvc_apply(Path(workdir) / "params.yaml", list(overrides))
+    load_params(Path(workdir) / "params.yaml")  # fail here, by key, not in the middle of a stage
+
+
+@task(name="stage", retry_condition_fn=_retry_transient)
+def run_stage(workdir: str, stage: str, force: bool = False) -> Any:
+    """Reproduce one DVC stage; up to date -> a Completed state named Skipped."""
+    from dvc.repo import Repo
+
+    log = get_run_logger()
+    t0 = time.perf_counter()
+    target = _target(Path(workdir), stage)
+    with inside(workdir), Repo(workdir) as repo:
+        (dvc_stage,) = repo.stage.collect(target)
+        with repo.lock:
+            changed = force or dvc_stage.changed()
+        if not changed:
+            log.info(f"{stage}: up to date, skipped")
+            return Completed(name="Skipped", message=f"{stage} is up to date",
+                             data={"stage": stage, "status": "skipped", "seconds": 0.0})
+        with forward_output(api_logger(log).info) as lines:
+            repo.reproduce(target, single_item=True, force=force)
+    restored = any("is cached - skipping run" in line for line in lines)
+    status = "restored" if restored else "ran"
+    seconds = round(time.perf_counter() - t0, 2)
+    log.info(f"{stage}: {status} in {seconds:.1f}s")
+    return {"stage": stage, "status": status, "seconds": seconds}
+
+
+@task(name="record-experiment", retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_transient)
+def record_experiment(workdir: str, root: str, name: str) -> dict:
+    """Save the run as DVC experiment `name`; push it when a git remote and a DVC remote exist."""
+    from dvc.repo import Repo
+
+    log = get_run_logger()
+    # Untracked, unignored files are what the run produced for git (dvc.lock, metrics.json, plot data).
+    untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=workdir,
+                               capture_output=True, text=True, check=True).stdout.split()
+    with git_lock(Path(root), purpose=f"save experiment {name}", log=log.info), inside(workdir), Repo(workdir) as repo:
+        rev = repo.experiments.save(name=name, force=True, include_untracked=untracked or None)
+        pushed = []
+        dvc_remote = repo.config["core"].get("remote")
+        if dvc_remote:
+            if "origin" in git_remotes(Path(root)):
+                repo.experiments.push("origin", [name], push_cache=True)
+                pushed.append(f"experiment -> git origin, cache -> dvc remote {dvc_remote}")
+            else:
+                repo.push()
+                pushed.append(f"cache -> dvc remote {dvc_remote}")
+    log.info(f"saved experiment {name} ({rev})" + (f"; pushed {', '.join(pushed)}" if pushed else "; no DVC remote configured, nothing pushed"))
+    return {"experiment": name, "rev": rev, "pushed": pushed}
+
+
+def benefit_table(metrics: dict) -> list[dict]:
+    rows = []
+    for arm, m in metrics["target_test"].items():
+        acc = m["accuracy"]
+        delta = metrics["benefit"].get(arm, {}).get("accuracy_delta")
+        rows.append({
+            "arm": arm,
+            "target_accuracy": round(acc["mean"], 4),
+            "ci95_low": round(acc["ci95"][0], 4),
+            "ci95_high": round(acc["ci95"][1], 4),
+            "benefit_vs_source_only": None if delta is None else round(delta["mean"], 4),
+            "benefit_ci95": None if delta is None else [round(v, 4) for v in delta["ci95"]],
+        })
+    return rows
+
+
+@task(name="publish-report")
+def publish_report(workdir: str) -> dict:
+    reports = Path(workdir) / "reports"
+    metrics = json.loads((reports / "metrics.json").read_text())
+    rows = benefit_table(metrics)
+    create_table_artifact(table=rows, key="transfer-benefit",
+                          description="Target-domain test accuracy per arm, 95% bootstrap intervals, benefit over source_only")
+    create_markdown_artifact(markdown=(reports / "report.md").read_text(), key="transfer-report",
+                             description="reports/report.md of this run")
+    for name, rel in (("metrics", "metrics.json"), ("report", "report.md"), ("plot", "plots/arms.png")):
+        path = (reports / rel).resolve()
+        if path.exists():
+            create_link_artifact(link=path.as_uri(), link_text=str(path), key=f"transfer-{name}-file",
+                                 description=f"reports/{rel} on the machine that ran the flow")
+    return {"rows": rows, "metrics": str(reports / "metrics.json")}
+
+
+@flow(name="domain-augment", log_prints=True)
+def pipeline(
+    repo_path: str = ".",
+    overrides: list[str] | None = None,
+    stages: list[str] | None = None,
+    force: bool = False,
+    isolate: bool = True,
+    experiment: bool = True,
+    stage_retries: int = 1,
+    retry_delay_seconds: float = 10,
+    keep_runs: int = 5,
+) -> dict:
+    """Run the DVC pipeline of `repo_path`.
+
+    overrides: `key=value` params changes (as `dvc exp run -S`). stages: targets (with their
+    upstream), default all. force: re-run even up-to-date stages. isolate: work in a fresh git
+    worktree of HEAD (the default; scheduled runs never touch your files) or, when False, in
+    the repo itself as `dvc repro` would. stage_retries: attempts after a transient failure.
+    """
+    log = get_run_logger()
+    use_this_python()
+    root = repo_root(repo_path)
+    name = flow_run.get_name() or f"run-{int(time.time())}"
+    workdir = create_run_worktree(root, name, log=log.info) if isolate else root
+    log.info(f"working in {workdir}" + (" (isolated worktree of HEAD, shared DVC cache)" if isolate else ""))
+    if isolate:
+        from dvc.repo import Repo
+
+        with inside(workdir), Repo(str(workdir)) as repo, forward_output(api_logger(log).info):
+            repo.checkout(allow_missing=True)  # outputs of the committed dvc.lock, from the shared cache
+    apply_overrides(str(workdir), list(overrides or []))
+    results = []
+    for stage in stage_order(workdir, list(stages) if stages else None):
+        stage_task = run_stage.with_options(
+            name=f"stage {stage}", task_run_name=stage, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,
+        )
+        results.append(stage_task(str(workdir), stage, force))
+    summary: dict = {"run": name, "workdir": str(workdir), "stages": results}
+    if (workdir / "reports" / "metrics.json").is_file():
+        summary.update(publish_report(str(workdir)))
+    if experiment:
+        summary["experiment"] = record_experiment(str(workdir), str(root), name)
+    if isolate:
+        pruned = prune_runs(root, keep_runs, log=log.info)
+        if pruned:
+            log.info(f"removed old run worktrees: {', '.join(pruned)}")
+    ran = [r["stage"] for r in results if r["status"] != "skipped"]
+    log.info(f"{len(ran)} of {len(results)} stage(s) ran" + (f": {', '.join(ran)}" if ran else "; everything was up to date"))
+    return summary

@@ -1,0 +1,123 @@
+"""Where a flow run works: an isolated git worktree of HEAD that shares the repo's DVC cache.
+
+Scheduled runs must never change the user's working tree, and two runs started at once must
+not trample each other. Each run therefore gets its own worktree under
+`<repo>/.dvc/tmp/runs/<run name>` (ignored by git and DVC), checked out at the committed HEAD,
+with `cache.dir` pointing at the main repo's cache: outputs computed once are reused by every run
+and by the user's own `dvc repro`, and nothing a run writes lands in the user's files. Git steps
+that touch shared state (adding or removing worktrees, saving experiments) take a file lock; a
+run that has to wait says so, naming the holder.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+RUNS_DIR = Path(".dvc/tmp/runs")
+
+
+class WorkspaceError(RuntimeError):
+    """The repo cannot host a run (not a git repo, no commit, git failed); the message says why."""
+
+
+def _git(args: list[str], cwd: Path) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout.strip()
+
+
+def repo_root(path: str | Path) -> Path:
+    path = Path(path).resolve()
+    try:
+        return Path(_git(["rev-parse", "--show-toplevel"], path))
+    except WorkspaceError:
+        raise WorkspaceError(f"{path}: not inside a git repository; the pipeline's runs are recorded as git/DVC experiments") from None
+
+
+@contextlib.contextmanager
+def git_lock(root: Path, *, purpose: str, log: Callable[[str], None] = print, timeout: float = 1800) -> Iterator[None]:
+    """Exclusive lock on the repo's shared git state, waiting (and saying so) while another run holds it."""
+    common = Path(_git(["rev-parse", "--git-common-dir"], root))
+    common = common if common.is_absolute() else (root / common)
+    lock_path = common / "domain-augment.lock"
+    with open(lock_path, "a+") as fh:
+        start = time.monotonic()
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not announced:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "another run"
+                    log(f"waiting for {holder} to finish its git step ({lock_path}) before: {purpose}")
+                    announced = True
+                if time.monotonic() - start > timeout:
+                    raise WorkspaceError(f"gave up after {timeout:.0f}s waiting for {lock_path} ({purpose})") from None
+                time.sleep(0.5)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} ({purpose})")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def create_run_worktree(root: Path, name: str, *, log: Callable[[str], None] = print) -> Path:
+    """A detached worktree of HEAD at <root>/.dvc/tmp/runs/<name>, using root's DVC cache."""
+    try:
+        _git(["rev-parse", "--verify", "HEAD"], root)
+    except WorkspaceError:
+        raise WorkspaceError(f"{root}: the repository has no commit yet; commit the project before scheduling runs") from None
+    path = root / RUNS_DIR / name
+    with git_lock(root, purpose=f"create worktree {name}", log=log):
+        if path.exists():
+            _remove_worktree(root, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _git(["worktree", "add", "--detach", "--force", str(path), "HEAD"], root)
+    cache_dir = _main_cache_dir(root)
+    (path / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache_dir}\n")
+    return path
+
+
+def git_remotes(root: Path) -> list[str]:
+    return _git(["remote"], root).split()
+
+
+def _main_cache_dir(root: Path) -> Path:
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return Path(repo.cache.local_cache_dir)
+
+
+def _remove_worktree(root: Path, path: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=root, capture_output=True)
+    shutil.rmtree(path, ignore_errors=True)
+    subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
+
+
+def prune_runs(root: Path, keep: int, *, log: Callable[[str], None] = print) -> list[str]:
+    """Remove all but the `keep` newest run worktrees; their results live on as experiments."""
+    runs_dir = root / RUNS_DIR
+    if not runs_dir.is_dir():
+        return []
+    runs = sorted((p for p in runs_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = []
+    with git_lock(root, purpose="prune old run worktrees", log=log):
+        for old in runs[keep:]:
+            _remove_worktree(root, old)
+            removed.append(old.name)
+    return removed
