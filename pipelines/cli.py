@@ -1,7 +1,9 @@
 """`domain-augment`: the command line.
 
-    domain-augment demo            run the whole pipeline (dvc repro) and print where the report is
-    domain-augment check-params    validate params.yaml and print the parsed values
+    domain-augment demo                       the whole pipeline, through the Prefect flow, in this repo
+    domain-augment run [-S key=value ...]     one flow run in an isolated worktree of HEAD
+    domain-augment serve --cron "0 3 * * *"   serve the flow on a schedule (Ctrl-C stops it)
+    domain-augment check-params               validate params.yaml and print the parsed values
 """
 from __future__ import annotations
 
@@ -14,18 +16,16 @@ from pathlib import Path
 from pipelines.runtime import set_offline_env, use_this_python
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from dvc.repo import Repo
-
-    from pipelines.config import load_params
-
-    load_params(args.params)  # fail fast, by key, before DVC starts anything
-    t0 = time.perf_counter()
-    with Repo(".") as repo:
-        stages = repo.reproduce(force=args.force)
-    ran = [s.addressing for s in stages]
-    print(f"\ndvc repro: {len(ran)} stage(s) ran in {time.perf_counter() - t0:.0f}s" + (f": {', '.join(ran)}" if ran else " (everything up to date)"))
-    metrics = json.loads(Path("reports/metrics.json").read_text())
+def _print_results(summary: dict) -> None:
+    metrics_path = Path(summary["metrics"]) if summary.get("metrics") else None
+    print()
+    for r in summary["stages"]:
+        print(f"  {r['stage']:<34} {r['status']:<9} {r['seconds']:7.1f}s")
+    if metrics_path is None or not metrics_path.is_file():
+        print("\nno reports/metrics.json was produced (did the evaluate stage run?)")
+        return
+    metrics = json.loads(metrics_path.read_text())
+    print()
     for arm, m in metrics["target_test"].items():
         acc = m["accuracy"]
         line = f"  {arm:<12} target accuracy {acc['mean']:.3f} [{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}]"
@@ -33,37 +33,92 @@ def _demo(args: argparse.Namespace) -> int:
             d = metrics["benefit"][arm]["accuracy_delta"]
             line += f"   benefit {d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
         print(line)
-    print(f"\nReport: {Path('reports/report.md').resolve()}\nMetrics: {Path('reports/metrics.json').resolve()}")
+    reports = metrics_path.parent
+    print(f"\nReport:  {(reports / 'report.md').resolve()}\nMetrics: {metrics_path.resolve()}")
+    if summary.get("experiment", {}).get("experiment"):
+        print(f"Experiment: {summary['experiment']['experiment']} (dvc exp show)")
+
+
+def _flow_kwargs(args: argparse.Namespace) -> dict:
+    return {"repo_path": str(Path(args.repo).resolve()), "overrides": args.set or [], "stages": args.stage or None, "force": args.force}
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pipelines.config import load_params
+    from pipelines.flows import pipeline
+
+    load_params(Path(args.repo) / args.params)  # fail fast, by key, before anything starts
+    t0 = time.perf_counter()
+    summary = pipeline(**_flow_kwargs(args), isolate=False)
+    print(f"\ndomain-augment demo: finished in {time.perf_counter() - t0:.0f}s")
+    _print_results(summary)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines.flows import pipeline
+
+    summary = pipeline(**_flow_kwargs(args), isolate=not args.in_place)
+    print(f"\nrun {summary['run']} worked in {summary['workdir']}")
+    _print_results(summary)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pipelines.flows import pipeline
+
+    params = {**_flow_kwargs(args), "isolate": True}
+    print(f"serving deployment domain-augment/{args.name} with cron {args.cron!r} for {params['repo_path']}; Ctrl-C stops")
+    pipeline.serve(name=args.name, cron=args.cron, parameters=params, tags=["domain-augment"],
+                   description="Re-train and re-measure the transfer benefit on a schedule")
     return 0
 
 
 def _check_params(args: argparse.Namespace) -> int:
     from pipelines.config import load_params
 
-    print(json.dumps(load_params(args.params).model_dump(), indent=2))
+    print(json.dumps(load_params(Path(args.repo) / args.params).model_dump(), indent=2))
     return 0
+
+
+def _add_flow_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-S", "--set", action="append", metavar="KEY=VALUE", help="override a params.yaml value (repeatable), as dvc exp run -S")
+    p.add_argument("--stage", action="append", metavar="NAME", help="run only this stage and what it depends on (repeatable)")
+    p.add_argument("--force", action="store_true", help="re-run stages even if DVC finds them up to date")
 
 
 def main(argv: list[str] | None = None) -> int:
     set_offline_env()
     use_this_python()
     ap = argparse.ArgumentParser(prog="domain-augment", description="GAN-based domain augmentation, measured.")
+    ap.add_argument("--repo", default=".", help="the project's git/DVC repository (default: here)")
     ap.add_argument("--params", default="params.yaml")
     sub = ap.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the whole pipeline with dvc repro and print the results")
-    demo.add_argument("--force", action="store_true", help="re-run every stage even if up to date")
+    demo = sub.add_parser("demo", help="run the whole pipeline through the Prefect flow in this repo and print the results")
+    _add_flow_options(demo)
     demo.set_defaults(func=_demo)
+    run = sub.add_parser("run", help="one flow run, in an isolated worktree of HEAD unless --in-place")
+    _add_flow_options(run)
+    run.add_argument("--in-place", action="store_true", help="work in the repo itself, like dvc repro")
+    run.set_defaults(func=_run)
+    serve = sub.add_parser("serve", help="serve the flow with a cron schedule (runs until stopped)")
+    _add_flow_options(serve)
+    serve.add_argument("--cron", required=True, help='cron schedule, e.g. "0 3 * * *" (03:00 every day)')
+    serve.add_argument("--name", default="scheduled", help="deployment name (default: scheduled)")
+    serve.set_defaults(func=_serve)
     check = sub.add_parser("check-params", help="validate params.yaml")
     check.set_defaults(func=_check_params)
     args = ap.parse_args(argv)
+
     from dvc.exceptions import DvcException
 
     from augment.contract import DataLayoutError
     from pipelines.config import ParamsError
+    from pipelines.workspace import WorkspaceError
 
     try:
         return args.func(args)
-    except (ParamsError, DataLayoutError) as exc:
+    except (ParamsError, DataLayoutError, WorkspaceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except DvcException as exc:

@@ -32,6 +32,8 @@ from pipelines.runtime import set_offline_env, use_this_python
 from pipelines.workspace import create_run_worktree, git_lock, git_remotes, prune_runs, repo_root
 
 set_offline_env()
+# DVC's logger has its own console handlers; propagating too would print each line twice.
+logging.getLogger("dvc").propagate = False
 
 TRANSIENT_PATTERNS = (
     r"exited with -\d+",  # the stage's process was killed by a signal (OOM killer, preemption): train_gan resumes
@@ -120,6 +122,7 @@ def run_stage(workdir: str, stage: str, force: bool = False) -> Any:
     t0 = time.perf_counter()
     target = _target(Path(workdir), stage)
     with inside(workdir), Repo(workdir) as repo:
+        repo.scm_context.quiet = True  # no "git add dvc.lock" hint after every stage
         (dvc_stage,) = repo.stage.collect(target)
         with repo.lock:
             changed = force or dvc_stage.changed()
@@ -136,26 +139,40 @@ def run_stage(workdir: str, stage: str, force: bool = False) -> Any:
     return {"stage": stage, "status": status, "seconds": seconds}
 
 
+def _git_identity(root: Path) -> bool:
+    proc = subprocess.run(["git", "config", "user.email"], cwd=root, capture_output=True, text=True)
+    return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
 @task(name="record-experiment", retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_transient)
 def record_experiment(workdir: str, root: str, name: str) -> dict:
-    """Save the run as DVC experiment `name`; push it when a git remote and a DVC remote exist."""
+    """Save the run as DVC experiment `name`; push it when remotes are configured.
+
+    With a DVC remote and a git remote `origin`: the experiment ref and its cache are pushed
+    (`dvc exp push origin NAME`); with only a DVC remote: the cache (`dvc push`).
+    """
     from dvc.repo import Repo
 
     log = get_run_logger()
-    # Untracked, unignored files are what the run produced for git (dvc.lock, metrics.json, plot data).
-    untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=workdir,
-                               capture_output=True, text=True, check=True).stdout.split()
+    if not _git_identity(Path(root)):
+        log.warning("git has no user.email here, so the run is not saved as an experiment; "
+                    "set it with `git config user.email you@example.com` (and user.name)")
+        return {"experiment": None, "rev": None, "pushed": []}
     with git_lock(Path(root), purpose=f"save experiment {name}", log=log.info), inside(workdir), Repo(workdir) as repo:
+        # What the run produced for git rather than the DVC cache: dvc.lock and uncached metrics/plots.
+        produced = ["dvc.lock"] + [str(o) for s in repo.index.stages for o in s.outs if not o.use_cache]
+        tracked = set(subprocess.run(["git", "ls-files"], capture_output=True, text=True, check=True).stdout.split())
+        untracked = [p for p in produced if Path(p).exists() and p not in tracked]
         rev = repo.experiments.save(name=name, force=True, include_untracked=untracked or None)
         pushed = []
         dvc_remote = repo.config["core"].get("remote")
         if dvc_remote:
             if "origin" in git_remotes(Path(root)):
                 repo.experiments.push("origin", [name], push_cache=True)
-                pushed.append(f"experiment -> git origin, cache -> dvc remote {dvc_remote}")
+                pushed.append(f"experiment -> git remote origin, cache -> DVC remote {dvc_remote}")
             else:
                 repo.push()
-                pushed.append(f"cache -> dvc remote {dvc_remote}")
+                pushed.append(f"cache -> DVC remote {dvc_remote}")
     log.info(f"saved experiment {name} ({rev})" + (f"; pushed {', '.join(pushed)}" if pushed else "; no DVC remote configured, nothing pushed"))
     return {"experiment": name, "rev": rev, "pushed": pushed}
 
@@ -229,7 +246,7 @@ def pipeline(
         stage_task = run_stage.with_options(
             name=f"stage {stage}", task_run_name=stage, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,
         )
-        results.append(stage_task(str(workdir), stage, force))
+        results.append(stage_task(str(workdir), stage, force, return_state=True).result())
     summary: dict = {"run": name, "workdir": str(workdir), "stages": results}
     if (workdir / "reports" / "metrics.json").is_file():
         summary.update(publish_report(str(workdir)))
@@ -239,6 +256,7 @@ def pipeline(
         pruned = prune_runs(root, keep_runs, log=log.info)
         if pruned:
             log.info(f"removed old run worktrees: {', '.join(pruned)}")
-    ran = [r["stage"] for r in results if r["status"] != "skipped"]
-    log.info(f"{len(ran)} of {len(results)} stage(s) ran" + (f": {', '.join(ran)}" if ran else "; everything was up to date"))
+    counts = {status: [r["stage"] for r in results if r["status"] == status] for status in ("ran", "restored", "skipped")}
+    log.info(", ".join(f"{len(v)} {k}" for k, v in counts.items()) + " of " + f"{len(results)} stage(s)"
+             + (f"; ran: {', '.join(counts['ran'])}" if counts["ran"] else ""))
     return summary

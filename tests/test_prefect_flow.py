@@ -1,0 +1,112 @@
+"""The Prefect flow around the DVC pipeline, under prefect_test_harness, on tiny params."""
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from prefect.testing.utilities import prefect_test_harness
+
+from pipelines.config import ParamsError
+from pipelines.flows import is_transient, pipeline, run_stage, stage_order
+from tests.e2e import env, project_copy
+from tests.prefect_api import artifacts, log_messages, task_states
+
+pytestmark = pytest.mark.e2e
+
+DAG_ORDER = ["prepare", "train_gan@cyclegan", "synthesize@cyclegan"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def harness():
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    return project_copy(tmp_path_factory.mktemp("flow"))
+
+
+def _run(**kwargs):
+    state = pipeline(**kwargs, return_state=True)
+    assert state.is_completed(), state.message
+    return state.state_details.flow_run_id, state.result()
+
+
+def _git_status(repo) -> str:
+    return subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+def test_prefect_stage_order_comes_from_the_dvc_graph(repo):
+    order = stage_order(repo)
+    assert order[:3] == DAG_ORDER and order[-1] == "evaluate"
+    assert {s for s in order if s.startswith("train_classifier@")} == {
+        f"train_classifier@{a}-{s}" for a in ("source_only", "cyclegan", "oracle") for s in (0, 1)
+    }
+    assert stage_order(repo, ["synthesize@cyclegan"]) == DAG_ORDER
+
+
+def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo):
+    before = _git_status(repo)
+    run_id, summary = _run(repo_path=str(repo), stage_retries=0)
+    assert [r["stage"] for r in summary["stages"]] == stage_order(repo)
+    assert {r["status"] for r in summary["stages"]} == {"ran"}
+    workdir = repo / ".dvc/tmp/runs" / summary["run"]
+    assert summary["workdir"] == str(workdir)
+    metrics = json.loads((workdir / "reports/metrics.json").read_text())
+    assert set(metrics["target_test"]) == {"source_only", "cyclegan", "oracle"}
+    # the user's working tree: untouched
+    assert _git_status(repo) == before and not (repo / "reports").exists() and not (repo / "data/prepared").exists()
+    # the experiment, named after the flow run, visible from the user's repo
+    names = subprocess.run([sys.executable, "-m", "dvc", "exp", "list", "--name-only"], cwd=repo, env=env(),
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert summary["run"] in names
+    # Prefect artifacts: the benefit table, the report, links to the files
+    table = artifacts(run_id, "transfer-benefit")
+    assert len(table) == 1 and table[0].type == "table"
+    rows = json.loads(table[0].data) if isinstance(table[0].data, str) else table[0].data
+    assert {r["arm"] for r in rows} == {"source_only", "cyclegan", "oracle"}
+    assert {a.key for a in artifacts(run_id)} >= {"transfer-benefit", "transfer-report", "transfer-metrics-file", "transfer-report-file"}
+    # the stage commands' own output reached the run log
+    messages = "\n".join(log_messages(run_id))
+    assert "prepare: " in messages and "images -> data/prepared/manifest.csv" in messages
+    assert "train_gan@cyclegan step 12/12" in messages
+
+
+def test_prefect_second_run_is_quick_and_in_place_runs_skip(repo):
+    t0 = time.perf_counter()
+    _, summary = _run(repo_path=str(repo))
+    assert {r["status"] for r in summary["stages"]} == {"restored"}  # DVC run-cache, shared cache
+    assert time.perf_counter() - t0 < 120
+    _run(repo_path=str(repo), isolate=False, experiment=False)
+    run_id, summary = _run(repo_path=str(repo), isolate=False, experiment=False)
+    assert {r["status"] for r in summary["stages"]} == {"skipped"}
+    states = task_states(run_id)
+    assert {states[s] for s in stage_order(repo)} == {"Skipped"}
+
+
+def test_prefect_overrides_and_stage_subset(repo):
+    params_before = (repo / "params.yaml").read_text()
+    _, summary = _run(repo_path=str(repo), overrides=["classifier.steps=7"], stages=["train_classifier@source_only-0"],
+                      experiment=False)
+    statuses = {r["stage"]: r["status"] for r in summary["stages"]}
+    assert list(statuses) == DAG_ORDER + ["train_classifier@source_only-0"]
+    assert statuses["train_classifier@source_only-0"] == "ran"
+    assert all(statuses[s] in ("restored", "skipped") for s in DAG_ORDER)
+    run_params = yaml.safe_load((repo / ".dvc/tmp/runs" / summary["run"] / "params.yaml").read_text())
+    assert run_params["classifier"]["steps"] == 7
+    assert (repo / "params.yaml").read_text() == params_before
+
+
+def test_prefect_bad_override_is_named_before_any_stage(repo):
+    with pytest.raises(ParamsError, match=r"gan\.cyclegan\.steps: Input should be greater than 0"):
+        pipeline(repo_path=str(repo), overrides=["gan.cyclegan.steps=-1"], experiment=False)
+
+
+def test_prefect_retries_only_transient_failures():
+    assert is_transient("failed to run: python -m pipelines.stages.train_gan, exited with -9")
+    assert is_transient("Unable to acquire lock. Most likely another DVC process is running")
+    assert not is_transient("failed to run: python -m pipelines.stages.prepare, exited with 2")
+    assert run_stage.retry_condition_fn is not None
