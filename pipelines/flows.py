@@ -90,6 +90,24 @@ def _target(repo_dir: Path, address: str) -> str:
     return f"{repo_dir / (file or 'dvc.yaml')}:{name}"
 
 
+@contextlib.contextmanager
+def dvc_messages() -> Iterator[list[str]]:
+    """Collect what DVC logs (e.g. a run-cache hit) from its logger, whatever its handlers print to."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = Collect(level=logging.INFO)
+    dvc_logger = logging.getLogger("dvc")
+    dvc_logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        dvc_logger.removeHandler(handler)
+
+
 def stage_order(repo_dir: Path, targets: list[str] | None = None) -> list[str]:
     """Stages in the order `dvc repro` would evaluate them: `targets` plus their upstream, default all."""
     from dvc.repo import Repo
@@ -130,9 +148,9 @@ def run_stage(workdir: str, stage: str, force: bool = False) -> Any:
             log.info(f"{stage}: up to date, skipped")
             return Completed(name="Skipped", message=f"{stage} is up to date",
                              data={"stage": stage, "status": "skipped", "seconds": 0.0})
-        with forward_output(api_logger(log).info) as lines:
+        with forward_output(api_logger(log).info), dvc_messages() as messages:
             repo.reproduce(target, single_item=True, force=force)
-    restored = any("is cached - skipping run" in line for line in lines)
+    restored = any("is cached - skipping run" in m for m in messages)
     status = "restored" if restored else "ran"
     seconds = round(time.perf_counter() - t0, 2)
     log.info(f"{stage}: {status} in {seconds:.1f}s")
@@ -248,7 +266,7 @@ def pipeline(
         )
         results.append(stage_task(str(workdir), stage, force, return_state=True).result())
     summary: dict = {"run": name, "workdir": str(workdir), "stages": results}
-    if (workdir / "reports" / "metrics.json").is_file():
+    if any(r["stage"] == "evaluate" for r in results):  # a stage subset without evaluate has no report to publish
         summary.update(publish_report(str(workdir)))
     if experiment:
         summary["experiment"] = record_experiment(str(workdir), str(root), name)
