@@ -145,3 +145,29 @@ def test_prefect_two_runs_at_once_both_finish_correctly(deployed):
                            capture_output=True, text=True, check=True).stdout.split()
     assert {r.name for r in runs} <= set(names)
     assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout == ""
+
+
+def test_prefect_serve_command_registers_a_schedule_and_runs(deployed):
+    repo, env, prefect = deployed
+    serve_log = open(repo.parent / "serve.log", "w")
+    serve = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "--repo", str(repo), "serve", "--cron", "0 4 * * *",
+                              "--name", "served", "--stage", "prepare"],
+                             cwd=repo, env=env, stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            proc = subprocess.run([*PREFECT, "deployment", "inspect", "domain-augment/served"], cwd=repo, env=env,
+                                  capture_output=True, text=True)
+            if proc.returncode == 0:
+                break
+            assert serve.poll() is None, (repo.parent / "serve.log").read_text()[-3000:]
+            time.sleep(1)
+        assert "0 4 * * *" in proc.stdout
+        out = prefect("deployment", "run", "domain-augment/served")
+        run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
+        (run,) = _flow_runs(env, [run_id])
+        assert run.state.name == "Completed", run.state.message
+        assert (repo / ".dvc/tmp/runs" / run.name / "data/prepared/manifest.csv").is_file()
+    finally:
+        _stop(serve)
+        serve_log.close()
