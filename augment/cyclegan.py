@@ -1,5 +1,10 @@
 """CycleGAN training (Zhu et al. 2017) on in-memory image tensors.
 
+Data-parallel when a torch.distributed process group is up (e.g. under `torchrun`): every
+process samples its own batch of `batch_size` (the global batch is world_size x batch_size),
+gradients are averaged across processes before each optimiser step, so all replicas hold the
+same weights, and only rank 0 calls `on_log` and `checkpoint`.
+
 Paper names: G maps source->target (`G_st`), F maps target->source (`G_ts`); D_Y judges target
 images (`D_t`), D_X source images (`D_s`). Losses: LSGAN adversarial, L1 cycle (weight
 lambda_cycle), L1 identity (weight lambda_identity * lambda_cycle, as in the reference code).
@@ -72,6 +77,34 @@ def build_cyclegan(cfg: CycleGANConfig, channels: int) -> CycleGANModels:
     return CycleGANModels(G_st=g(), G_ts=g(), D_s=d(), D_t=d())
 
 
+def _world() -> tuple[int, int]:
+    """(rank, world size); (0, 1) without an initialised process group."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _sync_initial_weights(nets: list[nn.Module]) -> None:
+    for net in nets:
+        for p in net.parameters():
+            torch.distributed.broadcast(p.data, src=0)
+
+
+def _average_gradients(nets: list[nn.Module], world: int) -> None:
+    """All-reduce the gradients of `nets` into their mean over processes (one flat buffer per call)."""
+    grads = [p.grad for net in nets for p in net.parameters() if p.grad is not None]
+    if world == 1 or not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    torch.distributed.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
 def _lr_factor(step: int, cfg: CycleGANConfig) -> float:
     start = int(cfg.decay_from * cfg.steps)
     if step < start:
@@ -100,20 +133,26 @@ def train_cyclegan(
     device = torch.device(device)
     channels = source.shape[1]
     nets = build_cyclegan(cfg, channels)
+    rank, world = _world()
     for net in (nets.G_st, nets.G_ts, nets.D_s, nets.D_t):
         net.to(device)
     opt_g = torch.optim.Adam([*nets.G_st.parameters(), *nets.G_ts.parameters()], lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam([*nets.D_s.parameters(), *nets.D_t.parameters()], lr=cfg.lr, betas=(cfg.beta1, 0.999))
     adv = gan_loss(cfg.loss)
     pool_s, pool_t = ImagePool(size=cfg.pool_size, seed=cfg.seed + 1), ImagePool(size=cfg.pool_size, seed=cfg.seed + 2)
-    rng = torch.Generator().manual_seed(cfg.seed)
+    if world > 1:
+        _sync_initial_weights([nets.G_st, nets.G_ts, nets.D_s, nets.D_t])
+    rng = torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank)  # each process its own batches
     state = TrainState()
     if resume is not None:
         for name, sd in resume["models"].items():
             getattr(nets, name).load_state_dict(sd)
         opt_g.load_state_dict(resume["opt_g"])
         opt_d.load_state_dict(resume["opt_d"])
-        rng.set_state(resume["rng"])
+        if rank == 0:
+            rng.set_state(resume["rng"])
+        else:  # checkpoints hold rank 0's sampler; the others continue from a fresh, distinct stream
+            rng.manual_seed(cfg.seed + 1_000_003 * rank + resume["step"])
         pool_s.images, pool_t.images = list(resume["pool_s"]), list(resume["pool_t"])
         pool_s._rng.set_state(resume["pool_s_rng"])
         pool_t._rng.set_state(resume["pool_t_rng"])
@@ -143,6 +182,7 @@ def train_cyclegan(
         loss_g = loss_adv + lam_c * loss_cyc + lam_i * loss_idt
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        _average_gradients([nets.G_st, nets.G_ts], world)
         opt_g.step()
 
         # Discriminators: real vs. pooled fakes, halved so D learns slower than G (CycleGAN sec. 4).
@@ -153,6 +193,7 @@ def train_cyclegan(
         loss_d_s = 0.5 * (adv(nets.D_s(real_s), True) + adv(nets.D_s(pooled_s), False))
         opt_d.zero_grad(set_to_none=True)
         (loss_d_t + loss_d_s).backward()
+        _average_gradients([nets.D_s, nets.D_t], world)
         opt_d.step()
 
         state.step += 1
@@ -165,9 +206,9 @@ def train_cyclegan(
             if not all(math.isfinite(v) for v in losses.values()):
                 raise FloatingPointError(f"CycleGAN losses became non-finite at step {state.step}: {losses}")
             state.history.append({"step": state.step, **losses})
-            if on_log is not None:
+            if on_log is not None and rank == 0:
                 on_log(state.step, losses)
-        if checkpoint is not None and checkpoint_every and state.step % checkpoint_every == 0 and state.step < cfg.steps:
+        if rank == 0 and checkpoint is not None and checkpoint_every and state.step % checkpoint_every == 0 and state.step < cfg.steps:
             checkpoint(state.step, copy.deepcopy({  # a snapshot: training goes on mutating these objects
                 "step": state.step, "history": state.history, "models": nets.state_dict(),
                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng.get_state(),

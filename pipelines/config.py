@@ -134,6 +134,14 @@ class EvaluateParams(_Strict):
 class RuntimeParams(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0)
+    launcher: str = Field("python", min_length=1)
+
+    @field_validator("launcher")
+    @classmethod
+    def _python_or_torchrun(cls, v: str) -> str:
+        if v.split()[0] not in ("python", "torchrun"):
+            raise ValueError("must start with 'python' or 'torchrun' (e.g. 'torchrun --standalone --nproc_per_node=4')")
+        return v
 
 
 class Params(_Strict):

@@ -42,6 +42,26 @@ def select_device(requested: str, threads: int = 0):
     return torch.device(requested)
 
 
+def init_distributed(requested: str, threads: int = 0):
+    """Under torchrun (WORLD_SIZE > 1): join the process group and return (device, rank, world).
+
+    NCCL with one GPU per process (cuda:LOCAL_RANK) when CUDA is used, gloo on CPU. Without
+    torchrun this is `select_device` with rank 0 of 1.
+    """
+    import torch
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return select_device(requested, threads), 0, 1
+    device = select_device(requested, threads)
+    if device.type == "cuda":
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return device, torch.distributed.get_rank(), world
+
+
 @contextlib.contextmanager
 def stage_timer(name: str, record: dict) -> Iterator[dict]:
     """Fills record with stage name and wall_seconds; the stage writes it with its outputs."""

@@ -6,6 +6,11 @@ once when training ends. While training, resumable checkpoints go to --checkpoin
 dvc.yaml: DVC's scratch folder .dvc/tmp/checkpoints/<gan>, which `dvc repro` does not delete):
 a killed run resumes from the last one when params and data are unchanged, and starts over
 otherwise. The checkpoint is removed once the outputs are in place.
+
+Several GPUs (or CPU processes): launch it with torchrun, e.g.
+    torchrun --standalone --nproc_per_node=4 -m pipelines.stages.train_gan --gan cyclegan
+(`runtime.launcher` in params.yaml does this inside `dvc repro`). Each process trains on its own
+batches with averaged gradients; rank 0 alone writes checkpoints and outputs.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from augment.dataset import load_prepared
 from augment.io import atomic_dir, atomic_path, write_csv, write_json
 from augment.samples import save_grid
 from pipelines.config import load_params
-from pipelines.runtime import run_stage, select_device, stage_timer
+from pipelines.runtime import init_distributed, run_stage, stage_timer
 
 GANS = ("cyclegan",)
 
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     gp = getattr(params.gan, args.gan)
     out = args.out or Path("artifacts/gan") / args.gan
-    device = select_device(params.runtime.device, params.runtime.threads)
+    device, rank, world = init_distributed(params.runtime.device, params.runtime.threads)
     cfg = gp.train_config()
     data = load_prepared(args.prepared)
     source, target = data.images("source", "train"), data.images("target", "train")
@@ -62,13 +67,16 @@ def main(argv: list[str] | None = None) -> None:
             print(f"train_gan@{args.gan}: resuming from {ckpt_path} at step {blob['step']}/{cfg.steps}", flush=True)
         else:
             print(f"train_gan@{args.gan}: ignoring {ckpt_path}, it was made with other params or data", flush=True)
-    if resume is None:
-        shutil.rmtree(ckpt_dir, ignore_errors=True)  # never mix two runs' curves or weights
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        if resume is None:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)  # never mix two runs' curves or weights
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if world > 1:
+        torch.distributed.barrier()
 
     from dvclive import Live
 
-    live = Live(dir=str(ckpt_dir / "live"), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume is not None)
+    live = Live(dir=str(ckpt_dir / "live"), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume is not None) if rank == 0 else None
 
     def on_log(step: int, losses: dict) -> None:
         live.step = step
@@ -82,13 +90,18 @@ def main(argv: list[str] | None = None) -> None:
         with atomic_path(ckpt_path) as tmp:
             torch.save({**state, "fingerprint": fingerprint}, tmp)
 
-    record: dict = {"device": str(device)}
+    record: dict = {"device": str(device) if world == 1 else f"{device.type} x {world} processes"}
     with stage_timer(f"train_gan@{args.gan}", record):
         nets, state = train_cyclegan(
             source, target, cfg, device=device, on_log=on_log,
             checkpoint=checkpoint, checkpoint_every=gp.checkpoint_every, resume=resume,
         )
-        live.end()
+    if world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    if rank != 0:
+        return  # replicas hold the same weights; rank 0 writes the outputs
+    live.end()
     record["steps"] = state.step
     with atomic_dir(out) as tmp:
         for name in ("G_st", "G_ts"):
