@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from augment.io import load_module, save_module
 from augment.mixing import MixedBatches
 from models.classifiers import build_classifier
 
@@ -55,20 +56,12 @@ def train_classifier(
 
 
 def save_classifier(model: nn.Module, cfg: ClassifierConfig, *, in_channels: int, num_classes: int, path) -> None:
-    """State dict plus constructor arguments, so the file rebuilds without params.yaml."""
-    from augment.io import atomic_path
-
-    arch = {"name": cfg.model, "in_channels": in_channels, "num_classes": num_classes, "width": cfg.width}
-    with atomic_path(path) as tmp:
-        torch.save({"arch": arch, "state_dict": model.state_dict()}, tmp)
+    """Weights plus constructor arguments, so the file rebuilds without params.yaml."""
+    save_module(model, {"name": cfg.model, "in_channels": in_channels, "num_classes": num_classes, "width": cfg.width}, path)
 
 
 def load_classifier(path, *, device: str | torch.device = "cpu") -> nn.Module:
-    blob = torch.load(path, map_location=device, weights_only=True)
-    arch = dict(blob["arch"])
-    model = build_classifier(arch.pop("name"), **arch)
-    model.load_state_dict(blob["state_dict"])
-    return model.to(device).eval()
+    return load_module(path, build_classifier, device=device)
 
 
 @torch.no_grad()

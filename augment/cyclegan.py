@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from augment.image_pool import ImagePool
+from augment.io import load_module, save_module
 from models.discriminators import PatchDiscriminator
 from models.generators import build_generator
 from models.losses import cycle_loss, gan_loss, identity_loss
@@ -230,17 +231,10 @@ def translate(generator: nn.Module, images: torch.Tensor, *, batch_size: int = 2
 
 
 def save_generator(generator: nn.Module, cfg: CycleGANConfig, channels: int, path) -> None:
-    """State dict plus the constructor arguments, so the file rebuilds without params.yaml."""
-    from augment.io import atomic_path
-
+    """Weights plus constructor arguments, so the file rebuilds without params.yaml."""
     arch = {"name": cfg.generator, "in_channels": channels, "out_channels": channels, "ngf": cfg.ngf, "n_blocks": cfg.n_blocks}
-    with atomic_path(path) as tmp:
-        torch.save({"arch": arch, "state_dict": generator.state_dict()}, tmp)
+    save_module(generator, arch, path)
 
 
 def load_generator(path, *, device: str | torch.device = "cpu") -> nn.Module:
-    blob = torch.load(path, map_location=device, weights_only=True)
-    arch = dict(blob["arch"])
-    net = build_generator(arch.pop("name"), **arch)
-    net.load_state_dict(blob["state_dict"])
-    return net.to(device).eval()
+    return load_module(path, build_generator, device=device)

@@ -49,6 +49,25 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def save_module(module, arch: dict, path: str | Path) -> None:
+    """A network's state dict with the constructor arguments (`arch`, incl. "name") that rebuild it."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save({"arch": arch, "state_dict": module.state_dict()}, tmp)
+
+
+def load_module(path: str | Path, build, *, device="cpu"):
+    """Rebuild with `build(name, **arch)` and load the weights written by `save_module`; eval mode."""
+    import torch
+
+    blob = torch.load(path, map_location=device, weights_only=True)
+    arch = dict(blob["arch"])
+    net = build(arch.pop("name"), **arch)
+    net.load_state_dict(blob["state_dict"])
+    return net.to(device).eval()
+
+
 def write_json(data: object, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
