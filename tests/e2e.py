@@ -62,6 +62,8 @@ def project_copy(dest: Path, overrides: dict | None = None) -> Path:
     params = merge(yaml.safe_load((REPO / "params.yaml").read_text()), merge(TINY, overrides or {}))
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], dest)
+    run(["git", "config", "user.email", "t@example.com"], dest)  # experiments are git commits
+    run(["git", "config", "user.name", "t"], dest)
     if not (dest / ".dvc" / "config").exists():
         dvc("init", "-q", cwd=dest)
     run(["git", "add", "-A"], dest)
