@@ -91,12 +91,18 @@ def deployed(server, tmp_path_factory):
         worker_log.close()
 
 
+def _api(env: dict):
+    """Point this process's Prefect client at the test server (settings are read once, at import)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    return temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]})
+
+
 def _flow_runs(env: dict, ids: list[str], timeout: float = 600) -> list:
-    os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
     from prefect.client.orchestration import get_client
 
     deadline = time.time() + timeout
-    with get_client(sync_client=True) as client:
+    with _api(env), get_client(sync_client=True) as client:
         while time.time() < deadline:
             runs = [client.read_flow_run(i) for i in ids]
             if all(r.state and r.state.is_final() for r in runs):
@@ -124,7 +130,8 @@ def test_prefect_deployment_run_on_a_real_server(deployed):
     assert set(metrics) == {"target_test", "source_test", "benefit", "gan", "run"}
     from tests.prefect_api import artifacts
 
-    assert [a.key for a in artifacts(run.id, "transfer-benefit")] == ["transfer-benefit"]
+    with _api(env):
+        assert [a.key for a in artifacts(run.id, "transfer-benefit")] == ["transfer-benefit"]
     listed = prefect("artifact", "ls")
     assert "transfer-benefit" in listed
 
