@@ -62,13 +62,26 @@ def init_distributed(requested: str, threads: int = 0):
     return device, torch.distributed.get_rank(), world
 
 
+TIMINGS_DIR = Path("artifacts/timings")
+
+
 @contextlib.contextmanager
-def stage_timer(name: str, record: dict) -> Iterator[dict]:
-    """Fills record with stage name and wall_seconds; the stage writes it with its outputs."""
+def stage_timer(name: str, timings_dir: Path = TIMINGS_DIR, *, write: bool = True) -> Iterator[dict]:
+    """Times the block; on success writes {stage, wall_seconds, **what the block added} to
+    <timings_dir>/<name>.json. Timings live apart from the stage's data outputs so that those stay
+    byte-identical across identical runs (and downstream stages are not re-run for a new clock).
+    """
+    from augment.io import write_json
+
     t0 = time.perf_counter()
-    record["stage"] = name
-    yield record
-    record["wall_seconds"] = round(time.perf_counter() - t0, 3)
+    info: dict = {}
+    yield info
+    if write:
+        write_json({"stage": name, "wall_seconds": round(time.perf_counter() - t0, 3), **info}, Path(timings_dir) / f"{name}.json")
+
+
+def add_timings_arg(ap) -> None:
+    ap.add_argument("--timings-dir", type=Path, default=TIMINGS_DIR, help=f"where <stage>.json timings go (default: {TIMINGS_DIR})")
 
 
 def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:

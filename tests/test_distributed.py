@@ -35,12 +35,13 @@ def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     common = ["--params", str(tmp_path / "params.yaml"), "--prepared", str(tmp_path / "prepared")]
     subprocess.run([sys.executable, "-m", "pipelines.stages.prepare", "--params", str(tmp_path / "params.yaml"),
-                    "--out", str(tmp_path / "prepared")], cwd=REPO, env=env(), check=True, capture_output=True)
+                    "--out", str(tmp_path / "prepared"), "--timings-dir", str(tmp_path / "timings")], cwd=REPO, env=env(), check=True, capture_output=True)
     proc = subprocess.run([*TORCHRUN, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", *common,
-                           "--out", str(tmp_path / "gan"), "--checkpoint-dir", str(tmp_path / "ckpt")],
+                           "--out", str(tmp_path / "gan"), "--checkpoint-dir", str(tmp_path / "ckpt"),
+                           "--timings-dir", str(tmp_path / "timings")],
                           cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("train_gan@cyclegan step 6/6") == 1
-    stage = json.loads((tmp_path / "gan/stage.json").read_text())
+    stage = json.loads((tmp_path / "timings/train_gan@cyclegan.json").read_text())
     assert stage["device"] == "cpu x 2 processes" and stage["steps"] == 6
     assert (tmp_path / "gan/G_st.pt").is_file() and not (tmp_path / "ckpt").exists()

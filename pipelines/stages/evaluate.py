@@ -19,7 +19,7 @@ from augment.gan_quality import gan_quality
 from augment.io import atomic_dir, write_csv, write_json, write_text
 from augment.report import arm_metrics, plot_arms, render_report
 from pipelines.config import load_params
-from pipelines.runtime import run_stage
+from pipelines.runtime import TIMINGS_DIR, run_stage
 
 GANS = ("cyclegan",)
 
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--gans", type=Path, default=Path("artifacts/gan"))
     ap.add_argument("--synthetic", type=Path, default=Path("data/synthetic"))
     ap.add_argument("--out", type=Path, default=Path("reports"))
+    ap.add_argument("--timings-dir", type=Path, default=TIMINGS_DIR)
     args = ap.parse_args(argv)
     params = load_params(args.params)
     cp = params.classifier
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     for arm in cp.arms:
         for seed in cp.seeds:
             d = args.classifiers / arm / str(seed)
-            stage_file = d / "stage.json"
+            stage_file = d / "status.json"
             if not stage_file.is_file():
                 raise FileNotFoundError(f"{stage_file}: missing; run train_classifier@{arm}-{seed} first")
             rec = json.loads(stage_file.read_text())
@@ -88,11 +89,10 @@ def main(argv: list[str] | None = None) -> None:
                 samples[gan] = f"samples/{gan}.png"
 
     wall = {}
-    stage_files = [args.prepared / "stage.json"]
-    stage_files += [args.gans / g / "stage.json" for g in gans_used] + [args.synthetic / g / "stage.json" for g in gans_used]
-    stage_files += [args.classifiers / a / str(s) / "stage.json" for a in cp.arms for s in cp.seeds]
-    for f in stage_files:
-        found = _stage_seconds(f)
+    stages = ["prepare"] + [f"train_gan@{g}" for g in gans_used] + [f"synthesize@{g}" for g in gans_used]
+    stages += [f"train_classifier@{a}-{s}" for a in cp.arms for s in cp.seeds]
+    for stage in stages:
+        found = _stage_seconds(args.timings_dir / f"{stage}.json")
         if found:
             wall[found[0]] = found[1]
     metrics["run"] = {"seeds": list(cp.seeds), "wall_seconds": wall, "device": ",".join(sorted(devices)) or "cpu"}

@@ -4,10 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from augment.io import write_json
 from augment.prepare import PrepareConfig, prepare
 from pipelines.config import load_params
-from pipelines.runtime import run_stage, stage_timer
+from pipelines.runtime import add_timings_arg, run_stage, stage_timer
 
 OUT = Path("data/prepared")
 
@@ -16,6 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--out", type=Path, default=OUT)
+    add_timings_arg(ap)
     args = ap.parse_args(argv)
     d = load_params(args.params).data
     cfg = PrepareConfig(
@@ -24,11 +24,9 @@ def main(argv: list[str] | None = None) -> None:
         test_fraction_source=d.test_fraction_source, test_fraction_target=d.test_fraction_target,
         max_image_pixels=d.max_image_pixels,
     )
-    record: dict = {}
-    with stage_timer("prepare", record):
+    with stage_timer("prepare", args.timings_dir) as info:
         manifest = prepare(cfg, args.out)
-    record["images"] = len(manifest)
-    write_json(record, args.out / "stage.json")
+        info["images"] = len(manifest)
     rejected = sum(1 for _ in open(args.out / "rejected.csv")) - 1
     print(f"prepare: {len(manifest)} images -> {args.out}/manifest.csv; {rejected} rejected -> {args.out}/rejected.csv")
 

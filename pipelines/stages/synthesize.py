@@ -1,7 +1,7 @@
 """DVC stage `synthesize@<gan>`: translate the labeled source train set into the target domain.
 
 Writes data/synthetic/<gan>/: images/<class>/<id>.png, manifest.csv (path, source_path, label,
-label_index), samples.png and stage.json. Each image keeps the label of the source image it
+label_index) and samples.png. Each image keeps the label of the source image it
 was translated from.
 """
 from __future__ import annotations
@@ -14,10 +14,10 @@ import pandas as pd
 from augment.cyclegan import load_generator, translate
 from augment.dataset import load_prepared
 from augment.images import save_png, to_uint8
-from augment.io import atomic_dir, write_csv, write_json
+from augment.io import atomic_dir, write_csv
 from augment.samples import save_grid
 from pipelines.config import load_params
-from pipelines.runtime import run_stage, select_device, stage_timer
+from pipelines.runtime import add_timings_arg, run_stage, select_device, stage_timer
 
 GANS = ("cyclegan",)
 
@@ -29,13 +29,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     ap.add_argument("--gan-dir", type=Path, default=None, help="default: artifacts/gan/<gan>")
     ap.add_argument("--out", type=Path, default=None, help="default: data/synthetic/<gan>")
+    add_timings_arg(ap)
     args = ap.parse_args(argv)
     params = load_params(args.params)
     gan_dir = args.gan_dir or Path("artifacts/gan") / args.gan
     out = args.out or Path("data/synthetic") / args.gan
     device = select_device(params.runtime.device, params.runtime.threads)
-    record: dict = {}
-    with stage_timer(f"synthesize@{args.gan}", record), atomic_dir(out) as tmp:
+    with stage_timer(f"synthesize@{args.gan}", args.timings_dir) as info, atomic_dir(out) as tmp:
         data = load_prepared(args.prepared)
         source, rows = data.labeled("source", "train")
         generator = load_generator(gan_dir / "G_st.pt", device=device)
@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         write_csv(pd.DataFrame(records), tmp / "manifest.csv")
         pick = list(range(0, len(fake), max(1, len(fake) // 16)))[:16]
         save_grid([source.images[pick], fake[pick]], tmp / "samples.png")
-        record["images"] = len(records)
-    write_json(record, out / "stage.json")
+        info["images"] = len(records)
     print(f"synthesize@{args.gan}: {len(records)} labeled target-style images -> {out}")
 
 

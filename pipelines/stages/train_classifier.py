@@ -1,8 +1,8 @@
 """DVC stage `train_classifier@<arm>-<seed>`: train one arm's classifier, predict on both test sets.
 
 Writes artifacts/classifiers/<arm>/<seed>/: model.pt, predictions.csv (eval_set, path, label_index,
-pred) and stage.json. An arm that cannot exist on this data (e.g. `oracle` with a flat target
-train split) writes stage.json with status "unavailable" and the reason, and no model, so the
+pred) and status.json. An arm that cannot exist on this data (e.g. `oracle` with a flat target
+train split) writes status.json with status "unavailable" and the reason, and no model, so the
 pipeline still completes and the report says why the arm is missing.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from augment.dataset import load_prepared, load_synthetic
 from augment.io import atomic_dir, write_csv, write_json
 from augment.mixing import MixedBatches
 from pipelines.config import ParamsError, load_params
-from pipelines.runtime import run_stage, select_device, stage_timer
+from pipelines.runtime import add_timings_arg, run_stage, select_device, stage_timer
 
 EVAL_SETS = {"target_test": "target", "source_test": "source"}
 
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     ap.add_argument("--synthetic", type=Path, default=Path("data/synthetic"))
     ap.add_argument("--out", type=Path, default=None, help="default: artifacts/classifiers/<arm>/<seed>")
+    add_timings_arg(ap)
     args = ap.parse_args(argv)
     params = load_params(args.params)
     if args.arm not in ARMS:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     data = load_prepared(args.prepared)
     record: dict = {"arm": arm.name, "seed": args.seed, "device": str(device)}
     name = f"train_classifier@{arm.name}-{args.seed}"
-    with stage_timer(name, record), atomic_dir(out) as tmp:
+    with stage_timer(name, args.timings_dir), atomic_dir(out) as tmp:
         source, _ = data.labeled("source", "train")
         target = None if arm.target_labels == "none" else data.labeled("target", "train", visible=arm.target_labels)[0]
         synthetic = load_synthetic(args.synthetic / arm.gan)[0] if arm.gan else None
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
             acc = {s: float((g.pred == g.label_index).mean()) for s, g in predictions.groupby("eval_set")}
             record.update(status="trained", accuracy=acc)
             print(f"{name}: " + ", ".join(f"{k} accuracy {v:.3f}" for k, v in acc.items()))
-    write_json(record, out / "stage.json")
+        write_json(record, tmp / "status.json")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """DVC stage `train_gan@<gan>`: learn the source<->target mapping from unpaired images.
 
 Writes artifacts/gan/<gan>/: G_st.pt, G_ts.pt (generators), D_s.pt, D_t.pt, samples.png
-(source | translated | reconstructed), history.csv, live/ (dvclive curves), stage.json, all at
+(source | translated | reconstructed), history.csv and live/ (dvclive curves), all at
 once when training ends. While training, resumable checkpoints go to --checkpoint-dir (in
 dvc.yaml: DVC's scratch folder .dvc/tmp/checkpoints/<gan>, which `dvc repro` does not delete):
 a killed run resumes from the last one when params and data are unchanged, and starts over
@@ -26,10 +26,10 @@ import torch
 
 from augment.cyclegan import save_generator, train_cyclegan, translate
 from augment.dataset import load_prepared
-from augment.io import atomic_dir, atomic_path, write_csv, write_json
+from augment.io import atomic_dir, atomic_path, write_csv
 from augment.samples import save_grid
 from pipelines.config import load_params
-from pipelines.runtime import init_distributed, run_stage, stage_timer
+from pipelines.runtime import add_timings_arg, init_distributed, run_stage, stage_timer
 
 GANS = ("cyclegan",)
 
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     ap.add_argument("--out", type=Path, default=None, help="default: artifacts/gan/<gan>")
     ap.add_argument("--checkpoint-dir", type=Path, default=None, help="default: <out>.checkpoint")
+    add_timings_arg(ap)
     args = ap.parse_args(argv)
     params = load_params(args.params)
     gp = getattr(params.gan, args.gan)
@@ -90,19 +91,19 @@ def main(argv: list[str] | None = None) -> None:
         with atomic_path(ckpt_path) as tmp:
             torch.save({**state, "fingerprint": fingerprint}, tmp)
 
-    record: dict = {"device": str(device) if world == 1 else f"{device.type} x {world} processes"}
-    with stage_timer(f"train_gan@{args.gan}", record):
+    with stage_timer(f"train_gan@{args.gan}", args.timings_dir, write=rank == 0) as info:
+        info["device"] = str(device) if world == 1 else f"{device.type} x {world} processes"
         nets, state = train_cyclegan(
             source, target, cfg, device=device, on_log=on_log,
             checkpoint=checkpoint, checkpoint_every=gp.checkpoint_every, resume=resume,
         )
+        info["steps"] = state.step
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     if rank != 0:
         return  # replicas hold the same weights; rank 0 writes the outputs
     live.end()
-    record["steps"] = state.step
     with atomic_dir(out) as tmp:
         for name in ("G_st", "G_ts"):
             save_generator(getattr(nets, name), cfg, data.channels, tmp / f"{name}.pt")
@@ -116,9 +117,8 @@ def main(argv: list[str] | None = None) -> None:
         fake = translate(nets.G_st, src[idx], device=device)
         rec = translate(nets.G_ts, fake, device=device)
         save_grid([src[idx], fake, rec], tmp / "samples.png")
-        write_json(record, tmp / "stage.json")
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the outputs replace the checkpoint
-    print(f"train_gan@{args.gan}: {state.step} steps in {record['wall_seconds']:.0f}s on {device}; samples -> {out / 'samples.png'}")
+    print(f"train_gan@{args.gan}: {state.step} steps on {info['device']}; samples -> {out / 'samples.png'}")
 
 
 if __name__ == "__main__":
