@@ -34,6 +34,10 @@ ARMS = {
 }
 
 
+# GANs some arm mixes in: the items of the train_gan and synthesize stages.
+GANS = tuple(sorted({arm.gan for arm in ARMS.values() if arm.gan}))
+
+
 def training_parts(
     arm: Arm,
     *,

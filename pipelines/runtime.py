@@ -96,9 +96,3 @@ def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None =
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
 
-
-def rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)

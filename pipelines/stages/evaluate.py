@@ -21,7 +21,6 @@ from augment.report import arm_metrics, plot_arms, render_report
 from pipelines.config import load_params
 from pipelines.runtime import TIMINGS_DIR, run_stage
 
-GANS = ("cyclegan",)
 
 
 def _stage_seconds(path: Path) -> tuple[str, float] | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from augment.arms import GANS
 from augment.cyclegan import load_generator, translate
 from augment.dataset import load_prepared
 from augment.images import save_png, to_uint8
@@ -19,7 +20,6 @@ from augment.samples import save_grid
 from pipelines.config import load_params
 from pipelines.runtime import add_timings_arg, run_stage, select_device, stage_timer
 
-GANS = ("cyclegan",)
 
 
 def main(argv: list[str] | None = None) -> None:

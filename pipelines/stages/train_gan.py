@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from augment.arms import GANS
 from augment.cyclegan import save_generator, train_cyclegan, translate
 from augment.dataset import load_prepared
 from augment.io import atomic_dir, atomic_path, write_csv
@@ -31,7 +32,6 @@ from augment.samples import save_grid
 from pipelines.config import load_params
 from pipelines.runtime import add_timings_arg, init_distributed, run_stage, stage_timer
 
-GANS = ("cyclegan",)
 
 
 def _fingerprint(cfg, prepared_dir: Path) -> str:
