@@ -28,6 +28,7 @@ ARMS = {
     for arm in (
         Arm("source_only", "real source train only (the baseline every benefit is measured against)"),
         Arm("cyclegan", "source + CycleGAN-translated source at mix.synthetic_fraction", gan="cyclegan"),
+        Arm("cgan", "source + class-conditional GAN translations (made for their label) at mix.synthetic_fraction", gan="cgan"),
         Arm("target_few", "source + the data.target_labels_per_class labeled target images per class", target_labels="few"),
         Arm("oracle", "all labeled target train (upper bound)", target_labels="all"),
     )

@@ -1,13 +1,28 @@
-"""CycleGAN training (Zhu et al. 2017) on in-memory image tensors.
+"""CycleGAN training (Zhu et al. 2017) on in-memory image tensors, with the two extensions that
+keep labels: CyCADA's semantic consistency, and a class-conditional variant (the `cgan` GAN).
+
+Paper names: G maps source->target (`G_st`), F maps target->source (`G_ts`); D_Y judges target
+images (`D_t`), D_X source images (`D_s`). Losses: adversarial (lsgan, vanilla or hinge), L1 cycle
+(weight lambda_cycle), L1 identity (weight lambda_identity * lambda_cycle, as in the reference code).
+
+Semantic consistency (CyCADA, Hoffman et al. 2018, eq. 4): a classifier C learns, alongside the
+GAN, only from real labeled images (never from fakes; the generators' gradients never reach it).
+Once it is competent (its running loss below `semantic_threshold`, CyCADA's 1.0), the generators
+also pay `lambda_semantic` x [CE(C(G_st(x_s)), y_s) + CE(C(G_ts(x_t)), argmax C(x_t))]: a
+translation must keep what C reads in the image.
+
+Class-conditional (`conditional=True`, the `cgan` GAN): G_st(x_s, y) is told the class it
+translates for (one-hot planes), and both discriminators are projection discriminators
+(Miyato & Koyama 2018) that judge an image *as a member of its class*: a translated "7" that
+looks like a target "1" is fake to D_t. Real target images carry their label when one of the few
+labeled ones is visible, else C's pseudo-label once C is competent and confident
+(`pseudo_label_threshold`), else "unknown" (-1: only the unconditional part of D judges them).
+C then learns from the labeled source and the few labeled target images.
 
 Data-parallel when a torch.distributed process group is up (e.g. under `torchrun`): every
 process samples its own batch of `batch_size` (the global batch is world_size x batch_size),
 gradients are averaged across processes before each optimiser step, so all replicas hold the
 same weights, and only rank 0 calls `on_log` and `checkpoint`.
-
-Paper names: G maps source->target (`G_st`), F maps target->source (`G_ts`); D_Y judges target
-images (`D_t`), D_X source images (`D_s`). Losses: LSGAN adversarial, L1 cycle (weight
-lambda_cycle), L1 identity (weight lambda_identity * lambda_cycle, as in the reference code).
 """
 from __future__ import annotations
 
@@ -19,12 +34,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from augment.image_pool import ImagePool
 from augment.io import load_module, save_module
+from models.classifiers import SmallCNN
 from models.discriminators import PatchDiscriminator
-from models.generators import build_generator
+from models.generators import build_conditional_generator, build_generator
 from models.losses import cycle_loss, gan_loss, identity_loss
 
 
@@ -32,20 +49,32 @@ from models.losses import cycle_loss, gan_loss, identity_loss
 class CycleGANConfig:
     steps: int = 1500  # generator updates
     batch_size: int = 16
-    generator: str = "resnet"
+    generator: str = "resnet"  # "resnet" (Johnson et al.) or "unet" (pix2pix)
     ngf: int = 32  # generator width (reference: 64)
-    n_blocks: int = 6  # residual blocks (reference: 9 at 256 px, 6 at 128 px)
+    n_blocks: int = 6  # resnet: residual blocks (reference: 9 at 256 px, 6 at 128 px)
+    unet_downs: int = 4  # unet: stride-2 levels; the image side must be divisible by 2**unet_downs
     ndf: int = 32  # discriminator width (reference: 64)
     d_layers: int = 2  # PatchGAN depth: 2 -> 34x34 patches, fits 16-32 px images
+    spectral_norm: bool = False  # spectral norm on every discriminator conv (Miyato et al. 2018)
     lr: float = 2e-4
     beta1: float = 0.5
     decay_from: float = 0.5  # fraction of steps after which the lr decays linearly to 0
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
+    lambda_semantic: float = 0.0  # CyCADA semantic-consistency weight; 0 = off
+    semantic_threshold: float = 1.0  # C's running loss below which the semantic loss and pseudo-labels switch on
+    semantic_lr: float = 1e-3  # Adam lr of the semantic classifier C (CyCADA: 1e-3)
+    semantic_width: int = 32  # width of C (a SmallCNN)
+    conditional: bool = False  # class-conditional generator and projection discriminators (the cgan)
+    pseudo_label_threshold: float = 0.9  # conditional: C's softmax confidence that makes a target pseudo-label
     pool_size: int = 50
     loss: str = "lsgan"
     seed: int = 0
     log_every: int = 50
+
+    @property
+    def uses_classifier(self) -> bool:
+        return self.lambda_semantic > 0 or self.conditional
 
 
 @dataclass
@@ -54,9 +83,16 @@ class CycleGANModels:
     G_ts: nn.Module
     D_s: nn.Module
     D_t: nn.Module
+    C: nn.Module | None = None  # semantic classifier (real labeled images only); None when unused
+
+    def named(self) -> dict[str, nn.Module]:
+        nets = {"G_st": self.G_st, "G_ts": self.G_ts, "D_s": self.D_s, "D_t": self.D_t}
+        if self.C is not None:
+            nets["C"] = self.C
+        return nets
 
     def state_dict(self) -> dict:
-        return {name: getattr(self, name).state_dict() for name in ("G_st", "G_ts", "D_s", "D_t")}
+        return {name: net.state_dict() for name, net in self.named().items()}
 
 
 @dataclass
@@ -67,15 +103,39 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
 
 
-def build_cyclegan(cfg: CycleGANConfig, channels: int) -> CycleGANModels:
-    def g():
-        return build_generator(cfg.generator, in_channels=channels, out_channels=channels, ngf=cfg.ngf, n_blocks=cfg.n_blocks)
+def generator_arch(cfg: CycleGANConfig, channels: int, num_classes: int = 0, *, conditional: bool = False) -> dict:
+    """Constructor arguments of a generator (incl. "name"), as `save_module` stores them."""
+    arch: dict = {"name": cfg.generator, "in_channels": channels, "out_channels": channels, "ngf": cfg.ngf}
+    arch.update(n_blocks=cfg.n_blocks) if cfg.generator == "resnet" else arch.update(num_downs=cfg.unet_downs)
+    if conditional:
+        arch["num_classes"] = num_classes
+    return arch
+
+
+def build_any_generator(name: str, *, num_classes: int = 0, **arch) -> nn.Module:
+    """`build_generator`, or its class-conditional wrapper when `num_classes` is given."""
+    if num_classes:
+        return build_conditional_generator(name, num_classes=num_classes, **arch)
+    return build_generator(name, **arch)
+
+
+def build_cyclegan(cfg: CycleGANConfig, channels: int, num_classes: int = 0) -> CycleGANModels:
+    """G_st is class-conditional when cfg.conditional; G_ts never is (target labels are mostly unknown)."""
+    if cfg.uses_classifier and num_classes < 2:
+        raise ValueError(f"semantic consistency and the conditional GAN need labeled source images of at least 2 classes, got {num_classes}")
+    d_classes = num_classes if cfg.conditional else 0
+
+    def g(conditional: bool):
+        return build_any_generator(**generator_arch(cfg, channels, num_classes, conditional=conditional))
 
     def d():
-        return PatchDiscriminator(channels, ndf=cfg.ndf, n_layers=cfg.d_layers)
+        return PatchDiscriminator(channels, ndf=cfg.ndf, n_layers=cfg.d_layers, spectral_norm=cfg.spectral_norm, num_classes=d_classes)
 
     torch.manual_seed(cfg.seed)
-    return CycleGANModels(G_st=g(), G_ts=g(), D_s=d(), D_t=d())
+    nets = CycleGANModels(G_st=g(cfg.conditional), G_ts=g(False), D_s=d(), D_t=d())
+    if cfg.uses_classifier:
+        nets.C = SmallCNN(channels, num_classes, width=cfg.semantic_width)
+    return nets
 
 
 def _world() -> tuple[int, int]:
@@ -113,11 +173,74 @@ def _lr_factor(step: int, cfg: CycleGANConfig) -> float:
     return max(0.0, 1.0 - (step - start) / max(1, cfg.steps - start))
 
 
+class _SemanticClassifier:
+    """C of CyCADA: learns from real labeled images only, judges translations once competent.
+
+    `labeled` is (images, labels) of every real labeled image C may learn from (labeled source,
+    plus the visible target labels for the conditional GAN). Its running loss decides competence.
+    """
+
+    def __init__(self, net: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: CycleGANConfig):
+        self.net, self.images, self.labels, self.cfg = net, images, labels, cfg
+        self.opt = torch.optim.Adam(net.parameters(), lr=cfg.semantic_lr)
+        self.running_loss = math.inf
+
+    @property
+    def competent(self) -> bool:
+        return self.running_loss < self.cfg.semantic_threshold
+
+    def learn(self, rng: torch.Generator, device: torch.device, world: int) -> float:
+        idx = torch.randint(len(self.labels), (self.cfg.batch_size,), generator=rng)
+        self.net.train()
+        loss = F.cross_entropy(self.net(self.images[idx].to(device)), self.labels[idx].to(device))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _average_gradients([self.net], world)
+        self.opt.step()
+        self.net.eval()  # judged and pseudo-labelled with running BN statistics, deterministic dropout
+        value = loss.item()
+        self.running_loss = value if math.isinf(self.running_loss) else 0.9 * self.running_loss + 0.1 * value
+        return value
+
+    @torch.no_grad()
+    def pseudo_labels(self, images: torch.Tensor, known: torch.Tensor, threshold: float | None) -> torch.Tensor:
+        """Known labels (>= 0) win; else C's argmax (if confident above `threshold`, when given) once
+        C is competent; else -1 (unknown)."""
+        if not self.competent:
+            return known
+        prob = self.net(images).softmax(1)
+        conf, pred = prob.max(1)
+        if threshold is not None:
+            pred = torch.where(conf >= threshold, pred, torch.full_like(pred, -1))
+        return torch.where(known >= 0, known, pred)
+
+    def consistency(self, fake_t: torch.Tensor, y_s: torch.Tensor, fake_s: torch.Tensor, y_t: torch.Tensor) -> torch.Tensor:
+        """CE of C on both translations against the labels they should keep (unknown target labels skipped)."""
+        loss = F.cross_entropy(self.net(fake_t), y_s)
+        if (y_t >= 0).any():
+            loss = loss + F.cross_entropy(self.net(fake_s)[y_t >= 0], y_t[y_t >= 0])
+        return loss
+
+
+def _restore(resume: dict, nets: CycleGANModels, optimizers: dict, pools: dict, device: torch.device) -> TrainState:
+    """Load a checkpoint (read onto the CPU) into models, optimisers and pools living on `device`."""
+    for name, net in nets.named().items():
+        net.load_state_dict(resume["models"][name])  # copies into the parameters' device
+    for name, opt in optimizers.items():
+        opt.load_state_dict(resume[name])  # torch casts the state to each parameter's device
+    for name, pool in pools.items():
+        pool.load_state(resume[name], device)
+    return TrainState(step=resume["step"], history=list(resume["history"]))
+
+
 def train_cyclegan(
     source: torch.Tensor,
     target: torch.Tensor,
     cfg: CycleGANConfig,
     *,
+    source_labels: torch.Tensor | None = None,
+    target_labels: torch.Tensor | None = None,
+    num_classes: int = 0,
     device: str | torch.device = "cpu",
     on_log: Callable[[int, dict], None] | None = None,
     checkpoint: Callable[[int, dict], None] | None = None,
@@ -126,72 +249,108 @@ def train_cyclegan(
 ) -> tuple[CycleGANModels, TrainState]:
     """Train on unpaired (N, C, H, W) source and (M, C, H, W) target images in [-1, 1].
 
+    `source_labels` (N,) and `num_classes` are needed for the semantic loss and the conditional
+    GAN; `target_labels` (M,) holds the visible target labels, -1 where none is visible.
     `on_log(step, losses)` is called every `cfg.log_every` steps; `checkpoint(step, state)` every
     `checkpoint_every` steps with a dict that `resume=` accepts to continue the same run.
     """
     if source.ndim != 4 or target.ndim != 4 or source.shape[1:] != target.shape[1:]:
         raise ValueError(f"source and target must be (N, C, H, W) of the same C, H, W; got {tuple(source.shape)} and {tuple(target.shape)}")
+    if cfg.uses_classifier and (source_labels is None or len(source_labels) != len(source)):
+        raise ValueError("lambda_semantic > 0 and the conditional GAN need one source label per source image")
+    if target_labels is None:
+        target_labels = torch.full((len(target),), -1, dtype=torch.long)
     device = torch.device(device)
-    channels = source.shape[1]
-    nets = build_cyclegan(cfg, channels)
+    nets = build_cyclegan(cfg, source.shape[1], num_classes)
     rank, world = _world()
-    for net in (nets.G_st, nets.G_ts, nets.D_s, nets.D_t):
+    for net in nets.named().values():
         net.to(device)
     opt_g = torch.optim.Adam([*nets.G_st.parameters(), *nets.G_ts.parameters()], lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam([*nets.D_s.parameters(), *nets.D_t.parameters()], lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    optimizers = {"opt_g": opt_g, "opt_d": opt_d}
+    sem = None
+    if nets.C is not None:
+        # The conditional GAN's C also learns from the visible target labels; CyCADA's from source alone.
+        known = target_labels >= 0
+        images, labels = source, source_labels
+        if cfg.conditional and known.any():
+            images, labels = torch.cat([source, target[known]]), torch.cat([source_labels, target_labels[known]])
+        sem = _SemanticClassifier(nets.C, images, labels, cfg)
+        optimizers["opt_c"] = sem.opt
     adv = gan_loss(cfg.loss)
-    pool_s, pool_t = ImagePool(size=cfg.pool_size, seed=cfg.seed + 1), ImagePool(size=cfg.pool_size, seed=cfg.seed + 2)
+    pools = {"pool_s": ImagePool(size=cfg.pool_size, seed=cfg.seed + 1), "pool_t": ImagePool(size=cfg.pool_size, seed=cfg.seed + 2)}
+    pool_s, pool_t = pools["pool_s"], pools["pool_t"]
     if world > 1:
-        _sync_initial_weights([nets.G_st, nets.G_ts, nets.D_s, nets.D_t])
+        _sync_initial_weights(list(nets.named().values()))
     rng = torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank)  # each process its own batches
     state = TrainState()
     if resume is not None:
-        for name, sd in resume["models"].items():
-            getattr(nets, name).load_state_dict(sd)
-        opt_g.load_state_dict(resume["opt_g"])
-        opt_d.load_state_dict(resume["opt_d"])
+        state = _restore(resume, nets, optimizers, pools, device)
+        if sem is not None:
+            sem.running_loss = resume["c_running_loss"]
+            torch.set_rng_state(resume["torch_rng"])  # C's dropout draws from torch's global generator
+            if device.type == "cuda" and "cuda_rng" in resume:
+                torch.cuda.set_rng_state(resume["cuda_rng"], device)
         if rank == 0:
             rng.set_state(resume["rng"])
         else:  # checkpoints hold rank 0's sampler; the others continue from a fresh, distinct stream
             rng.manual_seed(cfg.seed + 1_000_003 * rank + resume["step"])
-        pool_s.images, pool_t.images = list(resume["pool_s"]), list(resume["pool_t"])
-        pool_s._rng.set_state(resume["pool_s_rng"])
-        pool_t._rng.set_state(resume["pool_t_rng"])
-        state = TrainState(step=resume["step"], history=list(resume["history"]))
+
+    cond = cfg.conditional
+    def g_st(x, y):  # noqa: E306 - G_st takes the class only in the conditional GAN
+        return nets.G_st(x, y) if cond else nets.G_st(x)
+
+    def judge(d: nn.Module, x, y):
+        return d(x, y) if cond else d(x)
 
     lam_c, lam_i = cfg.lambda_cycle, cfg.lambda_identity * cfg.lambda_cycle
+    zero = torch.zeros((), device=device)
     t0 = time.perf_counter()
     while state.step < cfg.steps:
         factor = _lr_factor(state.step, cfg)
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * factor
-        real_s = source[torch.randint(len(source), (cfg.batch_size,), generator=rng)].to(device)  # (B, C, H, W)
-        real_t = target[torch.randint(len(target), (cfg.batch_size,), generator=rng)].to(device)
+        i_s = torch.randint(len(source), (cfg.batch_size,), generator=rng)
+        i_t = torch.randint(len(target), (cfg.batch_size,), generator=rng)
+        real_s, real_t = source[i_s].to(device), target[i_t].to(device)  # (B, C, H, W)
+        y_s = source_labels[i_s].to(device) if source_labels is not None else None
+        y_t = target_labels[i_t].to(device)  # -1 = unknown
 
-        # Generators: fool both discriminators, reconstruct through the cycle, keep identity.
-        nets.D_s.requires_grad_(False)
-        nets.D_t.requires_grad_(False)
-        fake_t = nets.G_st(real_s)
+        loss_c = zero
+        if sem is not None:
+            loss_c = torch.tensor(sem.learn(rng, device, world))
+            # CyCADA reads target images with C's plain argmax; the conditional D only trusts confident ones.
+            y_t = sem.pseudo_labels(real_t, y_t, cfg.pseudo_label_threshold if cond else None)
+
+        # Generators: fool both discriminators, reconstruct through the cycle, keep identity and labels.
+        for net in (nets.D_s, nets.D_t, *( [nets.C] if nets.C is not None else [])):
+            net.requires_grad_(False)
+        fake_t = g_st(real_s, y_s)
         fake_s = nets.G_ts(real_t)
-        loss_adv = adv(nets.D_t(fake_t), True) + adv(nets.D_s(fake_s), True)
-        loss_cyc = cycle_loss(nets.G_ts(fake_t), real_s) + cycle_loss(nets.G_st(fake_s), real_t)
-        loss_idt = (
-            identity_loss(nets.G_st(real_t), real_t) + identity_loss(nets.G_ts(real_s), real_s)
-            if lam_i > 0 else torch.zeros((), device=device)
-        )
-        loss_g = loss_adv + lam_c * loss_cyc + lam_i * loss_idt
+        loss_adv = adv(judge(nets.D_t, fake_t, y_s), True, for_generator=True) + adv(judge(nets.D_s, fake_s, y_t), True, for_generator=True)
+        loss_cyc = cycle_loss(nets.G_ts(fake_t), real_s) + cycle_loss(g_st(fake_s, y_t), real_t)
+        loss_idt = identity_loss(g_st(real_t, y_t), real_t) + identity_loss(nets.G_ts(real_s), real_s) if lam_i > 0 else zero
+        semantic_on = cfg.lambda_semantic > 0 and sem.competent
+        loss_sem = sem.consistency(fake_t, y_s, fake_s, y_t) if semantic_on else zero
+        loss_g = loss_adv + lam_c * loss_cyc + lam_i * loss_idt + cfg.lambda_semantic * loss_sem
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         _average_gradients([nets.G_st, nets.G_ts], world)
         opt_g.step()
+        if nets.C is not None:
+            nets.C.requires_grad_(True)
 
         # Discriminators: real vs. pooled fakes, halved so D learns slower than G (CycleGAN sec. 4).
         nets.D_s.requires_grad_(True)
         nets.D_t.requires_grad_(True)
-        pooled_t, pooled_s = pool_t.query(fake_t), pool_s.query(fake_s)
-        loss_d_t = 0.5 * (adv(nets.D_t(real_t), True) + adv(nets.D_t(pooled_t), False))
-        loss_d_s = 0.5 * (adv(nets.D_s(real_s), True) + adv(nets.D_s(pooled_s), False))
+        if cond:
+            pooled_t, pooled_yt = pool_t.query(fake_t, y_s)
+            pooled_s, pooled_ys = pool_s.query(fake_s, y_t)
+        else:
+            (pooled_t, pooled_yt), (pooled_s, pooled_ys) = (pool_t.query(fake_t), None), (pool_s.query(fake_s), None)
+        loss_d_t = 0.5 * (adv(judge(nets.D_t, real_t, y_t), True) + adv(judge(nets.D_t, pooled_t, pooled_yt), False))
+        loss_d_s = 0.5 * (adv(judge(nets.D_s, real_s, y_s), True) + adv(judge(nets.D_s, pooled_s, pooled_ys), False))
         opt_d.zero_grad(set_to_none=True)
         (loss_d_t + loss_d_s).backward()
         _average_gradients([nets.D_s, nets.D_t], world)
@@ -204,6 +363,9 @@ def train_cyclegan(
                 "loss_d_t": loss_d_t.item(), "loss_d_s": loss_d_s.item(), "lr": cfg.lr * factor,
                 "seconds": time.perf_counter() - t0,
             }
+            if sem is not None:
+                losses.update(loss_c=loss_c.item(), loss_c_running=sem.running_loss, loss_semantic=loss_sem.item(), semantic_on=float(semantic_on),
+                              target_labeled=float((y_t >= 0).float().mean()))
             if not all(math.isfinite(v) for v in losses.values()):
                 raise FloatingPointError(f"CycleGAN losses became non-finite at step {state.step}: {losses}")
             state.history.append({"step": state.step, **losses})
@@ -212,29 +374,43 @@ def train_cyclegan(
         if rank == 0 and checkpoint is not None and checkpoint_every and state.step % checkpoint_every == 0 and state.step < cfg.steps:
             checkpoint(state.step, copy.deepcopy({  # a snapshot: training goes on mutating these objects
                 "step": state.step, "history": state.history, "models": nets.state_dict(),
-                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng.get_state(),
-                "pool_s": pool_s.images, "pool_t": pool_t.images,
-                "pool_s_rng": pool_s._rng.get_state(), "pool_t_rng": pool_t._rng.get_state(),
+                **{name: opt.state_dict() for name, opt in optimizers.items()}, "rng": rng.get_state(),
+                **{name: pool.state() for name, pool in pools.items()},
+                "c_running_loss": sem.running_loss if sem is not None else math.inf,
+                "torch_rng": torch.get_rng_state(),
+                **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
                 "config": dataclasses.asdict(cfg),
             }))
-    for net in (nets.G_st, nets.G_ts, nets.D_s, nets.D_t):
+    for net in nets.named().values():
         net.eval()
     return nets, state
 
 
 @torch.no_grad()
-def translate(generator: nn.Module, images: torch.Tensor, *, batch_size: int = 256, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Apply a generator to (N, C, H, W) images in [-1, 1], in batches; returns CPU tensors."""
+def translate(
+    generator: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None, *,
+    batch_size: int = 256, device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """Apply a generator to (N, C, H, W) images in [-1, 1], in batches; returns CPU tensors.
+
+    A class-conditional generator needs the (N,) labels the images are made for.
+    """
     generator.eval().to(device)
-    out = [generator(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i : i + batch_size].to(device)
+        out.append((generator(x) if labels is None else generator(x, labels[i : i + batch_size].to(device))).cpu())
     return torch.cat(out) if out else images.new_zeros((0, *images.shape[1:]))
 
 
-def save_generator(generator: nn.Module, cfg: CycleGANConfig, channels: int, path) -> None:
+def is_conditional(generator: nn.Module) -> bool:
+    return getattr(generator, "num_classes", 0) > 0
+
+
+def save_generator(generator: nn.Module, cfg: CycleGANConfig, channels: int, path, *, num_classes: int = 0) -> None:
     """Weights plus constructor arguments, so the file rebuilds without params.yaml."""
-    arch = {"name": cfg.generator, "in_channels": channels, "out_channels": channels, "ngf": cfg.ngf, "n_blocks": cfg.n_blocks}
-    save_module(generator, arch, path)
+    save_module(generator, generator_arch(cfg, channels, num_classes, conditional=is_conditional(generator)), path)
 
 
 def load_generator(path, *, device: str | torch.device = "cpu") -> nn.Module:
-    return load_module(path, build_generator, device=device)
+    return load_module(path, build_any_generator, device=device)

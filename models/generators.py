@@ -2,11 +2,19 @@
 
 `ResnetGenerator` follows Zhu et al. 2017 (CycleGAN), itself after Johnson et al. 2016:
 c7s1-ngf, two stride-2 downsamplings, `n_blocks` residual blocks, two upsamplings, c7s1-out.
+`UnetGenerator` is the pix2pix U-Net (Isola et al. 2017), the other generator CycleGAN ships.
 In the paper's names, the source->target generator is G and the target->source one is F.
+
+`ClassConditional` wraps either one so that it is told the class it translates for, as
+one-hot label planes concatenated to the image (the input conditioning of Mirza & Osindero 2014,
+pix2pix-style: y is broadcast over every pixel).
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -68,10 +76,168 @@ class ResnetGenerator(nn.Module):
         return self.net(x)
 
 
-GENERATORS = {"resnet": ResnetGenerator}
+class UnetGenerator(nn.Module):
+    """pix2pix U-Net (Isola et al. 2017): (B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1].
+
+    `num_downs` stride-2 4x4 convs halve the image down to (H, W) / 2**num_downs; mirrored
+    4x4 transposed convs double it back, each level's decoder input being the previous decoder
+    output concatenated with the encoder output of the same resolution (the skip connections,
+    which let low-level structure such as edges bypass the bottleneck). Level i is
+    ngf * min(2**i, 8) channels wide. H and W must be divisible by 2**num_downs.
+
+    With num_downs=8 and a 256 px input this is the paper's "U-Net 256"; the innermost map is 1x1.
+    Dropout, which pix2pix uses as its noise source, is left out, as CycleGAN does by default.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, ngf: int = 64, num_downs: int = 4):
+        super().__init__()
+        if in_channels < 1 or out_channels < 1 or ngf < 1 or num_downs < 1:
+            raise ValueError(
+                f"UnetGenerator needs positive channels, ngf and num_downs, got in_channels={in_channels}, "
+                f"out_channels={out_channels}, ngf={ngf}, num_downs={num_downs}"
+            )
+        self.num_downs = num_downs
+        widths = [ngf * min(2**i, 8) for i in range(num_downs)]
+        inner = num_downs - 1
+        # Encoder level i: (B, widths[i-1], h, w) -> (B, widths[i], h/2, w/2). The outermost conv sees
+        # the image itself, so it has no activation before it and no norm after it. The innermost
+        # output is 1x1 at the smallest allowed input, where instance norm cannot work (it raises
+        # on a single spatial element), so it has no norm either, like pix2pix's innermost block.
+        self.down = nn.ModuleList()
+        for i in range(num_downs):
+            conv = nn.Conv2d(in_channels if i == 0 else widths[i - 1], widths[i], 4, stride=2, padding=1)
+            if i == 0:
+                self.down.append(conv)
+            else:
+                # Not in-place: the map is also what the skip connection carries. The decoder's
+                # ReLU then gives what pix2pix's in-place LeakyReLU does: ReLU(LeakyReLU(a)) = ReLU(a).
+                layers = [nn.LeakyReLU(0.2), conv]
+                if i < inner:
+                    layers.append(_norm(widths[i]))
+                self.down.append(nn.Sequential(*layers))
+        # Decoder level i: (B, widths[i] (innermost) or 2 * widths[i] (with the skip), h, w)
+        # -> (B, widths[i-1] or out_channels, 2h, 2w); up[i] mirrors down[i].
+        self.up = nn.ModuleList()
+        for i in range(num_downs):
+            in_ch = widths[i] if i == inner else 2 * widths[i]
+            if i == 0:
+                layers = [nn.ReLU(), nn.ConvTranspose2d(in_ch, out_channels, 4, stride=2, padding=1), nn.Tanh()]
+            else:
+                layers = [nn.ReLU(), nn.ConvTranspose2d(in_ch, widths[i - 1], 4, stride=2, padding=1), _norm(widths[i - 1])]
+            self.up.append(nn.Sequential(*layers))
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        factor = 2**self.num_downs
+        if x.shape[-1] % factor or x.shape[-2] % factor or min(x.shape[-2:]) < factor:
+            raise ValueError(
+                f"UnetGenerator with num_downs={self.num_downs} needs H and W divisible by {factor}, "
+                f"got {tuple(x.shape[-2:])}"
+            )
+        skips = []
+        for down in self.down:  # skips[i]: (B, widths[i], H / 2**(i+1), W / 2**(i+1))
+            x = down(x)
+            skips.append(x)
+        x = self.up[-1](skips[-1])
+        for i in range(self.num_downs - 2, -1, -1):
+            x = self.up[i](torch.cat([skips[i], x], dim=1))
+        return x
+
+
+GENERATORS = {"resnet": ResnetGenerator, "unet": UnetGenerator}
+
+
+def _check_name(name: str) -> None:
+    if name not in GENERATORS:
+        raise ValueError(f"Unknown generator {name!r}. Valid: {', '.join(sorted(GENERATORS))}")
 
 
 def build_generator(name: str, **kwargs) -> nn.Module:
-    if name not in GENERATORS:
-        raise ValueError(f"Unknown generator {name!r}. Valid: {', '.join(sorted(GENERATORS))}")
+    _check_name(name)
     return GENERATORS[name](**kwargs)
+
+
+def generator_size_problem(name: str, size: int, **arch) -> str | None:
+    """Why a square `size`-px image cannot go through generator `name` built with `arch`, or None.
+
+    Pure arithmetic, no network is built, so configs can be checked before any training starts.
+    `arch` takes the constructor's keyword arguments; those that do not affect sizes are ignored.
+    tests/test_models.py checks it against real forwards over a grid of sizes.
+    """
+    _check_name(name)
+    if size < 1:
+        return f"the {name} generator needs a positive image size, got {size}"
+    if name == "resnet":
+        # Two stride-2 downsamplings: divisible by 4. At 4 px the second one leaves a 1x1 map,
+        # which instance norm rejects (and the residual blocks' reflection padding of 1 needs
+        # more than 1 px too), so 8 px is the smallest that works; the outer ReflectionPad2d(3)
+        # (which needs more than 3 px) is then never the binding limit.
+        if size % 4 or size < 8:
+            return f"the resnet generator needs an image size divisible by 4 and at least 8, got {size}"
+        return None
+    # Read the default from the constructor so the two cannot drift apart.
+    num_downs = arch.get("num_downs", inspect.signature(UnetGenerator).parameters["num_downs"].default)
+    if num_downs < 1:
+        return f"the unet generator needs num_downs >= 1, got {num_downs}"
+    # The innermost map is size / 2**num_downs and has no norm, so 1x1 is fine; every normed map
+    # is at least 2x2 then.
+    factor = 2**num_downs
+    if size % factor:
+        return f"the unet generator with num_downs={num_downs} needs an image size divisible by {factor}, got {size}"
+    return None
+
+
+class ClassConditional(nn.Module):
+    """A generator told which class it translates for: (B, C, H, W), (B,) labels -> generator output.
+
+    `generator` must take C + num_classes input channels: the image, then one constant plane
+    per class, 1 for the row's label and 0 elsewhere. Label -1 means "unknown" and gives all-zero
+    planes, so the same generator also translates images whose class is not known.
+
+    The state dict is the wrapped generator's under the prefix "generator." and nothing else (the
+    label planes are built per call, not stored), so checkpoints do not depend on num_classes
+    being a buffer or on how the planes are made.
+    """
+
+    def __init__(self, generator: nn.Module, num_classes: int):
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"ClassConditional needs num_classes >= 1, got {num_classes}")
+        self.generator = generator
+        self.num_classes = num_classes
+
+    def label_planes(self, labels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """(B,) int64 in [-1, num_classes) -> (B, num_classes, H, W) one-hot planes shaped and typed as `like`."""
+        if labels.dim() != 1 or labels.shape[0] != like.shape[0] or labels.dtype.is_floating_point:
+            raise ValueError(
+                f"ClassConditional needs integer labels of shape ({like.shape[0]},), "
+                f"got {labels.dtype} of shape {tuple(labels.shape)}"
+            )
+        # One reduction, so one device sync on GPU, to report bad labels instead of a CUDA assert.
+        if ((labels < -1) | (labels >= self.num_classes)).any():
+            raise ValueError(
+                f"ClassConditional labels must lie in [-1, {self.num_classes}) (-1 = unknown), "
+                f"got min {labels.min().item()}, max {labels.max().item()}"
+            )
+        known = (labels >= 0).unsqueeze(1)
+        onehot = F.one_hot(labels.clamp(min=0).long(), self.num_classes) * known  # (B, K); unknown rows all 0
+        h, w = like.shape[-2:]
+        return onehot.to(like.dtype)[:, :, None, None].expand(-1, -1, h, w)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"ClassConditional needs (B, C, H, W) images, got shape {tuple(x.shape)}")
+        return self.generator(torch.cat([x, self.label_planes(labels, x)], dim=1))
+
+
+def build_conditional_generator(name: str, *, in_channels: int, out_channels: int, num_classes: int, **arch) -> ClassConditional:
+    """`build_generator(name, ...)` with in_channels + num_classes inputs, wrapped in `ClassConditional`.
+
+    `in_channels` counts the image channels only. Its signature is `build(name, **arch)`, so it
+    rebuilds what `augment.io.save_module` stored with arch = {"name", "in_channels",
+    "out_channels", "num_classes", ...generator arguments}.
+    """
+    if num_classes < 1:
+        raise ValueError(f"build_conditional_generator needs num_classes >= 1, got {num_classes}")
+    inner = build_generator(name, in_channels=in_channels + num_classes, out_channels=out_channels, **arch)
+    return ClassConditional(inner, num_classes)

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from augment.arms import ARMS
 from augment.classify import ClassifierConfig
 from augment.cyclegan import CycleGANConfig
+from models.discriminators import patch_size_problem
+from models.generators import generator_size_problem
 
 PARAMS_FILE = "params.yaml"
 DIGITS_DOMAINS = ("mnist", "optdigits")
@@ -63,18 +65,25 @@ class DataParams(_Strict):
 class CycleGANParams(_Strict):
     steps: int = Field(800, gt=0)
     batch_size: int = Field(16, gt=0)
+    generator: Literal["resnet", "unet"] = "resnet"
     ngf: int = Field(32, gt=0)
     n_blocks: int = Field(6, ge=0)
+    unet_downs: int = Field(4, ge=1, le=8)
     ndf: int = Field(32, gt=0)
     d_layers: int = Field(2, ge=1, le=5)
+    spectral_norm: bool = False
     lr: float = Field(2e-4, gt=0)
     beta1: float = Field(0.5, ge=0, lt=1)
     decay_from: float = Field(0.5, ge=0, le=1)
     lambda_cycle: float = Field(10.0, ge=0)
     lambda_identity: float = Field(0.5, ge=0)
+    lambda_semantic: float = Field(0.0, ge=0)
+    semantic_threshold: float = Field(1.0, gt=0)
+    semantic_lr: float = Field(1e-3, gt=0)
+    semantic_width: int = Field(32, gt=0)
     pool_size: int = Field(50, ge=0)
-    loss: Literal["lsgan", "vanilla"] = "lsgan"
-    seed: int = 0
+    loss: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
+    seed: int = Field(0, ge=0)
     log_every: int = Field(50, gt=0)
     checkpoint_every: int = Field(200, ge=0)
     sample_count: int = Field(16, gt=0)
@@ -83,9 +92,29 @@ class CycleGANParams(_Strict):
         names = {f.name for f in dataclasses.fields(CycleGANConfig)}
         return CycleGANConfig(**{k: v for k, v in self.model_dump().items() if k in names})
 
+    def size_problem(self, image_size: int) -> tuple[str, str] | None:
+        """(key, why) when networks of these settings cannot run on `image_size` px images."""
+        arch = {"n_blocks": self.n_blocks} if self.generator == "resnet" else {"num_downs": self.unet_downs}
+        why = generator_size_problem(self.generator, image_size, **arch)
+        if why:
+            return ("generator" if self.generator == "resnet" else "unet_downs"), why
+        why = patch_size_problem(image_size, self.d_layers)
+        return ("d_layers", why) if why else None
+
+
+class CGANParams(CycleGANParams):
+    """The class-conditional translator: the CycleGAN's settings plus how target images get labels."""
+
+    lambda_semantic: float = Field(1.0, ge=0)
+    pseudo_label_threshold: float = Field(0.9, gt=0, le=1)
+
+    def train_config(self) -> CycleGANConfig:
+        return dataclasses.replace(super().train_config(), conditional=True)
+
 
 class GanParams(_Strict):
     cyclegan: CycleGANParams = CycleGANParams()
+    cgan: CGANParams = CGANParams()
 
 
 class MixParams(_Strict):
@@ -153,6 +182,16 @@ class Params(_Strict):
     runtime: RuntimeParams = RuntimeParams()
 
     @model_validator(mode="after")
+    def _networks_fit_the_images(self):
+        # Checked here, before any stage runs, instead of crashing inside a network after prepare.
+        for name in GanParams.model_fields:
+            found = getattr(self.gan, name).size_problem(self.data.image_size)
+            if found:
+                key, why = found
+                raise ValueError(f"gan.{name}.{key}: {why} (data.image_size is {self.data.image_size})")
+        return self
+
+    @model_validator(mode="after")
     def _arms_have_their_gan(self):
         for arm in self.classifier.arms:
             gan = ARMS[arm].gan
@@ -164,8 +203,10 @@ class Params(_Strict):
 def _format(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        if e["type"] == "extra_forbidden":
+        key = ".".join(str(p) for p in e["loc"])
+        if not key:  # a check across sections: its message names the keys
+            lines.append(f"{source}: {e['msg'].removeprefix('Value error, ')}")
+        elif e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key {key!r}")
         else:
             msg = e["msg"].removeprefix("Value error, ")

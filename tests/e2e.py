@@ -12,10 +12,11 @@ import yaml
 
 from tests.conftest import REPO
 
+TINY_GAN = {"steps": 12, "batch_size": 4, "ngf": 4, "n_blocks": 1, "ndf": 4, "d_layers": 1, "semantic_width": 4,
+            "log_every": 4, "checkpoint_every": 6, "sample_count": 4}
 TINY = {
     "data": {"image_size": 12},
-    "gan": {"cyclegan": {"steps": 12, "batch_size": 4, "ngf": 4, "n_blocks": 1, "ndf": 4, "d_layers": 1,
-                         "log_every": 4, "checkpoint_every": 6, "sample_count": 4}},
+    "gan": {"cyclegan": TINY_GAN, "cgan": TINY_GAN},
     "classifier": {"seeds": [0, 1], "width": 4, "steps": 15, "batch_size": 16},
     "evaluate": {"bootstrap_samples": 200},
     "runtime": {"threads": 1},

@@ -5,9 +5,28 @@ import torch
 from augment.cyclegan import CycleGANConfig, load_generator, save_generator, train_cyclegan, translate
 from augment.image_pool import ImagePool
 from models.classifiers import SmallCNN, build_classifier
-from models.discriminators import PatchDiscriminator
-from models.generators import ResnetGenerator, build_generator
-from models.losses import cycle_loss, gan_loss, identity_loss, lsgan_loss
+from augment.io import load_module, save_module
+from models.discriminators import PatchDiscriminator, patch_size_problem
+from models.generators import (
+    GENERATORS,
+    ClassConditional,
+    ResnetGenerator,
+    UnetGenerator,
+    build_conditional_generator,
+    build_generator,
+    generator_size_problem,
+)
+from models.losses import GAN_LOSSES, cycle_loss, gan_loss, hinge_loss, identity_loss, lsgan_loss
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Every tensor here is tiny: on 2 cores shared with other jobs, torch's default 2 threads make
+    # these tests 10-40x slower than 1 thread (measured), and they gain nothing from parallelism.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("channels, size", [(1, 16), (3, 32), (3, 20)])
@@ -38,11 +57,13 @@ def test_classifier_shapes_and_features():
 
 
 def test_registries_name_the_valid_choices():
-    with pytest.raises(ValueError, match="Valid: resnet"):
+    with pytest.raises(ValueError, match="Valid: resnet, unet"):
         build_generator("unet9000")
+    with pytest.raises(ValueError, match="Valid: resnet, unet"):
+        generator_size_problem("unet9000", 32)
     with pytest.raises(ValueError, match="Valid: small_cnn"):
         build_classifier("vit")
-    with pytest.raises(ValueError, match="Valid: lsgan, vanilla"):
+    with pytest.raises(ValueError, match="Valid: hinge, lsgan, vanilla"):
         gan_loss("wgan")
 
 
@@ -53,6 +74,189 @@ def test_losses():
     assert gan_loss("vanilla")(torch.full((2, 1), 20.0), True) < 1e-6
     x = torch.rand(2, 1, 8, 8)
     assert cycle_loss(x, x) == 0 and identity_loss(x, x + 0.5).item() == pytest.approx(0.5)
+
+
+def test_hinge_loss_values():
+    assert gan_loss("hinge") is hinge_loss
+    assert hinge_loss(torch.full((2, 1, 3, 3), 2.0), True) == 0  # real beyond the margin: free
+    assert hinge_loss(torch.full((2, 1, 3, 3), -2.0), False) == 0  # fake beyond the margin: free
+    assert hinge_loss(torch.zeros(2, 1), True) == 1 and hinge_loss(torch.zeros(2, 1), False) == 1
+    assert hinge_loss(torch.tensor([0.5, 3.0]), True).item() == pytest.approx(0.25)  # mean(relu(1 - x))
+    assert hinge_loss(torch.full((2, 1, 3, 3), 3.0), True, for_generator=True) == -3
+    with pytest.raises(ValueError, match="real=True"):
+        hinge_loss(torch.zeros(2), False, for_generator=True)
+
+
+@pytest.mark.parametrize("name", sorted(GAN_LOSSES))
+def test_every_loss_takes_for_generator(name):
+    logits = torch.randn(2, 1, 3, 3)
+    value = gan_loss(name)(logits, True, for_generator=True)
+    assert value.shape == ()
+    if name != "hinge":  # lsgan and vanilla give the generator their "real" target loss
+        assert torch.equal(value, gan_loss(name)(logits, True))
+
+
+@pytest.mark.parametrize("in_ch, out_ch, size, num_downs", [(1, 1, 16, 4), (3, 3, 32, 4), (1, 3, 8, 3), (3, 1, 24, 3), (2, 2, 4, 2)])
+def test_unet_keeps_shape_and_range(in_ch, out_ch, size, num_downs):
+    g = UnetGenerator(in_ch, out_ch, ngf=4, num_downs=num_downs)
+    x = torch.rand(2, in_ch, size, size) * 2 - 1
+    y = g(x)
+    assert y.shape == (2, out_ch, size, size)
+    assert y.min() >= -1 and y.max() <= 1
+    y.square().mean().backward()  # the skips and the innermost level all get gradients
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in g.parameters())
+
+
+def test_unet_widths_and_size_check():
+    g = UnetGenerator(3, 3, ngf=4, num_downs=5)
+    convs = [m for m in g.down.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [4, 8, 16, 32, 32]  # ngf * min(2**i, 8)
+    assert g(torch.zeros(1, 3, 32, 64)).shape == (1, 3, 32, 64)  # non-square is fine
+    with pytest.raises(ValueError, match=r"divisible by 32, got \(32, 48\)"):
+        g(torch.zeros(1, 3, 32, 48))
+
+
+def test_generators_registered_and_built():
+    assert GENERATORS == {"resnet": ResnetGenerator, "unet": UnetGenerator}
+    res = build_generator("resnet", in_channels=1, out_channels=1, ngf=4, n_blocks=1)
+    unet = build_generator("unet", in_channels=1, out_channels=1, ngf=4, num_downs=3)
+    assert isinstance(res, ResnetGenerator) and isinstance(unet, UnetGenerator)
+    x = torch.zeros(2, 1, 16, 16)
+    assert res(x).shape == unet(x).shape == x.shape
+
+
+def _forward_ok(net, size: int, channels: int = 1) -> bool:
+    try:
+        net(torch.zeros(2, channels, size, size))
+        return True
+    except (RuntimeError, ValueError):  # torch's "too small" errors, instance norm's, our size checks
+        return False
+
+
+SIZES = range(1, 73)  # every size, odd ones included, so each boundary is checked
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3, 4])
+def test_patch_size_problem_matches_real_forwards(n_layers):
+    d = PatchDiscriminator(1, ndf=2, n_layers=n_layers).train()
+    wrong = [s for s in SIZES if _forward_ok(d, s) != (patch_size_problem(s, n_layers) is None)]
+    assert not wrong, f"patch_size_problem is wrong for n_layers={n_layers} at sizes {wrong}"
+
+
+def test_patch_size_problem_messages():
+    assert patch_size_problem(16, 2) is None and patch_size_problem(32, 3) is None
+    assert patch_size_problem(16, 3) == (
+        "a 3-layer PatchGAN discriminator needs images of at least 24 px, got 16 (16 px allows at most 2 layers)"
+    )
+    assert "at least 6 px, got 4 (no PatchGAN depth fits 4 px)" in patch_size_problem(4, 1)
+    assert "n_layers >= 1" in patch_size_problem(32, 0)
+
+
+def test_generator_size_problem_matches_real_forwards():
+    wrong = []
+    res = ResnetGenerator(1, 1, ngf=2, n_blocks=1).train()
+    wrong += [("resnet", s) for s in SIZES if _forward_ok(res, s) != (generator_size_problem("resnet", s, n_blocks=1) is None)]
+    for num_downs in (2, 3, 4, 5):
+        unet = UnetGenerator(1, 1, ngf=2, num_downs=num_downs).train()
+        for s in SIZES:
+            if _forward_ok(unet, s) != (generator_size_problem("unet", s, ngf=2, num_downs=num_downs) is None):
+                wrong.append((f"unet num_downs={num_downs}", s))
+    assert not wrong, f"generator_size_problem disagrees with real forwards at {wrong}"
+
+
+def test_generator_size_problem_messages():
+    assert generator_size_problem("unet", 16, num_downs=5) == (
+        "the unet generator with num_downs=5 needs an image size divisible by 32, got 16"
+    )
+    assert generator_size_problem("unet", 16) is None  # the constructor's default num_downs=4
+    assert generator_size_problem("unet", 8) == "the unet generator with num_downs=4 needs an image size divisible by 16, got 8"
+    assert "divisible by 4 and at least 8, got 4" in generator_size_problem("resnet", 4, in_channels=3, n_blocks=9)
+    assert generator_size_problem("resnet", 20) is None
+
+
+def _conditional(num_classes=3, seed=0):
+    torch.manual_seed(seed)
+    return build_conditional_generator("unet", in_channels=2, out_channels=2, num_classes=num_classes, ngf=4, num_downs=2)
+
+
+def test_class_conditional_generator():
+    g = _conditional()
+    assert isinstance(g, ClassConditional) and g.generator.down[0].in_channels == 2 + 3
+    x = torch.rand(4, 2, 8, 8) * 2 - 1
+    y = g(x, torch.tensor([0, 1, 2, -1]))
+    assert y.shape == x.shape
+    # -1 ("unknown") is exactly all-zero label planes.
+    zeros = g.generator(torch.cat([x, torch.zeros(4, 3, 8, 8)], dim=1))
+    assert torch.allclose(y[3], zeros[3], atol=1e-6)
+    # The same image with different labels translates differently.
+    outs = g(x[:1].expand(4, -1, -1, -1), torch.tensor([0, 1, 2, -1]))
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not torch.allclose(outs[i], outs[j]), f"label rows {i} and {j} gave the same output"
+    planes = g.label_planes(torch.tensor([2, -1]), torch.zeros(2, 2, 3, 5))
+    assert planes.shape == (2, 3, 3, 5)
+    assert planes[0, 2].eq(1).all() and planes[0, :2].eq(0).all() and planes[1].eq(0).all()
+    with pytest.raises(ValueError, match=r"\[-1, 3\)"):
+        g(x, torch.tensor([0, 1, 3, -1]))
+    with pytest.raises(ValueError, match="shape"):
+        g(x, torch.zeros(3, dtype=torch.long))
+
+
+def test_class_conditional_state_dict_and_file_round_trip(tmp_path):
+    g = _conditional()
+    keys = list(g.state_dict())
+    assert keys and all(k.startswith("generator.") for k in keys)
+    assert keys == list(_conditional(seed=1).state_dict())  # stable across builds
+    arch = {"name": "unet", "in_channels": 2, "out_channels": 2, "num_classes": 3, "ngf": 4, "num_downs": 2}
+    save_module(g, arch, tmp_path / "G.pt")
+    loaded = load_module(tmp_path / "G.pt", build_conditional_generator)
+    x, labels = torch.rand(3, 2, 8, 8), torch.tensor([1, -1, 0])
+    assert torch.equal(loaded(x, labels), g.eval()(x, labels))
+
+
+def test_projection_discriminator():
+    torch.manual_seed(0)
+    d = PatchDiscriminator(2, ndf=4, n_layers=2, num_classes=3)
+    x = torch.randn(4, 2, 32, 32)
+    plain = d(x)
+    assert plain.shape == (4, 1, 6, 6)  # as without projection
+    out = d(x, torch.tensor([0, 1, 2, -1]))
+    assert out.shape == plain.shape
+    assert torch.allclose(out[3], plain[3])  # unknown label: only the unconditional logits
+    assert not torch.allclose(out[:3], plain[:3])
+    per_label = d(x[:1].expand(3, -1, -1, -1), torch.tensor([0, 1, 2]))
+    assert not torch.allclose(per_label[0], per_label[1]) and not torch.allclose(per_label[1], per_label[2])
+    # The projection term is linear in the embedding: doubling it doubles out - plain.
+    with torch.no_grad():
+        d.embed.weight.mul_(2)
+    doubled = d(x, torch.tensor([0, 1, 2, -1]))
+    assert torch.allclose(doubled - plain, 2 * (out - plain), atol=1e-5)
+    with pytest.raises(ValueError, match="num_classes=0"):
+        PatchDiscriminator(2, ndf=4, n_layers=2)(x, torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\[-1, 3\)"):
+        d(x, torch.tensor([0, 1, 2, -2]))
+
+
+def test_plain_discriminator_state_dict_unchanged():
+    # Same keys as before spectral_norm and num_classes existed, so older checkpoints still load.
+    d = PatchDiscriminator(3, ndf=4, n_layers=2)
+    assert list(d.state_dict()) == [f"net.{i}.{p}" for i in (0, 2, 5, 8) for p in ("weight", "bias")]
+
+
+def test_spectral_norm_is_applied():
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    d = PatchDiscriminator(3, ndf=4, n_layers=2, spectral_norm=True, num_classes=2).train()
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 4 and all(parametrize.is_parametrized(m, "weight") for m in convs)
+    x = torch.randn(2, 3, 16, 16)
+    for _ in range(5):  # each training forward runs one power iteration
+        d(x, torch.tensor([0, -1]))
+    with torch.no_grad():
+        for m in convs:
+            assert torch.linalg.matrix_norm(m.weight.flatten(1), ord=2).item() == pytest.approx(1.0, abs=1e-2)
+    assert d(x).shape == PatchDiscriminator(3, ndf=4, n_layers=2)(x).shape == (2, 1, 2, 2)
 
 
 def test_image_pool_fills_then_mixes_history():

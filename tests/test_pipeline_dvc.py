@@ -10,7 +10,8 @@ from tests.e2e import dvc, project_copy, ran_stages
 
 pytestmark = pytest.mark.e2e
 
-ARMS = ["source_only", "cyclegan", "oracle"]
+ARMS = ["source_only", "cyclegan", "cgan", "oracle"]
+GANS = ["cyclegan", "cgan"]
 
 
 def _walk_fractions(node, path=""):
@@ -34,7 +35,7 @@ def digits_repo(tmp_path_factory):
 
 def test_repro_writes_every_metrics_key(digits_repo):
     repo, out = digits_repo
-    expected = {"prepare", "train_gan@cyclegan", "synthesize@cyclegan", "evaluate"} | {
+    expected = {"prepare", "evaluate"} | {f"{stage}@{g}" for stage in ("train_gan", "synthesize") for g in GANS} | {
         f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)
     }
     assert set(ran_stages(out)) == expected
@@ -46,15 +47,16 @@ def test_repro_writes_every_metrics_key(digits_repo):
             assert set(stat) == {"mean", "ci95", "per_seed"} and len(stat["per_seed"]) == 2
             assert stat["ci95"][0] <= stat["mean"] <= stat["ci95"][1]
         assert set(m["source_test"][arm]) == {"accuracy"}
-    assert set(m["benefit"]) == {"cyclegan", "oracle"}
+    assert set(m["benefit"]) == {"cyclegan", "cgan", "oracle"}
     for section in ("target_test", "source_test"):
         for key, value in _walk_fractions(m[section]):
             assert math.isfinite(value) and 0 <= value <= 1, f"{section}.{key} = {value}"
     for key, value in _walk_fractions(m["benefit"]):
         assert math.isfinite(value) and -1 <= value <= 1, f"benefit.{key} = {value}"
-    g = m["gan"]["cyclegan"]
-    assert set(g) == {"fid", "kid", "feature_extractor", "label_preservation"} and "oracle" in g["feature_extractor"]
-    assert 0 <= g["label_preservation"] <= 1 and math.isfinite(g["fid"])
+    for gan in GANS:
+        g = m["gan"][gan]
+        assert set(g) == {"fid", "kid", "feature_extractor", "label_preservation"} and "oracle" in g["feature_extractor"]
+        assert 0 <= g["label_preservation"] <= 1 and math.isfinite(g["fid"])
     assert m["run"]["seeds"] == [0, 1] and m["run"]["device"] == "cpu"
     assert set(m["run"]["wall_seconds"]) == expected and all(v > 0 for v in m["run"]["wall_seconds"].values())
     for path in ("reports/report.md", "reports/plots/arms.png", "reports/samples/cyclegan.png",
@@ -65,6 +67,38 @@ def test_repro_writes_every_metrics_key(digits_repo):
     assert "| cyclegan |" in (repo / "reports/report.md").read_text()
     shown = dvc("metrics", "show", "--json", cwd=repo).stdout
     assert "target_test" in shown
+
+
+def test_cgan_stages_run_end_to_end(digits_repo):
+    """train_gan@cgan and synthesize@cgan: a class-conditional generator, and images made for each source label."""
+    import pandas as pd
+    import torch
+
+    from augment.cyclegan import is_conditional, load_generator
+
+    repo, _ = digits_repo
+    assert is_conditional(load_generator(repo / "artifacts/gan/cgan/G_st.pt"))
+    assert (repo / "artifacts/gan/cgan/C.pt").is_file() and (repo / "reports/samples/cgan.png").is_file()
+    history = pd.read_csv(repo / "artifacts/gan/cgan/history.csv")
+    assert {"loss_c", "loss_semantic", "target_labeled"} <= set(history.columns)
+    synthetic = pd.read_csv(repo / "data/synthetic/cgan/manifest.csv", dtype={"label": str})
+    prepared = pd.read_csv(repo / "data/prepared/manifest.csv", dtype={"label": str}, keep_default_na=False)
+    source = prepared[(prepared.role == "source") & (prepared.split == "train")]
+    assert list(synthetic.source_path) == list(source.path) and list(synthetic.label) == list(source.label)
+    for rel in synthetic.path.head(3):
+        assert (repo / "data/synthetic/cgan" / rel).is_file()
+    assert "| cgan |" in (repo / "reports/report.md").read_text()
+    assert torch.load(repo / "artifacts/gan/cgan/G_st.pt", weights_only=True)["arch"]["num_classes"] == 10
+
+
+def test_cgan_and_cyclegan_networks_that_cannot_fit_the_images_are_refused_before_prepare(tmp_path):
+    """A PatchGAN too deep for the image size is named before any stage runs or writes."""
+    repo = project_copy(tmp_path / "repo", {"gan": {"cgan": {"d_layers": 3}}})
+    proc = dvc("repro", cwd=repo, check=False)
+    assert proc.returncode != 0
+    assert "gan.cgan.d_layers: a 3-layer PatchGAN discriminator needs images of at least" in proc.stderr + proc.stdout
+    assert "(data.image_size is 12)" in proc.stderr + proc.stdout
+    assert not (repo / "data/prepared").exists()
 
 
 def test_second_repro_runs_nothing(digits_repo):
@@ -116,7 +150,7 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     dvc("exp", "run", "-S", "data.dataset=folders", "-S", f"data.root={data_root}", "-S", "data.source=src",
         "-S", "data.target=tgt", "-S", "data.channels=3", cwd=repo)
     m = json.loads((repo / "reports/metrics.json").read_text())
-    assert set(m["target_test"]) == {"source_only", "cyclegan"}  # no oracle without target train labels
+    assert set(m["target_test"]) == {"source_only", "cyclegan", "cgan"}  # no oracle without target train labels
     assert "oracle | not run" in (repo / "reports/report.md").read_text()
     assert json.loads((repo / "data/prepared/dataset.json").read_text())["channels"] == 3
 

@@ -144,7 +144,7 @@ def test_prefect_two_runs_at_once_both_finish_correctly(deployed):
         workdir = repo / ".dvc/tmp/runs" / run.name
         assert f"steps: {steps}" in (workdir / "params.yaml").read_text()
         metrics = json.loads((workdir / "reports/metrics.json").read_text())
-        assert metrics["run"]["seeds"] == [0, 1] and set(metrics["target_test"]) == {"source_only", "cyclegan", "oracle"}
+        assert metrics["run"]["seeds"] == [0, 1] and set(metrics["target_test"]) == {"source_only", "cyclegan", "cgan", "oracle"}
         lock = (workdir / "dvc.lock").read_text()
         assert f"steps: {steps}" in lock  # each run's results were computed with its own params
     names = subprocess.run([sys.executable, "-m", "dvc", "exp", "list", "--name-only"], cwd=repo, env=env,

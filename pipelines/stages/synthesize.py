@@ -2,7 +2,7 @@
 
 Writes data/synthetic/<gan>/: images/<class>/<id>.png, manifest.csv (path, source_path, label,
 label_index) and samples.png. Each image keeps the label of the source image it
-was translated from.
+was translated from; a class-conditional generator (cgan) is also told that label.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from augment.arms import GANS
-from augment.cyclegan import load_generator, translate
+from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared
 from augment.images import save_png, to_uint8
 from augment.io import atomic_dir, write_csv
@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
         data = load_prepared(args.prepared)
         source, rows = data.labeled("source", "train")
         generator = load_generator(gan_dir / "G_st.pt", device=device)
-        fake = translate(generator, source.images, device=device)  # (N, C, H, W)
+        labels = source.labels if is_conditional(generator) else None  # a cgan image is made for its label
+        fake = translate(generator, source.images, labels, device=device)  # (N, C, H, W)
         arrays = to_uint8(fake)
         records = []
         for i, (arr, row) in enumerate(zip(arrays, rows.itertuples())):

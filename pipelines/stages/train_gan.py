@@ -1,7 +1,7 @@
 """DVC stage `train_gan@<gan>`: learn the source<->target mapping from unpaired images.
 
 Writes artifacts/gan/<gan>/: G_st.pt, G_ts.pt (generators), D_s.pt, D_t.pt, samples.png
-(source | translated | reconstructed), history.csv and live/ (dvclive curves), all at
+(source | translated | reconstructed), C.pt (the semantic classifier, when used), history.csv and live/ (dvclive curves), all at
 once when training ends. While training, resumable checkpoints go to --checkpoint-dir (in
 dvc.yaml: DVC's scratch folder .dvc/tmp/checkpoints/<gan>, which `dvc repro` does not delete):
 a killed run resumes from the last one when params and data are unchanged, and starts over
@@ -21,11 +21,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from augment.arms import GANS
-from augment.cyclegan import save_generator, train_cyclegan, translate
+from augment.cyclegan import is_conditional, save_generator, train_cyclegan, translate
 from augment.dataset import load_prepared
 from augment.io import atomic_dir, atomic_path, write_csv
 from augment.samples import save_grid
@@ -55,14 +56,23 @@ def main(argv: list[str] | None = None) -> None:
     device, rank, world = init_distributed(params.runtime.device, params.runtime.threads)
     cfg = gp.train_config()
     data = load_prepared(args.prepared)
-    source, target = data.images("source", "train"), data.images("target", "train")
+    source, _ = data.labeled("source", "train")
+    target = data.images("target", "train")
+    # The conditional GAN may see the few visible target labels (-1 elsewhere); CycleGAN sees none.
+    target_rows = data.rows("target", "train")
+    visible = target_rows.few_shot & (target_rows.label_index >= 0) & cfg.conditional
+    target_labels = torch.tensor(np.where(visible, target_rows.label_index, -1), dtype=torch.long)
     fingerprint = _fingerprint(cfg, args.prepared)
 
     ckpt_dir = args.checkpoint_dir or out.with_name(out.name + ".checkpoint")
     ckpt_path = ckpt_dir / "checkpoint.pt"
     resume = None
     if ckpt_path.is_file():
-        blob = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        try:  # read onto the CPU; training restores every tensor onto its own device
+            blob = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # an unreadable or foreign file is not a reason to fail the stage
+            print(f"train_gan@{args.gan}: ignoring {ckpt_path}, it cannot be read ({type(exc).__name__})", flush=True)
+            blob = {}
         if blob.get("fingerprint") == fingerprint:
             resume = blob
             print(f"train_gan@{args.gan}: resuming from {ckpt_path} at step {blob['step']}/{cfg.steps}", flush=True)
@@ -94,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     with stage_timer(f"train_gan@{args.gan}", args.timings_dir, write=rank == 0) as info:
         info["device"] = str(device) if world == 1 else f"{device.type} x {world} processes"
         nets, state = train_cyclegan(
-            source, target, cfg, device=device, on_log=on_log,
+            source.images, target, cfg, source_labels=source.labels, target_labels=target_labels,
+            num_classes=len(data.classes), device=device, on_log=on_log,
             checkpoint=checkpoint, checkpoint_every=gp.checkpoint_every, resume=resume,
         )
         info["steps"] = state.step
@@ -106,15 +117,17 @@ def main(argv: list[str] | None = None) -> None:
     live.end()
     with atomic_dir(out) as tmp:
         for name in ("G_st", "G_ts"):
-            save_generator(getattr(nets, name), cfg, data.channels, tmp / f"{name}.pt")
-        for name in ("D_s", "D_t"):
+            save_generator(getattr(nets, name), cfg, data.channels, tmp / f"{name}.pt", num_classes=len(data.classes))
+        for name in ("D_s", "D_t", "C") if nets.C is not None else ("D_s", "D_t"):
             torch.save(getattr(nets, name).state_dict(), tmp / f"{name}.pt")
         write_csv(pd.DataFrame(state.history), tmp / "history.csv")
         shutil.copytree(ckpt_dir / "live", tmp / "live")
         # Fixed source test images (never trained on): source | G(source) | F(G(source)).
-        src = data.images("source", "test")
+        src, _ = data.labeled("source", "test")
         idx = torch.linspace(0, len(src) - 1, gp.sample_count).long()
-        fake = translate(nets.G_st, src[idx], device=device)
+        labels = src.labels[idx] if is_conditional(nets.G_st) else None
+        src = src.images
+        fake = translate(nets.G_st, src[idx], labels, device=device)
         rec = translate(nets.G_ts, fake, device=device)
         save_grid([src[idx], fake, rec], tmp / "samples.png")
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the outputs replace the checkpoint

@@ -1,0 +1,119 @@
+"""Translator quality on prepared data: does a GAN's output keep its labels, and does it help?
+
+Trains one GAN (`cyclegan` or `cgan`) with params.yaml's settings plus `--set` overrides on
+`data/prepared` (run `dvc repro prepare` first, with the data you want), translates the labeled
+source train set, and trains small classifiers with the pipeline's own code:
+
+- `oracle` (all target train labels, when the split has them), which the GAN never saw: its
+  accuracy on the translated images against their source labels is `label_preservation`;
+- `source_only` and the GAN arm (source + translations at `mix.synthetic_fraction`), scored on
+  target test; `gap_closed` = (arm - source_only) / (oracle - source_only).
+
+    python benchmarks/translator_quality.py --gan cyclegan --set lambda_semantic=1 --seeds 0 1
+    python benchmarks/translator_quality.py --gan cgan --set steps=400
+
+Last line: one JSON object. This is a development yardstick (one GAN seed, few classifier
+seeds); the pipeline's report, with its intervals, is the measurement of record.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from augment.arms import ARMS, training_parts  # noqa: E402
+from augment.classify import predict, train_classifier  # noqa: E402
+from augment.cyclegan import is_conditional, train_cyclegan, translate  # noqa: E402
+from augment.dataset import load_prepared  # noqa: E402
+from augment.mixing import LabeledImages, MixedBatches  # noqa: E402
+from augment.samples import save_grid  # noqa: E402
+from pipelines.config import parse_params  # noqa: E402
+
+
+def _value(text: str):
+    return yaml.safe_load(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gan", choices=("cyclegan", "cgan"), default="cyclegan")
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    ap.add_argument("--set", action="append", default=[], help="gan.<gan>.KEY=VALUE override (repeatable)")
+    ap.add_argument("--classifier", action="append", default=[], help="classifier.KEY=VALUE override (repeatable)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="classifier seeds")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--samples", type=Path, default=None, help="write a source | translated grid here")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    raw = yaml.safe_load(Path(args.params).read_text())
+    for item in args.set:
+        key, _, val = item.partition("=")
+        raw["gan"].setdefault(args.gan, {})[key] = _value(val)
+    for item in args.classifier:
+        key, _, val = item.partition("=")
+        raw["classifier"][key] = _value(val)
+    params = parse_params(raw, "params.yaml + overrides")
+    gp = getattr(params.gan, args.gan)
+    cfg = gp.train_config()
+    data = load_prepared(args.prepared)
+    k = len(data.classes)
+
+    source, _ = data.labeled("source", "train")
+    target = data.images("target", "train")
+    rows = data.rows("target", "train")
+    visible = rows.few_shot & (rows.label_index >= 0) & cfg.conditional
+    target_labels = torch.tensor(np.where(visible, rows.label_index, -1), dtype=torch.long)
+
+    t0 = time.perf_counter()
+    nets, state = train_cyclegan(source.images, target, cfg, source_labels=source.labels, target_labels=target_labels,
+                                 num_classes=k, on_log=lambda s, l: print(f"step {s}: " + " ".join(f"{a}={b:.3g}" for a, b in l.items()), flush=True))
+    gan_seconds = time.perf_counter() - t0
+    labels = source.labels if is_conditional(nets.G_st) else None
+    fake = LabeledImages(translate(nets.G_st, source.images, labels), source.labels)
+    if args.samples:
+        pick = torch.linspace(0, len(source) - 1, 16).long()
+        save_grid([source.images[pick], fake.images[pick]], args.samples)
+
+    cp = params.classifier
+    test, _ = data.labeled("target", "test")
+    target_all, _ = data.labeled("target", "train")
+
+    def arm_accuracy(arm: str, seed: int) -> tuple[float, torch.nn.Module]:
+        parts = training_parts(ARMS[arm], source=source, target=target_all, synthetic=fake,
+                               synthetic_fraction=params.mix.synthetic_fraction)
+        model = train_classifier(MixedBatches(parts=parts, batch_size=cp.batch_size, seed=seed), cp.train_config(),
+                                 in_channels=data.channels, num_classes=k, seed=seed)
+        return float((predict(model, test.images) == test.labels).float().mean()), model
+
+    result: dict = {"gan": args.gan, "config": {k2: v for k2, v in vars(cfg).items()}, "gan_seconds": round(gan_seconds, 1)}
+    scores: dict[str, list[float]] = {"source_only": [], args.gan: [], "oracle": []}
+    preservation = []
+    for seed in args.seeds:
+        for arm in scores:
+            if arm == "oracle" and len(target_all) == 0:
+                continue
+            acc, model = arm_accuracy(arm, seed)
+            scores[arm].append(acc)
+            if arm == "oracle":
+                preservation.append(float((predict(model, fake.images) == fake.labels).float().mean()))
+    result["target_accuracy"] = {a: round(float(np.mean(v)), 4) for a, v in scores.items() if v}
+    if preservation:
+        result["label_preservation"] = round(float(np.mean(preservation)), 4)
+        so, arm, orc = (result["target_accuracy"][a] for a in ("source_only", args.gan, "oracle"))
+        result["gap_closed"] = round((arm - so) / max(1e-9, orc - so), 4)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Translators that keep the label: CyCADA's semantic loss, the class-conditional GAN, and resuming
+a checkpoint on another device."""
+import dataclasses
+import io
+import math
+
+import pytest
+import torch
+
+from augment.cyclegan import (
+    CycleGANConfig, _restore, _SemanticClassifier, build_cyclegan, is_conditional, load_generator,
+    save_generator, train_cyclegan, translate,
+)
+from augment.image_pool import ImagePool
+
+TINY = CycleGANConfig(steps=1, batch_size=4, ngf=4, n_blocks=1, ndf=4, d_layers=1, pool_size=5, log_every=1, semantic_width=4)
+
+
+def _labeled_data(n=32, size=8):
+    """Two classes a classifier learns at once: dark images are class 0, bright ones class 1."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % 2
+    source = (torch.rand(n, 1, size, size, generator=g) * 0.3 - 0.9) + 1.2 * labels.view(-1, 1, 1, 1).float()
+    target = (source * 0.5).clamp(-1, 1)
+    return source.clamp(-1, 1), target, labels
+
+
+def _weights(net):
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_semantic_loss_changes_generator_only_when_on_and_competent():
+    source, target, labels = _labeled_data()
+    kw = dict(source_labels=labels, num_classes=2)
+    off, _ = train_cyclegan(source, target, TINY, **kw)
+    # Switched on but the classifier is never competent (running loss never below 1e-9): no effect.
+    idle, _ = train_cyclegan(source, target, dataclasses.replace(TINY, lambda_semantic=1.0, semantic_threshold=1e-9), **kw)
+    # Switched on and competent from the first step: the generators' gradients change.
+    on, state = train_cyclegan(source, target, dataclasses.replace(TINY, lambda_semantic=1.0, semantic_threshold=1e9), **kw)
+    assert state.history[-1]["semantic_on"] == 1.0 and state.history[-1]["loss_semantic"] > 0
+    for name in ("G_st", "G_ts"):
+        assert _same(_weights(getattr(off, name)), _weights(getattr(idle, name))), f"{name} moved with an incompetent classifier"
+        assert not _same(_weights(getattr(off, name)), _weights(getattr(on, name))), f"{name} ignored the semantic loss"
+    # The classifier learns from real labeled images only: the generators' loss never reaches it.
+    assert _same(_weights(idle.C), _weights(on.C))
+
+
+def test_semantic_loss_switches_on_once_the_classifier_is_competent():
+    source, target, labels = _labeled_data()
+    cfg = dataclasses.replace(TINY, steps=40, lambda_semantic=1.0, semantic_threshold=0.3, semantic_lr=1e-2)
+    _, state = train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2)
+    on = [h["semantic_on"] for h in state.history]
+    assert on[0] == 0.0 and on[-1] == 1.0, on
+    for h in state.history:  # on exactly when C's running loss is under the threshold
+        assert h["semantic_on"] == float(h["loss_c_running"] < cfg.semantic_threshold)
+        assert (h["loss_semantic"] > 0) == bool(h["semantic_on"])
+
+
+def test_semantic_loss_needs_source_labels():
+    source, target, _ = _labeled_data()
+    with pytest.raises(ValueError, match="source label"):
+        train_cyclegan(source, target, dataclasses.replace(TINY, lambda_semantic=1.0))
+
+
+def test_cgan_pseudo_labels_only_from_a_competent_confident_semantic_classifier():
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    with torch.no_grad():
+        net[1].weight.zero_()
+        net[1].bias.copy_(torch.tensor([5.0, 0.0, 0.0]))  # always class 0, softmax ~0.987
+    sem = _SemanticClassifier(net.eval(), torch.zeros(2, 1, 2, 2), torch.zeros(2, dtype=torch.long), TINY)
+    x, known = torch.zeros(3, 1, 2, 2), torch.tensor([-1, 2, -1])
+    assert torch.equal(sem.pseudo_labels(x, known, 0.9), known)  # not competent yet: known labels only
+    sem.running_loss = 0.1
+    assert torch.equal(sem.pseudo_labels(x, known, 0.9), torch.tensor([0, 2, 0]))  # known label wins
+    assert torch.equal(sem.pseudo_labels(x, known, 0.999), known)  # not confident enough
+
+
+def test_cgan_generator_is_conditional_and_round_trips(tmp_path):
+    source, target, labels = _labeled_data()
+    target_labels = torch.full((len(target),), -1)
+    target_labels[:24] = labels[:24]  # visible target labels (the rest unknown)
+    cfg = dataclasses.replace(TINY, steps=3, conditional=True, lambda_semantic=1.0)
+    nets, state = train_cyclegan(source, target, cfg, source_labels=labels, target_labels=target_labels, num_classes=2)
+    assert is_conditional(nets.G_st) and not is_conditional(nets.G_ts)
+    assert max(h["target_labeled"] for h in state.history) > 0
+    out0 = translate(nets.G_st, source[:4], torch.zeros(4, dtype=torch.long))
+    out1 = translate(nets.G_st, source[:4], torch.ones(4, dtype=torch.long))
+    assert out0.shape == source[:4].shape and not torch.equal(out0, out1)  # the label steers the image
+    save_generator(nets.G_st, cfg, 1, tmp_path / "G.pt", num_classes=2)
+    loaded = load_generator(tmp_path / "G.pt")
+    assert is_conditional(loaded) and torch.equal(translate(loaded, source[:4], labels[:4]), translate(nets.G_st, source[:4], labels[:4]))
+
+
+def test_cgan_is_deterministic_and_resumes_exactly():
+    source, target, labels = _labeled_data()
+    cfg = dataclasses.replace(TINY, steps=8, conditional=True, lambda_semantic=1.0, semantic_threshold=1e9, log_every=4)
+    kw = dict(source_labels=labels, target_labels=torch.full((len(target),), -1), num_classes=2)
+    full, _ = train_cyclegan(source, target, cfg, **kw)
+    saved = {}
+    train_cyclegan(source, target, cfg, checkpoint=lambda step, s: saved.setdefault(step, s), checkpoint_every=4, **kw)
+    buf = io.BytesIO()  # the stage reads checkpoints with weights_only=True: the blob must allow it
+    torch.save(saved[4], buf)
+    buf.seek(0)
+    blob = torch.load(buf, map_location="cpu", weights_only=True)
+    resumed, state = train_cyclegan(source, target, cfg, resume=blob, **kw)
+    assert state.step == 8
+    for name in ("G_st", "G_ts", "C"):
+        a, b = _weights(getattr(full, name)), _weights(getattr(resumed, name))
+        for k in a:
+            assert torch.allclose(a[k], b[k], atol=1e-6), f"{name}.{k} differs after resume"
+
+
+def _tensors(obj):
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors(v)
+
+
+@pytest.mark.filterwarnings("ignore:.*copying from a non-meta parameter")
+def test_cgan_checkpoint_restored_for_another_device_puts_every_tensor_there():
+    """A checkpoint read onto the CPU must land whole on the training device (pool included);
+    'meta' stands in for a GPU on machines without one."""
+    source, target, labels = _labeled_data()
+    cfg = dataclasses.replace(TINY, steps=6, conditional=True, lambda_semantic=1.0, semantic_threshold=1e9, pool_size=3)
+    saved = {}
+    train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2,
+                   checkpoint=lambda step, s: saved.setdefault(step, s), checkpoint_every=3)
+    blob = saved[3]
+    assert blob["pool_t"]["images"] and all(t.device.type == "cpu" for t in _tensors(blob["models"]))
+    device = torch.device("meta")
+    nets = build_cyclegan(cfg, 1, 2)
+    for net in nets.named().values():
+        net.to(device)
+    opts = {
+        "opt_g": torch.optim.Adam([*nets.G_st.parameters(), *nets.G_ts.parameters()]),
+        "opt_d": torch.optim.Adam([*nets.D_s.parameters(), *nets.D_t.parameters()]),
+        "opt_c": torch.optim.Adam(nets.C.parameters()),
+    }
+    pools = {"pool_s": ImagePool(size=3), "pool_t": ImagePool(size=3)}
+    state = _restore(blob, nets, opts, pools, device)
+    assert state.step == 3
+    placed = [*_tensors(nets.state_dict()), *(t for o in opts.values() for t in _tensors(o.state_dict()["state"])
+                                              if t.ndim > 0), *(t for p in pools.values() for t in p.images + p.labels)]
+    assert len(placed) > 20 and all(t.device == device for t in placed), {t.device for t in placed}
+    assert len(pools["pool_t"].images) == 3 and len(pools["pool_t"].labels) == 3
+
+
+def test_cgan_with_hinge_spectral_norm_and_unet_trains():
+    source, target, labels = _labeled_data(size=16)
+    cfg = dataclasses.replace(TINY, steps=3, generator="unet", unet_downs=3, loss="hinge", spectral_norm=True,
+                              conditional=True, lambda_semantic=1.0)
+    nets, state = train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2)
+    assert all(math.isfinite(v) for v in state.history[-1].values())
+    assert translate(nets.G_st, source[:2], labels[:2]).shape == (2, 1, 16, 16)
