@@ -9,7 +9,9 @@ Semantic consistency (CyCADA, Hoffman et al. 2018, eq. 4): a classifier C learns
 GAN, only from real labeled images (never from fakes; the generators' gradients never reach it).
 Once it is competent (its running loss below `semantic_threshold`, CyCADA's 1.0), the generators
 also pay `lambda_semantic` x [CE(C(G_st(x_s)), y_s) + CE(C(G_ts(x_t)), argmax C(x_t))]: a
-translation must keep what C reads in the image.
+translation must keep what C reads in the image. Unlike CyCADA, the target term only counts
+target images that C reads with confidence >= `pseudo_label_threshold`: a source-trained C often
+reads the target domain near chance, and its guesses would teach G_ts to change classes.
 
 Class-conditional (`conditional=True`, the `cgan` GAN): G_st(x_s, y) is told the class it
 translates for (one-hot planes), and both discriminators are projection discriminators
@@ -66,7 +68,7 @@ class CycleGANConfig:
     semantic_lr: float = 1e-3  # Adam lr of the semantic classifier C (CyCADA: 1e-3)
     semantic_width: int = 32  # width of C (a SmallCNN)
     conditional: bool = False  # class-conditional generator and projection discriminators (the cgan)
-    pseudo_label_threshold: float = 0.9  # conditional: C's softmax confidence that makes a target pseudo-label
+    pseudo_label_threshold: float = 0.9  # C's softmax confidence that makes a target pseudo-label
     pool_size: int = 50
     loss: str = "lsgan"
     seed: int = 0
@@ -176,12 +178,14 @@ def _lr_factor(step: int, cfg: CycleGANConfig) -> float:
 class _SemanticClassifier:
     """C of CyCADA: learns from real labeled images only, judges translations once competent.
 
-    `labeled` is (images, labels) of every real labeled image C may learn from (labeled source,
-    plus the visible target labels for the conditional GAN). Its running loss decides competence.
+    `parts` are (images, labels) sets of real labeled images C may learn from: the labeled source,
+    plus the visible target labels for the conditional GAN. Each batch takes an equal share of
+    every part, so a handful of target labels weigh as much as thousands of source ones (the
+    classifier has to read both domains). Its running loss decides competence.
     """
 
-    def __init__(self, net: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: CycleGANConfig):
-        self.net, self.images, self.labels, self.cfg = net, images, labels, cfg
+    def __init__(self, net: nn.Module, parts: list[tuple[torch.Tensor, torch.Tensor]], cfg: CycleGANConfig):
+        self.net, self.parts, self.cfg = net, parts, cfg
         self.opt = torch.optim.Adam(net.parameters(), lr=cfg.semantic_lr)
         self.running_loss = math.inf
 
@@ -190,9 +194,12 @@ class _SemanticClassifier:
         return self.running_loss < self.cfg.semantic_threshold
 
     def learn(self, rng: torch.Generator, device: torch.device, world: int) -> float:
-        idx = torch.randint(len(self.labels), (self.cfg.batch_size,), generator=rng)
+        share = max(1, self.cfg.batch_size // len(self.parts))
+        picks = [torch.randint(len(labels), (share,), generator=rng) for _, labels in self.parts]
+        x = torch.cat([images[i] for (images, _), i in zip(self.parts, picks)]).to(device)
+        y = torch.cat([labels[i] for (_, labels), i in zip(self.parts, picks)]).to(device)
         self.net.train()
-        loss = F.cross_entropy(self.net(self.images[idx].to(device)), self.labels[idx].to(device))
+        loss = F.cross_entropy(self.net(x), y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         _average_gradients([self.net], world)
@@ -272,10 +279,10 @@ def train_cyclegan(
     if nets.C is not None:
         # The conditional GAN's C also learns from the visible target labels; CyCADA's from source alone.
         known = target_labels >= 0
-        images, labels = source, source_labels
+        parts = [(source, source_labels)]
         if cfg.conditional and known.any():
-            images, labels = torch.cat([source, target[known]]), torch.cat([source_labels, target_labels[known]])
-        sem = _SemanticClassifier(nets.C, images, labels, cfg)
+            parts.append((target[known], target_labels[known]))
+        sem = _SemanticClassifier(nets.C, parts, cfg)
         optimizers["opt_c"] = sem.opt
     adv = gan_loss(cfg.loss)
     pools = {"pool_s": ImagePool(size=cfg.pool_size, seed=cfg.seed + 1), "pool_t": ImagePool(size=cfg.pool_size, seed=cfg.seed + 2)}
@@ -320,8 +327,9 @@ def train_cyclegan(
         loss_c = zero
         if sem is not None:
             loss_c = torch.tensor(sem.learn(rng, device, world))
-            # CyCADA reads target images with C's plain argmax; the conditional D only trusts confident ones.
-            y_t = sem.pseudo_labels(real_t, y_t, cfg.pseudo_label_threshold if cond else None)
+            # Only confident readings of target images become labels (CyCADA takes every argmax): where C
+            # reads the target domain poorly, its unsure guesses would teach G_ts to change classes.
+            y_t = sem.pseudo_labels(real_t, y_t, cfg.pseudo_label_threshold)
 
         # Generators: fool both discriminators, reconstruct through the cycle, keep identity and labels.
         for net in (nets.D_s, nets.D_t, *( [nets.C] if nets.C is not None else [])):

@@ -40,7 +40,10 @@ def _print_results(summary: dict) -> None:
 
 
 def _flow_kwargs(args: argparse.Namespace) -> dict:
-    return {"repo_path": str(Path(args.repo).resolve()), "overrides": args.set or [], "stages": args.stage or None, "force": args.force}
+    from pipelines.presets import preset_overrides
+
+    overrides = [o for p in args.preset or [] for o in preset_overrides(p)] + (args.set or [])
+    return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force}
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -81,7 +84,15 @@ def _check_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preset(args: argparse.Namespace) -> int:
+    from pipelines.presets import preset_overrides
+
+    print(" ".join(f"-S {o}" for o in preset_overrides(args.file)))
+    return 0
+
+
 def _add_flow_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", action="append", metavar="FILE", help="apply a partial params file (e.g. presets/rgb32.yaml) before any -S")
     p.add_argument("-S", "--set", action="append", metavar="KEY=VALUE", help="override a params.yaml value (repeatable), as dvc exp run -S")
     p.add_argument("--stage", action="append", metavar="NAME", help="run only this stage and what it depends on (repeatable)")
     p.add_argument("--force", action="store_true", help="re-run stages even if DVC finds them up to date")
@@ -108,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(func=_serve)
     check = sub.add_parser("check-params", help="validate params.yaml")
     check.set_defaults(func=_check_params)
+    preset = sub.add_parser("preset", help="print a preset file as -S arguments, for dvc exp run $(domain-augment preset FILE)")
+    preset.add_argument("file")
+    preset.set_defaults(func=_preset)
     args = ap.parse_args(argv)
 
     from dvc.exceptions import DvcException

@@ -81,6 +81,7 @@ class CycleGANParams(_Strict):
     semantic_threshold: float = Field(1.0, gt=0)
     semantic_lr: float = Field(1e-3, gt=0)
     semantic_width: int = Field(32, gt=0)
+    pseudo_label_threshold: float = Field(0.9, gt=0, le=1)
     pool_size: int = Field(50, ge=0)
     loss: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
     seed: int = Field(0, ge=0)
@@ -106,7 +107,6 @@ class CGANParams(CycleGANParams):
     """The class-conditional translator: the CycleGAN's settings plus how target images get labels."""
 
     lambda_semantic: float = Field(1.0, ge=0)
-    pseudo_label_threshold: float = Field(0.9, gt=0, le=1)
 
     def train_config(self) -> CycleGANConfig:
         return dataclasses.replace(super().train_config(), conditional=True)

@@ -281,12 +281,15 @@ TINY = CycleGANConfig(steps=12, batch_size=4, ngf=4, n_blocks=1, ndf=4, d_layers
 
 
 def test_cyclegan_trains_and_cycle_loss_falls():
-    source, target = _tiny_data()
-    cfg = CycleGANConfig(**{**TINY.__dict__, "steps": 60, "log_every": 10, "lr": 2e-3})
+    g = torch.Generator().manual_seed(0)  # smooth images (upsampled 2x2 noise): a cycle a tiny net can learn
+    source = torch.nn.functional.interpolate(torch.rand(32, 1, 2, 2, generator=g) * 2 - 1, size=8, mode="bilinear")
+    target = torch.nn.functional.interpolate(torch.rand(32, 1, 2, 2, generator=g), size=8, mode="bilinear")
+    cfg = CycleGANConfig(**{**TINY.__dict__, "steps": 60, "log_every": 1, "lr": 1e-3})
     nets, state = train_cyclegan(source, target, cfg)
     hist = state.history
-    assert hist[-1]["step"] == 60 and len(hist) == 6
-    assert hist[-1]["loss_cycle"] < hist[0]["loss_cycle"]
+    assert hist[-1]["step"] == 60 and len(hist) == 60
+    first, last = (sum(h["loss_cycle"] for h in part) / len(part) for part in (hist[:5], hist[-5:]))
+    assert last < 0.8 * first, (first, last)  # reconstruction is learned, not noise around the start
     assert translate(nets.G_st, source).shape == source.shape
 
 

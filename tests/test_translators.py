@@ -71,7 +71,7 @@ def test_cgan_pseudo_labels_only_from_a_competent_confident_semantic_classifier(
     with torch.no_grad():
         net[1].weight.zero_()
         net[1].bias.copy_(torch.tensor([5.0, 0.0, 0.0]))  # always class 0, softmax ~0.987
-    sem = _SemanticClassifier(net.eval(), torch.zeros(2, 1, 2, 2), torch.zeros(2, dtype=torch.long), TINY)
+    sem = _SemanticClassifier(net.eval(), [(torch.zeros(2, 1, 2, 2), torch.zeros(2, dtype=torch.long))], TINY)
     x, known = torch.zeros(3, 1, 2, 2), torch.tensor([-1, 2, -1])
     assert torch.equal(sem.pseudo_labels(x, known, 0.9), known)  # not competent yet: known labels only
     sem.running_loss = 0.1

@@ -1,0 +1,46 @@
+"""Presets: partial params.yaml files (e.g. `presets/rgb32.yaml`) turned into `key=value` overrides.
+
+A preset holds only the keys it changes, nested as in params.yaml. `domain-augment run --preset F`
+applies it before any `-S`, and `domain-augment preset F` prints it as `-S key=value` arguments
+for `dvc exp run`, so the same file serves both.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from pipelines.config import ParamsError
+
+
+def _value(v: object) -> str:
+    # Hydra override grammar, which `dvc exp run -S` uses: lists in brackets, booleans lower-case.
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return "[" + ",".join(_value(x) for x in v) + "]"
+    if isinstance(v, str):
+        return v if v and all(c.isalnum() or c in "._-/" for c in v) else json.dumps(v)
+    return str(v)
+
+
+def _flatten(node: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        out += _flatten(value, path + ".") if isinstance(value, dict) else [f"{path}={_value(value)}"]
+    return out
+
+
+def preset_overrides(path: str | Path) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: preset not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: a preset is a mapping of params.yaml sections, got {type(raw).__name__}")
+    return _flatten(raw)
