@@ -65,9 +65,9 @@ class DataParams(_Strict):
 class CycleGANParams(_Strict):
     steps: int = Field(800, gt=0)
     batch_size: int = Field(16, gt=0)
-    generator: Literal["resnet", "unet"] = "resnet"
+    generator: Literal["resnet", "unet"] = "unet"
     ngf: int = Field(32, gt=0)
-    n_blocks: int = Field(6, ge=0)
+    n_blocks: int = Field(3, ge=0)
     unet_downs: int = Field(4, ge=1, le=8)
     ndf: int = Field(32, gt=0)
     d_layers: int = Field(2, ge=1, le=5)
@@ -77,10 +77,11 @@ class CycleGANParams(_Strict):
     decay_from: float = Field(0.5, ge=0, le=1)
     lambda_cycle: float = Field(10.0, ge=0)
     lambda_identity: float = Field(0.5, ge=0)
-    lambda_semantic: float = Field(0.0, ge=0)
+    lambda_semantic: float = Field(1.0, ge=0)
     semantic_threshold: float = Field(1.0, gt=0)
     semantic_lr: float = Field(1e-3, gt=0)
     semantic_width: int = Field(32, gt=0)
+    semantic_views: bool = True
     pseudo_label_threshold: float = Field(0.9, gt=0, le=1)
     pool_size: int = Field(50, ge=0)
     loss: Literal["lsgan", "vanilla", "hinge"] = "lsgan"

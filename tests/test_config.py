@@ -97,3 +97,34 @@ def test_train_configs_carry_the_values():
     p = parse_params(raw)
     assert p.gan.cyclegan.train_config().ngf == 7
     assert p.classifier.train_config().width == 5
+
+
+def test_rgb32_preset_applies_as_dvc_overrides(tmp_path):
+    """The preset's -S arguments, applied exactly as `dvc exp run -S` applies them, give valid params."""
+    import shutil
+
+    from dvc.utils.hydra import apply_overrides
+
+    from pipelines.presets import preset_overrides
+
+    overrides = preset_overrides(REPO / "presets/rgb32.yaml")
+    assert "data.image_size=32" in overrides and "data.channels=3" in overrides
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    apply_overrides(tmp_path / "params.yaml", overrides)
+    p = load_params(tmp_path / "params.yaml")
+    assert (p.data.dataset, p.data.image_size, p.data.channels) == ("folders", 32, 3)
+    assert p.gan.cyclegan.unet_downs == p.gan.cgan.unet_downs == 4
+
+
+def test_network_too_deep_for_the_image_size_is_named():
+    raw = _raw()
+    raw["data"]["image_size"] = 8
+    with pytest.raises(ParamsError, match=r"gan\.cyclegan\.unet_downs: .*divisible by 16, got 8"):
+        parse_params(raw)
+    raw["gan"]["cyclegan"]["generator"] = raw["gan"]["cgan"]["generator"] = "resnet"
+    with pytest.raises(ParamsError, match=r"gan\.cyclegan\.d_layers: a 2-layer PatchGAN discriminator needs images of at least 12 px, got 8"):
+        parse_params(raw)
+    raw = _raw()
+    raw["gan"]["cgan"].update(generator="unet", unet_downs=5)
+    with pytest.raises(ParamsError, match=r"gan\.cgan\.unet_downs: .*divisible by 32, got 16"):
+        parse_params(raw)

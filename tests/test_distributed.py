@@ -29,8 +29,9 @@ def test_gradients_stay_in_sync_across_two_processes(tmp_path):
 def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["image_size"] = 12
-    params["gan"]["cyclegan"].update(steps=6, batch_size=4, ngf=4, n_blocks=1, ndf=4, d_layers=1, log_every=3,
-                                     checkpoint_every=3, sample_count=4)
+    for gan in ("cyclegan", "cgan"):  # every GAN section must fit 12 px, though only the cyclegan trains here
+        params["gan"][gan].update(steps=6, batch_size=4, ngf=4, n_blocks=1, unet_downs=2, ndf=4, d_layers=1, log_every=3,
+                                  checkpoint_every=3, sample_count=4, semantic_width=4, semantic_threshold=100.0)
     params["runtime"]["threads"] = 1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     common = ["--params", str(tmp_path / "params.yaml"), "--prepared", str(tmp_path / "prepared")]
