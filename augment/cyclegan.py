@@ -67,6 +67,8 @@ class CycleGANConfig:
     semantic_threshold: float = 1.0  # C's running loss below which the semantic loss and pseudo-labels switch on
     semantic_lr: float = 1e-3  # Adam lr of the semantic classifier C (CyCADA: 1e-3)
     semantic_width: int = 32  # width of C (a SmallCNN)
+    semantic_batch_size: int = 64  # real labeled images per C update (one update per GAN step)
+    semantic_warmup: int = 0  # C-only updates before the GAN starts (many classes: C needs a head start)
     semantic_views: bool = True  # C learns from randomly shifted, scaled, re-lit, blurred and noisy views of its images
     conditional: bool = False  # class-conditional generator and projection discriminators (the cgan)
     pseudo_label_threshold: float = 0.9  # C's softmax confidence that makes a target pseudo-label
@@ -195,7 +197,7 @@ class _SemanticClassifier:
         return self.running_loss < self.cfg.semantic_threshold
 
     def learn(self, rng: torch.Generator, device: torch.device, world: int) -> float:
-        share = max(1, self.cfg.batch_size // len(self.parts))
+        share = max(1, self.cfg.semantic_batch_size // len(self.parts))
         picks = [torch.randint(len(labels), (share,), generator=rng) for _, labels in self.parts]
         x = torch.cat([images[i] for (images, _), i in zip(self.parts, picks)]).to(device)
         y = torch.cat([labels[i] for (_, labels), i in zip(self.parts, picks)]).to(device)
@@ -230,6 +232,22 @@ class _SemanticClassifier:
         if (y_t >= 0).any():
             loss = loss + F.cross_entropy(self.net(fake_s)[y_t >= 0], y_t[y_t >= 0])
         return loss
+
+
+def _same_label_rate(real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hide labels (-1) at random in whichever of the two (B,) label batches has more of them, until
+    both have the same fraction labeled."""
+    r_real, r_fake = (real >= 0).float().mean().item(), (fake >= 0).float().mean().item()
+
+    def hide(y: torch.Tensor, p: float) -> torch.Tensor:
+        drop = (torch.rand(len(y), generator=rng) < p).to(y.device)
+        return torch.where(drop, torch.full_like(y, -1), y)
+
+    if r_real > r_fake:
+        return hide(real, 1 - r_fake / r_real), fake
+    if r_fake > r_real:
+        return real, hide(fake, 1 - r_real / r_fake)
+    return real, fake
 
 
 def robust_views(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
@@ -341,6 +359,10 @@ def train_cyclegan(
     def judge(d: nn.Module, x, y):
         return d(x, y) if cond else d(x)
 
+    if sem is not None and state.step == 0:
+        for _ in range(cfg.semantic_warmup):
+            sem.learn(rng, device, world)
+
     lam_c, lam_i = cfg.lambda_cycle, cfg.lambda_identity * cfg.lambda_cycle
     zero = torch.zeros((), device=device)
     t0 = time.perf_counter()
@@ -367,7 +389,11 @@ def train_cyclegan(
             net.requires_grad_(False)
         fake_t = g_st(real_s, y_s)
         fake_s = nets.G_ts(real_t)
-        loss_adv = adv(judge(nets.D_t, fake_t, y_s), True, for_generator=True) + adv(judge(nets.D_s, fake_s, y_t), True, for_generator=True)
+        # What each discriminator is told: real and fake images labeled at the same rate, so that
+        # "has a label" is never a cue for "real" or "fake" (with no target labels, D_t is unconditional).
+        dt_real, dt_fake = _same_label_rate(y_t, y_s, rng) if cond else (None, None)
+        ds_real, ds_fake = _same_label_rate(y_s, y_t, rng) if cond else (None, None)
+        loss_adv = adv(judge(nets.D_t, fake_t, dt_fake), True, for_generator=True) + adv(judge(nets.D_s, fake_s, ds_fake), True, for_generator=True)
         loss_cyc = cycle_loss(nets.G_ts(fake_t), real_s) + cycle_loss(g_st(fake_s, y_t), real_t)
         loss_idt = identity_loss(g_st(real_t, y_t), real_t) + identity_loss(nets.G_ts(real_s), real_s) if lam_i > 0 else zero
         semantic_on = cfg.lambda_semantic > 0 and sem.competent
@@ -384,12 +410,12 @@ def train_cyclegan(
         nets.D_s.requires_grad_(True)
         nets.D_t.requires_grad_(True)
         if cond:
-            pooled_t, pooled_yt = pool_t.query(fake_t, y_s)
-            pooled_s, pooled_ys = pool_s.query(fake_s, y_t)
+            pooled_t, pooled_yt = pool_t.query(fake_t, dt_fake)
+            pooled_s, pooled_ys = pool_s.query(fake_s, ds_fake)
         else:
             (pooled_t, pooled_yt), (pooled_s, pooled_ys) = (pool_t.query(fake_t), None), (pool_s.query(fake_s), None)
-        loss_d_t = 0.5 * (adv(judge(nets.D_t, real_t, y_t), True) + adv(judge(nets.D_t, pooled_t, pooled_yt), False))
-        loss_d_s = 0.5 * (adv(judge(nets.D_s, real_s, y_s), True) + adv(judge(nets.D_s, pooled_s, pooled_ys), False))
+        loss_d_t = 0.5 * (adv(judge(nets.D_t, real_t, dt_real), True) + adv(judge(nets.D_t, pooled_t, pooled_yt), False))
+        loss_d_s = 0.5 * (adv(judge(nets.D_s, real_s, ds_real), True) + adv(judge(nets.D_s, pooled_s, pooled_ys), False))
         opt_d.zero_grad(set_to_none=True)
         (loss_d_t + loss_d_s).backward()
         _average_gradients([nets.D_s, nets.D_t], world)

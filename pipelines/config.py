@@ -81,6 +81,8 @@ class CycleGANParams(_Strict):
     semantic_threshold: float = Field(1.0, gt=0)
     semantic_lr: float = Field(1e-3, gt=0)
     semantic_width: int = Field(32, gt=0)
+    semantic_batch_size: int = Field(64, gt=1)
+    semantic_warmup: int = Field(0, ge=0)
     semantic_views: bool = True
     pseudo_label_threshold: float = Field(0.9, gt=0, le=1)
     pool_size: int = Field(50, ge=0)

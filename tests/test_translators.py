@@ -40,7 +40,9 @@ def test_semantic_loss_changes_generator_only_when_on_and_competent():
     # Switched on but the classifier is never competent (running loss never below 1e-9): no effect.
     idle, _ = train_cyclegan(source, target, dataclasses.replace(TINY, lambda_semantic=1.0, semantic_threshold=1e-9), **kw)
     # Switched on and competent from the first step: the generators' gradients change.
-    on, state = train_cyclegan(source, target, dataclasses.replace(TINY, lambda_semantic=1.0, semantic_threshold=1e9), **kw)
+    # (pseudo_label_threshold ~0: every target image takes C's reading, so G_ts gets the target term too)
+    on, state = train_cyclegan(source, target, dataclasses.replace(TINY, lambda_semantic=1.0, semantic_threshold=1e9,
+                                                                   pseudo_label_threshold=1e-6), **kw)
     assert state.history[-1]["semantic_on"] == 1.0 and state.history[-1]["loss_semantic"] > 0
     for name in ("G_st", "G_ts"):
         assert _same(_weights(getattr(off, name)), _weights(getattr(idle, name))), f"{name} moved with an incompetent classifier"
@@ -64,6 +66,19 @@ def test_semantic_loss_needs_source_labels():
     source, target, _ = _labeled_data()
     with pytest.raises(ValueError, match="source label"):
         train_cyclegan(source, target, dataclasses.replace(TINY, lambda_semantic=1.0))
+
+
+def test_cgan_discriminators_see_real_and_fake_labeled_at_the_same_rate():
+    from augment.cyclegan import _same_label_rate
+
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.full((1000,), -1), torch.arange(1000) % 5
+    real[:250] = 1  # a quarter of the real target images have a label, every fake has one
+    r, f = _same_label_rate(real, fake, g)
+    assert torch.equal(r, real) and abs((f >= 0).float().mean().item() - 0.25) < 0.05
+    assert torch.equal(f[f >= 0], fake[f >= 0])  # labels are hidden, never changed
+    r, f = _same_label_rate(torch.full((8,), -1), fake[:8], g)
+    assert (f == -1).all()  # no real label at all: the discriminator is unconditional
 
 
 def test_cgan_pseudo_labels_only_from_a_competent_confident_semantic_classifier():
