@@ -13,7 +13,8 @@ from augment.cyclegan import (
 )
 from augment.image_pool import ImagePool
 
-TINY = CycleGANConfig(steps=1, batch_size=4, ngf=4, n_blocks=1, ndf=4, d_layers=1, pool_size=5, log_every=1, semantic_width=4)
+TINY = CycleGANConfig(steps=1, batch_size=4, ngf=4, n_blocks=1, ndf=4, d_layers=1, pool_size=5, log_every=1, semantic_width=4,
+                      semantic_batch_size=8)
 
 
 def _labeled_data(n=32, size=8):
