@@ -52,6 +52,13 @@ class PreparedData:
         """All images of a split, labels or not: what unpaired GAN training uses."""
         return read_pngs(self.root, self.rows(role, split).path)
 
+    def visible_target_labels(self, visible: Literal["none", "few"]) -> torch.Tensor:
+        """(M,) labels aligned with `images("target", "train")`: the few-shot labels when `visible`
+        is "few", -1 for every other image (and for all of them when "none")."""
+        rows = self.rows("target", "train")
+        shown = rows.few_shot & (rows.label_index >= 0) & (visible == "few")
+        return torch.tensor(np.where(shown, rows.label_index, -1), dtype=torch.long)
+
     def labeled(self, role: str, split: str, *, visible: Literal["all", "few"] = "all") -> tuple[LabeledImages, pd.DataFrame]:
         rows = self.rows(role, split)
         rows = rows[rows.label_index >= 0]

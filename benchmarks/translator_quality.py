@@ -71,9 +71,8 @@ def main() -> None:
 
     source, _ = data.labeled("source", "train")
     target = data.images("target", "train")
-    rows = data.rows("target", "train")
-    visible = rows.few_shot & (rows.label_index >= 0) & cfg.conditional
-    target_labels = torch.tensor(np.where(visible, rows.label_index, -1), dtype=torch.long)
+    # The conditional GAN may see the few visible target labels (-1 elsewhere); CycleGAN sees none.
+    target_labels = data.visible_target_labels("few" if cfg.conditional else "none")
 
     t0 = time.perf_counter()
     nets, state = train_cyclegan(source.images, target, cfg, source_labels=source.labels, target_labels=target_labels,

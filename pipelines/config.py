@@ -227,12 +227,17 @@ def parse_params(raw: object, source: str = PARAMS_FILE) -> Params:
         raise ParamsError(_format(err, source)) from None
 
 
-def load_params(path: str | Path = PARAMS_FILE) -> Params:
+def read_yaml(path: str | Path, missing: str) -> object:
+    """A YAML file's content; a missing or malformed file is a ParamsError naming it."""
     path = Path(path)
     if not path.is_file():
-        raise ParamsError(f"{path}: not found; run from the project root or pass the params file")
+        raise ParamsError(f"{path}: {missing}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    raw = read_yaml(path, "not found; run from the project root or pass the params file")
     return parse_params(raw, str(path))

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
-from pipelines.config import ParamsError
+from pipelines.config import ParamsError, read_yaml
 
 
 def _value(v: object) -> str:
@@ -34,13 +32,7 @@ def _flatten(node: dict, prefix: str = "") -> list[str]:
 
 
 def preset_overrides(path: str | Path) -> list[str]:
-    path = Path(path)
-    if not path.is_file():
-        raise ParamsError(f"{path}: preset not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, "preset not found")
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: a preset is a mapping of params.yaml sections, got {type(raw).__name__}")
     return _flatten(raw)

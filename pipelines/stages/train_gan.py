@@ -21,7 +21,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -59,9 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     source, _ = data.labeled("source", "train")
     target = data.images("target", "train")
     # The conditional GAN may see the few visible target labels (-1 elsewhere); CycleGAN sees none.
-    target_rows = data.rows("target", "train")
-    visible = target_rows.few_shot & (target_rows.label_index >= 0) & cfg.conditional
-    target_labels = torch.tensor(np.where(visible, target_rows.label_index, -1), dtype=torch.long)
+    target_labels = data.visible_target_labels("few" if cfg.conditional else "none")
     fingerprint = _fingerprint(cfg, args.prepared)
 
     ckpt_dir = args.checkpoint_dir or out.with_name(out.name + ".checkpoint")
