@@ -377,9 +377,9 @@ def train_cyclegan(
         y_s = source_labels[i_s].to(device) if source_labels is not None else None
         y_t = target_labels[i_t].to(device)  # -1 = unknown
 
-        loss_c = zero
+        loss_c = 0.0
         if sem is not None:
-            loss_c = torch.tensor(sem.learn(rng, device, world))
+            loss_c = sem.learn(rng, device, world)
             # Only confident readings of target images become labels (CyCADA takes every argmax): where C
             # reads the target domain poorly, its unsure guesses would teach G_ts to change classes.
             y_t = sem.pseudo_labels(real_t, y_t, cfg.pseudo_label_threshold)
@@ -429,7 +429,7 @@ def train_cyclegan(
                 "seconds": time.perf_counter() - t0,
             }
             if sem is not None:
-                losses.update(loss_c=loss_c.item(), loss_c_running=sem.running_loss, loss_semantic=loss_sem.item(), semantic_on=float(semantic_on),
+                losses.update(loss_c=loss_c, loss_c_running=sem.running_loss, loss_semantic=loss_sem.item(), semantic_on=float(semantic_on),
                               target_labeled=float((y_t >= 0).float().mean()))
             if not all(math.isfinite(v) for v in losses.values()):
                 raise FloatingPointError(f"CycleGAN losses became non-finite at step {state.step}: {losses}")

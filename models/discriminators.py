@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from models.generators import init_weights
+from models.generators import check_class_labels, init_weights
 
 
 class PatchDiscriminator(nn.Module):
@@ -84,17 +84,7 @@ class PatchDiscriminator(nn.Module):
             return self.net(x)
         if not self.num_classes:
             raise ValueError("this PatchDiscriminator was built with num_classes=0, so it takes no labels")
-        if labels.dim() != 1 or labels.shape[0] != x.shape[0] or labels.dtype.is_floating_point:
-            raise ValueError(
-                f"PatchDiscriminator needs integer labels of shape ({x.shape[0]},), "
-                f"got {labels.dtype} of shape {tuple(labels.shape)}"
-            )
-        # One reduction, so one device sync on GPU, to report bad labels instead of a CUDA assert.
-        if ((labels < -1) | (labels >= self.num_classes)).any():
-            raise ValueError(
-                f"PatchDiscriminator labels must lie in [-1, {self.num_classes}) (-1 = unknown), "
-                f"got min {labels.min().item()}, max {labels.max().item()}"
-            )
+        check_class_labels(labels, x.shape[0], self.num_classes, "PatchDiscriminator")
         phi = self.net[:-1](x)  # (B, F, h, w)
         last = self.net[-1]
         e = self.embed(labels.clamp(min=0).long()) * (labels >= 0).unsqueeze(1).to(phi.dtype)  # (B, F); unknown rows 0

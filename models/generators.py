@@ -28,6 +28,18 @@ def init_weights(net: nn.Module, std: float = 0.02) -> nn.Module:
     return net
 
 
+def check_class_labels(labels: torch.Tensor, batch: int, num_classes: int, owner: str) -> None:
+    """Class labels of a conditional network: (batch,) integers in [-1, num_classes), -1 = unknown."""
+    if labels.dim() != 1 or labels.shape[0] != batch or labels.dtype.is_floating_point:
+        raise ValueError(f"{owner} needs integer labels of shape ({batch},), got {labels.dtype} of shape {tuple(labels.shape)}")
+    # One reduction, so one device sync on GPU, to report bad labels instead of a CUDA assert.
+    if ((labels < -1) | (labels >= num_classes)).any():
+        raise ValueError(
+            f"{owner} labels must lie in [-1, {num_classes}) (-1 = unknown), "
+            f"got min {labels.min().item()}, max {labels.max().item()}"
+        )
+
+
 def _norm(channels: int) -> nn.Module:
     # Instance norm: per-image statistics, so batch size (and DDP sharding) does not change the output.
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
@@ -208,17 +220,7 @@ class ClassConditional(nn.Module):
 
     def label_planes(self, labels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """(B,) int64 in [-1, num_classes) -> (B, num_classes, H, W) one-hot planes shaped and typed as `like`."""
-        if labels.dim() != 1 or labels.shape[0] != like.shape[0] or labels.dtype.is_floating_point:
-            raise ValueError(
-                f"ClassConditional needs integer labels of shape ({like.shape[0]},), "
-                f"got {labels.dtype} of shape {tuple(labels.shape)}"
-            )
-        # One reduction, so one device sync on GPU, to report bad labels instead of a CUDA assert.
-        if ((labels < -1) | (labels >= self.num_classes)).any():
-            raise ValueError(
-                f"ClassConditional labels must lie in [-1, {self.num_classes}) (-1 = unknown), "
-                f"got min {labels.min().item()}, max {labels.max().item()}"
-            )
+        check_class_labels(labels, like.shape[0], self.num_classes, "ClassConditional")
         known = (labels >= 0).unsqueeze(1)
         onehot = F.one_hot(labels.clamp(min=0).long(), self.num_classes) * known  # (B, K); unknown rows all 0
         h, w = like.shape[-2:]
