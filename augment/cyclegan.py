@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from augment.acceleration import Acceleration
 from augment.image_pool import ImagePool
 from augment.io import load_module, save_module
 from models.classifiers import SmallCNN
@@ -171,6 +172,24 @@ def _average_gradients(nets: list[nn.Module], world: int) -> None:
         offset += g.numel()
 
 
+def on_device_if_it_fits(images: torch.Tensor, device: torch.device, *, share: float = 0.25) -> torch.Tensor:
+    """Training images on the GPU once, as uint8 when they came from 8-bit files (4x smaller than
+    float32), when they take at most `share` of its free memory; else left where they are (batches
+    are then copied per step). On the CPU: unchanged."""
+    if device.type != "cuda" or images.device == device:
+        return images
+    u8 = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    exact = torch.equal(as_float(u8), images.float())  # values from 8-bit images survive the round trip
+    stored = u8 if exact else images
+    free, _ = torch.cuda.mem_get_info(device)
+    return stored.to(device) if stored.numel() * stored.element_size() <= share * free else images
+
+
+def as_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (0..255) -> float in [-1, 1]; float images pass through."""
+    return images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images
+
+
 def _lr_factor(step: int, cfg: CycleGANConfig) -> float:
     start = int(cfg.decay_from * cfg.steps)
     if step < start:
@@ -187,67 +206,85 @@ class _SemanticClassifier:
     classifier has to read both domains). Its running loss decides competence.
     """
 
-    def __init__(self, net: nn.Module, parts: list[tuple[torch.Tensor, torch.Tensor]], cfg: CycleGANConfig):
-        self.net, self.parts, self.cfg = net, parts, cfg
-        self.opt = torch.optim.Adam(net.parameters(), lr=cfg.semantic_lr)
-        self.running_loss = math.inf
+    def __init__(self, net: nn.Module, parts: list[tuple[torch.Tensor, torch.Tensor]], cfg: CycleGANConfig, *,
+                 device: torch.device | str = "cpu", accel: Acceleration = Acceleration(), forward: Callable | None = None):
+        self.net, self.parts, self.cfg, self.accel = net, parts, cfg, accel
+        self.forward = forward if forward is not None else net
+        self.opt = accel.adam(net.parameters(), lr=cfg.semantic_lr)
+        # Kept on the device (a 0-dim tensor, inf until the first update): reading it every step would
+        # stall a GPU on a host synchronisation.
+        self.running = torch.full((), math.inf, device=device)
 
     @property
-    def competent(self) -> bool:
-        return self.running_loss < self.cfg.semantic_threshold
+    def running_loss(self) -> float:
+        return float(self.running)
 
-    def learn(self, rng: torch.Generator, device: torch.device, world: int) -> float:
+    @running_loss.setter
+    def running_loss(self, value: float) -> None:
+        self.running.fill_(value)
+
+    @property
+    def competent(self) -> torch.Tensor:
+        """0-dim bool tensor (on the device): the running loss is below the threshold."""
+        return self.running < self.cfg.semantic_threshold
+
+    def learn(self, rng: torch.Generator, device: torch.device, world: int) -> torch.Tensor:
         share = max(1, self.cfg.semantic_batch_size // len(self.parts))
-        picks = [torch.randint(len(labels), (share,), generator=rng) for _, labels in self.parts]
-        x = torch.cat([images[i] for (images, _), i in zip(self.parts, picks)]).to(device)
-        y = torch.cat([labels[i] for (_, labels), i in zip(self.parts, picks)]).to(device)
+        picks = [torch.randint(len(labels), (share,), generator=rng, device=rng.device) for _, labels in self.parts]
+        x = torch.cat([as_float(images[i.to(images.device)]) for (images, _), i in zip(self.parts, picks)]).to(device)
+        y = torch.cat([labels[i.to(labels.device)] for (_, labels), i in zip(self.parts, picks)]).to(device)
         if self.cfg.semantic_views:
             x = robust_views(x, rng)
         self.net.train()
-        loss = F.cross_entropy(self.net(x), y)
+        with self.accel.autocast(device):
+            loss = F.cross_entropy(self.forward(self.accel.inputs(x)), y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         _average_gradients([self.net], world)
         self.opt.step()
         self.net.eval()  # judged and pseudo-labelled with running BN statistics, deterministic dropout
-        value = loss.item()
-        self.running_loss = value if math.isinf(self.running_loss) else 0.9 * self.running_loss + 0.1 * value
+        value = loss.detach().float()
+        self.running.copy_(torch.where(torch.isinf(self.running), value, 0.9 * self.running + 0.1 * value))
         return value
 
     @torch.no_grad()
     def pseudo_labels(self, images: torch.Tensor, known: torch.Tensor, threshold: float | None) -> torch.Tensor:
         """Known labels (>= 0) win; else C's argmax (if confident above `threshold`, when given) once
         C is competent; else -1 (unknown)."""
-        if not self.competent:
-            return known
-        prob = self.net(images).softmax(1)
+        with self.accel.autocast(images.device):
+            prob = self.forward(images).float().softmax(1)
         conf, pred = prob.max(1)
         if threshold is not None:
             pred = torch.where(conf >= threshold, pred, torch.full_like(pred, -1))
-        return torch.where(known >= 0, known, pred)
+        return torch.where((known >= 0) | ~self.competent, known, pred)
 
     def consistency(self, fake_t: torch.Tensor, y_s: torch.Tensor, fake_s: torch.Tensor, y_t: torch.Tensor) -> torch.Tensor:
         """CE of C on both translations against the labels they should keep (unknown target labels skipped)."""
-        loss = F.cross_entropy(self.net(fake_t), y_s)
-        if (y_t >= 0).any():
-            loss = loss + F.cross_entropy(self.net(fake_s)[y_t >= 0], y_t[y_t >= 0])
-        return loss
+        loss = F.cross_entropy(self.forward(fake_t).float(), y_s)
+        # Mean over the target images with a label; 0 when none has one (no host synchronisation).
+        per_image = F.cross_entropy(self.forward(fake_s).float(), y_t, ignore_index=-1, reduction="none")
+        return loss + per_image.sum() / (y_t >= 0).sum().clamp_min(1)
 
 
 def _same_label_rate(real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Hide labels (-1) at random in whichever of the two (B,) label batches has more of them, until
     both have the same fraction labeled."""
-    r_real, r_fake = (real >= 0).float().mean().item(), (fake >= 0).float().mean().item()
+    r_real, r_fake = (real >= 0).float().mean(), (fake >= 0).float().mean()  # on the device: no host sync
 
-    def hide(y: torch.Tensor, p: float) -> torch.Tensor:
-        drop = (torch.rand(len(y), generator=rng) < p).to(y.device)
+    def hide(y: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        drop = torch.rand(len(y), generator=rng, device=rng.device).to(y.device) < p
         return torch.where(drop, torch.full_like(y, -1), y)
 
-    if r_real > r_fake:
-        return hide(real, 1 - r_fake / r_real), fake
-    if r_fake > r_real:
-        return real, hide(fake, 1 - r_real / r_fake)
-    return real, fake
+    # Only the side with the higher rate loses labels (the other's hiding probability is 0).
+    p_real = torch.where(r_real > r_fake, 1 - r_fake / r_real.clamp_min(1e-12), torch.zeros_like(r_real))
+    p_fake = torch.where(r_fake > r_real, 1 - r_real / r_fake.clamp_min(1e-12), torch.zeros_like(r_fake))
+    return hide(real, p_real), hide(fake, p_fake)
+
+
+def _same_generator_kind(rng: torch.Generator, state: torch.Tensor) -> bool:
+    """A saved generator state fits `rng` only when it came from the same kind of device (a CPU
+    checkpoint resumed on a GPU continues from a fresh stream instead)."""
+    return state.numel() == rng.get_state().numel()
 
 
 def robust_views(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
@@ -261,7 +298,7 @@ def robust_views(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     b = len(x)
 
     def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
-        return (torch.rand(b, *shape, generator=rng) * (hi - lo) + lo).to(x.device)
+        return (torch.rand(b, *shape, generator=rng, device=rng.device) * (hi - lo) + lo).to(x.device)
 
     scale, angle = u(0.8, 1.25), u(-0.1745, 0.1745)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
@@ -274,7 +311,7 @@ def robust_views(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     out = (out - mean) * u(0.6, 1.4, 1, 1, 1) + mean + u(-0.3, 0.3, 1, 1, 1)
     blurred = F.avg_pool2d(F.pad(out, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
     out = torch.where(u(0, 1, 1, 1, 1) < 0.5, blurred, out)
-    out = out + torch.randn(out.shape, generator=rng).to(x.device) * u(0, 0.1, 1, 1, 1)
+    out = out + torch.randn(out.shape, generator=rng, device=rng.device).to(x.device) * u(0, 0.1, 1, 1, 1)
     return out.clamp(-1, 1)
 
 
@@ -302,6 +339,7 @@ def train_cyclegan(
     checkpoint: Callable[[int, dict], None] | None = None,
     checkpoint_every: int = 0,
     resume: dict | None = None,
+    accel: Acceleration | None = None,
 ) -> tuple[CycleGANModels, TrainState]:
     """Train on unpaired (N, C, H, W) source and (M, C, H, W) target images in [-1, 1].
 
@@ -309,6 +347,7 @@ def train_cyclegan(
     GAN; `target_labels` (M,) holds the visible target labels, -1 where none is visible.
     `on_log(step, losses)` is called every `cfg.log_every` steps; `checkpoint(step, state)` every
     `checkpoint_every` steps with a dict that `resume=` accepts to continue the same run.
+    `accel` (default: `Acceleration.choose(device)`) sets precision, layout and compilation.
     """
     if source.ndim != 4 or target.ndim != 4 or source.shape[1:] != target.shape[1:]:
         raise ValueError(f"source and target must be (N, C, H, W) of the same C, H, W; got {tuple(source.shape)} and {tuple(target.shape)}")
@@ -317,12 +356,16 @@ def train_cyclegan(
     if target_labels is None:
         target_labels = torch.full((len(target),), -1, dtype=torch.long)
     device = torch.device(device)
+    accel = accel or Acceleration.choose(device)
     nets = build_cyclegan(cfg, source.shape[1], num_classes)
     rank, world = _world()
-    for net in nets.named().values():
-        net.to(device)
-    opt_g = torch.optim.Adam([*nets.G_st.parameters(), *nets.G_ts.parameters()], lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    opt_d = torch.optim.Adam([*nets.D_s.parameters(), *nets.D_t.parameters()], lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    run = {name: accel.place(net, device) for name, net in nets.named().items()}  # what the loop calls
+    source, target = on_device_if_it_fits(source, device), on_device_if_it_fits(target, device)
+    if source_labels is not None:
+        source_labels = source_labels.to(source.device)
+    target_labels = target_labels.to(target.device)
+    opt_g = accel.adam([*nets.G_st.parameters(), *nets.G_ts.parameters()], lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    opt_d = accel.adam([*nets.D_s.parameters(), *nets.D_t.parameters()], lr=cfg.lr, betas=(cfg.beta1, 0.999))
     optimizers = {"opt_g": opt_g, "opt_d": opt_d}
     sem = None
     if nets.C is not None:
@@ -331,14 +374,16 @@ def train_cyclegan(
         parts = [(source, source_labels)]
         if cfg.conditional and known.any():
             parts.append((target[known], target_labels[known]))
-        sem = _SemanticClassifier(nets.C, parts, cfg)
+        sem = _SemanticClassifier(nets.C, parts, cfg, device=device, accel=accel, forward=run["C"])
         optimizers["opt_c"] = sem.opt
     adv = gan_loss(cfg.loss)
     pools = {"pool_s": ImagePool(size=cfg.pool_size, seed=cfg.seed + 1), "pool_t": ImagePool(size=cfg.pool_size, seed=cfg.seed + 2)}
     pool_s, pool_t = pools["pool_s"], pools["pool_t"]
     if world > 1:
         _sync_initial_weights(list(nets.named().values()))
-    rng = torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank)  # each process its own batches
+    # Each process its own batches. The generator lives on the training device: random numbers made
+    # on the CPU would each cost a host-to-device copy, which synchronises with a GPU every step.
+    rng = torch.Generator(device=device).manual_seed(cfg.seed + 1_000_003 * rank)
     state = TrainState()
     if resume is not None:
         state = _restore(resume, nets, optimizers, pools, device)
@@ -347,17 +392,23 @@ def train_cyclegan(
             torch.set_rng_state(resume["torch_rng"])  # C's dropout draws from torch's global generator
             if device.type == "cuda" and "cuda_rng" in resume:
                 torch.cuda.set_rng_state(resume["cuda_rng"], device)
-        if rank == 0:
+        if rank == 0 and _same_generator_kind(rng, resume["rng"]):
             rng.set_state(resume["rng"])
-        else:  # checkpoints hold rank 0's sampler; the others continue from a fresh, distinct stream
+        else:  # other ranks (checkpoints hold rank 0's sampler) or another device kind: a fresh, distinct stream
             rng.manual_seed(cfg.seed + 1_000_003 * rank + resume["step"])
 
     cond = cfg.conditional
+    G_st, G_ts, D_s, D_t = run["G_st"], run["G_ts"], run["D_s"], run["D_t"]
     def g_st(x, y):  # noqa: E306 - G_st takes the class only in the conditional GAN
-        return nets.G_st(x, y) if cond else nets.G_st(x)
+        return G_st(x, y) if cond else G_st(x)
 
-    def judge(d: nn.Module, x, y):
+    def judge(d: Callable, x, y):
         return d(x, y) if cond else d(x)
+
+    def batch(images: torch.Tensor, labels: torch.Tensor | None, idx: torch.Tensor):
+        idx = idx.to(images.device, non_blocking=True)
+        x = accel.inputs(as_float(images[idx]).to(device, non_blocking=True))
+        return x, (labels[idx].to(device, non_blocking=True) if labels is not None else None)
 
     if sem is not None and state.step == 0:
         for _ in range(cfg.semantic_warmup):
@@ -371,13 +422,12 @@ def train_cyclegan(
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * factor
-        i_s = torch.randint(len(source), (cfg.batch_size,), generator=rng)
-        i_t = torch.randint(len(target), (cfg.batch_size,), generator=rng)
-        real_s, real_t = source[i_s].to(device), target[i_t].to(device)  # (B, C, H, W)
-        y_s = source_labels[i_s].to(device) if source_labels is not None else None
-        y_t = target_labels[i_t].to(device)  # -1 = unknown
+        i_s = torch.randint(len(source), (cfg.batch_size,), generator=rng, device=rng.device)
+        i_t = torch.randint(len(target), (cfg.batch_size,), generator=rng, device=rng.device)
+        real_s, y_s = batch(source, source_labels, i_s)  # (B, C, H, W), (B,)
+        real_t, y_t = batch(target, target_labels, i_t)  # y_t: -1 = unknown
 
-        loss_c = 0.0
+        loss_c = zero
         if sem is not None:
             loss_c = sem.learn(rng, device, world)
             # Only confident readings of target images become labels (CyCADA takes every argmax): where C
@@ -387,17 +437,20 @@ def train_cyclegan(
         # Generators: fool both discriminators, reconstruct through the cycle, keep identity and labels.
         for net in (nets.D_s, nets.D_t, *( [nets.C] if nets.C is not None else [])):
             net.requires_grad_(False)
-        fake_t = g_st(real_s, y_s)
-        fake_s = nets.G_ts(real_t)
         # What each discriminator is told: real and fake images labeled at the same rate, so that
         # "has a label" is never a cue for "real" or "fake" (with no target labels, D_t is unconditional).
         dt_real, dt_fake = _same_label_rate(y_t, y_s, rng) if cond else (None, None)
         ds_real, ds_fake = _same_label_rate(y_s, y_t, rng) if cond else (None, None)
-        loss_adv = adv(judge(nets.D_t, fake_t, dt_fake), True, for_generator=True) + adv(judge(nets.D_s, fake_s, ds_fake), True, for_generator=True)
-        loss_cyc = cycle_loss(nets.G_ts(fake_t), real_s) + cycle_loss(g_st(fake_s, y_t), real_t)
-        loss_idt = identity_loss(g_st(real_t, y_t), real_t) + identity_loss(nets.G_ts(real_s), real_s) if lam_i > 0 else zero
-        semantic_on = cfg.lambda_semantic > 0 and sem.competent
-        loss_sem = sem.consistency(fake_t, y_s, fake_s, y_t) if semantic_on else zero
+        with accel.autocast(device):
+            fake_t = g_st(real_s, y_s)
+            fake_s = G_ts(real_t)
+            loss_adv = adv(judge(D_t, fake_t, dt_fake), True, for_generator=True) + adv(judge(D_s, fake_s, ds_fake), True, for_generator=True)
+            loss_cyc = cycle_loss(G_ts(fake_t), real_s) + cycle_loss(g_st(fake_s, y_t), real_t)
+            loss_idt = identity_loss(g_st(real_t, y_t), real_t) + identity_loss(G_ts(real_s), real_s) if lam_i > 0 else zero
+            # Computed always and weighted 0 until C is competent: a Python `if` on C's state would
+            # cost a host synchronisation every step.
+            semantic_on = sem.competent if cfg.lambda_semantic > 0 else torch.zeros((), dtype=torch.bool, device=device)
+            loss_sem = sem.consistency(fake_t, y_s, fake_s, y_t) * semantic_on if cfg.lambda_semantic > 0 else zero
         loss_g = loss_adv + lam_c * loss_cyc + lam_i * loss_idt + cfg.lambda_semantic * loss_sem
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -414,8 +467,9 @@ def train_cyclegan(
             pooled_s, pooled_ys = pool_s.query(fake_s, ds_fake)
         else:
             (pooled_t, pooled_yt), (pooled_s, pooled_ys) = (pool_t.query(fake_t), None), (pool_s.query(fake_s), None)
-        loss_d_t = 0.5 * (adv(judge(nets.D_t, real_t, dt_real), True) + adv(judge(nets.D_t, pooled_t, pooled_yt), False))
-        loss_d_s = 0.5 * (adv(judge(nets.D_s, real_s, ds_real), True) + adv(judge(nets.D_s, pooled_s, pooled_ys), False))
+        with accel.autocast(device):
+            loss_d_t = 0.5 * (adv(judge(D_t, real_t, dt_real), True) + adv(judge(D_t, pooled_t, pooled_yt), False))
+            loss_d_s = 0.5 * (adv(judge(D_s, real_s, ds_real), True) + adv(judge(D_s, pooled_s, pooled_ys), False))
         opt_d.zero_grad(set_to_none=True)
         (loss_d_t + loss_d_s).backward()
         _average_gradients([nets.D_s, nets.D_t], world)
@@ -429,7 +483,7 @@ def train_cyclegan(
                 "seconds": time.perf_counter() - t0,
             }
             if sem is not None:
-                losses.update(loss_c=loss_c, loss_c_running=sem.running_loss, loss_semantic=loss_sem.item(), semantic_on=float(semantic_on),
+                losses.update(loss_c=float(loss_c), loss_c_running=sem.running_loss, loss_semantic=float(loss_sem.detach()), semantic_on=float(semantic_on),
                               target_labeled=float((y_t >= 0).float().mean()))
             if not all(math.isfinite(v) for v in losses.values()):
                 raise FloatingPointError(f"CycleGAN losses became non-finite at step {state.step}: {losses}")
@@ -451,7 +505,7 @@ def train_cyclegan(
     return nets, state
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def translate(
     generator: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None, *,
     batch_size: int = 256, device: str | torch.device = "cpu",
@@ -460,11 +514,16 @@ def translate(
 
     A class-conditional generator needs the (N,) labels the images are made for.
     """
-    generator.eval().to(device)
+    device = torch.device(device)
+    accel = Acceleration.choose(device, compile=False)  # bf16 and channels_last on a GPU; one pass is not worth compiling
+    generator.eval()
+    accel.place(generator, device)
     out = []
     for i in range(0, len(images), batch_size):
-        x = images[i : i + batch_size].to(device)
-        out.append((generator(x) if labels is None else generator(x, labels[i : i + batch_size].to(device))).cpu())
+        x = accel.inputs(images[i : i + batch_size].to(device))
+        with accel.autocast(device):
+            y = generator(x) if labels is None else generator(x, labels[i : i + batch_size].to(device))
+        out.append(y.float().contiguous().cpu())
     return torch.cat(out) if out else images.new_zeros((0, *images.shape[1:]))
 
 

@@ -166,7 +166,14 @@ class EvaluateParams(_Strict):
 class RuntimeParams(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    compile: Literal["auto"] | bool = "auto"
     launcher: str = Field("python", min_length=1)
+
+    def acceleration(self, device):
+        from augment.acceleration import Acceleration
+
+        return Acceleration.choose(device, precision=self.precision, compile=self.compile)
 
     @field_validator("launcher")
     @classmethod

@@ -53,7 +53,9 @@ def test_classifier_shapes_and_features():
     m = SmallCNN(3, 43, width=8)
     x = torch.zeros(4, 3, 16, 16)
     assert m(x).shape == (4, 43)
-    assert m.features(x).shape == (4, 16)
+    assert m.features(x).shape == (4, 32)  # 4 x width
+    with pytest.raises(ValueError, match="at least 8x8"):
+        m(torch.zeros(1, 3, 4, 4))
 
 
 def test_registries_name_the_valid_choices():

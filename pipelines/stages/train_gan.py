@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             source.images, target, cfg, source_labels=source.labels, target_labels=target_labels,
             num_classes=len(data.classes), device=device, on_log=on_log,
             checkpoint=checkpoint, checkpoint_every=gp.checkpoint_every, resume=resume,
+            accel=params.runtime.acceleration(device),
         )
         info["steps"] = state.step
     if world > 1:

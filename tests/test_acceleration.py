@@ -1,0 +1,115 @@
+"""The GAN loop's device settings: bf16, channels_last, compile, fused Adam, data kept on the GPU,
+no host synchronisation per step, and resuming a checkpoint on CUDA.
+
+The CUDA tests run only where a GPU is present (CI has none); the CPU tests check that the same
+code paths run in float32 and bf16 on the CPU.
+"""
+import dataclasses
+import io
+import math
+import warnings
+
+import pytest
+import torch
+
+from augment.acceleration import Acceleration
+from augment.cyclegan import CycleGANConfig, as_float, on_device_if_it_fits, train_cyclegan, translate
+
+TINY = CycleGANConfig(steps=4, batch_size=4, ngf=4, n_blocks=1, ndf=4, d_layers=1, pool_size=3, log_every=4, semantic_width=4,
+                      semantic_batch_size=8)
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def _labeled_data(n=32, size=8):
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % 2
+    # 8-bit values, as prepared images are: they can live on the GPU as uint8
+    source = (torch.randint(0, 256, (n, 1, size, size), generator=g).float() / 127.5 - 1).clamp(-1, 1)
+    target = (torch.randint(0, 256, (n, 1, size, size), generator=g).float() / 127.5 - 1).clamp(-1, 1)
+    return source, target, labels
+
+
+def test_auto_is_float32_on_cpu_and_everything_on_cuda():
+    assert Acceleration.choose("cpu") == Acceleration(fused_optimizer=True)
+    assert Acceleration.choose("cpu", precision="bf16").bf16
+    assert Acceleration.choose("cpu", compile=True).compile
+    on_gpu = Acceleration.choose("cuda")
+    assert on_gpu.bf16 and on_gpu.channels_last and on_gpu.compile and on_gpu.fused_optimizer
+    assert not Acceleration.choose("cuda", precision="fp32", compile=False).bf16
+    with pytest.raises(ValueError, match="precision"):
+        Acceleration.choose("cpu", precision="fp16")
+
+
+def test_bf16_and_channels_last_train_on_cpu():
+    source, target, labels = _labeled_data()
+    cfg = dataclasses.replace(TINY, conditional=True, lambda_semantic=1.0, semantic_threshold=1e9)
+    nets, state = train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2,
+                                 accel=Acceleration(bf16=True, channels_last=True))
+    assert all(math.isfinite(v) for v in state.history[-1].values())
+    assert all(p.dtype == torch.float32 for p in nets.G_st.parameters())  # autocast: weights stay float32
+    out = translate(nets.G_st, source[:3], labels[:3])
+    assert out.dtype == torch.float32 and out.shape == (3, 1, 8, 8)
+
+
+def test_runtime_params_choose_the_acceleration():
+    from pipelines.config import parse_params
+
+    p = parse_params({"runtime": {"precision": "fp32", "compile": False}})
+    assert p.runtime.acceleration("cuda") == Acceleration(channels_last=True, fused_optimizer=True)
+    assert p.runtime.acceleration("cpu") == Acceleration(fused_optimizer=True)
+    with pytest.raises(ValueError, match="runtime.precision"):
+        parse_params({"runtime": {"precision": "half"}})
+
+
+@cuda
+def test_prepared_images_live_on_the_gpu_as_uint8_when_they_came_from_8_bit_files():
+    source, _, _ = _labeled_data()
+    dev = torch.device("cuda")
+    stored = on_device_if_it_fits(source, dev)
+    assert stored.device.type == "cuda" and stored.dtype == torch.uint8
+    assert torch.allclose(as_float(stored).cpu(), source, atol=1e-6)  # a GPU divides by 127.5 as x * (1 / 127.5)
+    odd = torch.rand(4, 1, 8, 8) * 2 - 1  # not 8-bit values: kept as float
+    assert on_device_if_it_fits(odd, dev).dtype == torch.float32
+
+
+@cuda
+def test_cuda_loop_synchronises_with_the_host_only_to_log():
+    """The number of host synchronisations must not grow with the number of steps."""
+    source, target, labels = _labeled_data()
+    accel = Acceleration(bf16=True, channels_last=True, fused_optimizer=True)
+
+    def syncs(steps: int) -> int:
+        cfg = dataclasses.replace(TINY, steps=steps, log_every=steps, conditional=True, lambda_semantic=1.0, semantic_threshold=1e9)
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2, device="cuda", accel=accel)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        return sum("synchroniz" in str(w.message) for w in seen)
+
+    syncs(2)  # cuDNN autotuning and lazy initialisation happen once
+    assert syncs(4) == syncs(12)
+
+
+@cuda
+def test_cuda_resume_from_a_cpu_checkpoint_puts_every_tensor_on_the_gpu():
+    """A checkpoint saved, then read with map_location='cpu' and weights_only=True as train_gan does,
+    resumes on the GPU once the pool hands back old fakes (it used to crash mixing devices)."""
+    source, target, labels = _labeled_data()
+    cfg = dataclasses.replace(TINY, steps=10, log_every=1, conditional=True, lambda_semantic=1.0, semantic_threshold=1e9, pool_size=2)
+    saved = {}
+
+    def keep(step, state):
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        saved[step] = buf.getvalue()
+
+    train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2, device="cuda",
+                   checkpoint=keep, checkpoint_every=5)
+    blob = torch.load(io.BytesIO(saved[5]), map_location="cpu", weights_only=True)
+    assert blob["pool_t"]["images"] and blob["pool_t"]["images"][0].device.type == "cpu"
+    nets, state = train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2, device="cuda", resume=blob)
+    assert state.step == 10 and all(math.isfinite(v) for v in state.history[-1].values())
+    assert all(p.device.type == "cuda" for p in nets.G_st.parameters())
