@@ -32,8 +32,11 @@ def check_class_labels(labels: torch.Tensor, batch: int, num_classes: int, owner
     """Class labels of a conditional network: (batch,) integers in [-1, num_classes), -1 = unknown."""
     if labels.dim() != 1 or labels.shape[0] != batch or labels.dtype.is_floating_point:
         raise ValueError(f"{owner} needs integer labels of shape ({batch},), got {labels.dtype} of shape {tuple(labels.shape)}")
-    # One reduction, so one device sync on GPU, to report bad labels instead of a CUDA assert.
-    if ((labels < -1) | (labels >= num_classes)).any():
+    bad = (labels < -1) | (labels >= num_classes)
+    if labels.is_cuda:  # checked on the device: a Python `if` here would stall the GPU every call
+        torch._assert_async(~bad.any(), f"{owner} labels must lie in [-1, {num_classes}) (-1 = unknown)")
+        return
+    if bad.any():
         raise ValueError(
             f"{owner} labels must lie in [-1, {num_classes}) (-1 = unknown), "
             f"got min {labels.min().item()}, max {labels.max().item()}"

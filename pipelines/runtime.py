@@ -30,11 +30,13 @@ def use_this_python() -> None:
 
 
 def select_device(requested: str, threads: int = 0):
-    """'auto' -> cuda when available, else cpu. Asking for cuda without one is an error, not a fallback."""
+    """'auto' -> cuda when available, else cpu. Asking for cuda without one is an error, not a fallback.
+    Also sets torch's CPU threads: `threads`, or with 0 the idle cores (pipelines/cpu_threads.py)."""
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
+    from pipelines import cpu_threads
+
+    cpu_threads.start(threads)  # 0: the cores other processes leave idle
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():

@@ -18,6 +18,7 @@ from augment.dataset import load_prepared, load_synthetic
 from augment.io import atomic_dir, write_csv, write_json
 from augment.mixing import MixedBatches
 from pipelines.config import ParamsError, load_params
+from pipelines import cpu_threads
 from pipelines.runtime import add_timings_arg, run_stage, select_device, stage_timer
 
 EVAL_SETS = {"target_test": "target", "source_test": "source"}
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
             model = train_classifier(
                 batches, cp.train_config(), in_channels=data.channels, num_classes=len(data.classes),
                 seed=args.seed, device=device,
-                on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f}", flush=True),
+                on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f} threads={cpu_threads.adapt()}", flush=True),
             )
             save_classifier(model, cp.train_config(), in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
             frames = []

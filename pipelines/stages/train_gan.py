@@ -30,6 +30,7 @@ from augment.dataset import load_prepared
 from augment.io import atomic_dir, atomic_path, write_csv
 from augment.samples import save_grid
 from pipelines.config import load_params
+from pipelines import cpu_threads
 from pipelines.runtime import add_timings_arg, init_distributed, run_stage, stage_timer
 
 
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     live = Live(dir=str(ckpt_dir / "live"), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume is not None) if rank == 0 else None
 
     def on_log(step: int, losses: dict) -> None:
+        losses = {**losses, "threads": cpu_threads.adapt()}  # gives cores back to (or takes them from) other jobs
         live.step = step
         for k, v in losses.items():
             if k != "seconds":

@@ -1,0 +1,62 @@
+"""CPU threads follow the cores that other processes leave idle (runtime.threads: 0)."""
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from pipelines import cpu_threads
+from pipelines.cpu_threads import ThreadPolicy
+
+needs_proc_stat = pytest.mark.skipif(ThreadPolicy().others_busy() is None, reason="needs Linux /proc/stat")
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def _measure(policy: ThreadPolicy, seconds: float, work=None) -> float:
+    policy.others_busy()  # start a fresh window
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        work() if work else time.sleep(0.05)
+    return policy.others_busy()
+
+
+def test_a_fixed_count_is_used_as_given():
+    assert cpu_threads.start(1) == 1 == torch.get_num_threads()
+
+
+@needs_proc_stat
+def test_auto_gives_a_core_to_a_busy_neighbour_and_never_goes_below_one():
+    policy = ThreadPolicy(0)
+    baseline = _measure(policy, 1.0)
+    # A real neighbour: one process spinning on a core for the whole measurement.
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 4\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.5)
+        busy = _measure(policy, 1.0)
+        assert busy - baseline > 0.5, (baseline, busy)  # the neighbour's core counts as busy
+        policy.others_busy()
+        time.sleep(1.0)
+        expected = max(1, min(len(policy.cores), round(len(policy.cores) - policy.others_busy())))
+        policy._last = policy._snapshot()
+        time.sleep(1.0)
+        threads = policy.adapt()
+        assert 1 <= threads <= max(1, len(policy.cores) - 1) and abs(threads - expected) <= 1
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+@needs_proc_stat
+def test_own_work_does_not_count_as_another_process():
+    policy = ThreadPolicy(0)
+    x = torch.randn(512, 512)
+    baseline = _measure(policy, 1.0)
+    own = _measure(policy, 1.0, work=lambda: x @ x)  # this process keeps its cores busy
+    assert own - baseline < 0.5, (baseline, own)
