@@ -21,15 +21,24 @@ class Arm:
     description: str
     gan: str | None = None  # synthetic set it mixes in
     target_labels: Literal["none", "few", "all"] = "none"
+    classic: bool = False  # its added share goes through classic.transforms (albumentations)
+    test_time: bool = False  # no training: the source_only classifiers read target images translated back
 
 
 ARMS = {
     arm.name: arm
     for arm in (
         Arm("source_only", "real source train only (the baseline every benefit is measured against)"),
+        Arm("classic", "source + source through classic.transforms (albumentations weather and lighting) at mix.synthetic_fraction",
+            classic=True),
         Arm("cyclegan", "source + CycleGAN-translated source at mix.synthetic_fraction", gan="cyclegan"),
+        Arm("cyclegan_classic", "source + CycleGAN translations through classic.transforms at mix.synthetic_fraction",
+            gan="cyclegan", classic=True),
         Arm("cgan", "source + class-conditional GAN translations (made for their label) at mix.synthetic_fraction", gan="cgan"),
-        Arm("target_few", "source + the data.target_labels_per_class labeled target images per class", target_labels="few"),
+        Arm("test_time", "no new training: the source_only classifiers read target test images translated target->source "
+            "by the CycleGAN's G_ts", gan="cyclegan", test_time=True),
+        Arm("target_few", "source + the data.target_labels_per_class labeled target images per class at mix.target_fraction",
+            target_labels="few"),
         Arm("oracle", "all labeled target train (upper bound)", target_labels="all"),
     )
 }
@@ -46,11 +55,13 @@ def training_parts(
     target: LabeledImages | None,
     synthetic: LabeledImages | None,
     synthetic_fraction: float,
+    target_fraction: float = 0.5,
 ) -> dict[str, tuple[LabeledImages, float]]:
     """The (set, fraction) parts of each training batch for `arm`.
 
     `target` holds only the target labels this arm may see (few or all); `synthetic` is the
-    arm's GAN output with the source labels it was translated from.
+    arm's GAN output with the source labels it was translated from. For a classic arm, every
+    part but "source" is the one `classic.transforms` apply to (see `transformed_parts`).
     """
     if arm.target_labels == "all":
         if target is None or len(target) == 0:
@@ -59,9 +70,16 @@ def training_parts(
     if arm.target_labels == "few":
         if target is None or len(target) == 0:
             raise ArmUnavailable("no labeled target train images are visible (data.target_labels_per_class is 0 or the split is flat)")
-        return {"source": (source, 1.0 - synthetic_fraction), "target_few": (target, synthetic_fraction)}
+        return {"source": (source, 1.0 - target_fraction), "target_few": (target, target_fraction)}
     if arm.gan is not None:
         if synthetic is None or len(synthetic) == 0:
             raise ValueError(f"arm {arm.name!r} needs the {arm.gan} synthetic set, which is empty")
         return {"source": (source, 1.0 - synthetic_fraction), arm.gan: (synthetic, synthetic_fraction)}
+    if arm.classic:
+        return {"source": (source, 1.0 - synthetic_fraction), "classic": (source, synthetic_fraction)}
     return {"source": (source, 1.0)}
+
+
+def transformed_parts(arm: Arm, parts: dict) -> list[str]:
+    """The parts of `training_parts(arm)` that classic.transforms apply to: the added share."""
+    return [name for name in parts if name != "source"] if arm.classic else []

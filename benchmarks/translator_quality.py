@@ -90,7 +90,7 @@ def main() -> None:
 
     def arm_accuracy(arm: str, seed: int) -> tuple[float, torch.nn.Module]:
         parts = training_parts(ARMS[arm], source=source, target=target_all, synthetic=fake,
-                               synthetic_fraction=params.mix.synthetic_fraction)
+                               synthetic_fraction=params.mix.synthetic_fraction, target_fraction=params.mix.target_fraction)
         model = train_classifier(MixedBatches(parts=parts, batch_size=cp.batch_size, seed=seed), cp.train_config(),
                                  in_channels=data.channels, num_classes=k, seed=seed)
         return float((predict(model, test.images) == test.labels).float().mean()), model

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from augment.arms import ARMS
+from augment.classic import DEFAULT_TRANSFORMS
 from augment.classify import ClassifierConfig
 from augment.cyclegan import CycleGANConfig
 from models.discriminators import patch_size_problem
@@ -38,7 +39,7 @@ class DataParams(_Strict):
     image_size: int = Field(16, ge=8, le=1024)
     channels: Literal[1, 3] = 1
     target_labels_per_class: int = Field(10, ge=0)
-    split_seed: int = 0
+    split_seed: int = Field(0, ge=0)
     test_fraction_source: float = Field(0.2, gt=0, lt=1)
     test_fraction_target: float = Field(0.3, gt=0, lt=1)
     max_image_pixels: int = Field(40_000_000, gt=0)
@@ -122,6 +123,12 @@ class GanParams(_Strict):
 
 class MixParams(_Strict):
     synthetic_fraction: float = Field(0.5, ge=0, le=1)
+    target_fraction: float = Field(0.5, ge=0, le=1)
+
+
+class ClassicParams(_Strict):
+    # Each: {name: <albumentations transform>, p: <probability>, <its 2.x arguments>}; built strictly.
+    transforms: list[dict[str, Any]] = Field(default_factory=lambda: [dict(t) for t in DEFAULT_TRANSFORMS], min_length=1)
 
 
 class ClassifierParams(_Strict):
@@ -149,6 +156,8 @@ class ClassifierParams(_Strict):
     def _unique_seeds(cls, v: list[int]) -> list[int]:
         if len(set(v)) != len(v):
             raise ValueError("seeds must not repeat")
+        if any(s < 0 for s in v):
+            raise ValueError("seeds must be >= 0 (numpy's generators take no negative seed)")
         return v
 
     def train_config(self) -> ClassifierConfig:
@@ -160,7 +169,7 @@ class ClassifierParams(_Strict):
 
 class EvaluateParams(_Strict):
     bootstrap_samples: int = Field(2000, ge=100)
-    bootstrap_seed: int = 0
+    bootstrap_seed: int = Field(0, ge=0)
 
 
 class RuntimeParams(_Strict):
@@ -187,6 +196,7 @@ class Params(_Strict):
     data: DataParams = DataParams()
     gan: GanParams = GanParams()
     mix: MixParams = MixParams()
+    classic: ClassicParams = ClassicParams()
     classifier: ClassifierParams = ClassifierParams()
     evaluate: EvaluateParams = EvaluateParams()
     runtime: RuntimeParams = RuntimeParams()
@@ -199,6 +209,16 @@ class Params(_Strict):
             if found:
                 key, why = found
                 raise ValueError(f"gan.{name}.{key}: {why} (data.image_size is {self.data.image_size})")
+        return self
+
+    @model_validator(mode="after")
+    def _classic_transforms_build(self):
+        # Only when an arm uses them: building imports albumentations (about a second).
+        if any(ARMS[a].classic for a in self.classifier.arms):
+            from augment.classic import build_transform
+
+            for i, spec in enumerate(self.classic.transforms):
+                build_transform(spec, where=f"classic.transforms[{i}]")  # raises naming the entry and argument
         return self
 
     @model_validator(mode="after")

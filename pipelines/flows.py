@@ -121,14 +121,24 @@ def stage_order(repo_dir: Path, targets: list[str] | None = None) -> list[str]:
 
 @task(name="apply-overrides")
 def apply_overrides(workdir: str, overrides: list[str]) -> None:
-    """`key=value` overrides applied to params.yaml, exactly as `dvc exp run -S` applies them."""
+    """`key=value` overrides applied to params.yaml, exactly as `dvc exp run -S` applies them.
+
+    They are applied to a copy and validated first: a refused value names its key and leaves
+    params.yaml as it was."""
+    import shutil
+
     from dvc.utils.hydra import apply_overrides as dvc_apply
 
-    from pipelines.config import load_params
+    from augment.io import atomic_path
+    from pipelines.config import load_params, parse_params, read_yaml
 
+    params = Path(workdir) / "params.yaml"
     if overrides:
-        dvc_apply(Path(workdir) / "params.yaml", list(overrides))
-    load_params(Path(workdir) / "params.yaml")  # fail here, by key, not in the middle of a stage
+        with atomic_path(params) as trial:
+            shutil.copyfile(params, trial)
+            dvc_apply(trial, list(overrides))
+            parse_params(read_yaml(trial, "not found"), str(params))  # raises before the rename
+    load_params(params)  # fail here, by key, not in the middle of a stage
 
 
 @task(name="stage", retry_condition_fn=_retry_transient)

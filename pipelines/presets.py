@@ -18,6 +18,8 @@ def _value(v: object) -> str:
         return "true" if v else "false"
     if isinstance(v, list):
         return "[" + ",".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(f"{k}:{_value(x)}" for k, x in v.items()) + "}"
     if isinstance(v, str):
         return v if v and all(c.isalnum() or c in "._-/" for c in v) else json.dumps(v)
     return str(v)

@@ -17,7 +17,7 @@ TINY_GAN = {"steps": 12, "batch_size": 4, "ngf": 4, "n_blocks": 1, "unet_downs":
 TINY = {
     "data": {"image_size": 12},
     "gan": {"cyclegan": TINY_GAN, "cgan": TINY_GAN},
-    "classifier": {"seeds": [0, 1], "width": 4, "steps": 15, "batch_size": 16},
+    "classifier": {"arms": ["source_only", "cyclegan", "cgan", "oracle"], "seeds": [0, 1], "width": 4, "steps": 15, "batch_size": 16},
     "evaluate": {"bootstrap_samples": 200},
     "runtime": {"threads": 1},
 }

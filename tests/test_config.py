@@ -128,3 +128,11 @@ def test_network_too_deep_for_the_image_size_is_named():
     raw["gan"]["cgan"].update(generator="unet", unet_downs=5)
     with pytest.raises(ParamsError, match=r"gan\.cgan\.unet_downs: .*divisible by 32, got 16"):
         parse_params(raw)
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("classifier", "seeds", [0, -1]), ("data", "split_seed", -3), ("evaluate", "bootstrap_seed", -1),
+])
+def test_negative_seeds_are_refused_by_key(section, key, value):
+    with pytest.raises(ParamsError, match=rf"{section}\.{key}"):
+        parse_params({section: {key: value}})

@@ -45,6 +45,14 @@ def test_arms_use_only_their_data():
         training_parts(ARMS["oracle"], source=src, target=_set(0, 0, 0), synthetic=None, synthetic_fraction=0.5)
 
 
+def test_target_few_takes_its_own_share():
+    src, few = _set(0, 4, 0), _set(1, 2, 1)
+    parts = training_parts(ARMS["target_few"], source=src, target=few, synthetic=None, synthetic_fraction=0.9, target_fraction=0.25)
+    assert parts["target_few"] == (few, 0.25) and parts["source"][1] == pytest.approx(0.75)
+    x, y = MixedBatches(parts=parts, batch_size=8, seed=0).next()
+    assert (y == 1).sum() == 2  # a quarter of every batch, whatever synthetic_fraction says
+
+
 def test_classifier_learns_a_separable_task():
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(64, 1, 8, 8, generator=g) * 0.5 - 1

@@ -10,7 +10,9 @@ from tests.e2e import dvc, project_copy, ran_stages
 
 pytestmark = pytest.mark.e2e
 
-ARMS = ["source_only", "cyclegan", "cgan", "oracle"]
+from augment.arms import ARMS as ALL_ARMS
+
+ARMS = list(ALL_ARMS)  # the digits repo trains every arm
 GANS = ["cyclegan", "cgan"]
 
 
@@ -28,7 +30,7 @@ def _walk_fractions(node, path=""):
 
 @pytest.fixture(scope="module")
 def digits_repo(tmp_path_factory):
-    repo = project_copy(tmp_path_factory.mktemp("digits"))
+    repo = project_copy(tmp_path_factory.mktemp("digits"), {"classifier": {"arms": ARMS}})
     first = dvc("repro", cwd=repo)
     return repo, first.stdout
 
@@ -47,7 +49,10 @@ def test_repro_writes_every_metrics_key(digits_repo):
             assert set(stat) == {"mean", "ci95", "per_seed"} and len(stat["per_seed"]) == 2
             assert stat["ci95"][0] <= stat["mean"] <= stat["ci95"][1]
         assert set(m["source_test"][arm]) == {"accuracy"}
-    assert set(m["benefit"]) == {"cyclegan", "cgan", "oracle"}
+    assert set(m["benefit"]) == set(ARMS) - {"source_only"}
+    # test_time trains nothing: the source_only classifiers, on target images translated back
+    assert json.loads((repo / "artifacts/classifiers/test_time/0/status.json").read_text())["status"] == "test_time"
+    assert m["source_test"]["test_time"] == m["source_test"]["source_only"]
     for section in ("target_test", "source_test"):
         for key, value in _walk_fractions(m[section]):
             assert math.isfinite(value) and 0 <= value <= 1, f"{section}.{key} = {value}"
@@ -150,7 +155,8 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     dvc("exp", "run", "-S", "data.dataset=folders", "-S", f"data.root={data_root}", "-S", "data.source=src",
         "-S", "data.target=tgt", "-S", "data.channels=3", cwd=repo)
     m = json.loads((repo / "reports/metrics.json").read_text())
-    assert set(m["target_test"]) == {"source_only", "cyclegan", "cgan"}  # no oracle without target train labels
+    assert set(m["target_test"]) == {"source_only", "cyclegan", "cgan", "oracle"}
+    assert m["target_test"]["oracle"]["status"] == "unavailable" and "flat" in m["target_test"]["oracle"]["reason"]
     assert "oracle | not run" in (repo / "reports/report.md").read_text()
     assert json.loads((repo / "data/prepared/dataset.json").read_text())["channels"] == 3
 

@@ -110,6 +110,11 @@ def test_prefect_overrides_and_stage_subset(repo):
 def test_prefect_bad_override_is_named_before_any_stage(repo):
     with pytest.raises(ParamsError, match=r"gan\.cyclegan\.steps: Input should be greater than 0"):
         pipeline(repo_path=str(repo), overrides=["gan.cyclegan.steps=-1"], experiment=False)
+    # In place (as `domain-augment demo -S` runs): the refused value never reaches params.yaml.
+    before = (repo / "params.yaml").read_bytes()
+    with pytest.raises(ParamsError, match=r"classifier\.seeds"):
+        pipeline(repo_path=str(repo), overrides=["classifier.steps=9", "classifier.seeds=[]"], isolate=False, experiment=False)
+    assert (repo / "params.yaml").read_bytes() == before
 
 
 def test_prefect_retries_only_transient_failures():

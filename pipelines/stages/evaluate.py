@@ -13,13 +13,14 @@ from pathlib import Path
 import pandas as pd
 
 from augment.arms import ARMS
-from augment.classify import load_classifier
+from augment.classify import load_classifier, predict
+from augment.cyclegan import load_generator, translate
 from augment.dataset import load_prepared, load_synthetic
 from augment.gan_quality import gan_quality
 from augment.io import atomic_dir, write_csv, write_json, write_text
 from augment.report import arm_metrics, plot_arms, render_report
 from pipelines.config import load_params
-from pipelines.runtime import TIMINGS_DIR, run_stage
+from pipelines.runtime import TIMINGS_DIR, run_stage, select_device
 
 
 
@@ -28,6 +29,29 @@ def _stage_seconds(path: Path) -> tuple[str, float] | None:
         return None
     rec = json.loads(path.read_text())
     return rec["stage"], float(rec["wall_seconds"])
+
+
+def test_time_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[int], classifiers: Path, gan_dir: Path,
+                          *, device) -> dict[int, pd.DataFrame] | str:
+    """The `test_time` arm: each source_only classifier reads target test images translated
+    target->source by the GAN's G_ts (source test images are read as they are). Returns per-seed
+    prediction frames like predictions.csv, or the reason the arm is unavailable."""
+    missing = [s for s in seeds if s not in source_only]
+    if missing:
+        return f"needs the source_only classifiers of seeds {missing} (add source_only to classifier.arms)"
+    g_ts = gan_dir / "G_ts.pt"
+    if not g_ts.is_file():
+        return f"needs the target->source generator {g_ts}"
+    images, rows = data.labeled("target", "test")
+    translated = translate(load_generator(g_ts, device=device), images.images, device=device)
+    out = {}
+    for seed in seeds:
+        model = load_classifier(classifiers / "source_only" / str(seed) / "model.pt", device=device)
+        base = source_only[seed]
+        target = pd.DataFrame({"eval_set": "target_test", "path": rows.path.to_numpy(), "label_index": rows.label_index.to_numpy(),
+                               "pred": predict(model, translated, device=device).numpy()})
+        out[seed] = pd.concat([target, base[base.eval_set != "target_test"]], ignore_index=True)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
     predictions: dict[str, dict[int, pd.DataFrame]] = {}
     unavailable: dict[str, str] = {}
+    test_time: dict[str, list[int]] = {}  # arm -> seeds evaluated here, with no training of their own
     devices = set()
     for arm in cp.arms:
         for seed in cp.seeds:
@@ -59,7 +84,17 @@ def main(argv: list[str] | None = None) -> None:
             if rec["status"] == "unavailable":
                 unavailable[arm] = rec["reason"]
                 continue
+            if rec["status"] == "test_time":
+                test_time.setdefault(arm, []).append(seed)
+                continue
             predictions.setdefault(arm, {})[seed] = pd.read_csv(d / "predictions.csv")
+    for arm, seeds in test_time.items():
+        found = test_time_predictions(data, predictions.get("source_only", {}), seeds, args.classifiers, args.gans / ARMS[arm].gan,
+                                      device=select_device(params.runtime.device, params.runtime.threads))
+        if isinstance(found, str):
+            unavailable[arm] = found
+        else:
+            predictions[arm] = found
     metrics = arm_metrics(
         predictions, num_classes=len(data.classes),
         samples=params.evaluate.bootstrap_samples, seed=params.evaluate.bootstrap_seed,
@@ -106,6 +141,9 @@ def main(argv: list[str] | None = None) -> None:
         metrics, arms_info={a: ARMS[a].description for a in ARMS}, unavailable=unavailable, dataset=data.info, samples=samples,
     )
     write_text(report, args.out / "report.md")
+    for arm, reason in unavailable.items():  # DESIGN.md: an arm that cannot exist on the data, with the reason
+        for section in ("target_test", "source_test"):
+            metrics[section][arm] = {"status": "unavailable", "reason": reason}
     write_json(metrics, args.out / "metrics.json")
     print(f"evaluate: report -> {args.out / 'report.md'}, metrics -> {args.out / 'metrics.json'}")
     for arm, b in metrics["benefit"].items():

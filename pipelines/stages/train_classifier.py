@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from augment.arms import ARMS, ArmUnavailable, training_parts
+from augment.arms import ARMS, ArmUnavailable, training_parts, transformed_parts
+from augment.classic import classic_transform
 from augment.classify import predict, save_classifier, train_classifier
 from augment.dataset import load_prepared, load_synthetic
 from augment.io import atomic_dir, write_csv, write_json
@@ -44,16 +45,23 @@ def main(argv: list[str] | None = None) -> None:
     record: dict = {"arm": arm.name, "seed": args.seed, "device": str(device)}
     name = f"train_classifier@{arm.name}-{args.seed}"
     with stage_timer(name, args.timings_dir), atomic_dir(out) as tmp:
+        if arm.test_time:  # nothing to train: evaluate applies the source_only classifiers to translated target images
+            record.update(status="test_time", uses="source_only", reason="evaluated on target test translated by G_ts")
+            write_json(record, tmp / "status.json")
+            print(f"{name}: no training; evaluate runs source_only seed {args.seed} on target test translated target->source")
+            return
         source, _ = data.labeled("source", "train")
         target = None if arm.target_labels == "none" else data.labeled("target", "train", visible=arm.target_labels)[0]
         synthetic = load_synthetic(args.synthetic / arm.gan)[0] if arm.gan else None
         try:
-            parts = training_parts(arm, source=source, target=target, synthetic=synthetic, synthetic_fraction=params.mix.synthetic_fraction)
+            parts = training_parts(arm, source=source, target=target, synthetic=synthetic, synthetic_fraction=params.mix.synthetic_fraction,
+                                   target_fraction=params.mix.target_fraction)
         except ArmUnavailable as exc:
             record.update(status="unavailable", reason=str(exc))
             print(f"{name}: arm unavailable on this data: {exc}")
         else:
-            batches = MixedBatches(parts=parts, batch_size=cp.batch_size, seed=args.seed)
+            transforms = {name: classic_transform(params.classic.transforms, seed=args.seed) for name in transformed_parts(arm, parts)}
+            batches = MixedBatches(parts=parts, batch_size=cp.batch_size, seed=args.seed, transforms=transforms)
             print(f"{name}: {batches!r}", flush=True)
             model = train_classifier(
                 batches, cp.train_config(), in_channels=data.channels, num_classes=len(data.classes),

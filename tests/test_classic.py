@@ -1,0 +1,77 @@
+"""The classic arm: albumentations weather and lighting transforms from params, checked strictly,
+each visibly changing images at the pipeline's size and channel count."""
+import numpy as np
+import pytest
+import torch
+
+from augment.arms import ARMS, training_parts, transformed_parts
+from augment.classic import apply_pipeline, build_pipeline, classic_transform
+from augment.mixing import LabeledImages, MixedBatches
+from pipelines.config import ParamsError, load_params, parse_params
+from pipelines.config import read_yaml
+from tests.conftest import REPO
+
+
+def _images(channels: int, size: int, n: int = 6) -> torch.Tensor:
+    """Mid-tone images with structure (a bright square on a darker ground), as a sign or digit has."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, channels, size, size, generator=g) * 0.4 - 0.4
+    x[:, :, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] += 0.9
+    return x.clamp(-1, 1)
+
+
+def _configured():
+    """(name, transforms, channels, size) for params.yaml and every preset."""
+    p = load_params(REPO / "params.yaml")
+    yield "params.yaml", p.classic.transforms, p.data.channels, p.data.image_size
+    for preset in sorted((REPO / "presets").glob("*.yaml")):
+        raw = read_yaml(preset, "preset not found")
+        data = raw.get("data", {})
+        transforms = raw.get("classic", {}).get("transforms", p.classic.transforms)
+        yield preset.name, transforms, data.get("channels", p.data.channels), data.get("image_size", p.data.image_size)
+
+
+@pytest.mark.parametrize("where, transforms, channels, size", list(_configured()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_configured_transform_changes_images_at_the_pipeline_size(where, transforms, channels, size):
+    x = _images(channels, size)
+    for spec in transforms:
+        pipeline = build_pipeline([{**spec, "p": 1.0}], seed=0)  # forced on: the arguments must take effect
+        out = apply_pipeline(pipeline, x)
+        assert out.shape == x.shape and out.dtype == torch.float32
+        assert out.min() >= -1 and out.max() <= 1
+        change = (out - x).abs().mean().item()
+        assert change > 0.01, f"{where}: {spec['name']} barely changes {channels}-channel {size} px images ({change:.4f})"
+
+
+def test_wrong_argument_names_are_refused_by_name():
+    with pytest.raises(ParamsError, match=r"classic.transforms\[1\]: RandomFog: .*fog_coef"):
+        parse_params({"classifier": {"arms": ["classic"]},
+                      "classic": {"transforms": [{"name": "GaussNoise"}, {"name": "RandomFog", "fog_coef": 0.5}]}})
+    with pytest.raises(ParamsError, match=r"classic.transforms\[0\]: 'Snow' is not an albumentations image transform"):
+        parse_params({"classifier": {"arms": ["cyclegan_classic"]}, "classic": {"transforms": [{"name": "Snow"}]}})
+    with pytest.raises(ParamsError, match="needs a 'name'"):
+        parse_params({"classifier": {"arms": ["classic"]}, "classic": {"transforms": [{"p": 0.5}]}})
+
+
+def test_classic_arms_transform_only_their_added_share():
+    src = LabeledImages(_images(1, 16, n=20), torch.arange(20) % 2)
+    syn = LabeledImages(_images(1, 16, n=20) * 0.5, torch.arange(20) % 2)
+    spec = [{"name": "RandomBrightnessContrast", "p": 1.0, "brightness_limit": [-0.5, -0.4], "contrast_limit": [0, 0]}]
+    for arm, added in (("classic", src), ("cyclegan_classic", syn)):
+        parts = training_parts(ARMS[arm], source=src, target=None, synthetic=syn, synthetic_fraction=0.5)
+        names = transformed_parts(ARMS[arm], parts)
+        assert len(names) == 1 and parts[names[0]][0] is added and parts[names[0]][1] == 0.5
+        batches = MixedBatches(parts=parts, batch_size=8, seed=0, transforms={n: classic_transform(spec, seed=0) for n in names})
+        x, _ = batches.next()
+        plain, darkened = x[:4], x[4:]  # "source" rows first, then the added share
+        assert any(torch.allclose(row, s, atol=1e-6) for row in plain for s in src.images)
+        assert not any(torch.allclose(row, a, atol=1e-3) for row in darkened for a in added.images)
+    assert transformed_parts(ARMS["cyclegan"], {"source": None, "cyclegan": None}) == []
+
+
+def test_classic_transform_is_seeded():
+    x = _images(3, 16)
+    spec = load_params(REPO / "params.yaml").classic.transforms
+    a = classic_transform(spec, seed=3)(x, np.random.default_rng(0))
+    b = classic_transform(spec, seed=3)(x, np.random.default_rng(1))
+    assert torch.equal(a, b)
