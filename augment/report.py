@@ -15,7 +15,7 @@ from augment.metrics import paired_delta, summarize
 BASELINE = "source_only"
 
 
-def _stack(per_seed: dict[int, pd.DataFrame], eval_set: str) -> tuple[np.ndarray, np.ndarray]:
+def stack_predictions(per_seed: dict[int, pd.DataFrame], eval_set: str) -> tuple[np.ndarray, np.ndarray]:
     """Seeds' predictions on one eval set -> preds (S, N), labels (N,), checked to be the same images."""
     frames = [df[df.eval_set == eval_set].reset_index(drop=True) for _, df in sorted(per_seed.items())]
     first = frames[0]
@@ -32,8 +32,8 @@ def arm_metrics(
     out: dict = {"target_test": {}, "source_test": {}, "benefit": {}}
     stacked = {}
     for arm, per_seed in predictions.items():
-        preds_t, labels_t = _stack(per_seed, "target_test")
-        preds_s, labels_s = _stack(per_seed, "source_test")
+        preds_t, labels_t = stack_predictions(per_seed, "target_test")
+        preds_s, labels_s = stack_predictions(per_seed, "source_test")
         stacked[arm] = (preds_t, labels_t, sorted(per_seed))
         out["target_test"][arm] = summarize(preds_t, labels_t, num_classes=num_classes, samples=samples, seed=seed)
         out["source_test"][arm] = summarize(preds_s, labels_s, num_classes=num_classes, samples=samples, seed=seed, with_f1=False)

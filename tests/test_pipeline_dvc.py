@@ -64,7 +64,10 @@ def test_repro_writes_every_metrics_key(digits_repo):
         assert 0 <= g["label_preservation"] <= 1 and math.isfinite(g["fid"])
     assert m["run"]["seeds"] == [0, 1] and m["run"]["device"] == "cpu"
     assert set(m["run"]["wall_seconds"]) == expected and all(v > 0 for v in m["run"]["wall_seconds"].values())
-    for path in ("reports/report.md", "reports/plots/arms.png", "reports/samples/cyclegan.png",
+    page = (repo / "reports/report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 4 and all(f"<b>{a}</b>" in page for a in ARMS)
+    for path in ("reports/report.md", "reports/plots/arms.png", "reports/samples/cyclegan.png", "reports/samples/comparison.png",
+                 "reports/plots/confusion.png", "reports/plots/confusion/oracle.csv", "reports/plots/per_class/cgan.csv",
                  "artifacts/gan/cyclegan/G_st.pt", "artifacts/gan/cyclegan/samples.png",
                  "data/synthetic/cyclegan/manifest.csv", "data/prepared/rejected.csv"):
         assert (repo / path).is_file(), path

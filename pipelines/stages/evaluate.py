@@ -11,14 +11,18 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from augment.arms import ARMS
 from augment.classify import load_classifier, predict
-from augment.cyclegan import load_generator, translate
+from augment.classic import classic_transform
+from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared, load_synthetic
 from augment.gan_quality import gan_quality
 from augment.io import atomic_dir, write_csv, write_json, write_text
-from augment.report import arm_metrics, plot_arms, render_report
+from augment.report import arm_metrics, plot_arms, render_report, stack_predictions
+from augment.report_html import confusion, per_class_accuracy, plot_confusions, render_html
+from augment.samples import save_grid
 from pipelines.config import load_params
 from pipelines.runtime import TIMINGS_DIR, run_stage, select_device
 
@@ -29,6 +33,35 @@ def _stage_seconds(path: Path) -> tuple[str, float] | None:
         return None
     rec = json.loads(path.read_text())
     return rec["stage"], float(rec["wall_seconds"])
+
+
+INTERVAL_NOTE = (
+    "Mean over classifier seeds with a 95% percentile bootstrap interval that resamples target test images and classifier "
+    "seeds. Each GAN arm uses one trained GAN (gan.<gan>.seed), so the interval does not include the GAN's own training "
+    "randomness. Benefit is the arm minus source_only, paired by seed and image; green when its whole interval is above 0."
+)
+
+
+def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, *, device, per_row: int = 10) -> list[tuple[str, torch.Tensor]]:
+    """Rows for one picture of what each arm adds: source test images (one per class, up to
+    `per_row`), each GAN's translation of them, the classic transforms on them, and real target
+    test images of the same classes."""
+    src, _ = data.labeled("source", "test")
+    tgt, _ = data.labeled("target", "test")
+    classes = torch.unique(src.labels)
+    classes = classes[torch.linspace(0, len(classes) - 1, min(per_row, len(classes))).round().long()]
+    pick = torch.stack([torch.nonzero(src.labels == c)[0, 0] for c in classes])
+    x, y = src.images[pick], src.labels[pick]
+    rows = [("source", x)]
+    for gan in gans:
+        g_st = gans_dir / gan / "G_st.pt"
+        if g_st.is_file():
+            gen = load_generator(g_st, device=device)
+            rows.append((gan, translate(gen, x, y if is_conditional(gen) else None, device=device)))
+    rows.append(("classic", classic_transform(classic_specs, seed=0)(x, None)))
+    real = [tgt.images[torch.nonzero(tgt.labels == c)[0, 0]] if (tgt.labels == c).any() else torch.full_like(x[0], 1.0) for c in y]
+    rows.append(("real target (same class; white: none in target test)", torch.stack(real)))
+    return rows
 
 
 def test_time_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[int], classifiers: Path, gan_dir: Path,
@@ -68,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     cp = params.classifier
     data = load_prepared(args.prepared)
+    device = select_device(params.runtime.device, params.runtime.threads)
 
     predictions: dict[str, dict[int, pd.DataFrame]] = {}
     unavailable: dict[str, str] = {}
@@ -90,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
             predictions.setdefault(arm, {})[seed] = pd.read_csv(d / "predictions.csv")
     for arm, seeds in test_time.items():
         found = test_time_predictions(data, predictions.get("source_only", {}), seeds, args.classifiers, args.gans / ARMS[arm].gan,
-                                      device=select_device(params.runtime.device, params.runtime.threads))
+                                      device=device)
         if isinstance(found, str):
             unavailable[arm] = found
         else:
@@ -121,6 +155,10 @@ def main(argv: list[str] | None = None) -> None:
             if src.is_file():
                 shutil.copyfile(src, tmp / f"{gan}.png")
                 samples[gan] = f"samples/{gan}.png"
+        rows = comparison_rows(data, args.gans, gans_used, params.classic.transforms, device=device)
+        save_grid([r for _, r in rows], tmp / "comparison.png")
+        samples["comparison"] = "samples/comparison.png"
+        comparison_caption = "Rows, top to bottom: " + ", ".join(name for name, _ in rows) + " (same source test images; real target images of the same classes)."
 
     wall = {}
     stages = ["prepare"] + [f"train_gan@{g}" for g in gans_used] + [f"synthesize@{g}" for g in gans_used]
@@ -136,11 +174,28 @@ def main(argv: list[str] | None = None) -> None:
             for a, m in metrics["target_test"].items()]
     write_csv(pd.DataFrame(rows), args.out / "plots" / "target_accuracy.csv")
     plot_arms(metrics, args.out / "plots" / "arms.png")
+    per_class, matrices = {}, {}
+    for arm, per_seed in predictions.items():
+        preds, labels = stack_predictions(per_seed, "target_test")
+        per_class[arm] = per_class_accuracy(preds, labels, len(data.classes))
+        matrices[arm] = confusion(preds, labels, len(data.classes))
+        frame = per_seed[min(per_seed)]
+        frame = frame[frame.eval_set == "target_test"]
+        names = {"actual": [data.classes[i] for i in frame.label_index], "predicted": [data.classes[i] for i in frame.pred]}
+        write_csv(pd.DataFrame(names), args.out / "plots" / "confusion" / f"{arm}.csv")  # `dvc plots show`: confusion template
+        write_csv(pd.DataFrame({"class": data.classes, "accuracy": per_class[arm]}), args.out / "plots" / "per_class" / f"{arm}.csv")
+    plot_confusions(matrices, data.classes, args.out / "plots" / "confusion.png")
     wall["evaluate"] = round(time.perf_counter() - t0, 3)
     report = render_report(
         metrics, arms_info={a: ARMS[a].description for a in ARMS}, unavailable=unavailable, dataset=data.info, samples=samples,
     )
     write_text(report, args.out / "report.md")
+    images = {"arms": (args.out / "plots" / "arms.png", "Target-domain test accuracy by arm, with 95% intervals."),
+              "confusion": (args.out / "plots" / "confusion.png", "Row-normalised confusion matrices on target test, all seeds pooled.")}
+    images.update({gan: (args.out / samples[gan], f"{gan}: rows are source, translated, reconstructed.") for gan in gans_used if gan in samples})
+    images["comparison"] = (args.out / samples["comparison"], comparison_caption)
+    write_text(render_html(metrics, arms_info={a: ARMS[a].description for a in ARMS}, unavailable=unavailable, dataset=data.info,
+                           per_class=per_class, images=images, interval_note=INTERVAL_NOTE), args.out / "report.html")
     for arm, reason in unavailable.items():  # DESIGN.md: an arm that cannot exist on the data, with the reason
         for section in ("target_test", "source_test"):
             metrics[section][arm] = {"status": "unavailable", "reason": reason}

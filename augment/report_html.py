@@ -1,0 +1,159 @@
+"""`reports/report.html`: the self-contained page people read (every image embedded as a data URI).
+
+It shows the answer first (the arms table with intervals and the bar chart), then where each arm
+is right and wrong (per-class accuracy, a confusion matrix per arm), the GANs' quality, and what
+the images look like (source | each GAN | classic | real target). `report.md` keeps the tables.
+"""
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import numpy as np
+
+
+def per_class_accuracy(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """preds (S, N), labels (N,) -> (num_classes,) accuracy per true class, mean over seeds (nan where absent)."""
+    out = np.full(num_classes, np.nan)
+    for c in range(num_classes):
+        mask = labels == c
+        if mask.any():
+            out[c] = (preds[:, mask] == c).mean()
+    return out
+
+
+def confusion(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes, num_classes) row-normalised counts over seeds: row = true class, column = predicted."""
+    m = np.zeros((num_classes, num_classes))
+    for p in preds:
+        np.add.at(m, (labels, p), 1)
+    rows = m.sum(1, keepdims=True)
+    return np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
+
+
+def plot_confusions(matrices: dict[str, np.ndarray], classes: list[str], path: str | Path) -> None:
+    """One heat map per arm, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from augment.io import atomic_path
+
+    n = len(matrices)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    ticks = len(classes) <= 12
+    for ax, (arm, m) in zip(axes.flat, matrices.items()):
+        ax.imshow(m, vmin=0, vmax=1, cmap="Blues")
+        ax.set_title(arm, fontsize=10)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+        if ticks:
+            ax.set_xticks(range(len(classes)), classes, fontsize=7)
+            ax.set_yticks(range(len(classes)), classes, fontsize=7)
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _fmt(stat: dict) -> str:
+    lo, hi = stat["ci95"]
+    return f"{stat['mean']:.3f} <span class=ci>[{lo:.3f}, {hi:.3f}]</span>"
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+.ci { color: #777; font-size: 12px; }
+.good { color: #1a7f37; font-weight: 600; }
+.bad { color: #b42318; font-weight: 600; }
+.na { color: #999; }
+img { max-width: 100%; image-rendering: pixelated; }
+figure { margin: 1em 0; }
+figcaption { color: #555; font-size: 13px; }
+"""
+
+
+def render_html(
+    metrics: dict, *, arms_info: dict[str, str], unavailable: dict[str, str], dataset: dict,
+    per_class: dict[str, np.ndarray], images: dict[str, tuple[Path, str]], interval_note: str,
+) -> str:
+    """The page; `images` maps a name to (png path, caption), embedded in this order:
+    "arms", "confusion", then sample grids."""
+    e = html.escape
+    classes = dataset["classes"]
+    out = [
+        "<!doctype html><html><head><meta charset=utf-8><title>domain-augment report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>domain-augment report</h1>",
+        f"<p>Source domain <b>{e(dataset['source'])}</b> &rarr; target domain <b>{e(dataset['target'])}</b>; "
+        f"{len(classes)} classes, {dataset['image_size']} px, {dataset['channels']} channel(s). "
+        f"Classifier seeds {e(str(metrics['run']['seeds']))}; device {e(metrics['run']['device'])}.</p>",
+        "<h2>Target-domain test accuracy by arm</h2>",
+        f"<p>{e(interval_note)}</p>",
+        "<table><tr><th>arm</th><th>target accuracy</th><th>target macro-F1</th><th>source accuracy</th>"
+        "<th>benefit vs source_only</th><th>training data</th></tr>",
+    ]
+    for arm, t in metrics["target_test"].items():
+        if "accuracy" not in t:
+            continue
+        b = metrics["benefit"].get(arm, {}).get("accuracy_delta")
+        if b is None:
+            benefit = "<span class=na>baseline</span>" if arm == "source_only" else "-"
+        else:
+            cls = "good" if b["ci95"][0] > 0 else "bad" if b["ci95"][1] < 0 else ""
+            benefit = f"<span class='{cls}'>{b['mean']:+.3f}</span> <span class=ci>[{b['ci95'][0]:+.3f}, {b['ci95'][1]:+.3f}]</span>"
+        out.append(
+            f"<tr><td><b>{e(arm)}</b></td><td>{_fmt(t['accuracy'])}</td><td>{_fmt(t['macro_f1'])}</td>"
+            f"<td>{_fmt(metrics['source_test'][arm]['accuracy'])}</td><td>{benefit}</td><td>{e(arms_info.get(arm, ''))}</td></tr>"
+        )
+    for arm, reason in unavailable.items():
+        out.append(f"<tr><td><b>{e(arm)}</b></td><td class=na colspan=4>not available</td><td>{e(reason)}</td></tr>")
+    out.append("</table>")
+
+    def figure(name: str) -> None:
+        if name in images:
+            path, caption = images[name]
+            out.append(f"<figure><img src='{_data_uri(path)}' alt='{e(name)}'><figcaption>{e(caption)}</figcaption></figure>")
+
+    figure("arms")
+    if per_class:
+        out += ["<h2>Per-class target accuracy</h2>", "<p>Mean over seeds; rows are true classes.</p>",
+                "<table><tr><th>class</th>" + "".join(f"<th>{e(a)}</th>" for a in per_class) + "</tr>"]
+        for c, name in enumerate(classes):
+            cells = "".join("<td class=na>-</td>" if np.isnan(v[c]) else f"<td>{v[c]:.2f}</td>" for v in per_class.values())
+            out.append(f"<tr><td>{e(name)}</td>{cells}</tr>")
+        out.append("</table>")
+        out.append("<h2>Confusion matrices (target test)</h2>")
+        figure("confusion")
+    if metrics.get("gan"):
+        out += ["<h2>GANs</h2>", "<table><tr><th>gan</th><th>FID</th><th>KID</th><th>label preservation</th><th>feature extractor</th></tr>"]
+        for gan, g in metrics["gan"].items():
+            out.append(f"<tr><td><b>{e(gan)}</b></td><td>{g['fid']:.3f}</td><td>{g['kid']:.4f}</td>"
+                       f"<td>{g['label_preservation']:.3f}</td><td>{e(g['feature_extractor'])}</td></tr>")
+        out.append("</table><p>Label preservation: the feature classifier's accuracy on the translated images against the "
+                   "labels of the source images they came from (a classifier the GANs never trained against).</p>")
+    samples = [n for n in images if n not in ("arms", "confusion")]
+    if samples:
+        out.append("<h2>Samples</h2>")
+        for name in samples:
+            figure(name)
+    out += ["<h2>Stage wall time (seconds)</h2>", "<table><tr><th>stage</th><th>seconds</th></tr>"]
+    out += [f"<tr><td>{e(k)}</td><td>{v:.1f}</td></tr>" for k, v in metrics["run"]["wall_seconds"].items()]
+    out.append("</table></body></html>")
+    return "\n".join(out) + "\n"

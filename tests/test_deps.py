@@ -1,0 +1,84 @@
+"""dvc.yaml lists, for every stage, exactly the project files the stage's code imports.
+
+A stage whose code changes must re-run, and only then: a missing dep gives stale results that
+look current, an extra one re-runs work for nothing. The import closure is computed from the
+source (every `import` statement, including those inside functions, and each package's
+`__init__.py`), so dvc.yaml cannot drift from the code again.
+"""
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+PACKAGES = ("augment", "models", "pipelines")
+
+
+def _module_file(name: str) -> Path | None:
+    base = REPO.joinpath(*name.split("."))
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    return None
+
+
+def _imports(path: Path) -> set[str]:
+    """Project modules named by the import statements of one file (absolute and relative)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                mod = f"{base}.{node.module}" if node.module else base
+            else:
+                mod = node.module or ""
+            found.add(mod)
+            found.update(f"{mod}.{a.name}" for a in node.names)  # `from pkg import module`
+    return {m for m in found if m.split(".")[0] in PACKAGES}
+
+
+def import_closure(module: str) -> set[str]:
+    """Repo-relative paths of every project file `python -m module` may import."""
+    seen: set[Path] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__.py and a/b/__init__.py too
+            f = _module_file(".".join(parts[:i]))
+            if f is not None and f not in seen:
+                seen.add(f)
+                todo.extend(_imports(f))
+    return {p.relative_to(REPO).as_posix() for p in seen}
+
+
+def _stages():
+    spec = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, stage in spec.items():
+        body = stage.get("do", stage)
+        cmd = body["cmd"]
+        module = cmd.split(" -m ", 1)[1].split()[0]
+        yield name, module, body["deps"]
+
+
+@pytest.mark.parametrize("stage, module, deps", list(_stages()), ids=lambda v: v if isinstance(v, str) and "." not in v else "")
+def test_stage_deps_are_exactly_the_code_it_imports(stage, module, deps):
+    code_deps = {d for d in deps if d.endswith(".py")}
+    closure = import_closure(module)
+    assert not closure - code_deps, f"{stage}: dvc.yaml misses code it runs: {sorted(closure - code_deps)}"
+    assert not code_deps - closure, f"{stage}: dvc.yaml lists code it never imports: {sorted(code_deps - closure)}"
+
+
+def test_the_closure_follows_imports_inside_functions():
+    closure = import_closure("pipelines.stages.train_gan")
+    assert "pipelines/stages/__init__.py" in closure  # sets OpenMP's wait policy before torch loads
+    assert "augment/acceleration.py" in closure and "models/discriminators.py" in closure
+    assert "augment/classic.py" in closure  # imported by pipelines/config.py, inside a validator too

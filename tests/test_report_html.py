@@ -1,0 +1,43 @@
+"""reports/report.html: self-contained, with the arms, per-class accuracy, confusion matrices and images."""
+import base64
+
+import numpy as np
+from sklearn.metrics import confusion_matrix
+
+from augment.report_html import confusion, per_class_accuracy, plot_confusions, render_html
+
+
+def test_per_class_and_confusion_match_sklearn():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 50)
+    preds = np.stack([np.where(rng.random(50) < 0.7, labels, rng.integers(0, 4, 50)) for _ in range(3)])
+    m = confusion(preds, labels, 4)
+    ref = sum(confusion_matrix(labels, p, labels=range(4)) for p in preds).astype(float)
+    assert np.allclose(m, ref / ref.sum(1, keepdims=True))
+    assert np.allclose(per_class_accuracy(preds, labels, 5)[:4], np.diag(m))
+    assert np.isnan(per_class_accuracy(preds, labels, 5)[4])  # a class absent from the test set
+
+
+def test_page_embeds_every_image_and_names_every_arm(tmp_path):
+    stat = {"mean": 0.5, "ci95": [0.4, 0.6], "per_seed": [0.5]}
+    metrics = {
+        "target_test": {"source_only": {"accuracy": stat, "macro_f1": stat}, "cyclegan": {"accuracy": stat, "macro_f1": stat}},
+        "source_test": {"source_only": {"accuracy": stat}, "cyclegan": {"accuracy": stat}},
+        "benefit": {"cyclegan": {"accuracy_delta": {"mean": 0.1, "ci95": [0.05, 0.15]}}},
+        "gan": {"cyclegan": {"fid": 1.0, "kid": 0.01, "label_preservation": 0.9, "feature_extractor": "x"}},
+        "run": {"seeds": [0], "wall_seconds": {"prepare": 1.0}, "device": "cpu"},
+    }
+    plot_confusions({"source_only": np.eye(3), "cyclegan": np.eye(3)}, ["a", "b", "c"], tmp_path / "c.png")
+    page = render_html(
+        metrics, arms_info={"cyclegan": "translated"}, unavailable={"oracle": "the target train split is flat"},
+        dataset={"source": "s", "target": "t", "classes": ["a", "b", "c"], "image_size": 16, "channels": 1},
+        per_class={"source_only": np.array([1.0, 0.5, np.nan]), "cyclegan": np.array([1.0, 1.0, 1.0])},
+        images={"arms": (tmp_path / "c.png", "arms"), "confusion": (tmp_path / "c.png", "conf"), "comparison": (tmp_path / "c.png", "rows")},
+        interval_note="what the interval covers",
+    )
+    assert page.count("src='data:image/png;base64,") == 3 and "src='http" not in page and "src='/" not in page
+    png = base64.b64decode(page.split("data:image/png;base64,")[1].split("'")[0])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    for text in ("source_only", "cyclegan", "oracle", "the target train split is flat", "+0.100", "what the interval covers", "0.900"):
+        assert text in page
+    assert "class='good'" in page  # a benefit whose interval is above 0 is marked
