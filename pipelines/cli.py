@@ -2,6 +2,7 @@
 
     domain-augment demo                       the whole pipeline, through the Prefect flow, in this repo
     domain-augment run [-S key=value ...]     one flow run in an isolated worktree of HEAD
+    domain-augment check-data ROOT --source S --target T   check an image folder before a run
     domain-augment serve --cron "0 3 * * *"   serve the flow on a schedule (Ctrl-C stops it)
     domain-augment check-params               validate params.yaml and print the parsed values
 """
@@ -84,6 +85,14 @@ def _check_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_data(args: argparse.Namespace) -> int:
+    from augment.check_data import check_data
+
+    result = check_data(args.root, args.source, args.target, image_size=args.image_size, channels=args.channels)
+    print("\n".join(result.lines()))
+    return 0 if result.ok else 2
+
+
 def _preset(args: argparse.Namespace) -> int:
     from pipelines.presets import preset_overrides
 
@@ -119,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(func=_serve)
     check = sub.add_parser("check-params", help="validate params.yaml")
     check.set_defaults(func=_check_params)
+    data = sub.add_parser("check-data", help="check an image folder against the data contract before a run (exit 0: it would run, 2: it would stop)")
+    data.add_argument("root", help="folder holding <source>/ and <target>/")
+    data.add_argument("--source", required=True, help="source domain folder name (labeled)")
+    data.add_argument("--target", required=True, help="target domain folder name")
+    data.add_argument("--image-size", type=int, default=16, help="decode at this size, as data.image_size")
+    data.add_argument("--channels", type=int, choices=(1, 3), default=3, help="as data.channels")
+    data.set_defaults(func=_check_data)
     preset = sub.add_parser("preset", help="print a preset file as -S arguments, for dvc exp run $(domain-augment preset FILE)")
     preset.add_argument("file")
     preset.set_defaults(func=_preset)

@@ -1,0 +1,63 @@
+"""`domain-augment check-data`: the checks `prepare` makes, before any run, without writing anything.
+
+Discovers `<root>/<source>/` and `<root>/<target>/` exactly as `prepare` does, decodes every file
+with the same reader (so the same files are rejected, for the same reasons), and reports images
+per domain, split and class, the rejected files, and the problems that would stop the pipeline.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from augment.contract import DataLayoutError, discover
+from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, read_image
+
+
+@dataclass
+class DataCheck:
+    counts: Counter = field(default_factory=Counter)  # (domain, split, class or "(unlabeled)") -> readable images
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    problems: list[str] = field(default_factory=list)  # anything that stops the pipeline
+    classes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        out = [f"classes ({len(self.classes)}): {', '.join(self.classes)}" if self.classes else "classes: none found"]
+        by_split = Counter()
+        for (domain, split, _), n in self.counts.items():
+            by_split[(domain, split)] += n
+        for (domain, split), n in sorted(by_split.items()):
+            per_class = ", ".join(f"{c} {k}" for (d, s, c), k in sorted(self.counts.items()) if (d, s) == (domain, split))
+            out.append(f"{domain}/{split}: {n} images ({per_class})")
+        out.append(f"rejected: {len(self.rejected)} file(s)")
+        out += [f"  {path}: {reason}" for path, reason in self.rejected]
+        out += [f"problem: {p}" for p in self.problems]
+        out.append("ok: the pipeline would run on this data" if self.ok else "not ok: prepare would stop (see problems above)")
+        return out
+
+
+def check_data(root: str | Path, source: str, target: str, *, image_size: int = 16, channels: int = 3,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> DataCheck:
+    result = DataCheck()
+    try:
+        files, classes = discover(root, source, target)
+    except DataLayoutError as exc:
+        result.problems.append(str(exc))
+        return result
+    result.classes = classes
+    for f in files:
+        try:
+            read_image(f.path, size=image_size, channels=channels, max_pixels=max_pixels)
+        except ImageRejected as exc:
+            result.rejected.append((str(f.path), str(exc)))
+            continue
+        result.counts[(f.domain, f.split, f.label if f.label is not None else "(unlabeled)")] += 1
+    for domain in (source, target):
+        for split in ("train", "test"):
+            if not any(n for (d, s, _), n in result.counts.items() if (d, s) == (domain, split)):
+                result.problems.append(f"{Path(root) / domain / split}: no readable images (prepare needs at least one)")
+    return result

@@ -1,0 +1,43 @@
+"""`domain-augment check-data`: prepare's checks before a run, nothing written, exit 0 or 2."""
+import os
+import shutil
+import subprocess
+import sys
+
+from tests.conftest import REPO, make_folders
+
+
+def _check(root, *extra):
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", "check-data", str(root), "--source", "src", "--target", "tgt", *extra],
+                          cwd=REPO, capture_output=True, text=True)
+
+
+def test_good_folder_passes_and_lists_counts_and_rejected_files(tmp_path):
+    root = make_folders(tmp_path / "raw", per_class=3)
+    (root / "src/train/a/empty.png").write_bytes(b"")
+    (root / "src/train/b/notes.jpg").write_text("not an image")
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    proc = _check(root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "classes (3): a, b, c" in out and "src/train: 9 images (a 3, b 3, c 3)" in out
+    assert "tgt/train: 9 images ((unlabeled) 9)" in out
+    assert "rejected: 2 file(s)" in out and "empty.png" in out and "notes.jpg" in out
+    assert out.strip().endswith("ok: the pipeline would run on this data")
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written
+    assert "Traceback" not in proc.stderr
+
+
+def test_layout_problems_and_empty_splits_exit_2_with_the_folder_named(tmp_path):
+    root = make_folders(tmp_path / "raw", per_class=2)
+    shutil.rmtree(root / "tgt")
+    proc = _check(root)
+    assert proc.returncode == 2 and "tgt: missing (data.target='tgt')" in proc.stdout and "Traceback" not in proc.stderr
+    root = make_folders(tmp_path / "raw2", per_class=2)
+    for f in (root / "src/test").rglob("*.png"):
+        f.write_bytes(b"\x89PNG broken")
+    proc = _check(root)
+    assert proc.returncode == 2
+    assert f"{root / 'src' / 'test'}: no readable images" in proc.stdout and "rejected: 6 file(s)" in proc.stdout
+    proc = _check(tmp_path / "nowhere")
+    assert proc.returncode == 2 and "not a folder" in proc.stdout
