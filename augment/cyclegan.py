@@ -71,6 +71,7 @@ class CycleGANConfig:
     semantic_batch_size: int = 64  # real labeled images per C update (one update per GAN step)
     semantic_warmup: int = 0  # C-only updates before the GAN starts (many classes: C needs a head start)
     semantic_views: bool = True  # C learns from randomly shifted, scaled, re-lit, blurred and noisy views of its images
+    semantic_self_training: bool = False  # once competent, C also learns from target images it reads with pseudo_label_threshold confidence
     conditional: bool = False  # class-conditional generator and projection discriminators (the cgan)
     pseudo_label_threshold: float = 0.9  # C's softmax confidence that makes a target pseudo-label
     pool_size: int = 50
@@ -209,6 +210,7 @@ class _SemanticClassifier:
     def __init__(self, net: nn.Module, parts: list[tuple[torch.Tensor, torch.Tensor]], cfg: CycleGANConfig, *,
                  device: torch.device | str = "cpu", accel: Acceleration = Acceleration(), forward: Callable | None = None):
         self.net, self.parts, self.cfg, self.accel = net, parts, cfg, accel
+        self.unlabeled: torch.Tensor | None = None  # target images for self-training (set by the caller)
         self.forward = forward if forward is not None else net
         self.opt = accel.adam(net.parameters(), lr=cfg.semantic_lr)
         # Kept on the device (a 0-dim tensor, inf until the first update): reading it every step would
@@ -233,11 +235,19 @@ class _SemanticClassifier:
         picks = [torch.randint(len(labels), (share,), generator=rng, device=rng.device) for _, labels in self.parts]
         x = torch.cat([as_float(images[i.to(images.device)]) for (images, _), i in zip(self.parts, picks)]).to(device)
         y = torch.cat([labels[i.to(labels.device)] for (_, labels), i in zip(self.parts, picks)]).to(device)
+        if self.unlabeled is not None:
+            # Self-training: a share of target images with C's own confident reading as label (-1, and
+            # so ignored by the loss, where C is unsure or not yet competent). C then also learns what
+            # the target domain looks like, which makes it a better judge of G_st's translations.
+            i = torch.randint(len(self.unlabeled), (share,), generator=rng, device=rng.device)
+            xu = as_float(self.unlabeled[i.to(self.unlabeled.device)]).to(device)
+            yu = self.pseudo_labels(self.accel.inputs(xu), torch.full((share,), -1, dtype=torch.long, device=device), self.cfg.pseudo_label_threshold)
+            x, y = torch.cat([x, xu]), torch.cat([y, yu])
         if self.cfg.semantic_views:
             x = robust_views(x, rng)
         self.net.train()
         with self.accel.autocast(device):
-            loss = F.cross_entropy(self.forward(self.accel.inputs(x)), y)
+            loss = F.cross_entropy(self.forward(self.accel.inputs(x)).float(), y, ignore_index=-1)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         _average_gradients([self.net], world)
@@ -375,6 +385,8 @@ def train_cyclegan(
         if cfg.conditional and known.any():
             parts.append((target[known], target_labels[known]))
         sem = _SemanticClassifier(nets.C, parts, cfg, device=device, accel=accel, forward=run["C"])
+        if cfg.semantic_self_training:
+            sem.unlabeled = target[~known] if known.any() else target
         optimizers["opt_c"] = sem.opt
     adv = gan_loss(cfg.loss)
     pools = {"pool_s": ImagePool(size=cfg.pool_size, seed=cfg.seed + 1), "pool_t": ImagePool(size=cfg.pool_size, seed=cfg.seed + 2)}

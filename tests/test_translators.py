@@ -188,3 +188,32 @@ def test_semantic_classifier_views_keep_shape_range_and_are_seeded():
     assert a.shape == x.shape and a.min() >= -1 and a.max() <= 1
     assert torch.equal(a, b) and not torch.equal(a, x)
     assert (a - x).abs().mean() > 0.05  # views differ visibly from the originals
+
+
+def test_semantic_self_training_teaches_the_classifier_from_confident_target_readings():
+    source, target, labels = _labeled_data()
+    base = dataclasses.replace(TINY, steps=4, lambda_semantic=1.0, semantic_threshold=1e9, pseudo_label_threshold=1e-6)
+    plain, _ = train_cyclegan(source, target, base, source_labels=labels, num_classes=2)
+    selft, _ = train_cyclegan(source, target, dataclasses.replace(base, semantic_self_training=True), source_labels=labels, num_classes=2)
+    assert not _same(_weights(plain.C), _weights(selft.C))  # C learned from the target images too
+
+
+
+def test_semantic_self_training_uses_confident_target_readings_only_once_competent():
+    def sem_with(unlabeled):
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+        with torch.no_grad():
+            net[1].weight.zero_()
+            net[1].bias.copy_(torch.tensor([5.0, 0.0]))  # reads everything as class 0, softmax ~0.993
+        sem = _SemanticClassifier(net.eval(), [(torch.zeros(4, 1, 2, 2), torch.ones(4, dtype=torch.long))],
+                                  dataclasses.replace(TINY, semantic_views=False, semantic_lr=1e-9))
+        sem.unlabeled = unlabeled
+        return sem
+
+    cpu, g = torch.device("cpu"), torch.Generator().manual_seed(0)
+    source_only = sem_with(None).learn(g, cpu, 1).item()  # every source row costs ~5 (true class 1)
+    assert source_only == pytest.approx(5.0, abs=0.05)
+    sem = sem_with(torch.zeros(6, 1, 2, 2))
+    assert sem.learn(g, cpu, 1).item() == pytest.approx(source_only, abs=0.05)  # not competent: target rows ignored
+    sem.running_loss = 0.1
+    assert sem.learn(g, cpu, 1).item() == pytest.approx(source_only / 2, abs=0.05)  # half the rows: target read as 0, ~0 cost
