@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = comparison_rows(data, args.gans, gans_used, params.classic.transforms, device=device)
         save_grid([r for _, r in rows], tmp / "comparison.png")
         samples["comparison"] = "samples/comparison.png"
-        comparison_caption = "Rows, top to bottom: " + ", ".join(name for name, _ in rows) + " (same source test images; real target images of the same classes)."
+        comparison_caption = "The same source test images, one per class; rows, top to bottom: " + ", ".join(name for name, _ in rows) + "."
 
     wall = {}
     stages = ["prepare"] + [f"train_gan@{g}" for g in gans_used] + [f"synthesize@{g}" for g in gans_used]
