@@ -26,7 +26,9 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations asks Py
 # The default list, for 16 px images (params.yaml repeats it; the rgb32 preset scales the pixel sizes).
 DEFAULT_TRANSFORMS: tuple[dict[str, Any], ...] = (
     {"name": "RandomSnow", "p": 0.2, "snow_point_range": [0.1, 0.3], "brightness_coeff": 2.0},
-    {"name": "RandomFog", "p": 0.2, "fog_coef_range": [0.1, 0.3], "alpha_coef": 0.03},
+    # Uniform fog (haze): contrast pulled toward a bright airlight. RandomFog draws fog blobs instead
+    # and costs about 25 ms per 16 px image (0.07 here), which made the classic arms 5x slower to train.
+    {"name": "RandomBrightnessContrast", "p": 0.2, "brightness_limit": [0.1, 0.3], "contrast_limit": [-0.6, -0.3]},
     {"name": "RandomRain", "p": 0.2, "rain_type": "drizzle", "drop_length": 3, "drop_width": 1, "blur_value": 1,
      "brightness_coefficient": 0.8},
     {"name": "RandomSunFlare", "p": 0.1, "src_radius": 8, "num_flare_circles_range": [1, 3], "flare_roi": [0, 0, 1, 1]},

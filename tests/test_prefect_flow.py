@@ -2,7 +2,6 @@
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -81,10 +80,8 @@ def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo)
 
 
 def test_prefect_second_run_is_quick_and_in_place_runs_skip(repo):
-    t0 = time.perf_counter()
     _, summary = _run(repo_path=str(repo))
-    assert {r["status"] for r in summary["stages"]} == {"restored"}  # DVC run-cache, shared cache
-    assert time.perf_counter() - t0 < 120
+    assert {r["status"] for r in summary["stages"]} == {"restored"}  # DVC run-cache, shared cache: nothing recomputed
     _run(repo_path=str(repo), isolate=False, experiment=False)
     run_id, summary = _run(repo_path=str(repo), isolate=False, experiment=False)
     assert {r["status"] for r in summary["stages"]} == {"skipped"}
