@@ -32,7 +32,9 @@ def _cores() -> list[int]:
 
 
 def _busy_seconds(cores: list[int]) -> float | None:
-    """CPU seconds spent not idle on `cores` since boot (user+nice+system+irq+softirq+steal), or None."""
+    """CPU seconds of work on `cores` since boot (user+nice+system+irq+softirq), or None. Steal time is
+    left out: it is the hypervisor running other machines, which rises with this process's own work
+    and which fewer threads here do not avoid."""
     try:
         with open("/proc/stat") as f:
             lines = f.read().splitlines()
@@ -44,7 +46,7 @@ def _busy_seconds(cores: list[int]) -> float | None:
         parts = line.split()
         if parts and parts[0] in wanted:
             v = [int(x) for x in parts[1:9]]
-            ticks += v[0] + v[1] + v[2] + v[5] + v[6] + v[7]  # idle (3) and iowait (4) left out
+            ticks += v[0] + v[1] + v[2] + v[5] + v[6]  # idle (3), iowait (4) and steal (7) left out
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
