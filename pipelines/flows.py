@@ -29,7 +29,7 @@ from prefect.states import Completed
 
 from pipelines.logcapture import forward_output
 from pipelines.runtime import set_offline_env, use_this_python
-from pipelines.workspace import create_run_worktree, git_lock, git_remotes, prune_runs, repo_root
+from pipelines.workspace import commit_experiment, create_run_worktree, git_lock, git_remotes, prune_runs, repo_root
 
 set_offline_env()
 # DVC's logger has its own console handlers; propagating too would print each line twice.
@@ -173,7 +173,7 @@ def _git_identity(root: Path) -> bool:
 
 
 @task(name="record-experiment", retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_transient)
-def record_experiment(workdir: str, root: str, name: str, stages: list[str]) -> dict:
+def record_experiment(workdir: str, root: str, name: str) -> dict:
     """Save the run as DVC experiment `name`; push it when remotes are configured.
 
     With a DVC remote and a git remote `origin`: the experiment ref and its cache are pushed
@@ -191,9 +191,9 @@ def record_experiment(workdir: str, root: str, name: str, stages: list[str]) -> 
         produced = ["dvc.lock"] + [str(o) for s in repo.index.stages for o in s.outs if not o.use_cache]
         tracked = set(subprocess.run(["git", "ls-files"], capture_output=True, text=True, check=True).stdout.split())
         untracked = [p for p in produced if Path(p).exists() and p not in tracked]
-        # Only the stages this run planned: with a stage subset the others have no outputs here.
-        rev = repo.experiments.save(targets=[_target(Path(workdir), s) for s in stages], name=name, force=True,
-                                    include_untracked=untracked or None)
+        # Not `dvc exp save`: in place it checks out the baseline (detached HEAD) while it hashes,
+        # and a commit the user makes meanwhile would vanish from their branch.
+        rev = commit_experiment(Path(workdir), name, untracked)
         pushed = []
         dvc_remote = repo.config["core"].get("remote")
         if dvc_remote:
@@ -281,7 +281,7 @@ def pipeline(
     if any(r["stage"] == "evaluate" for r in results):  # a stage subset without evaluate has no report to publish
         summary.update(publish_report(str(workdir)))
     if experiment:
-        summary["experiment"] = record_experiment(str(workdir), str(root), name, [r["stage"] for r in results])
+        summary["experiment"] = record_experiment(str(workdir), str(root), name)
     if isolate:
         pruned = prune_runs(root, keep_runs, log=log.info)
         if pruned:

@@ -15,6 +15,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -26,8 +27,8 @@ class WorkspaceError(RuntimeError):
     """The repo cannot host a run (not a git repo, no commit, git failed); the message says why."""
 
 
-def _git(args: list[str], cwd: Path) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+def _git(args: list[str], cwd: Path, env: dict | None = None) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout.strip()
@@ -90,6 +91,33 @@ def create_run_worktree(root: Path, name: str, *, log: Callable[[str], None] = p
     cache_dir = _main_cache_dir(root)
     (path / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache_dir}\n")
     return path
+
+
+def commit_experiment(workdir: Path, name: str, untracked: list[str]) -> str:
+    """Record workdir's changes on top of HEAD as DVC experiment `name`; returns the commit.
+
+    The commit is built in a private index and written straight to the experiment's ref
+    (`refs/exps/<baseline[:2]>/<baseline[2:]>/<name>`, where `dvc exp` looks), so HEAD, the
+    branch, git's index and the working tree are never touched: a user may commit in the same
+    checkout while a run is being saved. Tracked files that changed (dvc.lock, params.yaml,
+    metrics) and the listed untracked ones go in; the DVC outputs themselves are already in the
+    cache, since every stage ran through `dvc repro`. An experiment of the same name on the same
+    baseline is replaced.
+    """
+    baseline = _git(["rev-parse", "HEAD"], workdir)
+    ref = f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
+    if subprocess.run(["git", "check-ref-format", ref], capture_output=True).returncode != 0:
+        raise WorkspaceError(f"{name!r} cannot name an experiment (git refuses the ref {ref})")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        _git(["read-tree", "HEAD"], workdir, env)
+        _git(["add", "--update", "--", "."], workdir, env)
+        if untracked:
+            _git(["add", "--force", "--", *untracked], workdir, env)
+        tree = _git(["write-tree"], workdir, env)
+    commit = _git(["commit-tree", tree, "-p", baseline, "-m", f"domain-augment: experiment {name}"], workdir)
+    _git(["update-ref", ref, commit], workdir)
+    return commit
 
 
 def git_remotes(root: Path) -> list[str]:

@@ -1,0 +1,80 @@
+"""Saving a run as a DVC experiment, in a real git + DVC repo, leaves the user's checkout alone."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.workspace import WorkspaceError, commit_experiment
+from tests.e2e import dvc, run
+
+SCRIPT = """import json, pathlib, yaml
+n = yaml.safe_load(open("params.yaml"))["n"]
+pathlib.Path("out").mkdir(exist_ok=True)
+pathlib.Path("out/data.txt").write_text("x" * n)
+json.dump({"n": n}, open("metrics.json", "w"))
+"""
+STAGE = """stages:
+  count:
+    cmd: python count.py
+    deps: [count.py]
+    params: [n]
+    outs: [out]
+    metrics: [{metrics.json: {cache: false}}]
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    run(["git", "init", "-q", "-b", "main"], tmp_path)
+    run(["git", "config", "user.email", "t@example.com"], tmp_path)
+    run(["git", "config", "user.name", "t"], tmp_path)
+    dvc("init", "-q", cwd=tmp_path)
+    (tmp_path / "dvc.yaml").write_text(STAGE.replace("python", sys.executable))
+    (tmp_path / "params.yaml").write_text("n: 3\n")
+    (tmp_path / "count.py").write_text(SCRIPT)
+    run(["git", "add", "-A"], tmp_path)
+    run(["git", "commit", "-qm", "pipeline"], tmp_path)
+    return tmp_path
+
+
+def test_experiment_commit_leaves_head_index_and_files_alone(repo: Path):
+    (repo / "params.yaml").write_text("n: 5\n")
+    dvc("repro", cwd=repo)
+    (repo / "notes.txt").write_text("a user's file, staged")
+    run(["git", "add", "notes.txt"], repo)
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    status = run(["git", "status", "--porcelain"], repo).stdout
+
+    commit_experiment(repo, "run-a", ["dvc.lock", "metrics.json"])
+
+    assert run(["git", "symbolic-ref", "HEAD"], repo).stdout.strip() == "refs/heads/main"
+    assert run(["git", "rev-parse", "HEAD"], repo).stdout.strip() == head
+    assert run(["git", "status", "--porcelain"], repo).stdout == status  # the user's staged file is still staged, nothing else moved
+    # DVC sees the experiment with its params and metrics, and can bring it back.
+    assert "run-a" in dvc("exp", "list", "--name-only", cwd=repo).stdout.split()
+    shown = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
+    exps = [e for row in shown for e in (row.get("experiments") or [])]
+    saved = [e for e in exps if e.get("name") == "run-a"]
+    assert saved and saved[0]["revs"][0]["data"]["metrics"]["metrics.json"]["data"] == {"n": 5}
+    run(["git", "commit", "-qm", "the user's commit while nothing is running"], repo)
+    (repo / "out" / "data.txt").unlink()
+    dvc("exp", "apply", "run-a", cwd=repo)
+    assert (repo / "out" / "data.txt").read_text() == "x" * 5  # outputs come back from the cache
+
+
+def test_experiment_of_the_same_name_is_replaced(repo: Path):
+    dvc("repro", cwd=repo)
+    first = commit_experiment(repo, "nightly", ["dvc.lock", "metrics.json"])
+    (repo / "params.yaml").write_text("n: 7\n")
+    dvc("repro", cwd=repo)
+    second = commit_experiment(repo, "nightly", ["dvc.lock", "metrics.json"])
+    assert first != second
+    assert dvc("exp", "list", "--name-only", cwd=repo).stdout.split().count("nightly") == 1
+
+
+def test_a_name_git_refuses_is_reported(repo: Path):
+    with pytest.raises(WorkspaceError, match="cannot name an experiment"):
+        commit_experiment(repo, "bad..name", [])
