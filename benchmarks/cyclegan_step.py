@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--reference", type=Path, default=REFERENCE)
     ap.add_argument("--reference-args", default="", help="extra arguments for the yardstick, e.g. '--bf16 --channels-last --compile'")
     ap.add_argument("--no-flops", action="store_true", help="skip counting FLOPs")
+    ap.add_argument("--profile", type=Path, help="also profile a few project steps and write the top kernels to this file")
     ap.add_argument("--project-defaults", action="store_true", help="also time the params.yaml CycleGAN at its image size")
     a = ap.parse_args()
     if a.threads:
@@ -142,6 +143,14 @@ def main() -> None:
             peak = bf16_peak_tflops(a.device)
             result["bf16_peak_tflops_measured"] = round(peak, 1)
             result["project"]["fraction_of_bf16_peak"] = round(flops / s / 1e12 / peak, 3)
+    if a.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if a.device.startswith("cuda") else [])
+        with profile(activities=activities) as prof:
+            time_project_step(ref_cfg, channels=3, size=a.size, warmup=a.warmup, iters=min(a.iters, 5), device=a.device, accel=accel)
+        key = "self_cuda_time_total" if a.device.startswith("cuda") else "self_cpu_time_total"
+        a.profile.write_text(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=90))
     if a.project_defaults:
         from pipelines.config import load_params
 
