@@ -48,6 +48,14 @@ ARMS = {
 GANS = tuple(sorted({arm.gan for arm in ARMS.values() if arm.gan}))
 
 
+def gan_seed_for(classifier_seed: int, gan_seeds: list[int]) -> int:
+    """The GAN whose images classifier `classifier_seed` of a GAN arm learns from (and whose G_ts
+    the test_time arm uses): gan_seeds[classifier_seed % len(gan_seeds)]. Spreading classifier
+    seeds over GAN seeds this way lets an interval resample GANs without training a classifier
+    per (classifier seed, GAN seed) pair."""
+    return gan_seeds[classifier_seed % len(gan_seeds)]
+
+
 def training_parts(
     arm: Arm,
     *,
@@ -72,8 +80,10 @@ def training_parts(
             raise ArmUnavailable("no labeled target train images are visible (data.target_labels_per_class is 0 or the split is flat)")
         return {"source": (source, 1.0 - target_fraction), "target_few": (target, target_fraction)}
     if arm.gan is not None:
-        if synthetic is None or len(synthetic) == 0:
-            raise ValueError(f"arm {arm.name!r} needs the {arm.gan} synthetic set, which is empty")
+        if synthetic is None:
+            raise ValueError(f"arm {arm.name!r} needs the {arm.gan} synthetic set")
+        if len(synthetic) == 0:
+            raise ArmUnavailable(f"synthesize.filter kept none of the {arm.gan} translations (filter.json beside them says why)")
         return {"source": (source, 1.0 - synthetic_fraction), arm.gan: (synthetic, synthetic_fraction)}
     if arm.classic:
         return {"source": (source, 1.0 - synthetic_fraction), "classic": (source, synthetic_fraction)}

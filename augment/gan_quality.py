@@ -7,6 +7,7 @@ source images they were translated from.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -31,3 +32,20 @@ def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledI
         "feature_extractor": feature_extractor,
         "label_preservation": float((preds == synthetic.labels).float().mean()),
     }
+
+
+def summarize_gan_seeds(per_seed: dict[int, dict]) -> dict:
+    """One GAN kind's quality over its seeds: the mean of each figure (the contract's keys), its
+    spread over seeds (`<key>_std`, 0 with one seed), and every seed's own figures."""
+    first = next(iter(per_seed.values()))
+    out: dict = {}
+    for key in ("fid", "kid", "label_preservation", "kept_fraction"):
+        if key not in first:
+            continue
+        values = np.array([q[key] for q in per_seed.values()], dtype=float)
+        out[key] = float(values.mean())
+        out[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    out["feature_extractor"] = first["feature_extractor"]
+    out["per_seed"] = {str(seed): {k: v for k, v in q.items() if k != "feature_extractor"} for seed, q in per_seed.items()}
+    return out
+

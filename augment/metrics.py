@@ -3,6 +3,11 @@
 Intervals are percentile bootstraps over both test images and seeds: each replicate resamples
 the test images (the same indices for every seed and every arm) and the seeds, so an arm's
 interval reflects test-set size and training noise, and `benefit` is paired by image and seed.
+
+When classifier seeds belong to groups (the GAN seed whose images a GAN arm's classifier learned
+from), seeds are resampled in two stages: first the groups, with replacement, then each seed
+slot from the seeds of one of the drawn groups. A GAN that happened to be good or bad then moves
+the interval as much as it can move the answer, instead of counting as a fixed part of the setup.
 """
 from __future__ import annotations
 
@@ -21,17 +26,37 @@ def macro_f1(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> float:
     return float(f1[present].mean()) if present.any() else 0.0
 
 
-def _replicates(n_items: int, n_seeds: int, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _replicates(n_items: int, n_seeds: int, samples: int, seed: int, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(samples, n_items) image indices and (samples, n_seeds) seed (row) indices per replicate.
+
+    `groups` (n_seeds,): the group of each seed row; with two or more groups the rows are drawn
+    in two stages (groups, then rows within the drawn groups), see the module docstring."""
     rng = np.random.default_rng(seed)
-    return rng.integers(0, n_items, (samples, n_items)), rng.integers(0, n_seeds, (samples, n_seeds))
+    items = rng.integers(0, n_items, (samples, n_items))
+    if groups is None or len(np.unique(groups)) < 2:
+        return items, rng.integers(0, n_seeds, (samples, n_seeds))
+    groups = np.asarray(groups)
+    if len(groups) != n_seeds:
+        raise ValueError(f"groups has {len(groups)} entries for {n_seeds} seeds")
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    sizes = np.array([len(m) for m in members])
+    padded = np.zeros((len(members), sizes.max()), dtype=int)
+    for g, m in enumerate(members):
+        padded[g, : len(m)] = m
+    drawn = rng.integers(0, len(members), (samples, len(members)))  # stage 1: groups, with replacement
+    slot_group = np.take_along_axis(drawn, rng.integers(0, len(members), (samples, n_seeds)), axis=1)
+    within = (rng.random((samples, n_seeds)) * sizes[slot_group]).astype(int)  # stage 2: a seed of that group
+    return items, padded[slot_group, within]
 
 
 def summarize(
-    preds: np.ndarray, labels: np.ndarray, *, num_classes: int, samples: int = 2000, seed: int = 0, with_f1: bool = True
+    preds: np.ndarray, labels: np.ndarray, *, num_classes: int, samples: int = 2000, seed: int = 0, with_f1: bool = True,
+    groups: np.ndarray | None = None,
 ) -> dict:
-    """preds (S seeds, N images), labels (N,) -> {"accuracy": {mean, ci95, per_seed}, "macro_f1": {...}}."""
+    """preds (S seeds, N images), labels (N,) -> {"accuracy": {mean, ci95, per_seed}, "macro_f1": {...}}.
+    `groups` (S,): each seed's GAN seed, resampled too (see `_replicates`)."""
     correct = (preds == labels[None, :]).astype(float)  # (S, N)
-    items, seeds = _replicates(correct.shape[1], correct.shape[0], samples, seed)
+    items, seeds = _replicates(correct.shape[1], correct.shape[0], samples, seed, groups)
     acc_boot = np.array([correct[s][:, i].mean() for i, s in zip(items, seeds)])
     out = {"accuracy": _stat(correct.mean(1), acc_boot)}
     if with_f1:
@@ -43,12 +68,13 @@ def summarize(
     return out
 
 
-def paired_delta(preds_arm: np.ndarray, preds_base: np.ndarray, labels: np.ndarray, *, samples: int = 2000, seed: int = 0) -> dict:
-    """Accuracy of arm minus baseline, paired by seed (row) and test image (column)."""
+def paired_delta(preds_arm: np.ndarray, preds_base: np.ndarray, labels: np.ndarray, *, samples: int = 2000, seed: int = 0,
+                 groups: np.ndarray | None = None) -> dict:
+    """Accuracy of arm minus baseline, paired by seed (row) and test image (column); `groups` as in `summarize`."""
     if preds_arm.shape != preds_base.shape:
         raise ValueError(f"paired delta needs the same seeds and images, got {preds_arm.shape} and {preds_base.shape}")
     diff = (preds_arm == labels[None, :]).astype(float) - (preds_base == labels[None, :]).astype(float)
-    items, seeds = _replicates(diff.shape[1], diff.shape[0], samples, seed)
+    items, seeds = _replicates(diff.shape[1], diff.shape[0], samples, seed, groups)
     boot = np.array([diff[s][:, i].mean() for i, s in zip(items, seeds)])
     return {"mean": float(diff.mean()), "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]}
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from augment.metrics import paired_delta, summarize
+from augment.validation import VAL_SET
 
 BASELINE = "source_only"
 
@@ -26,26 +27,76 @@ def stack_predictions(per_seed: dict[int, pd.DataFrame], eval_set: str) -> tuple
 
 
 def arm_metrics(
-    predictions: dict[str, dict[int, pd.DataFrame]], *, num_classes: int, samples: int, seed: int
+    predictions: dict[str, dict[int, pd.DataFrame]], *, num_classes: int, samples: int, seed: int,
+    gan_seed_of: dict[int, int] | None = None,
 ) -> dict:
-    """predictions[arm][seed] is a predictions.csv frame; returns target_test, source_test, benefit."""
+    """predictions[arm][seed] is a predictions.csv frame; returns target_test, source_test, benefit,
+    and target_val (accuracy and its delta over source_only) when frames hold target_val rows.
+
+    `gan_seed_of[classifier seed]`: the GAN seed a GAN arm's classifier of that seed learned from.
+    Every arm's bootstrap then resamples GAN seeds too (the same replicates for every arm, so
+    benefits stay paired)."""
     out: dict = {"target_test": {}, "source_test": {}, "benefit": {}}
+    with_val = any((df.eval_set == VAL_SET).any() for per_seed in predictions.values() for df in per_seed.values())
+    if with_val:
+        out[VAL_SET] = {}
     stacked = {}
     for arm, per_seed in predictions.items():
+        groups = np.array([gan_seed_of[s] for s in sorted(per_seed)]) if gan_seed_of else None
+        stats = {"samples": samples, "seed": seed, "groups": groups}
         preds_t, labels_t = stack_predictions(per_seed, "target_test")
         preds_s, labels_s = stack_predictions(per_seed, "source_test")
-        stacked[arm] = (preds_t, labels_t, sorted(per_seed))
-        out["target_test"][arm] = summarize(preds_t, labels_t, num_classes=num_classes, samples=samples, seed=seed)
-        out["source_test"][arm] = summarize(preds_s, labels_s, num_classes=num_classes, samples=samples, seed=seed, with_f1=False)
+        stacked[arm] = {"target_test": (preds_t, labels_t)}
+        out["target_test"][arm] = summarize(preds_t, labels_t, num_classes=num_classes, **stats)
+        out["source_test"][arm] = summarize(preds_s, labels_s, num_classes=num_classes, with_f1=False, **stats)
+        if with_val:
+            preds_v, labels_v = stack_predictions(per_seed, VAL_SET)
+            stacked[arm][VAL_SET] = (preds_v, labels_v)
+            out[VAL_SET][arm] = summarize(preds_v, labels_v, num_classes=num_classes, with_f1=False, **stats)
+        stacked[arm]["seeds"], stacked[arm]["groups"] = sorted(per_seed), groups
     if BASELINE in stacked:
-        base, labels, base_seeds = stacked[BASELINE]
-        for arm, (preds, _, seeds) in stacked.items():
+        base = stacked[BASELINE]
+        for arm, st in stacked.items():
             if arm == BASELINE:
                 continue
-            if seeds != base_seeds:
-                raise ValueError(f"arm {arm!r} has seeds {seeds} but {BASELINE} has {base_seeds}; benefit is paired by seed")
-            out["benefit"][arm] = {"accuracy_delta": paired_delta(preds, base, labels, samples=samples, seed=seed)}
+            if st["seeds"] != base["seeds"]:
+                raise ValueError(f"arm {arm!r} has seeds {st['seeds']} but {BASELINE} has {base['seeds']}; benefit is paired by seed")
+            for section in ("target_test", VAL_SET) if with_val else ("target_test",):
+                preds, labels = st[section]
+                delta = paired_delta(preds, base[section][0], labels, samples=samples, seed=seed, groups=st["groups"])
+                if section == "target_test":
+                    out["benefit"][arm] = {"accuracy_delta": delta}
+                else:
+                    out[VAL_SET][arm]["accuracy_delta"] = delta
     return out
+
+
+def validation_note(metrics: dict) -> str:
+    """Which split is for what, in one paragraph for the reports."""
+    split = metrics["run"].get("target_split", {})
+    return (f"{split.get('target_val', '?')} labeled target test images (evaluate.validation_fraction, stratified, fixed by "
+            f"evaluate.validation_seed) are held out as `target_val`: choose settings on them (`dvc exp show`, "
+            f"`domain-augment sweep`). Every target-test figure above is on the other {split.get('target_test', '?')} images, "
+            "which no choice in this pipeline reads.")
+
+
+def filter_note(gans: dict) -> str:
+    """One sentence on synthesize.filter: what it kept of each GAN's translations."""
+    kinds = {g.get("filter", "none") for g in gans.values()}
+    if kinds <= {"none"}:
+        return "Synthetic filtering: none (synthesize.filter); every translation is used."
+    kept = "; ".join(f"{gan} kept {with_spread(g, 'kept_fraction')}" for gan, g in gans.items() if "kept_fraction" in g)
+    return ("Synthetic filtering: confirmed (synthesize.filter): a translation is kept only when a classifier trained on real "
+            f"source alone reads it as its label. Share kept: {kept}. Label preservation is measured on the kept images.")
+
+
+def with_spread(quality: dict, key: str, digits: int = 3) -> str:
+    """`mean ± std (per seed: a, b)` of one GAN figure for the reports; the plain value with one seed."""
+    text = f"{quality[key]:.{digits}f}"
+    per_seed = quality.get("per_seed", {})
+    if len(per_seed) > 1:
+        text += f" ± {quality[f'{key}_std']:.{digits}f} (seeds " + ", ".join(f"{s}: {q[key]:.{digits}f}" for s, q in per_seed.items()) + ")"
+    return text
 
 
 def _fmt(stat: dict) -> str:
@@ -78,11 +129,17 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
     for arm, reason in unavailable.items():
         lines.append(f"| {arm} | not run | | | | {reason} |")
     lines += ["", "![accuracy by arm](plots/arms.png)", ""]
+    if metrics.get(VAL_SET):
+        lines += ["## Target validation split (for choosing settings)", "", validation_note(metrics), "",
+                  "| arm | validation accuracy | benefit vs source_only |", "|---|---|---|"]
+        for arm, v in metrics[VAL_SET].items():
+            lines.append(f"| {arm} | {_fmt(v['accuracy'])} | {_fmt(v['accuracy_delta']) if 'accuracy_delta' in v else '-'} |")
+        lines.append("")
     if metrics.get("gan"):
         lines += ["## GANs", "", "| gan | FID | KID | label preservation | feature extractor |", "|---|---|---|---|---|"]
         for gan, g in metrics["gan"].items():
-            lines.append(f"| {gan} | {g['fid']:.3f} | {g['kid']:.4f} | {g['label_preservation']:.3f} | {g['feature_extractor']} |")
-        lines.append("")
+            lines.append(f"| {gan} | {with_spread(g, 'fid')} | {with_spread(g, 'kid', 4)} | {with_spread(g, 'label_preservation')} | {g['feature_extractor']} |")
+        lines += ["", filter_note(metrics["gan"]), ""]
         for gan, path in samples.items():
             lines += [f"`{gan}` samples (rows: source, translated, reconstructed):", "", f"![{gan} samples]({path})", ""]
     lines += ["## Stage wall time (seconds)", "", "| stage | seconds |", "|---|---|"]

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from augment.report import filter_note, validation_note, with_spread
+from augment.validation import VAL_SET
+
 
 def per_class_accuracy(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
     """preds (S, N), labels (N,) -> (num_classes,) accuracy per true class, mean over seeds (nan where absent)."""
@@ -125,6 +128,13 @@ def render_html(
     for arm, reason in unavailable.items():
         out.append(f"<tr><td><b>{e(arm)}</b></td><td class=na colspan=4>not available</td><td>{e(reason)}</td></tr>")
     out.append("</table>")
+    if metrics.get(VAL_SET):
+        out += ["<h2>Target validation split (for choosing settings)</h2>", f"<p>{e(validation_note(metrics))}</p>",
+                "<table><tr><th>arm</th><th>validation accuracy</th><th>benefit vs source_only</th></tr>"]
+        for arm, v in metrics[VAL_SET].items():
+            d = v.get("accuracy_delta")
+            out.append(f"<tr><td><b>{e(arm)}</b></td><td>{_fmt(v['accuracy'])}</td><td>{_fmt(d) if d else '-'}</td></tr>")
+        out.append("</table>")
 
     def figure(name: str) -> None:
         if name in images:
@@ -144,10 +154,11 @@ def render_html(
     if metrics.get("gan"):
         out += ["<h2>GANs</h2>", "<table><tr><th>gan</th><th>FID</th><th>KID</th><th>label preservation</th><th>feature extractor</th></tr>"]
         for gan, g in metrics["gan"].items():
-            out.append(f"<tr><td><b>{e(gan)}</b></td><td>{g['fid']:.3f}</td><td>{g['kid']:.4f}</td>"
-                       f"<td>{g['label_preservation']:.3f}</td><td>{e(g['feature_extractor'])}</td></tr>")
+            out.append(f"<tr><td><b>{e(gan)}</b></td><td>{e(with_spread(g, 'fid'))}</td><td>{e(with_spread(g, 'kid', 4))}</td>"
+                       f"<td>{e(with_spread(g, 'label_preservation'))}</td><td>{e(g['feature_extractor'])}</td></tr>")
         out.append("</table><p>Label preservation: the feature classifier's accuracy on the translated images against the "
-                   "labels of the source images they came from (a classifier the GANs never trained against).</p>")
+                   "labels of the source images they came from (a classifier the GANs never trained against). "
+                   f"{e(filter_note(metrics['gan']))}</p>")
     samples = [n for n in images if n not in ("arms", "confusion")]
     if samples:
         out.append("<h2>Samples</h2>")

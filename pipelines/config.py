@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from augment.arms import ARMS
+from augment.arms import ARMS, GANS, gan_seed_for
 from augment.classic import DEFAULT_TRANSFORMS
 from augment.classify import ClassifierConfig
 from augment.cyclegan import CycleGANConfig
@@ -21,6 +21,10 @@ from models.generators import generator_size_problem
 
 PARAMS_FILE = "params.yaml"
 DIGITS_DOMAINS = ("mnist", "optdigits")
+
+
+# Keys that moved, with where to: a user's old params file gets told instead of only refused.
+MOVED = {"gan.seed": "GAN seeds are the list gan.seeds (one GAN of each kind per seed)"}
 
 
 class ParamsError(ValueError):
@@ -89,14 +93,14 @@ class CycleGANParams(_Strict):
     pseudo_label_threshold: float = Field(0.9, gt=0, le=1)
     pool_size: int = Field(50, ge=0)
     loss: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
-    seed: int = Field(0, ge=0)
     log_every: int = Field(50, gt=0)
     checkpoint_every: int = Field(200, ge=0)
     sample_count: int = Field(16, gt=0)
 
-    def train_config(self) -> CycleGANConfig:
+    def train_config(self, seed: int = 0) -> CycleGANConfig:
+        """The training settings of the GAN with seed `seed` (one of gan.seeds)."""
         names = {f.name for f in dataclasses.fields(CycleGANConfig)}
-        return CycleGANConfig(**{k: v for k, v in self.model_dump().items() if k in names})
+        return CycleGANConfig(**{k: v for k, v in self.model_dump().items() if k in names}, seed=seed)
 
     def size_problem(self, image_size: int) -> tuple[str, str] | None:
         """(key, why) when networks of these settings cannot run on `image_size` px images."""
@@ -113,13 +117,36 @@ class CGANParams(CycleGANParams):
 
     lambda_semantic: float = Field(1.0, ge=0)
 
-    def train_config(self) -> CycleGANConfig:
-        return dataclasses.replace(super().train_config(), conditional=True)
+    def train_config(self, seed: int = 0) -> CycleGANConfig:
+        return dataclasses.replace(super().train_config(seed), conditional=True)
+
+
+def _distinct_non_negative(v: list[int]) -> list[int]:
+    if len(set(v)) != len(v):
+        raise ValueError("seeds must not repeat")
+    if any(s < 0 for s in v):
+        raise ValueError("seeds must be >= 0 (numpy's generators take no negative seed)")
+    return v
 
 
 class GanParams(_Strict):
+    # One GAN of each kind per seed; classifier seed i of a GAN arm learns from GAN seeds[i % len(seeds)].
+    seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
     cyclegan: CycleGANParams = CycleGANParams()
     cgan: CGANParams = CGANParams()
+
+    _seeds = field_validator("seeds")(classmethod(lambda cls, v: _distinct_non_negative(v)))
+
+
+class SynthesizeParams(_Strict):
+    filter: Literal["none", "confirmed"] = "none"
+    judge_steps: int = Field(400, gt=0)
+    judge_width: int = Field(32, gt=0)
+
+    def filter_config(self):
+        from augment.synthetic_filter import FilterConfig
+
+        return FilterConfig(kind=self.filter, judge_steps=self.judge_steps, judge_width=self.judge_width)
 
 
 class MixParams(_Strict):
@@ -152,14 +179,7 @@ class ClassifierParams(_Strict):
             raise ValueError("arms must not repeat")
         return v
 
-    @field_validator("seeds")
-    @classmethod
-    def _unique_seeds(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v):
-            raise ValueError("seeds must not repeat")
-        if any(s < 0 for s in v):
-            raise ValueError("seeds must be >= 0 (numpy's generators take no negative seed)")
-        return v
+    _seeds = field_validator("seeds")(classmethod(lambda cls, v: _distinct_non_negative(v)))
 
     def train_config(self) -> ClassifierConfig:
         return ClassifierConfig(
@@ -171,6 +191,8 @@ class ClassifierParams(_Strict):
 class EvaluateParams(_Strict):
     bootstrap_samples: int = Field(2000, ge=100)
     bootstrap_seed: int = Field(0, ge=0)
+    validation_fraction: float = Field(0.2, ge=0, lt=1)
+    validation_seed: int = Field(0, ge=0)
 
 
 class RuntimeParams(_Strict):
@@ -196,6 +218,7 @@ class RuntimeParams(_Strict):
 class Params(_Strict):
     data: DataParams = DataParams()
     gan: GanParams = GanParams()
+    synthesize: SynthesizeParams = SynthesizeParams()
     mix: MixParams = MixParams()
     classic: ClassicParams = ClassicParams()
     classifier: ClassifierParams = ClassifierParams()
@@ -205,7 +228,7 @@ class Params(_Strict):
     @model_validator(mode="after")
     def _networks_fit_the_images(self):
         # Checked here, before any stage runs, instead of crashing inside a network after prepare.
-        for name in GanParams.model_fields:
+        for name in (n for n in GanParams.model_fields if n in GANS):
             found = getattr(self.gan, name).size_problem(self.data.image_size)
             if found:
                 key, why = found
@@ -220,6 +243,18 @@ class Params(_Strict):
 
             for i, spec in enumerate(self.classic.transforms):
                 build_transform(spec, where=f"classic.transforms[{i}]")  # raises naming the entry and argument
+        return self
+
+    @model_validator(mode="after")
+    def _every_gan_seed_has_classifiers(self):
+        if any(ARMS[a].gan for a in self.classifier.arms):
+            used = {gan_seed_for(s, self.gan.seeds) for s in self.classifier.seeds}
+            idle = [g for g in self.gan.seeds if g not in used]
+            if idle:
+                raise ValueError(
+                    f"gan.seeds {idle} would train GANs that no classifier uses: a GAN arm's classifier seed s learns from "
+                    f"gan.seeds[s % {len(self.gan.seeds)}], and classifier.seeds is {self.classifier.seeds} "
+                    "(use at least as many consecutive classifier seeds as GAN seeds)")
         return self
 
     @model_validator(mode="after")
@@ -238,7 +273,8 @@ def _format(err: ValidationError, source: str) -> str:
         if not key:  # a check across sections: its message names the keys
             lines.append(f"{source}: {e['msg'].removeprefix('Value error, ')}")
         elif e["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown key {key!r}")
+            hint = MOVED.get(key.split(".")[0] + "." + key.split(".")[-1]) if "." in key else None
+            lines.append(f"{source}: unknown key {key!r}" + (f"; {hint}" if hint else ""))
         else:
             msg = e["msg"].removeprefix("Value error, ")
             got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e["input"], dict) else ""

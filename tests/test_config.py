@@ -136,3 +136,23 @@ def test_network_too_deep_for_the_image_size_is_named():
 def test_negative_seeds_are_refused_by_key(section, key, value):
     with pytest.raises(ParamsError, match=rf"{section}\.{key}"):
         parse_params({section: {key: value}})
+
+
+def test_gan_seeds_are_checked_and_the_old_per_gan_seed_is_pointed_to_them():
+    raw = _raw()
+    raw["gan"]["cyclegan"]["seed"] = 3
+    with pytest.raises(ParamsError, match=r"unknown key 'gan.cyclegan.seed'; GAN seeds are the list gan.seeds"):
+        parse_params(raw)
+    for seeds, message in (([0, 0], "gan.seeds: seeds must not repeat"), ([-1], "gan.seeds: seeds must be >= 0"),
+                           ([], "gan.seeds: List should have at least 1 item")):
+        raw = _raw()
+        raw["gan"]["seeds"] = seeds
+        with pytest.raises(ParamsError, match=message):
+            parse_params(raw)
+    raw = _raw()
+    raw["gan"]["seeds"], raw["classifier"]["seeds"] = [0, 1, 2], [0, 1]
+    with pytest.raises(ParamsError, match=r"gan.seeds \[2\] would train GANs that no classifier uses"):
+        parse_params(raw)
+    raw["classifier"]["arms"] = ["source_only", "oracle"]  # no GAN arm: nothing to pair
+    assert parse_params(raw).gan.seeds == [0, 1, 2]
+    assert parse_params(_raw()).gan.cgan.train_config(7).seed == 7

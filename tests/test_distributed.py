@@ -42,7 +42,7 @@ def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):
                            "--timings-dir", str(tmp_path / "timings")],
                           cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("train_gan@cyclegan step 6/6") == 1
-    stage = json.loads((tmp_path / "timings/train_gan@cyclegan.json").read_text())
+    assert proc.stdout.count("train_gan@cyclegan-0 step 6/6") == 1
+    stage = json.loads((tmp_path / "timings/train_gan@cyclegan-0.json").read_text())
     assert stage["device"] == "cpu x 2 processes" and stage["steps"] == 6
     assert (tmp_path / "gan/G_st.pt").is_file() and not (tmp_path / "ckpt").exists()

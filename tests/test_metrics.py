@@ -79,3 +79,64 @@ def test_arm_metrics_refuses_unpaired_seeds():
     preds = {"source_only": {0: _frame(labels, labels)}, "cyclegan": {1: _frame(labels, labels)}}
     with pytest.raises(ValueError, match="paired by seed"):
         arm_metrics(preds, num_classes=2, samples=100, seed=0)
+
+
+def test_intervals_resample_gan_seeds_when_classifiers_are_grouped_by_gan():
+    """Six classifier seeds over two GANs: one GAN's classifiers are all right, the other's all
+    wrong. Resampling GAN seeds must let the interval reach both extremes; resampling only
+    classifier seeds (six of them) keeps it narrower."""
+    labels = np.zeros(200, dtype=int)
+    good, bad = np.zeros(200, dtype=int), np.ones(200, dtype=int)
+    preds = np.stack([good, bad] * 3)  # seed s learned from GAN s % 2
+    groups = np.array([0, 1] * 3)
+    flat = summarize(preds, labels, num_classes=2, samples=2000, seed=0, with_f1=False)["accuracy"]["ci95"]
+    grouped = summarize(preds, labels, num_classes=2, samples=2000, seed=0, with_f1=False, groups=groups)["accuracy"]["ci95"]
+    assert grouped[0] == 0.0 and grouped[1] == 1.0  # a replicate can draw GAN 1 twice, or GAN 0 twice
+    assert flat[0] > 0.0 and flat[1] < 1.0
+    base = np.stack([good] * 6)
+    delta = paired_delta(preds, base, labels, samples=2000, seed=0, groups=groups)["ci95"]
+    assert delta[0] == -1.0 and delta[1] == 0.0
+
+
+def test_arm_metrics_resample_the_same_gan_seeds_for_every_arm():
+    """gan_seed_of groups every arm's seeds the same way, so a non-GAN arm keeps its interval
+    shape and the benefit stays paired; one GAN seed (a single group) changes nothing."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 60)
+
+    def frame(p):
+        return pd.DataFrame({"eval_set": ["target_test"] * 60 + ["source_test"] * 60, "path": [f"{i}" for i in range(120)],
+                             "label_index": np.concatenate([labels, labels]), "pred": np.concatenate([p, p])})
+
+    predictions = {arm: {s: frame(np.where(rng.random(60) < q, labels, (labels + 1) % 3)) for s in range(4)}
+                   for arm, q in (("source_only", 0.4), ("cyclegan", 0.7))}
+    plain = arm_metrics(predictions, num_classes=3, samples=300, seed=0)
+    one_gan = arm_metrics(predictions, num_classes=3, samples=300, seed=0, gan_seed_of={s: 0 for s in range(4)})
+    assert one_gan == plain
+    two = arm_metrics(predictions, num_classes=3, samples=300, seed=0, gan_seed_of={s: s % 2 for s in range(4)})
+    assert two["target_test"]["cyclegan"]["accuracy"]["mean"] == plain["target_test"]["cyclegan"]["accuracy"]["mean"]
+    assert two["benefit"]["cyclegan"]["accuracy_delta"]["ci95"] != plain["benefit"]["cyclegan"]["accuracy_delta"]["ci95"]
+
+
+def test_validation_split_is_stratified_fixed_and_leaves_every_class_in_test():
+    from augment.validation import VAL_SET, hold_out, validation_paths
+
+    rows = pd.DataFrame({"path": [f"t/{c}/{i}.png" for c in range(3) for i in range(10 if c else 1)],
+                         "label_index": [c for c in range(3) for _ in range(10 if c else 1)]})
+    val = validation_paths(rows, 0.2, seed=0)
+    assert val == validation_paths(rows, 0.2, seed=0) and val != validation_paths(rows, 0.2, seed=1)
+    per_class = rows[rows.path.isin(val)].label_index.value_counts().to_dict()
+    assert per_class == {1: 2, 2: 2}  # 20% of ten; a class of one image stays wholly in test
+    assert validation_paths(rows, 0.0, seed=0) == set()
+    frame = pd.DataFrame({"eval_set": ["target_test"] * len(rows) + ["source_test"], "path": [*rows.path, "s/0.png"],
+                          "label_index": [*rows.label_index, 0], "pred": 0})
+    moved = hold_out(frame, val | {"s/0.png"})
+    assert (moved.eval_set == VAL_SET).sum() == 4 and moved.eval_set.iloc[-1] == "source_test"  # source test untouched
+
+    def frames(q):
+        rng = np.random.default_rng(int(q * 10))
+        return {s: hold_out(frame.assign(pred=np.where(rng.random(len(frame)) < q, frame.label_index, 1)), val) for s in (0, 1)}
+
+    m = arm_metrics({"source_only": frames(0.3), "cyclegan": frames(0.9)}, num_classes=3, samples=200, seed=0)
+    assert set(m[VAL_SET]) == {"source_only", "cyclegan"} and "accuracy_delta" in m[VAL_SET]["cyclegan"]
+    assert len(m["target_test"]["cyclegan"]["accuracy"]["per_seed"]) == 2

@@ -37,12 +37,16 @@ def digits_repo(tmp_path_factory):
 
 def test_repro_writes_every_metrics_key(digits_repo):
     repo, out = digits_repo
-    expected = {"prepare", "evaluate"} | {f"{stage}@{g}" for stage in ("train_gan", "synthesize") for g in GANS} | {
+    expected = {"prepare", "evaluate"} | {f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in GANS for s in (0, 1)} | {
         f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)
     }
     assert set(ran_stages(out)) == expected
     m = json.loads((repo / "reports/metrics.json").read_text())
-    assert set(m) == {"target_test", "source_test", "benefit", "gan", "run"}
+    assert set(m) == {"target_test", "source_test", "benefit", "gan", "run", "target_val"}
+    # 20% of target test held out for choosing settings, stratified; target_test reported on the rest
+    split = m["run"]["target_split"]
+    assert split["target_val"] > 0 and split["target_test"] > 3 * split["target_val"]
+    assert set(m["target_val"]) == set(ARMS) and "accuracy_delta" in m["target_val"]["cyclegan"]
     for arm in ARMS:
         for metric in ("accuracy", "macro_f1"):
             stat = m["target_test"][arm][metric]
@@ -60,43 +64,52 @@ def test_repro_writes_every_metrics_key(digits_repo):
         assert math.isfinite(value) and -1 <= value <= 1, f"benefit.{key} = {value}"
     for gan in GANS:
         g = m["gan"][gan]
-        assert set(g) == {"fid", "kid", "feature_extractor", "label_preservation"} and "oracle" in g["feature_extractor"]
+        assert {"fid", "kid", "feature_extractor", "label_preservation"} <= set(g) and "oracle" in g["feature_extractor"]
         assert 0 <= g["label_preservation"] <= 1 and math.isfinite(g["fid"])
-    assert m["run"]["seeds"] == [0, 1] and m["run"]["device"] == "cpu"
+        # one GAN per gan.seeds entry: each judged on its own images, the contract's keys their mean
+        assert set(g["per_seed"]) == {"0", "1"}
+        assert g["label_preservation"] == pytest.approx(sum(q["label_preservation"] for q in g["per_seed"].values()) / 2)
+    # classifier seed s of a GAN arm learned from GAN seed s % 2
+    for arm, seed in (("cyclegan", 0), ("cyclegan", 1), ("cgan", 1), ("test_time", 1)):
+        assert json.loads((repo / f"artifacts/classifiers/{arm}/{seed}/status.json").read_text())["gan_seed"] == seed
+    assert m["run"]["seeds"] == [0, 1] and m["run"]["gan_seeds"] == [0, 1] and m["run"]["device"] == "cpu"
     assert set(m["run"]["wall_seconds"]) == expected and all(v > 0 for v in m["run"]["wall_seconds"].values())
     page = (repo / "reports/report.html").read_text()
     assert page.count("data:image/png;base64,") >= 4 and all(f"<b>{a}</b>" in page for a in ARMS)
     for path in ("reports/report.md", "reports/plots/arms.png", "reports/samples/cyclegan.png", "reports/samples/comparison.png",
                  "reports/plots/confusion.png", "reports/plots/confusion/oracle.csv", "reports/plots/per_class/cgan.csv",
-                 "artifacts/gan/cyclegan/G_st.pt", "artifacts/gan/cyclegan/samples.png",
-                 "data/synthetic/cyclegan/manifest.csv", "data/prepared/rejected.csv"):
+                 "artifacts/gan/cyclegan/0/G_st.pt", "artifacts/gan/cyclegan/1/samples.png",
+                 "data/synthetic/cyclegan/1/manifest.csv", "data/prepared/rejected.csv"):
         assert (repo / path).is_file(), path
-    assert not (repo / ".dvc/tmp/checkpoints/cyclegan").exists()
+    assert not (repo / ".dvc/tmp/checkpoints/cyclegan/0").exists()
+    assert "resamples GAN seeds" in page or "first resamples GAN seeds" in page
     assert "| cyclegan |" in (repo / "reports/report.md").read_text()
     shown = dvc("metrics", "show", "--json", cwd=repo).stdout
     assert "target_test" in shown
 
 
 def test_cgan_stages_run_end_to_end(digits_repo):
-    """train_gan@cgan and synthesize@cgan: a class-conditional generator, and images made for each source label."""
+    """train_gan@cgan-<seed> and synthesize@cgan-<seed>: a class-conditional generator, and images made for each source label."""
     import pandas as pd
     import torch
 
     from augment.cyclegan import is_conditional, load_generator
 
     repo, _ = digits_repo
-    assert is_conditional(load_generator(repo / "artifacts/gan/cgan/G_st.pt"))
-    assert (repo / "artifacts/gan/cgan/C.pt").is_file() and (repo / "reports/samples/cgan.png").is_file()
-    history = pd.read_csv(repo / "artifacts/gan/cgan/history.csv")
+    assert is_conditional(load_generator(repo / "artifacts/gan/cgan/0/G_st.pt"))
+    assert (repo / "artifacts/gan/cgan/1/C.pt").is_file() and (repo / "reports/samples/cgan.png").is_file()
+    history = pd.read_csv(repo / "artifacts/gan/cgan/0/history.csv")
     assert {"loss_c", "loss_semantic", "target_labeled"} <= set(history.columns)
-    synthetic = pd.read_csv(repo / "data/synthetic/cgan/manifest.csv", dtype={"label": str})
+    synthetic = pd.read_csv(repo / "data/synthetic/cgan/0/manifest.csv", dtype={"label": str})
     prepared = pd.read_csv(repo / "data/prepared/manifest.csv", dtype={"label": str}, keep_default_na=False)
     source = prepared[(prepared.role == "source") & (prepared.split == "train")]
     assert list(synthetic.source_path) == list(source.path) and list(synthetic.label) == list(source.label)
     for rel in synthetic.path.head(3):
-        assert (repo / "data/synthetic/cgan" / rel).is_file()
+        assert (repo / "data/synthetic/cgan/0" / rel).is_file()
     assert "| cgan |" in (repo / "reports/report.md").read_text()
-    assert torch.load(repo / "artifacts/gan/cgan/G_st.pt", weights_only=True)["arch"]["num_classes"] == 10
+    assert torch.load(repo / "artifacts/gan/cgan/1/G_st.pt", weights_only=True)["arch"]["num_classes"] == 10
+    # two seeds, two different GANs
+    assert not (repo / "artifacts/gan/cgan/0/G_st.pt").read_bytes() == (repo / "artifacts/gan/cgan/1/G_st.pt").read_bytes()
 
 
 def test_cgan_and_cyclegan_networks_that_cannot_fit_the_images_are_refused_before_prepare(tmp_path):
@@ -130,9 +143,9 @@ def test_identical_rerun_does_not_cascade(digits_repo):
     re-run that reproduces the same generator stops at synthesize: the six classifiers are not
     re-run. (torch.save gives each weights file a new serialization id, so synthesize does run.)"""
     repo, _ = digits_repo
-    forced = dvc("repro", "--force", "--single-item", "train_gan@cyclegan", cwd=repo)
-    assert ran_stages(forced.stdout) == ["train_gan@cyclegan"]
-    assert ran_stages(dvc("repro", cwd=repo).stdout) == ["synthesize@cyclegan", "evaluate"]
+    forced = dvc("repro", "--force", "--single-item", "train_gan@cyclegan-1", cwd=repo)
+    assert ran_stages(forced.stdout) == ["train_gan@cyclegan-1"]
+    assert ran_stages(dvc("repro", cwd=repo).stdout) == ["synthesize@cyclegan-1", "evaluate"]
 
 
 def test_bad_param_fails_with_the_key_named(digits_repo):
@@ -178,7 +191,7 @@ def test_killed_gan_training_resumes_from_its_checkpoint(digits_repo, tmp_path):
     params["gan"]["cyclegan"].update(steps=4000, checkpoint_every=10)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out, ckpt = tmp_path / "gan", tmp_path / "ckpt"
-    cmd = [sys.executable, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", "--checkpoint-dir", str(ckpt),
+    cmd = [sys.executable, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", "--seed", "0", "--checkpoint-dir", str(ckpt),
            "--timings-dir", str(tmp_path / "timings"),
            "--params", str(tmp_path / "params.yaml"), "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=repo, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -14,7 +14,7 @@ from tests.prefect_api import artifacts, log_messages, task_states
 
 pytestmark = pytest.mark.e2e
 
-DAG_ORDER = ["prepare", "train_gan@cyclegan", "synthesize@cyclegan"]
+DAG_ORDER = ["prepare", "train_gan@cyclegan-0", "synthesize@cyclegan-0"]
 ARMS = {"source_only", "cyclegan", "cgan", "oracle"}
 
 
@@ -44,11 +44,11 @@ def test_prefect_stage_order_comes_from_the_dvc_graph(repo):
     assert order[0] == "prepare" and order[-1] == "evaluate"
     classifiers = [i for i, s in enumerate(order) if s.startswith("train_classifier@")]
     for gan in ("cyclegan", "cgan"):
-        assert order.index(f"train_gan@{gan}") < order.index(f"synthesize@{gan}") < min(classifiers)
+        assert order.index(f"train_gan@{gan}-1") < order.index(f"synthesize@{gan}-1") < min(classifiers)
     assert {order[i] for i in classifiers} == {
         f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)
     }
-    assert stage_order(repo, ["synthesize@cyclegan"]) == DAG_ORDER
+    assert stage_order(repo, ["synthesize@cyclegan-0"]) == DAG_ORDER
 
 
 def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo):
@@ -62,7 +62,7 @@ def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo)
     assert set(metrics["target_test"]) == ARMS
     # the user's working tree: untouched
     assert _git_status(repo) == before  # tracked files (params, dvc.lock, metrics.json) unchanged, nothing new
-    assert not (repo / "data/prepared").exists() and not (repo / "artifacts/gan/cyclegan").exists()  # git-ignored outs
+    assert not (repo / "data/prepared").exists() and not (repo / "artifacts/gan/cyclegan/0").exists()  # git-ignored outs
     # the experiment, named after the flow run, visible from the user's repo
     names = subprocess.run([sys.executable, "-m", "dvc", "exp", "list", "--name-only"], cwd=repo, env=env(),
                            capture_output=True, text=True, check=True).stdout.split()
@@ -76,7 +76,7 @@ def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo)
     # the stage commands' own output reached the run log
     messages = "\n".join(log_messages(run_id))
     assert "prepare: " in messages and "images -> data/prepared/manifest.csv" in messages
-    assert "train_gan@cyclegan step 12/12" in messages
+    assert "train_gan@cyclegan-0 step 12/12" in messages
 
 
 def test_prefect_second_run_is_quick_and_in_place_runs_skip(repo):
@@ -94,7 +94,7 @@ def test_prefect_overrides_and_stage_subset(repo):
     _, summary = _run(repo_path=str(repo), overrides=["classifier.steps=7"], stages=["train_classifier@source_only-0"],
                       experiment=False)
     statuses = {r["stage"]: r["status"] for r in summary["stages"]}
-    upstream = ["prepare"] + [f"{stage}@{gan}" for gan in ("cyclegan", "cgan") for stage in ("train_gan", "synthesize")]
+    upstream = ["prepare"] + [f"{stage}@{gan}-{seed}" for gan in ("cyclegan", "cgan") for seed in (0, 1) for stage in ("train_gan", "synthesize")]
     assert set(statuses) == set(upstream) | {"train_classifier@source_only-0"}
     assert list(statuses)[0] == "prepare" and list(statuses)[-1] == "train_classifier@source_only-0"
     assert statuses["train_classifier@source_only-0"] == "ran"

@@ -13,16 +13,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from augment.arms import ARMS
+from augment.arms import ARMS, gan_seed_for
 from augment.classify import load_classifier, predict
 from augment.classic import classic_transform
 from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared, load_synthetic
-from augment.gan_quality import gan_quality
+from augment.gan_quality import gan_quality, summarize_gan_seeds
 from augment.io import atomic_dir, write_csv, write_json, write_text
 from augment.report import arm_metrics, plot_arms, render_report, stack_predictions
 from augment.report_html import confusion, per_class_accuracy, plot_confusions, render_html
 from augment.samples import save_grid
+from augment.validation import VAL_SET, hold_out, validation_paths
 from pipelines.config import load_params
 from pipelines.runtime import TIMINGS_DIR, run_stage, select_device
 
@@ -35,16 +36,25 @@ def _stage_seconds(path: Path) -> tuple[str, float] | None:
     return rec["stage"], float(rec["wall_seconds"])
 
 
-INTERVAL_NOTE = (
-    "Mean over classifier seeds with a 95% percentile bootstrap interval that resamples target test images and classifier "
-    "seeds. Each GAN arm uses one trained GAN (gan.<gan>.seed), so the interval does not include the GAN's own training "
-    "randomness. Benefit is the arm minus source_only, paired by seed and image; green when its whole interval is above 0."
-)
+def interval_note(gan_seeds: list[int], classifier_seeds: list[int]) -> str:
+    """What the intervals of this run cover, in words for the report."""
+    note = ("Mean over classifier seeds with a 95% percentile bootstrap interval that resamples target test images and classifier "
+            "seeds. ")
+    if len(gan_seeds) > 1:
+        pairs = ", ".join(f"{s}->{gan_seed_for(s, gan_seeds)}" for s in classifier_seeds)
+        note += (f"GAN arms: one GAN of each kind per GAN seed {gan_seeds}; the classifier of seed s learns from GAN seed "
+                 f"gan.seeds[s % {len(gan_seeds)}] ({pairs}), and each replicate first resamples GAN seeds, then classifier "
+                 "seeds within them, so the interval includes the GAN's own training randomness. ")
+    else:
+        note += (f"Each GAN arm uses one trained GAN (gan.seeds = {gan_seeds}), so its interval does not include the GAN's own "
+                 "training randomness; list two or more gan.seeds for that. ")
+    return note + "Benefit is the arm minus source_only, paired by seed and image; green when its whole interval is above 0."
 
 
-def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, *, device, per_row: int = 10) -> list[tuple[str, torch.Tensor]]:
+def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, *, device, gan_seed: int = 0,
+                    per_row: int = 10) -> list[tuple[str, torch.Tensor]]:
     """Rows for one picture of what each arm adds: source test images (one per class, up to
-    `per_row`), each GAN's translation of them, the classic transforms on them, and real target
+    `per_row`), each GAN's translation of them (the GAN of `gan_seed`), the classic transforms on them, and real target
     test images of the same classes."""
     src, _ = data.labeled("source", "test")
     tgt, _ = data.labeled("target", "test")
@@ -54,7 +64,7 @@ def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, 
     x, y = src.images[pick], src.labels[pick]
     rows = [("source", x)]
     for gan in gans:
-        g_st = gans_dir / gan / "G_st.pt"
+        g_st = gans_dir / gan / str(gan_seed) / "G_st.pt"
         if g_st.is_file():
             gen = load_generator(g_st, device=device)
             rows.append((gan, translate(gen, x, y if is_conditional(gen) else None, device=device)))
@@ -65,24 +75,25 @@ def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, 
 
 
 def test_time_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[int], classifiers: Path, gan_dir: Path,
-                          *, device) -> dict[int, pd.DataFrame] | str:
+                          gan_seeds: list[int], *, device) -> dict[int, pd.DataFrame] | str:
     """The `test_time` arm: each source_only classifier reads target test images translated
-    target->source by the GAN's G_ts (source test images are read as they are). Returns per-seed
-    prediction frames like predictions.csv, or the reason the arm is unavailable."""
+    target->source by G_ts of its GAN seed (source test images are read as they are). Returns
+    per-seed prediction frames like predictions.csv, or the reason the arm is unavailable."""
     missing = [s for s in seeds if s not in source_only]
     if missing:
         return f"needs the source_only classifiers of seeds {missing} (add source_only to classifier.arms)"
-    g_ts = gan_dir / "G_ts.pt"
-    if not g_ts.is_file():
-        return f"needs the target->source generator {g_ts}"
+    generators = {g: gan_dir / str(g) / "G_ts.pt" for g in sorted({gan_seed_for(s, gan_seeds) for s in seeds})}
+    absent = [str(path) for path in generators.values() if not path.is_file()]
+    if absent:
+        return f"needs the target->source generator(s) {', '.join(absent)}"
     images, rows = data.labeled("target", "test")
-    translated = translate(load_generator(g_ts, device=device), images.images, device=device)
+    translated = {g: translate(load_generator(path, device=device), images.images, device=device) for g, path in generators.items()}
     out = {}
     for seed in seeds:
         model = load_classifier(classifiers / "source_only" / str(seed) / "model.pt", device=device)
         base = source_only[seed]
         target = pd.DataFrame({"eval_set": "target_test", "path": rows.path.to_numpy(), "label_index": rows.label_index.to_numpy(),
-                               "pred": predict(model, translated, device=device).numpy()})
+                               "pred": predict(model, translated[gan_seed_for(seed, gan_seeds)], device=device).numpy()})
         out[seed] = pd.concat([target, base[base.eval_set != "target_test"]], ignore_index=True)
     return out
 
@@ -124,14 +135,19 @@ def main(argv: list[str] | None = None) -> None:
             predictions.setdefault(arm, {})[seed] = pd.read_csv(d / "predictions.csv")
     for arm, seeds in test_time.items():
         found = test_time_predictions(data, predictions.get("source_only", {}), seeds, args.classifiers, args.gans / ARMS[arm].gan,
-                                      device=device)
+                                      params.gan.seeds, device=device)
         if isinstance(found, str):
             unavailable[arm] = found
         else:
             predictions[arm] = found
+    # Hold out the validation images only now: every classifier predicted the whole target test split.
+    _, target_rows = data.labeled("target", "test")
+    val_paths = validation_paths(target_rows, params.evaluate.validation_fraction, params.evaluate.validation_seed)
+    predictions = {arm: {seed: hold_out(frame, val_paths) for seed, frame in per_seed.items()} for arm, per_seed in predictions.items()}
+    gan_seed_of = {s: gan_seed_for(s, params.gan.seeds) for s in cp.seeds} if any(ARMS[a].gan for a in predictions) else None
     metrics = arm_metrics(
         predictions, num_classes=len(data.classes),
-        samples=params.evaluate.bootstrap_samples, seed=params.evaluate.bootstrap_seed,
+        samples=params.evaluate.bootstrap_samples, seed=params.evaluate.bootstrap_seed, gan_seed_of=gan_seed_of,
     )
 
     # GAN quality, with features from a classifier trained here (no downloaded weights).
@@ -143,31 +159,36 @@ def main(argv: list[str] | None = None) -> None:
         seed0 = cp.seeds[0]
         model = load_classifier(args.classifiers / extractor_arm / str(seed0) / "model.pt")
         real_target = data.images("target", "test")
+        extractor = f"{model.__class__.__name__} penultimate layer of the '{extractor_arm}' classifier, seed {seed0}"
         for gan in gans_used:
-            synthetic, _ = load_synthetic(args.synthetic / gan)
-            metrics["gan"][gan] = gan_quality(
-                model, real_target, synthetic,
-                feature_extractor=f"{model.__class__.__name__} penultimate layer of the '{extractor_arm}' classifier, seed {seed0}",
-            )
+            per_seed = {}
+            for g in params.gan.seeds:
+                per_seed[g] = gan_quality(model, real_target, load_synthetic(args.synthetic / gan / str(g))[0], feature_extractor=extractor)
+                kept = args.synthetic / gan / str(g) / "filter.json"
+                if kept.is_file():
+                    per_seed[g]["kept_fraction"] = json.loads(kept.read_text())["kept_fraction"]
+            metrics["gan"][gan] = summarize_gan_seeds(per_seed)
+            metrics["gan"][gan]["filter"] = params.synthesize.filter
     with atomic_dir(args.out / "samples") as tmp:
         for gan in gans_used:
-            src = args.gans / gan / "samples.png"
+            src = args.gans / gan / str(params.gan.seeds[0]) / "samples.png"
             if src.is_file():
                 shutil.copyfile(src, tmp / f"{gan}.png")
                 samples[gan] = f"samples/{gan}.png"
-        rows = comparison_rows(data, args.gans, gans_used, params.classic.transforms, device=device)
+        rows = comparison_rows(data, args.gans, gans_used, params.classic.transforms, device=device, gan_seed=params.gan.seeds[0])
         save_grid([r for _, r in rows], tmp / "comparison.png")
         samples["comparison"] = "samples/comparison.png"
         comparison_caption = "The same source test images, one per class; rows, top to bottom: " + ", ".join(name for name, _ in rows) + "."
 
     wall = {}
-    stages = ["prepare"] + [f"train_gan@{g}" for g in gans_used] + [f"synthesize@{g}" for g in gans_used]
+    stages = ["prepare"] + [f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in gans_used for s in params.gan.seeds]
     stages += [f"train_classifier@{a}-{s}" for a in cp.arms for s in cp.seeds]
     for stage in stages:
         found = _stage_seconds(args.timings_dir / f"{stage}.json")
         if found:
             wall[found[0]] = found[1]
-    metrics["run"] = {"seeds": list(cp.seeds), "wall_seconds": wall, "device": ",".join(sorted(devices)) or "cpu"}
+    metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds),
+                      "target_split": {"target_val": len(val_paths), "target_test": len(target_rows) - len(val_paths)}, "wall_seconds": wall, "device": ",".join(sorted(devices)) or "cpu"}
 
     (args.out / "plots").mkdir(parents=True, exist_ok=True)
     rows = [{"arm": a, "accuracy": m["accuracy"]["mean"], "ci95_low": m["accuracy"]["ci95"][0], "ci95_high": m["accuracy"]["ci95"][1]}
@@ -192,13 +213,15 @@ def main(argv: list[str] | None = None) -> None:
     write_text(report, args.out / "report.md")
     images = {"arms": (args.out / "plots" / "arms.png", "Target-domain test accuracy by arm, with 95% intervals."),
               "confusion": (args.out / "plots" / "confusion.png", "Row-normalised confusion matrices on target test, all seeds pooled.")}
-    images.update({gan: (args.out / samples[gan], f"{gan}: rows are source, translated, reconstructed.") for gan in gans_used if gan in samples})
+    images.update({gan: (args.out / samples[gan], f"{gan} (GAN seed {params.gan.seeds[0]}): rows are source, translated, reconstructed.")
+                   for gan in gans_used if gan in samples})
     images["comparison"] = (args.out / samples["comparison"], comparison_caption)
     write_text(render_html(metrics, arms_info={a: ARMS[a].description for a in ARMS}, unavailable=unavailable, dataset=data.info,
-                           per_class=per_class, images=images, interval_note=INTERVAL_NOTE), args.out / "report.html")
+                           per_class=per_class, images=images, interval_note=interval_note(params.gan.seeds, cp.seeds)), args.out / "report.html")
     for arm, reason in unavailable.items():  # DESIGN.md: an arm that cannot exist on the data, with the reason
-        for section in ("target_test", "source_test"):
-            metrics[section][arm] = {"status": "unavailable", "reason": reason}
+        for section in ("target_test", "source_test", VAL_SET):
+            if section in metrics:
+                metrics[section][arm] = {"status": "unavailable", "reason": reason}
     write_json(metrics, args.out / "metrics.json")
     print(f"evaluate: report -> {args.out / 'report.md'}, metrics -> {args.out / 'metrics.json'}")
     for arm, b in metrics["benefit"].items():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from augment.arms import ARMS, ArmUnavailable, training_parts, transformed_parts
+from augment.arms import ARMS, ArmUnavailable, gan_seed_for, training_parts, transformed_parts
 from augment.classic import classic_transform
 from augment.classify import predict, save_classifier, train_classifier
 from augment.dataset import load_prepared, load_synthetic
@@ -43,16 +43,18 @@ def main(argv: list[str] | None = None) -> None:
     device = select_device(params.runtime.device, params.runtime.threads)
     data = load_prepared(args.prepared)
     record: dict = {"arm": arm.name, "seed": args.seed, "device": str(device)}
+    if arm.gan:
+        record["gan_seed"] = gan_seed_for(args.seed, params.gan.seeds)
     name = f"train_classifier@{arm.name}-{args.seed}"
     with stage_timer(name, args.timings_dir), atomic_dir(out) as tmp:
         if arm.test_time:  # nothing to train: evaluate applies the source_only classifiers to translated target images
-            record.update(status="test_time", uses="source_only", reason="evaluated on target test translated by G_ts")
+            record.update(status="test_time", uses="source_only", reason=f"evaluated on target test translated by G_ts of {arm.gan} seed {record['gan_seed']}")
             write_json(record, tmp / "status.json")
             print(f"{name}: no training; evaluate runs source_only seed {args.seed} on target test translated target->source")
             return
         source, _ = data.labeled("source", "train")
         target = None if arm.target_labels == "none" else data.labeled("target", "train", visible=arm.target_labels)[0]
-        synthetic = load_synthetic(args.synthetic / arm.gan)[0] if arm.gan else None
+        synthetic = load_synthetic(args.synthetic / arm.gan / str(record["gan_seed"]))[0] if arm.gan else None
         try:
             parts = training_parts(arm, source=source, target=target, synthetic=synthetic, synthetic_fraction=params.mix.synthetic_fraction,
                                    target_fraction=params.mix.target_fraction)

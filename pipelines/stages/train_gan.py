@@ -1,14 +1,14 @@
-"""DVC stage `train_gan@<gan>`: learn the source<->target mapping from unpaired images.
+"""DVC stage `train_gan@<gan>-<seed>`: learn the source<->target mapping from unpaired images.
 
-Writes artifacts/gan/<gan>/: G_st.pt, G_ts.pt (generators), D_s.pt, D_t.pt, samples.png
+One stage per GAN kind and `gan.seeds` entry. Writes artifacts/gan/<gan>/<seed>/: G_st.pt, G_ts.pt (generators), D_s.pt, D_t.pt, samples.png
 (source | translated | reconstructed), C.pt (the semantic classifier, when used), history.csv and live/ (dvclive curves), all at
 once when training ends. While training, resumable checkpoints go to --checkpoint-dir (in
-dvc.yaml: DVC's scratch folder .dvc/tmp/checkpoints/<gan>, which `dvc repro` does not delete):
+dvc.yaml: DVC's scratch folder .dvc/tmp/checkpoints/<gan>/<seed>, which `dvc repro` does not delete):
 a killed run resumes from the last one when params and data are unchanged, and starts over
 otherwise. The checkpoint is removed once the outputs are in place.
 
 Several GPUs (or CPU processes): launch it with torchrun, e.g.
-    torchrun --standalone --nproc_per_node=4 -m pipelines.stages.train_gan --gan cyclegan
+    torchrun --standalone --nproc_per_node=4 -m pipelines.stages.train_gan --gan cyclegan --seed 0
 (`runtime.launcher` in params.yaml does this inside `dvc repro`). Each process trains on its own
 batches with averaged gradients; rank 0 alone writes checkpoints and outputs.
 """
@@ -46,15 +46,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--gan", required=True, choices=GANS)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
-    ap.add_argument("--out", type=Path, default=None, help="default: artifacts/gan/<gan>")
+    ap.add_argument("--seed", type=int, default=0, help="the GAN's seed (one of gan.seeds)")
+    ap.add_argument("--out", type=Path, default=None, help="default: artifacts/gan/<gan>/<seed>")
     ap.add_argument("--checkpoint-dir", type=Path, default=None, help="default: <out>.checkpoint")
     add_timings_arg(ap)
     args = ap.parse_args(argv)
     params = load_params(args.params)
     gp = getattr(params.gan, args.gan)
-    out = args.out or Path("artifacts/gan") / args.gan
+    out = args.out or Path("artifacts/gan") / args.gan / str(args.seed)
+    name = f"train_gan@{args.gan}-{args.seed}"
     device, rank, world = init_distributed(params.runtime.device, params.runtime.threads)
-    cfg = gp.train_config()
+    cfg = gp.train_config(args.seed)
     data = load_prepared(args.prepared)
     source, _ = data.labeled("source", "train")
     target = data.images("target", "train")
@@ -69,13 +71,13 @@ def main(argv: list[str] | None = None) -> None:
         try:  # read onto the CPU; training restores every tensor onto its own device
             blob = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         except Exception as exc:  # an unreadable or foreign file is not a reason to fail the stage
-            print(f"train_gan@{args.gan}: ignoring {ckpt_path}, it cannot be read ({type(exc).__name__})", flush=True)
+            print(f"{name}: ignoring {ckpt_path}, it cannot be read ({type(exc).__name__})", flush=True)
             blob = {}
         if blob.get("fingerprint") == fingerprint:
             resume = blob
-            print(f"train_gan@{args.gan}: resuming from {ckpt_path} at step {blob['step']}/{cfg.steps}", flush=True)
+            print(f"{name}: resuming from {ckpt_path} at step {blob['step']}/{cfg.steps}", flush=True)
         else:
-            print(f"train_gan@{args.gan}: ignoring {ckpt_path}, it was made with other params or data", flush=True)
+            print(f"{name}: ignoring {ckpt_path}, it was made with other params or data", flush=True)
     if rank == 0:
         if resume is None:
             shutil.rmtree(ckpt_dir, ignore_errors=True)  # never mix two runs' curves or weights
@@ -94,13 +96,13 @@ def main(argv: list[str] | None = None) -> None:
             if k != "seconds":
                 live.log_metric(k, v)
         live.next_step()
-        print(f"train_gan@{args.gan} step {step}/{cfg.steps} " + " ".join(f"{k}={v:.4g}" for k, v in losses.items()), flush=True)
+        print(f"{name} step {step}/{cfg.steps} " + " ".join(f"{k}={v:.4g}" for k, v in losses.items()), flush=True)
 
     def checkpoint(step: int, state: dict) -> None:
         with atomic_path(ckpt_path) as tmp:
             torch.save({**state, "fingerprint": fingerprint}, tmp)
 
-    with stage_timer(f"train_gan@{args.gan}", args.timings_dir, write=rank == 0) as info:
+    with stage_timer(name, args.timings_dir, write=rank == 0) as info:
         info["device"] = str(device) if world == 1 else f"{device.type} x {world} processes"
         nets, state = train_cyclegan(
             source.images, target, cfg, source_labels=source.labels, target_labels=target_labels,
@@ -116,10 +118,10 @@ def main(argv: list[str] | None = None) -> None:
         return  # replicas hold the same weights; rank 0 writes the outputs
     live.end()
     with atomic_dir(out) as tmp:
-        for name in ("G_st", "G_ts"):
-            save_generator(getattr(nets, name), cfg, data.channels, tmp / f"{name}.pt", num_classes=len(data.classes))
-        for name in ("D_s", "D_t", "C") if nets.C is not None else ("D_s", "D_t"):
-            torch.save(getattr(nets, name).state_dict(), tmp / f"{name}.pt")
+        for net in ("G_st", "G_ts"):
+            save_generator(getattr(nets, net), cfg, data.channels, tmp / f"{net}.pt", num_classes=len(data.classes))
+        for net in ("D_s", "D_t", "C") if nets.C is not None else ("D_s", "D_t"):
+            torch.save(getattr(nets, net).state_dict(), tmp / f"{net}.pt")
         write_csv(pd.DataFrame(state.history), tmp / "history.csv")
         shutil.copytree(ckpt_dir / "live", tmp / "live")
         # Fixed source test images (never trained on): source | G(source) | F(G(source)).
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         rec = translate(nets.G_ts, fake, device=device)
         save_grid([src[idx], fake, rec], tmp / "samples.png")
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the outputs replace the checkpoint
-    print(f"train_gan@{args.gan}: {state.step} steps on {info['device']}; samples -> {out / 'samples.png'}")
+    print(f"{name}: {state.step} steps on {info['device']}; samples -> {out / 'samples.png'}")
 
 
 if __name__ == "__main__":
