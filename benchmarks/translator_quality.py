@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="gan.<gan>.KEY=VALUE override (repeatable)")
     ap.add_argument("--classifier", action="append", default=[], help="classifier.KEY=VALUE override (repeatable)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="classifier seeds")
+    ap.add_argument("--gan-seed", type=int, default=0, help="the GAN's seed (as one entry of gan.seeds)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--samples", type=Path, default=None, help="write a source | translated grid here")
     args = ap.parse_args()
@@ -65,7 +66,7 @@ def main() -> None:
         raw["classifier"][key] = _value(val)
     params = parse_params(raw, "params.yaml + overrides")
     gp = getattr(params.gan, args.gan)
-    cfg = gp.train_config()
+    cfg = gp.train_config(args.gan_seed)
     data = load_prepared(args.prepared)
     k = len(data.classes)
 

@@ -5,6 +5,7 @@
     domain-augment check-data ROOT --source S --target T   check an image folder before a run
     domain-augment serve --cron "0 3 * * *"   serve the flow on a schedule (Ctrl-C stops it)
     domain-augment check-params               validate params.yaml and print the parsed values
+    domain-augment sweep mix.synthetic_fraction=0.25,0.5,0.75   DVC-queued sweep, chosen on target_val, plotted
 """
 from __future__ import annotations
 
@@ -100,6 +101,18 @@ def _preset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from pipelines.sweep import sweep
+
+    from augment.arms import ARMS
+
+    if args.arm not in ARMS or args.arm == "source_only":
+        print(f"error: --arm must be an arm other than source_only, one of {', '.join(a for a in ARMS if a != 'source_only')}", file=sys.stderr)
+        return 2
+    sweep(Path(args.repo).resolve(), args.spec, arm=args.arm, extra=args.set or [], jobs=args.jobs)
+    return 0
+
+
 def _add_flow_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", action="append", metavar="FILE", help="apply a partial params file (e.g. presets/rgb32.yaml) before any -S")
     p.add_argument("-S", "--set", action="append", metavar="KEY=VALUE", help="override a params.yaml value (repeatable), as dvc exp run -S")
@@ -138,12 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     preset = sub.add_parser("preset", help="print a preset file as -S arguments, for dvc exp run $(domain-augment preset FILE)")
     preset.add_argument("file")
     preset.set_defaults(func=_preset)
+    sw = sub.add_parser("sweep", help="queue one DVC experiment per value, run the queue, plot the benefit chosen on target_val")
+    sw.add_argument("spec", help="KEY=V1,V2,... e.g. mix.synthetic_fraction=0.25,0.5,0.75")
+    sw.add_argument("--arm", default="cyclegan", help="whose benefit over source_only to plot (default: cyclegan)")
+    sw.add_argument("-S", "--set", action="append", metavar="KEY=VALUE", help="also set this for every experiment (repeatable)")
+    sw.add_argument("--jobs", type=int, default=1, help="experiments run at once (dvc queue start -j)")
+    sw.set_defaults(func=_sweep)
     args = ap.parse_args(argv)
 
     from dvc.exceptions import DvcException
 
     from augment.contract import DataLayoutError
     from pipelines.config import ParamsError
+    from pipelines.sweep import SweepError
     from pipelines.workspace import WorkspaceError
 
     try:
@@ -151,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamsError, DataLayoutError, WorkspaceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SweepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except DvcException as exc:
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         print(f"error: {exc}{cause} (the stage's own message is above)", file=sys.stderr)

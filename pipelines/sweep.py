@@ -1,0 +1,158 @@
+"""A sweep with DVC's own experiment queue: benefit against one param, chosen on target_val.
+
+    domain-augment sweep mix.synthetic_fraction=0.25,0.5,0.75 [--arm cyclegan] [-S key=value ...]
+
+queues one `dvc exp run --queue -S <key>=<value>` per value (named `sweep-<key>-<value>`),
+starts DVC's queue (`dvc queue start`), waits for it, then reads `dvc exp show --json` and writes
+`reports/sweep/<key>.csv` and `.png`: the arm's benefit over `source_only` on the held-out
+`target_val` split (what the choice is made on) for each value, the chosen value, and that
+value's `target_test` benefit (reported, never used to choose). Stages whose inputs a value does
+not change come from DVC's run cache, so a sweep of `mix.*` trains no GAN again.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.config import ParamsError
+
+
+class SweepError(RuntimeError):
+    """DVC refused a command or an experiment failed; the message says which and where to look."""
+
+
+def parse_spec(spec: str) -> tuple[str, list[str]]:
+    """`key=v1,v2,...` -> (key, [v1, v2, ...])."""
+    key, sep, values = spec.partition("=")
+    items = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not key or len(items) < 2:
+        raise ParamsError(f"sweep {spec!r}: expected KEY=V1,V2[,...] with at least two values, e.g. mix.synthetic_fraction=0.25,0.5,0.75")
+    return key.strip(), items
+
+
+def experiment_name(key: str, value: str) -> str:
+    safe = "".join(c if c.isalnum() else "-" for c in f"{key}-{value}")
+    return f"sweep-{safe}"
+
+
+def _dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise SweepError(f"dvc {' '.join(args)} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[-2000:]}")
+    return proc
+
+
+def validate(repo: Path, overrides: list[str]) -> None:
+    """Refuse a bad value by key before anything is queued (params.yaml is not touched)."""
+    import shutil
+    import tempfile
+
+    from dvc.utils.hydra import apply_overrides
+
+    from pipelines.config import parse_params, read_yaml
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trial = Path(tmp) / "params.yaml"
+        shutil.copyfile(repo / "params.yaml", trial)
+        apply_overrides(trial, list(overrides))
+        parse_params(read_yaml(trial, "not found"), f"params.yaml with {' '.join(overrides)}")
+
+
+def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, jobs: int = 1, poll: float = 5,
+                  log=print) -> list[str]:
+    names = []
+    for value in values:
+        overrides = [f"{key}={value}", *extra]
+        validate(repo, overrides)
+        name = experiment_name(key, value)
+        _dvc(repo, "exp", "remove", name, check=False)  # a rerun of the same sweep replaces its experiments
+        _dvc(repo, "exp", "run", "--queue", "--name", name, *[a for o in overrides for a in ("-S", o)])
+        names.append(name)
+    log(f"queued {', '.join(names)}; dvc queue start -j {jobs}")
+    _dvc(repo, "queue", "start", "-j", str(jobs))
+    while True:
+        status = _dvc(repo, "queue", "status").stdout
+        pending = [line for line in status.splitlines() if any(n in line for n in names) and ("Queued" in line or "Running" in line)]
+        if not pending:
+            break
+        log(f"{len(pending)} of {len(names)} experiments queued or running")
+        time.sleep(poll)
+    failed = [line for line in _dvc(repo, "queue", "status").stdout.splitlines() if any(n in line for n in names) and "Failed" in line]
+    if failed:
+        raise SweepError("sweep experiments failed (see `dvc queue logs <name>`):\n" + "\n".join(failed))
+    return names
+
+
+def _lookup(tree: dict, dotted: str):
+    for part in dotted.split("."):
+        tree = tree[part]
+    return tree
+
+
+def collect(repo: Path, key: str, names: list[str], arm: str) -> pd.DataFrame:
+    """One row per swept experiment: the value, the arm's target_val and target_test benefits."""
+    shown = json.loads(_dvc(repo, "exp", "show", "--json").stdout)
+    rows = []
+    for baseline in shown:
+        for exp in baseline.get("experiments") or []:
+            if exp.get("name") not in names:
+                continue
+            data = exp["revs"][0]["data"]
+            params = data["params"]["params.yaml"]["data"]
+            metrics = data["metrics"]["reports/metrics.json"]["data"]
+            if "target_val" not in metrics:
+                raise ParamsError("the sweep chooses on target_val: set evaluate.validation_fraction > 0")
+            val = metrics["target_val"][arm]["accuracy_delta"]
+            test = metrics["benefit"][arm]["accuracy_delta"]
+            rows.append({"experiment": exp["name"], key: _lookup(params, key),
+                         "val_benefit": val["mean"], "val_lo": val["ci95"][0], "val_hi": val["ci95"][1],
+                         "test_benefit": test["mean"], "test_lo": test["ci95"][0], "test_hi": test["ci95"][1]})
+    missing = sorted(set(names) - {r["experiment"] for r in rows})
+    if missing:
+        raise SweepError(f"no results for {missing} in `dvc exp show`")
+    frame = pd.DataFrame(rows).sort_values(key).reset_index(drop=True)
+    frame["chosen"] = frame.val_benefit == frame.val_benefit.max()
+    return frame
+
+
+def plot(frame: pd.DataFrame, key: str, arm: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    x = frame[key].astype(float)
+    ax.errorbar(x, frame.val_benefit, yerr=[frame.val_benefit - frame.val_lo, frame.val_hi - frame.val_benefit],
+                fmt="o-", capsize=4, label="target_val (chooses)")
+    best = frame[frame.chosen].iloc[0]
+    ax.errorbar([float(best[key])], [best.test_benefit], yerr=[[best.test_benefit - best.test_lo], [best.test_hi - best.test_benefit]],
+                fmt="s", color="C3", capsize=4, label=f"target_test at the chosen {key}={best[key]}")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel(key)
+    ax.set_ylabel(f"{arm} benefit over source_only")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def sweep(repo: Path, spec: str, *, arm: str, extra: list[str], jobs: int = 1, out: Path | None = None, log=print) -> pd.DataFrame:
+    key, values = parse_spec(spec)
+    names = queue_and_run(repo, key, values, extra, jobs=jobs, log=log)
+    frame = collect(repo, key, names, arm)
+    out = out or repo / "reports" / "sweep"
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / f"{key}.csv", index=False)
+    plot(frame, key, arm, out / f"{key}.png")
+    best = frame[frame.chosen].iloc[0]
+    log(frame.to_string(index=False))
+    log(f"chosen on target_val: {key}={best[key]} ({arm} benefit {best.val_benefit:+.3f}); its target_test benefit "
+        f"{best.test_benefit:+.3f} [{best.test_lo:+.3f}, {best.test_hi:+.3f}] -> {out / (key + '.png')}")
+    return frame

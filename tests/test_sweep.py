@@ -1,0 +1,39 @@
+"""`domain-augment sweep`: DVC's own queue runs one experiment per value; the plot chooses on target_val."""
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from pipelines.config import ParamsError
+from pipelines.sweep import experiment_name, parse_spec
+from tests.e2e import env, project_copy
+
+pytestmark = pytest.mark.e2e
+
+
+def test_sweep_spec_is_parsed_and_a_bad_one_named():
+    assert parse_spec("mix.synthetic_fraction=0.25, 0.5") == ("mix.synthetic_fraction", ["0.25", "0.5"])
+    assert experiment_name("mix.synthetic_fraction", "0.25") == "sweep-mix-synthetic-fraction-0-25"
+    for bad in ("mix.synthetic_fraction", "mix.synthetic_fraction=0.5", "=1,2"):
+        with pytest.raises(ParamsError, match="expected KEY=V1,V2"):
+            parse_spec(bad)
+
+
+def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
+    repo = project_copy(tmp_path / "repo", {"classifier": {"arms": ["source_only", "cyclegan"]}})
+    cli = [sys.executable, "-m", "pipelines.cli"]
+    bad = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,1.5"], cwd=repo, env=env(), capture_output=True, text=True)
+    assert bad.returncode == 2 and "mix.synthetic_fraction" in bad.stderr and "Traceback" not in bad.stderr
+    proc = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,0.7", "--arm", "cyclegan"], cwd=repo, env=env(),
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    table = pd.read_csv(repo / "reports/sweep/mix.synthetic_fraction.csv")
+    assert sorted(table["mix.synthetic_fraction"]) == [0.3, 0.7] and table.chosen.sum() == 1
+    assert (table.val_lo <= table.val_benefit).all() and (table.val_benefit <= table.val_hi).all()
+    assert (repo / "reports/sweep/mix.synthetic_fraction.png").stat().st_size > 1000
+    assert "chosen on target_val" in proc.stdout
+    names = subprocess.run([sys.executable, "-m", "dvc", "exp", "list", "--name-only"], cwd=repo, env=env(),
+                           capture_output=True, text=True).stdout.split()
+    assert {"sweep-mix-synthetic-fraction-0-3", "sweep-mix-synthetic-fraction-0-7"} <= set(names)
+    assert "synthetic_fraction: 0.5" in (repo / "params.yaml").read_text()
