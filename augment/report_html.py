@@ -129,7 +129,7 @@ def render_html(
         out.append(f"<tr><td><b>{e(arm)}</b></td><td class=na colspan=4>not available</td><td>{e(reason)}</td></tr>")
     out.append("</table>")
     if metrics.get(VAL_SET):
-        out += ["<h2>Target validation split (for choosing settings)</h2>", f"<p>{e(validation_note(metrics))}</p>",
+        out += ["<h2>Target validation split (for choosing settings)</h2>", f"<p>{e(validation_note(metrics).replace('`', ''))}</p>",
                 "<table><tr><th>arm</th><th>validation accuracy</th><th>benefit vs source_only</th></tr>"]
         for arm, v in metrics[VAL_SET].items():
             d = v.get("accuracy_delta")
