@@ -1,4 +1,4 @@
-"""Accuracy, macro-F1, bootstrap intervals, and FID/KID on features of an in-pipeline network.
+"""Accuracy, macro-F1 and bootstrap intervals (FID/KID: augment/gan_quality.py, through torchmetrics).
 
 Intervals are percentile bootstraps over both test images and seeds: each replicate resamples
 the test images (the same indices for every seed and every arm) and the seeds, so an arm's
@@ -12,7 +12,6 @@ the interval as much as it can move the answer, instead of counting as a fixed p
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
 
 
 def macro_f1(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> float:
@@ -85,29 +84,3 @@ def _stat(per_seed: np.ndarray, boot: np.ndarray) -> dict:
         "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
         "per_seed": [float(v) for v in per_seed],
     }
-
-
-def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
-    """FID formula (Heusel et al. 2017) on any (N, D) features."""
-    mu_a, mu_b = feats_a.mean(0), feats_b.mean(0)
-    cov_a, cov_b = np.cov(feats_a, rowvar=False), np.cov(feats_b, rowvar=False)
-    covmean = linalg.sqrtm(cov_a @ cov_b)
-    if not np.isfinite(covmean).all():
-        eps = np.eye(len(cov_a)) * 1e-6
-        covmean = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
-    covmean = np.real(covmean)
-    return float(max(0.0, ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean)))
-
-
-def kernel_distance(feats_a: np.ndarray, feats_b: np.ndarray, *, subsets: int = 50, subset_size: int = 500, seed: int = 0) -> float:
-    """KID (Binkowski et al. 2018): unbiased MMD^2 with the cubic polynomial kernel, averaged over subsets."""
-    rng = np.random.default_rng(seed)
-    d = feats_a.shape[1]
-    m = min(subset_size, len(feats_a), len(feats_b))
-    vals = []
-    for _ in range(subsets):
-        x = feats_a[rng.choice(len(feats_a), m, replace=False)]
-        y = feats_b[rng.choice(len(feats_b), m, replace=False)]
-        kxx, kyy, kxy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
-        vals.append((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
-    return float(np.mean(vals))

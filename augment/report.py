@@ -90,12 +90,17 @@ def filter_note(gans: dict) -> str:
             f"source alone reads it as its label. Share kept: {kept}. Label preservation is measured on the kept images.")
 
 
+def kid_subsets(quality: dict) -> str:
+    """KID's own spread over its random subsets (torchmetrics' kid_std), when measured."""
+    return f"; subsets ± {quality['kid_subset_std']:.4f}" if "kid_subset_std" in quality else ""
+
+
 def with_spread(quality: dict, key: str, digits: int = 3) -> str:
     """`mean ± std (per seed: a, b)` of one GAN figure for the reports; the plain value with one seed."""
     text = f"{quality[key]:.{digits}f}"
     per_seed = quality.get("per_seed", {})
     if len(per_seed) > 1:
-        text += f" ± {quality[f'{key}_std']:.{digits}f} (seeds " + ", ".join(f"{s}: {q[key]:.{digits}f}" for s, q in per_seed.items()) + ")"
+        text += f" ± {quality[f'{key}_seed_std']:.{digits}f} (seeds " + ", ".join(f"{s}: {q[key]:.{digits}f}" for s, q in per_seed.items()) + ")"
     return text
 
 
@@ -138,7 +143,7 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
     if metrics.get("gan"):
         lines += ["## GANs", "", "| gan | FID | KID | label preservation | feature extractor |", "|---|---|---|---|---|"]
         for gan, g in metrics["gan"].items():
-            lines.append(f"| {gan} | {with_spread(g, 'fid')} | {with_spread(g, 'kid', 4)} | {with_spread(g, 'label_preservation')} | {g['feature_extractor']} |")
+            lines.append(f"| {gan} | {with_spread(g, 'fid')} | {with_spread(g, 'kid', 4) + kid_subsets(g)} | {with_spread(g, 'label_preservation')} | {g['feature_extractor']} |")
         lines += ["", filter_note(metrics["gan"]), ""]
         for gan, path in samples.items():
             lines += [f"`{gan}` samples (rows: source, translated, reconstructed):", "", f"![{gan} samples]({path})", ""]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augment.report import filter_note, validation_note, with_spread
+from augment.report import filter_note, kid_subsets, validation_note, with_spread
 from augment.validation import VAL_SET
 
 
@@ -154,7 +154,7 @@ def render_html(
     if metrics.get("gan"):
         out += ["<h2>GANs</h2>", "<table><tr><th>gan</th><th>FID</th><th>KID</th><th>label preservation</th><th>feature extractor</th></tr>"]
         for gan, g in metrics["gan"].items():
-            out.append(f"<tr><td><b>{e(gan)}</b></td><td>{e(with_spread(g, 'fid'))}</td><td>{e(with_spread(g, 'kid', 4))}</td>"
+            out.append(f"<tr><td><b>{e(gan)}</b></td><td>{e(with_spread(g, 'fid'))}</td><td>{e(with_spread(g, 'kid', 4) + kid_subsets(g))}</td>"
                        f"<td>{e(with_spread(g, 'label_preservation'))}</td><td>{e(g['feature_extractor'])}</td></tr>")
         out.append("</table><p>Label preservation: the feature classifier's accuracy on the translated images against the "
                    "labels of the source images they came from (a classifier the GANs never trained against). "

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from pipelines.config import ParamsError
 
@@ -88,6 +89,13 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
     return names
 
 
+def _git_show(repo: Path, rev: str, path: str) -> str:
+    proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SweepError(f"experiment {rev[:7]} has no {path}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
 def _lookup(tree: dict, dotted: str):
     for part in dotted.split("."):
         tree = tree[part]
@@ -102,9 +110,10 @@ def collect(repo: Path, key: str, names: list[str], arm: str) -> pd.DataFrame:
         for exp in baseline.get("experiments") or []:
             if exp.get("name") not in names:
                 continue
-            data = exp["revs"][0]["data"]
-            params = data["params"]["params.yaml"]["data"]
-            metrics = data["metrics"]["reports/metrics.json"]["data"]
+            # `dvc exp show` drops list values (every ci95) from metrics: read the files at the experiment's commit.
+            rev = exp["revs"][0]["rev"]
+            params = yaml.safe_load(_git_show(repo, rev, "params.yaml"))
+            metrics = json.loads(_git_show(repo, rev, "reports/metrics.json"))
             if "target_val" not in metrics:
                 raise ParamsError("the sweep chooses on target_val: set evaluate.validation_fraction > 0")
             val = metrics["target_val"][arm]["accuracy_delta"]
@@ -116,7 +125,7 @@ def collect(repo: Path, key: str, names: list[str], arm: str) -> pd.DataFrame:
     if missing:
         raise SweepError(f"no results for {missing} in `dvc exp show`")
     frame = pd.DataFrame(rows).sort_values(key).reset_index(drop=True)
-    frame["chosen"] = frame.val_benefit == frame.val_benefit.max()
+    frame["chosen"] = frame.index == frame.val_benefit.idxmax()  # ties: the first (smallest) value
     return frame
 
 
