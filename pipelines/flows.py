@@ -125,19 +125,14 @@ def apply_overrides(workdir: str, overrides: list[str]) -> None:
 
     They are applied to a copy and validated first: a refused value names its key and leaves
     params.yaml as it was."""
-    import shutil
-
-    from dvc.utils.hydra import apply_overrides as dvc_apply
-
     from augment.io import atomic_path
-    from pipelines.config import load_params, parse_params, read_yaml
+    from pipelines.config import load_params
+    from pipelines.presets import check_overrides
 
     params = Path(workdir) / "params.yaml"
     if overrides:
         with atomic_path(params) as trial:
-            shutil.copyfile(params, trial)
-            dvc_apply(trial, list(overrides))
-            parse_params(read_yaml(trial, "not found"), str(params))  # raises before the rename
+            check_overrides(params, overrides, into=trial)  # raises before the rename
     load_params(params)  # fail here, by key, not in the middle of a stage
 
 

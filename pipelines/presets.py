@@ -38,3 +38,18 @@ def preset_overrides(path: str | Path) -> list[str]:
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: a preset is a mapping of params.yaml sections, got {type(raw).__name__}")
     return _flatten(raw)
+
+
+def check_overrides(params: Path, overrides: list[str], *, into: Path) -> None:
+    """Apply `key=value` overrides to a copy of `params` written at `into`, exactly as `dvc exp run -S`
+    applies them, and validate it: a refused value raises ParamsError naming its key, and `params`
+    itself is never touched."""
+    import shutil
+
+    from dvc.utils.hydra import apply_overrides
+
+    from pipelines.config import parse_params
+
+    shutil.copyfile(params, into)
+    apply_overrides(into, list(overrides))
+    parse_params(read_yaml(into, "not found"), str(params))

@@ -50,18 +50,12 @@ def _dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
 
 def validate(repo: Path, overrides: list[str]) -> None:
     """Refuse a bad value by key before anything is queued (params.yaml is not touched)."""
-    import shutil
     import tempfile
 
-    from dvc.utils.hydra import apply_overrides
-
-    from pipelines.config import parse_params, read_yaml
+    from pipelines.presets import check_overrides
 
     with tempfile.TemporaryDirectory() as tmp:
-        trial = Path(tmp) / "params.yaml"
-        shutil.copyfile(repo / "params.yaml", trial)
-        apply_overrides(trial, list(overrides))
-        parse_params(read_yaml(trial, "not found"), f"params.yaml with {' '.join(overrides)}")
+        check_overrides(repo / "params.yaml", overrides, into=Path(tmp) / "params.yaml")
 
 
 def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, jobs: int = 1, poll: float = 5,
