@@ -13,22 +13,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 
 from augment.images import to_tensor
 from augment.mixing import LabeledImages
+from augment.pixels import read_pixels
 
 
-def read_pngs(root: Path, rel_paths) -> torch.Tensor:
-    """PNG files (already canonical) -> (N, C, H, W) float in [-1, 1]."""
-    arrays = []
-    for rel in rel_paths:
-        with Image.open(root / rel) as img:
-            a = np.asarray(img, dtype=np.uint8)
-        arrays.append(a[:, :, None] if a.ndim == 2 else a)
-    if not arrays:
-        raise ValueError(f"{root}: no images to read")
-    return to_tensor(np.stack(arrays))
+def _images(pixels: np.ndarray, rows: pd.DataFrame) -> torch.Tensor:
+    """The manifest `rows` (their index is their row in pixels.npy) -> (N, C, H, W) float in [-1, 1]."""
+    return to_tensor(pixels[rows.index.to_numpy()])
 
 
 @dataclass
@@ -36,6 +29,7 @@ class PreparedData:
     root: Path
     manifest: pd.DataFrame
     info: dict
+    pixels: np.ndarray  # (N, H, W, C) uint8, row i = manifest row i
 
     @property
     def classes(self) -> list[str]:
@@ -50,7 +44,7 @@ class PreparedData:
 
     def images(self, role: str, split: str) -> torch.Tensor:
         """All images of a split, labels or not: what unpaired GAN training uses."""
-        return read_pngs(self.root, self.rows(role, split).path)
+        return _images(self.pixels, self.rows(role, split))
 
     def visible_target_labels(self, visible: Literal["none", "few"]) -> torch.Tensor:
         """(M,) labels aligned with `images("target", "train")`: the few-shot labels when `visible`
@@ -66,8 +60,8 @@ class PreparedData:
             rows = rows[rows.few_shot]
         if rows.empty:
             return LabeledImages(torch.zeros(0), torch.zeros(0, dtype=torch.long)), rows
-        x = read_pngs(self.root, rows.path)
-        return LabeledImages(x, torch.tensor(rows.label_index.to_numpy(), dtype=torch.long)), rows
+        x = _images(self.pixels, rows)
+        return LabeledImages(x, torch.tensor(rows.label_index.to_numpy(dtype=np.int64))), rows
 
 
 def load_prepared(root: str | Path) -> PreparedData:
@@ -78,7 +72,7 @@ def load_prepared(root: str | Path) -> PreparedData:
             raise FileNotFoundError(f"{p}: missing; run the prepare stage first (dvc repro prepare)")
     manifest = pd.read_csv(manifest_path, dtype={"label": str}, keep_default_na=False)
     manifest["few_shot"] = manifest["few_shot"].astype(str).str.lower() == "true"
-    return PreparedData(root, manifest, json.loads(info_path.read_text()))
+    return PreparedData(root, manifest, json.loads(info_path.read_text()), read_pixels(root, len(manifest)))
 
 
 def load_synthetic(root: str | Path) -> tuple[LabeledImages, pd.DataFrame]:
@@ -87,5 +81,5 @@ def load_synthetic(root: str | Path) -> tuple[LabeledImages, pd.DataFrame]:
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path}: missing; run the synthesize stage first")
     rows = pd.read_csv(manifest_path, dtype={"label": str}, keep_default_na=False)
-    x = read_pngs(root, rows.path)
-    return LabeledImages(x, torch.tensor(rows.label_index.to_numpy(), dtype=torch.long)), rows
+    x = _images(read_pixels(root, len(rows)), rows)
+    return LabeledImages(x, torch.tensor(rows.label_index.to_numpy(dtype=np.int64))), rows

@@ -1,7 +1,8 @@
 """The prepare stage's core: validated, resized images, `manifest.csv`, `rejected.csv`, `dataset.json`.
 
 Output layout (under `out_dir`):
-    images/<domain>/<split>/<class or _unlabeled>/<id>.png   canonical size and channels
+    pixels.npy      every accepted image, canonical size and channels: row i is manifest row i (augment/pixels.py)
+    images/<domain>/<split>/<class or _unlabeled>/<id>.png   the same images as PNGs, for people (not hashed by DVC)
     manifest.csv    one row per accepted image (see MANIFEST_COLUMNS)
     rejected.csv    one row per unusable file: source_path, domain, split, reason
     dataset.json    classes, domains, channels, image size, counts
@@ -17,8 +18,9 @@ import pandas as pd
 from PIL import Image
 
 from augment.contract import FoundFile, discover
-from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, read_image, save_png
+from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, read_image
 from augment.io import atomic_dir, write_csv, write_json
+from augment.pixels import PixelWriter, write_pngs
 
 MANIFEST_COLUMNS = [
     "path", "source_path", "domain", "role", "split", "label", "label_index",
@@ -62,7 +64,9 @@ def _mark_few_shot(manifest: pd.DataFrame, per_class: int, seed: int) -> pd.Seri
     return few
 
 
-def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
+def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: PrepareConfig, out_dir: Path,
+            pixels: PixelWriter) -> pd.DataFrame:
+    pixels.close(empty_shape=(cfg.image_size, cfg.image_size, cfg.channels))
     manifest = pd.DataFrame(rows, columns=[c for c in MANIFEST_COLUMNS if c != "few_shot"])
     manifest["few_shot"] = _mark_few_shot(manifest, cfg.target_labels_per_class, cfg.split_seed)
     manifest = manifest[MANIFEST_COLUMNS]
@@ -71,6 +75,7 @@ def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: Pre
             if not ((manifest.role == role) & (manifest.split == split)).any():
                 raise ValueError(f"{domain}/{split}: no readable images left after rejecting {len(rejected)} files; see rejected.csv")
     write_csv(manifest, out_dir / "manifest.csv")
+    write_pngs(out_dir, manifest)
     write_csv(pd.DataFrame(rejected, columns=REJECTED_COLUMNS), out_dir / "rejected.csv")
     target_train = manifest[(manifest.role == "target") & (manifest.split == "train")]
     write_json({
@@ -88,16 +93,15 @@ def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: Pre
     return manifest
 
 
-def _record(arr: np.ndarray, out_dir: Path, rel: Path, **fields) -> dict:
-    (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-    save_png(arr, out_dir / rel)
+def _record(pixels: PixelWriter, arr: np.ndarray, rel: Path, **fields) -> dict:
+    pixels.append(arr)  # row i of pixels.npy is manifest row i
     return {"path": rel.as_posix(), **fields}
 
 
 def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     files, classes = discover(cfg.root, cfg.source, cfg.target)
     index = {c: i for i, c in enumerate(classes)}
-    rows, rejected = [], []
+    rows, rejected, pixels = [], [], PixelWriter(out_dir)
     for i, f in enumerate(files):
         try:
             arr = read_image(f.path, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels)
@@ -107,11 +111,11 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
             rejected.append({"source_path": str(f.path), "domain": f.domain, "split": f.split, "reason": str(exc)})
             continue
         rows.append(_record(
-            arr, out_dir, _image_rel(f, i), source_path=str(f.path), domain=f.domain, role=f.role, split=f.split,
+            pixels, arr, _image_rel(f, i), source_path=str(f.path), domain=f.domain, role=f.role, split=f.split,
             label=f.label if f.label is not None else "", label_index=index[f.label] if f.label is not None else -1,
             sha256=_sha256_file(f.path), width=width, height=height,
         ))
-    return _finish(rows, rejected, classes, cfg, out_dir)
+    return _finish(rows, rejected, classes, cfg, out_dir, pixels)
 
 
 def _image_rel(f: FoundFile, i: int) -> Path:
@@ -125,19 +129,19 @@ def prepare_digits(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
         test_fraction_source=cfg.test_fraction_source, test_fraction_target=cfg.test_fraction_target, seed=cfg.split_seed
     )
     classes = [str(c) for c in range(10)]
-    rows, i = [], 0
+    rows, i, pixels = [], 0, PixelWriter(out_dir)
     for domain, role in ((cfg.source, "source"), (cfg.target, "target")):
         for split, (images, labels) in domains[domain].items():
             for j, (img, label) in enumerate(zip(images, labels)):
                 arr = canonical(Image.fromarray(img, mode="L"), size=cfg.image_size, channels=cfg.channels)
                 f = FoundFile(Path(f"{domain}/{split}/{j}"), domain, role, split, str(int(label)))
                 rows.append(_record(
-                    arr, out_dir, _image_rel(f, i), source_path=f"digits:{domain}/{split}/{j}", domain=domain, role=role,
+                    pixels, arr, _image_rel(f, i), source_path=f"digits:{domain}/{split}/{j}", domain=domain, role=role,
                     split=split, label=f.label, label_index=int(label), sha256=hashlib.sha256(img.tobytes()).hexdigest(),
                     width=img.shape[1], height=img.shape[0],
                 ))
                 i += 1
-    return _finish(rows, [], classes, cfg, out_dir)
+    return _finish(rows, [], classes, cfg, out_dir, pixels)
 
 
 PREPARERS = {"digits": prepare_digits, "folders": prepare_folders}

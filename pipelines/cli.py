@@ -6,6 +6,7 @@
     domain-augment serve --cron "0 3 * * *"   serve the flow on a schedule (Ctrl-C stops it)
     domain-augment check-params               validate params.yaml and print the parsed values
     domain-augment sweep mix.synthetic_fraction=0.25,0.5,0.75   DVC-queued sweep, chosen on target_val, plotted
+    domain-augment pngs                       rebuild the PNG copies of data/prepared and data/synthetic from pixels.npy
 """
 from __future__ import annotations
 
@@ -113,6 +114,22 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pngs(args: argparse.Namespace) -> int:
+    from augment.pixels import restore_pngs
+
+    repo = Path(args.repo)
+    folders = [Path(f) for f in args.folder] or [repo / "data/prepared", *sorted((repo / "data/synthetic").glob("*/*/"))]
+    for folder in folders:
+        if not args.folder and not (folder / "manifest.csv").is_file():
+            continue  # the default folders that no stage has written yet
+        try:
+            print(f"{folder}: {restore_pngs(folder)} PNGs written under {folder / 'images'}")
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
 def _add_flow_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", action="append", metavar="FILE", help="apply a partial params file (e.g. presets/rgb32.yaml) before any -S")
     p.add_argument("-S", "--set", action="append", metavar="KEY=VALUE", help="override a params.yaml value (repeatable), as dvc exp run -S")
@@ -157,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("-S", "--set", action="append", metavar="KEY=VALUE", help="also set this for every experiment (repeatable)")
     sw.add_argument("--jobs", type=int, default=1, help="experiments run at once (dvc queue start -j)")
     sw.set_defaults(func=_sweep)
+    pngs = sub.add_parser("pngs", help="rebuild the PNG copies (images/) of prepared and synthetic folders from their pixels.npy, e.g. after dvc checkout")
+    pngs.add_argument("folder", nargs="*", help="folders holding manifest.csv and pixels.npy (default: data/prepared and every data/synthetic/<gan>/<seed>)")
+    pngs.set_defaults(func=_pngs)
     args = ap.parse_args(argv)
 
     from dvc.exceptions import DvcException

@@ -1,7 +1,8 @@
 """DVC stage `synthesize@<gan>-<seed>`: translate the labeled source train set into the target domain.
 
-Writes data/synthetic/<gan>/<seed>/ (with the generator of artifacts/gan/<gan>/<seed>/): images/<class>/<id>.png, manifest.csv (path, source_path, label,
-label_index), filter.json (what synthesize.filter kept) and samples.png. Each image keeps the label
+Writes data/synthetic/<gan>/<seed>/ (with the generator of artifacts/gan/<gan>/<seed>/): pixels.npy (the
+images, row i = manifest row i), manifest.csv (path, source_path, label, label_index), the same images as
+images/<class>/<id>.png for people (not hashed by DVC), filter.json (what synthesize.filter kept) and samples.png. Each image keeps the label
 of the source image it was translated from; a class-conditional generator (cgan) is also told that
 label. With `synthesize.filter: confirmed` only the translations that a classifier trained on real
 source alone reads as their label are written (augment/synthetic_filter.py).
@@ -16,8 +17,9 @@ import pandas as pd
 from augment.arms import GANS
 from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared
-from augment.images import save_png, to_uint8
+from augment.images import to_uint8
 from augment.io import atomic_dir, write_csv, write_json
+from augment.pixels import write_pixels, write_pngs
 from augment.samples import save_grid
 from augment.synthetic_filter import keep_mask
 from pipelines.config import load_params
@@ -51,21 +53,18 @@ def main(argv: list[str] | None = None) -> None:
         summary["per_class"] = {data.classes[c]: n for c, n in summary["per_class"].items()}
         summary["classes_with_none_kept"] = [data.classes[c] for c in summary["classes_with_none_kept"]]
         write_json(summary, tmp / "filter.json")
-        arrays = to_uint8(fake)
-        records = []
-        for i, (arr, row) in enumerate(zip(arrays, rows.itertuples())):
-            if not keep[i]:
-                continue
-            rel = Path("images") / row.label / f"{i:06d}.png"
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            save_png(arr, tmp / rel)
-            records.append({"path": rel.as_posix(), "source_path": row.path, "label": row.label, "label_index": row.label_index})
-        write_csv(pd.DataFrame(records, columns=["path", "source_path", "label", "label_index"]), tmp / "manifest.csv")
+        kept = keep.nonzero().flatten().tolist()  # positions in the source train set
+        write_pixels(to_uint8(fake[kept]), tmp)
+        records = [{"path": (Path("images") / row.label / f"{i:06d}.png").as_posix(), "source_path": row.path, "label": row.label,
+                    "label_index": row.label_index} for i, row in zip(kept, rows.iloc[kept].itertuples())]
+        manifest = pd.DataFrame(records, columns=["path", "source_path", "label", "label_index"])
+        write_csv(manifest, tmp / "manifest.csv")
+        write_pngs(tmp, manifest)
         pick = list(range(0, len(fake), max(1, len(fake) // 16)))[:16]
         save_grid([source.images[pick], fake[pick]], tmp / "samples.png")
         info["images"] = len(records)
-    kept = f" (synthesize.filter {summary['filter']}: kept {summary['kept']} of {summary['total']})" if summary["filter"] != "none" else ""
-    print(f"{name}: {len(records)} labeled target-style images -> {out}{kept}")
+    note = f" (synthesize.filter {summary['filter']}: kept {summary['kept']} of {summary['total']})" if summary["filter"] != "none" else ""
+    print(f"{name}: {len(records)} labeled target-style images -> {out}{note}")
 
 
 if __name__ == "__main__":
