@@ -46,7 +46,8 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     from pipelines.presets import preset_overrides
 
     overrides = [o for p in args.preset or [] for o in preset_overrides(p)] + (args.set or [])
-    return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force}
+    return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
+            "jobs": args.jobs}
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -135,6 +136,8 @@ def _add_flow_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-S", "--set", action="append", metavar="KEY=VALUE", help="override a params.yaml value (repeatable), as dvc exp run -S")
     p.add_argument("--stage", action="append", metavar="NAME", help="run only this stage and what it depends on (repeatable)")
     p.add_argument("--force", action="store_true", help="re-run stages even if DVC finds them up to date")
+    p.add_argument("--jobs", type=int, default=0, metavar="N",
+                   help="stages run at once, each with a share of the cores (default: one per core up to 4 on CPU, 1 on a GPU)")
 
 
 def main(argv: list[str] | None = None) -> int:

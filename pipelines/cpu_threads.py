@@ -13,6 +13,9 @@ that starts on an idle machine gives a core back when another job arrives, and t
 that job ends. A fixed `runtime.threads: N` is used as given. Where /proc/stat does not exist,
 auto keeps torch's default.
 
+When the Prefect flow runs several stages at once it gives each a share of the cores in
+`STAGE_CORES_ENV`; auto then uses at most that many (a fixed `runtime.threads` still wins).
+
 OpenMP's wait policy is set to PASSIVE (before torch loads, in `pipelines/stages/__init__.py`):
 waiting threads sleep instead of spinning, which limits the damage between two measurements.
 """
@@ -22,6 +25,7 @@ import os
 import time
 
 PROBE_SECONDS = 0.25  # first measurement at stage start
+STAGE_CORES_ENV = "DOMAIN_AUGMENT_STAGE_CORES"  # set by pipelines.flows for stages that run side by side
 
 
 def _cores() -> list[int]:
@@ -61,6 +65,7 @@ class ThreadPolicy:
     def __init__(self, requested: int = 0):
         self.requested = requested
         self.cores = _cores()
+        self.share = int(os.environ.get(STAGE_CORES_ENV) or 0)  # 0: no share given, all cores
         self.threads: int | None = None
         self._last = self._snapshot()
 
@@ -81,8 +86,8 @@ class ThreadPolicy:
             return self.requested
         busy = self.others_busy()
         if busy is None:
-            return None
-        return max(1, min(len(self.cores), round(len(self.cores) - busy)))
+            return self.share or None
+        return max(1, min(self.share or len(self.cores), round(len(self.cores) - busy)))
 
     def adapt(self) -> int:
         """Set torch's thread count to `choose()` when it changed; returns the count in use."""

@@ -4,29 +4,35 @@
     domain-augment serve --cron "0 3 * * *"  serve it on a schedule
     prefect deploy --name nightly           the same, through a work pool (prefect.yaml)
 
-The flow only orchestrates: stages run through DVC's Python API (`Repo.reproduce`), so caching,
-the run-cache and `dvc.lock` behave exactly as with `dvc repro`. Stages DVC finds up to date are
-skipped and end in a Completed state named "Skipped". Each run is saved as a DVC experiment named
+The flow only orchestrates: each stage runs as `dvc repro --single-item <stage>`, so caching, the
+run-cache and `dvc.lock` behave exactly as with `dvc repro`. Independent stages run side by side
+(`jobs`, default one per core up to 4 on CPU), each as soon as the stages it depends on are done,
+each with its share of the cores. Stages DVC finds up to date are skipped and end in a Completed
+state named "Skipped". Each run is saved as a DVC experiment named
 after the flow run (and pushed when remotes are configured), and publishes the `transfer-benefit`
 table, the report as markdown, and links to the report files as Prefect artifacts.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.states import Completed
 
+from pipelines.cpu_threads import STAGE_CORES_ENV
 from pipelines.logcapture import forward_output
 from pipelines.runtime import set_offline_env, use_this_python
 from pipelines.workspace import commit_experiment, create_run_worktree, git_lock, git_remotes, prune_runs, repo_root
@@ -90,41 +96,45 @@ def _target(repo_dir: Path, address: str) -> str:
     return f"{repo_dir / (file or 'dvc.yaml')}:{name}"
 
 
-@contextlib.contextmanager
-def dvc_messages() -> Iterator[list[str]]:
-    """Collect what DVC logs (e.g. a run-cache hit) from its logger, whatever its handlers print to."""
-    messages: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    handler = Collect(level=logging.INFO)
-    dvc_logger = logging.getLogger("dvc")
-    dvc_logger.addHandler(handler)
-    try:
-        yield messages
-    finally:
-        dvc_logger.removeHandler(handler)
-
-
-def stage_order(repo_dir: Path, targets: list[str] | None = None) -> list[str]:
-    """Stages in the order `dvc repro` would evaluate them: `targets` plus their upstream, default all."""
+def stage_graph(repo_dir: Path, targets: list[str] | None = None) -> dict[str, list[str]]:
+    """The stages to run (`targets` plus their upstream, default all) in the order `dvc repro` would
+    run them, each with the stages among them that it depends on."""
     from dvc.repo import Repo
     from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
 
     with inside(repo_dir), Repo(str(repo_dir)) as repo:
-        graph = get_active_graph(repo.index.graph)
+        graph = get_active_graph(repo.index.graph)  # edges point from a stage to the stages it depends on
         chosen = collect_stages(repo, [_target(repo_dir, t) for t in targets]) if targets else None
-        return [_address(s, repo_dir) for s in plan_repro(graph, chosen)]
+        plan = plan_repro(graph, chosen)
+        names = {s: _address(s, repo_dir) for s in plan}
+        return {names[s]: [names[u] for u in graph.successors(s) if u in names] for s in plan}
+
+
+def stage_order(repo_dir: Path, targets: list[str] | None = None) -> list[str]:
+    """Stages in the order `dvc repro` would evaluate them: `targets` plus their upstream, default all."""
+    return list(stage_graph(repo_dir, targets))
+
+
+def default_jobs(device: str) -> int:
+    """Stages run at once when not told: one per core up to 4 on CPU (each then gets a share of the
+    cores), one on a GPU (the stages would share the device)."""
+    if device == "cuda" or (device == "auto" and _cuda_available()):
+        return 1
+    return max(1, min(4, _cores()))
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 @task(name="apply-overrides")
-def apply_overrides(workdir: str, overrides: list[str]) -> None:
+def apply_overrides(workdir: str, overrides: list[str]) -> str:
     """`key=value` overrides applied to params.yaml, exactly as `dvc exp run -S` applies them.
 
     They are applied to a copy and validated first: a refused value names its key and leaves
-    params.yaml as it was."""
+    params.yaml as it was. Returns the run's `runtime.device`."""
     from augment.io import atomic_path
     from pipelines.config import load_params
     from pipelines.presets import check_overrides
@@ -133,33 +143,97 @@ def apply_overrides(workdir: str, overrides: list[str]) -> None:
     if overrides:
         with atomic_path(params) as trial:
             check_overrides(params, overrides, into=trial)  # raises before the rename
-    load_params(params)  # fail here, by key, not in the middle of a stage
+    return load_params(params).runtime.device  # fails here, by key, not in the middle of a stage
+
+
+STAGE_STATUS = (("is cached - skipping run", "restored"), ("didn't change, skipping", "skipped"))  # what `dvc repro` prints
 
 
 @task(name="stage", retry_condition_fn=_retry_transient)
-def run_stage(workdir: str, stage: str, force: bool = False) -> Any:
-    """Reproduce one DVC stage; up to date -> a Completed state named Skipped."""
-    from dvc.repo import Repo
+def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0) -> Any:
+    """Reproduce one DVC stage with its own `dvc repro` process; up to date -> a Completed state named Skipped.
 
+    `dvc repro` releases the repo lock while the stage's command runs and waits for it before it
+    records the result (`--wait-for-lock`), so stages the flow starts side by side each write their
+    own entry of dvc.lock. `cores` > 0: the share of the CPU cores this stage's torch threads may use.
+    """
     log = get_run_logger()
+    emit = api_logger(log).info
     t0 = time.perf_counter()
-    target = _target(Path(workdir), stage)
-    with inside(workdir), Repo(workdir) as repo:
-        repo.scm_context.quiet = True  # no "git add dvc.lock" hint after every stage
-        (dvc_stage,) = repo.stage.collect(target)
-        with repo.lock:
-            changed = force or dvc_stage.changed()
-        if not changed:
-            log.info(f"{stage}: up to date, skipped")
-            return Completed(name="Skipped", message=f"{stage} is up to date",
-                             data={"stage": stage, "status": "skipped", "seconds": 0.0})
-        with forward_output(api_logger(log).info), dvc_messages() as messages:
-            repo.reproduce(target, single_item=True, force=force)
-    restored = any("is cached - skipping run" in m for m in messages)
-    status = "restored" if restored else "ran"
+    cmd = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", _target(Path(workdir), stage)]
+    env = dict(os.environ)
+    if cores:
+        env[STAGE_CORES_ENV] = str(cores)
+    tail: collections.deque[str] = collections.deque(maxlen=40)
+    status = "ran"
+    with subprocess.Popen(cmd + (["--force"] if force else []), cwd=workdir, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            tail.append(line)
+            emit(line)
+            os.write(1, f"{line}\n".encode())  # the console, past Prefect's print capture (emit logs it already)
+            status = next((name for text, name in STAGE_STATUS if text in line), status)
+    if proc.returncode != 0:
+        raise StageFailed(f"{stage}: `dvc repro` exited with {proc.returncode}; its last lines:\n" + "\n".join(tail))
     seconds = round(time.perf_counter() - t0, 2)
+    if status == "skipped":
+        log.info(f"{stage}: up to date, skipped")
+        return Completed(name="Skipped", message=f"{stage} is up to date", data={"stage": stage, "status": "skipped", "seconds": 0.0})
     log.info(f"{stage}: {status} in {seconds:.1f}s")
     return {"stage": stage, "status": status, "seconds": seconds}
+
+
+class StageFailed(RuntimeError):
+    """A stage's `dvc repro` failed; the message ends with what it printed last."""
+
+
+def run_stages(workdir: Path, graph: dict[str, list[str]], *, force: bool, jobs: int, retries: int, retry_delay_seconds: float) -> list[dict]:
+    """Run `graph`'s stages as Prefect tasks, up to `jobs` at once, each as soon as the stages it depends
+    on have finished; the one with the most stages waiting on it first. After a failure nothing new
+    starts; the stages already running finish, then the first failure is raised.
+    Results come back in `graph`'s (dvc repro's) order."""
+    order = list(graph)
+    waiting_on = {s: 0 for s in order}  # how many stages depend on s, directly or not
+    for s in order:
+        seen, todo = set(), list(graph[s])
+        while todo:
+            u = todo.pop()
+            if u not in seen:
+                seen.add(u)
+                todo.extend(graph[u])
+        for u in seen:
+            waiting_on[u] += 1
+    cores = max(1, _cores() // jobs) if jobs > 1 else 0
+    done: dict[str, dict] = {}
+    running: dict[Any, str] = {}
+    pending, failure = list(order), None
+    while pending or running:
+        if failure is None:
+            ready = sorted((s for s in pending if all(u in done for u in graph[s])), key=lambda s: (-waiting_on[s], order.index(s)))
+            for stage in ready[: max(0, jobs - len(running))]:
+                pending.remove(stage)
+                task = run_stage.with_options(name=f"stage {stage}", task_run_name=stage, retries=retries,
+                                              retry_delay_seconds=retry_delay_seconds)
+                running[task.submit(str(workdir), stage, force, cores)] = stage
+        if not running:
+            break
+        future = next(as_completed(list(running)))
+        stage = running.pop(future)
+        try:
+            done[stage] = future.result()
+        except Exception as exc:  # noqa: BLE001 - re-raised once the running stages have finished
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return [done[s] for s in order if s in done]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _git_identity(root: Path) -> bool:
@@ -246,6 +320,7 @@ def pipeline(
     stage_retries: int = 1,
     retry_delay_seconds: float = 10,
     keep_runs: int = 5,
+    jobs: int = 0,
 ) -> dict:
     """Run the DVC pipeline of `repo_path`.
 
@@ -253,6 +328,7 @@ def pipeline(
     upstream), default all. force: re-run even up-to-date stages. isolate: work in a fresh git
     worktree of HEAD (the default; scheduled runs never touch your files) or, when False, in
     the repo itself as `dvc repro` would. stage_retries: attempts after a transient failure.
+    jobs: stages run at once, each as soon as what it depends on is done (0: `default_jobs`).
     """
     log = get_run_logger()
     use_this_python()
@@ -265,13 +341,11 @@ def pipeline(
 
         with inside(workdir), Repo(str(workdir)) as repo, forward_output(api_logger(log).info):
             repo.checkout(allow_missing=True)  # outputs of the committed dvc.lock, from the shared cache
-    apply_overrides(str(workdir), list(overrides or []))
-    results = []
-    for stage in stage_order(workdir, list(stages) if stages else None):
-        stage_task = run_stage.with_options(
-            name=f"stage {stage}", task_run_name=stage, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,
-        )
-        results.append(stage_task(str(workdir), stage, force, return_state=True).result())
+    device = apply_overrides(str(workdir), list(overrides or []))
+    jobs = jobs or default_jobs(device)
+    graph = stage_graph(workdir, list(stages) if stages else None)
+    log.info(f"{len(graph)} stage(s), up to {jobs} at once")
+    results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds)
     summary: dict = {"run": name, "workdir": str(workdir), "stages": results}
     if any(r["stage"] == "evaluate" for r in results):  # a stage subset without evaluate has no report to publish
         summary.update(publish_report(str(workdir)))

@@ -32,3 +32,10 @@ def task_states(flow_run_id) -> dict[str, str]:
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     return {r.name: r.state.name for r in runs}
+
+
+def task_times(flow_run_id) -> dict[str, tuple]:
+    """task run name -> (start, end) of its final run."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {r.name: (r.start_time, r.end_time) for r in runs}

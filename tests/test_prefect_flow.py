@@ -8,9 +8,9 @@ import yaml
 from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.config import ParamsError
-from pipelines.flows import is_transient, pipeline, run_stage, stage_order
+from pipelines.flows import is_transient, pipeline, run_stage, stage_graph, stage_order
 from tests.e2e import env, project_copy
-from tests.prefect_api import artifacts, log_messages, task_states
+from tests.prefect_api import artifacts, log_messages, task_states, task_times
 
 pytestmark = pytest.mark.e2e
 
@@ -53,9 +53,16 @@ def test_prefect_stage_order_comes_from_the_dvc_graph(repo):
 
 def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo):
     before = _git_status(repo)
-    run_id, summary = _run(repo_path=str(repo), stage_retries=0)
+    run_id, summary = _run(repo_path=str(repo), stage_retries=0, jobs=2)
     assert [r["stage"] for r in summary["stages"]] == stage_order(repo)
     assert {r["status"] for r in summary["stages"]} == {"ran"}
+    # Two at a time, and never before what a stage depends on has finished.
+    times = task_times(run_id)
+    for stage, upstream in stage_graph(repo).items():
+        assert all(times[u][1] <= times[stage][0] for u in upstream), f"{stage} started before {upstream} ended"
+    spans = sorted(times[s] for s in stage_order(repo))
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "no two stages ran side by side"
+    assert max(sum(1 for s in spans if s[0] <= t[0] < s[1]) for t in spans) <= 2
     workdir = repo / ".dvc/tmp/runs" / summary["run"]
     assert summary["workdir"] == str(workdir)
     metrics = json.loads((workdir / "reports/metrics.json").read_text())
