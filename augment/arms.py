@@ -6,9 +6,10 @@ Each arm says which synthetic set it mixes in and how many target labels it may 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from augment.mixing import LabeledImages
+if TYPE_CHECKING:  # annotations only: the arm table stays free of torch, for params validation
+    from augment.mixing import LabeledImages
 
 
 class ArmUnavailable(Exception):

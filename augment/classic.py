@@ -14,64 +14,12 @@ pipeline's `data.image_size`.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations asks PyPI for updates on import otherwise
-
-
-# The default list, for 16 px images (params.yaml repeats it; the rgb32 preset scales the pixel sizes).
-DEFAULT_TRANSFORMS: tuple[dict[str, Any], ...] = (
-    {"name": "RandomSnow", "p": 0.2, "snow_point_range": [0.1, 0.3], "brightness_coeff": 2.0},
-    # Uniform fog (haze): contrast pulled toward a bright airlight. RandomFog draws fog blobs instead
-    # and costs about 25 ms per 16 px image (0.07 here), which made the classic arms 5x slower to train.
-    {"name": "RandomBrightnessContrast", "p": 0.2, "brightness_limit": [0.1, 0.3], "contrast_limit": [-0.6, -0.3]},
-    {"name": "RandomRain", "p": 0.2, "rain_type": "drizzle", "drop_length": 3, "drop_width": 1, "blur_value": 1,
-     "brightness_coefficient": 0.8},
-    {"name": "RandomSunFlare", "p": 0.1, "src_radius": 8, "num_flare_circles_range": [1, 3], "flare_roi": [0, 0, 1, 1]},
-    {"name": "RandomShadow", "p": 0.2, "shadow_roi": [0, 0, 1, 1], "num_shadows_limit": [1, 2], "shadow_dimension": 4},
-    {"name": "RandomBrightnessContrast", "p": 0.3, "brightness_limit": [-0.5, -0.2], "contrast_limit": [-0.3, 0.1]},
-    {"name": "RandomGamma", "p": 0.2, "gamma_limit": [150, 250]},
-    {"name": "GaussianBlur", "p": 0.2, "blur_limit": [3, 3], "sigma_limit": [0.3, 1.0]},
-    {"name": "GaussNoise", "p": 0.2, "std_range": [0.03, 0.1]},
-)
-
-
-class ClassicSpecError(ValueError):
-    """A transform entry that cannot be built; the message names the entry."""
-
-
-def _albumentations():
-    import albumentations
-
-    return albumentations
-
-
-def build_transform(spec: dict[str, Any], *, where: str = "transform"):
-    """One albumentations transform from {name, p, **arguments}, strictly checked."""
-    A = _albumentations()
-    spec = dict(spec)
-    name = spec.pop("name", None)
-    if not isinstance(name, str) or not name:
-        raise ClassicSpecError(f"{where}: needs a 'name' (an albumentations transform, e.g. RandomFog)")
-    cls = getattr(A, name, None)
-    if not isinstance(cls, type) or not issubclass(cls, A.ImageOnlyTransform):
-        raise ClassicSpecError(f"{where}: {name!r} is not an albumentations image transform (e.g. RandomFog, RandomSnow, GaussianBlur)")
-    args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
-    try:
-        return cls(**args, strict=True)
-    except Exception as exc:  # albumentations raises ValueError or pydantic's ValidationError
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ClassicSpecError(f"{where}: {name}: {first}") from None
-
-
-def build_pipeline(specs: list[dict[str, Any]], *, seed: int = 0):
-    """An albumentations Compose of the given transforms, seeded (its own random stream)."""
-    A = _albumentations()
-    return A.Compose([build_transform(s, where=f"classic.transforms[{i}]") for i, s in enumerate(specs)], seed=seed)
+from augment.classic_spec import DEFAULT_TRANSFORMS, ClassicSpecError, build_pipeline, build_transform  # noqa: F401 - re-exported
 
 
 def _to_uint8_hwc(x: torch.Tensor) -> np.ndarray:

@@ -152,10 +152,10 @@ def main() -> None:
         key = "self_cuda_time_total" if a.device.startswith("cuda") else "self_cpu_time_total"
         a.profile.write_text(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=90))
     if a.project_defaults:
-        from pipelines.config import load_params
+        from pipelines.config import as_config, load_params
 
         p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
-        cfg = p.gan.cyclegan.train_config()
+        cfg = as_config(p.gan.cyclegan, CycleGANConfig)
         s = time_project_step(cfg, channels=p.data.channels, size=p.data.image_size, warmup=a.warmup, iters=a.iters,
                               device=a.device, accel=accel)
         result["params_yaml"] = {"size": p.data.image_size, "batch": cfg.batch_size, "s_per_iter": round(s, 5),

@@ -30,12 +30,12 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from augment.arms import ARMS, training_parts  # noqa: E402
-from augment.classify import predict, train_classifier  # noqa: E402
-from augment.cyclegan import is_conditional, train_cyclegan, translate  # noqa: E402
+from augment.classify import ClassifierConfig, predict, train_classifier  # noqa: E402
+from augment.cyclegan import CycleGANConfig, is_conditional, train_cyclegan, translate  # noqa: E402
 from augment.dataset import load_prepared  # noqa: E402
 from augment.mixing import LabeledImages, MixedBatches  # noqa: E402
 from augment.samples import save_grid  # noqa: E402
-from pipelines.config import parse_params  # noqa: E402
+from pipelines.config import as_config, parse_params  # noqa: E402
 
 
 def _value(text: str):
@@ -66,7 +66,7 @@ def main() -> None:
         raw["classifier"][key] = _value(val)
     params = parse_params(raw, "params.yaml + overrides")
     gp = getattr(params.gan, args.gan)
-    cfg = gp.train_config(args.gan_seed)
+    cfg = as_config(gp, CycleGANConfig, seed=args.gan_seed, conditional=gp.conditional)
     data = load_prepared(args.prepared)
     k = len(data.classes)
 
@@ -92,7 +92,7 @@ def main() -> None:
     def arm_accuracy(arm: str, seed: int) -> tuple[float, torch.nn.Module]:
         parts = training_parts(ARMS[arm], source=source, target=target_all, synthetic=fake,
                                synthetic_fraction=params.mix.synthetic_fraction, target_fraction=params.mix.target_fraction)
-        model = train_classifier(MixedBatches(parts=parts, batch_size=cp.batch_size, seed=seed), cp.train_config(),
+        model = train_classifier(MixedBatches(parts=parts, batch_size=cp.batch_size, seed=seed), as_config(cp, ClassifierConfig),
                                  in_channels=data.channels, num_classes=k, seed=seed)
         return float((predict(model, test.images) == test.labels).float().mean()), model
 

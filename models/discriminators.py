@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from models.generators import check_class_labels, init_weights
+from models.sizes import patch_size_problem  # noqa: F401 - re-exported
 
 
 class PatchDiscriminator(nn.Module):
@@ -91,41 +92,3 @@ class PatchDiscriminator(nn.Module):
         proj = (phi * e[:, :, None, None]).sum(dim=1, keepdim=True)  # (B, 1, h, w)
         proj = F.avg_pool2d(proj, last.kernel_size, stride=last.stride, padding=last.padding)  # (B, 1, h-1, w-1)
         return last(phi) + proj
-
-
-def _conv_out(size: int, stride: int) -> int:
-    # A 4x4 conv with padding 1 (every conv here); <= 0 means torch refuses the input.
-    return (size + 2 - 4) // stride + 1
-
-
-def _patch_fits(size: int, n_layers: int) -> bool:
-    """Whether a square size-px input gets through an n_layers PatchDiscriminator."""
-    size = _conv_out(size, 2)  # first conv: no norm after it
-    if size < 1:
-        return False
-    # n_layers - 1 stride-2 convs and one stride-1 conv, each followed by an instance norm,
-    # which needs more than one spatial element.
-    for stride in [2] * (n_layers - 1) + [1]:
-        size = _conv_out(size, stride)
-        if size < 2:
-            return False
-    return _conv_out(size, 1) >= 1  # the logit conv
-
-
-def patch_size_problem(size: int, n_layers: int) -> str | None:
-    """Why a square `size`-px image cannot go through an n_layers PatchDiscriminator, or None.
-
-    Pure arithmetic (the sizes do not depend on ndf, spectral norm or labels).
-    tests/test_models.py checks it against real forwards over a grid of sizes.
-    """
-    if n_layers < 1:
-        return f"a PatchGAN discriminator needs n_layers >= 1, got {n_layers}"
-    if _patch_fits(size, n_layers):
-        return None
-    # Every step is monotone in the size, so the sizes that fit are those from the smallest up.
-    smallest = next(s for s in range(1, 2 ** (n_layers + 3)) if _patch_fits(s, n_layers))
-    most = 0
-    while _patch_fits(size, most + 1):
-        most += 1
-    hint = f"{size} px allows at most {most} layers" if most else f"no PatchGAN depth fits {size} px"
-    return f"a {n_layers}-layer PatchGAN discriminator needs images of at least {smallest} px, got {size} ({hint})"

@@ -11,11 +11,11 @@ pix2pix-style: y is broadcast over every pixel).
 """
 from __future__ import annotations
 
-import inspect
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from models.sizes import UNET_DOWNS, check_generator_name, generator_size_problem  # noqa: F401 - re-exported
 
 
 def init_weights(net: nn.Module, std: float = 0.02) -> nn.Module:
@@ -104,7 +104,7 @@ class UnetGenerator(nn.Module):
     Dropout, which pix2pix uses as its noise source, is left out, as CycleGAN does by default.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, ngf: int = 64, num_downs: int = 4):
+    def __init__(self, in_channels: int, out_channels: int, ngf: int = 64, num_downs: int = UNET_DOWNS):
         super().__init__()
         if in_channels < 1 or out_channels < 1 or ngf < 1 or num_downs < 1:
             raise ValueError(
@@ -162,44 +162,9 @@ class UnetGenerator(nn.Module):
 GENERATORS = {"resnet": ResnetGenerator, "unet": UnetGenerator}
 
 
-def _check_name(name: str) -> None:
-    if name not in GENERATORS:
-        raise ValueError(f"Unknown generator {name!r}. Valid: {', '.join(sorted(GENERATORS))}")
-
-
 def build_generator(name: str, **kwargs) -> nn.Module:
-    _check_name(name)
+    check_generator_name(name)
     return GENERATORS[name](**kwargs)
-
-
-def generator_size_problem(name: str, size: int, **arch) -> str | None:
-    """Why a square `size`-px image cannot go through generator `name` built with `arch`, or None.
-
-    Pure arithmetic, no network is built, so configs can be checked before any training starts.
-    `arch` takes the constructor's keyword arguments; those that do not affect sizes are ignored.
-    tests/test_models.py checks it against real forwards over a grid of sizes.
-    """
-    _check_name(name)
-    if size < 1:
-        return f"the {name} generator needs a positive image size, got {size}"
-    if name == "resnet":
-        # Two stride-2 downsamplings: divisible by 4. At 4 px the second one leaves a 1x1 map,
-        # which instance norm rejects (and the residual blocks' reflection padding of 1 needs
-        # more than 1 px too), so 8 px is the smallest that works; the outer ReflectionPad2d(3)
-        # (which needs more than 3 px) is then never the binding limit.
-        if size % 4 or size < 8:
-            return f"the resnet generator needs an image size divisible by 4 and at least 8, got {size}"
-        return None
-    # Read the default from the constructor so the two cannot drift apart.
-    num_downs = arch.get("num_downs", inspect.signature(UnetGenerator).parameters["num_downs"].default)
-    if num_downs < 1:
-        return f"the unet generator needs num_downs >= 1, got {num_downs}"
-    # The innermost map is size / 2**num_downs and has no norm, so 1x1 is fine; every normed map
-    # is at least 2x2 then.
-    factor = 2**num_downs
-    if size % factor:
-        return f"the unet generator with num_downs={num_downs} needs an image size divisible by {factor}, got {size}"
-    return None
 
 
 class ClassConditional(nn.Module):

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from augment.arms import ARMS, GANS, gan_seed_for
-from augment.classic import DEFAULT_TRANSFORMS
-from augment.classify import ClassifierConfig
-from augment.cyclegan import CycleGANConfig
-from models.discriminators import patch_size_problem
-from models.generators import generator_size_problem
+from augment.classic_spec import DEFAULT_TRANSFORMS
+from models.sizes import generator_size_problem, patch_size_problem
+
+# Only torch-free modules above: every stage loads params, so what this file imports is code every
+# stage depends on (dvc.yaml). The training settings are built where they are used, with `as_config`.
 
 PARAMS_FILE = "params.yaml"
 DIGITS_DOMAINS = ("mnist", "optdigits")
@@ -97,10 +97,7 @@ class CycleGANParams(_Strict):
     checkpoint_every: int = Field(200, ge=0)
     sample_count: int = Field(16, gt=0)
 
-    def train_config(self, seed: int = 0) -> CycleGANConfig:
-        """The training settings of the GAN with seed `seed` (one of gan.seeds)."""
-        names = {f.name for f in dataclasses.fields(CycleGANConfig)}
-        return CycleGANConfig(**{k: v for k, v in self.model_dump().items() if k in names}, seed=seed)
+    conditional: ClassVar[bool] = False  # the cgan's generator is told each image's class
 
     def size_problem(self, image_size: int) -> tuple[str, str] | None:
         """(key, why) when networks of these settings cannot run on `image_size` px images."""
@@ -116,9 +113,7 @@ class CGANParams(CycleGANParams):
     """The class-conditional translator: the CycleGAN's settings plus how target images get labels."""
 
     lambda_semantic: float = Field(1.0, ge=0)
-
-    def train_config(self, seed: int = 0) -> CycleGANConfig:
-        return dataclasses.replace(super().train_config(seed), conditional=True)
+    conditional: ClassVar[bool] = True
 
 
 def _distinct_non_negative(v: list[int]) -> list[int]:
@@ -142,11 +137,6 @@ class SynthesizeParams(_Strict):
     filter: Literal["none", "confirmed"] = "none"
     judge_steps: int = Field(400, gt=0)
     judge_width: int = Field(32, gt=0)
-
-    def filter_config(self):
-        from augment.synthetic_filter import FilterConfig
-
-        return FilterConfig(kind=self.filter, judge_steps=self.judge_steps, judge_width=self.judge_width)
 
 
 class MixParams(_Strict):
@@ -181,12 +171,6 @@ class ClassifierParams(_Strict):
 
     _seeds = field_validator("seeds")(classmethod(lambda cls, v: _distinct_non_negative(v)))
 
-    def train_config(self) -> ClassifierConfig:
-        return ClassifierConfig(
-            model=self.model, width=self.width, steps=self.steps, batch_size=self.batch_size,
-            lr=self.lr, weight_decay=self.weight_decay,
-        )
-
 
 class EvaluateParams(_Strict):
     bootstrap_samples: int = Field(2000, ge=100)
@@ -201,11 +185,6 @@ class RuntimeParams(_Strict):
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     compile: Literal["auto"] | bool = "auto"
     launcher: str = Field("python", min_length=1)
-
-    def acceleration(self, device):
-        from augment.acceleration import Acceleration
-
-        return Acceleration.choose(device, precision=self.precision, compile=self.compile)
 
     @field_validator("launcher")
     @classmethod
@@ -239,7 +218,7 @@ class Params(_Strict):
     def _classic_transforms_build(self):
         # Only when an arm uses them: building imports albumentations (about a second).
         if any(ARMS[a].classic for a in self.classifier.arms):
-            from augment.classic import build_transform
+            from augment.classic_spec import build_transform
 
             for i, spec in enumerate(self.classic.transforms):
                 build_transform(spec, where=f"classic.transforms[{i}]")  # raises naming the entry and argument
@@ -264,6 +243,13 @@ class Params(_Strict):
             if gan is not None and not hasattr(self.gan, gan):
                 raise ValueError(f"classifier.arms has {arm!r}, which needs gan.{gan}, but gan.{gan} is not configured")
         return self
+
+
+def as_config(section: BaseModel, cls, **extra):
+    """The dataclass `cls` (e.g. augment.cyclegan.CycleGANConfig) from the fields it shares with a params
+    section, plus `extra` (e.g. seed=...)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in section.model_dump().items() if k in names}, **extra)
 
 
 def _format(err: ValidationError, source: str) -> str:

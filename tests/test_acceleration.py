@@ -56,9 +56,9 @@ def test_bf16_and_channels_last_train_on_cpu():
 def test_runtime_params_choose_the_acceleration():
     from pipelines.config import parse_params
 
-    p = parse_params({"runtime": {"precision": "fp32", "compile": False}})
-    assert p.runtime.acceleration("cuda") == Acceleration(channels_last=True, fused_optimizer=True)
-    assert p.runtime.acceleration("cpu") == Acceleration(fused_optimizer=True)
+    r = parse_params({"runtime": {"precision": "fp32", "compile": False}}).runtime
+    assert Acceleration.choose("cuda", precision=r.precision, compile=r.compile) == Acceleration(channels_last=True, fused_optimizer=True)
+    assert Acceleration.choose("cpu", precision=r.precision, compile=r.compile) == Acceleration(fused_optimizer=True)
     with pytest.raises(ValueError, match="runtime.precision"):
         parse_params({"runtime": {"precision": "half"}})
 

@@ -4,7 +4,7 @@ import re
 import pytest
 import yaml
 
-from pipelines.config import ParamsError, load_params, parse_params
+from pipelines.config import ParamsError, as_config, load_params, parse_params
 from tests.conftest import REPO
 
 CONTRACT_KEYS = [
@@ -95,8 +95,12 @@ def test_train_configs_carry_the_values():
     raw["gan"]["cyclegan"]["ngf"] = 7
     raw["classifier"]["width"] = 5
     p = parse_params(raw)
-    assert p.gan.cyclegan.train_config().ngf == 7
-    assert p.classifier.train_config().width == 5
+    from augment.classify import ClassifierConfig
+    from augment.cyclegan import CycleGANConfig
+
+    assert as_config(p.gan.cyclegan, CycleGANConfig, seed=3, conditional=p.gan.cyclegan.conditional).ngf == 7
+    assert not p.gan.cyclegan.conditional and p.gan.cgan.conditional
+    assert as_config(p.classifier, ClassifierConfig).width == 5
 
 
 def test_rgb32_preset_applies_as_dvc_overrides(tmp_path):
@@ -155,4 +159,3 @@ def test_gan_seeds_are_checked_and_the_old_per_gan_seed_is_pointed_to_them():
         parse_params(raw)
     raw["classifier"]["arms"] = ["source_only", "oracle"]  # no GAN arm: nothing to pair
     assert parse_params(raw).gan.seeds == [0, 1, 2]
-    assert parse_params(_raw()).gan.cgan.train_config(7).seed == 7

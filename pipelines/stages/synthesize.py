@@ -21,8 +21,8 @@ from augment.images import to_uint8
 from augment.io import atomic_dir, write_csv, write_json
 from augment.pixels import write_pixels, write_pngs
 from augment.samples import save_grid
-from augment.synthetic_filter import keep_mask
-from pipelines.config import load_params
+from augment.synthetic_filter import FilterConfig, keep_mask
+from pipelines.config import as_config, load_params
 from pipelines.runtime import add_timings_arg, run_stage, select_device, stage_timer
 
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         generator = load_generator(gan_dir / "G_st.pt", device=device)
         labels = source.labels if is_conditional(generator) else None  # a cgan image is made for its label
         fake = translate(generator, source.images, labels, device=device)  # (N, C, H, W)
-        keep, summary = keep_mask(source, fake, source.labels, params.synthesize.filter_config(), num_classes=len(data.classes),
+        keep, summary = keep_mask(source, fake, source.labels, as_config(params.synthesize, FilterConfig, kind=params.synthesize.filter), num_classes=len(data.classes),
                                   seed=args.seed, device=device)
         summary["per_class"] = {data.classes[c]: n for c, n in summary["per_class"].items()}
         summary["classes_with_none_kept"] = [data.classes[c] for c in summary["classes_with_none_kept"]]

@@ -14,11 +14,11 @@ import pandas as pd
 
 from augment.arms import ARMS, ArmUnavailable, gan_seed_for, training_parts, transformed_parts
 from augment.classic import classic_transform
-from augment.classify import predict, save_classifier, train_classifier
+from augment.classify import ClassifierConfig, predict, save_classifier, train_classifier
 from augment.dataset import load_prepared, load_synthetic
 from augment.io import atomic_dir, write_csv, write_json
 from augment.mixing import MixedBatches
-from pipelines.config import ParamsError, load_params
+from pipelines.config import ParamsError, as_config, load_params
 from pipelines import cpu_threads
 from pipelines.runtime import add_timings_arg, run_stage, select_device, stage_timer
 
@@ -66,11 +66,11 @@ def main(argv: list[str] | None = None) -> None:
             batches = MixedBatches(parts=parts, batch_size=cp.batch_size, seed=args.seed, transforms=transforms)
             print(f"{name}: {batches!r}", flush=True)
             model = train_classifier(
-                batches, cp.train_config(), in_channels=data.channels, num_classes=len(data.classes),
+                batches, as_config(cp, ClassifierConfig), in_channels=data.channels, num_classes=len(data.classes),
                 seed=args.seed, device=device,
                 on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f} threads={cpu_threads.adapt()}", flush=True),
             )
-            save_classifier(model, cp.train_config(), in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
+            save_classifier(model, as_config(cp, ClassifierConfig), in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
             frames = []
             for eval_set, role in EVAL_SETS.items():
                 images, rows = data.labeled(role, "test")

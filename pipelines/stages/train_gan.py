@@ -25,11 +25,12 @@ import pandas as pd
 import torch
 
 from augment.arms import GANS
-from augment.cyclegan import is_conditional, save_generator, train_cyclegan, translate
+from augment.acceleration import Acceleration
+from augment.cyclegan import CycleGANConfig, is_conditional, save_generator, train_cyclegan, translate
 from augment.dataset import load_prepared
 from augment.io import atomic_dir, atomic_path, write_csv
 from augment.samples import save_grid
-from pipelines.config import load_params
+from pipelines.config import as_config, load_params
 from pipelines import cpu_threads
 from pipelines.runtime import add_timings_arg, init_distributed, run_stage, stage_timer
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or Path("artifacts/gan") / args.gan / str(args.seed)
     name = f"train_gan@{args.gan}-{args.seed}"
     device, rank, world = init_distributed(params.runtime.device, params.runtime.threads)
-    cfg = gp.train_config(args.seed)
+    cfg = as_config(gp, CycleGANConfig, seed=args.seed, conditional=gp.conditional)
     data = load_prepared(args.prepared)
     source, _ = data.labeled("source", "train")
     target = data.images("target", "train")
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
             source.images, target, cfg, source_labels=source.labels, target_labels=target_labels,
             num_classes=len(data.classes), device=device, on_log=on_log,
             checkpoint=checkpoint, checkpoint_every=gp.checkpoint_every, resume=resume,
-            accel=params.runtime.acceleration(device),
+            accel=Acceleration.choose(device, precision=params.runtime.precision, compile=params.runtime.compile),
         )
         info["steps"] = state.step
     if world > 1:
