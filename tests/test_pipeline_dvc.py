@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from tests.conftest import make_folders
-from tests.e2e import dvc, project_copy, ran_stages
+from tests.e2e import dvc, project_copy, ran_stages, run
 
 pytestmark = pytest.mark.e2e
 
@@ -130,6 +130,17 @@ def test_second_repro_runs_nothing(digits_repo):
     repo, _ = digits_repo
     again = dvc("repro", cwd=repo)
     assert ran_stages(again.stdout) == []
+
+
+def test_stages_read_the_packed_images_and_the_png_copies_are_outside_dvc(digits_repo):
+    repo, _ = digits_repo
+    pngs = sorted((repo / "data/prepared/images").rglob("*.png")) + sorted((repo / "data/synthetic/cgan/0/images").rglob("*.png"))
+    assert pngs and (repo / "data/prepared/pixels.npy").is_file() and (repo / "data/synthetic/cgan/0/pixels.npy").is_file()
+    for p in pngs[:3] + pngs[-3:]:
+        p.unlink()
+    assert "up to date" in dvc("status", cwd=repo).stdout  # DVC hashes pixels.npy, not one file per image
+    proc = run([sys.executable, "-m", "pipelines.cli", "pngs"], cwd=repo)
+    assert "data/prepared: " in proc.stdout and all(p.is_file() for p in pngs)
 
 
 def test_classifier_param_reruns_only_classifiers_and_evaluate(digits_repo):
