@@ -149,15 +149,34 @@ def apply_overrides(workdir: str, overrides: list[str]) -> str:
 STAGE_STATUS = (("is cached - skipping run", "restored"), ("didn't change, skipping", "skipped"))  # what `dvc repro` prints
 
 
+def up_to_date(workdir: Path, stages: list[str]) -> set[str]:
+    """The `stages` that one `dvc status` finds up to date (none when it fails: each stage's own
+    `dvc repro` then decides). One process for all of them instead of one `dvc repro` each."""
+    proc = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=workdir, capture_output=True, text=True)
+    try:
+        changed = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except json.JSONDecodeError:
+        changed = None
+    return set() if not isinstance(changed, dict) else {s for s in stages if s not in changed}
+
+
+def _skipped(stage: str) -> Completed:
+    return Completed(name="Skipped", message=f"{stage} is up to date", data={"stage": stage, "status": "skipped", "seconds": 0.0})
+
+
 @task(name="stage", retry_condition_fn=_retry_transient)
-def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0) -> Any:
+def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, known_up_to_date: bool = False) -> Any:
     """Reproduce one DVC stage with its own `dvc repro` process; up to date -> a Completed state named Skipped.
 
     `dvc repro` releases the repo lock while the stage's command runs and waits for it before it
     records the result (`--wait-for-lock`), so stages the flow starts side by side each write their
     own entry of dvc.lock. `cores` > 0: the share of the CPU cores this stage's torch threads may use.
+    `known_up_to_date`: `dvc status` said so and nothing upstream ran since; no process is started.
     """
     log = get_run_logger()
+    if known_up_to_date:
+        log.info(f"{stage}: up to date, skipped")
+        return _skipped(stage)
     emit = api_logger(log).info
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", _target(Path(workdir), stage)]
@@ -179,7 +198,7 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0) -> 
     seconds = round(time.perf_counter() - t0, 2)
     if status == "skipped":
         log.info(f"{stage}: up to date, skipped")
-        return Completed(name="Skipped", message=f"{stage} is up to date", data={"stage": stage, "status": "skipped", "seconds": 0.0})
+        return _skipped(stage)
     log.info(f"{stage}: {status} in {seconds:.1f}s")
     return {"stage": stage, "status": status, "seconds": seconds}
 
@@ -188,10 +207,12 @@ class StageFailed(RuntimeError):
     """A stage's `dvc repro` failed; the message ends with what it printed last."""
 
 
-def run_stages(workdir: Path, graph: dict[str, list[str]], *, force: bool, jobs: int, retries: int, retry_delay_seconds: float) -> list[dict]:
+def run_stages(workdir: Path, graph: dict[str, list[str]], *, force: bool, jobs: int, retries: int, retry_delay_seconds: float,
+               unchanged: set[str] = frozenset()) -> list[dict]:
     """Run `graph`'s stages as Prefect tasks, up to `jobs` at once, each as soon as the stages it depends
-    on have finished; the one with the most stages waiting on it first. After a failure nothing new
-    starts; the stages already running finish, then the first failure is raised.
+    on have finished; the one with the most stages waiting on it first. A stage in `unchanged` (from
+    `up_to_date`) whose upstream all skipped is skipped without a `dvc repro`. After a failure nothing
+    new starts; the stages already running finish, then the first failure is raised.
     Results come back in `graph`'s (dvc repro's) order."""
     order = list(graph)
     waiting_on = {s: 0 for s in order}  # how many stages depend on s, directly or not
@@ -204,18 +225,23 @@ def run_stages(workdir: Path, graph: dict[str, list[str]], *, force: bool, jobs:
                 todo.extend(graph[u])
         for u in seen:
             waiting_on[u] += 1
-    cores = max(1, _cores() // jobs) if jobs > 1 else 0
     done: dict[str, dict] = {}
     running: dict[Any, str] = {}
     pending, failure = list(order), None
     while pending or running:
         if failure is None:
             ready = sorted((s for s in pending if all(u in done for u in graph[s])), key=lambda s: (-waiting_on[s], order.index(s)))
-            for stage in ready[: max(0, jobs - len(running))]:
+            starting = ready[: max(0, jobs - len(running))]
+            # Each stage's share of the cores: split among the stages running from now on. A stage that
+            # starts alone (prepare, evaluate) gets them all; its threads give cores back when others
+            # start (pipelines/cpu_threads.py measures as it trains).
+            cores = max(1, _cores() // (len(running) + len(starting))) if starting and jobs > 1 else 0
+            for stage in starting:
                 pending.remove(stage)
                 task = run_stage.with_options(name=f"stage {stage}", task_run_name=stage, retries=retries,
                                               retry_delay_seconds=retry_delay_seconds)
-                running[task.submit(str(workdir), stage, force, cores)] = stage
+                known = stage in unchanged and all(done[u]["status"] == "skipped" for u in graph[stage])
+                running[task.submit(str(workdir), stage, force, cores, known)] = stage
         if not running:
             break
         future = next(as_completed(list(running)))
@@ -345,7 +371,9 @@ def pipeline(
     jobs = jobs or default_jobs(device)
     graph = stage_graph(workdir, list(stages) if stages else None)
     log.info(f"{len(graph)} stage(s), up to {jobs} at once")
-    results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds)
+    unchanged = set() if force else up_to_date(workdir, list(graph))
+    results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,
+                         unchanged=unchanged)
     summary: dict = {"run": name, "workdir": str(workdir), "stages": results}
     if any(r["stage"] == "evaluate" for r in results):  # a stage subset without evaluate has no report to publish
         summary.update(publish_report(str(workdir)))
