@@ -10,8 +10,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from augment.contract import DataLayoutError, discover
 from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, read_image
+from augment.prepare import sha256_file, train_test_duplicates
 
 
 @dataclass
@@ -19,6 +22,7 @@ class DataCheck:
     counts: Counter = field(default_factory=Counter)  # (domain, split, class or "(unlabeled)") -> readable images
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     problems: list[str] = field(default_factory=list)  # anything that stops the pipeline
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (file, split) byte-identical across train and test
     classes: list[str] = field(default_factory=list)
 
     @property
@@ -35,6 +39,9 @@ class DataCheck:
             out.append(f"{domain}/{split}: {n} images ({per_class})")
         out.append(f"rejected: {len(self.rejected)} file(s)")
         out += [f"  {path}: {reason}" for path, reason in self.rejected]
+        if self.duplicates:
+            out.append(f"duplicates: {len(self.duplicates)} byte-identical file(s) in both train and test (they inflate test scores)")
+            out += [f"  {path} ({split})" for path, split in self.duplicates]
         out += [f"problem: {p}" for p in self.problems]
         out.append("ok: the pipeline would run on this data" if self.ok else "not ok: prepare would stop (see problems above)")
         return out
@@ -49,13 +56,20 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         result.problems.append(str(exc))
         return result
     result.classes = classes
+    read = []
     for f in files:
+        if f.problem:
+            result.rejected.append((str(f.path), f.problem))
+            continue
         try:
             read_image(f.path, size=image_size, channels=channels, max_pixels=max_pixels)
         except ImageRejected as exc:
             result.rejected.append((str(f.path), str(exc)))
             continue
         result.counts[(f.domain, f.split, f.label if f.label is not None else "(unlabeled)")] += 1
+        read.append({"sha256": sha256_file(f.path), "source_path": str(f.path), "domain": f.domain, "split": f.split})
+    dup = train_test_duplicates(pd.DataFrame(read, columns=["sha256", "source_path", "domain", "split"]))
+    result.duplicates = list(zip(dup.source_path, dup.split))
     for domain in (source, target):
         for split in ("train", "test"):
             if not any(n for (d, s, _), n in result.counts.items() if (d, s) == (domain, split)):

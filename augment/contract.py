@@ -5,6 +5,7 @@ that name the folder; individual bad files are not errors here, they are rejecte
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ class FoundFile:
     role: str  # "source" or "target"
     split: str  # "train" or "test"
     label: str | None  # class folder name; None for a flat (unlabeled) target train file
+    problem: str | None = None  # why it is refused before it is read (a link, a hidden file); rejected.csv says it
 
 
 def natural_key(name: str) -> tuple:
@@ -32,10 +34,52 @@ def natural_key(name: str) -> tuple:
     return tuple(int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name))
 
 
-def _is_candidate(path: Path) -> bool:
-    # Hidden files (.DS_Store, ._foo.png) are never images; everything else is tried, and a
-    # wrong suffix is reported in rejected.csv rather than silently skipped.
-    return path.is_file() and not path.name.startswith(".")
+def _link_problem(path: Path, root: Path) -> str | None:
+    """Why a symlink cannot be used, or None: broken, a loop, out of the data root, not a file."""
+    try:
+        target = path.resolve(strict=True)
+    except FileNotFoundError:
+        return "broken symlink (its target does not exist)"
+    except (RuntimeError, OSError) as exc:  # a loop: RuntimeError or ELOOP, by Python version
+        return f"symlink loop ({exc})"
+    if not target.is_relative_to(root.resolve()):
+        return f"symlink out of the data root (to {target}); refused"
+    if not target.is_file():
+        return "symlink to something that is not a file"
+    return None
+
+
+def _entries(folder: Path, root: Path, *, recurse: bool) -> list[tuple[Path, str | None]]:
+    """The files under `folder` (only its direct files when not `recurse`), each with the reason it is
+    refused before reading, or None. Hidden files (.DS_Store, ._foo.png) and folders are never data
+    and symlinked folders are not followed: they are listed with the reason instead of silently
+    skipped. Every other file is tried; a wrong suffix shows up in rejected.csv, not as a skip."""
+    found = []
+    for here, dirs, files in os.walk(folder, followlinks=False):
+        here = Path(here)
+        kept = []
+        for d in sorted(dirs):
+            path = here / d
+            if not recurse:
+                continue
+            if path.is_symlink():
+                found.append((path, "symlinked folder, not followed"))
+            elif d.startswith("."):
+                found.append((path, "hidden folder, not searched"))
+            else:
+                kept.append(d)
+        dirs[:] = kept
+        for name in sorted(files):
+            path = here / name
+            if name.startswith("."):
+                found.append((path, "hidden file (names starting with '.' are never images)"))
+            elif path.is_symlink():
+                found.append((path, _link_problem(path, root)))
+            else:
+                found.append((path, None))
+        if not recurse:
+            break
+    return found
 
 
 def _split_dir(root: Path, domain: str, split: str) -> Path:
@@ -52,22 +96,24 @@ def discover_domain(root: Path, domain: str, role: str) -> list[FoundFile]:
     found: list[FoundFile] = []
     for split in SPLITS:
         d = _split_dir(root, domain, split)
-        class_dirs = sorted((p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
-        flat = sorted(p for p in d.iterdir() if _is_candidate(p))
+        class_dirs = sorted((p for p in d.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),
+                            key=lambda p: natural_key(p.name))
+        flat = [(p, why) for p, why in _entries(d, root, recurse=False) if why or p.is_file()]
         labeled_required = role == "source" or split == "test"
-        if labeled_required and flat:
+        if labeled_required and any(why is None for _, why in flat):
+            first = next(p for p, why in flat if why is None)
             raise DataLayoutError(
-                f"{d}: {len(flat)} files directly in the folder (e.g. {flat[0].name}); the {role} {split} split must be "
+                f"{d}: {sum(why is None for _, why in flat)} files directly in the folder (e.g. {first.name}); the {role} {split} split must be "
                 f"labeled, one sub-folder per class. Only the target train split may be flat."
             )
         if labeled_required and not class_dirs:
             raise DataLayoutError(f"{d}: no class folders; expected {d}/<class>/<images>")
-        for f in flat:
-            found.append(FoundFile(f, domain, role, split, None))
+        for f, why in flat:
+            found.append(FoundFile(f, domain, role, split, None, why))
         for cd in class_dirs:
-            for f in sorted(p for p in cd.rglob("*") if _is_candidate(p)):
-                found.append(FoundFile(f, domain, role, split, cd.name))
-        if not any(ff.split == split and ff.domain == domain for ff in found):
+            for f, why in _entries(cd, root, recurse=True):  # nested folders inside a class folder are that class
+                found.append(FoundFile(f, domain, role, split, cd.name, why))
+        if not any(ff.split == split and ff.domain == domain and ff.problem is None for ff in found):
             raise DataLayoutError(f"{d}: no files found; expected images with suffixes {', '.join(IMAGE_SUFFIXES)}")
     return found
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 DEFAULT_MAX_PIXELS = 40_000_000  # anything bigger is "absurdly large" for this pipeline
@@ -40,6 +40,14 @@ def canonical(img: Image.Image, *, size: int, channels: int) -> np.ndarray:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
+def _upright(img: Image.Image) -> Image.Image:
+    """The EXIF orientation (a phone's rotation) applied; a malformed EXIF block leaves the image as stored."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - PIL raises assorted errors on broken EXIF; the pixels are still good
+        return img
+
+
 def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read and convert one file; raise ImageRejected with a reason for anything unusable."""
     try:
@@ -51,8 +59,8 @@ def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAUL
                 raise ImageRejected(f"too large: {width}x{height} px exceeds {max_pixels} px")
             if width < 1 or height < 1:
                 raise ImageRejected(f"empty image: {width}x{height} px")
-            img.load()  # decodes fully: truncated files fail here, not later
-            return canonical(img, size=size, channels=channels)
+            img.load()  # decodes fully (the first frame of an animation): truncated files fail here, not later
+            return canonical(_upright(img), size=size, channels=channels)
     except ImageRejected:
         raise
     except UnidentifiedImageError:

@@ -5,6 +5,7 @@ Output layout (under `out_dir`):
     images/<domain>/<split>/<class or _unlabeled>/<id>.png   the same images as PNGs, for people (not hashed by DVC)
     manifest.csv    one row per accepted image (see MANIFEST_COLUMNS)
     rejected.csv    one row per unusable file: source_path, domain, split, reason
+    duplicates.csv  byte-identical files found in both a train and a test split (they inflate test scores)
     dataset.json    classes, domains, channels, image size, counts
 """
 from __future__ import annotations
@@ -45,12 +46,20 @@ class PrepareConfig:
     max_image_pixels: int = DEFAULT_MAX_PIXELS
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def train_test_duplicates(files: pd.DataFrame) -> pd.DataFrame:
+    """Rows (sha256, source_path, domain, split) of byte-identical files present in both a train and a
+    test split, of any domain: a test image also seen in training makes the test score look better."""
+    groups = files.groupby("sha256").split.transform(lambda s: {"train", "test"} <= set(s))
+    dup = files[groups.astype(bool)] if len(files) else files
+    return dup[["sha256", "source_path", "domain", "split"]].sort_values(["sha256", "split", "source_path"]).reset_index(drop=True)
 
 
 def _mark_few_shot(manifest: pd.DataFrame, per_class: int, seed: int) -> pd.Series:
@@ -77,6 +86,7 @@ def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: Pre
     write_csv(manifest, out_dir / "manifest.csv")
     write_pngs(out_dir, manifest)
     write_csv(pd.DataFrame(rejected, columns=REJECTED_COLUMNS), out_dir / "rejected.csv")
+    write_csv(train_test_duplicates(manifest), out_dir / "duplicates.csv")
     target_train = manifest[(manifest.role == "target") & (manifest.split == "train")]
     write_json({
         "classes": classes,
@@ -103,6 +113,9 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     index = {c: i for i, c in enumerate(classes)}
     rows, rejected, pixels = [], [], PixelWriter(out_dir)
     for i, f in enumerate(files):
+        if f.problem:
+            rejected.append({"source_path": str(f.path), "domain": f.domain, "split": f.split, "reason": f.problem})
+            continue
         try:
             arr = read_image(f.path, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels)
             with Image.open(f.path) as img:
@@ -113,7 +126,7 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
         rows.append(_record(
             pixels, arr, _image_rel(f, i), source_path=str(f.path), domain=f.domain, role=f.role, split=f.split,
             label=f.label if f.label is not None else "", label_index=index[f.label] if f.label is not None else -1,
-            sha256=_sha256_file(f.path), width=width, height=height,
+            sha256=sha256_file(f.path), width=width, height=height,
         ))
     return _finish(rows, rejected, classes, cfg, out_dir, pixels)
 

@@ -1,4 +1,4 @@
-"""DVC stage `prepare`: the data contract -> data/prepared/ (images, manifest.csv, rejected.csv)."""
+"""DVC stage `prepare`: the data contract -> data/prepared/ (pixels.npy, manifest.csv, rejected.csv, duplicates.csv)."""
 from __future__ import annotations
 
 import argparse
@@ -28,7 +28,10 @@ def main(argv: list[str] | None = None) -> None:
         manifest = prepare(cfg, args.out)
         info["images"] = len(manifest)
     rejected = sum(1 for _ in open(args.out / "rejected.csv")) - 1
-    print(f"prepare: {len(manifest)} images -> {args.out}/manifest.csv; {rejected} rejected -> {args.out}/rejected.csv")
+    duplicates = sum(1 for _ in open(args.out / "duplicates.csv")) - 1
+    print(f"prepare: {len(manifest)} images -> {args.out}/manifest.csv; {rejected} rejected -> {args.out}/rejected.csv"
+          + (f"; {duplicates} byte-identical files in both train and test -> {args.out}/duplicates.csv (they inflate test scores)"
+             if duplicates else ""))
 
 
 if __name__ == "__main__":

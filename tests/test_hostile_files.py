@@ -1,0 +1,171 @@
+"""Folders nobody curated: every hostile file is converted correctly or rejected with a reason,
+never a crash and never at the cost of a good image; the data root is only read."""
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from augment.check_data import check_data
+from augment.dataset import load_prepared
+from augment.prepare import PrepareConfig, prepare
+from tests.conftest import make_folders
+
+SIZE = 16
+
+
+def _save(path: Path, img: Image.Image, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, **kw)
+    return path
+
+
+def _bar(width: int, height: int, mode: str = "L") -> Image.Image:
+    """A white bar in the left third: where it ends up shows whether a rotation was applied."""
+    a = np.zeros((height, width), np.uint8)
+    a[:, : max(1, width // 3)] = 255
+    return Image.fromarray(a, "L").convert(mode)
+
+
+def _hostile(root: Path, outside: Path) -> dict[str, tuple[Path, str]]:
+    """Each hostile case: (file, expected outcome: "ok" or a piece of the rejection reason)."""
+    cls = root / "src" / "train" / "a"
+    cases: dict[str, tuple[Path, str]] = {}
+
+    def add(name, path, outcome):
+        cases[name] = (path, outcome)
+
+    add("CMYK JPEG", _save(cls / "cmyk.jpg", _bar(20, 20, "CMYK"), format="JPEG"), "ok")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    add("EXIF-rotated JPEG", _save(cls / "rotated.jpg", _bar(24, 12, "RGB"), format="JPEG", exif=exif.tobytes(), quality=95), "ok")
+    pal = _bar(20, 20).convert("P")
+    add("palette PNG with transparency", _save(cls / "palette.png", pal, transparency=0), "ok")
+    frames = [_bar(20, 20, "RGB"), Image.new("RGB", (20, 20), (255, 0, 0))]
+    add("animated GIF", _save(cls / "anim.gif", frames[0], save_all=True, append_images=frames[1:], duration=100), "ok")
+    add("multi-frame TIFF", _save(cls / "pages.tiff", frames[0], save_all=True, append_images=frames[1:]), "ok")
+    add("1x1 image", _save(cls / "dot.png", Image.new("L", (1, 1), 200)), "ok")
+    add("extreme aspect 400x2", _save(cls / "wide.png", Image.new("L", (400, 2), 90)), "ok")
+    add("upper-case extension", _save(cls / "SHOUT.PNG", _bar(20, 20), format="PNG"), "ok")
+    add("unusual extension (.jfif)", _save(cls / "photo.jfif", _bar(20, 20, "RGB"), format="JPEG"), "ok")
+    add("no extension", _save(cls / "noext", _bar(20, 20), format="PNG"), "ok")
+    add("spaces and non-ASCII name", _save(cls / "été à Zürich 01.png", _bar(20, 20)), "ok")
+    add("nested folder in a class", _save(cls / "2024" / "batch 1" / "deep.png", _bar(20, 20)), "ok")
+    add("16-bit PNG", _save(cls / "sixteen.png", Image.fromarray(np.arange(400, dtype=np.uint16).reshape(20, 20) * 100)), "ok")
+    (cls / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    add(".DS_Store", cls / ".DS_Store", "hidden file")
+    add("hidden image", _save(cls / "._shadow.png", _bar(20, 20)), "hidden file")
+    _save(cls / ".cache" / "thumb.png", _bar(20, 20))
+    add("hidden folder", cls / ".cache", "hidden folder")
+    (cls / "zero.png").write_bytes(b"")
+    add("zero-byte file", cls / "zero.png", "zero-byte")
+    good = (cls / "0.png").read_bytes()
+    (cls / "half.png").write_bytes(good[: len(good) // 2])
+    add("truncated PNG (half-synced upload)", cls / "half.png", "unreadable")
+    (cls / "readme.txt").write_text("notes, not an image")
+    add("text file", cls / "readme.txt", "not an image")
+    os.symlink(cls / "does-not-exist.png", cls / "broken.png")
+    add("broken symlink", cls / "broken.png", "broken symlink")
+    os.symlink(cls / "loop_b.png", cls / "loop_a.png")
+    os.symlink(cls / "loop_a.png", cls / "loop_b.png")
+    add("symlink loop", cls / "loop_a.png", "symlink loop")
+    _save(outside / "elsewhere.png", _bar(20, 20))
+    os.symlink(outside / "elsewhere.png", cls / "outside.png")
+    add("symlink out of the data root", cls / "outside.png", "out of the data root")
+    os.symlink(cls / "0.png", cls / "inside_link.png")
+    add("symlink inside the data root", cls / "inside_link.png", "ok")
+    os.symlink(outside, cls / "linked_dir")
+    add("symlinked folder", cls / "linked_dir", "symlinked folder")
+    # The same bytes in source train and source test: reported, kept.
+    dup = root / "src" / "test" / "a" / "dup_of_train.png"
+    dup.write_bytes(good)
+    add("byte-identical train/test duplicate", dup, "ok")
+    return cases
+
+
+def _snapshot(root: Path) -> dict[str, tuple]:
+    out = {}
+    for here, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = Path(here) / name
+            st = p.lstat()
+            out[str(p.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _make_read_only(root: Path) -> None:
+    for here, dirs, files in os.walk(root):
+        for name in files + dirs:
+            p = Path(here) / name
+            if not p.is_symlink():
+                p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    root.chmod(root.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+@pytest.fixture()
+def hostile(tmp_path):
+    root = make_folders(tmp_path / "raw")
+    good = {str(p) for p in root.rglob("*.png")}
+    cases = _hostile(root, tmp_path / "outside")
+    _make_read_only(root)
+    yield root, cases, good
+    for here, dirs, files in os.walk(root):  # let pytest clean up
+        Path(here).chmod(0o755)
+
+
+def test_hostile_files_are_converted_or_rejected_with_a_reason_and_the_root_is_only_read(hostile, tmp_path):
+    root, cases, good = hostile
+    before = _snapshot(root)
+    cfg = PrepareConfig(dataset="folders", root=str(root), source="src", target="tgt", image_size=SIZE, channels=3, target_labels_per_class=2)
+    manifest = prepare(cfg, tmp_path / "prepared")
+    assert _snapshot(root) == before  # nothing written, moved or touched in the data root
+
+    rejected = pd.read_csv(tmp_path / "prepared" / "rejected.csv")
+    reasons = dict(zip(rejected.source_path, rejected.reason))
+    kept = set(manifest.source_path)
+    table = []
+    for name, (path, expected) in cases.items():
+        if expected == "ok":
+            assert str(path) in kept, f"{name}: {path} should be converted, got {reasons.get(str(path))!r}"
+            outcome = "converted"
+        else:
+            assert str(path) in reasons, f"{name}: {path} should be rejected ({expected})"
+            assert expected in reasons[str(path)], f"{name}: reason {reasons[str(path)]!r} lacks {expected!r}"
+            outcome = f"rejected: {reasons[str(path)]}"
+        table.append((name, outcome))
+    assert good <= kept  # no hostile file cost a good image
+    assert not (set(reasons) & kept)
+
+    # Converted correctly, not only accepted.
+    data = load_prepared(tmp_path / "prepared")
+    px = {p: data.pixels[i] for i, p in enumerate(manifest.source_path)}
+    rotated = px[str(cases["EXIF-rotated JPEG"][0])].mean(axis=2)
+    # Stored 24x12 with the bar on the left; displayed (rotated 90 clockwise) the bar is on top.
+    assert rotated[: SIZE // 3].mean() > 150 and rotated[-SIZE // 3 :].mean() < 60
+    gif = px[str(cases["animated GIF"][0])]
+    assert gif[:, : SIZE // 4, 0].mean() > 150 and gif[:, -SIZE // 4 :, :].mean() < 60  # the first frame, not the red one
+    assert px[str(cases["16-bit PNG"][0])].std() > 20  # scaled by its range, not clipped to white
+    dups = pd.read_csv(tmp_path / "prepared" / "duplicates.csv")
+    assert str(cases["byte-identical train/test duplicate"][0]) in set(dups.source_path)
+    assert set(dups.split) == {"train", "test"}
+
+    # check-data finds the same rejections, for the same reasons, and the duplicates.
+    check = check_data(root, "src", "tgt", image_size=SIZE, channels=3)
+    assert check.ok and dict(check.rejected) == reasons
+    assert str(cases["byte-identical train/test duplicate"][0]) in dict(check.duplicates)
+    print("\n" + "\n".join(f"| {name} | {outcome} |" for name, outcome in table))
+
+
+def test_unreadable_permissions_are_rejected_not_fatal(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their permissions")
+    root = make_folders(tmp_path / "raw")
+    locked = next((root / "src" / "train" / "a").glob("*.png"))
+    locked.chmod(0)
+    cfg = PrepareConfig(dataset="folders", root=str(root), source="src", target="tgt", image_size=SIZE, channels=1, target_labels_per_class=0)
+    prepare(cfg, tmp_path / "p")
+    rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
+    assert list(rejected.source_path) == [str(locked)] and "ermission" in rejected.reason[0]
