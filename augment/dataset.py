@@ -1,6 +1,7 @@
 """Loading what `prepare` and `synthesize` wrote, as tensors, with label visibility enforced.
 
-Target train labels are read only when asked for: `visible="few"` gives the `few_shot` rows,
+Target train labels are read only when asked for: `visible="few"` gives the rows the consumer's
+few-labels file shows (augment/few_labels.py; none without one),
 `visible="all"` every labeled row (the oracle), `visible="none"` images without labels.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 import torch
 
 from augment.images import to_tensor
+from augment.few_labels import read_visible
 from augment.mixing import LabeledImages
 from augment.pixels import read_pixels
 
@@ -64,14 +66,15 @@ class PreparedData:
         return LabeledImages(x, torch.tensor(rows.label_index.to_numpy(dtype=np.int64))), rows
 
 
-def load_prepared(root: str | Path) -> PreparedData:
+def load_prepared(root: str | Path, few_labels: str | Path | None = None) -> PreparedData:
+    """`few_labels`: the consumer's file from the few_labels stage; without it no target label is "few"."""
     root = Path(root)
     manifest_path, info_path = root / "manifest.csv", root / "dataset.json"
     for p in (manifest_path, info_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: missing; run the prepare stage first (dvc repro prepare)")
     manifest = pd.read_csv(manifest_path, dtype={"label": str}, keep_default_na=False)
-    manifest["few_shot"] = manifest["few_shot"].astype(str).str.lower() == "true"
+    manifest["few_shot"] = manifest.path.isin(read_visible(few_labels)) if few_labels is not None else False
     return PreparedData(root, manifest, json.loads(info_path.read_text()), read_pixels(root, len(manifest)))
 
 

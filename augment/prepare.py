@@ -25,7 +25,7 @@ from augment.pixels import PixelWriter, write_pngs
 
 MANIFEST_COLUMNS = [
     "path", "source_path", "domain", "role", "split", "label", "label_index",
-    "few_shot", "sha256", "width", "height",
+    "sha256", "width", "height",
 ]
 REJECTED_COLUMNS = ["source_path", "domain", "split", "reason"]
 UNLABELED = "_unlabeled"
@@ -39,7 +39,6 @@ class PrepareConfig:
     target: str
     image_size: int
     channels: int
-    target_labels_per_class: int
     split_seed: int = 0
     test_fraction_source: float = 0.2
     test_fraction_target: float = 0.3
@@ -62,23 +61,10 @@ def train_test_duplicates(files: pd.DataFrame) -> pd.DataFrame:
     return dup[["sha256", "source_path", "domain", "split"]].sort_values(["sha256", "split", "source_path"]).reset_index(drop=True)
 
 
-def _mark_few_shot(manifest: pd.DataFrame, per_class: int, seed: int) -> pd.Series:
-    """Pick `per_class` labeled target train images per class, once, so every arm sees the same few."""
-    few = pd.Series(False, index=manifest.index)
-    rng = np.random.default_rng(seed)
-    pool = manifest[(manifest.role == "target") & (manifest.split == "train") & (manifest.label_index >= 0)]
-    for _, rows in pool.groupby("label_index"):
-        chosen = rng.permutation(rows.index.to_numpy())[:per_class]
-        few[chosen] = True
-    return few
-
-
 def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: PrepareConfig, out_dir: Path,
             pixels: PixelWriter) -> pd.DataFrame:
     pixels.close(empty_shape=(cfg.image_size, cfg.image_size, cfg.channels))
-    manifest = pd.DataFrame(rows, columns=[c for c in MANIFEST_COLUMNS if c != "few_shot"])
-    manifest["few_shot"] = _mark_few_shot(manifest, cfg.target_labels_per_class, cfg.split_seed)
-    manifest = manifest[MANIFEST_COLUMNS]
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     for role, domain in (("source", cfg.source), ("target", cfg.target)):
         for split in ("train", "test"):
             if not ((manifest.role == role) & (manifest.split == split)).any():
@@ -96,7 +82,6 @@ def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: Pre
         "image_size": cfg.image_size,
         "target_train_labeled": int((target_train.label_index >= 0).sum()),
         "target_train_unlabeled": int((target_train.label_index < 0).sum()),
-        "few_shot": int(manifest.few_shot.sum()),
         "counts": {f"{d}/{s}": int(n) for (d, s), n in manifest.groupby(["domain", "split"]).size().items()},
         "rejected": len(rejected),
     }, out_dir / "dataset.json")

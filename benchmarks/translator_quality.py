@@ -33,6 +33,7 @@ from augment.arms import ARMS, training_parts  # noqa: E402
 from augment.classify import ClassifierConfig, predict, train_classifier  # noqa: E402
 from augment.cyclegan import CycleGANConfig, is_conditional, train_cyclegan, translate  # noqa: E402
 from augment.dataset import load_prepared  # noqa: E402
+from augment.few_labels import consumer_file  # noqa: E402
 from augment.mixing import LabeledImages, MixedBatches  # noqa: E402
 from augment.samples import save_grid  # noqa: E402
 from pipelines.config import as_config, parse_params  # noqa: E402
@@ -47,6 +48,7 @@ def main() -> None:
     ap.add_argument("--gan", choices=("cyclegan", "cgan"), default="cyclegan")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    ap.add_argument("--labels", type=Path, default=Path("data/labels"), help="the few_labels stage's folder (dvc repro few_labels)")
     ap.add_argument("--set", action="append", default=[], help="gan.<gan>.KEY=VALUE override (repeatable)")
     ap.add_argument("--classifier", action="append", default=[], help="classifier.KEY=VALUE override (repeatable)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="classifier seeds")
@@ -67,7 +69,7 @@ def main() -> None:
     params = parse_params(raw, "params.yaml + overrides")
     gp = getattr(params.gan, args.gan)
     cfg = as_config(gp, CycleGANConfig, seed=args.gan_seed, conditional=gp.conditional)
-    data = load_prepared(args.prepared)
+    data = load_prepared(args.prepared, few_labels=consumer_file(args.labels, gan=args.gan))
     k = len(data.classes)
 
     source, _ = data.labeled("source", "train")

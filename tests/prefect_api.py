@@ -39,3 +39,10 @@ def task_times(flow_run_id) -> dict[str, tuple]:
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     return {r.name: (r.start_time, r.end_time) for r in runs}
+
+
+def task_run_counts(flow_run_id) -> dict[str, int]:
+    """task run name -> how many times it ran (1 + retries taken)."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {r.name: r.run_count for r in runs}

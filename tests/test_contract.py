@@ -8,13 +8,14 @@ from PIL import Image
 
 from augment.contract import DataLayoutError, discover, natural_key
 from augment.dataset import load_prepared
+from augment.few_labels import choose_few, consumer_file, write_consumer_files
 from augment.images import ImageRejected, read_image
 from augment.prepare import PrepareConfig, prepare
 from tests.conftest import make_folders
 
 
 def cfg(root, **kw) -> PrepareConfig:
-    base = dict(dataset="folders", root=str(root), source="src", target="tgt", image_size=16, channels=1, target_labels_per_class=2)
+    base = dict(dataset="folders", root=str(root), source="src", target="tgt", image_size=16, channels=1)
     return PrepareConfig(**{**base, **kw})
 
 
@@ -32,7 +33,7 @@ def test_prepare_writes_manifest_images_and_hides_nothing_it_should_keep(folders
     assert {"path", "domain", "split", "label", "sha256", "width", "height"} <= set(manifest.columns)
     assert len(manifest) == 2 * 2 * 3 * 6
     assert (manifest[(manifest.role == "target") & (manifest.split == "train")].label_index == -1).all()
-    assert not manifest.few_shot.any()  # flat target train: no labels to show anyone
+    assert choose_few(manifest, 2, seed=0).empty  # flat target train: no labels to show anyone
     data = load_prepared(out)
     x = data.images("source", "train")
     assert x.shape == (18, 1, 16, 16) and x.min() >= -1 and x.max() <= 1
@@ -41,15 +42,27 @@ def test_prepare_writes_manifest_images_and_hides_nothing_it_should_keep(folders
     assert pd.read_csv(out / "rejected.csv").empty
 
 
-def test_labeled_target_train_gives_few_shot_per_class(tmp_path):
+def test_labeled_target_train_gives_few_labels_per_class_to_their_consumers_only(tmp_path):
     root = make_folders(tmp_path / "raw", flat_target_train=False)
-    manifest = prepare(cfg(root, target_labels_per_class=2), tmp_path / "prepared")
-    few = manifest[manifest.few_shot]
-    assert len(few) == 6 and (few.groupby("label").size() == 2).all()
-    assert set(few.role) == {"target"} and set(few.split) == {"train"}
-    data = load_prepared(tmp_path / "prepared")
+    manifest = prepare(cfg(root), tmp_path / "prepared")
+    few = write_consumer_files(manifest, 2, 0, tmp_path / "labels", gans_that_read={"cgan"})
+    chosen = manifest[manifest.path.isin(few.path)]
+    assert len(chosen) == 6 and (chosen.groupby("label").size() == 2).all()
+    assert set(chosen.role) == {"target"} and set(chosen.split) == {"train"}
+    data = load_prepared(tmp_path / "prepared", few_labels=consumer_file(tmp_path / "labels", arm="target_few"))
     assert len(data.labeled("target", "train", visible="few")[0]) == 6
     assert len(data.labeled("target", "train", visible="all")[0]) == 18
+    for consumer in ({"arm": "source_only"}, {"arm": "oracle"}, {"arm": "cgan"}, {"gan": "cyclegan"}):
+        blind = load_prepared(tmp_path / "prepared", few_labels=consumer_file(tmp_path / "labels", **consumer))
+        assert len(blind.labeled("target", "train", visible="few")[0]) == 0, consumer
+    assert (blind.visible_target_labels("few") == -1).all()
+    seen = load_prepared(tmp_path / "prepared", few_labels=consumer_file(tmp_path / "labels", gan="cgan"))
+    assert (seen.visible_target_labels("few") >= 0).sum() == 6
+    # The same choice for every consumer and every run; another count changes only the readers' files.
+    again = write_consumer_files(manifest, 3, 0, tmp_path / "labels3", gans_that_read={"cgan"})
+    assert set(few.path) < set(again.path)
+    for name in ("arm-source_only.csv", "gan-cyclegan.csv"):
+        assert (tmp_path / "labels" / name).read_bytes() == (tmp_path / "labels3" / name).read_bytes()
 
 
 def test_rgb_output_and_sizes(folders, tmp_path):
@@ -141,10 +154,10 @@ def test_natural_class_order():
 
 def test_embedded_digits(tmp_path):
     manifest = prepare(PrepareConfig(dataset="digits", root="unused", source="mnist", target="optdigits",
-                                     image_size=16, channels=1, target_labels_per_class=3), tmp_path / "p")
+                                     image_size=16, channels=1), tmp_path / "p")
     counts = manifest.groupby(["domain", "split"]).size().to_dict()
     assert counts == {("mnist", "test"): 1000, ("mnist", "train"): 4000, ("optdigits", "test"): 539, ("optdigits", "train"): 1258}
-    assert manifest.few_shot.sum() == 30
+    assert len(choose_few(manifest, 3, seed=0)) == 30
     # target test never overlaps target train (seeded, stratified split of distinct scans)
     t = manifest[manifest.domain == "optdigits"]
     assert t.groupby("split").label.nunique().to_dict() == {"test": 10, "train": 10}

@@ -6,6 +6,7 @@ source (every `import` statement, including those inside functions, and each pac
 `__init__.py`), so dvc.yaml cannot drift from the code again.
 """
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -114,8 +115,9 @@ def rewrite_code_deps(text: str) -> str:
     out, stage, in_code = [], None, False
     for line in text.splitlines(keepends=True):
         stripped = line.strip()
-        if line.startswith("  ") and not line.startswith("   ") and stripped.endswith(":"):
-            stage = stripped[:-1]
+        named = re.match(r"^  (\S+):\s*(#.*)?$", line)  # a stage's name, maybe with a comment after it
+        if named:
+            stage = named.group(1)
         is_code = stripped.startswith("- ") and stripped.endswith(".py")
         if is_code and not in_code:
             indent = line[: len(line) - len(line.lstrip())]

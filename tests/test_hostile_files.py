@@ -119,7 +119,7 @@ def hostile(tmp_path):
 def test_hostile_files_are_converted_or_rejected_with_a_reason_and_the_root_is_only_read(hostile, tmp_path):
     root, cases, good = hostile
     before = _snapshot(root)
-    cfg = PrepareConfig(dataset="folders", root=str(root), source="src", target="tgt", image_size=SIZE, channels=3, target_labels_per_class=2)
+    cfg = PrepareConfig(dataset="folders", root=str(root), source="src", target="tgt", image_size=SIZE, channels=3)
     manifest = prepare(cfg, tmp_path / "prepared")
     assert _snapshot(root) == before  # nothing written, moved or touched in the data root
 
@@ -165,7 +165,7 @@ def test_unreadable_permissions_are_rejected_not_fatal(tmp_path):
     root = make_folders(tmp_path / "raw")
     locked = next((root / "src" / "train" / "a").glob("*.png"))
     locked.chmod(0)
-    cfg = PrepareConfig(dataset="folders", root=str(root), source="src", target="tgt", image_size=SIZE, channels=1, target_labels_per_class=0)
+    cfg = PrepareConfig(dataset="folders", root=str(root), source="src", target="tgt", image_size=SIZE, channels=1)
     prepare(cfg, tmp_path / "p")
     rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
     assert list(rejected.source_path) == [str(locked)] and "ermission" in rejected.reason[0]

@@ -1,7 +1,9 @@
 """The real pipeline under `dvc repro`, end to end, on tiny params (embedded digits and folders)."""
 import json
 import math
+import sys
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -37,7 +39,7 @@ def digits_repo(tmp_path_factory):
 
 def test_repro_writes_every_metrics_key(digits_repo):
     repo, out = digits_repo
-    expected = {"prepare", "evaluate"} | {f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in GANS for s in (0, 1)} | {
+    expected = {"prepare", "few_labels", "evaluate"} | {f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in GANS for s in (0, 1)} | {
         f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)
     }
     assert set(ran_stages(out)) == expected
@@ -151,6 +153,18 @@ def test_classifier_param_reruns_only_classifiers_and_evaluate(digits_repo):
     out = dvc("repro", cwd=repo).stdout
     ran = set(ran_stages(out))
     assert ran == {"evaluate"} | {f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)}
+
+
+def test_few_label_count_reruns_neither_prepare_nor_the_gans_that_read_no_labels(digits_repo):
+    repo, _ = digits_repo
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"]["target_labels_per_class"] = 3
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    ran = set(ran_stages(dvc("repro", cwd=repo).stdout))
+    assert {"few_labels", "train_gan@cgan-0", "train_gan@cgan-1", "evaluate"} <= ran
+    assert not ran & {"prepare", "train_gan@cyclegan-0", "train_gan@cyclegan-1", "synthesize@cyclegan-0", "synthesize@cyclegan-1"}
+    assert len(pd.read_csv(repo / "data/labels/gan-cgan.csv")) == 30  # 3 per class, 10 classes
+    assert pd.read_csv(repo / "data/labels/gan-cyclegan.csv").empty
 
 
 def test_identical_rerun_does_not_cascade(digits_repo):

@@ -10,7 +10,7 @@ from augment.prepare import PrepareConfig, prepare
 
 
 def _prepare(folders, out, **kw):
-    cfg = dict(dataset="folders", root=str(folders), source="src", target="tgt", image_size=16, channels=3, target_labels_per_class=2)
+    cfg = dict(dataset="folders", root=str(folders), source="src", target="tgt", image_size=16, channels=3)
     return prepare(PrepareConfig(**{**cfg, **kw}), out)
 
 

@@ -1,7 +1,11 @@
 """The Prefect flow around the DVC pipeline, under prefect_test_harness, on tiny params."""
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import yaml
@@ -10,11 +14,11 @@ from prefect.testing.utilities import prefect_test_harness
 from pipelines.config import ParamsError
 from pipelines.flows import is_transient, pipeline, run_stage, stage_graph, stage_order
 from tests.e2e import env, project_copy
-from tests.prefect_api import artifacts, log_messages, task_states, task_times
+from tests.prefect_api import artifacts, log_messages, task_run_counts, task_states, task_times
 
 pytestmark = pytest.mark.e2e
 
-DAG_ORDER = ["prepare", "train_gan@cyclegan-0", "synthesize@cyclegan-0"]
+DAG_ORDER = ["prepare", "few_labels", "train_gan@cyclegan-0", "synthesize@cyclegan-0"]
 ARMS = {"source_only", "cyclegan", "cgan", "oracle"}
 
 
@@ -101,7 +105,7 @@ def test_prefect_overrides_and_stage_subset(repo):
     _, summary = _run(repo_path=str(repo), overrides=["classifier.steps=7"], stages=["train_classifier@source_only-0"],
                       experiment=False)
     statuses = {r["stage"]: r["status"] for r in summary["stages"]}
-    upstream = ["prepare"] + [f"{stage}@{gan}-{seed}" for gan in ("cyclegan", "cgan") for seed in (0, 1) for stage in ("train_gan", "synthesize")]
+    upstream = ["prepare", "few_labels"] + [f"{stage}@{gan}-{seed}" for gan in ("cyclegan", "cgan") for seed in (0, 1) for stage in ("train_gan", "synthesize")]
     assert set(statuses) == set(upstream) | {"train_classifier@source_only-0"}
     assert list(statuses)[0] == "prepare" and list(statuses)[-1] == "train_classifier@source_only-0"
     assert statuses["train_classifier@source_only-0"] == "ran"
@@ -119,6 +123,36 @@ def test_prefect_bad_override_is_named_before_any_stage(repo):
     with pytest.raises(ParamsError, match=r"classifier\.seeds"):
         pipeline(repo_path=str(repo), overrides=["classifier.steps=9", "classifier.seeds=[]"], isolate=False, experiment=False)
     assert (repo / "params.yaml").read_bytes() == before
+
+
+def _kill_once(needle: str, killed: list[int], timeout: float = 180) -> None:
+    """SIGKILL the first process whose command line contains `needle`, half a second after it starts."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if needle in cmd:
+                time.sleep(0.5)
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+                return
+        time.sleep(0.05)
+
+
+def test_prefect_a_stage_killed_once_is_retried_and_completes(repo):
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_once, args=("pipelines.stages.train_gan --gan cyclegan --seed 0", killed))
+    killer.start()
+    run_id, summary = _run(repo_path=str(repo), stages=["train_gan@cyclegan-0"], force=True, retry_delay_seconds=0, experiment=False)
+    killer.join()
+    assert killed, "the stage process was never seen"
+    assert {r["stage"]: r["status"] for r in summary["stages"]}["train_gan@cyclegan-0"] == "ran"
+    assert task_run_counts(run_id)["train_gan@cyclegan-0"] == 2  # killed once (exit -9: transient), run again
+    assert "exited with -9" in "\n".join(log_messages(run_id))
 
 
 def test_prefect_retries_only_transient_failures():

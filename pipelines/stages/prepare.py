@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     d = load_params(args.params).data
     cfg = PrepareConfig(
         dataset=d.dataset, root=d.root, source=d.source, target=d.target, image_size=d.image_size,
-        channels=d.channels, target_labels_per_class=d.target_labels_per_class, split_seed=d.split_seed,
+        channels=d.channels, split_seed=d.split_seed,
         test_fraction_source=d.test_fraction_source, test_fraction_target=d.test_fraction_target,
         max_image_pixels=d.max_image_pixels,
     )

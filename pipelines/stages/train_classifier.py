@@ -16,6 +16,7 @@ from augment.arms import ARMS, ArmUnavailable, gan_seed_for, training_parts, tra
 from augment.classic import classic_transform
 from augment.classify import ClassifierConfig, predict, save_classifier, train_classifier
 from augment.dataset import load_prepared, load_synthetic
+from augment.few_labels import consumer_file
 from augment.io import atomic_dir, write_csv, write_json
 from augment.mixing import MixedBatches
 from pipelines.config import ParamsError, as_config, load_params
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     ap.add_argument("--synthetic", type=Path, default=Path("data/synthetic"))
+    ap.add_argument("--labels", type=Path, default=Path("data/labels"), help="the few_labels stage's folder")
     ap.add_argument("--out", type=Path, default=None, help="default: artifacts/classifiers/<arm>/<seed>")
     add_timings_arg(ap)
     args = ap.parse_args(argv)
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     arm, cp = ARMS[args.arm], params.classifier
     out = args.out or Path("artifacts/classifiers") / args.arm / str(args.seed)
     device = select_device(params.runtime.device, params.runtime.threads)
-    data = load_prepared(args.prepared)
+    data = load_prepared(args.prepared, few_labels=consumer_file(args.labels, arm=arm.name))
     record: dict = {"arm": arm.name, "seed": args.seed, "device": str(device)}
     if arm.gan:
         record["gan_seed"] = gan_seed_for(args.seed, params.gan.seeds)

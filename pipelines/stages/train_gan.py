@@ -28,6 +28,7 @@ from augment.arms import GANS
 from augment.acceleration import Acceleration
 from augment.cyclegan import CycleGANConfig, is_conditional, save_generator, train_cyclegan, translate
 from augment.dataset import load_prepared
+from augment.few_labels import consumer_file
 from augment.io import atomic_dir, atomic_path, write_csv
 from augment.samples import save_grid
 from pipelines.config import as_config, load_params
@@ -36,9 +37,10 @@ from pipelines.runtime import add_timings_arg, init_distributed, run_stage, stag
 
 
 
-def _fingerprint(cfg, prepared_dir: Path) -> str:
+def _fingerprint(cfg, prepared_dir: Path, labels_file: Path) -> str:
     h = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
     h.update((prepared_dir / "manifest.csv").read_bytes())
+    h.update(labels_file.read_bytes())
     return h.hexdigest()
 
 
@@ -48,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     ap.add_argument("--seed", type=int, default=0, help="the GAN's seed (one of gan.seeds)")
+    ap.add_argument("--labels", type=Path, default=Path("data/labels"), help="the few_labels stage's folder")
     ap.add_argument("--out", type=Path, default=None, help="default: artifacts/gan/<gan>/<seed>")
     ap.add_argument("--checkpoint-dir", type=Path, default=None, help="default: <out>.checkpoint")
     add_timings_arg(ap)
@@ -58,12 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     name = f"train_gan@{args.gan}-{args.seed}"
     device, rank, world = init_distributed(params.runtime.device, params.runtime.threads)
     cfg = as_config(gp, CycleGANConfig, seed=args.seed, conditional=gp.conditional)
-    data = load_prepared(args.prepared)
+    labels_file = consumer_file(args.labels, gan=args.gan)
+    data = load_prepared(args.prepared, few_labels=labels_file)
     source, _ = data.labeled("source", "train")
     target = data.images("target", "train")
     # The conditional GAN may see the few visible target labels (-1 elsewhere); CycleGAN sees none.
     target_labels = data.visible_target_labels("few" if cfg.conditional else "none")
-    fingerprint = _fingerprint(cfg, args.prepared)
+    fingerprint = _fingerprint(cfg, args.prepared, labels_file)
 
     ckpt_dir = args.checkpoint_dir or out.with_name(out.name + ".checkpoint")
     ckpt_path = ckpt_dir / "checkpoint.pt"
