@@ -35,10 +35,12 @@ def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):
     params["runtime"]["threads"] = 1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     common = ["--params", str(tmp_path / "params.yaml"), "--prepared", str(tmp_path / "prepared")]
-    subprocess.run([sys.executable, "-m", "pipelines.stages.prepare", "--params", str(tmp_path / "params.yaml"),
-                    "--out", str(tmp_path / "prepared"), "--timings-dir", str(tmp_path / "timings")], cwd=REPO, env=env(), check=True, capture_output=True)
+    for stage, args in (("prepare", ["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "prepared")]),
+                        ("few_labels", [*common, "--out", str(tmp_path / "labels")])):
+        subprocess.run([sys.executable, "-m", f"pipelines.stages.{stage}", *args, "--timings-dir", str(tmp_path / "timings")],
+                       cwd=REPO, env=env(), check=True, capture_output=True)
     proc = subprocess.run([*TORCHRUN, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", *common,
-                           "--out", str(tmp_path / "gan"), "--checkpoint-dir", str(tmp_path / "ckpt"),
+                           "--labels", str(tmp_path / "labels"), "--out", str(tmp_path / "gan"), "--checkpoint-dir", str(tmp_path / "ckpt"),
                            "--timings-dir", str(tmp_path / "timings")],
                           cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
