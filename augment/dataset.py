@@ -17,6 +17,7 @@ import torch
 
 from augment.images import to_tensor
 from augment.few_labels import read_visible
+from augment.io import read_manifest
 from augment.mixing import LabeledImages
 from augment.pixels import read_pixels
 
@@ -69,20 +70,15 @@ class PreparedData:
 def load_prepared(root: str | Path, few_labels: str | Path | None = None) -> PreparedData:
     """`few_labels`: the consumer's file from the few_labels stage; without it no target label is "few"."""
     root = Path(root)
-    manifest_path, info_path = root / "manifest.csv", root / "dataset.json"
-    for p in (manifest_path, info_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: missing; run the prepare stage first (dvc repro prepare)")
-    manifest = pd.read_csv(manifest_path, dtype={"label": str}, keep_default_na=False)
+    manifest, info_path = read_manifest(root, written_by="prepare"), root / "dataset.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{info_path}: missing; run the prepare stage first (dvc repro prepare)")
     manifest["few_shot"] = manifest.path.isin(read_visible(few_labels)) if few_labels is not None else False
     return PreparedData(root, manifest, json.loads(info_path.read_text()), read_pixels(root, len(manifest)))
 
 
 def load_synthetic(root: str | Path) -> tuple[LabeledImages, pd.DataFrame]:
     root = Path(root)
-    manifest_path = root / "manifest.csv"
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"{manifest_path}: missing; run the synthesize stage first")
-    rows = pd.read_csv(manifest_path, dtype={"label": str}, keep_default_na=False)
+    rows = read_manifest(root, written_by="synthesize")
     x = _images(read_pixels(root, len(rows)), rows)
     return LabeledImages(x, torch.tensor(rows.label_index.to_numpy(dtype=np.int64))), rows

@@ -76,6 +76,14 @@ def load_module(path: str | Path, build, *, device="cpu"):
     return net.to(device).eval()
 
 
+def read_manifest(folder: str | Path, *, written_by: str) -> pd.DataFrame:
+    """`<folder>/manifest.csv` as written by stage `written_by`; a missing one names the stage to run."""
+    path = Path(folder) / "manifest.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the {written_by} stage first (dvc repro {written_by})")
+    return pd.read_csv(path, dtype={"label": str}, keep_default_na=False)
+
+
 def write_json(data: object, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")

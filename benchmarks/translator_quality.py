@@ -74,8 +74,9 @@ def main() -> None:
 
     source, _ = data.labeled("source", "train")
     target = data.images("target", "train")
-    # The conditional GAN may see the few visible target labels (-1 elsewhere); CycleGAN sees none.
-    target_labels = data.visible_target_labels("few" if cfg.conditional else "none")
+    # The few visible target labels this GAN's file shows (-1 elsewhere): the few_labels stage lists them
+    # for the conditional GAN, none for the CycleGAN.
+    target_labels = data.visible_target_labels("few")
 
     t0 = time.perf_counter()
     nets, state = train_cyclegan(source.images, target, cfg, source_labels=source.labels, target_labels=target_labels,

@@ -28,7 +28,8 @@ PROBE_SECONDS = 0.25  # first measurement at stage start
 STAGE_CORES_ENV = "DOMAIN_AUGMENT_STAGE_CORES"  # set by pipelines.flows for stages that run side by side
 
 
-def _cores() -> list[int]:
+def usable_cores() -> list[int]:
+    """The cores this process may run on."""
     try:
         return sorted(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -64,7 +65,7 @@ class ThreadPolicy:
 
     def __init__(self, requested: int = 0):
         self.requested = requested
-        self.cores = _cores()
+        self.cores = usable_cores()
         self.share = int(os.environ.get(STAGE_CORES_ENV) or 0)  # 0: no share given, all cores
         self.threads: int | None = None
         self._last = self._snapshot()

@@ -32,7 +32,7 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.states import Completed
 
-from pipelines.cpu_threads import STAGE_CORES_ENV
+from pipelines.cpu_threads import STAGE_CORES_ENV, usable_cores
 from pipelines.logcapture import forward_output
 from pipelines.runtime import set_offline_env, use_this_python
 from pipelines.workspace import commit_experiment, create_run_worktree, git_lock, git_remotes, prune_runs, repo_root
@@ -120,7 +120,7 @@ def default_jobs(device: str) -> int:
     cores), one on a GPU (the stages would share the device)."""
     if device == "cuda" or (device == "auto" and _cuda_available()):
         return 1
-    return max(1, min(4, _cores()))
+    return max(1, min(4, len(usable_cores())))
 
 
 def _cuda_available() -> bool:
@@ -235,7 +235,7 @@ def run_stages(workdir: Path, graph: dict[str, list[str]], *, force: bool, jobs:
             # Each stage's share of the cores: split among the stages running from now on. A stage that
             # starts alone (prepare, evaluate) gets them all; its threads give cores back when others
             # start (pipelines/cpu_threads.py measures as it trains).
-            cores = max(1, _cores() // (len(running) + len(starting))) if starting and jobs > 1 else 0
+            cores = max(1, len(usable_cores()) // (len(running) + len(starting))) if starting and jobs > 1 else 0
             for stage in starting:
                 pending.remove(stage)
                 task = run_stage.with_options(name=f"stage {stage}", task_run_name=stage, retries=retries,
@@ -253,13 +253,6 @@ def run_stages(workdir: Path, graph: dict[str, list[str]], *, force: bool, jobs:
     if failure is not None:
         raise failure
     return [done[s] for s in order if s in done]
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _git_identity(root: Path) -> bool:

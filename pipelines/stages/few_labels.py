@@ -3,19 +3,17 @@
 Writes data/labels/gan-<gan>.csv and data/labels/arm-<arm>.csv (augment/few_labels.py): the
 `data.target_labels_per_class` chosen images per class for the conditional GAN and `target_few`,
 the header alone for everyone else. `train_gan` and `train_classifier` each depend on their own
-file, so changing `data.target_labels_per_class` re-runs only the stages that read those labels
-(and what depends on their outputs), never `prepare`.
+file, so changing `data.target_labels_per_class` re-runs neither `prepare` nor the GANs that read
+no labels (every classifier still re-runs: each depends on every synthetic set).
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from augment.arms import GANS
 from augment.few_labels import write_consumer_files
-from augment.io import atomic_dir
+from augment.io import atomic_dir, read_manifest
 from pipelines.config import load_params
 from pipelines.runtime import add_timings_arg, run_stage, stage_timer
 
@@ -32,11 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     readers = {gan for gan in GANS if getattr(params.gan, gan).conditional}
     with stage_timer("few_labels", args.timings_dir) as info, atomic_dir(args.out) as tmp:
-        manifest_path = args.prepared / "manifest.csv"
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"{manifest_path}: missing; run the prepare stage first (dvc repro prepare)")
-        manifest = pd.read_csv(manifest_path, dtype={"label": str}, keep_default_na=False)
-        few = write_consumer_files(manifest, params.data.target_labels_per_class, params.data.split_seed, tmp, gans_that_read=readers)
+        few = write_consumer_files(read_manifest(args.prepared, written_by="prepare"), params.data.target_labels_per_class, params.data.split_seed, tmp, gans_that_read=readers)
         info["images"] = len(few)
     print(f"few_labels: {len(few)} labeled target train images visible to {', '.join(sorted(readers)) or 'no GAN'} and target_few -> {args.out}")
 

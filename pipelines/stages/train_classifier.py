@@ -67,12 +67,13 @@ def main(argv: list[str] | None = None) -> None:
             transforms = {name: classic_transform(params.classic.transforms, seed=args.seed) for name in transformed_parts(arm, parts)}
             batches = MixedBatches(parts=parts, batch_size=cp.batch_size, seed=args.seed, transforms=transforms)
             print(f"{name}: {batches!r}", flush=True)
+            settings = as_config(cp, ClassifierConfig)
             model = train_classifier(
-                batches, as_config(cp, ClassifierConfig), in_channels=data.channels, num_classes=len(data.classes),
+                batches, settings, in_channels=data.channels, num_classes=len(data.classes),
                 seed=args.seed, device=device,
                 on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f} threads={cpu_threads.adapt()}", flush=True),
             )
-            save_classifier(model, as_config(cp, ClassifierConfig), in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
+            save_classifier(model, settings, in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
             frames = []
             for eval_set, role in EVAL_SETS.items():
                 images, rows = data.labeled(role, "test")

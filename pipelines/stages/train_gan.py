@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     data = load_prepared(args.prepared, few_labels=labels_file)
     source, _ = data.labeled("source", "train")
     target = data.images("target", "train")
-    # The conditional GAN may see the few visible target labels (-1 elsewhere); CycleGAN sees none.
-    target_labels = data.visible_target_labels("few" if cfg.conditional else "none")
+    # The few visible target labels this GAN's file shows (-1 elsewhere): the conditional GAN's file lists
+    # them, the CycleGAN's none (the few_labels stage decides).
+    target_labels = data.visible_target_labels("few")
     fingerprint = _fingerprint(cfg, args.prepared, labels_file)
 
     ckpt_dir = args.checkpoint_dir or out.with_name(out.name + ".checkpoint")
