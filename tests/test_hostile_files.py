@@ -159,13 +159,39 @@ def test_hostile_files_are_converted_or_rejected_with_a_reason_and_the_root_is_o
     print("\n" + "\n".join(f"| {name} | {outcome} |" for name, outcome in table))
 
 
+_AS_USER = """
+import sys
+from pathlib import Path
+from augment.check_data import check_data
+from augment.prepare import PrepareConfig, prepare
+root, out = Path(sys.argv[1]), Path(sys.argv[2])
+prepare(PrepareConfig(dataset="folders", root=str(root), source="src", target="tgt", image_size=16, channels=1), out)
+check = check_data(root, "src", "tgt", image_size=16, channels=1)
+print(f"CHECK ok={check.ok} rejected={dict(check.rejected)!r}")
+"""
+
+
 def test_unreadable_permissions_are_rejected_not_fatal(tmp_path):
+    """A file the user may not read is rejected with the reason; the run goes on. Root reads every
+    file whatever its mode, so as root the run is made without the capabilities that let it."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    cmd = [sys.executable, "-c", _AS_USER, str(tmp_path / "raw"), str(tmp_path / "p")]
     if os.geteuid() == 0:
-        pytest.skip("root reads files whatever their permissions")
+        if shutil.which("setpriv") is None:
+            pytest.skip("as root this test needs util-linux's setpriv to drop the file-access capabilities")
+        caps = "-dac_override,-dac_read_search"
+        cmd = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *cmd]
     root = make_folders(tmp_path / "raw")
     locked = next((root / "src" / "train" / "a").glob("*.png"))
     locked.chmod(0)
-    cfg = PrepareConfig(dataset="folders", root=str(root), source="src", target="tgt", image_size=SIZE, channels=1)
-    prepare(cfg, tmp_path / "p")
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
     rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
     assert list(rejected.source_path) == [str(locked)] and "ermission" in rejected.reason[0]
+    assert "CHECK ok=True" in run.stdout and str(locked) in run.stdout and "ermission" in run.stdout
+    assert len(pd.read_csv(tmp_path / "p" / "manifest.csv")) == len(list(root.rglob("*.png"))) - 1

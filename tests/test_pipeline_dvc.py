@@ -276,23 +276,6 @@ def _data_digest(repo) -> dict[str, str]:
     return digest
 
 
-def _stage_pid(needle: str, timeout: float = 120) -> int | None:
-    import os
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if needle in f.read().replace(b"\0", b" ").decode(errors="replace"):
-                        return int(pid)
-            except OSError:
-                continue
-        time.sleep(0.02)
-    return None
-
-
 def test_a_stage_killed_at_a_random_point_then_repro_gives_the_uninterrupted_outputs(digits_repo):
     """SIGKILL each kind of stage at a random point of its run; `dvc repro` then completes and
     everything it computed is byte-identical to the uninterrupted run (TINY runs on 1 thread)."""
@@ -302,7 +285,7 @@ def test_a_stage_killed_at_a_random_point_then_repro_gives_the_uninterrupted_out
     import subprocess
     import time
 
-    from tests.e2e import env
+    from tests.e2e import env, stage_process
 
     repo, _ = digits_repo
     dvc("repro", cwd=repo)
@@ -312,7 +295,7 @@ def test_a_stage_killed_at_a_random_point_then_repro_gives_the_uninterrupted_out
         module = stage.split("@")[0]
         proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", stage], cwd=repo, env=env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        pid = _stage_pid(f"pipelines.stages.{module}")
+        pid = stage_process(f"pipelines.stages.{module}")
         assert pid is not None, f"{stage}: its process never started"
         time.sleep(rng.uniform(0.2, 3.0))  # torch's import alone takes about 2 s: early and late points both
         try:

@@ -13,7 +13,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.config import ParamsError
 from pipelines.flows import is_transient, pipeline, run_stage, stage_graph, stage_order
-from tests.e2e import env, project_copy
+from tests.e2e import env, project_copy, stage_process
 from tests.prefect_api import artifacts, log_messages, task_run_counts, task_states, task_times
 
 pytestmark = pytest.mark.e2e
@@ -126,21 +126,12 @@ def test_prefect_bad_override_is_named_before_any_stage(repo):
 
 
 def _kill_once(needle: str, killed: list[int], timeout: float = 180) -> None:
-    """SIGKILL the first process whose command line contains `needle`, half a second after it starts."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if needle in cmd:
-                time.sleep(0.5)
-                os.kill(int(pid), signal.SIGKILL)
-                killed.append(int(pid))
-                return
-        time.sleep(0.05)
+    """SIGKILL the stage's Python process whose command line contains `needle`, half a second after it starts."""
+    pid = stage_process(needle, timeout)
+    if pid is not None:
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
 
 
 def test_prefect_a_stage_killed_once_is_retried_and_completes(repo):
