@@ -14,7 +14,8 @@ import pandas as pd
 
 from augment.contract import DataLayoutError, discover
 from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, read_image
-from augment.prepare import sha256_file, train_test_duplicates
+from augment.io import sha256_file
+from augment.prepare import train_test_duplicates
 
 
 @dataclass

@@ -3,7 +3,8 @@
 `data.target_labels_per_class` images per class are picked once (seeded by `data.split_seed`) and
 written as one small file per consumer: `gan-<gan>.csv` for each GAN kind and `arm-<arm>.csv` for
 each arm. A consumer that may see them (the conditional GAN, `target_few`) gets the chosen rows,
-every other one a file with the header alone. Each stage depends on its own file only, so changing
+every other one a file with the header alone. Each GAN stage depends on its own file (each
+classifier on its arm's pin of it, augment/arm_inputs.py), so changing
 `data.target_labels_per_class` re-runs `prepare` never, and of the GANs only those that read labels.
 """
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Atomic writes: a killed stage leaves either the previous file/folder or the new one, never half of one."""
+"""Atomic writes (a killed stage leaves either the previous file/folder or the new one, never half of one), content hashes, and the manifest reader."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -10,6 +11,18 @@ from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
+
+
+class StaleInput(Exception):
+    """A file a stage reads differs from the content its DVC dependency pinned."""
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _umask() -> int:

@@ -20,7 +20,7 @@ from PIL import Image
 
 from augment.contract import FoundFile, discover
 from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, read_image
-from augment.io import atomic_dir, write_csv, write_json
+from augment.io import atomic_dir, sha256_file, write_csv, write_json
 from augment.pixels import PixelWriter, write_pngs
 
 MANIFEST_COLUMNS = [
@@ -43,14 +43,6 @@ class PrepareConfig:
     test_fraction_source: float = 0.2
     test_fraction_target: float = 0.3
     max_image_pixels: int = DEFAULT_MAX_PIXELS
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def train_test_duplicates(files: pd.DataFrame) -> pd.DataFrame:

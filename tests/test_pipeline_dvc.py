@@ -39,7 +39,7 @@ def digits_repo(tmp_path_factory):
 
 def test_repro_writes_every_metrics_key(digits_repo):
     repo, out = digits_repo
-    expected = {"prepare", "few_labels", "evaluate"} | {f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in GANS for s in (0, 1)} | {
+    expected = {"prepare", "few_labels", "arm_inputs", "evaluate"} | {f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in GANS for s in (0, 1)} | {
         f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)
     }
     assert set(ran_stages(out)) == expected
@@ -155,16 +155,38 @@ def test_classifier_param_reruns_only_classifiers_and_evaluate(digits_repo):
     assert ran == {"evaluate"} | {f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)}
 
 
-def test_few_label_count_reruns_neither_prepare_nor_the_gans_that_read_no_labels(digits_repo):
+def test_few_label_count_reruns_only_what_reads_the_few_labels(digits_repo):
+    """data.target_labels_per_class re-runs the conditional GAN, its synthetic sets and arm, and
+    target_few: neither prepare, nor the CycleGANs, nor any classifier of an arm that reads no
+    target label (each depends on its own data/arms/<arm>.json, not on every synthetic set)."""
     repo, _ = digits_repo
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"]["target_labels_per_class"] = 3
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran = set(ran_stages(dvc("repro", cwd=repo).stdout))
-    assert {"few_labels", "train_gan@cgan-0", "train_gan@cgan-1", "evaluate"} <= ran
-    assert not ran & {"prepare", "train_gan@cyclegan-0", "train_gan@cyclegan-1", "synthesize@cyclegan-0", "synthesize@cyclegan-1"}
+    readers = {"few_labels", "arm_inputs", "evaluate"} | {f"{st}@cgan-{s}" for st in ("train_gan", "synthesize") for s in (0, 1)} | {
+        f"train_classifier@{a}-{s}" for a in ("cgan", "target_few") for s in (0, 1)}
+    assert ran == readers
     assert len(pd.read_csv(repo / "data/labels/gan-cgan.csv")) == 30  # 3 per class, 10 classes
     assert pd.read_csv(repo / "data/labels/gan-cyclegan.csv").empty
+    assert "up to date" in dvc("status", cwd=repo).stdout
+
+
+def test_a_classifier_refuses_a_synthetic_set_changed_behind_dvcs_back(digits_repo):
+    """The classifier reads the synthetic pixels DVC does not list as its dep; their sha256 is pinned
+    by data/arms/<arm>.json, so a changed file stops the stage with its name, never trains on it."""
+    repo, _ = digits_repo
+    pixels = repo / "data/synthetic/cyclegan/0/pixels.npy"
+    original = pixels.read_bytes()
+    try:
+        pixels.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+        proc = run([sys.executable, "-m", "pipelines.stages.train_classifier", "--arm", "cyclegan", "--seed", "0",
+                    "--out", str(repo / "scratch")], cwd=repo, check=False)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert "data/synthetic/cyclegan/0/pixels.npy: changed since data/arms/cyclegan.json" in proc.stderr
+        assert not (repo / "scratch").exists()
+    finally:
+        pixels.write_bytes(original)
 
 
 def test_identical_rerun_does_not_cascade(digits_repo):
@@ -258,7 +280,7 @@ def test_determinism_a_forced_rerun_from_scratch_gives_the_same_metrics(digits_r
     assert json.dumps(after, sort_keys=True) == json.dumps(before, sort_keys=True)
 
 
-KILL_STAGES = ["prepare", "few_labels", "train_gan@cgan-0", "synthesize@cgan-0", "train_classifier@cgan-0", "evaluate"]
+KILL_STAGES = ["prepare", "few_labels", "train_gan@cgan-0", "synthesize@cgan-0", "arm_inputs", "train_classifier@cgan-0", "evaluate"]
 
 
 def _data_digest(repo) -> dict[str, str]:

@@ -105,7 +105,7 @@ def test_prefect_overrides_and_stage_subset(repo):
     _, summary = _run(repo_path=str(repo), overrides=["classifier.steps=7"], stages=["train_classifier@source_only-0"],
                       experiment=False)
     statuses = {r["stage"]: r["status"] for r in summary["stages"]}
-    upstream = ["prepare", "few_labels"] + [f"{stage}@{gan}-{seed}" for gan in ("cyclegan", "cgan") for seed in (0, 1) for stage in ("train_gan", "synthesize")]
+    upstream = ["prepare", "few_labels", "arm_inputs"] + [f"{stage}@{gan}-{seed}" for gan in ("cyclegan", "cgan") for seed in (0, 1) for stage in ("train_gan", "synthesize")]
     assert set(statuses) == set(upstream) | {"train_classifier@source_only-0"}
     assert list(statuses)[0] == "prepare" and list(statuses)[-1] == "train_classifier@source_only-0"
     assert statuses["train_classifier@source_only-0"] == "ran"

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
             if not stage_file.is_file():
                 raise FileNotFoundError(f"{stage_file}: missing; run train_classifier@{arm}-{seed} first")
             rec = json.loads(stage_file.read_text())
-            devices.add(rec.get("device", "cpu"))
+            if "device" in rec:  # test_time trains nothing, on no device
+                devices.add(rec["device"])
             if rec["status"] == "unavailable":
                 unavailable[arm] = rec["reason"]
                 continue
@@ -182,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
 
     wall = {}
     stages = ["prepare", "few_labels"] + [f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in gans_used for s in params.gan.seeds]
+    stages += ["arm_inputs"]
     stages += [f"train_classifier@{a}-{s}" for a in cp.arms for s in cp.seeds]
     for stage in stages:
         found = _stage_seconds(args.timings_dir / f"{stage}.json")

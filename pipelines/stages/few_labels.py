@@ -2,9 +2,9 @@
 
 Writes data/labels/gan-<gan>.csv and data/labels/arm-<arm>.csv (augment/few_labels.py): the
 `data.target_labels_per_class` chosen images per class for the conditional GAN and `target_few`,
-the header alone for everyone else. `train_gan` and `train_classifier` each depend on their own
-file, so changing `data.target_labels_per_class` re-runs neither `prepare` nor the GANs that read
-no labels (every classifier still re-runs: each depends on every synthetic set).
+the header alone for everyone else. Each `train_gan` stage depends on its own file, each
+`train_classifier` stage on its arm's pin of it (the arm_inputs stage), so changing
+`data.target_labels_per_class` re-runs neither `prepare` nor what reads no labels.
 """
 from __future__ import annotations
 

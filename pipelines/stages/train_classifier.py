@@ -10,15 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
-from augment.arms import ARMS, ArmUnavailable, gan_seed_for, training_parts, transformed_parts
-from augment.classic import classic_transform
-from augment.classify import ClassifierConfig, predict, save_classifier, train_classifier
-from augment.dataset import load_prepared, load_synthetic
+from augment.arm_inputs import arm_reads, check_pinned
+from augment.arms import ARMS, Arm, ArmUnavailable, gan_seed_for, training_parts, transformed_parts
 from augment.few_labels import consumer_file
 from augment.io import atomic_dir, write_csv, write_json
-from augment.mixing import MixedBatches
 from pipelines.config import ParamsError, as_config, load_params
 from pipelines import cpu_threads
 from pipelines.runtime import add_timings_arg, run_stage, select_device, stage_timer
@@ -34,58 +29,75 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     ap.add_argument("--synthetic", type=Path, default=Path("data/synthetic"))
     ap.add_argument("--labels", type=Path, default=Path("data/labels"), help="the few_labels stage's folder")
+    ap.add_argument("--arm-inputs", type=Path, default=Path("data/arms"), help="the arm_inputs stage's folder: what each arm may read")
     ap.add_argument("--out", type=Path, default=None, help="default: artifacts/classifiers/<arm>/<seed>")
     add_timings_arg(ap)
     args = ap.parse_args(argv)
     params = load_params(args.params)
     if args.arm not in ARMS:
         raise ParamsError(f"--arm {args.arm!r} is not an arm. Valid: {', '.join(ARMS)}")
-    arm, cp = ARMS[args.arm], params.classifier
+    arm = ARMS[args.arm]
     out = args.out or Path("artifacts/classifiers") / args.arm / str(args.seed)
-    device = select_device(params.runtime.device, params.runtime.threads)
-    data = load_prepared(args.prepared, few_labels=consumer_file(args.labels, arm=arm.name))
-    record: dict = {"arm": arm.name, "seed": args.seed, "device": str(device)}
+    gan_seed = gan_seed_for(args.seed, params.gan.seeds) if arm.gan else None
+    check_pinned(args.arm_inputs / f"{arm.name}.json",
+                 arm_reads(arm, labels=args.labels, synthetic=args.synthetic, gan_seeds=params.gan.seeds, gan_seed=gan_seed))
+    record: dict = {"arm": arm.name, "seed": args.seed}
     if arm.gan:
-        record["gan_seed"] = gan_seed_for(args.seed, params.gan.seeds)
+        record["gan_seed"] = gan_seed
     name = f"train_classifier@{arm.name}-{args.seed}"
     with stage_timer(name, args.timings_dir), atomic_dir(out) as tmp:
-        if arm.test_time:  # nothing to train: evaluate applies the source_only classifiers to translated target images
-            record.update(status="test_time", uses="source_only", reason=f"evaluated on target test translated by G_ts of {arm.gan} seed {record['gan_seed']}")
+        if arm.test_time:  # nothing to train (and no torch to import): evaluate applies the source_only classifiers to translated target images
+            record.update(status="test_time", uses="source_only", reason=f"evaluated on target test translated by G_ts of {arm.gan} seed {gan_seed}")
             write_json(record, tmp / "status.json")
             print(f"{name}: no training; evaluate runs source_only seed {args.seed} on target test translated target->source")
             return
-        source, _ = data.labeled("source", "train")
-        target = None if arm.target_labels == "none" else data.labeled("target", "train", visible=arm.target_labels)[0]
-        synthetic = load_synthetic(args.synthetic / arm.gan / str(record["gan_seed"]))[0] if arm.gan else None
-        try:
-            parts = training_parts(arm, source=source, target=target, synthetic=synthetic, synthetic_fraction=params.mix.synthetic_fraction,
-                                   target_fraction=params.mix.target_fraction)
-        except ArmUnavailable as exc:
-            record.update(status="unavailable", reason=str(exc))
-            print(f"{name}: arm unavailable on this data: {exc}")
-        else:
-            transforms = {name: classic_transform(params.classic.transforms, seed=args.seed) for name in transformed_parts(arm, parts)}
-            batches = MixedBatches(parts=parts, batch_size=cp.batch_size, seed=args.seed, transforms=transforms)
-            print(f"{name}: {batches!r}", flush=True)
-            settings = as_config(cp, ClassifierConfig)
-            model = train_classifier(
-                batches, settings, in_channels=data.channels, num_classes=len(data.classes),
-                seed=args.seed, device=device,
-                on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f} threads={cpu_threads.adapt()}", flush=True),
-            )
-            save_classifier(model, settings, in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
-            frames = []
-            for eval_set, role in EVAL_SETS.items():
-                images, rows = data.labeled(role, "test")
-                pred = predict(model, images.images, device=device).numpy()
-                frames.append(pd.DataFrame({"eval_set": eval_set, "path": rows.path.to_numpy(),
-                                            "label_index": rows.label_index.to_numpy(), "pred": pred}))
-            predictions = pd.concat(frames, ignore_index=True)
-            write_csv(predictions, tmp / "predictions.csv")
-            acc = {s: float((g.pred == g.label_index).mean()) for s, g in predictions.groupby("eval_set")}
-            record.update(status="trained", accuracy=acc)
-            print(f"{name}: " + ", ".join(f"{k} accuracy {v:.3f}" for k, v in acc.items()))
+        record.update(_train(arm, args, params, name, tmp))
         write_json(record, tmp / "status.json")
+
+
+def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path) -> dict:
+    """Train the arm's classifier into `tmp`, predict both test sets; the status.json fields."""
+    import pandas as pd
+
+    from augment.classic import classic_transform
+    from augment.classify import ClassifierConfig, predict, save_classifier, train_classifier
+    from augment.dataset import load_prepared, load_synthetic
+    from augment.mixing import MixedBatches
+
+    cp = params.classifier
+    device = select_device(params.runtime.device, params.runtime.threads)
+    record: dict = {"device": str(device)}
+    data = load_prepared(args.prepared, few_labels=consumer_file(args.labels, arm=arm.name))
+    source, _ = data.labeled("source", "train")
+    target = None if arm.target_labels == "none" else data.labeled("target", "train", visible=arm.target_labels)[0]
+    synthetic = load_synthetic(args.synthetic / arm.gan / str(gan_seed_for(args.seed, params.gan.seeds)))[0] if arm.gan else None
+    try:
+        parts = training_parts(arm, source=source, target=target, synthetic=synthetic, synthetic_fraction=params.mix.synthetic_fraction,
+                               target_fraction=params.mix.target_fraction)
+    except ArmUnavailable as exc:
+        print(f"{name}: arm unavailable on this data: {exc}")
+        return {**record, "status": "unavailable", "reason": str(exc)}
+    transforms = {part: classic_transform(params.classic.transforms, seed=args.seed) for part in transformed_parts(arm, parts)}
+    batches = MixedBatches(parts=parts, batch_size=cp.batch_size, seed=args.seed, transforms=transforms)
+    print(f"{name}: {batches!r}", flush=True)
+    settings = as_config(cp, ClassifierConfig)
+    model = train_classifier(
+        batches, settings, in_channels=data.channels, num_classes=len(data.classes),
+        seed=args.seed, device=device,
+        on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f} threads={cpu_threads.adapt()}", flush=True),
+    )
+    save_classifier(model, settings, in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
+    frames = []
+    for eval_set, role in EVAL_SETS.items():
+        images, rows = data.labeled(role, "test")
+        pred = predict(model, images.images, device=device).numpy()
+        frames.append(pd.DataFrame({"eval_set": eval_set, "path": rows.path.to_numpy(),
+                                    "label_index": rows.label_index.to_numpy(), "pred": pred}))
+    predictions = pd.concat(frames, ignore_index=True)
+    write_csv(predictions, tmp / "predictions.csv")
+    acc = {s: float((g.pred == g.label_index).mean()) for s, g in predictions.groupby("eval_set")}
+    print(f"{name}: " + ", ".join(f"{k} accuracy {v:.3f}" for k, v in acc.items()))
+    return {**record, "status": "trained", "accuracy": acc}
 
 
 if __name__ == "__main__":

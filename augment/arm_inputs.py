@@ -1,0 +1,62 @@
+"""What each arm's classifier reads besides the prepared set, pinned by content.
+
+A DVC matrix shares its deps: were `train_classifier` to depend on the synthetic folders, every
+arm would re-run whenever any GAN changed (a new `data.target_labels_per_class` re-trains the
+conditional GAN, and with it `source_only`). Instead the `arm_inputs` stage writes one small file
+per arm, `<arm>.json`, with the sha256 of each file that arm reads: its few-labels file and, for a
+GAN arm, the manifest and pixels of each of its GAN's synthetic sets. The file changes only when
+those inputs change, so each classifier stage depends on its own file alone; before it trains, it
+checks that what it reads is what its file pins (`check_pinned`), so a synthetic set changed behind
+DVC's back stops the stage with the file's name instead of training on it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from augment.arms import ARMS, Arm
+from augment.few_labels import consumer_file
+from augment.io import StaleInput, sha256_file, write_json
+
+SYNTHETIC_FILES = ("manifest.csv", "pixels.npy")  # what load_synthetic reads of a synthetic set
+
+
+def arm_reads(arm: Arm, *, labels: Path, synthetic: Path, gan_seeds: list[int], gan_seed: int | None = None) -> dict[str, Path]:
+    """{key: path} of the files `arm` reads beyond data/prepared; keys are paths relative to the
+    labels and synthetic folders, so that a pin holds wherever those folders are. `gan_seed`: only
+    that GAN's set (what one classifier seed reads), else every seed's."""
+    reads = {f"labels/{consumer_file(labels, arm=arm.name).name}": consumer_file(labels, arm=arm.name)}
+    if arm.gan and not arm.test_time:  # test_time trains nothing: evaluate reads its GAN
+        for seed in gan_seeds if gan_seed is None else [gan_seed]:
+            for name in SYNTHETIC_FILES:
+                reads[f"synthetic/{arm.gan}/{seed}/{name}"] = Path(synthetic) / arm.gan / str(seed) / name
+    return reads
+
+
+def pin(arm: Arm, *, labels: Path, synthetic: Path, gan_seeds: list[int]) -> dict:
+    reads = arm_reads(arm, labels=labels, synthetic=synthetic, gan_seeds=gan_seeds)
+    missing = [str(path) for path in reads.values() if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"arm {arm.name!r} reads {', '.join(missing)}, which do not exist: run the stages that write them first (dvc repro)")
+    return {"arm": arm.name, "sha256": {key: sha256_file(path) for key, path in sorted(reads.items())}}
+
+
+def write_arm_inputs(out: Path, *, labels: Path, synthetic: Path, gan_seeds: list[int]) -> dict[str, dict]:
+    """`<arm>.json` under `out` for every arm; returns them by arm name."""
+    pins = {name: pin(arm, labels=labels, synthetic=synthetic, gan_seeds=gan_seeds) for name, arm in ARMS.items()}
+    for name, record in pins.items():
+        write_json(record, Path(out) / f"{name}.json")
+    return pins
+
+
+def check_pinned(pins_file: Path, reads: dict[str, Path]) -> None:
+    """Raise StaleInput unless every file in `reads` has the sha256 that `pins_file` gives it."""
+    pins_file = Path(pins_file)
+    if not pins_file.is_file():
+        raise FileNotFoundError(f"{pins_file}: missing; run the arm_inputs stage first (dvc repro arm_inputs)")
+    pinned = json.loads(pins_file.read_text())["sha256"]
+    for key, path in reads.items():
+        if key not in pinned:
+            raise StaleInput(f"{path}: not pinned by {pins_file}; run `dvc repro` (the arm_inputs stage is out of date)")
+        if sha256_file(path) != pinned[key]:
+            raise StaleInput(f"{path}: changed since {pins_file} was written; run `dvc repro` so that the classifier reads what DVC tracks")
