@@ -84,6 +84,8 @@ def _entries(folder: Path, root: Path, *, recurse: bool) -> list[tuple[Path, str
 
 def _split_dir(root: Path, domain: str, split: str) -> Path:
     d = root / domain / split
+    if d.exists() and not d.is_dir():
+        raise DataLayoutError(f"{d}: a file, not a folder. Expected <data.root>/<domain>/{{train,test}}/<class>/<images>")
     if not d.is_dir():
         raise DataLayoutError(
             f"{d}: missing. Expected <data.root>/<domain>/{{train,test}}/<class>/<images>; "
@@ -92,8 +94,20 @@ def _split_dir(root: Path, domain: str, split: str) -> Path:
     return d
 
 
+def _beside_splits(root: Path, domain: str, role: str) -> list[FoundFile]:
+    """What a domain folder holds besides train/ and test/ (a val/ split, a README): never read, and
+    listed in rejected.csv with the reason rather than silently ignored. One row per folder."""
+    out = []
+    for p in sorted((root / domain).iterdir(), key=lambda p: natural_key(p.name)):
+        if p.name in SPLITS:
+            continue
+        kind = "folder" if p.is_dir() else "file"
+        out.append(FoundFile(p, domain, role, "", None, f"{kind} beside train/ and test/ (the only splits the pipeline reads): not read"))
+    return out
+
+
 def discover_domain(root: Path, domain: str, role: str) -> list[FoundFile]:
-    found: list[FoundFile] = []
+    found: list[FoundFile] = _beside_splits(root, domain, role)
     for split in SPLITS:
         d = _split_dir(root, domain, split)
         class_dirs = sorted((p for p in d.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),
@@ -128,19 +142,21 @@ def discover(root: str | Path, source: str, target: str) -> tuple[list[FoundFile
             present = sorted(p.name for p in root.iterdir() if p.is_dir())
             raise DataLayoutError(f"{root / domain}: missing ({key}={domain!r}); domains present in {root}: {present}")
     files = discover_domain(root, source, "source") + discover_domain(root, target, "target")
-    classes = sorted({f.label for f in files if f.role == "source"}, key=natural_key)
-    check_classes(classes, files, root / target)
+    classes = sorted({f.label for f in files if f.role == "source" and f.split == "train" and f.label is not None}, key=natural_key)
+    check_classes(classes, files, root / source, root / target)
     return files, classes
 
 
-def check_classes(source_classes: list[str], files: list[FoundFile], target_dir: Path) -> None:
-    """Target classes (test, and labeled train) must be a subset of the source classes."""
+def check_classes(source_classes: list[str], files: list[FoundFile], source_dir: Path, target_dir: Path) -> None:
+    """Every labeled class (source test, target test, labeled target train) must have source train
+    images: a class no arm can learn from the source would count against every arm but the oracle."""
     known = set(source_classes)
-    for split in SPLITS:
-        target_labels = {f.label for f in files if f.role == "target" and f.split == split and f.label is not None}
-        missing = sorted(target_labels - known, key=natural_key)
-        if missing:
-            raise DataLayoutError(
-                f"{target_dir / split}: classes {missing} are not among the source classes; every target class "
-                f"needs labeled source images. Source classes: {source_classes}"
-            )
+    for role, folder in (("source", source_dir), ("target", target_dir)):
+        for split in SPLITS:
+            labels = {f.label for f in files if f.role == role and f.split == split and f.label is not None}
+            missing = sorted(labels - known, key=natural_key)
+            if missing:
+                raise DataLayoutError(
+                    f"{folder / split}: classes {missing} have no images in {source_dir / 'train'}; every labeled class "
+                    f"needs labeled source train images. Source train classes: {source_classes}"
+                )

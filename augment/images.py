@@ -18,6 +18,9 @@ class ImageRejected(Exception):
 def _to_8bit(img: Image.Image) -> Image.Image:
     """16-bit and float images -> 8-bit, scaled by their own value range rather than clipped."""
     arr = np.asarray(img, dtype=np.float64)
+    finite = np.isfinite(arr)
+    if not finite.all():  # scaled by its range, one NaN or infinity would turn the whole image black
+        raise ImageRejected(f"{int((~finite).sum())} of {arr.size} pixel values are not finite (NaN or infinity)")
     lo, hi = float(arr.min()), float(arr.max())
     scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo) * 255.0
     return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
@@ -33,7 +36,11 @@ def canonical(img: Image.Image, *, size: int, channels: int) -> np.ndarray:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         img = Image.alpha_composite(background, rgba)
-    img = img.convert("L" if channels == 1 else "RGB")
+    wanted = "L" if channels == 1 else "RGB"
+    try:
+        img = img.convert(wanted)
+    except ValueError:  # modes PIL converts only to RGB (LAB, for one)
+        img = img.convert("RGB").convert(wanted)
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
     arr = np.asarray(img, dtype=np.uint8)

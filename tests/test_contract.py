@@ -74,7 +74,34 @@ def test_rgb_output_and_sizes(folders, tmp_path):
 def test_target_class_missing_from_source_is_a_clear_error(folders):
     (folders / "tgt" / "test" / "zebra").mkdir()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(folders / "tgt" / "test" / "zebra" / "0.png")
-    with pytest.raises(DataLayoutError, match=r"\['zebra'\].*not among the source classes"):
+    with pytest.raises(DataLayoutError, match=r"tgt/test: classes \['zebra'\] have no images in .*src/train"):
+        discover(folders, "src", "tgt")
+
+
+def test_a_source_test_class_without_source_train_images_is_a_clear_error(folders):
+    """No arm could learn it from the source; it would only lower every arm's source test score."""
+    (folders / "src" / "test" / "zebra").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folders / "src" / "test" / "zebra" / "0.png")
+    with pytest.raises(DataLayoutError, match=r"src/test: classes \['zebra'\] have no images in .*src/train"):
+        discover(folders, "src", "tgt")
+
+
+def test_what_lies_beside_train_and_test_is_listed_not_read(folders):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folders / "src" / "cover.png")
+    (folders / "tgt" / "val" / "a").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folders / "tgt" / "val" / "a" / "0.png")
+    files, _ = discover(folders, "src", "tgt")
+    beside = {f.path.name: f.problem for f in files if f.split == ""}
+    assert set(beside) == {"cover.png", "val"} and all("not read" in why for why in beside.values())
+    assert not any("val" in f.path.parts for f in files if f.problem is None)
+
+
+def test_a_split_that_is_a_file_is_named_as_such(folders):
+    import shutil
+
+    shutil.rmtree(folders / "tgt" / "train")
+    (folders / "tgt" / "train").write_text("not a folder")
+    with pytest.raises(DataLayoutError, match=r"tgt/train: a file, not a folder"):
         discover(folders, "src", "tgt")
 
 

@@ -55,6 +55,13 @@ def _hostile(root: Path, outside: Path) -> dict[str, tuple[Path, str]]:
     add("spaces and non-ASCII name", _save(cls / "été à Zürich 01.png", _bar(20, 20)), "ok")
     add("nested folder in a class", _save(cls / "2024" / "batch 1" / "deep.png", _bar(20, 20)), "ok")
     add("16-bit PNG", _save(cls / "sixteen.png", Image.fromarray(np.arange(400, dtype=np.uint16).reshape(20, 20) * 100)), "ok")
+    ramp = np.linspace(0.0, 1.0, 400, dtype=np.float32).reshape(20, 20)
+    add("float32 TIFF (0..1)", _save(cls / "float.tif", Image.fromarray(ramp, "F")), "ok")
+    ramp_nan = ramp.copy()
+    ramp_nan[3, 4] = np.nan
+    add("float32 TIFF with a NaN pixel", _save(cls / "nan.tif", Image.fromarray(ramp_nan, "F")), "not finite")
+    add("LAB TIFF", _save(cls / "lab.tif", _bar(20, 20, "RGB").convert("LAB")), "ok")
+    add("1-bit PNG", _save(cls / "bilevel.png", _bar(20, 20).convert("1")), "ok")
     (cls / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     add(".DS_Store", cls / ".DS_Store", "hidden file")
     add("hidden image", _save(cls / "._shadow.png", _bar(20, 20)), "hidden file")
@@ -148,6 +155,9 @@ def test_hostile_files_are_converted_or_rejected_with_a_reason_and_the_root_is_o
     gif = px[str(cases["animated GIF"][0])]
     assert gif[:, : SIZE // 4, 0].mean() > 150 and gif[:, -SIZE // 4 :, :].mean() < 60  # the first frame, not the red one
     assert px[str(cases["16-bit PNG"][0])].std() > 20  # scaled by its range, not clipped to white
+    assert px[str(cases["float32 TIFF (0..1)"][0])].std() > 20  # not rounded to black
+    lab = px[str(cases["LAB TIFF"][0])].mean(axis=2)
+    assert lab[:, :4].mean() > 200 and lab[:, -4:].mean() < 30  # the bar survives the LAB -> RGB conversion
     dups = pd.read_csv(tmp_path / "prepared" / "duplicates.csv")
     assert str(cases["byte-identical train/test duplicate"][0]) in set(dups.source_path)
     assert set(dups.split) == {"train", "test"}
@@ -195,3 +205,14 @@ def test_unreadable_permissions_are_rejected_not_fatal(tmp_path):
     assert list(rejected.source_path) == [str(locked)] and "ermission" in rejected.reason[0]
     assert "CHECK ok=True" in run.stdout and str(locked) in run.stdout and "ermission" in run.stdout
     assert len(pd.read_csv(tmp_path / "p" / "manifest.csv")) == len(list(root.rglob("*.png"))) - 1
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_lab_tiff_reaches_either_channel_count(tmp_path, channels):
+    """PIL turns LAB into RGB but not into grey: it passes through RGB, rather than being rejected
+    for one channel count and kept for the other."""
+    from augment.images import read_image
+
+    path = _save(tmp_path / "lab.tif", _bar(24, 24, "RGB").convert("LAB"))
+    grey = read_image(path, size=SIZE, channels=channels).mean(axis=2)
+    assert grey[:, :4].mean() > 200 and grey[:, -4:].mean() < 30
