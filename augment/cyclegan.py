@@ -325,6 +325,15 @@ def robust_views(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     return out.clamp(-1, 1)
 
 
+def _real_and_fake_loss(adv: Callable, judge: Callable, d: nn.Module, real: tuple, fake: tuple) -> torch.Tensor:
+    """A discriminator's loss on real and (pooled) fake images, judged in one pass: its instance norms
+    work per image, so the pass gives what two would, at the cost of one."""
+    (x_real, y_real), (x_fake, y_fake) = real, fake
+    labels = torch.cat([y_real, y_fake]) if y_real is not None else None
+    on_real, on_fake = judge(d, torch.cat([x_real, x_fake]), labels).split([len(x_real), len(x_fake)])
+    return adv(on_real, True) + adv(on_fake, False)
+
+
 def _restore(resume: dict, nets: CycleGANModels, optimizers: dict, pools: dict, device: torch.device) -> TrainState:
     """Load a checkpoint (read onto the CPU) into models, optimisers and pools living on `device`."""
     for name, net in nets.named().items():
@@ -454,11 +463,14 @@ def train_cyclegan(
         dt_real, dt_fake = _same_label_rate(y_t, y_s, rng) if cond else (None, None)
         ds_real, ds_fake = _same_label_rate(y_s, y_t, rng) if cond else (None, None)
         with accel.autocast(device):
-            fake_t = g_st(real_s, y_s)
-            fake_s = G_ts(real_t)
+            if lam_i > 0:  # each generator translates and maps its own domain in one pass (instance norm: per image)
+                fake_t, idt_t = g_st(torch.cat([real_s, real_t]), torch.cat([y_s, y_t]) if cond else None).split(len(real_s))
+                fake_s, idt_s = G_ts(torch.cat([real_t, real_s])).split(len(real_t))
+                loss_idt = identity_loss(idt_t, real_t) + identity_loss(idt_s, real_s)
+            else:
+                fake_t, fake_s, loss_idt = g_st(real_s, y_s), G_ts(real_t), zero
             loss_adv = adv(judge(D_t, fake_t, dt_fake), True, for_generator=True) + adv(judge(D_s, fake_s, ds_fake), True, for_generator=True)
             loss_cyc = cycle_loss(G_ts(fake_t), real_s) + cycle_loss(g_st(fake_s, y_t), real_t)
-            loss_idt = identity_loss(g_st(real_t, y_t), real_t) + identity_loss(G_ts(real_s), real_s) if lam_i > 0 else zero
             # Computed always and weighted 0 until C is competent: a Python `if` on C's state would
             # cost a host synchronisation every step.
             semantic_on = sem.competent if cfg.lambda_semantic > 0 else torch.zeros((), dtype=torch.bool, device=device)
@@ -480,8 +492,8 @@ def train_cyclegan(
         else:
             (pooled_t, pooled_yt), (pooled_s, pooled_ys) = (pool_t.query(fake_t), None), (pool_s.query(fake_s), None)
         with accel.autocast(device):
-            loss_d_t = 0.5 * (adv(judge(D_t, real_t, dt_real), True) + adv(judge(D_t, pooled_t, pooled_yt), False))
-            loss_d_s = 0.5 * (adv(judge(D_s, real_s, ds_real), True) + adv(judge(D_s, pooled_s, pooled_ys), False))
+            loss_d_t = 0.5 * _real_and_fake_loss(adv, judge, D_t, (real_t, dt_real), (pooled_t, pooled_yt))
+            loss_d_s = 0.5 * _real_and_fake_loss(adv, judge, D_s, (real_s, ds_real), (pooled_s, pooled_ys))
         opt_d.zero_grad(set_to_none=True)
         (loss_d_t + loss_d_s).backward()
         _average_gradients([nets.D_s, nets.D_t], world)

@@ -322,3 +322,25 @@ def test_generator_file_round_trip(tmp_path):
 def test_cyclegan_rejects_mismatched_inputs():
     with pytest.raises(ValueError, match="same C, H, W"):
         train_cyclegan(torch.zeros(4, 1, 8, 8), torch.zeros(4, 3, 8, 8), TINY)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+@pytest.mark.parametrize("generator", ["resnet", "unet"])
+def test_one_pass_over_two_batches_equals_two_passes(conditional, generator):
+    """The GAN step runs each generator once over source and target images together, and each
+    discriminator once over real and fake: per-image (instance) norms make that equal to two
+    passes. A batch norm added to these networks would break it, and this test with it."""
+    from augment.cyclegan import build_cyclegan
+
+    cfg = CycleGANConfig(steps=1, batch_size=3, ngf=4, ndf=4, n_blocks=1, unet_downs=2, d_layers=1, generator=generator,
+                         lambda_semantic=0.0, **({"conditional": True} if conditional else {}))
+    nets = build_cyclegan(cfg, channels=3, num_classes=4)
+    a, b = torch.rand(3, 3, 12, 12) * 2 - 1, torch.rand(3, 3, 12, 12) * 2 - 1
+    ya, yb = torch.tensor([0, 1, 2]), torch.tensor([3, -1, 1])
+    for net in (nets.G_st, nets.G_ts, nets.D_s, nets.D_t):
+        net.train()
+        takes_labels = conditional and (net is nets.G_st or net in (nets.D_s, nets.D_t))
+        args = (lambda x, y: (x, y)) if takes_labels else (lambda x, y: (x,))
+        together = net(*args(torch.cat([a, b]), torch.cat([ya, yb])))
+        apart = torch.cat([net(*args(a, ya)), net(*args(b, yb))])
+        torch.testing.assert_close(together, apart, rtol=1e-4, atol=1e-5)
