@@ -35,7 +35,8 @@ from prefect.states import Completed
 from pipelines.cpu_threads import STAGE_CORES_ENV, usable_cores
 from pipelines.logcapture import forward_output
 from pipelines.runtime import set_offline_env, use_this_python
-from pipelines.workspace import commit_experiment, create_run_worktree, git_lock, git_remotes, prune_runs, repo_root
+from pipelines.remote import dvc_remote, pull_before, push_after
+from pipelines.workspace import commit_experiment, create_run_worktree, git_lock, prune_runs, repo_root
 
 set_offline_env()
 # DVC's logger has its own console handlers; propagating too would print each line twice.
@@ -146,7 +147,9 @@ def apply_overrides(workdir: str, overrides: list[str]) -> str:
     return load_params(params).runtime.device  # fails here, by key, not in the middle of a stage
 
 
-STAGE_STATUS = (("is cached - skipping run", "restored"), ("didn't change, skipping", "skipped"))  # what `dvc repro` prints
+# What `dvc repro` prints; the last matching line decides (a failed pull is followed by "Running stage").
+STAGE_STATUS = (("is cached - skipping run", "restored"), ("Pulling data for", "restored"), ("Running stage '", "ran"),
+                ("didn't change, skipping", "skipped"))
 
 
 def up_to_date(workdir: Path, stages: list[str]) -> set[str]:
@@ -165,13 +168,14 @@ def _skipped(stage: str) -> Completed:
 
 
 @task(name="stage", retry_condition_fn=_retry_transient)
-def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, known_up_to_date: bool = False) -> Any:
+def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, known_up_to_date: bool = False, pull: bool = False) -> Any:
     """Reproduce one DVC stage with its own `dvc repro` process; up to date -> a Completed state named Skipped.
 
     `dvc repro` releases the repo lock while the stage's command runs and waits for it before it
     records the result (`--wait-for-lock`), so stages the flow starts side by side each write their
     own entry of dvc.lock. `cores` > 0: the share of the CPU cores this stage's torch threads may use.
     `known_up_to_date`: `dvc status` said so and nothing upstream ran since; no process is started.
+    `pull`: `dvc repro --pull`, restoring from the team's DVC remote what some machine already ran.
     """
     log = get_run_logger()
     if known_up_to_date:
@@ -185,7 +189,7 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
         env[STAGE_CORES_ENV] = str(cores)
     tail: collections.deque[str] = collections.deque(maxlen=40)
     status = "ran"
-    with subprocess.Popen(cmd + (["--force"] if force else []), cwd=workdir, env=env, stdout=subprocess.PIPE,
+    with subprocess.Popen(cmd + (["--force"] if force else []) + (["--pull"] if pull else []), cwd=workdir, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
         for line in proc.stdout:
             line = line.rstrip("\n")
@@ -208,7 +212,7 @@ class StageFailed(RuntimeError):
 
 
 def run_stages(workdir: Path, graph: dict[str, list[str]], *, force: bool, jobs: int, retries: int, retry_delay_seconds: float,
-               unchanged: set[str] = frozenset()) -> list[dict]:
+               unchanged: set[str] = frozenset(), pull: bool = False) -> list[dict]:
     """Run `graph`'s stages as Prefect tasks, up to `jobs` at once, each as soon as the stages it depends
     on have finished; the one with the most stages waiting on it first. A stage in `unchanged` (from
     `up_to_date`) whose upstream all skipped is skipped without a `dvc repro`. After a failure nothing
@@ -241,7 +245,7 @@ def run_stages(workdir: Path, graph: dict[str, list[str]], *, force: bool, jobs:
                 task = run_stage.with_options(name=f"stage {stage}", task_run_name=stage, retries=retries,
                                               retry_delay_seconds=retry_delay_seconds)
                 known = stage in unchanged and all(done[u]["status"] == "skipped" for u in graph[stage])
-                running[task.submit(str(workdir), stage, force, cores, known)] = stage
+                running[task.submit(str(workdir), stage, force, cores, known, pull)] = stage
         if not running:
             break
         future = next(as_completed(list(running)))
@@ -261,52 +265,48 @@ def _git_identity(root: Path) -> bool:
 
 
 @task(name="record-experiment", retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_transient)
-def record_experiment(workdir: str, root: str, name: str) -> dict:
-    """Save the run as DVC experiment `name`; push it when remotes are configured.
-
-    With a DVC remote and a git remote `origin`: the experiment ref and its cache are pushed
-    (`dvc exp push origin NAME`); with only a DVC remote: the cache (`dvc push`).
-    """
+def record_experiment(workdir: str, root: str, name: str | None) -> dict:
+    """Save the run as DVC experiment `name` (None: save nothing); push what it computed when a DVC
+    remote is configured (pipelines/remote.py: the experiment with its cache and run-cache when git
+    has a remote `origin`, else the cache and run-cache)."""
     from dvc.repo import Repo
 
     log = get_run_logger()
-    if not _git_identity(Path(root)):
+    if name and not _git_identity(Path(root)):
         log.warning("git has no user.email here, so the run is not saved as an experiment; "
                     "set it with `git config user.email you@example.com` (and user.name)")
-        return {"experiment": None, "rev": None, "pushed": []}
-    with git_lock(Path(root), purpose=f"save experiment {name}", log=log.info), inside(workdir), Repo(workdir) as repo:
-        # What the run produced for git rather than the DVC cache: dvc.lock and uncached metrics/plots.
-        produced = ["dvc.lock"] + [str(o) for s in repo.index.stages for o in s.outs if not o.use_cache]
-        tracked = set(subprocess.run(["git", "ls-files"], capture_output=True, text=True, check=True).stdout.split())
-        untracked = [p for p in produced if Path(p).exists() and p not in tracked]
-        # Not `dvc exp save`: in place it checks out the baseline (detached HEAD) while it hashes,
-        # and a commit the user makes meanwhile would vanish from their branch.
-        rev = commit_experiment(Path(workdir), name, untracked)
-        pushed = []
-        dvc_remote = repo.config["core"].get("remote")
-        if dvc_remote:
-            if "origin" in git_remotes(Path(root)):
-                repo.experiments.push("origin", [name], push_cache=True)
-                pushed.append(f"experiment -> git remote origin, cache -> DVC remote {dvc_remote}")
-            else:
-                repo.push()
-                pushed.append(f"cache -> DVC remote {dvc_remote}")
-    log.info(f"saved experiment {name} ({rev})" + (f"; pushed {', '.join(pushed)}" if pushed else "; no DVC remote configured, nothing pushed"))
+        name = None
+    rev = None
+    with git_lock(Path(root), purpose=f"save experiment {name}" if name else "push the run", log=log.info), inside(workdir), Repo(workdir) as repo:
+        if name:
+            # What the run produced for git rather than the DVC cache: dvc.lock and uncached metrics/plots.
+            produced = ["dvc.lock"] + [str(o) for s in repo.index.stages for o in s.outs if not o.use_cache]
+            tracked = set(subprocess.run(["git", "ls-files"], capture_output=True, text=True, check=True).stdout.split())
+            untracked = [p for p in produced if Path(p).exists() and p not in tracked]
+            # Not `dvc exp save`: in place it checks out the baseline (detached HEAD) while it hashes,
+            # and a commit the user makes meanwhile would vanish from their branch.
+            rev = commit_experiment(Path(workdir), name, untracked)
+        pushed = push_after(repo, experiment=name, root=Path(root), log=log.info)
+    if name:
+        log.info(f"saved experiment {name} ({rev})" + ("" if pushed else "; no DVC remote configured, nothing pushed"))
     return {"experiment": name, "rev": rev, "pushed": pushed}
 
 
 def benefit_table(metrics: dict) -> list[dict]:
+    """One row per arm for the `transfer-benefit` artifact; an unavailable arm (an oracle without
+    target labels) keeps its row, with the reason instead of numbers."""
     rows = []
     for arm, m in metrics["target_test"].items():
-        acc = m["accuracy"]
+        acc = m.get("accuracy")
         delta = metrics["benefit"].get(arm, {}).get("accuracy_delta")
         rows.append({
             "arm": arm,
-            "target_accuracy": round(acc["mean"], 4),
-            "ci95_low": round(acc["ci95"][0], 4),
-            "ci95_high": round(acc["ci95"][1], 4),
+            "target_accuracy": None if acc is None else round(acc["mean"], 4),
+            "ci95_low": None if acc is None else round(acc["ci95"][0], 4),
+            "ci95_high": None if acc is None else round(acc["ci95"][1], 4),
             "benefit_vs_source_only": None if delta is None else round(delta["mean"], 4),
             "benefit_ci95": None if delta is None else [round(v, 4) for v in delta["ci95"]],
+            "note": m.get("reason", "") if acc is None else "",
         })
     return rows
 
@@ -355,23 +355,28 @@ def pipeline(
     name = flow_run.get_name() or f"run-{int(time.time())}"
     workdir = create_run_worktree(root, name, log=log.info) if isolate else root
     log.info(f"working in {workdir}" + (" (isolated worktree of HEAD, shared DVC cache)" if isolate else ""))
+    remote = dvc_remote(workdir)
     if isolate:
         from dvc.repo import Repo
 
-        with inside(workdir), Repo(str(workdir)) as repo, forward_output(api_logger(log).info):
-            repo.checkout(allow_missing=True)  # outputs of the committed dvc.lock, from the shared cache
+        with inside(workdir), forward_output(api_logger(log).info):
+            if remote:  # outputs of the committed dvc.lock: the team's remote fills what the local cache lacks
+                pull_before(root, workdir, remote, log=log.info)
+            else:
+                with Repo(str(workdir)) as repo:
+                    repo.checkout(allow_missing=True)  # outputs of the committed dvc.lock, from the shared cache
     device = apply_overrides(str(workdir), list(overrides or []))
     jobs = jobs or default_jobs(device)
     graph = stage_graph(workdir, list(stages) if stages else None)
     log.info(f"{len(graph)} stage(s), up to {jobs} at once")
     unchanged = set() if force else up_to_date(workdir, list(graph))
     results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,
-                         unchanged=unchanged)
+                         unchanged=unchanged, pull=remote is not None)
     summary: dict = {"run": name, "workdir": str(workdir), "stages": results}
+    if experiment or remote:  # first: what the stages computed is kept (and pushed) even if publishing fails
+        summary["experiment"] = record_experiment(str(workdir), str(root), name if experiment else None)
     if any(r["stage"] == "evaluate" for r in results):  # a stage subset without evaluate has no report to publish
         summary.update(publish_report(str(workdir)))
-    if experiment:
-        summary["experiment"] = record_experiment(str(workdir), str(root), name)
     if isolate:
         pruned = prune_runs(root, keep_runs, log=log.info)
         if pruned:

@@ -21,10 +21,18 @@ def artifacts(flow_run_id, key: str | None = None) -> list:
         ))
 
 
-def log_messages(flow_run_id) -> list[str]:
+def log_messages(flow_run_id, page: int = 200) -> list[str]:
+    """Every log line of the flow run, oldest first (the API returns them a page at a time)."""
+    from prefect.client.schemas.sorting import LogSort
+
+    messages: list[str] = []
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
-    return [log.message for log in logs]
+        while True:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                                    limit=page, offset=len(messages), sort=LogSort.TIMESTAMP_ASC)
+            messages += [log.message for log in logs]
+            if len(logs) < page:
+                return messages
 
 
 def task_states(flow_run_id) -> dict[str, str]:
