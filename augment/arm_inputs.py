@@ -1,20 +1,21 @@
-"""What each arm's classifier reads besides the prepared set, pinned by content.
+"""What each arm's classifier reads besides the prepared set and `classifier.*`, pinned by content.
 
-A DVC matrix shares its deps: were `train_classifier` to depend on the synthetic folders, every
-arm would re-run whenever any GAN changed (a new `data.target_labels_per_class` re-trains the
-conditional GAN, and with it `source_only`). Instead the `arm_inputs` stage writes one small file
-per arm, `<arm>.json`, with the sha256 of each file that arm reads: its few-labels file and, for a
-GAN arm, the manifest and pixels of each of its GAN's synthetic sets. The file changes only when
-those inputs change, so each classifier stage depends on its own file alone; before it trains, it
-checks that what it reads is what its file pins (`check_pinned`), so a synthetic set changed behind
-DVC's back stops the stage with the file's name instead of training on it.
+A DVC matrix shares its deps and params: were `train_classifier` to depend on the synthetic folders
+and on `mix` and `classic`, every arm would re-run whenever any GAN or any of those values changed
+(a new `data.target_labels_per_class` re-trains the conditional GAN, and with it `source_only`).
+Instead the `arm_inputs` stage writes one small file per arm, `<arm>.json`, with the sha256 of each
+file that arm reads (its few-labels file and, for a GAN arm, the manifest and pixels of each of its
+GAN's synthetic sets) and the values of the params it reads (`arms.arm_params`). The file changes
+only when those inputs change, so each classifier stage depends on its own file; before it trains,
+it checks that what it reads is what its file pins (`check_pinned`), so a synthetic set changed
+behind DVC's back stops the stage with the file's name instead of training on it.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from augment.arms import ARMS, Arm
+from augment.arms import ARMS, Arm, arm_params
 from augment.few_labels import consumer_file
 from augment.io import StaleInput, sha256_file, write_json
 
@@ -33,28 +34,45 @@ def arm_reads(arm: Arm, *, labels: Path, synthetic: Path, gan_seeds: list[int], 
     return reads
 
 
-def pin(arm: Arm, *, labels: Path, synthetic: Path, gan_seeds: list[int]) -> dict:
+def param_values(arm: Arm, params: dict) -> dict:
+    """{dotted key: value} of the params `arm` reads, from params.yaml's content as a dict."""
+    def look(key: str):
+        node = params
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    return {key: look(key) for key in arm_params(arm)}
+
+
+def pin(arm: Arm, *, labels: Path, synthetic: Path, gan_seeds: list[int], params: dict) -> dict:
     reads = arm_reads(arm, labels=labels, synthetic=synthetic, gan_seeds=gan_seeds)
     missing = [str(path) for path in reads.values() if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"arm {arm.name!r} reads {', '.join(missing)}, which do not exist: run the stages that write them first (dvc repro)")
-    return {"arm": arm.name, "sha256": {key: sha256_file(path) for key, path in sorted(reads.items())}}
+    return {"arm": arm.name, "sha256": {key: sha256_file(path) for key, path in sorted(reads.items())},
+            "params": param_values(arm, params)}
 
 
-def write_arm_inputs(out: Path, *, labels: Path, synthetic: Path, gan_seeds: list[int]) -> dict[str, dict]:
-    """`<arm>.json` under `out` for every arm; returns them by arm name."""
-    pins = {name: pin(arm, labels=labels, synthetic=synthetic, gan_seeds=gan_seeds) for name, arm in ARMS.items()}
+def write_arm_inputs(out: Path, *, labels: Path, synthetic: Path, gan_seeds: list[int], params: dict) -> dict[str, dict]:
+    """`<arm>.json` under `out` for every arm; returns them by arm name. `params`: params.yaml as a dict."""
+    pins = {name: pin(arm, labels=labels, synthetic=synthetic, gan_seeds=gan_seeds, params=params) for name, arm in ARMS.items()}
     for name, record in pins.items():
         write_json(record, Path(out) / f"{name}.json")
     return pins
 
 
-def check_pinned(pins_file: Path, reads: dict[str, Path]) -> None:
-    """Raise StaleInput unless every file in `reads` has the sha256 that `pins_file` gives it."""
+def check_pinned(pins_file: Path, reads: dict[str, Path], params: dict | None = None) -> None:
+    """Raise StaleInput unless every file in `reads` has the sha256 that `pins_file` gives it, and
+    every param in `params` ({dotted key: value}) the value it pins."""
     pins_file = Path(pins_file)
     if not pins_file.is_file():
         raise FileNotFoundError(f"{pins_file}: missing; run the arm_inputs stage first (dvc repro arm_inputs)")
-    pinned = json.loads(pins_file.read_text())["sha256"]
+    record = json.loads(pins_file.read_text())
+    for key, value in (params or {}).items():
+        if json.loads(json.dumps(value)) != record.get("params", {}).get(key, object()):
+            raise StaleInput(f"params.yaml {key} differs from the value {pins_file} pins; run `dvc repro` (the arm_inputs stage is out of date)")
+    pinned = record["sha256"]
     for key, path in reads.items():
         if key not in pinned:
             raise StaleInput(f"{path}: not pinned by {pins_file}; run `dvc repro` (the arm_inputs stage is out of date)")

@@ -45,6 +45,16 @@ ARMS = {
 }
 
 
+def arm_params(arm: Arm) -> list[str]:
+    """The params.yaml keys (besides `classifier`) that change what `arm`'s classifiers learn from."""
+    if arm.test_time or arm.target_labels == "all":
+        return []
+    if arm.target_labels == "few":
+        return ["mix.target_fraction"]
+    added = ["mix.synthetic_fraction"] if arm.gan or arm.classic else []
+    return added + (["classic.transforms"] if arm.classic else [])
+
+
 # GANs some arm mixes in: the items of the train_gan and synthesize stages.
 GANS = tuple(sorted({arm.gan for arm in ARMS.values() if arm.gan}))
 

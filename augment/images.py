@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: reading and checking images (prepare, check-data) needs none
+    import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 DEFAULT_MAX_PIXELS = 40_000_000  # anything bigger is "absurdly large" for this pipeline
@@ -80,11 +84,15 @@ def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAUL
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, C) uint8 -> (N, C, H, W) float in [-1, 1]."""
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(N, C, H, W) float in [-1, 1] -> (N, H, W, C) uint8."""
+    import torch
+
     return images.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 

@@ -1,9 +1,10 @@
 """DVC stage `arm_inputs`: data/arms/<arm>.json, the sha256 of every file each arm reads besides
-data/prepared (augment/arm_inputs.py).
+data/prepared and the values of the `mix` and `classic` params it reads (augment/arm_inputs.py).
 
-Each `train_classifier@<arm>-<seed>` depends on its own file instead of every synthetic set, so a
-change to one GAN re-runs only the classifiers that learn from it (and `data.target_labels_per_class`
-only the conditional GAN's arm and `target_few`).
+Each `train_classifier@<arm>-<seed>` depends on its own file instead of every synthetic set and
+those params, so a change to one GAN re-runs only the classifiers that learn from it
+(`data.target_labels_per_class` only the conditional GAN's arm and `target_few`), and a change to
+`classic.transforms` only the classic arms.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     params = load_params(args.params)
     with stage_timer("arm_inputs", args.timings_dir), atomic_dir(args.out) as tmp:
-        pins = write_arm_inputs(tmp, labels=args.labels, synthetic=args.synthetic, gan_seeds=params.gan.seeds)
+        pins = write_arm_inputs(tmp, labels=args.labels, synthetic=args.synthetic, gan_seeds=params.gan.seeds,
+                                params=params.model_dump(mode="json"))
     print(f"arm_inputs: {sum(len(p['sha256']) for p in pins.values())} files pinned for {len(pins)} arms -> {args.out}")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from augment.arm_inputs import arm_reads, check_pinned
+from augment.arm_inputs import arm_reads, check_pinned, param_values
 from augment.arms import ARMS, Arm, ArmUnavailable, gan_seed_for, training_parts, transformed_parts
 from augment.few_labels import consumer_file
 from augment.io import atomic_dir, write_csv, write_json
@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or Path("artifacts/classifiers") / args.arm / str(args.seed)
     gan_seed = gan_seed_for(args.seed, params.gan.seeds) if arm.gan else None
     check_pinned(args.arm_inputs / f"{arm.name}.json",
-                 arm_reads(arm, labels=args.labels, synthetic=args.synthetic, gan_seeds=params.gan.seeds, gan_seed=gan_seed))
+                 arm_reads(arm, labels=args.labels, synthetic=args.synthetic, gan_seeds=params.gan.seeds, gan_seed=gan_seed),
+                 param_values(arm, params.model_dump(mode="json")))
     record: dict = {"arm": arm.name, "seed": args.seed}
     if arm.gan:
         record["gan_seed"] = gan_seed
