@@ -43,7 +43,10 @@ set_offline_env()
 logging.getLogger("dvc").propagate = False
 
 TRANSIENT_PATTERNS = (
-    r"exited with -\d+",  # the stage's process was killed by a signal (OOM killer, preemption): train_gan resumes
+    # The stage's process was killed by a signal (OOM killer, preemption): train_gan resumes. DVC reports
+    # -N when the stage's command is the process that died, 128+N when a shell ran it (dash, the
+    # /bin/sh DVC uses where SHELL is unset, stays the command's parent and reports 137 for SIGKILL).
+    r"exited with (?:-\d+|129|13\d|14[0-3])\b",
     r"Unable to acquire lock",  # another DVC process holds the repo lock for a moment
     r"CUDA error|NCCL error|out of memory",
 )
