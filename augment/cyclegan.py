@@ -46,6 +46,7 @@ from models.classifiers import SmallCNN
 from models.discriminators import PatchDiscriminator
 from models.generators import build_conditional_generator, build_generator
 from models.losses import cycle_loss, gan_loss, identity_loss
+from models.warp import Warped, check_warp_name
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class CycleGANConfig:
     ngf: int = 32  # generator width (reference: 64)
     n_blocks: int = 6  # resnet: residual blocks (reference: 9 at 256 px, 6 at 128 px)
     unet_downs: int = 4  # unet: stride-2 levels; the image side must be divisible by 2**unet_downs
+    warp: str = "none"  # "affine": each generator re-frames its input with a learned affine warp first (models/warp.py)
     ndf: int = 32  # discriminator width (reference: 64)
     d_layers: int = 2  # PatchGAN depth: 2 -> 34x34 patches, fits 16-32 px images
     spectral_norm: bool = False  # spectral norm on every discriminator conv (Miyato et al. 2018)
@@ -116,14 +118,17 @@ def generator_arch(cfg: CycleGANConfig, channels: int, num_classes: int = 0, *, 
     arch.update(n_blocks=cfg.n_blocks) if cfg.generator == "resnet" else arch.update(num_downs=cfg.unet_downs)
     if conditional:
         arch["num_classes"] = num_classes
+    if cfg.warp != "none":
+        arch["warp"] = cfg.warp
     return arch
 
 
-def build_any_generator(name: str, *, num_classes: int = 0, **arch) -> nn.Module:
-    """`build_generator`, or its class-conditional wrapper when `num_classes` is given."""
-    if num_classes:
-        return build_conditional_generator(name, num_classes=num_classes, **arch)
-    return build_generator(name, **arch)
+def build_any_generator(name: str, *, num_classes: int = 0, warp: str = "none", **arch) -> nn.Module:
+    """`build_generator`, or its class-conditional wrapper when `num_classes` is given; behind a
+    learned affine warp when `warp` is "affine"."""
+    check_warp_name(warp)
+    net = build_conditional_generator(name, num_classes=num_classes, **arch) if num_classes else build_generator(name, **arch)
+    return Warped(net, arch["in_channels"]) if warp == "affine" else net
 
 
 def build_cyclegan(cfg: CycleGANConfig, channels: int, num_classes: int = 0) -> CycleGANModels:

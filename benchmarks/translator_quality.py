@@ -101,7 +101,7 @@ def main() -> None:
 
     result: dict = {"gan": args.gan, "config": {k2: v for k2, v in vars(cfg).items()}, "gan_seconds": round(gan_seconds, 1)}
     scores: dict[str, list[float]] = {"source_only": [], args.gan: [], "oracle": []}
-    preservation = []
+    preservation, per_class, reading = [], [], []
     for seed in args.seeds:
         for arm in scores:
             if arm == "oracle" and len(target_all) == 0:
@@ -109,10 +109,18 @@ def main() -> None:
             acc, model = arm_accuracy(arm, seed)
             scores[arm].append(acc)
             if arm == "oracle":
-                preservation.append(float((predict(model, fake.images) == fake.labels).float().mean()))
+                kept = (predict(model, fake.images) == fake.labels).float()
+                preservation.append(float(kept.mean()))
+                per_class.append([float(kept[fake.labels == c].mean()) for c in range(k)])
+            if arm == "source_only":
+                # The test_time reading: source_only on target test translated back by G_ts.
+                back = translate(nets.G_ts, test.images)
+                reading.append(float((predict(model, back) == test.labels).float().mean()))
     result["target_accuracy"] = {a: round(float(np.mean(v)), 4) for a, v in scores.items() if v}
     if preservation:
         result["label_preservation"] = round(float(np.mean(preservation)), 4)
+        result["test_time_accuracy"] = round(float(np.mean(reading)), 4)
+        result["preservation_per_class"] = dict(zip(data.classes, np.round(np.mean(per_class, 0), 3).tolist()))
         so, arm, orc = (result["target_accuracy"][a] for a in ("source_only", args.gan, "oracle"))
         result["gap_closed"] = round((arm - so) / max(1e-9, orc - so), 4)
     print(json.dumps(result))

@@ -74,6 +74,7 @@ class CycleGANParams(_Strict):
     ngf: int = Field(32, gt=0)
     n_blocks: int = Field(3, ge=0)
     unet_downs: int = Field(4, ge=1, le=8)
+    warp: Literal["none", "affine"] = "affine"
     ndf: int = Field(32, gt=0)
     d_layers: int = Field(2, ge=1, le=5)
     spectral_norm: bool = False
