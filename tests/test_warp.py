@@ -41,7 +41,7 @@ def test_a_new_warp_is_the_identity():
 def test_the_warp_stays_within_its_bounds():
     warp = AffineWarp(1)
     with torch.no_grad():
-        warp.locate[-1].bias.copy_(torch.tensor([50.0, -50.0, 0, 0, 50.0, -50.0]))
+        warp.head[-1].bias.copy_(torch.tensor([50.0, -50.0, 0, 0, 50.0, -50.0]))
     theta = warp.theta(torch.zeros(2, 1, 16, 16))[0]
     # The sampling grid shrinks by the content's growth: x grows 2x (samples at half the spacing),
     # y shrinks to 1/2 (samples at twice the spacing); shifts stop at half the image's half-width.
@@ -91,7 +91,7 @@ def test_warped_networks_give_one_pass_what_two_give():
     cfg = dataclasses.replace(CycleGANConfig(), ngf=4, ndf=4, unet_downs=2, generator="unet", d_layers=1, warp="affine")
     net = build_cyclegan(cfg, channels=3).G_st
     with torch.no_grad():  # a warp that is not the identity
-        net.warp.locate[-1].weight.normal_(0, 0.05)
+        net.warp.head[-1].weight.normal_(0, 0.05)
     a, b = torch.rand(3, 3, 12, 12) * 2 - 1, torch.rand(3, 3, 12, 12) * 2 - 1
     torch.testing.assert_close(net(torch.cat([a, b])), torch.cat([net(a), net(b)]), rtol=1e-4, atol=1e-5)
 
