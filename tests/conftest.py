@@ -19,6 +19,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
+@pytest.fixture
+def one_thread():
+    """torch at one thread for the test. Every tensor in the network tests is tiny: on 2 cores
+    shared with other jobs, torch's default 2 threads make them 10-40x slower than 1 thread
+    (measured), and they gain nothing from parallelism."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def draw_digit_like(label: int, size: int, rng: np.random.Generator, *, fill: bool) -> np.ndarray:
     """A tiny class-dependent pattern: a bar whose position encodes the label.
 

@@ -19,14 +19,7 @@ from models.generators import (
 from models.losses import GAN_LOSSES, cycle_loss, gan_loss, hinge_loss, identity_loss, lsgan_loss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Every tensor here is tiny: on 2 cores shared with other jobs, torch's default 2 threads make
-    # these tests 10-40x slower than 1 thread (measured), and they gain nothing from parallelism.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("channels, size", [(1, 16), (3, 32), (3, 20)])

@@ -12,12 +12,7 @@ from pipelines.config import ParamsError, parse_params
 from tests.test_config import _raw
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _blobs(n: int, size: int, scale: float, seed: int) -> torch.Tensor:
