@@ -74,24 +74,29 @@ def project_copy(dest: Path, overrides: dict | None = None) -> Path:
     return dest
 
 
-def stage_process(needle: str, timeout: float = 120) -> int | None:
-    """The pid of the Python process whose command line contains `needle`, waiting up to `timeout` s.
+def stage_process(needle: str, within: Path, timeout: float = 120) -> int | None:
+    """The pid of the Python process working under `within` whose command line contains `needle`,
+    waiting up to `timeout` s.
 
     DVC runs a stage's cmd through $SHELL -c, or /bin/sh where SHELL is unset; dash stays as the
     parent of the command, so a match on the shell's command line would kill the shell and leave
-    the stage running as an orphan. Only a process whose argv[0] is a Python interpreter counts."""
+    the stage running as an orphan. Only a process whose argv[0] is a Python interpreter counts,
+    and only one whose working directory is under `within` (the test's own repository): the same
+    stage of a real pipeline running next to the tests on this machine is not the test's to kill."""
     import time
 
+    root = Path(within).resolve()
     deadline = time.time() + timeout
     while time.time() < deadline:
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     argv = f.read().split(b"\0")
+                cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
             except OSError:
                 continue
             if os.path.basename(argv[0].decode(errors="replace")).startswith("python") and \
-                    needle in b" ".join(argv).decode(errors="replace"):
+                    needle in b" ".join(argv).decode(errors="replace") and cwd.is_relative_to(root):
                 return int(pid)
         time.sleep(0.02)
     return None

@@ -317,7 +317,7 @@ def test_a_stage_killed_at_a_random_point_then_repro_gives_the_uninterrupted_out
         module = stage.split("@")[0]
         proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", stage], cwd=repo, env=env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        pid = stage_process(f"pipelines.stages.{module}")
+        pid = stage_process(f"pipelines.stages.{module}", within=repo)
         assert pid is not None, f"{stage}: its process never started"
         time.sleep(rng.uniform(0.2, 3.0))  # torch's import alone takes about 2 s: early and late points both
         try:

@@ -126,9 +126,9 @@ def test_prefect_bad_override_is_named_before_any_stage(repo):
     assert (repo / "params.yaml").read_bytes() == before
 
 
-def _kill_once(needle: str, killed: list[int], timeout: float = 180) -> None:
-    """SIGKILL the stage's Python process whose command line contains `needle`, half a second after it starts."""
-    pid = stage_process(needle, timeout)
+def _kill_once(needle: str, within, killed: list[int], timeout: float = 180) -> None:
+    """SIGKILL the stage's Python process under `within` whose command line contains `needle`, half a second after it starts."""
+    pid = stage_process(needle, within, timeout)
     if pid is not None:
         time.sleep(0.5)
         os.kill(pid, signal.SIGKILL)
@@ -137,7 +137,7 @@ def _kill_once(needle: str, killed: list[int], timeout: float = 180) -> None:
 
 def test_prefect_a_stage_killed_once_is_retried_and_completes(repo):
     killed: list[int] = []
-    killer = threading.Thread(target=_kill_once, args=("pipelines.stages.train_gan --gan cyclegan --seed 0", killed))
+    killer = threading.Thread(target=_kill_once, args=("pipelines.stages.train_gan --gan cyclegan --seed 0", repo, killed))
     killer.start()
     run_id, summary = _run(repo_path=str(repo), stages=["train_gan@cyclegan-0"], force=True, retry_delay_seconds=0, experiment=False)
     killer.join()
