@@ -30,6 +30,9 @@ def _print_results(summary: dict) -> None:
     metrics = json.loads(metrics_path.read_text())
     print()
     for arm, m in metrics["target_test"].items():
+        if "accuracy" not in m:  # an arm the data cannot have (e.g. no target labels): say why
+            print(f"  {arm:<12} {m.get('status', 'unavailable')}: {m.get('reason', 'no result')}")
+            continue
         acc = m["accuracy"]
         line = f"  {arm:<12} target accuracy {acc['mean']:.3f} [{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}]"
         if arm in metrics["benefit"]:

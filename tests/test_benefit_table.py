@@ -1,18 +1,33 @@
-"""The table a flow run publishes as its `transfer-benefit` artifact."""
+"""What a run shows of arms the data cannot have: the flow's `transfer-benefit` artifact and the
+results `domain-augment run`/`demo` print."""
+import json
+
+from pipelines.cli import _print_results
 from pipelines.flows import benefit_table
+
+METRICS = {
+    "target_test": {
+        "source_only": {"accuracy": {"mean": 0.45, "ci95": [0.37, 0.51]}},
+        "cyclegan": {"accuracy": {"mean": 0.51, "ci95": [0.46, 0.56]}},
+        "oracle": {"status": "unavailable", "reason": "the target train split has no labels"},
+    },
+    "benefit": {"cyclegan": {"accuracy_delta": {"mean": 0.063, "ci95": [0.016, 0.127]}}},
+}
 
 
 def test_an_unavailable_arm_keeps_its_row_with_the_reason():
-    metrics = {
-        "target_test": {
-            "source_only": {"accuracy": {"mean": 0.45, "ci95": [0.37, 0.51]}},
-            "cyclegan": {"accuracy": {"mean": 0.51, "ci95": [0.46, 0.56]}},
-            "oracle": {"status": "unavailable", "reason": "the target train split has no labels"},
-        },
-        "benefit": {"cyclegan": {"accuracy_delta": {"mean": 0.063, "ci95": [0.016, 0.127]}}},
-    }
+    metrics = METRICS
     rows = {r["arm"]: r for r in benefit_table(metrics)}
     assert list(rows) == ["source_only", "cyclegan", "oracle"]
     assert rows["cyclegan"]["benefit_vs_source_only"] == 0.063 and rows["cyclegan"]["benefit_ci95"] == [0.016, 0.127]
     assert rows["source_only"]["benefit_vs_source_only"] is None and rows["source_only"]["note"] == ""
     assert rows["oracle"]["target_accuracy"] is None and rows["oracle"]["note"] == "the target train split has no labels"
+
+
+def test_printed_results_name_an_unavailable_arm_and_why(tmp_path, capsys):
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(METRICS))
+    _print_results({"stages": [], "metrics": str(path)})
+    out = capsys.readouterr().out
+    assert "cyclegan     target accuracy 0.510 [0.460, 0.560]   benefit +0.063 [+0.016, +0.127]" in out
+    assert "oracle       unavailable: the target train split has no labels" in out
