@@ -5,7 +5,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from augment.cyclegan import CycleGANConfig, build_cyclegan, load_generator, save_generator, train_cyclegan, translate
+from augment.cyclegan import (
+    CycleGANConfig,
+    build_any_generator,
+    build_cyclegan,
+    load_generator,
+    save_generator,
+    train_cyclegan,
+    translate,
+)
 from models.generators import UnetGenerator
 from models.warp import AffineWarp, Warped
 from pipelines.config import ParamsError, parse_params
@@ -96,3 +104,6 @@ def test_an_unknown_warp_is_refused_by_name():
     raw["gan"]["cgan"]["warp"] = "perspective"
     with pytest.raises(ParamsError, match=r"gan\.cgan\.warp: .*'none'.*'affine'"):
         parse_params(raw)
+    # A generator file naming a warp this code does not know (a newer version's) is refused as clearly.
+    with pytest.raises(ValueError, match="Unknown warp 'perspective'. Valid: none, affine"):
+        build_any_generator("unet", warp="perspective", in_channels=1, out_channels=1, ngf=4, num_downs=2)
