@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from augment.acceleration import Acceleration
 from augment.io import load_module, save_module
 from augment.mixing import MixedBatches
 from models.classifiers import build_classifier
@@ -38,15 +39,18 @@ def train_classifier(
 ) -> nn.Module:
     torch.manual_seed(seed)
     device = torch.device(device)
-    model = build_classifier(cfg.model, in_channels=in_channels, num_classes=num_classes, width=cfg.width).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    accel = Acceleration.for_classifier(device)
+    model = build_classifier(cfg.model, in_channels=in_channels, num_classes=num_classes, width=cfg.width)
+    accel.place(model, device)
+    opt = accel.adamw(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     model.train()
     t0 = time.perf_counter()
     for step in range(1, cfg.steps + 1):
         for group in opt.param_groups:
             group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / cfg.steps))
         x, y = batches.next()
-        loss = F.cross_entropy(model(x.to(device)), y.to(device))
+        with accel.autocast(device):
+            loss = F.cross_entropy(model(accel.inputs(x.to(device))).float(), y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -64,9 +68,14 @@ def load_classifier(path, *, device: str | torch.device = "cpu") -> nn.Module:
     return load_module(path, build_classifier, device=device)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512, device: str | torch.device = "cpu") -> torch.Tensor:
-    """(N, C, H, W) -> (N,) predicted class indices."""
-    model.eval().to(device)
-    out = [model(images[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(images), batch_size)]
+    """(N, C, H, W) -> (N,) predicted class indices, in the layout and precision the classifier trains in."""
+    device = torch.device(device)
+    accel = Acceleration.for_classifier(device)
+    accel.place(model.eval(), device)
+    out = []
+    for i in range(0, len(images), batch_size):
+        with accel.autocast(device):
+            out.append(model(accel.inputs(images[i : i + batch_size].to(device))).argmax(1).cpu())
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
