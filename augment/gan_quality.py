@@ -1,57 +1,86 @@
-"""GAN quality without downloaded weights: FID/KID (torchmetrics) on features of a classifier trained in the pipeline.
+"""GAN quality without downloaded weights: FID and KID on features of a classifier trained in the pipeline.
 
 The feature network is the target-trained `oracle` classifier when it exists (it knows what
 target images look like), otherwise `source_only`; `feature_extractor` in metrics.json names it.
-torchmetrics computes FID and KID with that network's pooled features as a custom feature module
-(`num_features` given, so no Inception weights are needed or fetched). KID averages `kid_subsets`
-random subsets of up to 500 images (fewer when the test set is smaller) and reports their spread
-as `kid_subset_std`. Label preservation is the classifier's accuracy on synthetic images against
-the labels of the source images they were translated from.
+Each image's pooled features are computed once and give FID, KID and the classifier's reading.
+
+- FID (Heusel et al. 2017): |mu_r - mu_f|^2 + tr(S_r + S_f - 2 (S_r S_f)^1/2) of the two sets'
+  feature means and covariances, in float64, with the trace of the square root taken as the sum
+  of the square roots of the eigenvalues of S_r S_f.
+- KID (Binkowski et al. 2018): the unbiased MMD^2 with the cubic polynomial kernel
+  (x.y / d + 1)^3, averaged over `kid_subsets` random subsets of up to 500 images of each set
+  (fewer when a set is smaller); `kid_subset_std` is their spread.
+
+These are torchmetrics' estimators (`FrechetInceptionDistance` and `KernelInceptionDistance` with a
+custom feature module), drawing the same subsets from the same seed; tests/test_metrics.py holds
+them equal. Computed here because importing torchmetrics costs about 5 s and its two metrics each
+run the feature network again. Label preservation is the classifier's accuracy on synthetic images
+against the labels of the source images they were translated from.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
 
 from augment.mixing import LabeledImages
 
 
-class PooledFeatures(nn.Module):
-    """A classifier's `features()` as the feature module torchmetrics calls: (B, C, H, W) -> (B, D)."""
+@torch.inference_mode()
+def features_and_predictions(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """A classifier's pooled features (N, D) and predicted classes (N,), one pass per batch."""
+    model.eval()
+    feats, preds = [], []
+    for i in range(0, len(images), batch_size):
+        f = model.features(images[i : i + batch_size])
+        feats.append(f)
+        preds.append(model.head(f).argmax(1))
+    return torch.cat(feats), torch.cat(preds)
 
-    def __init__(self, model: nn.Module, num_features: int):
-        super().__init__()
-        self.model = model
-        self.num_features = num_features
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.features(x)
+def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """FID between two (N, D) feature sets."""
+    real, fake = real.double(), fake.double()
+    mu_r, mu_f = real.mean(0), fake.mean(0)
+    cov_r, cov_f = torch.cov(real.T), torch.cov(fake.T)
+    root_trace = torch.linalg.eigvals(cov_r @ cov_f).sqrt().real.sum()
+    return float((mu_r - mu_f).square().sum() + cov_r.trace() + cov_f.trace() - 2 * root_trace)
 
 
-@torch.no_grad()
+def _poly_mmd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Unbiased MMD^2 between (m, D) sets with the kernel (x.y / D + 1)^3."""
+    gamma, m = 1.0 / x.shape[1], x.shape[0]
+    k_xx, k_yy, k_xy = (((a @ b.T) * gamma + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+    within = (k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
+    return within - 2 * k_xy.sum() / m**2
+
+
+def kernel_inception_distance(real: torch.Tensor, fake: torch.Tensor, *, subsets: int, subset_size: int, seed: int) -> tuple[float, float]:
+    """KID's mean and spread over `subsets` random subsets of `subset_size` features of each set."""
+    if not 1 < subset_size <= min(len(real), len(fake)):
+        raise ValueError(f"KID needs 1 < subset_size <= the smaller set ({min(len(real), len(fake))}), got {subset_size}")
+    real, fake = real.double(), fake.double()
+    with torch.random.fork_rng(devices=[]):  # torchmetrics draws its subsets from torch's global generator; so do we
+        torch.manual_seed(seed)
+        scores = []
+        for _ in range(subsets):
+            r = real[torch.randperm(len(real))[:subset_size]]
+            f = fake[torch.randperm(len(fake))[:subset_size]]
+            scores.append(_poly_mmd(r, f))
+    scores = torch.stack(scores)
+    return float(scores.mean()), float(scores.std(unbiased=False))
+
+
 def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledImages, *, feature_extractor: str, seed: int = 0,
                 kid_subsets: int = 50, kid_subset_size: int = 500, batch_size: int = 512) -> dict:
-    model.eval()
-    dim = model.features(real_target[:2]).shape[1]
-    features = PooledFeatures(model, dim)
-    fid = FrechetInceptionDistance(feature=features, normalize=True)  # float images go to the module unchanged
-    size = min(kid_subset_size, len(real_target), len(synthetic))
-    kid = KernelInceptionDistance(feature=features, subsets=kid_subsets, subset_size=size, normalize=True)
-    for images, real in ((real_target, True), (synthetic.images, False)):
-        for i in range(0, len(images), batch_size):
-            fid.update(images[i : i + batch_size], real=real)
-            kid.update(images[i : i + batch_size], real=real)
-    with torch.random.fork_rng(devices=[]):  # KID draws its subsets from torch's global generator
-        torch.manual_seed(seed)
-        kid_mean, kid_std = kid.compute()
-    preds = torch.cat([model(synthetic.images[i : i + batch_size]).argmax(1) for i in range(0, len(synthetic), batch_size)])
+    real, _ = features_and_predictions(model, real_target, batch_size=batch_size)
+    fake, preds = features_and_predictions(model, synthetic.images, batch_size=batch_size)
+    kid_mean, kid_std = kernel_inception_distance(real, fake, subsets=kid_subsets, seed=seed,
+                                                  subset_size=min(kid_subset_size, len(real), len(fake)))
     return {
-        "fid": float(fid.compute()),
-        "kid": float(kid_mean),
-        "kid_subset_std": float(kid_std),
+        "fid": frechet_distance(real, fake),
+        "kid": kid_mean,
+        "kid_subset_std": kid_std,
         "feature_extractor": feature_extractor,
         "label_preservation": float((preds == synthetic.labels).float().mean()),
     }

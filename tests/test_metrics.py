@@ -38,7 +38,7 @@ def test_paired_delta_is_zero_for_identical_and_signed_for_better():
         paired_delta(better[:1], base, labels)
 
 
-def test_fid_and_kid_through_torchmetrics_on_the_pipelines_own_features():
+def test_fid_and_kid_on_the_pipelines_own_features():
     import torch
 
     from augment.gan_quality import gan_quality
@@ -55,6 +55,40 @@ def test_fid_and_kid_through_torchmetrics_on_the_pipelines_own_features():
     assert 0 <= q_near["fid"] < q_far["fid"] and q_near["kid"] < q_far["kid"]
     assert q_far["kid_subset_std"] >= 0 and q_far == gan_quality(model, real, far, feature_extractor="test", seed=0)  # seeded subsets
     assert set(q_far) == {"fid", "kid", "kid_subset_std", "feature_extractor", "label_preservation"}
+
+
+def test_fid_and_kid_equal_torchmetrics_on_the_same_features():
+    """The pipeline's FID and KID are torchmetrics' estimators (same subsets from the same seed)."""
+    import torch
+    from torch import nn
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    from augment.gan_quality import frechet_distance, kernel_inception_distance
+
+    class Given(nn.Module):  # the features are the "images": torchmetrics passes a custom module's input straight in
+        num_features = 16
+
+        def forward(self, x):
+            return x
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(300, 16, generator=g)
+    fake = torch.randn(260, 16, generator=g) * 1.3 + 0.4
+    fid = FrechetInceptionDistance(feature=Given())
+    kid = KernelInceptionDistance(feature=Given(), subsets=20, subset_size=100)
+    for metric in (fid, kid):
+        metric.update(real, real=True)
+        metric.update(fake, real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        kid_mean, kid_std = kid.compute()
+    assert frechet_distance(real, fake) == pytest.approx(float(fid.compute()), rel=1e-5)
+    mine = kernel_inception_distance(real, fake, subsets=20, subset_size=100, seed=3)
+    assert mine == pytest.approx((float(kid_mean), float(kid_std)), rel=1e-4)
+    assert frechet_distance(real, real) == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError, match="subset_size"):
+        kernel_inception_distance(real, fake[:50], subsets=2, subset_size=100, seed=0)
 
 
 def _frame(preds, labels):
