@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from augment.arms import ARMS, GANS, gan_seed_for
 from augment.classic_spec import DEFAULT_TRANSFORMS
@@ -216,9 +216,12 @@ class Params(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _classic_transforms_build(self):
-        # Only when an arm uses them: building imports albumentations (about a second).
-        if any(ARMS[a].classic for a in self.classifier.arms):
+    def _classic_transforms_build(self, info: ValidationInfo):
+        # Only when an arm uses them: building imports albumentations, and with it torch (about 3 s
+        # in a process that does not load torch anyway). `load_params(..., build_transforms=False)`
+        # skips it for stages that neither apply them nor run first.
+        build = (info.context or {}).get("build_transforms", True)
+        if build and any(ARMS[a].classic for a in self.classifier.arms):
             from augment.classic_spec import build_transform
 
             for i, spec in enumerate(self.classic.transforms):
@@ -269,11 +272,13 @@ def _format(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_params(raw: object, source: str = PARAMS_FILE) -> Params:
+def parse_params(raw: object, source: str = PARAMS_FILE, *, build_transforms: bool = True) -> Params:
+    """Typed, checked params. `build_transforms=False` checks `classic.transforms` only for shape,
+    without building them with albumentations (see `load_params`)."""
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: expected a mapping of sections (data, gan, mix, classifier, ...), got {type(raw).__name__}")
     try:
-        return Params.model_validate(raw)
+        return Params.model_validate(raw, context={"build_transforms": build_transforms})
     except ValidationError as err:
         raise ParamsError(_format(err, source)) from None
 
@@ -289,6 +294,10 @@ def read_yaml(path: str | Path, missing: str) -> object:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
 
 
-def load_params(path: str | Path = PARAMS_FILE) -> Params:
+def load_params(path: str | Path = PARAMS_FILE, *, build_transforms: bool = True) -> Params:
+    """params.yaml, checked. Every check runs by default; `build_transforms=False` is for the stages
+    that need no albumentations or torch (few_labels, arm_inputs, the test_time arm's classifier
+    stages): they run after `prepare` and the flow's own check, which build every transform, and
+    each classic arm's stage builds them again before it trains."""
     raw = read_yaml(path, "not found; run from the project root or pass the params file")
-    return parse_params(raw, str(path))
+    return parse_params(raw, str(path), build_transforms=build_transforms)

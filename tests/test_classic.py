@@ -53,6 +53,31 @@ def test_wrong_argument_names_are_refused_by_name():
         parse_params({"classifier": {"arms": ["classic"]}, "classic": {"transforms": [{"p": 0.5}]}})
 
 
+def test_stages_that_apply_no_transform_skip_building_them_and_the_others_do_not(tmp_path):
+    """few_labels, arm_inputs and the test_time arm load params without albumentations (and torch);
+    prepare, which runs first, and every classic arm's stage still refuse a bad transform by name."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import REPO
+
+    bad = {"classifier": {"arms": ["classic", "test_time"]}, "classic": {"transforms": [{"name": "RandomFog", "fog_coef": 0.5}]}}
+    assert parse_params(bad, build_transforms=False).classic.transforms[0]["name"] == "RandomFog"
+    with pytest.raises(ParamsError, match="fog_coef"):
+        parse_params(bad)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
+    probe = ("import sys; from pipelines.config import load_params; load_params(sys.argv[1], build_transforms=False); "
+             "print('torch' in sys.modules, 'albumentations' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "params.yaml")], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    for stage in (["prepare"], ["train_classifier", "--arm", "classic", "--seed", "0"]):
+        proc = subprocess.run([sys.executable, "-m", f"pipelines.stages.{stage[0]}", *stage[1:], "--params", str(tmp_path / "params.yaml")],
+                              cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+        assert proc.returncode == 2 and "classic.transforms[0]: RandomFog" in proc.stderr and "Traceback" not in proc.stderr, stage
+
+
 def test_classic_arms_transform_only_their_added_share():
     src = LabeledImages(_images(1, 16, n=20), torch.arange(20) % 2)
     syn = LabeledImages(_images(1, 16, n=20) * 0.5, torch.arange(20) % 2)

@@ -39,7 +39,7 @@ def digits_repo(tmp_path_factory):
 
 def test_repro_writes_every_metrics_key(digits_repo):
     repo, out = digits_repo
-    expected = {"prepare", "few_labels", "arm_inputs", "evaluate"} | {f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in GANS for s in (0, 1)} | {
+    expected = {"code", "prepare", "few_labels", "arm_inputs", "evaluate"} | {f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in GANS for s in (0, 1)} | {
         f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)
     }
     assert set(ran_stages(out)) == expected
@@ -153,6 +153,16 @@ def test_classifier_param_reruns_only_classifiers_and_evaluate(digits_repo):
     out = dvc("repro", cwd=repo).stdout
     ran = set(ran_stages(out))
     assert ran == {"evaluate"} | {f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)}
+
+
+def test_a_code_edit_reruns_only_the_stages_that_import_it(digits_repo):
+    """Each stage depends on its code pin (data/code/<module>.json), not on every source file: an edit
+    to the report's code re-runs the code stage and evaluate, and nothing that trains."""
+    repo, _ = digits_repo
+    report = repo / "augment/report_html.py"
+    report.write_text(report.read_text() + "\n# an edit that changes no behaviour\n")
+    assert set(ran_stages(dvc("repro", cwd=repo).stdout)) == {"code", "evaluate"}
+    assert "up to date" in dvc("status", cwd=repo).stdout
 
 
 def test_few_label_count_reruns_only_what_reads_the_few_labels(digits_repo):

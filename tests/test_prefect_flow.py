@@ -19,7 +19,7 @@ from tests.prefect_api import artifacts, log_messages, task_run_counts, task_sta
 
 pytestmark = pytest.mark.e2e
 
-DAG_ORDER = ["prepare", "few_labels", "train_gan@cyclegan-0", "synthesize@cyclegan-0"]
+DAG_ORDER = ["code", "prepare", "few_labels", "train_gan@cyclegan-0", "synthesize@cyclegan-0"]
 ARMS = {"source_only", "cyclegan", "cgan", "oracle"}
 
 
@@ -46,7 +46,7 @@ def _git_status(repo) -> str:
 
 def test_prefect_stage_order_comes_from_the_dvc_graph(repo):
     order = stage_order(repo)
-    assert order[0] == "prepare" and order[-1] == "evaluate"
+    assert order[:2] == ["code", "prepare"] and order[-1] == "evaluate"
     classifiers = [i for i, s in enumerate(order) if s.startswith("train_classifier@")]
     for gan in ("cyclegan", "cgan"):
         assert order.index(f"train_gan@{gan}-1") < order.index(f"synthesize@{gan}-1") < min(classifiers)
@@ -106,9 +106,9 @@ def test_prefect_overrides_and_stage_subset(repo):
     _, summary = _run(repo_path=str(repo), overrides=["classifier.steps=7"], stages=["train_classifier@source_only-0"],
                       experiment=False)
     statuses = {r["stage"]: r["status"] for r in summary["stages"]}
-    upstream = ["prepare", "few_labels", "arm_inputs"] + [f"{stage}@{gan}-{seed}" for gan in ("cyclegan", "cgan") for seed in (0, 1) for stage in ("train_gan", "synthesize")]
+    upstream = ["code", "prepare", "few_labels", "arm_inputs"] + [f"{stage}@{gan}-{seed}" for gan in ("cyclegan", "cgan") for seed in (0, 1) for stage in ("train_gan", "synthesize")]
     assert set(statuses) == set(upstream) | {"train_classifier@source_only-0"}
-    assert list(statuses)[0] == "prepare" and list(statuses)[-1] == "train_classifier@source_only-0"
+    assert list(statuses)[0] == "code" and list(statuses)[-1] == "train_classifier@source_only-0"
     assert statuses["train_classifier@source_only-0"] == "ran"
     assert all(statuses[s] in ("restored", "skipped") for s in upstream)
     run_params = yaml.safe_load((repo / ".dvc/tmp/runs" / summary["run"] / "params.yaml").read_text())

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     add_timings_arg(ap)
     args = ap.parse_args(argv)
-    params = load_params(args.params)
+    params = load_params(args.params, build_transforms=False)  # no torch here: prepare has built them
     with stage_timer("arm_inputs", args.timings_dir), atomic_dir(args.out) as tmp:
         pins = write_arm_inputs(tmp, labels=args.labels, synthetic=args.synthetic, gan_seeds=params.gan.seeds,
                                 params=params.model_dump(mode="json"))

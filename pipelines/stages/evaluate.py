@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         comparison_caption = "The same source test images, one per class; rows, top to bottom: " + ", ".join(name for name, _ in rows) + "."
 
     wall = {}
-    stages = ["prepare", "few_labels"] + [f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in gans_used for s in params.gan.seeds]
+    stages = ["code", "prepare", "few_labels"] + [f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in gans_used for s in params.gan.seeds]
     stages += ["arm_inputs"]
     stages += [f"train_classifier@{a}-{s}" for a in cp.arms for s in cp.seeds]
     for stage in stages:

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     add_timings_arg(ap)
     args = ap.parse_args(argv)
-    params = load_params(args.params)
+    params = load_params(args.params, build_transforms=False)  # no torch here: prepare has built them
     readers = {gan for gan in GANS if getattr(params.gan, gan).conditional}
     with stage_timer("few_labels", args.timings_dir) as info, atomic_dir(args.out) as tmp:
         few = write_consumer_files(read_manifest(args.prepared, written_by="prepare"), params.data.target_labels_per_class, params.data.split_seed, tmp, gans_that_read=readers)

@@ -33,10 +33,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=None, help="default: artifacts/classifiers/<arm>/<seed>")
     add_timings_arg(ap)
     args = ap.parse_args(argv)
-    params = load_params(args.params)
     if args.arm not in ARMS:
         raise ParamsError(f"--arm {args.arm!r} is not an arm. Valid: {', '.join(ARMS)}")
     arm = ARMS[args.arm]
+    params = load_params(args.params, build_transforms=arm.classic)  # only the classic arms apply them
     out = args.out or Path("artifacts/classifiers") / args.arm / str(args.seed)
     gan_seed = gan_seed_for(args.seed, params.gan.seeds) if arm.gan else None
     check_pinned(args.arm_inputs / f"{arm.name}.json",
