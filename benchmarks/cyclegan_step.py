@@ -16,8 +16,9 @@ on the same machine and device with the same size and batch, and prints both:
     python benchmarks/cyclegan_step.py --size 256 --batch 32 --iters 30  # on a GPU
 
 `--reference-args "--bf16 --channels-last --compile"` times the yardstick's own fast settings instead
-of its defaults. `--project-defaults` adds the params.yaml CycleGAN at its image size. The last
-line printed is one JSON object.
+of its defaults. `--project-defaults` adds the params.yaml CycleGAN at its image size (with random
+labels where its semantic classifier needs them), and `--set KEY=VALUE` changes one of its keys,
+e.g. `--set warp=none` to time the learned warp's cost. The last line printed is one JSON object.
 """
 from __future__ import annotations
 
@@ -50,7 +51,10 @@ def time_project_step(cfg: CycleGANConfig, *, channels: int, size: int, warmup: 
     Losses are read only at those two logs, so the loop runs without host synchronisation."""
     cfg = CycleGANConfig(**{**cfg.__dict__, "steps": warmup + iters, "log_every": warmup, "decay_from": 1.0})
     source, target = _images(max(64, 2 * cfg.batch_size), channels, size)
-    _, state = train_cyclegan(source, target, cfg, device=device, accel=accel)
+    labels = {}
+    if cfg.uses_classifier:  # the semantic classifier (and the conditional GAN) need source labels; random ones cost the same
+        labels = {"source_labels": torch.arange(len(source)) % 10, "num_classes": 10}
+    _, state = train_cyclegan(source, target, cfg, device=device, accel=accel, **labels)
     first, last = state.history[0], state.history[-1]
     return (last["seconds"] - first["seconds"]) / (last["step"] - first["step"])
 
@@ -108,6 +112,8 @@ def main() -> None:
     ap.add_argument("--no-flops", action="store_true", help="skip counting FLOPs")
     ap.add_argument("--profile", type=Path, help="also profile a few project steps and write the top kernels to this file")
     ap.add_argument("--project-defaults", action="store_true", help="also time the params.yaml CycleGAN at its image size")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="with --project-defaults: override a gan.cyclegan key (repeatable), e.g. --set warp=none")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -152,13 +158,21 @@ def main() -> None:
         key = "self_cuda_time_total" if a.device.startswith("cuda") else "self_cpu_time_total"
         a.profile.write_text(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=90))
     if a.project_defaults:
-        from pipelines.config import as_config, load_params
+        from pipelines.config import as_config
 
-        p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+        import yaml
+
+        from pipelines.config import parse_params
+
+        raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+        for item in a.set:
+            key, _, value = item.partition("=")
+            raw["gan"]["cyclegan"][key] = yaml.safe_load(value)
+        p = parse_params(raw, "params.yaml + --set")
         cfg = as_config(p.gan.cyclegan, CycleGANConfig)
         s = time_project_step(cfg, channels=p.data.channels, size=p.data.image_size, warmup=a.warmup, iters=a.iters,
                               device=a.device, accel=accel)
-        result["params_yaml"] = {"size": p.data.image_size, "batch": cfg.batch_size, "s_per_iter": round(s, 5),
+        result["params_yaml"] = {"set": a.set, "size": p.data.image_size, "batch": cfg.batch_size, "s_per_iter": round(s, 5),
                                  "img_pairs_per_s": round(cfg.batch_size / s, 2)}
     print(json.dumps(result), flush=True)
 

@@ -1,0 +1,20 @@
+"""The speed report runs as its docstring says and prints the figures the notes quote (no timing is asserted)."""
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_cyclegan_step_reports_the_project_step_the_yardstick_and_the_params_yaml_gan():
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/cyclegan_step.py", "--size", "32", "--batch", "1", "--iters", "1", "--warmup", "1",
+         "--threads", "1", "--device", "cpu", "--no-flops", "--project-defaults", "--set", "warp=none"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["project"]["img_pairs_per_s"] > 0
+    # the params.yaml CycleGAN (semantic classifier included) with one key overridden
+    assert result["params_yaml"]["set"] == ["warp=none"] and result["params_yaml"]["img_pairs_per_s"] > 0
+    if isinstance(result["reference"], dict):  # the yardstick ships beside the project (../shared/bench)
+        assert result["project_over_reference_throughput"] > 0
