@@ -57,6 +57,7 @@ def test_fid_and_kid_on_the_pipelines_own_features():
     assert set(q_far) == {"fid", "kid", "kid_subset_std", "feature_extractor", "label_preservation"}
 
 
+@pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save all extracted features")
 def test_fid_and_kid_equal_torchmetrics_on_the_same_features():
     """The pipeline's FID and KID are torchmetrics' estimators (same subsets from the same seed)."""
     import torch
