@@ -13,9 +13,9 @@ same loop runs in float32 on a laptop CPU and in bf16, channels_last and `torch.
 - fused Adam (one kernel per step instead of several per parameter) and cuDNN's autotuner.
 
 `auto` turns all of these on for CUDA; on the CPU only fused Adam, the one that was measured to
-pay there (see benchmarks/RESULTS.md). The downstream classifier (`for_classifier`) differs: a
-small VGG-style CNN with batch norm and max pooling, for which oneDNN's NHWC kernels pay on the CPU
-too.
+pay there (see benchmarks/RESULTS.md). The downstream classifier (`for_classifier`) also takes
+channels_last on the CPU: a small VGG-style CNN with batch norm and max pooling, for which oneDNN's
+NHWC kernels were measured a little faster.
 """
 from __future__ import annotations
 
@@ -53,9 +53,9 @@ class Acceleration:
     @classmethod
     def for_classifier(cls, device: torch.device | str) -> "Acceleration":
         """The downstream classifier's settings: channels_last and fused AdamW on every device (on
-        the CPU, 1.4-1.5x per training step of the small_cnn at 16 px grey and 32 px RGB, batch 64;
-        benchmarks/RESULTS.md), bf16 autocast on CUDA. Never compiled: a few hundred steps of a
-        small network do not repay the compilation."""
+        the CPU, 5-15% per training step of the small_cnn at 16 px, batch 64, one thread, in the
+        classifier's own loop; benchmarks/RESULTS.md), bf16 autocast on CUDA. Never compiled: a few
+        hundred steps of a small network do not repay the compilation."""
         cuda = torch.device(device).type == "cuda"
         return cls(bf16=cuda, channels_last=True, compile=False, fused_optimizer=True)
 

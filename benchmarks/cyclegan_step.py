@@ -158,11 +158,9 @@ def main() -> None:
         key = "self_cuda_time_total" if a.device.startswith("cuda") else "self_cpu_time_total"
         a.profile.write_text(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=90))
     if a.project_defaults:
-        from pipelines.config import as_config
-
         import yaml
 
-        from pipelines.config import parse_params
+        from pipelines.config import as_config, parse_params
 
         raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
         for item in a.set:

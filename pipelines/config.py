@@ -296,8 +296,8 @@ def read_yaml(path: str | Path, missing: str) -> object:
 
 def load_params(path: str | Path = PARAMS_FILE, *, build_transforms: bool = True) -> Params:
     """params.yaml, checked. Every check runs by default; `build_transforms=False` is for the stages
-    that need no albumentations or torch (few_labels, arm_inputs, the test_time arm's classifier
-    stages): they run after `prepare` and the flow's own check, which build every transform, and
+    that apply no transform (few_labels, arm_inputs, the classifier stages of the arms without
+    `classic`): they run after `prepare` and the flow's own check, which build every transform, and
     each classic arm's stage builds them again before it trains."""
     raw = read_yaml(path, "not found; run from the project root or pass the params file")
     return parse_params(raw, str(path), build_transforms=build_transforms)
