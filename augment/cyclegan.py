@@ -73,6 +73,7 @@ class CycleGANConfig:
     semantic_batch_size: int = 64  # real labeled images per C update (one update per GAN step)
     semantic_warmup: int = 0  # C-only updates before the GAN starts (many classes: C needs a head start)
     semantic_views: bool = True  # C learns from randomly shifted, scaled, re-lit, blurred and noisy views of its images
+    semantic_judge_views: bool = False  # C judges each source->target translation through one such random view (expectation over transformation)
     semantic_self_training: bool = False  # once competent, C also learns from target images it reads with pseudo_label_threshold confidence
     conditional: bool = False  # class-conditional generator and projection discriminators (the cgan)
     pseudo_label_threshold: float = 0.9  # C's softmax confidence that makes a target pseudo-label
@@ -273,8 +274,20 @@ class _SemanticClassifier:
             pred = torch.where(conf >= threshold, pred, torch.full_like(pred, -1))
         return torch.where((known >= 0) | ~self.competent, known, pred)
 
-    def consistency(self, fake_t: torch.Tensor, y_s: torch.Tensor, fake_s: torch.Tensor, y_t: torch.Tensor) -> torch.Tensor:
-        """CE of C on both translations against the labels they should keep (unknown target labels skipped)."""
+    def consistency(self, fake_t: torch.Tensor, y_s: torch.Tensor, fake_s: torch.Tensor, y_t: torch.Tensor,
+                    rng: torch.Generator | None = None) -> torch.Tensor:
+        """CE of C on both translations against the labels they should keep (unknown target labels skipped).
+
+        With `semantic_judge_views`, C reads each source->target translation through a random view
+        (`robust_views`, drawn from `rng`), the kind of view C learned to read: a translation has to
+        keep its class where it stands, not at its exact pixels, so patterns that fool C on one exact
+        image stop paying (expectation over transformation, Athalye et al. 2018). The views are
+        differentiable, so the generator still gets C's gradient.
+        """
+        if self.cfg.semantic_judge_views:
+            if rng is None:
+                raise ValueError("semantic_judge_views needs a random generator for the views")
+            fake_t = robust_views(fake_t, rng)
         loss = F.cross_entropy(self.forward(fake_t).float(), y_s)
         # Mean over the target images with a label; 0 when none has one (no host synchronisation).
         per_image = F.cross_entropy(self.forward(fake_s).float(), y_t, ignore_index=-1, reduction="none")
@@ -479,7 +492,7 @@ def train_cyclegan(
             # Computed always and weighted 0 until C is competent: a Python `if` on C's state would
             # cost a host synchronisation every step.
             semantic_on = sem.competent if cfg.lambda_semantic > 0 else torch.zeros((), dtype=torch.bool, device=device)
-            loss_sem = sem.consistency(fake_t, y_s, fake_s, y_t) * semantic_on if cfg.lambda_semantic > 0 else zero
+            loss_sem = sem.consistency(fake_t, y_s, fake_s, y_t, rng) * semantic_on if cfg.lambda_semantic > 0 else zero
         loss_g = loss_adv + lam_c * loss_cyc + lam_i * loss_idt + cfg.lambda_semantic * loss_sem
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()

@@ -90,6 +90,7 @@ class CycleGANParams(_Strict):
     semantic_batch_size: int = Field(64, gt=1)
     semantic_warmup: int = Field(0, ge=0)
     semantic_views: bool = True
+    semantic_judge_views: bool = True
     semantic_self_training: bool = False
     pseudo_label_threshold: float = Field(0.9, gt=0, le=1)
     pool_size: int = Field(50, ge=0)

@@ -217,3 +217,46 @@ def test_semantic_self_training_uses_confident_target_readings_only_once_compete
     assert sem.learn(g, cpu, 1).item() == pytest.approx(source_only, abs=0.05)  # not competent: target rows ignored
     sem.running_loss = 0.1
     assert sem.learn(g, cpu, 1).item() == pytest.approx(source_only / 2, abs=0.05)  # half the rows: target read as 0, ~0 cost
+
+
+def _pixel_reader(size=16):
+    """A C that reads class 1 from one exact pixel (the centre): what a generator learns to fool."""
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(size * size, 2))
+    with torch.no_grad():
+        net[1].weight.zero_()
+        net[1].weight[1, (size // 2) * size + size // 2] = 20.0
+        net[1].bias.copy_(torch.tensor([0.0, 10.0]))
+    return net.eval()
+
+
+def test_semantic_judge_views_make_a_pixel_exact_pattern_stop_paying():
+    size, n = 16, 64
+    dot = torch.full((n, 1, size, size), -1.0)
+    dot[:, :, size // 2, size // 2] = 1.0  # class 1 for this C at exactly one pixel, nothing a view keeps
+    block = torch.full((n, 1, size, size), -1.0)
+    block[:, :, 4:12, 4:12] = 1.0  # class 1 where it stands: a shape, which every view keeps
+    y1 = torch.ones(n, dtype=torch.long)
+    no_target = (torch.zeros(1, 1, size, size), torch.full((1,), -1, dtype=torch.long))
+
+    def judged(images, judge_views):
+        cfg = dataclasses.replace(TINY, semantic_judge_views=judge_views)
+        sem = _SemanticClassifier(_pixel_reader(size), [(block, y1)], cfg)
+        images = images.clone().requires_grad_(True)
+        loss = sem.consistency(images, y1, *no_target, rng=torch.Generator().manual_seed(0))
+        loss.backward()
+        return loss.item(), images.grad
+
+    plain_dot, _ = judged(dot, False)
+    viewed_dot, grad = judged(dot, True)
+    viewed_block, _ = judged(block, True)
+    assert plain_dot < 0.01  # read exactly, the one pixel fools C
+    assert viewed_dot > 1.0  # through views it no longer does: the generator pays for it
+    assert viewed_block < 0.01  # a translation that keeps the class where it stands pays nothing
+    assert grad.abs().sum() > 0  # the views are differentiable: C's gradient reaches the generator
+
+
+def test_semantic_judge_views_need_a_random_generator():
+    sem = _SemanticClassifier(_pixel_reader(4), [(torch.zeros(2, 1, 4, 4), torch.ones(2, dtype=torch.long))],
+                              dataclasses.replace(TINY, semantic_judge_views=True))
+    with pytest.raises(ValueError, match="random generator"):
+        sem.consistency(torch.zeros(2, 1, 4, 4), torch.ones(2, dtype=torch.long), torch.zeros(1, 1, 4, 4), torch.full((1,), -1))
