@@ -12,8 +12,10 @@ same loop runs in float32 on a laptop CPU and in bf16, channels_last and `torch.
   dicts and checkpoints are the same with or without it);
 - fused Adam (one kernel per step instead of several per parameter) and cuDNN's autotuner.
 
-`auto` turns all of these on for CUDA; on the CPU only fused Adam, the one that was measured to
-pay there (see benchmarks/RESULTS.md). The downstream classifier (`for_classifier`) also takes
+`auto` turns all of these on for CUDA. On the CPU it takes fused Adam, and bf16 autocast where the
+processor computes bf16 natively (AVX-512 BF16 or AMX: oneDNN's bf16 convolutions then run about
+1.7x float32's speed at 64 px; without those units bf16 is emulated and slower). channels_last and
+`torch.compile` were measured not to pay on the CPU (see benchmarks/RESULTS.md). The downstream classifier (`for_classifier`) also takes
 channels_last on the CPU: a small VGG-style CNN with batch norm and max pooling, for which oneDNN's
 NHWC kernels were measured a little faster.
 """
@@ -26,6 +28,19 @@ import torch
 from torch import nn
 
 
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether bf16 pays on `device`: CUDA (as before this check existed: autocast takes bf16 on
+    every card the pipeline targets), or a CPU with AVX-512 BF16 or AMX tiles (oneDNN's bf16
+    kernels use them; elsewhere it emulates bf16, slower than float32)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own CPUID checks
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
 @dataclass(frozen=True)
 class Acceleration:
     bf16: bool = False
@@ -35,7 +50,8 @@ class Acceleration:
 
     @classmethod
     def choose(cls, device: torch.device | str, *, precision: str = "auto", compile: str | bool = "auto") -> "Acceleration":
-        """`precision`: auto | bf16 | fp32; `compile`: auto | True | False. auto = on for CUDA, off on CPU."""
+        """`precision`: auto | bf16 | fp32 (auto = bf16 where the device computes it natively);
+        `compile`: auto | True | False (auto = on for CUDA, off on the CPU)."""
         device = torch.device(device)
         if precision not in ("auto", "bf16", "fp32") or compile not in ("auto", True, False):
             raise ValueError(f"precision must be auto, bf16 or fp32 and compile auto, true or false; got {precision!r}, {compile!r}")
@@ -44,7 +60,7 @@ class Acceleration:
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
         compiled = compile is True or (compile == "auto" and cuda)
         return cls(
-            bf16=precision == "bf16" or (precision == "auto" and cuda),
+            bf16=precision == "bf16" or (precision == "auto" and native_bf16(device)),
             channels_last=cuda and not compiled,
             compile=compiled,
             fused_optimizer=True,  # also on the CPU: measured 12-18% faster per GAN step at 16 px

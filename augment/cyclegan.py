@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from augment.acceleration import Acceleration
+from augment.balanced_labels import balanced_pseudo_labels
 from augment.image_pool import ImagePool
 from augment.io import load_module, save_module
 from models.classifiers import SmallCNN
@@ -76,15 +77,23 @@ class CycleGANConfig:
     semantic_judge_views: bool = False  # C judges each source->target translation through one such random view (expectation over transformation)
     semantic_self_training: bool = False  # once competent, C also learns from target images it reads with pseudo_label_threshold confidence
     conditional: bool = False  # class-conditional generator and projection discriminators (the cgan)
-    pseudo_label_threshold: float = 0.9  # C's softmax confidence that makes a target pseudo-label
+    class_discriminator: bool = False  # projection discriminators without a conditional generator: a translation is judged as a member of its source label's class
+    pseudo_label_threshold: float = 0.9  # C's softmax confidence that makes a target pseudo-label ("confident")
+    pseudo_labels: str = "confident"  # how unlabeled target images get labels: "confident" (C's sure readings) or "balanced" (augment/balanced_labels.py)
+    relabel_every: int = 50  # "balanced": steps between two labellings of the whole target set (the first once C is competent)
     pool_size: int = 50
     loss: str = "lsgan"
     seed: int = 0
     log_every: int = 50
 
     @property
+    def judges_classes(self) -> bool:
+        """The discriminators are projection discriminators that see each image's class."""
+        return self.conditional or self.class_discriminator
+
+    @property
     def uses_classifier(self) -> bool:
-        return self.lambda_semantic > 0 or self.conditional
+        return self.lambda_semantic > 0 or self.judges_classes
 
 
 @dataclass
@@ -136,7 +145,7 @@ def build_cyclegan(cfg: CycleGANConfig, channels: int, num_classes: int = 0) -> 
     """G_st is class-conditional when cfg.conditional; G_ts never is (target labels are mostly unknown)."""
     if cfg.uses_classifier and num_classes < 2:
         raise ValueError(f"semantic consistency and the conditional GAN need labeled source images of at least 2 classes, got {num_classes}")
-    d_classes = num_classes if cfg.conditional else 0
+    d_classes = num_classes if cfg.judges_classes else 0
 
     def g(conditional: bool):
         return build_any_generator(**generator_arch(cfg, channels, num_classes, conditional=conditional))
@@ -217,6 +226,7 @@ class _SemanticClassifier:
                  device: torch.device | str = "cpu", accel: Acceleration = Acceleration(), forward: Callable | None = None):
         self.net, self.parts, self.cfg, self.accel = net, parts, cfg, accel
         self.unlabeled: torch.Tensor | None = None  # target images for self-training (set by the caller)
+        self.unlabeled_labels: torch.Tensor | None = None  # their labels when balanced (-1: none yet), else None
         self.forward = forward if forward is not None else net
         self.opt = accel.adam(net.parameters(), lr=cfg.semantic_lr)
         # Kept on the device (a 0-dim tensor, inf until the first update): reading it every step would
@@ -247,7 +257,10 @@ class _SemanticClassifier:
             # the target domain looks like, which makes it a better judge of G_st's translations.
             i = torch.randint(len(self.unlabeled), (share,), generator=rng, device=rng.device)
             xu = as_float(self.unlabeled[i.to(self.unlabeled.device)]).to(device)
-            yu = self.pseudo_labels(self.accel.inputs(xu), torch.full((share,), -1, dtype=torch.long, device=device), self.cfg.pseudo_label_threshold)
+            if self.unlabeled_labels is not None:
+                yu = self.unlabeled_labels[i.to(self.unlabeled_labels.device)].to(device)
+            else:
+                yu = self.pseudo_labels(self.accel.inputs(xu), torch.full((share,), -1, dtype=torch.long, device=device), self.cfg.pseudo_label_threshold)
             x, y = torch.cat([x, xu]), torch.cat([y, yu])
         if self.cfg.semantic_views:
             x = robust_views(x, rng)
@@ -273,6 +286,20 @@ class _SemanticClassifier:
         if threshold is not None:
             pred = torch.where(conf >= threshold, pred, torch.full_like(pred, -1))
         return torch.where((known >= 0) | ~self.competent, known, pred)
+
+    @torch.no_grad()
+    def balanced_labels(self, images: torch.Tensor, prior: torch.Tensor, device: torch.device, *, batch: int = 512) -> torch.Tensor:
+        """(N,) labels of (N, C, H, W) unlabeled `images` from C's readings, balanced to `prior`
+        (augment/balanced_labels.py); on `images`' device. C reads them as they are, in eval mode."""
+        self.net.eval()
+        probs, feats = [], []
+        for i in range(0, len(images), batch):
+            x = self.accel.inputs(as_float(images[i : i + batch]).to(device))
+            with self.accel.autocast(device):
+                f = self.net.features(x)
+                probs.append(self.net.head(f).float().softmax(1))
+            feats.append(f.float())
+        return balanced_pseudo_labels(torch.cat(probs), torch.cat(feats), prior.to(device)).to(images.device)
 
     def consistency(self, fake_t: torch.Tensor, y_s: torch.Tensor, fake_s: torch.Tensor, y_t: torch.Tensor,
                     rng: torch.Generator | None = None) -> torch.Tensor:
@@ -405,6 +432,7 @@ def train_cyclegan(
     opt_d = accel.adam([*nets.D_s.parameters(), *nets.D_t.parameters()], lr=cfg.lr, betas=(cfg.beta1, 0.999))
     optimizers = {"opt_g": opt_g, "opt_d": opt_d}
     sem = None
+    balanced = nets.C is not None and cfg.pseudo_labels == "balanced"
     if nets.C is not None:
         # The conditional GAN's C also learns from the visible target labels; CyCADA's from source alone.
         known = target_labels >= 0
@@ -413,8 +441,15 @@ def train_cyclegan(
             parts.append((target[known], target_labels[known]))
         sem = _SemanticClassifier(nets.C, parts, cfg, device=device, accel=accel, forward=run["C"])
         if cfg.semantic_self_training:
-            sem.unlabeled = target[~known] if known.any() else target
+            sem.unlabeled = target[~known] if known.any() and not balanced else target
         optimizers["opt_c"] = sem.opt
+    # "balanced": every target image's label (a visible one, else C's balanced reading; -1 until the
+    # first labelling), renewed every relabel_every steps once C is competent.
+    pseudo, labelled_at = target_labels.clone(), None
+    if balanced:
+        prior = torch.bincount(source_labels, minlength=num_classes).float()
+        if cfg.semantic_self_training:
+            sem.unlabeled_labels = pseudo
     adv = gan_loss(cfg.loss)
     pools = {"pool_s": ImagePool(size=cfg.pool_size, seed=cfg.seed + 1), "pool_t": ImagePool(size=cfg.pool_size, seed=cfg.seed + 2)}
     pool_s, pool_t = pools["pool_s"], pools["pool_t"]
@@ -431,18 +466,21 @@ def train_cyclegan(
             torch.set_rng_state(resume["torch_rng"])  # C's dropout draws from torch's global generator
             if device.type == "cuda" and "cuda_rng" in resume:
                 torch.cuda.set_rng_state(resume["cuda_rng"], device)
+        if resume.get("target_pseudo_step") is not None:
+            pseudo.copy_(resume["target_pseudo"].to(pseudo.device))
+            labelled_at = resume["target_pseudo_step"]
         if rank == 0 and _same_generator_kind(rng, resume["rng"]):
             rng.set_state(resume["rng"])
         else:  # other ranks (checkpoints hold rank 0's sampler) or another device kind: a fresh, distinct stream
             rng.manual_seed(cfg.seed + 1_000_003 * rank + resume["step"])
 
-    cond = cfg.conditional
+    cond, cond_d = cfg.conditional, cfg.judges_classes
     G_st, G_ts, D_s, D_t = run["G_st"], run["G_ts"], run["D_s"], run["D_t"]
     def g_st(x, y):  # noqa: E306 - G_st takes the class only in the conditional GAN
         return G_st(x, y) if cond else G_st(x)
 
     def judge(d: Callable, x, y):
-        return d(x, y) if cond else d(x)
+        return d(x, y) if cond_d else d(x)
 
     def batch(images: torch.Tensor, labels: torch.Tensor | None, idx: torch.Tensor):
         idx = idx.to(images.device, non_blocking=True)
@@ -469,17 +507,25 @@ def train_cyclegan(
         loss_c = zero
         if sem is not None:
             loss_c = sem.learn(rng, device, world)
-            # Only confident readings of target images become labels (CyCADA takes every argmax): where C
-            # reads the target domain poorly, its unsure guesses would teach G_ts to change classes.
-            y_t = sem.pseudo_labels(real_t, y_t, cfg.pseudo_label_threshold)
+            # A host synchronisation every step until the first labelling, then every relabel_every steps.
+            if balanced and (labelled_at is None or state.step - labelled_at >= cfg.relabel_every) and bool(sem.competent):
+                pseudo.copy_(torch.where(target_labels >= 0, target_labels, sem.balanced_labels(target, prior, device)))
+                labelled_at = state.step
+            # Target labels: C's balanced readings of the whole set, or only its confident readings (CyCADA
+            # takes every argmax: where C reads the target domain poorly, its unsure guesses would teach
+            # G_ts to change classes).
+            if balanced:
+                y_t = pseudo[i_t.to(pseudo.device)].to(device)
+            else:
+                y_t = sem.pseudo_labels(real_t, y_t, cfg.pseudo_label_threshold)
 
         # Generators: fool both discriminators, reconstruct through the cycle, keep identity and labels.
         for net in (nets.D_s, nets.D_t, *( [nets.C] if nets.C is not None else [])):
             net.requires_grad_(False)
         # What each discriminator is told: real and fake images labeled at the same rate, so that
         # "has a label" is never a cue for "real" or "fake" (with no target labels, D_t is unconditional).
-        dt_real, dt_fake = _same_label_rate(y_t, y_s, rng) if cond else (None, None)
-        ds_real, ds_fake = _same_label_rate(y_s, y_t, rng) if cond else (None, None)
+        dt_real, dt_fake = _same_label_rate(y_t, y_s, rng) if cond_d else (None, None)
+        ds_real, ds_fake = _same_label_rate(y_s, y_t, rng) if cond_d else (None, None)
         with accel.autocast(device):
             if lam_i > 0:  # each generator translates and maps its own domain in one pass (instance norm: per image)
                 fake_t, idt_t = g_st(torch.cat([real_s, real_t]), torch.cat([y_s, y_t]) if cond else None).split(len(real_s))
@@ -504,7 +550,7 @@ def train_cyclegan(
         # Discriminators: real vs. pooled fakes, halved so D learns slower than G (CycleGAN sec. 4).
         nets.D_s.requires_grad_(True)
         nets.D_t.requires_grad_(True)
-        if cond:
+        if cond_d:
             pooled_t, pooled_yt = pool_t.query(fake_t, dt_fake)
             pooled_s, pooled_ys = pool_s.query(fake_s, ds_fake)
         else:
@@ -537,7 +583,8 @@ def train_cyclegan(
                 "step": state.step, "history": state.history, "models": nets.state_dict(),
                 **{name: opt.state_dict() for name, opt in optimizers.items()}, "rng": rng.get_state(),
                 **{name: pool.state() for name, pool in pools.items()},
-                "c_running_loss": sem.running_loss if sem is not None else math.inf,
+                "c_running_loss": sem.running_loss if sem is not None else math.inf, "target_pseudo": pseudo,
+                "target_pseudo_step": labelled_at,
                 "torch_rng": torch.get_rng_state(),
                 **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
                 "config": dataclasses.asdict(cfg),

@@ -3,7 +3,8 @@
 Runs `augment.cyclegan.train_cyclegan` with the reference architecture (ResNet-9 ngf 64,
 3-layer PatchGAN ndf 64, 3 channels, LSGAN, pool 50) at the given size and batch, with the
 acceleration the pipeline would choose on this device (`runtime.precision`/`runtime.compile`
-auto: bf16 autocast, channels_last, torch.compile and fused Adam on CUDA; float32 on CPU), then the
+auto: bf16 autocast, channels_last, torch.compile and fused Adam on CUDA; fused Adam, and bf16 where
+the CPU computes it natively (AVX-512 BF16 or AMX), on the CPU), then the
 reference script (`reference_cyclegan_step.py`, found in ../shared/bench or given) in a subprocess
 on the same machine and device with the same size and batch, and prints both:
 

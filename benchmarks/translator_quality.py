@@ -29,6 +29,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from augment.acceleration import Acceleration  # noqa: E402
 from augment.arms import ARMS, training_parts  # noqa: E402
 from augment.classify import ClassifierConfig, predict, train_classifier  # noqa: E402
 from augment.cyclegan import CycleGANConfig, is_conditional, train_cyclegan, translate  # noqa: E402
@@ -54,6 +55,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="classifier seeds")
     ap.add_argument("--gan-seed", type=int, default=0, help="the GAN's seed (as one entry of gan.seeds)")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="as runtime.precision, for the GAN")
     ap.add_argument("--samples", type=Path, default=None, help="write a source | translated grid here")
     args = ap.parse_args()
     if args.threads:
@@ -80,7 +82,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     nets, state = train_cyclegan(source.images, target, cfg, source_labels=source.labels, target_labels=target_labels,
-                                 num_classes=k, on_log=lambda s, l: print(f"step {s}: " + " ".join(f"{a}={b:.3g}" for a, b in l.items()), flush=True))
+                                 num_classes=k, accel=Acceleration.choose("cpu", precision=args.precision, compile=False),
+                                 on_log=lambda s, l: print(f"step {s}: " + " ".join(f"{a}={b:.3g}" for a, b in l.items()), flush=True))
     gan_seconds = time.perf_counter() - t0
     labels = source.labels if is_conditional(nets.G_st) else None
     fake = LabeledImages(translate(nets.G_st, source.images, labels), source.labels)
@@ -100,7 +103,8 @@ def main() -> None:
                                  in_channels=data.channels, num_classes=k, seed=seed)
         return float((predict(model, test.images) == test.labels).float().mean()), model
 
-    result: dict = {"gan": args.gan, "config": {k2: v for k2, v in vars(cfg).items()}, "gan_seconds": round(gan_seconds, 1)}
+    result: dict = {"gan": args.gan, "config": {k2: v for k2, v in vars(cfg).items()}, "precision": args.precision,
+                    "gan_seconds": round(gan_seconds, 1)}
     scores: dict[str, list[float]] = {"source_only": [], args.gan: [], "oracle": []}
     preservation, per_class, reading = [], [], []
     for seed in args.seeds:

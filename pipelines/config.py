@@ -93,6 +93,9 @@ class CycleGANParams(_Strict):
     semantic_judge_views: bool = True
     semantic_self_training: bool = False
     pseudo_label_threshold: float = Field(0.9, gt=0, le=1)
+    pseudo_labels: Literal["confident", "balanced"] = "confident"
+    class_discriminator: bool = False
+    relabel_every: int = Field(50, gt=0)
     pool_size: int = Field(50, ge=0)
     loss: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
     log_every: int = Field(50, gt=0)

@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import REPO
 
-TINY_GAN = {"steps": 12, "batch_size": 4, "ngf": 4, "n_blocks": 1, "unet_downs": 2, "ndf": 4, "d_layers": 1, "semantic_width": 4, "semantic_batch_size": 8,
+TINY_GAN = {"steps": 12, "batch_size": 4, "ngf": 4, "n_blocks": 1, "unet_downs": 2, "ndf": 4, "d_layers": 1, "semantic_width": 4, "semantic_batch_size": 8, "semantic_warmup": 5,
             "log_every": 4, "checkpoint_every": 6, "sample_count": 4}
 TINY = {
     "data": {"image_size": 12},

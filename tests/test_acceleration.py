@@ -8,11 +8,12 @@ import dataclasses
 import io
 import math
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 
-from augment.acceleration import Acceleration
+from augment.acceleration import Acceleration, native_bf16
 from augment.cyclegan import CycleGANConfig, as_float, on_device_if_it_fits, train_cyclegan, translate
 
 TINY = CycleGANConfig(steps=4, batch_size=4, ngf=4, n_blocks=1, ndf=4, d_layers=1, pool_size=3, log_every=4, semantic_width=4,
@@ -29,8 +30,10 @@ def _labeled_data(n=32, size=8):
     return source, target, labels
 
 
-def test_auto_is_float32_on_cpu_and_everything_on_cuda():
-    assert Acceleration.choose("cpu") == Acceleration(fused_optimizer=True)
+def test_auto_takes_bf16_on_cpu_only_where_the_processor_computes_it_and_everything_on_cuda():
+    on_cpu = Acceleration.choose("cpu")
+    assert on_cpu == Acceleration(bf16=native_bf16("cpu"), fused_optimizer=True)
+    assert not Acceleration.choose("cpu", precision="fp32").bf16
     assert Acceleration.choose("cpu", precision="bf16").bf16
     assert Acceleration.choose("cpu", compile=True).compile
     on_gpu = Acceleration.choose("cuda")
@@ -40,6 +43,15 @@ def test_auto_is_float32_on_cpu_and_everything_on_cuda():
     assert not Acceleration.choose("cuda", precision="fp32", compile=False).bf16
     with pytest.raises(ValueError, match="precision"):
         Acceleration.choose("cpu", precision="fp16")
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads the CPU flags Linux reports")
+def test_native_bf16_follows_the_cpu_flags_linux_reports():
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags |= set(line.split(":", 1)[1].split())
+    assert native_bf16("cpu") == bool(flags & {"avx512_bf16", "amx_tile", "amx_bf16"})
 
 
 def test_bf16_and_channels_last_train_on_cpu():
