@@ -14,10 +14,9 @@ voting among similar images does not help. Two facts it ignores fix most of that
   it starves, and those go to the class each image reads as next best.
 
 On the digits, with a reader trained on MNIST alone (0.70 right on the optical digits), this gave
-0.91 right for every target image (benchmarks/README: "Balanced pseudo-labels"). The assumption is
-the prior: where the target's class proportions differ much from it, the assignment moves images
-into the wrong classes, so it is an option (`gan.<gan>.pseudo_labels: balanced`), and the prior is
-a parameter of this function.
+0.91 right for every target image (README, "The translators"). The assumption is the prior: where
+the target's class proportions differ much from it, the assignment moves images into the wrong
+classes, so it is an option (`gan.<gan>.pseudo_labels`), and the prior is an argument here.
 """
 from __future__ import annotations
 
