@@ -9,9 +9,15 @@ Semantic consistency (CyCADA, Hoffman et al. 2018, eq. 4): a classifier C learns
 GAN, only from real labeled images (never from fakes; the generators' gradients never reach it).
 Once it is competent (its running loss below `semantic_threshold`, CyCADA's 1.0), the generators
 also pay `lambda_semantic` x [CE(C(G_st(x_s)), y_s) + CE(C(G_ts(x_t)), argmax C(x_t))]: a
-translation must keep what C reads in the image. Unlike CyCADA, the target term only counts
-target images that C reads with confidence >= `pseudo_label_threshold`: a source-trained C often
-reads the target domain near chance, and its guesses would teach G_ts to change classes.
+translation must keep what C reads in the image. Unlike CyCADA, the target term does not take C's
+argmax: a source-trained C often reads the target domain near chance, and its guesses would teach
+G_ts to change classes. `pseudo_labels: confident` counts only target images that C reads with
+confidence >= `pseudo_label_threshold`; `balanced` labels the whole target set every
+`relabel_every` steps from C's readings averaged over neighbours and balanced to the source's class
+proportions (augment/balanced_labels.py), and with `semantic_self_training` C learns from them, so
+it becomes a reader of the target domain. `class_discriminator` makes both discriminators judge
+each image as a member of its class (source label for a translation, pseudo-label for a target
+image) without telling the generator the class.
 
 Class-conditional (`conditional=True`, the `cgan` GAN): G_st(x_s, y) is told the class it
 translates for (one-hot planes), and both discriminators are projection discriminators
