@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+NEIGHBOURS = 10  # target images whose readings are averaged into each one's (itself included)
+
 
 def neighbour_average(probs: torch.Tensor, features: torch.Tensor, neighbours: int, *, chunk: int = 2048) -> torch.Tensor:
     """(N, K) probabilities averaged over each row's `neighbours` most similar rows of (N, D)
@@ -61,6 +63,6 @@ def balanced_assignment(probs: torch.Tensor, prior: torch.Tensor, *, epsilon: fl
 
 
 def balanced_pseudo_labels(probs: torch.Tensor, features: torch.Tensor, prior: torch.Tensor, *,
-                           neighbours: int = 10, epsilon: float = 0.3) -> torch.Tensor:
+                           neighbours: int = NEIGHBOURS, epsilon: float = 0.3) -> torch.Tensor:
     """Neighbour-averaged, then prior-balanced labels for (N, K) `probs` of N unlabeled images."""
     return balanced_assignment(neighbour_average(probs, features, neighbours), prior, epsilon=epsilon)

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from augment.acceleration import Acceleration
-from augment.balanced_labels import balanced_pseudo_labels
+from augment.balanced_labels import NEIGHBOURS, balanced_assignment, neighbour_average
 from augment.image_pool import ImagePool
 from augment.io import load_module, save_module
 from models.classifiers import SmallCNN
@@ -294,9 +294,12 @@ class _SemanticClassifier:
         return torch.where((known >= 0) | ~self.competent, known, pred)
 
     @torch.no_grad()
-    def balanced_labels(self, images: torch.Tensor, prior: torch.Tensor, device: torch.device, *, batch: int = 512) -> torch.Tensor:
+    def balanced_labels(self, images: torch.Tensor, prior: torch.Tensor, device: torch.device, *,
+                        batch: int = 512) -> tuple[torch.Tensor, float]:
         """(N,) labels of (N, C, H, W) unlabeled `images` from C's readings, balanced to `prior`
-        (augment/balanced_labels.py); on `images`' device. C reads them as they are, in eval mode."""
+        (augment/balanced_labels.py), on `images`' device; and the share of images the balancing
+        moved away from their neighbour-averaged reading (large and lasting: the target's classes
+        may not come in the prior's proportions). C reads the images as they are, in eval mode."""
         self.net.eval()
         probs, feats = [], []
         for i in range(0, len(images), batch):
@@ -305,7 +308,9 @@ class _SemanticClassifier:
                 f = self.net.features(x)
                 probs.append(self.net.head(f).float().softmax(1))
             feats.append(f.float())
-        return balanced_pseudo_labels(torch.cat(probs), torch.cat(feats), prior.to(device)).to(images.device)
+        averaged = neighbour_average(torch.cat(probs), torch.cat(feats), NEIGHBOURS)
+        labels = balanced_assignment(averaged, prior.to(device))
+        return labels.to(images.device), float((labels != averaged.argmax(1)).float().mean())
 
     def consistency(self, fake_t: torch.Tensor, y_s: torch.Tensor, fake_s: torch.Tensor, y_t: torch.Tensor,
                     rng: torch.Generator | None = None) -> torch.Tensor:
@@ -451,7 +456,7 @@ def train_cyclegan(
         optimizers["opt_c"] = sem.opt
     # "balanced": every target image's label (a visible one, else C's balanced reading; -1 until the
     # first labelling), renewed every relabel_every steps once C is competent.
-    pseudo, labelled_at = target_labels.clone(), None
+    pseudo, labelled_at, moved = target_labels.clone(), None, math.nan
     if balanced:
         prior = torch.bincount(source_labels, minlength=num_classes).float()
         if cfg.semantic_self_training:
@@ -474,7 +479,7 @@ def train_cyclegan(
                 torch.cuda.set_rng_state(resume["cuda_rng"], device)
         if resume.get("target_pseudo_step") is not None:
             pseudo.copy_(resume["target_pseudo"].to(pseudo.device))
-            labelled_at = resume["target_pseudo_step"]
+            labelled_at, moved = resume["target_pseudo_step"], resume["target_pseudo_moved"]
         if rank == 0 and _same_generator_kind(rng, resume["rng"]):
             rng.set_state(resume["rng"])
         else:  # other ranks (checkpoints hold rank 0's sampler) or another device kind: a fresh, distinct stream
@@ -515,7 +520,8 @@ def train_cyclegan(
             loss_c = sem.learn(rng, device, world)
             # A host synchronisation every step until the first labelling, then every relabel_every steps.
             if balanced and (labelled_at is None or state.step - labelled_at >= cfg.relabel_every) and bool(sem.competent):
-                pseudo.copy_(torch.where(target_labels >= 0, target_labels, sem.balanced_labels(target, prior, device)))
+                labels, moved = sem.balanced_labels(target, prior, device)
+                pseudo.copy_(torch.where(target_labels >= 0, target_labels, labels))
                 labelled_at = state.step
             # Target labels: C's balanced readings of the whole set, or only its confident readings (CyCADA
             # takes every argmax: where C reads the target domain poorly, its unsure guesses would teach
@@ -579,6 +585,8 @@ def train_cyclegan(
             if sem is not None:
                 losses.update(loss_c=float(loss_c), loss_c_running=sem.running_loss, loss_semantic=float(loss_sem.detach()), semantic_on=float(semantic_on),
                               target_labeled=float((y_t >= 0).float().mean()))
+                if balanced and not math.isnan(moved):  # from the first labelling on (of this process)
+                    losses["pseudo_moved"] = moved
             if not all(math.isfinite(v) for v in losses.values()):
                 raise FloatingPointError(f"CycleGAN losses became non-finite at step {state.step}: {losses}")
             state.history.append({"step": state.step, **losses})
@@ -590,7 +598,7 @@ def train_cyclegan(
                 **{name: opt.state_dict() for name, opt in optimizers.items()}, "rng": rng.get_state(),
                 **{name: pool.state() for name, pool in pools.items()},
                 "c_running_loss": sem.running_loss if sem is not None else math.inf, "target_pseudo": pseudo,
-                "target_pseudo_step": labelled_at,
+                "target_pseudo_step": labelled_at, "target_pseudo_moved": moved,
                 "torch_rng": torch.get_rng_state(),
                 **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
                 "config": dataclasses.asdict(cfg),

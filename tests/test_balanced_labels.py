@@ -71,12 +71,13 @@ def test_balanced_labels_are_made_only_once_the_classifier_is_competent_and_surv
     _, state = train_cyclegan(source, target, dataclasses.replace(cfg, semantic_threshold=1e9), source_labels=labels, num_classes=2,
                               checkpoint=lambda step, snap: saved.update({step: snap}), checkpoint_every=2)
     assert all(h["target_labeled"] == 1.0 for h in state.history)
+    assert all(0.0 <= h["pseudo_moved"] <= 1.0 for h in state.history)  # the balancing's share, logged
     pseudo = saved[2]["target_pseudo"]
     assert pseudo.shape == (len(target),) and pseudo.min() >= 0
     assert torch.bincount(pseudo, minlength=2).tolist() == [16, 16]  # the source's proportions
     resumed, state = train_cyclegan(source, target, dataclasses.replace(cfg, semantic_threshold=1e9), source_labels=labels,
                                     num_classes=2, resume=saved[2])
-    assert state.step == 4
+    assert state.step == 4 and "pseudo_moved" in state.history[-1]
 
 
 def test_the_class_discriminator_judges_translations_by_class_without_a_conditional_generator():
