@@ -20,6 +20,8 @@ classes, so it is an option (`gan.<gan>.pseudo_labels`), and the prior is an arg
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -40,13 +42,18 @@ def neighbour_average(probs: torch.Tensor, features: torch.Tensor, neighbours: i
     return out
 
 
-def balanced_assignment(probs: torch.Tensor, prior: torch.Tensor, *, epsilon: float = 0.3, iters: int = 300) -> torch.Tensor:
+def balanced_assignment(probs: torch.Tensor, prior: torch.Tensor, *, epsilon: float = 0.3, strength: float = math.inf,
+                        iters: int = 300) -> torch.Tensor:
     """(N, K) class probabilities -> (N,) labels whose class totals follow `prior` (K,).
 
     Entropic optimal transport between the images (mass 1/N each) and the classes (mass `prior`)
     with cost -log p, solved in the log domain; each image takes the class that carries most of its
-    mass in the plan. Smaller `epsilon` follows the prior more strictly.
+    mass in the plan. `strength` inf holds the class totals to the prior exactly; a finite one only
+    charges strength x KL(totals || prior) for departing from it (unbalanced transport, Chizat et al.
+    2018), so a class the target really has more of keeps more of its images.
     """
+    if not strength > 0:
+        raise ValueError(f"strength must be > 0 (inf: the prior exactly), got {strength}")
     if probs.ndim != 2 or prior.shape != probs.shape[1:]:
         raise ValueError(f"probs must be (N, K) and prior (K,); got {tuple(probs.shape)} and {tuple(prior.shape)}")
     if len(probs) == 0:
@@ -56,13 +63,14 @@ def balanced_assignment(probs: torch.Tensor, prior: torch.Tensor, *, epsilon: fl
     log_c = (prior.double() / prior.sum()).clamp_min(1e-12).log().to(probs.device)
     f = torch.zeros(len(probs), dtype=torch.double, device=probs.device)
     g = torch.zeros(probs.shape[1], dtype=torch.double, device=probs.device)
+    damp = 1.0 if math.isinf(strength) else strength / (strength + epsilon)
     for _ in range(iters):
         f = epsilon * (log_r - torch.logsumexp((g[None] - cost) / epsilon, 1))
-        g = epsilon * (log_c - torch.logsumexp((f[:, None] - cost) / epsilon, 0))
+        g = damp * epsilon * (log_c - torch.logsumexp((f[:, None] - cost) / epsilon, 0))
     return (g[None] - cost).argmax(1)  # f is constant per row: it does not change the argmax
 
 
 def balanced_pseudo_labels(probs: torch.Tensor, features: torch.Tensor, prior: torch.Tensor, *,
-                           neighbours: int = NEIGHBOURS, epsilon: float = 0.3) -> torch.Tensor:
+                           neighbours: int = NEIGHBOURS, strength: float = math.inf) -> torch.Tensor:
     """Neighbour-averaged, then prior-balanced labels for (N, K) `probs` of N unlabeled images."""
-    return balanced_assignment(neighbour_average(probs, features, neighbours), prior, epsilon=epsilon)
+    return balanced_assignment(neighbour_average(probs, features, neighbours), prior, strength=strength)

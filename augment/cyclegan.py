@@ -87,6 +87,7 @@ class CycleGANConfig:
     pseudo_label_threshold: float = 0.9  # C's softmax confidence that makes a target pseudo-label ("confident")
     pseudo_labels: str = "confident"  # how unlabeled target images get labels: "confident" (C's sure readings) or "balanced" (augment/balanced_labels.py)
     relabel_every: int = 50  # "balanced": steps between two labellings of the whole target set (the first once C is competent)
+    balance_strength: float = math.inf  # "balanced": how firmly the class totals follow the source's proportions (inf: exactly)
     pool_size: int = 50
     loss: str = "lsgan"
     seed: int = 0
@@ -309,7 +310,7 @@ class _SemanticClassifier:
                 probs.append(self.net.head(f).float().softmax(1))
             feats.append(f.float())
         averaged = neighbour_average(torch.cat(probs), torch.cat(feats), NEIGHBOURS)
-        labels = balanced_assignment(averaged, prior.to(device))
+        labels = balanced_assignment(averaged, prior.to(device), strength=self.cfg.balance_strength)
         return labels.to(images.device), float((labels != averaged.argmax(1)).float().mean())
 
     def consistency(self, fake_t: torch.Tensor, y_s: torch.Tensor, fake_s: torch.Tensor, y_t: torch.Tensor,

@@ -6,6 +6,7 @@ Unknown keys and bad values are rejected with a message naming the dotted key, e
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -96,6 +97,7 @@ class CycleGANParams(_Strict):
     pseudo_labels: Literal["confident", "balanced"] = "confident"
     class_discriminator: bool = False
     relabel_every: int = Field(50, gt=0)
+    balance_strength: float = Field(math.inf, gt=0)
     pool_size: int = Field(50, ge=0)
     loss: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
     log_every: int = Field(50, gt=0)

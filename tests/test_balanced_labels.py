@@ -31,6 +31,20 @@ def test_the_class_totals_follow_the_prior_not_the_readers_bias():
         assert torch.allclose(counts, expected, atol=0.05 * 600), (counts, expected)
 
 
+def test_a_finite_strength_lets_a_class_the_target_really_has_more_of_keep_its_images():
+    # The target has 100 images of class 0 and 20 of class 1, read confidently; the prior says half and half.
+    sure = torch.linspace(0.85, 0.99, 120)
+    truth = (torch.arange(120) >= 100).long()
+    probs = torch.stack([torch.where(truth == 0, sure, 1 - sure), torch.where(truth == 1, sure, 1 - sure)], 1)
+    prior = torch.tensor([0.5, 0.5])
+    exact = balanced_assignment(probs, prior)
+    soft = balanced_assignment(probs, prior, strength=1.0)
+    assert (exact == truth).float().mean() < 0.7  # forced to 60/60: 40 class-0 images mislabelled
+    assert torch.equal(soft, truth)
+    with pytest.raises(ValueError, match="strength"):
+        balanced_assignment(probs, prior, strength=0.0)
+
+
 def test_neighbours_in_feature_space_outvote_a_noisy_reading():
     # Two tight clusters in feature space; each has a few images the reader gets wrong.
     g = torch.Generator().manual_seed(0)
