@@ -44,28 +44,30 @@ def log_messages(flow_run_id, *, until: str | None = None, timeout: float = 60, 
         time.sleep(1)
 
 
-def _task_runs(flow_run_id, timeout: float = 60) -> list:
-    """The flow run's task runs, once each has a final state (they reach the API as events, a moment
-    after the flow run's own final state)."""
+def _task_runs(flow_run_id, expect=(), timeout: float = 60) -> list:
+    """The flow run's task runs, once each has a final state and every name in `expect` is among
+    them (task runs reach the API as events, a moment after the flow run's own final state, and on
+    a busy machine some arrive seconds later than others)."""
     deadline = time.time() + timeout
     while True:
         with get_client(sync_client=True) as client:
             runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-        if all(r.state is not None and r.state.is_final() for r in runs) or time.time() > deadline:
+        arrived = set(expect) <= {r.name for r in runs}
+        if (arrived and all(r.state is not None and r.state.is_final() for r in runs)) or time.time() > deadline:
             return runs
         time.sleep(1)
 
 
-def task_states(flow_run_id) -> dict[str, str]:
-    """task run name -> final state name."""
-    return {r.name: r.state.name for r in _task_runs(flow_run_id)}
+def task_states(flow_run_id, expect=()) -> dict[str, str]:
+    """task run name -> final state name (waiting for the names in `expect`)."""
+    return {r.name: r.state.name for r in _task_runs(flow_run_id, expect)}
 
 
-def task_times(flow_run_id) -> dict[str, tuple]:
-    """task run name -> (start, end) of its final run."""
-    return {r.name: (r.start_time, r.end_time) for r in _task_runs(flow_run_id)}
+def task_times(flow_run_id, expect=()) -> dict[str, tuple]:
+    """task run name -> (start, end) of its final run (waiting for the names in `expect`)."""
+    return {r.name: (r.start_time, r.end_time) for r in _task_runs(flow_run_id, expect)}
 
 
-def task_run_counts(flow_run_id) -> dict[str, int]:
-    """task run name -> how many times it ran (1 + retries taken)."""
-    return {r.name: r.run_count for r in _task_runs(flow_run_id)}
+def task_run_counts(flow_run_id, expect=()) -> dict[str, int]:
+    """task run name -> how many times it ran (1 + retries taken; waiting for the names in `expect`)."""
+    return {r.name: r.run_count for r in _task_runs(flow_run_id, expect)}

@@ -62,7 +62,7 @@ def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo)
     assert [r["stage"] for r in summary["stages"]] == stage_order(repo)
     assert {r["status"] for r in summary["stages"]} == {"ran"}
     # Two at a time, and never before what a stage depends on has finished.
-    times = task_times(run_id)
+    times = task_times(run_id, expect=stage_order(repo))
     for stage, upstream in stage_graph(repo).items():
         assert all(times[u][1] <= times[stage][0] for u in upstream), f"{stage} started before {upstream} ended"
     spans = sorted(times[s] for s in stage_order(repo))
@@ -97,7 +97,7 @@ def test_prefect_second_run_is_quick_and_in_place_runs_skip(repo):
     _run(repo_path=str(repo), isolate=False, experiment=False)
     run_id, summary = _run(repo_path=str(repo), isolate=False, experiment=False)
     assert {r["status"] for r in summary["stages"]} == {"skipped"}
-    states = task_states(run_id)
+    states = task_states(run_id, expect=stage_order(repo))
     assert {states[s] for s in stage_order(repo)} == {"Skipped"}
 
 
@@ -143,7 +143,7 @@ def test_prefect_a_stage_killed_once_is_retried_and_completes(repo):
     killer.join()
     assert killed, "the stage process was never seen"
     assert {r["stage"]: r["status"] for r in summary["stages"]}["train_gan@cyclegan-0"] == "ran"
-    assert task_run_counts(run_id)["train_gan@cyclegan-0"] == 2  # killed once (SIGKILL: transient), run again
+    assert task_run_counts(run_id, expect=["train_gan@cyclegan-0"])["train_gan@cyclegan-0"] == 2  # killed once (SIGKILL: transient), run again
     assert re.search(r"exited with (-9|137)\b", "\n".join(log_messages(run_id)))  # -9 itself, 137 through a shell
 
 

@@ -97,7 +97,7 @@ def test_team_machine_b_restores_what_machine_a_computed(team):
     work_a = a / ".dvc/tmp/runs" / run_a.name
     assert work_a.is_dir() and not (b / ".dvc/tmp/runs" / run_a.name).exists()  # A's worker ran it, in A's checkout
     with api_of(team["env"]):
-        states_a = task_states(run_a.id)
+        states_a = task_states(run_a.id, expect=stage_order(work_a))
         messages_a = "\n".join(log_messages(run_a.id, until="skipped of "))  # the flow's last line: its summary
     stages = sorted(n for n in states_a if not n.startswith(("apply-overrides", "publish-report", "record-experiment")))
     assert stages == sorted(stage_order(work_a))  # one task per DVC stage
