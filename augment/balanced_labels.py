@@ -71,6 +71,10 @@ def balanced_assignment(probs: torch.Tensor, prior: torch.Tensor, *, epsilon: fl
 
 
 def balanced_pseudo_labels(probs: torch.Tensor, features: torch.Tensor, prior: torch.Tensor, *,
-                           neighbours: int = NEIGHBOURS, strength: float = math.inf) -> torch.Tensor:
-    """Neighbour-averaged, then prior-balanced labels for (N, K) `probs` of N unlabeled images."""
-    return balanced_assignment(neighbour_average(probs, features, neighbours), prior, strength=strength)
+                           neighbours: int = NEIGHBOURS, strength: float = math.inf) -> tuple[torch.Tensor, float]:
+    """Neighbour-averaged, then prior-balanced (N,) labels for (N, K) `probs` of N unlabeled images,
+    and the share of images the balancing moved away from their neighbour-averaged reading (large
+    and lasting: the target's classes may not come in the prior's proportions)."""
+    averaged = neighbour_average(probs, features, neighbours)
+    labels = balanced_assignment(averaged, prior, strength=strength)
+    return labels, float((labels != averaged.argmax(1)).float().mean())

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from augment.acceleration import Acceleration
-from augment.balanced_labels import NEIGHBOURS, balanced_assignment, neighbour_average
+from augment.balanced_labels import balanced_pseudo_labels
 from augment.image_pool import ImagePool
 from augment.io import load_module, save_module
 from models.classifiers import SmallCNN
@@ -81,7 +81,7 @@ class CycleGANConfig:
     semantic_warmup: int = 0  # C-only updates before the GAN starts (many classes: C needs a head start)
     semantic_views: bool = True  # C learns from randomly shifted, scaled, re-lit, blurred and noisy views of its images
     semantic_judge_views: bool = False  # C judges each source->target translation through one such random view (expectation over transformation)
-    semantic_self_training: bool = False  # once competent, C also learns from target images it reads with pseudo_label_threshold confidence
+    semantic_self_training: bool = False  # once competent, C also learns from target images with their pseudo-labels (see pseudo_labels)
     conditional: bool = False  # class-conditional generator and projection discriminators (the cgan)
     class_discriminator: bool = False  # projection discriminators without a conditional generator: a translation is judged as a member of its source label's class
     pseudo_label_threshold: float = 0.9  # C's softmax confidence that makes a target pseudo-label ("confident")
@@ -298,9 +298,8 @@ class _SemanticClassifier:
     def balanced_labels(self, images: torch.Tensor, prior: torch.Tensor, device: torch.device, *,
                         batch: int = 512) -> tuple[torch.Tensor, float]:
         """(N,) labels of (N, C, H, W) unlabeled `images` from C's readings, balanced to `prior`
-        (augment/balanced_labels.py), on `images`' device; and the share of images the balancing
-        moved away from their neighbour-averaged reading (large and lasting: the target's classes
-        may not come in the prior's proportions). C reads the images as they are, in eval mode."""
+        (augment/balanced_labels.py), on `images`' device, and the share the balancing moved. C
+        reads the images as they are, in eval mode."""
         self.net.eval()
         probs, feats = [], []
         for i in range(0, len(images), batch):
@@ -309,9 +308,8 @@ class _SemanticClassifier:
                 f = self.net.features(x)
                 probs.append(self.net.head(f).float().softmax(1))
             feats.append(f.float())
-        averaged = neighbour_average(torch.cat(probs), torch.cat(feats), NEIGHBOURS)
-        labels = balanced_assignment(averaged, prior.to(device), strength=self.cfg.balance_strength)
-        return labels.to(images.device), float((labels != averaged.argmax(1)).float().mean())
+        labels, moved = balanced_pseudo_labels(torch.cat(probs), torch.cat(feats), prior.to(device), strength=self.cfg.balance_strength)
+        return labels.to(images.device), moved
 
     def consistency(self, fake_t: torch.Tensor, y_s: torch.Tensor, fake_s: torch.Tensor, y_t: torch.Tensor,
                     rng: torch.Generator | None = None) -> torch.Tensor:
