@@ -610,14 +610,15 @@ def train_cyclegan(
 @torch.inference_mode()
 def translate(
     generator: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None, *,
-    batch_size: int = 256, device: str | torch.device = "cpu",
+    batch_size: int = 256, device: str | torch.device = "cpu", precision: str = "auto",
 ) -> torch.Tensor:
     """Apply a generator to (N, C, H, W) images in [-1, 1], in batches; returns CPU tensors.
 
-    A class-conditional generator needs the (N,) labels the images are made for.
+    A class-conditional generator needs the (N,) labels the images are made for. `precision` is
+    `runtime.precision` (auto | bf16 | fp32), as in training.
     """
     device = torch.device(device)
-    accel = Acceleration.choose(device, compile=False)  # bf16 and channels_last on a GPU; one pass is not worth compiling
+    accel = Acceleration.choose(device, precision=precision, compile=False)  # one pass is not worth compiling
     generator.eval()
     accel.place(generator, device)
     out = []

@@ -65,6 +65,20 @@ def test_bf16_and_channels_last_train_on_cpu():
     assert out.dtype == torch.float32 and out.shape == (3, 1, 8, 8)
 
 
+def test_translation_follows_the_runtime_precision():
+    source, target, labels = _labeled_data()
+    nets, _ = train_cyclegan(source, target, TINY, accel=Acceleration(fused_optimizer=True))
+    with torch.inference_mode():
+        exact = nets.G_st(source)  # float32, no autocast
+    fp32 = translate(nets.G_st, source, precision="fp32")
+    bf16 = translate(nets.G_st, source, precision="bf16")
+    assert torch.allclose(fp32, exact, atol=1e-6)
+    assert not torch.allclose(bf16, exact, atol=1e-6)  # bf16 rounding: the setting took effect
+    assert torch.allclose(bf16, exact, atol=0.1)
+    with pytest.raises(ValueError, match="precision"):
+        translate(nets.G_st, source, precision="half")
+
+
 def test_runtime_params_choose_the_acceleration():
     from pipelines.config import parse_params
 

@@ -51,7 +51,7 @@ def interval_note(gan_seeds: list[int], classifier_seeds: list[int]) -> str:
     return note + "Benefit is the arm minus source_only, paired by seed and image; green when its whole interval is above 0."
 
 
-def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, *, device, gan_seed: int = 0,
+def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, *, device, precision: str = "auto", gan_seed: int = 0,
                     per_row: int = 10) -> list[tuple[str, torch.Tensor]]:
     """Rows for one picture of what each arm adds: source test images (one per class, up to
     `per_row`), each GAN's translation of them (the GAN of `gan_seed`), the classic transforms on them, and real target
@@ -67,7 +67,7 @@ def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, 
         g_st = gans_dir / gan / str(gan_seed) / "G_st.pt"
         if g_st.is_file():
             gen = load_generator(g_st, device=device)
-            rows.append((gan, translate(gen, x, y if is_conditional(gen) else None, device=device)))
+            rows.append((gan, translate(gen, x, y if is_conditional(gen) else None, device=device, precision=precision)))
     rows.append(("classic", classic_transform(classic_specs, seed=0)(x, None)))
     real = [tgt.images[torch.nonzero(tgt.labels == c)[0, 0]] if (tgt.labels == c).any() else torch.full_like(x[0], 1.0) for c in y]
     rows.append(("real target (same class; white: none in target test)", torch.stack(real)))
@@ -75,7 +75,7 @@ def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, 
 
 
 def test_time_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[int], classifiers: Path, gan_dir: Path,
-                          gan_seeds: list[int], *, device) -> dict[int, pd.DataFrame] | str:
+                          gan_seeds: list[int], *, device, precision: str = "auto") -> dict[int, pd.DataFrame] | str:
     """The `test_time` arm: each source_only classifier reads target test images translated
     target->source by G_ts of its GAN seed (source test images are read as they are). Returns
     per-seed prediction frames like predictions.csv, or the reason the arm is unavailable."""
@@ -87,7 +87,8 @@ def test_time_predictions(data, source_only: dict[int, pd.DataFrame], seeds: lis
     if absent:
         return f"needs the target->source generator(s) {', '.join(absent)}"
     images, rows = data.labeled("target", "test")
-    translated = {g: translate(load_generator(path, device=device), images.images, device=device) for g, path in generators.items()}
+    translated = {g: translate(load_generator(path, device=device), images.images, device=device, precision=precision)
+                  for g, path in generators.items()}
     out = {}
     for seed in seeds:
         model = load_classifier(classifiers / "source_only" / str(seed) / "model.pt", device=device)
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
             predictions.setdefault(arm, {})[seed] = pd.read_csv(d / "predictions.csv")
     for arm, seeds in test_time.items():
         found = test_time_predictions(data, predictions.get("source_only", {}), seeds, args.classifiers, args.gans / ARMS[arm].gan,
-                                      params.gan.seeds, device=device)
+                                      params.gan.seeds, device=device, precision=params.runtime.precision)
         if isinstance(found, str):
             unavailable[arm] = found
         else:
@@ -176,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
             if src.is_file():
                 shutil.copyfile(src, tmp / f"{gan}.png")
                 samples[gan] = f"samples/{gan}.png"
-        rows = comparison_rows(data, args.gans, gans_used, params.classic.transforms, device=device, gan_seed=params.gan.seeds[0])
+        rows = comparison_rows(data, args.gans, gans_used, params.classic.transforms, device=device,
+                              precision=params.runtime.precision, gan_seed=params.gan.seeds[0])
         save_grid([r for _, r in rows], tmp / "comparison.png")
         samples["comparison"] = "samples/comparison.png"
         comparison_caption = "The same source test images, one per class; rows, top to bottom: " + ", ".join(name for name, _ in rows) + "."

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         source, rows = data.labeled("source", "train")
         generator = load_generator(gan_dir / "G_st.pt", device=device)
         labels = source.labels if is_conditional(generator) else None  # a cgan image is made for its label
-        fake = translate(generator, source.images, labels, device=device)  # (N, C, H, W)
+        fake = translate(generator, source.images, labels, device=device, precision=params.runtime.precision)  # (N, C, H, W)
         keep, summary = keep_mask(source, fake, source.labels, as_config(params.synthesize, FilterConfig, kind=params.synthesize.filter), num_classes=len(data.classes),
                                   seed=args.seed, device=device)
         summary["per_class"] = {data.classes[c]: n for c, n in summary["per_class"].items()}

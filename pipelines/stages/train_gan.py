@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> None:
         idx = torch.linspace(0, len(src) - 1, gp.sample_count).long()
         labels = src.labels[idx] if is_conditional(nets.G_st) else None
         src = src.images
-        fake = translate(nets.G_st, src[idx], labels, device=device)
-        rec = translate(nets.G_ts, fake, device=device)
+        fake = translate(nets.G_st, src[idx], labels, device=device, precision=params.runtime.precision)
+        rec = translate(nets.G_ts, fake, device=device, precision=params.runtime.precision)
         save_grid([src[idx], fake, rec], tmp / "samples.png")
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the outputs replace the checkpoint
     print(f"{name}: {state.step} steps on {info['device']}; samples -> {out / 'samples.png'}")
