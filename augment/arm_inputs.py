@@ -34,15 +34,16 @@ def arm_reads(arm: Arm, *, labels: Path, synthetic: Path, gan_seeds: list[int], 
     return reads
 
 
+def param_value(params: dict, dotted: str):
+    """The value at a dotted key (`classifier.steps`) of params.yaml's content as a dict."""
+    for part in dotted.split("."):
+        params = params[part]
+    return params
+
+
 def param_values(arm: Arm, params: dict) -> dict:
     """{dotted key: value} of the params `arm` reads, from params.yaml's content as a dict."""
-    def look(key: str):
-        node = params
-        for part in key.split("."):
-            node = node[part]
-        return node
-
-    return {key: look(key) for key in arm_params(arm)}
+    return {key: param_value(params, key) for key in arm_params(arm)}
 
 
 def pin(arm: Arm, *, labels: Path, synthetic: Path, gan_seeds: list[int], params: dict) -> dict:

@@ -161,13 +161,10 @@ def main() -> None:
     if a.project_defaults:
         import yaml
 
-        from pipelines.config import as_config, parse_params
+        from pipelines.config import as_config, parse_params, set_keys
 
         raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
-        for item in a.set:
-            key, _, value = item.partition("=")
-            raw["gan"]["cyclegan"][key] = yaml.safe_load(value)
-        p = parse_params(raw, "params.yaml + --set")
+        p = parse_params(set_keys(raw, "gan.cyclegan", a.set), "params.yaml + --set")
         cfg = as_config(p.gan.cyclegan, CycleGANConfig)
         s = time_project_step(cfg, channels=p.data.channels, size=p.data.image_size, warmup=a.warmup, iters=a.iters,
                               device=a.device, accel=accel)

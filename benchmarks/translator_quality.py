@@ -37,11 +37,7 @@ from augment.dataset import load_prepared  # noqa: E402
 from augment.few_labels import consumer_file  # noqa: E402
 from augment.mixing import LabeledImages, MixedBatches  # noqa: E402
 from augment.samples import save_grid  # noqa: E402
-from pipelines.config import as_config, parse_params  # noqa: E402
-
-
-def _value(text: str):
-    return yaml.safe_load(text)
+from pipelines.config import as_config, parse_params, set_keys  # noqa: E402
 
 
 def main() -> None:
@@ -61,14 +57,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    raw = yaml.safe_load(Path(args.params).read_text())
-    for item in args.set:
-        key, _, val = item.partition("=")
-        raw["gan"].setdefault(args.gan, {})[key] = _value(val)
-    for item in args.classifier:
-        key, _, val = item.partition("=")
-        raw["classifier"][key] = _value(val)
-    params = parse_params(raw, "params.yaml + overrides")
+    raw = set_keys(yaml.safe_load(Path(args.params).read_text()), f"gan.{args.gan}", args.set)
+    params = parse_params(set_keys(raw, "classifier", args.classifier), "params.yaml + overrides")
     gp = getattr(params.gan, args.gan)
     cfg = as_config(gp, CycleGANConfig, seed=args.gan_seed, conditional=gp.conditional)
     data = load_prepared(args.prepared, few_labels=consumer_file(args.labels, gan=args.gan))

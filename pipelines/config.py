@@ -289,6 +289,21 @@ def parse_params(raw: object, source: str = PARAMS_FILE, *, build_transforms: bo
         raise ParamsError(_format(err, source)) from None
 
 
+def set_keys(raw: dict, section: str, items: list[str]) -> dict:
+    """`KEY=VALUE` items set under the dotted `section` of params.yaml's content as a dict, each
+    value read as YAML (as `dvc exp run -S` reads it): `set_keys(raw, "gan.cyclegan", ["steps=400"])`.
+    Missing sections are created; returns `raw`. The result is checked by `parse_params`."""
+    node = raw
+    for part in section.split("."):
+        node = node.setdefault(part, {})
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"{section}: expected KEY=VALUE, got {item!r}")
+        node[key] = yaml.safe_load(value)
+    return raw
+
+
 def read_yaml(path: str | Path, missing: str) -> object:
     """A YAML file's content; a missing or malformed file is a ParamsError naming it."""
     path = Path(path)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from augment.arm_inputs import param_value
 from pipelines.config import ParamsError
 
 
@@ -90,12 +91,6 @@ def _git_show(repo: Path, rev: str, path: str) -> str:
     return proc.stdout
 
 
-def _lookup(tree: dict, dotted: str):
-    for part in dotted.split("."):
-        tree = tree[part]
-    return tree
-
-
 def collect(repo: Path, key: str, names: list[str], arm: str) -> pd.DataFrame:
     """One row per swept experiment: the value, the arm's target_val and target_test benefits."""
     shown = json.loads(_dvc(repo, "exp", "show", "--json").stdout)
@@ -112,7 +107,7 @@ def collect(repo: Path, key: str, names: list[str], arm: str) -> pd.DataFrame:
                 raise ParamsError("the sweep chooses on target_val: set evaluate.validation_fraction > 0")
             val = metrics["target_val"][arm]["accuracy_delta"]
             test = metrics["benefit"][arm]["accuracy_delta"]
-            rows.append({"experiment": exp["name"], key: _lookup(params, key),
+            rows.append({"experiment": exp["name"], key: param_value(params, key),
                          "val_benefit": val["mean"], "val_lo": val["ci95"][0], "val_hi": val["ci95"][1],
                          "test_benefit": test["mean"], "test_lo": test["ci95"][0], "test_hi": test["ci95"][1]})
     missing = sorted(set(names) - {r["experiment"] for r in rows})

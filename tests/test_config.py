@@ -4,7 +4,7 @@ import re
 import pytest
 import yaml
 
-from pipelines.config import ParamsError, as_config, load_params, parse_params
+from pipelines.config import ParamsError, as_config, load_params, parse_params, set_keys
 from tests.conftest import REPO
 
 CONTRACT_KEYS = [  # DESIGN.md, "params.yaml keys that are a contract"
@@ -162,3 +162,15 @@ def test_gan_seeds_are_checked_and_the_old_per_gan_seed_is_pointed_to_them():
         parse_params(raw)
     raw["classifier"]["arms"] = ["source_only", "oracle"]  # no GAN arm: nothing to pair
     assert parse_params(raw).gan.seeds == [0, 1, 2]
+
+
+def test_set_keys_reads_values_as_yaml_and_the_result_is_checked():
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    set_keys(raw, "gan.cyclegan", ["steps=12", "pseudo_labels=confident", "balance_strength=.inf"])
+    p = parse_params(set_keys(raw, "classifier", ["seeds=[4, 5]"]))
+    assert (p.gan.cyclegan.steps, p.gan.cyclegan.pseudo_labels, p.classifier.seeds) == (12, "confident", [4, 5])
+    assert p.gan.cyclegan.balance_strength == float("inf")
+    with pytest.raises(ParamsError, match="gan.cyclegan: expected KEY=VALUE, got 'steps'"):
+        set_keys(raw, "gan.cyclegan", ["steps"])
+    with pytest.raises(ParamsError, match=r"gan.cyclegan.steps"):
+        parse_params(set_keys(raw, "gan.cyclegan", ["steps=-1"]))
