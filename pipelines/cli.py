@@ -140,7 +140,7 @@ def _add_flow_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", action="append", metavar="NAME", help="run only this stage and what it depends on (repeatable)")
     p.add_argument("--force", action="store_true", help="re-run stages even if DVC finds them up to date")
     p.add_argument("--jobs", type=int, default=0, metavar="N",
-                   help="stages run at once, each with a share of the cores (default: one per core up to 4 on CPU, 1 on a GPU)")
+                   help="stages run at once, each with a share of the cores (default: one more than the cores, up to 4, on CPU; 1 on a GPU)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
 """CPU threads follow the cores that other processes leave idle (runtime.threads: 0)."""
+import os
 import subprocess
 import sys
 import time
@@ -8,6 +9,7 @@ import torch
 
 from pipelines import cpu_threads
 from pipelines.cpu_threads import ThreadPolicy
+from tests.conftest import REPO
 
 needs_proc_stat = pytest.mark.skipif(ThreadPolicy().others_busy() is None, reason="needs Linux /proc/stat")
 
@@ -60,3 +62,11 @@ def test_own_work_does_not_count_as_another_process():
     baseline = _measure(policy, 1.0)
     own = _measure(policy, 1.0, work=lambda: x @ x)  # this process keeps its cores busy
     assert own - baseline < 0.5, (baseline, own)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
+def test_the_flow_runs_one_more_stage_than_the_cores_it_may_use_on_cpu():
+    # In a child process pinned to k cores: k + 1 stages at once (up to 4), one on a GPU.
+    code = "import os, sys; os.sched_setaffinity(0, {0}); from pipelines.flows import default_jobs; print(default_jobs('cpu'), default_jobs('cuda'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout.split()
+    assert out == ["2", "1"]
