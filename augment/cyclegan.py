@@ -86,7 +86,8 @@ class CycleGANConfig:
     class_discriminator: bool = False  # projection discriminators without a conditional generator: a translation is judged as a member of its source label's class
     pseudo_label_threshold: float = 0.9  # C's softmax confidence that makes a target pseudo-label ("confident")
     pseudo_labels: str = "confident"  # how unlabeled target images get labels: "confident" (C's sure readings) or "balanced" (augment/balanced_labels.py)
-    relabel_every: int = 50  # "balanced": steps between two labellings of the whole target set (the first once C is competent)
+    relabel_every: int = 50  # "balanced": steps between two labellings of the target set (the first once C is competent)
+    relabel_pool: int = 4096  # "balanced": target images labelled at a time, a fresh random draw each time when the set is larger (the others keep their latest label); the neighbour search costs pool^2
     balance_strength: float = math.inf  # "balanced": how firmly the class totals follow the source's proportions (inf: exactly)
     pool_size: int = 50
     loss: str = "lsgan"
@@ -331,6 +332,23 @@ class _SemanticClassifier:
         return loss + per_image.sum() / (y_t >= 0).sum().clamp_min(1)
 
 
+def relabel(sem: _SemanticClassifier, target: torch.Tensor, known: torch.Tensor, pseudo: torch.Tensor, prior: torch.Tensor, *,
+            pool: int, rng: torch.Generator, device: torch.device) -> float:
+    """One "balanced" labelling: C's balanced readings written into `pseudo` (visible labels in
+    `known` win). A target set larger than `pool` is labelled `pool` random images at a time (a
+    fresh draw from `rng` each call; the others keep their latest label, -1 before their first):
+    a uniform draw keeps the class proportions the balancing relies on, and the cost per labelling
+    stays bounded however large the set. Returns the share of the labelled images the balancing moved."""
+    if len(target) <= pool:
+        labels, moved = sem.balanced_labels(target, prior, device)
+        pseudo.copy_(torch.where(known >= 0, known, labels))
+        return moved
+    pick = torch.randperm(len(target), generator=rng, device=rng.device)[:pool].to(target.device)
+    labels, moved = sem.balanced_labels(target[pick], prior, device)
+    pseudo[pick] = torch.where(known[pick] >= 0, known[pick], labels.to(pseudo.device))
+    return moved
+
+
 def _same_label_rate(real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Hide labels (-1) at random in whichever of the two (B,) label batches has more of them, until
     both have the same fraction labeled."""
@@ -519,8 +537,7 @@ def train_cyclegan(
             loss_c = sem.learn(rng, device, world)
             # A host synchronisation every step until the first labelling, then every relabel_every steps.
             if balanced and (labelled_at is None or state.step - labelled_at >= cfg.relabel_every) and bool(sem.competent):
-                labels, moved = sem.balanced_labels(target, prior, device)
-                pseudo.copy_(torch.where(target_labels >= 0, target_labels, labels))
+                moved = relabel(sem, target, target_labels, pseudo, prior, pool=cfg.relabel_pool, rng=rng, device=device)
                 labelled_at = state.step
             # Target labels: C's balanced readings of the whole set, or only its confident readings (CyCADA
             # takes every argmax: where C reads the target domain poorly, its unsure guesses would teach

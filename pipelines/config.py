@@ -97,6 +97,7 @@ class CycleGANParams(_Strict):
     pseudo_labels: Literal["confident", "balanced"] = "confident"
     class_discriminator: bool = False
     relabel_every: int = Field(50, gt=0)
+    relabel_pool: int = Field(4096, ge=16)
     balance_strength: float = Field(math.inf, gt=0)
     pool_size: int = Field(50, ge=0)
     loss: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
