@@ -221,7 +221,7 @@ def _lr_factor(step: int, cfg: CycleGANConfig) -> float:
     return max(0.0, 1.0 - (step - start) / max(1, cfg.steps - start))
 
 
-class _SemanticClassifier:
+class SemanticClassifier:
     """C of CyCADA: learns from real labeled images only, judges translations once competent.
 
     `parts` are (images, labels) sets of real labeled images C may learn from: the labeled source,
@@ -332,7 +332,7 @@ class _SemanticClassifier:
         return loss + per_image.sum() / (y_t >= 0).sum().clamp_min(1)
 
 
-def relabel(sem: _SemanticClassifier, target: torch.Tensor, known: torch.Tensor, pseudo: torch.Tensor, prior: torch.Tensor, *,
+def relabel(sem: SemanticClassifier, target: torch.Tensor, known: torch.Tensor, pseudo: torch.Tensor, prior: torch.Tensor, *,
             pool: int, rng: torch.Generator, device: torch.device) -> float:
     """One "balanced" labelling: C's balanced readings written into `pseudo` (visible labels in
     `known` win). A target set larger than `pool` is labelled `pool` random images at a time (a
@@ -467,7 +467,7 @@ def train_cyclegan(
         parts = [(source, source_labels)]
         if cfg.conditional and known.any():
             parts.append((target[known], target_labels[known]))
-        sem = _SemanticClassifier(nets.C, parts, cfg, device=device, accel=accel, forward=run["C"])
+        sem = SemanticClassifier(nets.C, parts, cfg, device=device, accel=accel, forward=run["C"])
         if cfg.semantic_self_training:
             sem.unlabeled = target[~known] if known.any() and not balanced else target
         optimizers["opt_c"] = sem.opt

@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from augment.acceleration import Acceleration  # noqa: E402
-from augment.cyclegan import CycleGANConfig, _SemanticClassifier, build_cyclegan, relabel  # noqa: E402
+from augment.cyclegan import CycleGANConfig, SemanticClassifier, build_cyclegan, relabel  # noqa: E402
 from pipelines.config import as_config, load_params  # noqa: E402
 
 
@@ -66,7 +66,7 @@ def main() -> None:
     accel = Acceleration.choose(device, precision=p.runtime.precision, compile=False)
     nets = build_cyclegan(cfg, a.channels, a.classes)
     accel.place(nets.C, device)
-    sem = _SemanticClassifier(nets.C, [], cfg, device=device, accel=accel)
+    sem = SemanticClassifier(nets.C, [], cfg, device=device, accel=accel)
     rows = []
     for n in a.sizes:
         kw = dict(classes=a.classes, channels=a.channels, size=a.image_size, device=device, repeats=a.repeats)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from augment.cyclegan import (
-    CycleGANConfig, _restore, _SemanticClassifier, build_cyclegan, is_conditional, load_generator,
+    CycleGANConfig, _restore, SemanticClassifier, build_cyclegan, is_conditional, load_generator,
     save_generator, train_cyclegan, translate,
 )
 from augment.image_pool import ImagePool
@@ -87,7 +87,7 @@ def test_cgan_pseudo_labels_only_from_a_competent_confident_semantic_classifier(
     with torch.no_grad():
         net[1].weight.zero_()
         net[1].bias.copy_(torch.tensor([5.0, 0.0, 0.0]))  # always class 0, softmax ~0.987
-    sem = _SemanticClassifier(net.eval(), [(torch.zeros(2, 1, 2, 2), torch.zeros(2, dtype=torch.long))], TINY)
+    sem = SemanticClassifier(net.eval(), [(torch.zeros(2, 1, 2, 2), torch.zeros(2, dtype=torch.long))], TINY)
     x, known = torch.zeros(3, 1, 2, 2), torch.tensor([-1, 2, -1])
     assert torch.equal(sem.pseudo_labels(x, known, 0.9), known)  # not competent yet: known labels only
     sem.running_loss = 0.1
@@ -205,7 +205,7 @@ def test_semantic_self_training_uses_confident_target_readings_only_once_compete
         with torch.no_grad():
             net[1].weight.zero_()
             net[1].bias.copy_(torch.tensor([5.0, 0.0]))  # reads everything as class 0, softmax ~0.993
-        sem = _SemanticClassifier(net.eval(), [(torch.zeros(4, 1, 2, 2), torch.ones(4, dtype=torch.long))],
+        sem = SemanticClassifier(net.eval(), [(torch.zeros(4, 1, 2, 2), torch.ones(4, dtype=torch.long))],
                                   dataclasses.replace(TINY, semantic_views=False, semantic_lr=1e-9))
         sem.unlabeled = unlabeled
         return sem
@@ -240,7 +240,7 @@ def test_semantic_judge_views_make_a_pixel_exact_pattern_stop_paying():
 
     def judged(images, judge_views):
         cfg = dataclasses.replace(TINY, semantic_judge_views=judge_views)
-        sem = _SemanticClassifier(_pixel_reader(size), [(block, y1)], cfg)
+        sem = SemanticClassifier(_pixel_reader(size), [(block, y1)], cfg)
         images = images.clone().requires_grad_(True)
         loss = sem.consistency(images, y1, *no_target, rng=torch.Generator().manual_seed(0))
         loss.backward()
@@ -256,7 +256,7 @@ def test_semantic_judge_views_make_a_pixel_exact_pattern_stop_paying():
 
 
 def test_semantic_judge_views_need_a_random_generator():
-    sem = _SemanticClassifier(_pixel_reader(4), [(torch.zeros(2, 1, 4, 4), torch.ones(2, dtype=torch.long))],
+    sem = SemanticClassifier(_pixel_reader(4), [(torch.zeros(2, 1, 4, 4), torch.ones(2, dtype=torch.long))],
                               dataclasses.replace(TINY, semantic_judge_views=True))
     with pytest.raises(ValueError, match="random generator"):
         sem.consistency(torch.zeros(2, 1, 4, 4), torch.ones(2, dtype=torch.long), torch.zeros(1, 1, 4, 4), torch.full((1,), -1))
