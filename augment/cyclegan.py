@@ -339,11 +339,8 @@ def relabel(sem: SemanticClassifier, target: torch.Tensor, known: torch.Tensor, 
     fresh draw from `rng` each call; the others keep their latest label, -1 before their first):
     a uniform draw keeps the class proportions the balancing relies on, and the cost per labelling
     stays bounded however large the set. Returns the share of the labelled images the balancing moved."""
-    if len(target) <= pool:
-        labels, moved = sem.balanced_labels(target, prior, device)
-        pseudo.copy_(torch.where(known >= 0, known, labels))
-        return moved
-    pick = torch.randperm(len(target), generator=rng, device=rng.device)[:pool].to(target.device)
+    # The whole set when it fits: no draw, so rng's stream (and the run) is as without a pool.
+    pick = slice(None) if len(target) <= pool else torch.randperm(len(target), generator=rng, device=rng.device)[:pool].to(target.device)
     labels, moved = sem.balanced_labels(target[pick], prior, device)
     pseudo[pick] = torch.where(known[pick] >= 0, known[pick], labels.to(pseudo.device))
     return moved

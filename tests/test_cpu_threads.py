@@ -67,6 +67,6 @@ def test_own_work_does_not_count_as_another_process():
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
 def test_the_flow_runs_one_more_stage_than_the_cores_it_may_use_on_cpu():
     # In a child process pinned to k cores: k + 1 stages at once (up to 4), one on a GPU.
-    code = "import os, sys; os.sched_setaffinity(0, {0}); from pipelines.flows import default_jobs; print(default_jobs('cpu'), default_jobs('cuda'))"
+    code = "import os; os.sched_setaffinity(0, {0}); from pipelines.flows import default_jobs; print(default_jobs('cpu'), default_jobs('cuda'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout.split()
     assert out == ["2", "1"]

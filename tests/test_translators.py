@@ -206,7 +206,7 @@ def test_semantic_self_training_uses_confident_target_readings_only_once_compete
             net[1].weight.zero_()
             net[1].bias.copy_(torch.tensor([5.0, 0.0]))  # reads everything as class 0, softmax ~0.993
         sem = SemanticClassifier(net.eval(), [(torch.zeros(4, 1, 2, 2), torch.ones(4, dtype=torch.long))],
-                                  dataclasses.replace(TINY, semantic_views=False, semantic_lr=1e-9))
+                                 dataclasses.replace(TINY, semantic_views=False, semantic_lr=1e-9))
         sem.unlabeled = unlabeled
         return sem
 
@@ -257,6 +257,6 @@ def test_semantic_judge_views_make_a_pixel_exact_pattern_stop_paying():
 
 def test_semantic_judge_views_need_a_random_generator():
     sem = SemanticClassifier(_pixel_reader(4), [(torch.zeros(2, 1, 4, 4), torch.ones(2, dtype=torch.long))],
-                              dataclasses.replace(TINY, semantic_judge_views=True))
+                             dataclasses.replace(TINY, semantic_judge_views=True))
     with pytest.raises(ValueError, match="random generator"):
         sem.consistency(torch.zeros(2, 1, 4, 4), torch.ones(2, dtype=torch.long), torch.zeros(1, 1, 4, 4), torch.full((1,), -1))
