@@ -4,10 +4,11 @@ One object, chosen once from `runtime.precision` and `runtime.compile` and the d
 same loop runs in float32 on a laptop CPU and in bf16, channels_last and `torch.compile`d on a GPU:
 
 - bf16 autocast (no loss scaling needed: bf16 has float32's exponent range); losses stay float32;
-- channels_last (NHWC) weights and inputs, the layout cuDNN's tensor-core convolutions want, for
-  eager networks only: compiled, the instance norms and reflection pads come out of Inductor's
-  kernels in NCHW and every convolution paid a strided layout copy (measured on an H100 at 256 px,
-  batch 32: 103 pairs/s with channels_last, 113 without; benchmarks/RESULTS.md);
+- channels_last (NHWC) weights and inputs, the layout cuDNN's tensor-core convolutions want; compiled,
+  Inductor is also told to keep its own kernels (instance norms, reflection pads) in NHWC, which its
+  heuristic would not do for these networks (measured on an H100 at 256 px, batch 32: 123.6 pairs/s,
+  against 114.0 compiled in NCHW and 103 with NHWC convolutions between NCHW Inductor kernels;
+  benchmarks/RESULTS.md);
 - `torch.compile` of each network's forward (the uncompiled module keeps the weights, so state
   dicts and checkpoints are the same with or without it);
 - fused Adam (one kernel per step instead of several per parameter) and cuDNN's autotuner.
@@ -61,7 +62,7 @@ class Acceleration:
         compiled = compile is True or (compile == "auto" and cuda)
         return cls(
             bf16=precision == "bf16" or (precision == "auto" and native_bf16(device)),
-            channels_last=cuda and not compiled,
+            channels_last=cuda,
             compile=compiled,
             fused_optimizer=True,  # also on the CPU: measured 12-18% faster per GAN step at 16 px
         )
@@ -86,7 +87,12 @@ class Acceleration:
         net.to(device)
         if self.channels_last:
             net.to(memory_format=torch.channels_last)
-        return torch.compile(net) if self.compile else net
+        if not self.compile:
+            return net
+        # Compiled in channels_last, Inductor is told to keep NHWC through its own kernels (norms,
+        # pads, activations) too: its heuristic leaves networks with a narrow last convolution, as
+        # both CycleGAN networks have, in NCHW, and every NHWC convolution then pays layout copies.
+        return torch.compile(net, options={"force_layout_optimization": True} if self.channels_last else None)
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x

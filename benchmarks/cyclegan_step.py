@@ -3,7 +3,7 @@
 Runs `augment.cyclegan.train_cyclegan` with the reference architecture (ResNet-9 ngf 64,
 3-layer PatchGAN ndf 64, 3 channels, LSGAN, pool 50) at the given size and batch, with the
 acceleration the pipeline would choose on this device (`runtime.precision`/`runtime.compile`
-auto: bf16 autocast, channels_last, torch.compile and fused Adam on CUDA; fused Adam, and bf16 where
+auto: bf16 autocast, channels_last (kept through Inductor's kernels), torch.compile and fused Adam on CUDA; fused Adam, and bf16 where
 the CPU computes it natively (AVX-512 BF16 or AMX), on the CPU), then the
 reference script (`reference_cyclegan_step.py`, found in ../shared/bench or given) in a subprocess
 on the same machine and device with the same size and batch, and prints both:
@@ -116,6 +116,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="with --project-defaults: override a gan.cyclegan key (repeatable), e.g. --set warp=none")
     a = ap.parse_args()
+    if a.size < 32:  # the PatchGAN halves three times, then its instance norm needs more than one pixel
+        ap.error(f"--size {a.size}: the reference architecture needs images of at least 32 px")
     if a.threads:
         torch.set_num_threads(a.threads)
     compile_ = {"auto": "auto", "true": True, "false": False}[a.compile]
@@ -154,10 +156,13 @@ def main() -> None:
         from torch.profiler import ProfilerActivity, profile
 
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if a.device.startswith("cuda") else [])
-        with profile(activities=activities) as prof:
+        with profile(activities=activities, record_shapes=True) as prof:
             time_project_step(ref_cfg, channels=3, size=a.size, warmup=a.warmup, iters=min(a.iters, 5), device=a.device, accel=accel)
         key = "self_cuda_time_total" if a.device.startswith("cuda") else "self_cpu_time_total"
-        a.profile.write_text(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=90))
+        # By kernel, then by operator and input shapes and strides (which layout copies, on what).
+        a.profile.write_text(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=90) + "\n\n"
+                             + prof.key_averages(group_by_input_shape=True).table(sort_by=key, row_limit=40, max_name_column_width=60,
+                                                                                  max_shapes_column_width=140))
     if a.project_defaults:
         import yaml
 

@@ -38,8 +38,7 @@ def test_auto_takes_bf16_on_cpu_only_where_the_processor_computes_it_and_everyth
     assert Acceleration.choose("cpu", compile=True).compile
     on_gpu = Acceleration.choose("cuda")
     assert on_gpu.bf16 and on_gpu.compile and on_gpu.fused_optimizer
-    assert not on_gpu.channels_last  # compiled networks ran faster in NCHW (benchmarks/RESULTS.md)
-    assert Acceleration.choose("cuda", compile=False).channels_last
+    assert on_gpu.channels_last and Acceleration.choose("cuda", compile=False).channels_last  # NHWC compiled or not
     assert not Acceleration.choose("cuda", precision="fp32", compile=False).bf16
     with pytest.raises(ValueError, match="precision"):
         Acceleration.choose("cpu", precision="fp16")
@@ -63,6 +62,23 @@ def test_bf16_and_channels_last_train_on_cpu():
     assert all(p.dtype == torch.float32 for p in nets.G_st.parameters())  # autocast: weights stay float32
     out = translate(nets.G_st, source[:3], labels[:3])
     assert out.dtype == torch.float32 and out.shape == (3, 1, 8, 8)
+
+
+def test_a_compiled_channels_last_network_computes_what_the_eager_one_does_and_keeps_its_weights():
+    # The generator's shape in small: reflection pads, instance norms, and a last convolution much
+    # narrower than its input (the case Inductor's own heuristic leaves in NCHW).
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.ReflectionPad2d(1), torch.nn.Conv2d(3, 16, 3), torch.nn.InstanceNorm2d(16), torch.nn.ReLU(),
+                              torch.nn.ReflectionPad2d(1), torch.nn.Conv2d(16, 3, 3), torch.nn.Tanh())
+    x = torch.rand(2, 3, 12, 12) * 2 - 1
+    eager = net(x).detach()
+    accel = Acceleration(channels_last=True, compile=True)
+    run = accel.place(net, torch.device("cpu"))
+    assert run is not net and list(net.state_dict()) == ["1.weight", "1.bias", "5.weight", "5.bias"]
+    out = run(accel.inputs(x))
+    assert torch.allclose(out, eager, atol=1e-5)
+    out.square().mean().backward()  # and trains: the gradients land in the module's own weights
+    assert net[1].weight.grad is not None and torch.isfinite(net[1].weight.grad).all()
 
 
 def test_translation_follows_the_runtime_precision():
