@@ -128,6 +128,9 @@ class TrainState:
 
     step: int = 0
     history: list[dict] = field(default_factory=list)
+    # With "balanced" pseudo-labels: the target train set's labels at the end (the visible ones, else
+    # the latest balanced reading, -1 where none yet); the same in every process. None otherwise.
+    target_labels: torch.Tensor | None = None
 
 
 def generator_arch(cfg: CycleGANConfig, channels: int, num_classes: int = 0, *, conditional: bool = False) -> dict:
@@ -180,6 +183,15 @@ def _sync_initial_weights(nets: list[nn.Module]) -> None:
     for net in nets:
         for p in net.parameters():
             torch.distributed.broadcast(p.data, src=0)
+
+
+def _share_labelling(pseudo: torch.Tensor, moved: float, device: torch.device) -> float:
+    """Every process takes rank 0's labelling (in place) and its moved share. Each process's C
+    reads with its own batch-norm statistics and draws its own pool, so labellings would differ."""
+    buf = torch.cat([pseudo.to(device, torch.float64), torch.tensor([moved], dtype=torch.float64, device=device)])
+    torch.distributed.broadcast(buf, src=0)  # on the device: NCCL takes no CPU tensors
+    pseudo.copy_(buf[:-1].to(pseudo.device, pseudo.dtype))
+    return float(buf[-1])
 
 
 def _average_gradients(nets: list[nn.Module], world: int) -> None:
@@ -281,6 +293,9 @@ class SemanticClassifier:
         self.opt.step()
         self.net.eval()  # judged and pseudo-labelled with running BN statistics, deterministic dropout
         value = loss.detach().float()
+        if world > 1:  # the mean over processes: competence, and so when labelling starts, is the same in all
+            torch.distributed.all_reduce(value)
+            value /= world
         self.running.copy_(torch.where(torch.isinf(self.running), value, 0.9 * self.running + 0.1 * value))
         return value
 
@@ -535,6 +550,8 @@ def train_cyclegan(
             # A host synchronisation every step until the first labelling, then every relabel_every steps.
             if balanced and (labelled_at is None or state.step - labelled_at >= cfg.relabel_every) and bool(sem.competent):
                 moved = relabel(sem, target, target_labels, pseudo, prior, pool=cfg.relabel_pool, rng=rng, device=device)
+                if world > 1:
+                    moved = _share_labelling(pseudo, moved, device)
                 labelled_at = state.step
             # Target labels: C's balanced readings of the whole set, or only its confident readings (CyCADA
             # takes every argmax: where C reads the target domain poorly, its unsure guesses would teach
@@ -618,6 +635,8 @@ def train_cyclegan(
             }))
     for net in nets.named().values():
         net.eval()
+    if balanced:
+        state.target_labels = pseudo.cpu()
     return nets, state
 
 

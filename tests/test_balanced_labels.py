@@ -100,12 +100,13 @@ def test_a_target_set_larger_than_the_pool_is_labelled_a_fresh_random_pool_at_a_
     saved = {}
     cfg = dataclasses.replace(TINY, steps=6, lambda_semantic=1.0, semantic_threshold=1e9, pseudo_labels="balanced", relabel_every=2,
                               relabel_pool=8)
-    train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2, checkpoint=lambda step, snap: saved.update({step: snap}),
-                   checkpoint_every=2)
+    _, state = train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2,
+                              checkpoint=lambda step, snap: saved.update({step: snap}), checkpoint_every=2)
     first, later = saved[2]["target_pseudo"], saved[4]["target_pseudo"]
     assert (first >= 0).sum() == 8  # one pool labelled, the rest still unknown
     assert (later >= 0).sum() > 8  # later pools are other images; earlier labels are kept
     assert ((first >= 0) <= (later >= 0)).all()
+    assert ((later >= 0) <= (state.target_labels >= 0)).all()  # the run returns the labels it ended with
 
 
 def test_the_class_discriminator_judges_translations_by_class_without_a_conditional_generator():

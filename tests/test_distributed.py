@@ -26,6 +26,20 @@ def test_gradients_stay_in_sync_across_two_processes(tmp_path):
     assert r["logged_steps"] == [[3, 6], []]  # only rank 0 reports
 
 
+def test_processes_share_one_labelling_of_the_target_set(tmp_path):
+    out = tmp_path / "result.json"
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests/scripts/ddp_labels_check.py"), str(out)], cwd=REPO, env=env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    first, second = r["ranks"]
+    assert r["world"] == 2
+    assert sum(y >= 0 for y in first["labels"]) > 16  # several pools labelled ...
+    assert first["labels"] == second["labels"]  # ... the same ones, the same way, in both processes
+    assert first["moved"] == second["moved"]
+    assert first["c_running"] == second["c_running"]  # C's competence is judged on the mean loss of all processes
+
+
 def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["image_size"] = 12
