@@ -14,12 +14,17 @@ pytestmark = pytest.mark.e2e
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
-def test_gradients_stay_in_sync_across_two_processes(tmp_path):
+def _run_script(name: str, tmp_path) -> dict:
+    """Run tests/scripts/`name` in two torchrun processes; the JSON its rank 0 wrote."""
     out = tmp_path / "result.json"
-    proc = subprocess.run([*TORCHRUN, str(REPO / "tests/scripts/ddp_sync_check.py"), str(out)], cwd=REPO, env=env(),
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests/scripts" / name), str(out)], cwd=REPO, env=env(),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    r = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_gradients_stay_in_sync_across_two_processes(tmp_path):
+    r = _run_script("ddp_sync_check.py", tmp_path)
     assert r["world"] == 2
     assert r["cycle_losses"][0] != r["cycle_losses"][1]  # the ranks really saw different batches ...
     assert r["max_weight_diff"] < 1e-6  # ... and still hold the same weights
@@ -27,11 +32,7 @@ def test_gradients_stay_in_sync_across_two_processes(tmp_path):
 
 
 def test_processes_share_one_labelling_of_the_target_set(tmp_path):
-    out = tmp_path / "result.json"
-    proc = subprocess.run([*TORCHRUN, str(REPO / "tests/scripts/ddp_labels_check.py"), str(out)], cwd=REPO, env=env(),
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    r = json.loads(out.read_text())
+    r = _run_script("ddp_labels_check.py", tmp_path)
     first, second = r["ranks"]
     assert r["world"] == 2
     assert sum(y >= 0 for y in first["labels"]) > 16  # several pools labelled ...
