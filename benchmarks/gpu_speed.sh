@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU speed report in one call: the project's CycleGAN step at 256 px next to the yardstick
-# (same run), the layout variants, a larger batch, and the CUDA tests. Each part has its own time
+# (same run), a profile by kernel and by input shape, a larger batch, and the CUDA tests. Each part has its own time
 # limit so that one slow compilation cannot take the others with it.
 #   bash benchmarks/gpu_speed.sh REFERENCE_SCRIPT OUT_DIR
 # SIZE, ITERS and WARMUP (256, 20, 6) change the image size and the timed steps, e.g. to try it on a CPU
@@ -21,10 +21,12 @@ step() {  # step NAME SECONDS ARGS...: one run of cyclegan_step.py, its JSON lin
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$out/gpu.txt"
 python -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" | tee -a "$out/gpu.txt"
 # On an H100: 3 minutes for the first (it also runs the yardstick, counts FLOPs and times the bf16
-# peak), about 2 for each other (compilation), 90 s for the tests: some 8 minutes in all.
-step nhwc_b32 200 --batch 32 --channels-last true --reference "$ref"
-step nchw_b32 130 --batch 32 --channels-last false --no-flops --reference /nonexistent
-step nhwc_b64 150 --batch 64 --channels-last true --no-flops --reference /nonexistent
+# peak), under 1 for the profile (the compiled graphs are cached by then), about 2 for batch 64
+# (compilation), 90 s for the tests: some 8 minutes in all. `--channels-last false` times the NCHW
+# layout (114.0 pairs/s against 123.6 at batch 32, benchmarks/RESULTS.md).
+step default_b32 200 --batch 32 --reference "$ref"
+step profile_b32 120 --batch 32 --iters 5 --no-flops --reference /nonexistent --profile "$out/profile.txt"
+step default_b64 150 --batch 64 --no-flops --reference /nonexistent
 echo "== CUDA tests $(date +%T)"
 timeout -k 5 110 python -m pytest -q -x tests/test_acceleration.py -k "not runtime_params" >"$out/tests.log" 2>&1; echo "rc=$?"; tail -n 3 "$out/tests.log"
 echo "== summary"
