@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,6 +20,12 @@ def _restore_threads():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process `pid` has used, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _measure(policy: ThreadPolicy, seconds: float, work=None) -> float:
@@ -41,8 +48,12 @@ def test_auto_gives_a_core_to_a_busy_neighbour_and_never_goes_below_one():
     spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 4\nwhile time.time() < end: pass"])
     try:
         time.sleep(0.5)
+        t0, used0 = time.monotonic(), _cpu_seconds(spinner.pid)
         busy = _measure(policy, 1.0)
-        assert busy - baseline > 0.5, (baseline, busy)  # the neighbour's core counts as busy
+        share = (_cpu_seconds(spinner.pid) - used0) / (time.monotonic() - t0)  # of a core, as the kernel counted it
+        if share < 0.5:
+            pytest.skip(f"the machine is too busy to tell: the neighbour got {share:.2f} of a core")
+        assert busy - baseline > share - 0.4, (baseline, busy, share)  # the neighbour's use counts as busy
         policy.others_busy()
         time.sleep(1.0)
         expected = max(1, min(len(policy.cores), round(len(policy.cores) - policy.others_busy())))
