@@ -147,9 +147,15 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
         lines += ["", filter_note(metrics["gan"]), ""]
         for gan, path in samples.items():
             lines += [f"`{gan}` samples (rows: source, translated, reconstructed):", "", f"![{gan} samples]({path})", ""]
-    lines += ["## Stage wall time (seconds)", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in metrics["run"]["wall_seconds"].items()]
+    lines += ["## Stage wall time (seconds)", "", "| stage | seconds | images/s |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.1f} | {throughput_text(metrics, k)} |" for k, v in metrics["run"]["wall_seconds"].items()]
     return "\n".join(lines) + "\n"
+
+
+def throughput_text(metrics: dict, stage: str) -> str:
+    """A stage's images/s for the report ("train 9100, predict 41000"); "-" where it has none."""
+    rates = metrics["run"].get("images_per_s", {}).get(stage, {})
+    return ", ".join(f"{what} {rate:,.0f}" for what, rate in rates.items()) or "-"
 
 
 def plot_arms(metrics: dict, path: str | Path) -> None:

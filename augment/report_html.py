@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augment.report import filter_note, kid_subsets, validation_note, with_spread
+from augment.report import filter_note, kid_subsets, throughput_text, validation_note, with_spread
 from augment.validation import VAL_SET
 
 
@@ -164,7 +164,8 @@ def render_html(
         out.append("<h2>Samples</h2>")
         for name in samples:
             figure(name)
-    out += ["<h2>Stage wall time (seconds)</h2>", "<table><tr><th>stage</th><th>seconds</th></tr>"]
-    out += [f"<tr><td>{e(k)}</td><td>{v:.1f}</td></tr>" for k, v in metrics["run"]["wall_seconds"].items()]
+    out += ["<h2>Stage wall time (seconds)</h2>", "<table><tr><th>stage</th><th>seconds</th><th>images/s</th></tr>"]
+    out += [f"<tr><td>{e(k)}</td><td>{v:.1f}</td><td>{e(throughput_text(metrics, k))}</td></tr>"
+            for k, v in metrics["run"]["wall_seconds"].items()]
     out.append("</table></body></html>")
     return "\n".join(out) + "\n"

@@ -30,3 +30,17 @@ def test_relabel_cost_times_the_whole_set_and_the_pool():
     assert [(r["target_images"], r["pool"]) for r in rows] == [(40, 64), (100, 64)]
     assert rows[0]["pooled_s"] == rows[0]["whole_set_s"]  # a set that fits the pool is labelled whole
     assert all(r["whole_set_s"] > 0 and r["pooled_s"] > 0 for r in rows)
+
+
+def test_inference_throughput_reports_translation_and_prediction_next_to_a_plain_loop():
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/inference_throughput.py", "--images", "40", "--batch", "16", "--repeats", "1", "--threads", "1",
+         "--device", "cpu"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["images"] == 40 and result["translate"]["batch"] == 16
+    for path in ("translate", "predict"):
+        r = result[path]
+        assert r["project_images_per_s"] > 0 and r["plain_fp32_images_per_s"] > 0
+        assert abs(r["project_over_plain"] - r["project_images_per_s"] / r["plain_fp32_images_per_s"]) < 0.01

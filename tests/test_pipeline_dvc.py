@@ -80,6 +80,10 @@ def test_repro_writes_every_metrics_key(digits_repo):
         assert json.loads((repo / f"artifacts/classifiers/{arm}/{seed}/status.json").read_text())["gan_seed"] == seed
     assert m["run"]["seeds"] == [0, 1] and m["run"]["gan_seeds"] == [0, 1] and m["run"]["device"] == "cpu"
     assert set(m["run"]["wall_seconds"]) == expected and all(v > 0 for v in m["run"]["wall_seconds"].values())
+    rates = m["run"]["images_per_s"]  # throughput of what each stage computes, from its timings file
+    assert all(rates[f"synthesize@{g}-{s}"]["translate"] > 0 for g in GANS for s in (0, 1))
+    assert all(rates[f"train_classifier@oracle-{s}"]["train"] > 0 and rates[f"train_classifier@oracle-{s}"]["predict"] > 0 for s in (0, 1))
+    assert "train_classifier@test_time-0" not in rates  # it trains nothing
     page = (repo / "reports/report.html").read_text()
     assert page.count("data:image/png;base64,") >= 4 and all(f"<b>{a}</b>" in page for a in ARMS)
     for path in ("reports/report.md", "reports/plots/arms.png", "reports/samples/cyclegan.png", "reports/samples/comparison.png",
@@ -279,15 +283,21 @@ def test_killed_gan_training_resumes_from_its_checkpoint(digits_repo, tmp_path):
 
 def test_determinism_a_forced_rerun_from_scratch_gives_the_same_metrics(digits_repo):
     """Same params, everything recomputed on CPU (fixed thread count): metrics.json is identical but
-    for the stage wall times, which DESIGN.md keeps in it (`run.wall_seconds`)."""
+    for the stage wall times, which DESIGN.md keeps in it (`run.wall_seconds`), and images/s."""
     repo, _ = digits_repo
     before = json.loads((repo / "reports/metrics.json").read_text())
     rerun = dvc("repro", "--force", cwd=repo)
     assert "train_gan@cgan-1" in ran_stages(rerun.stdout)
     after = json.loads((repo / "reports/metrics.json").read_text())
     for m in (before, after):
-        m["run"].pop("wall_seconds")
+        _drop_timings(m)
     assert json.dumps(after, sort_keys=True) == json.dumps(before, sort_keys=True)
+
+
+def _drop_timings(metrics: dict) -> None:
+    """Remove what differs between identical runs by construction: the stage wall times and images/s."""
+    metrics["run"].pop("wall_seconds")
+    metrics["run"].pop("images_per_s")
 
 
 KILL_STAGES = ["prepare", "few_labels", "train_gan@cgan-0", "synthesize@cgan-0", "arm_inputs", "train_classifier@cgan-0", "evaluate"]
@@ -303,7 +313,7 @@ def _data_digest(repo) -> dict[str, str]:
              for p in sorted(repo.glob(pattern))]
     digest = {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    metrics["run"].pop("wall_seconds")
+    _drop_timings(metrics)
     digest["reports/metrics.json"] = json.dumps(metrics, sort_keys=True)
     return digest
 

@@ -25,7 +25,8 @@ def test_page_embeds_every_image_and_names_every_arm(tmp_path):
         "source_test": {"source_only": {"accuracy": stat}, "cyclegan": {"accuracy": stat}},
         "benefit": {"cyclegan": {"accuracy_delta": {"mean": 0.1, "ci95": [0.05, 0.15]}}},
         "gan": {"cyclegan": {"fid": 1.0, "kid": 0.01, "label_preservation": 0.9, "feature_extractor": "x"}},
-        "run": {"seeds": [0], "wall_seconds": {"prepare": 1.0}, "device": "cpu"},
+        "run": {"seeds": [0], "wall_seconds": {"prepare": 1.0, "train_classifier@cyclegan-0": 9.0},
+                "images_per_s": {"train_classifier@cyclegan-0": {"train": 4321.6, "predict": 51234.0}}, "device": "cpu"},
     }
     plot_confusions({"source_only": np.eye(3), "cyclegan": np.eye(3)}, ["a", "b", "c"], tmp_path / "c.png")
     page = render_html(
@@ -41,3 +42,4 @@ def test_page_embeds_every_image_and_names_every_arm(tmp_path):
     for text in ("source_only", "cyclegan", "oracle", "the target train split is flat", "+0.100", "what the interval covers", "0.900"):
         assert text in page
     assert "class='good'" in page  # a benefit whose interval is above 0 is marked
+    assert "<td>prepare</td><td>1.0</td><td>-</td>" in page and "<td>train 4,322, predict 51,234</td>" in page

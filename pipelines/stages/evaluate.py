@@ -29,11 +29,9 @@ from pipelines.runtime import TIMINGS_DIR, run_stage, select_device
 
 
 
-def _stage_seconds(path: Path) -> tuple[str, float] | None:
-    if not path.is_file():
-        return None
-    rec = json.loads(path.read_text())
-    return rec["stage"], float(rec["wall_seconds"])
+def _stage_timing(path: Path) -> dict | None:
+    """A stage's timings file: {stage, wall_seconds, images_per_s?, ...}; None when it has none."""
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def interval_note(gan_seeds: list[int], classifier_seeds: list[int]) -> str:
@@ -183,16 +181,19 @@ def main(argv: list[str] | None = None) -> None:
         samples["comparison"] = "samples/comparison.png"
         comparison_caption = "The same source test images, one per class; rows, top to bottom: " + ", ".join(name for name, _ in rows) + "."
 
-    wall = {}
+    wall, images_per_s = {}, {}
     stages = ["code", "prepare", "few_labels"] + [f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in gans_used for s in params.gan.seeds]
     stages += ["arm_inputs"]
     stages += [f"train_classifier@{a}-{s}" for a in cp.arms for s in cp.seeds]
     for stage in stages:
-        found = _stage_seconds(args.timings_dir / f"{stage}.json")
+        found = _stage_timing(args.timings_dir / f"{stage}.json")
         if found:
-            wall[found[0]] = found[1]
+            wall[found["stage"]] = float(found["wall_seconds"])
+            if found.get("images_per_s"):
+                images_per_s[found["stage"]] = found["images_per_s"]
     metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds),
-                      "target_split": {"target_val": len(val_paths), "target_test": len(target_rows) - len(val_paths)}, "wall_seconds": wall, "device": ",".join(sorted(devices)) or "cpu"}
+                      "target_split": {"target_val": len(val_paths), "target_test": len(target_rows) - len(val_paths)}, "wall_seconds": wall,
+                      "images_per_s": images_per_s, "device": ",".join(sorted(devices)) or "cpu"}
 
     (args.out / "plots").mkdir(parents=True, exist_ok=True)
     rows = [{"arm": a, "accuracy": m["accuracy"]["mean"], "ci95_low": m["accuracy"]["ci95"][0], "ci95_high": m["accuracy"]["ci95"][1]}

@@ -10,6 +10,7 @@ source alone reads as their label are written (augment/synthetic_filter.py).
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
         source, rows = data.labeled("source", "train")
         generator = load_generator(gan_dir / "G_st.pt", device=device)
         labels = source.labels if is_conditional(generator) else None  # a cgan image is made for its label
+        t0 = time.perf_counter()
         fake = translate(generator, source.images, labels, device=device, precision=params.runtime.precision)  # (N, C, H, W)
+        info["images_per_s"] = {"translate": round(len(fake) / (time.perf_counter() - t0), 1)}
         keep, summary = keep_mask(source, fake, source.labels, as_config(params.synthesize, FilterConfig, kind=params.synthesize.filter), num_classes=len(data.classes),
                                   seed=args.seed, device=device)
         summary["per_class"] = {data.classes[c]: n for c, n in summary["per_class"].items()}

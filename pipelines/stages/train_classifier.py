@@ -8,6 +8,7 @@ pipeline still completes and the report says why the arm is missing.
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from augment.arm_inputs import arm_reads, check_pinned, param_values
@@ -46,18 +47,19 @@ def main(argv: list[str] | None = None) -> None:
     if arm.gan:
         record["gan_seed"] = gan_seed
     name = f"train_classifier@{arm.name}-{args.seed}"
-    with stage_timer(name, args.timings_dir), atomic_dir(out) as tmp:
+    with stage_timer(name, args.timings_dir) as timing, atomic_dir(out) as tmp:
         if arm.test_time:  # nothing to train (and no torch to import): evaluate applies the source_only classifiers to translated target images
             record.update(status="test_time", uses="source_only", reason=f"evaluated on target test translated by G_ts of {arm.gan} seed {gan_seed}")
             write_json(record, tmp / "status.json")
             print(f"{name}: no training; evaluate runs source_only seed {args.seed} on target test translated target->source")
             return
-        record.update(_train(arm, args, params, name, tmp))
+        record.update(_train(arm, args, params, name, tmp, timing))
         write_json(record, tmp / "status.json")
 
 
-def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path) -> dict:
-    """Train the arm's classifier into `tmp`, predict both test sets; the status.json fields."""
+def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, timing: dict) -> dict:
+    """Train the arm's classifier into `tmp`, predict both test sets; the status.json fields.
+    Training and prediction images/s go into `timing` (the stage's timings file, not its outputs)."""
     import pandas as pd
 
     from augment.classic import classic_transform
@@ -82,19 +84,25 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path) -> 
     batches = MixedBatches(parts=parts, batch_size=cp.batch_size, seed=args.seed, transforms=transforms)
     print(f"{name}: {batches!r}", flush=True)
     settings = as_config(cp, ClassifierConfig)
+    t0 = time.perf_counter()
     model = train_classifier(
         batches, settings, in_channels=data.channels, num_classes=len(data.classes),
         seed=args.seed, device=device,
         on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f} threads={cpu_threads.adapt()}", flush=True),
     )
+    trained = time.perf_counter() - t0
     save_classifier(model, settings, in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
-    frames = []
+    frames, predicted, t_predict = [], 0, 0.0
     for eval_set, role in EVAL_SETS.items():
         images, rows = data.labeled(role, "test")
+        t0 = time.perf_counter()
         pred = predict(model, images.images, device=device).numpy()
+        t_predict, predicted = t_predict + time.perf_counter() - t0, predicted + len(pred)
         frames.append(pd.DataFrame({"eval_set": eval_set, "path": rows.path.to_numpy(),
                                     "label_index": rows.label_index.to_numpy(), "pred": pred}))
     predictions = pd.concat(frames, ignore_index=True)
+    timing["images_per_s"] = {"train": round(settings.steps * settings.batch_size / trained, 1),
+                              "predict": round(predicted / max(t_predict, 1e-9), 1)}
     write_csv(predictions, tmp / "predictions.csv")
     acc = {s: float((g.pred == g.label_index).mean()) for s, g in predictions.groupby("eval_set")}
     print(f"{name}: " + ", ".join(f"{k} accuracy {v:.3f}" for k, v in acc.items()))
