@@ -62,4 +62,5 @@ def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):
     assert proc.stdout.count("train_gan@cyclegan-0 step 6/6") == 1
     stage = json.loads((tmp_path / "timings/train_gan@cyclegan-0.json").read_text())
     assert stage["device"] == "cpu x 2 processes" and stage["steps"] == 6
+    assert stage["images_per_s"]["train_pairs"] > 0  # both processes' pairs
     assert (tmp_path / "gan/G_st.pt").is_file() and not (tmp_path / "ckpt").exists()

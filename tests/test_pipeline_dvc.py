@@ -81,7 +81,7 @@ def test_repro_writes_every_metrics_key(digits_repo):
     assert m["run"]["seeds"] == [0, 1] and m["run"]["gan_seeds"] == [0, 1] and m["run"]["device"] == "cpu"
     assert set(m["run"]["wall_seconds"]) == expected and all(v > 0 for v in m["run"]["wall_seconds"].values())
     rates = m["run"]["images_per_s"]  # throughput of what each stage computes, from its timings file
-    assert all(rates[f"synthesize@{g}-{s}"]["translate"] > 0 for g in GANS for s in (0, 1))
+    assert all(rates[f"synthesize@{g}-{s}"]["translate"] > 0 and rates[f"train_gan@{g}-{s}"]["train_pairs"] > 0 for g in GANS for s in (0, 1))
     assert all(rates[f"train_classifier@oracle-{s}"]["train"] > 0 and rates[f"train_classifier@oracle-{s}"]["predict"] > 0 for s in (0, 1))
     assert "train_classifier@test_time-0" not in rates  # it trains nothing
     page = (repo / "reports/report.html").read_text()

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with stage_timer(name, args.timings_dir, write=rank == 0) as info:
         info["device"] = str(device) if world == 1 else f"{device.type} x {world} processes"
+        t0, first_step = time.perf_counter(), resume["step"] if resume is not None else 0
         nets, state = train_cyclegan(
             source.images, target, cfg, source_labels=source.labels, target_labels=target_labels,
             num_classes=len(data.classes), device=device, on_log=on_log,
@@ -117,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
             accel=Acceleration.choose(device, precision=params.runtime.precision, compile=params.runtime.compile),
         )
         info["steps"] = state.step
+        # image pairs (one source and one target image) a second, all processes together, set-up included
+        info["images_per_s"] = {"train_pairs": round((state.step - first_step) * cfg.batch_size * world / (time.perf_counter() - t0), 1)}
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
