@@ -35,6 +35,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_setup import device_name  # noqa: E402
+
 from augment.acceleration import Acceleration  # noqa: E402
 from augment.cyclegan import CycleGANConfig, train_cyclegan  # noqa: E402
 
@@ -128,7 +130,7 @@ def main() -> None:
     ref_cfg = CycleGANConfig(batch_size=a.batch, ngf=64, n_blocks=9, ndf=64, d_layers=3, pool_size=50)
     result: dict = {
         "size": a.size, "batch": a.batch, "device": a.device,
-        "device_name": torch.cuda.get_device_name(a.device) if a.device.startswith("cuda") else f"cpu, {torch.get_num_threads()} threads",
+        "device_name": device_name(a.device),
         "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
     }
     # The yardstick runs first, in its own process, while this one holds no GPU memory.

@@ -31,6 +31,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_setup import PARAMS, add_device_args, device_from, device_name  # noqa: E402
+
 from augment.classify import predict  # noqa: E402
 from augment.cyclegan import CycleGANConfig, build_cyclegan, translate  # noqa: E402
 from models.classifiers import build_classifier  # noqa: E402
@@ -77,13 +79,10 @@ def main() -> None:
     ap.add_argument("--reference", action="store_true", help="the reference ResNet-9 generator at --size instead of params.yaml's")
     ap.add_argument("--size", type=int, default=256, help="with --reference: image size")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_args(ap)
     a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    device = torch.device(a.device)
-    p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    device = device_from(a)
+    p = load_params(PARAMS)
     channels, classes = 3, 10
     cfg = as_config(p.gan.cyclegan, CycleGANConfig)
     size = p.data.image_size
@@ -94,7 +93,7 @@ def main() -> None:
     labels = torch.arange(a.images) % classes
     images = torch.rand(a.images, channels, size, size) * 2 - 1
     result: dict = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads",
+        "device": device_name(device),
         "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), "image_size": size, "images": a.images,
         "generator": "reference resnet-9, ngf 64" if a.reference else f"params.yaml gan.cyclegan ({cfg.generator}, ngf {cfg.ngf})",
     }

@@ -24,6 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_setup import PARAMS, add_device_args, device_from, device_name  # noqa: E402
+
 from augment.acceleration import Acceleration  # noqa: E402
 from augment.cyclegan import CycleGANConfig, SemanticClassifier, build_cyclegan, relabel  # noqa: E402
 from pipelines.config import as_config, load_params  # noqa: E402
@@ -54,13 +56,10 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=3)
     ap.add_argument("--classes", type=int, default=43)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_args(ap)
     a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    device = torch.device(a.device)
-    p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    device = device_from(a)
+    p = load_params(PARAMS)
     cfg = dataclasses.replace(as_config(p.gan.cyclegan, CycleGANConfig), lambda_semantic=max(p.gan.cyclegan.lambda_semantic, 1.0))
     pool = a.pool or cfg.relabel_pool
     accel = Acceleration.choose(device, precision=p.runtime.precision, compile=False)
@@ -74,8 +73,7 @@ def main() -> None:
         pooled = time_labelling(sem, n, pool, **kw) if n > pool else whole
         rows.append({"target_images": n, "whole_set_s": round(whole, 3), "pool": pool, "pooled_s": round(pooled, 3)})
         print(f"{n:>7} target images: whole set {whole:8.3f} s per labelling, pool of {pool}: {pooled:8.3f} s", flush=True)
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    print(json.dumps({"device": device_name, "image_size": a.image_size, "classes": a.classes, "bf16": accel.bf16, "rows": rows}))
+    print(json.dumps({"device": device_name(device), "image_size": a.image_size, "classes": a.classes, "bf16": accel.bf16, "rows": rows}))
 
 
 if __name__ == "__main__":

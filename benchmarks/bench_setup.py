@@ -1,0 +1,26 @@
+"""What the benchmark scripts share: the device and thread options, and how a result names its device."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def add_device_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+
+
+def device_from(a: argparse.Namespace) -> torch.device:
+    """Applies --threads; the --device to run on."""
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    return torch.device(a.device)
+
+
+def device_name(device: torch.device | str) -> str:
+    device = torch.device(device)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
