@@ -21,12 +21,14 @@ step() {  # step NAME SECONDS ARGS...: one run of cyclegan_step.py, its JSON lin
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$out/gpu.txt"
 python -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" | tee -a "$out/gpu.txt"
 # On an H100: 3 minutes for the first (it also runs the yardstick, counts FLOPs and times the bf16
-# peak), under 1 for the profile (the compiled graphs are cached by then), about 2 for batch 64
-# (compilation), 90 s for the tests: some 8 minutes in all. `--channels-last false` times the NCHW
-# layout (114.0 pairs/s against 123.6 at batch 32, benchmarks/RESULTS.md).
+# peak), under 1 for the profile (the compiled graphs are cached by then), about 2 for the CUDA-graph
+# variant (compilation), 90 s for the tests: some 8 minutes in all. `--channels-last false` times the
+# NCHW layout, `--batch 64` the larger batch (114.0 and 126.8 pairs/s against 123.6, RESULTS.md).
 step default_b32 200 --batch 32 --reference "$ref"
 step profile_b32 120 --batch 32 --iters 5 --no-flops --reference /nonexistent --profile "$out/profile.txt"
-step default_b64 150 --batch 64 --no-flops --reference /nonexistent
+# Inductor's CUDA graphs (one replay per compiled call instead of a launch per kernel): a candidate
+# for the launch gaps the profile shows, not yet the default.
+TORCHINDUCTOR_CUDAGRAPHS=1 step cudagraphs_b32 150 --batch 32 --no-flops --reference /nonexistent
 echo "== CUDA tests $(date +%T)"
 timeout -k 5 110 python -m pytest -q -x tests/test_acceleration.py -k "not runtime_params" >"$out/tests.log" 2>&1; echo "rc=$?"; tail -n 3 "$out/tests.log"
 echo "== summary"
