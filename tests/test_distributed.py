@@ -14,17 +14,19 @@ pytestmark = pytest.mark.e2e
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
-def _run_script(name: str, tmp_path) -> dict:
+def _run_script(name: str, tmp_path, *args: str) -> dict:
     """Run tests/scripts/`name` in two torchrun processes; the JSON its rank 0 wrote."""
     out = tmp_path / "result.json"
-    proc = subprocess.run([*TORCHRUN, str(REPO / "tests/scripts" / name), str(out)], cwd=REPO, env=env(),
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests/scripts" / name), str(out), *args], cwd=REPO, env=env(),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
 
 
-def test_gradients_stay_in_sync_across_two_processes(tmp_path):
-    r = _run_script("ddp_sync_check.py", tmp_path)
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])  # channels_last: the weights' layout on a GPU
+def test_gradients_stay_in_sync_across_two_processes(tmp_path, layout):
+    r = _run_script("ddp_sync_check.py", tmp_path, layout)
+    assert r["channels_last_weights"] == (layout == "channels_last")
     assert r["world"] == 2
     assert r["cycle_losses"][0] != r["cycle_losses"][1]  # the ranks really saw different batches ...
     assert r["max_weight_diff"] < 1e-6  # ... and still hold the same weights
