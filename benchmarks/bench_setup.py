@@ -1,8 +1,10 @@
-"""What the benchmark scripts share: the device and thread options, and how a result names its device."""
+"""What the benchmark scripts share: the device and thread options, how a result names its device, and a median timer."""
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -24,3 +26,18 @@ def device_from(a: argparse.Namespace) -> torch.device:
 def device_name(device: torch.device | str) -> str:
     device = torch.device(device)
     return torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+
+
+def median_seconds(run: Callable[[], object], device: torch.device, repeats: int, *, warmup: bool = True) -> float:
+    """Median wall seconds of `repeats` calls of `run` (the device synchronised before each reading),
+    after one untimed call when `warmup` (cuDNN's algorithm search, allocator, first touch)."""
+    if warmup:
+        run()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]

@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_setup import device_name  # noqa: E402
+from bench_setup import add_device_args, device_from, device_name  # noqa: E402
 
 from augment.acceleration import Acceleration  # noqa: E402
 from augment.cyclegan import CycleGANConfig, train_cyclegan  # noqa: E402
@@ -105,11 +105,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"), help="as runtime.precision")
     ap.add_argument("--compile", default="auto", choices=("auto", "true", "false"), help="as runtime.compile")
     ap.add_argument("--channels-last", default="auto", choices=("auto", "true", "false"))
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads for both (0 = torch's default)")
+    add_device_args(ap)  # --threads sets the yardstick's too
     ap.add_argument("--reference", type=Path, default=REFERENCE)
     ap.add_argument("--reference-args", default="", help="extra arguments for the yardstick, e.g. '--bf16 --channels-last --compile'")
     ap.add_argument("--no-flops", action="store_true", help="skip counting FLOPs")
@@ -120,8 +119,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.size < 32:  # the PatchGAN halves three times, then its instance norm needs more than one pixel
         ap.error(f"--size {a.size}: the reference architecture needs images of at least 32 px")
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    device_from(a)  # applies --threads; the code below keeps --device as given
     compile_ = {"auto": "auto", "true": True, "false": False}[a.compile]
     accel = Acceleration.choose(a.device, precision=a.precision, compile=compile_)
     if a.channels_last != "auto":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU speed report in one call: the project's CycleGAN step at 256 px next to the yardstick
-# (same run), a profile by kernel and by input shape, a larger batch, and the CUDA tests. Each part has its own time
-# limit so that one slow compilation cannot take the others with it.
+# (same run), a profile by kernel and by input shape, Inductor's CUDA graphs as a candidate, and the
+# CUDA tests. Each part has its own time limit so that one slow compilation cannot take the others with it.
 #   bash benchmarks/gpu_speed.sh REFERENCE_SCRIPT OUT_DIR
 # SIZE, ITERS and WARMUP (256, 20, 6) change the image size and the timed steps, e.g. to try it on a CPU
 # with SIZE=32 ITERS=1 WARMUP=1.

@@ -31,24 +31,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_setup import PARAMS, add_device_args, device_from, device_name  # noqa: E402
+from bench_setup import PARAMS, add_device_args, device_from, device_name, median_seconds  # noqa: E402
 
 from augment.classify import predict  # noqa: E402
-from augment.cyclegan import CycleGANConfig, build_cyclegan, translate  # noqa: E402
+from augment.cyclegan import CycleGANConfig, build_cyclegan, is_conditional, translate  # noqa: E402
 from models.classifiers import build_classifier  # noqa: E402
 from pipelines.config import as_config, load_params  # noqa: E402
-
-
-def median_seconds(run: Callable[[], object], device: torch.device, repeats: int) -> float:
-    run()  # warm-up: cuDNN's algorithm search, allocator, first-touch
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
 
 
 def plain_loop(net: torch.nn.Module, images: torch.Tensor, batch: int, device: torch.device,
@@ -97,7 +85,7 @@ def main() -> None:
         "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), "image_size": size, "images": a.images,
         "generator": "reference resnet-9, ngf 64" if a.reference else f"params.yaml gan.cyclegan ({cfg.generator}, ngf {cfg.ngf})",
     }
-    made_for = labels if getattr(generator, "num_classes", 0) > 0 else None  # a conditional generator is told the class
+    made_for = labels if is_conditional(generator) else None  # a conditional generator is told the class
     result["translate"] = {"batch": a.batch, **rates(
         "translate", lambda: translate(generator, images, made_for, batch_size=a.batch, device=device, precision=p.runtime.precision),
         plain_loop(generator, images, a.batch, device, made_for), a.images, device, a.repeats)}

@@ -17,14 +17,13 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_setup import PARAMS, add_device_args, device_from, device_name  # noqa: E402
+from bench_setup import PARAMS, add_device_args, device_from, device_name, median_seconds  # noqa: E402
 
 from augment.acceleration import Acceleration  # noqa: E402
 from augment.cyclegan import CycleGANConfig, SemanticClassifier, build_cyclegan, relabel  # noqa: E402
@@ -38,14 +37,8 @@ def time_labelling(sem, n: int, pool: int, *, classes: int, channels: int, size:
     pseudo = known.clone()
     prior = torch.ones(classes)
     rng = torch.Generator(device=device).manual_seed(0)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        relabel(sem, target, known, pseudo, prior, pool=pool, rng=rng, device=device)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+    return median_seconds(lambda: relabel(sem, target, known, pseudo, prior, pool=pool, rng=rng, device=device), device, repeats,
+                          warmup=False)
 
 
 def main() -> None:
