@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import layout_copies  # noqa: E402
 from bench_setup import add_device_args, device_from, device_name  # noqa: E402
 
 from augment.acceleration import Acceleration  # noqa: E402
@@ -112,7 +114,7 @@ def main() -> None:
     ap.add_argument("--reference", type=Path, default=REFERENCE)
     ap.add_argument("--reference-args", default="", help="extra arguments for the yardstick, e.g. '--bf16 --channels-last --compile'")
     ap.add_argument("--no-flops", action="store_true", help="skip counting FLOPs")
-    ap.add_argument("--profile", type=Path, help="also profile a few project steps and write the top kernels to this file")
+    ap.add_argument("--profile", type=Path, help="also profile a few project steps and write the top kernels, the operators by input shape and the layout copies (benchmarks/layout_copies.py) to this file")
     ap.add_argument("--project-defaults", action="store_true", help="also time the params.yaml CycleGAN at its image size")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="with --project-defaults: override a gan.cyclegan key (repeatable), e.g. --set warp=none")
@@ -156,13 +158,19 @@ def main() -> None:
         from torch.profiler import ProfilerActivity, profile
 
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if a.device.startswith("cuda") else [])
+        steps = a.warmup + min(a.iters, 5)
         with profile(activities=activities, record_shapes=True) as prof:
             time_project_step(ref_cfg, channels=3, size=a.size, warmup=a.warmup, iters=min(a.iters, 5), device=a.device, accel=accel)
         key = "self_cuda_time_total" if a.device.startswith("cuda") else "self_cpu_time_total"
-        # By kernel, then by operator and input shapes and strides (which layout copies, on what).
+        with tempfile.TemporaryDirectory() as tmp:  # the trace holds every operator's strides: which copies, from what layout
+            prof.export_chrome_trace(f"{tmp}/trace.json")
+            copies = layout_copies.report(Path(tmp, "trace.json"), steps)
+        # By kernel, then by operator and input shapes, then the copies with their layouts and callers.
         a.profile.write_text(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=90) + "\n\n"
                              + prof.key_averages(group_by_input_shape=True).table(sort_by=key, row_limit=40, max_name_column_width=60,
-                                                                                  max_shapes_column_width=140))
+                                                                                  max_shapes_column_width=140)
+                             + "\n\n" + layout_copies.format_report(copies))
+        result["profile"] = {"file": str(a.profile), **{k: v for k, v in copies.items() if k != "copies"}}
     if a.project_defaults:
         import yaml
 

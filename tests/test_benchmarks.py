@@ -6,10 +6,11 @@ import sys
 from tests.conftest import REPO
 
 
-def test_cyclegan_step_reports_the_project_step_the_yardstick_and_the_params_yaml_gan():
+def test_cyclegan_step_reports_the_project_step_the_yardstick_and_the_params_yaml_gan(tmp_path):
     proc = subprocess.run(
         [sys.executable, "benchmarks/cyclegan_step.py", "--size", "32", "--batch", "1", "--iters", "1", "--warmup", "1",
-         "--threads", "1", "--device", "cpu", "--no-flops", "--project-defaults", "--set", "warp=none"],
+         "--threads", "1", "--device", "cpu", "--no-flops", "--project-defaults", "--set", "warp=none",
+         "--profile", str(tmp_path / "profile.txt")],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -18,6 +19,9 @@ def test_cyclegan_step_reports_the_project_step_the_yardstick_and_the_params_yam
     assert result["params_yaml"]["set"] == ["warp=none"] and result["params_yaml"]["img_pairs_per_s"] > 0
     if isinstance(result["reference"], dict):  # the yardstick ships beside the project (../shared/bench)
         assert result["project_over_reference_throughput"] > 0
+    # the profile: kernels, then the layout copies; per step 4 ResNet generator calls x 24 convolutions (2 transposed) + 4 PatchGAN calls x 5
+    assert result["profile"]["steps"] == 2 and result["profile"]["convolutions"]["per_step"] == 116
+    assert "Layout copies over 2 steps" in (tmp_path / "profile.txt").read_text()
 
 
 def test_relabel_cost_times_the_whole_set_and_the_pool():
@@ -44,3 +48,30 @@ def test_inference_throughput_reports_translation_and_prediction_next_to_a_plain
         r = result[path]
         assert r["project_images_per_s"] > 0 and r["plain_fp32_images_per_s"] > 0
         assert abs(r["project_over_plain"] - r["project_images_per_s"] / r["plain_fp32_images_per_s"]) < 0.01
+
+
+def test_layout_copies_names_the_convolution_input_that_was_converted(tmp_path):
+    """A channels_last convolution given an NCHW input: the report counts it and names the copy it
+    caused, inside the convolution, with the strides it came in and left with."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import layout_copies
+
+    conv = torch.nn.Conv2d(8, 16, 3).to(memory_format=torch.channels_last)
+    nchw = torch.randn(2, 8, 12, 12)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(2):  # two "steps": one converted input each, one input already in NHWC
+            conv(nchw)
+            conv(nchw.contiguous(memory_format=torch.channels_last))
+    prof.export_chrome_trace(str(tmp_path / "trace.json"))
+    rep = layout_copies.report(tmp_path / "trace.json", steps=2)
+    assert rep["convolutions"]["per_step"] == 2 and rep["convolutions"]["not_channels_last_per_step"] == 1
+    inside = [r for r in rep["copies"] if "aten::_convolution" in r["inside"]]
+    assert len(inside) == 1 and inside[0]["calls_per_step"] == 1
+    assert inside[0]["dims"] == [2, 8, 12, 12]
+    assert inside[0]["src_strides"] == [1152, 144, 12, 1] and inside[0]["dst_strides"] == [1152, 1, 96, 8]
+    assert "aten::_convolution" in layout_copies.format_report(rep)
+    assert layout_copies.channels_last_dense([4, 1, 30, 30], [900, 900, 30, 1])  # a size-1 channel's stride is free
+    assert not layout_copies.channels_last_dense([4, 3, 8, 8], [192, 64, 8, 1])
