@@ -180,32 +180,43 @@ def _world() -> tuple[int, int]:
 
 
 def _sync_initial_weights(nets: list[nn.Module]) -> None:
+    """Every process starts from rank 0's weights and buffers."""
     for net in nets:
-        for p in net.parameters():
-            torch.distributed.broadcast(p.data, src=0)
+        for t in (*net.parameters(), *net.buffers()):
+            torch.distributed.broadcast(t.data, src=0)
 
 
 def _share_labelling(pseudo: torch.Tensor, moved: float, device: torch.device) -> float:
-    """Every process takes rank 0's labelling (in place) and its moved share. Each process's C
-    reads with its own batch-norm statistics and draws its own pool, so labellings would differ."""
+    """Every process takes rank 0's labelling (in place) and its moved share: each process draws its
+    own pool, so labellings would differ."""
     buf = torch.cat([pseudo.to(device, torch.float64), torch.tensor([moved], dtype=torch.float64, device=device)])
     torch.distributed.broadcast(buf, src=0)  # on the device: NCCL takes no CPU tensors
     pseudo.copy_(buf[:-1].to(pseudo.device, pseudo.dtype))
     return float(buf[-1])
 
 
-def _average_gradients(nets: list[nn.Module], world: int) -> None:
-    """All-reduce the gradients of `nets` into their mean over processes (one flat buffer per call)."""
-    grads = [p.grad for net in nets for p in net.parameters() if p.grad is not None]
-    if world == 1 or not grads:
+def _average_in_place(tensors: list[torch.Tensor], world: int) -> None:
+    """All-reduce `tensors` (of one dtype) into their mean over processes, in one flat buffer."""
+    if world == 1 or not tensors:
         return
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = torch.cat([t.reshape(-1) for t in tensors])
     torch.distributed.all_reduce(flat)
     flat /= world
     offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
+    for t in tensors:
+        t.copy_(flat[offset : offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
+def _average_gradients(nets: list[nn.Module], world: int) -> None:
+    """All-reduce the gradients of `nets` into their mean over processes (one flat buffer per call)."""
+    _average_in_place([p.grad for net in nets for p in net.parameters() if p.grad is not None], world)
+
+
+def _average_statistics(net: nn.Module, world: int) -> None:
+    """Batch-norm running statistics into their mean over processes: each process normalised its own
+    batches, and a network that reads in eval mode must read alike everywhere."""
+    _average_in_place([b for b in net.buffers() if b.is_floating_point()], world)
 
 
 def on_device_if_it_fits(images: torch.Tensor, device: torch.device, *, share: float = 0.25) -> torch.Tensor:
@@ -291,6 +302,7 @@ class SemanticClassifier:
         loss.backward()
         _average_gradients([self.net], world)
         self.opt.step()
+        _average_statistics(self.net, world)
         self.net.eval()  # judged and pseudo-labelled with running BN statistics, deterministic dropout
         value = loss.detach().float()
         if world > 1:  # the mean over processes: competence, and so when labelling starts, is the same in all

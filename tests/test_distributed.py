@@ -41,6 +41,10 @@ def test_processes_share_one_labelling_of_the_target_set(tmp_path):
     assert first["labels"] == second["labels"]  # ... the same ones, the same way, in both processes
     assert first["moved"] == second["moved"]
     assert first["c_running"] == second["c_running"]  # C's competence is judged on the mean loss of all processes
+    # C reads (labels, judges translations) in eval mode with its running batch-norm statistics:
+    # the same in both processes, as its weights are
+    assert first["c_buffers"] and first["c_buffers"] == second["c_buffers"]
+    assert first["c_weights"] == second["c_weights"]
 
 
 def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):

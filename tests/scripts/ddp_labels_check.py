@@ -23,9 +23,12 @@ target = (torch.rand(48, 1, 8, 8, generator=g) * 0.5 + labels.view(-1, 1, 1, 1) 
 cfg = CycleGANConfig(steps=6, batch_size=4, ngf=4, n_blocks=1, ndf=4, d_layers=1, pool_size=4, log_every=3, semantic_width=4,
                      semantic_batch_size=8, lambda_semantic=1.0, semantic_threshold=1e9, pseudo_labels="balanced",
                      relabel_every=2, relabel_pool=16)
-_, state = train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2)
+nets, state = train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2)
 mine = {"labels": state.target_labels.tolist(), "c_running": [h["loss_c_running"] for h in state.history],
-        "moved": [h.get("pseudo_moved") for h in state.history]}
+        "moved": [h.get("pseudo_moved") for h in state.history],
+        # C's batch-norm statistics (each process normalised its own batches) and its weights
+        "c_buffers": [b.tolist() for name, b in nets.C.named_buffers() if b.is_floating_point()],
+        "c_weights": [p.detach().reshape(-1).tolist() for p in nets.C.parameters()]}
 every = [None] * world
 dist.all_gather_object(every, mine)
 if rank == 0:
