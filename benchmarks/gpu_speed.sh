@@ -5,7 +5,7 @@
 # images/s, and the CUDA tests. Each part has its own time limit so that one slow compilation cannot
 # take the others with it.
 #   bash benchmarks/gpu_speed.sh REFERENCE_SCRIPT OUT_DIR
-# PARTS picks the parts (default: all of "default profile cudagraphs inference tests", about 9
+# PARTS picks the parts (default: all of "default profile cudagraphs eager inference tests", about 10
 # minutes on an H100; split them over two calls where one call may not take that long). SIZE, ITERS
 # and WARMUP (256, 20, 6) change the image size and the timed steps, e.g. to try it on a CPU with
 # SIZE=32 ITERS=1 WARMUP=1 PARTS="default profile".
@@ -13,7 +13,7 @@ set -u
 ref=${1:?path of reference_cyclegan_step.py}
 out=${2:?output folder}
 mkdir -p "$out"
-parts=" ${PARTS:-default profile cudagraphs inference tests} "
+parts=" ${PARTS:-default profile cudagraphs eager inference tests} "
 want() { [[ $parts == *" $1 "* ]]; }
 export PYTHONUNBUFFERED=1
 step() {  # step NAME SECONDS ARGS...: one run of cyclegan_step.py, its JSON line appended to results.jsonl
@@ -37,6 +37,12 @@ want profile && step profile_b32 150 --batch 32 --iters 5 --no-flops --reference
 # Inductor's CUDA graphs (one replay per compiled call instead of a launch per kernel): a candidate
 # for the launch gaps the profile shows, not yet the default.
 want cudagraphs && TORCHINDUCTOR_CUDAGRAPHS=1 step cudagraphs_b32 150 --batch 32 --no-flops --reference /nonexistent
+# Uncompiled (runtime.compile false; translate() always runs so): is channels_last still worth it?
+# Eagerly, ATen's instance norm and reflection pad work in NCHW, so each pays a layout copy both ways.
+if want eager; then
+  step eager_nhwc_b32 90 --batch 32 --iters 10 --warmup 3 --compile false --channels-last true --no-flops --reference /nonexistent
+  step eager_nchw_b32 90 --batch 32 --iters 10 --warmup 3 --compile false --channels-last false --no-flops --reference /nonexistent
+fi
 if want inference; then
   echo "== inference images/s (limit 90s) $(date +%T)"
   timeout -k 5 90 python benchmarks/inference_throughput.py --reference --size "${SIZE:-256}" --images 512 --batch 64 >"$out/inference.log" 2>&1
