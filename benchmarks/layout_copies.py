@@ -68,6 +68,8 @@ def report(trace: dict | Path, steps: int, *, depth: int = 3) -> dict:
     """The copies and non-NHWC convolutions in a chrome trace of `steps` training steps."""
     events = json.loads(Path(trace).read_text())["traceEvents"] if not isinstance(trace, dict) else trace["traceEvents"]
     ops = _cpu_ops(events)
+    if ops and not any("Input Dims" in e.get("args", {}) for e in ops):
+        raise ValueError("the trace has no input shapes: profile with record_shapes=True")
     chains = _parents(ops)
     device_us = _device_us_by_external_id(events)
     copies: dict[tuple, dict] = {}
@@ -124,7 +126,14 @@ def main() -> None:
     a = ap.parse_args()
     if not a.trace.is_file():
         ap.error(f"{a.trace}: no such trace file")
-    rep = report(a.trace, a.steps)
+    try:
+        rep = report(a.trace, a.steps)
+    except json.JSONDecodeError as e:
+        ap.error(f"{a.trace}: not a JSON chrome trace ({e})")
+    except KeyError:
+        ap.error(f"{a.trace}: not a chrome trace (no traceEvents)")
+    except ValueError as e:
+        ap.error(f"{a.trace}: {e}")
     print(format_report(rep), end="")
     print(json.dumps({k: v for k, v in rep.items() if k != "copies"}))
 

@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -75,3 +77,7 @@ def test_layout_copies_names_the_convolution_input_that_was_converted(tmp_path):
     assert "aten::_convolution" in layout_copies.format_report(rep)
     assert layout_copies.channels_last_dense([4, 1, 30, 30], [900, 900, 30, 1])  # a size-1 channel's stride is free
     assert not layout_copies.channels_last_dense([4, 3, 8, 8], [192, 64, 8, 1])
+    # a profile taken without record_shapes cannot say what was copied: refused, not reported as "no copies"
+    no_shapes = {"traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::copy_", "ts": 1, "dur": 1, "args": {}}]}
+    with pytest.raises(ValueError, match="record_shapes=True"):
+        layout_copies.report(no_shapes, steps=1)
