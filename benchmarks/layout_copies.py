@@ -5,8 +5,8 @@ it does not take (cuDNN converts NCHW to NHWC, `.contiguous(memory_format)` insi
 a dtype cast the compiler left outside its kernels). A profile by kernel shows that time goes into
 copies; this says which: for every `aten::copy_` (the operator that launches the copy kernels) the
 operators it ran inside, the shape, strides and dtype of what it copied from and to, how often per
-training step, and the device time of its kernels. It also counts the convolutions whose input or
-weight is not dense channels_last, the usual cause.
+training step, and the device time of its kernels (where the trace links them to it). It also
+counts the convolutions whose input or weight is not dense channels_last, the usual cause.
 
 `cyclegan_step.py --profile` appends this to its profile file. Standalone, on a trace exported with
 `prof.export_chrome_trace` from a profile taken with `record_shapes=True`:
@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 COPY = "aten::copy_"
-CONVOLUTIONS = ("aten::convolution", "aten::cudnn_convolution", "aten::mkldnn_convolution")
+CONVOLUTION = "aten::convolution"  # every backend's entry point (cuDNN, oneDNN), transposed ones included
 
 
 def channels_last_dense(dims: list[int], strides: list[int]) -> bool:
@@ -86,7 +86,7 @@ def report(trace: dict | Path, steps: int, *, depth: int = 3) -> dict:
                                           "dtypes": key[4], "calls": 0, "device_us": 0.0})
             row["calls"] += 1
             row["device_us"] += device_us.get(args.get("External id"), 0.0)
-        elif e["name"] == CONVOLUTIONS[0] and len(dims) >= 2 and len(dims[0]) == 4:
+        elif e["name"] == CONVOLUTION and len(dims) >= 2 and len(dims[0]) == 4:
             convs["calls"] += 1
             if not (channels_last_dense(dims[0], strides[0]) and channels_last_dense(dims[1], strides[1])):
                 convs["not_channels_last"] += 1
