@@ -69,6 +69,8 @@ class CycleGANConfig:
     d_layers: int = 2  # PatchGAN depth: 2 -> 34x34 patches, fits 16-32 px images
     spectral_norm: bool = False  # spectral norm on every discriminator conv (Miyato et al. 2018)
     lr: float = 2e-4
+    lr_batch: int = 16  # the global batch (batch_size x processes) `lr` is given for
+    lr_scaling: str = "none"  # how the lr follows the global batch away from lr_batch: "sqrt", "linear" or "none" (scaled_lr)
     beta1: float = 0.5
     decay_from: float = 0.5  # fraction of steps after which the lr decays linearly to 0
     lambda_cycle: float = 10.0
@@ -235,6 +237,22 @@ def on_device_if_it_fits(images: torch.Tensor, device: torch.device, *, share: f
 def as_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 images (0..255) -> float in [-1, 1]; float images pass through."""
     return images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images
+
+
+LR_SCALINGS = ("sqrt", "linear", "none")
+
+
+def scaled_lr(cfg: CycleGANConfig, world: int = 1) -> float:
+    """The generators' and discriminators' Adam learning rate for this run's global batch
+    (`batch_size` images per process x `world` processes): `lr` is given for `lr_batch` images, and
+    scaled by the square root of the batch ratio ("sqrt", the rule for Adam: Malladi et al. 2022),
+    by the ratio itself ("linear", Goyal et al. 2017's rule for SGD), or not at all ("none")."""
+    if cfg.lr_scaling not in LR_SCALINGS:
+        raise ValueError(f"lr_scaling must be one of {', '.join(LR_SCALINGS)}; got {cfg.lr_scaling!r}")
+    if cfg.lr_batch < 1:
+        raise ValueError(f"lr_batch must be a positive number of images; got {cfg.lr_batch}")
+    ratio = cfg.batch_size * world / cfg.lr_batch
+    return cfg.lr * {"sqrt": math.sqrt(ratio), "linear": ratio, "none": 1.0}[cfg.lr_scaling]
 
 
 def _lr_factor(step: int, cfg: CycleGANConfig) -> float:
@@ -480,8 +498,9 @@ def train_cyclegan(
     if source_labels is not None:
         source_labels = source_labels.to(source.device)
     target_labels = target_labels.to(target.device)
-    opt_g = accel.adam([*nets.G_st.parameters(), *nets.G_ts.parameters()], lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    opt_d = accel.adam([*nets.D_s.parameters(), *nets.D_t.parameters()], lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    lr = scaled_lr(cfg, world)
+    opt_g = accel.adam([*nets.G_st.parameters(), *nets.G_ts.parameters()], lr=lr, betas=(cfg.beta1, 0.999))
+    opt_d = accel.adam([*nets.D_s.parameters(), *nets.D_t.parameters()], lr=lr, betas=(cfg.beta1, 0.999))
     optimizers = {"opt_g": opt_g, "opt_d": opt_d}
     sem = None
     balanced = nets.C is not None and cfg.pseudo_labels == "balanced"
@@ -550,7 +569,7 @@ def train_cyclegan(
         factor = _lr_factor(state.step, cfg)
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * factor
+                group["lr"] = lr * factor
         i_s = torch.randint(len(source), (cfg.batch_size,), generator=rng, device=rng.device)
         i_t = torch.randint(len(target), (cfg.batch_size,), generator=rng, device=rng.device)
         real_s, y_s = batch(source, source_labels, i_s)  # (B, C, H, W), (B,)
@@ -621,7 +640,7 @@ def train_cyclegan(
         if state.step % cfg.log_every == 0 or state.step == cfg.steps:
             losses = {
                 "loss_g_adv": loss_adv.item(), "loss_cycle": loss_cyc.item(), "loss_identity": loss_idt.item(),
-                "loss_d_t": loss_d_t.item(), "loss_d_s": loss_d_s.item(), "lr": cfg.lr * factor,
+                "loss_d_t": loss_d_t.item(), "loss_d_s": loss_d_s.item(), "lr": lr * factor,
                 "seconds": time.perf_counter() - t0,
             }
             if sem is not None:

@@ -80,6 +80,8 @@ class CycleGANParams(_Strict):
     d_layers: int = Field(2, ge=1, le=5)
     spectral_norm: bool = False
     lr: float = Field(2e-4, gt=0)
+    lr_batch: int = Field(16, gt=0)
+    lr_scaling: Literal["sqrt", "linear", "none"] = "sqrt"
     beta1: float = Field(0.5, ge=0, lt=1)
     decay_from: float = Field(0.5, ge=0, le=1)
     lambda_cycle: float = Field(10.0, ge=0)

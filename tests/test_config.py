@@ -50,6 +50,7 @@ def test_every_params_key_has_a_comment():
         ("classifier.arms", ["source_only", "bogus"], r"classifier\.arms: unknown arm\(s\) \['bogus'\]\. Valid: source_only"),
         ("classifier.seeds", [0, 0], r"classifier\.seeds: seeds must not repeat"),
         ("data.dataset", "imagenet", r"data\.dataset: Input should be 'digits' or 'folders'"),
+        ("gan.cgan.lr_scaling", "cubic", r"gan\.cgan\.lr_scaling: Input should be 'sqrt', 'linear' or 'none'"),
         ("runtime.launcher", "mpirun -n 2", r"runtime\.launcher: must start with 'python' or 'torchrun'"),
     ],
 )

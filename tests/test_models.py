@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from augment.cyclegan import CycleGANConfig, load_generator, save_generator, train_cyclegan, translate
+from augment.cyclegan import CycleGANConfig, load_generator, save_generator, scaled_lr, train_cyclegan, translate
 from augment.image_pool import ImagePool
 from models.classifiers import SmallCNN, build_classifier
 from augment.io import load_module, save_module
@@ -315,6 +315,25 @@ def test_generator_file_round_trip(tmp_path):
 def test_cyclegan_rejects_mismatched_inputs():
     with pytest.raises(ValueError, match="same C, H, W"):
         train_cyclegan(torch.zeros(4, 1, 8, 8), torch.zeros(4, 3, 8, 8), TINY)
+
+
+def test_the_learning_rate_follows_the_global_batch_as_lr_scaling_says():
+    """`lr` is given for `lr_batch` images per step over all processes; a larger global batch takes
+    it up by the square root of the ratio (sqrt), by the ratio (linear), or not (none)."""
+    base = CycleGANConfig(lr=2e-4, lr_batch=4, batch_size=16)
+    at = lambda scaling, world=1: scaled_lr(CycleGANConfig(**{**base.__dict__, "lr_scaling": scaling}), world)  # noqa: E731
+    assert at("none") == 2e-4
+    assert at("sqrt") == pytest.approx(4e-4) and at("linear") == pytest.approx(8e-4)
+    assert at("sqrt", world=4) == pytest.approx(8e-4)  # four processes of 16: a global batch of 64
+    with pytest.raises(ValueError, match="lr_scaling must be one of sqrt, linear, none; got 'cubic'"):
+        at("cubic")
+    # in training: both optimisers step with it, and the history logs it
+    source, target = _tiny_data()
+    cfg = CycleGANConfig(**{**TINY.__dict__, "steps": 2, "log_every": 1, "decay_from": 1.0, "lr_batch": 1, "lr_scaling": "sqrt"})
+    _, state = train_cyclegan(source, target, cfg)
+    assert [h["lr"] for h in state.history] == pytest.approx([cfg.lr * cfg.batch_size ** 0.5] * 2)
+    unscaled = CycleGANConfig(**{**cfg.__dict__, "lr_scaling": "none"})
+    assert train_cyclegan(source, target, unscaled)[1].history[0]["lr"] == pytest.approx(cfg.lr)
 
 
 @pytest.mark.parametrize("conditional", [False, True])
