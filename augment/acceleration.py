@@ -4,11 +4,13 @@ One object, chosen once from `runtime.precision` and `runtime.compile` and the d
 same loop runs in float32 on a laptop CPU and in bf16, channels_last and `torch.compile`d on a GPU:
 
 - bf16 autocast (no loss scaling needed: bf16 has float32's exponent range); losses stay float32;
-- channels_last (NHWC) weights and inputs, the layout cuDNN's tensor-core convolutions want; compiled,
-  Inductor is also told to keep its own kernels (instance norms, reflection pads) in NHWC, which its
-  heuristic would not do for these networks (measured on an H100 at 256 px, batch 32: 123.6 pairs/s,
-  against 114.0 compiled in NCHW and 103 with NHWC convolutions between NCHW Inductor kernels;
-  benchmarks/RESULTS.md);
+- channels_last (NHWC) weights and inputs, the layout cuDNN's tensor-core convolutions want, for
+  compiled networks: Inductor is also told to keep its own kernels (instance norms, reflection pads)
+  in NHWC, which its heuristic would not do for these networks (measured on an H100 at 256 px, batch
+  32: 123.6 pairs/s, against 114.0 compiled in NCHW and 103 with NHWC convolutions between NCHW
+  Inductor kernels). Uncompiled (`runtime.compile: false`, and translation) they stay NCHW: ATen's
+  instance norm and reflection pad work in NCHW, and NHWC convolutions between them paid a copy
+  each way (53.9 pairs/s against 73.4; benchmarks/RESULTS.md);
 - `torch.compile` of each network's forward (the uncompiled module keeps the weights, so state
   dicts and checkpoints are the same with or without it);
 - fused Adam (one kernel per step instead of several per parameter) and cuDNN's autotuner.
@@ -62,7 +64,9 @@ class Acceleration:
         compiled = compile is True or (compile == "auto" and cuda)
         return cls(
             bf16=precision == "bf16" or (precision == "auto" and native_bf16(device)),
-            channels_last=cuda,
+            # Uncompiled, ATen's instance norm and reflection pad work in NCHW, and NHWC convolutions
+            # between them pay a layout copy each way: 53.9 pairs/s against 73.4 in NCHW on an H100.
+            channels_last=cuda and compiled,
             compile=compiled,
             fused_optimizer=True,  # also on the CPU: measured 12-18% faster per GAN step at 16 px
         )

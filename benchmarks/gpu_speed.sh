@@ -37,8 +37,9 @@ want profile && step profile_b32 150 --batch 32 --iters 5 --no-flops --reference
 # Inductor's CUDA graphs (one replay per compiled call instead of a launch per kernel): a candidate
 # for the launch gaps the profile shows, not yet the default.
 want cudagraphs && TORCHINDUCTOR_CUDAGRAPHS=1 step cudagraphs_b32 150 --batch 32 --no-flops --reference /nonexistent
-# Uncompiled (runtime.compile false; translate() always runs so): is channels_last still worth it?
-# Eagerly, ATen's instance norm and reflection pad work in NCHW, so each pays a layout copy both ways.
+# Uncompiled (runtime.compile false; translate() always runs so): NHWC against NCHW. Eagerly, ATen's
+# instance norm and reflection pad work in NCHW, so NHWC convolutions pay a layout copy each way
+# (53.9 against 73.4 pairs/s on an H100, RESULTS.md): uncompiled runs take NCHW.
 if want eager; then
   step eager_nhwc_b32 90 --batch 32 --iters 10 --warmup 3 --compile false --channels-last true --no-flops --reference /nonexistent
   step eager_nchw_b32 90 --batch 32 --iters 10 --warmup 3 --compile false --channels-last false --no-flops --reference /nonexistent

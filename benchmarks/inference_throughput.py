@@ -2,7 +2,7 @@
 
 - translation: `augment.cyclegan.translate` (what `synthesize` and evaluate's `test_time` run:
   batched, `torch.inference_mode`, the precision and layout `runtime.precision` chooses: bf16 and
-  channels_last on a GPU, bf16 on a CPU with bf16 units);
+  NCHW on a GPU (uncompiled, NHWC measured slower there), bf16 on a CPU with bf16 units);
 - classification: `augment.classify.predict` (what every `train_classifier` stage runs on both test
   sets: batched, `inference_mode`, channels_last, bf16 on a GPU).
 

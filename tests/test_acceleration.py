@@ -38,7 +38,8 @@ def test_auto_takes_bf16_on_cpu_only_where_the_processor_computes_it_and_everyth
     assert Acceleration.choose("cpu", compile=True).compile
     on_gpu = Acceleration.choose("cuda")
     assert on_gpu.bf16 and on_gpu.compile and on_gpu.fused_optimizer
-    assert on_gpu.channels_last and Acceleration.choose("cuda", compile=False).channels_last  # NHWC compiled or not
+    assert on_gpu.channels_last  # compiled: NHWC through Inductor's kernels too
+    assert not Acceleration.choose("cuda", compile=False).channels_last  # eager: ATen's norms and pads are NCHW
     assert not Acceleration.choose("cuda", precision="fp32", compile=False).bf16
     with pytest.raises(ValueError, match="precision"):
         Acceleration.choose("cpu", precision="fp16")
@@ -99,7 +100,7 @@ def test_runtime_params_choose_the_acceleration():
     from pipelines.config import parse_params
 
     r = parse_params({"runtime": {"precision": "fp32", "compile": False}}).runtime
-    assert Acceleration.choose("cuda", precision=r.precision, compile=r.compile) == Acceleration(channels_last=True, fused_optimizer=True)
+    assert Acceleration.choose("cuda", precision=r.precision, compile=r.compile) == Acceleration(fused_optimizer=True)  # uncompiled: NCHW
     assert Acceleration.choose("cpu", precision=r.precision, compile=r.compile) == Acceleration(fused_optimizer=True)
     with pytest.raises(ValueError, match="runtime.precision"):
         parse_params({"runtime": {"precision": "half"}})
