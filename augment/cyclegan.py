@@ -239,7 +239,7 @@ def as_float(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images
 
 
-LR_SCALINGS = ("sqrt", "linear", "none")
+LR_SCALINGS = {"sqrt": math.sqrt, "linear": lambda ratio: ratio, "none": lambda ratio: 1.0}  # global batch / lr_batch -> lr factor
 
 
 def scaled_lr(cfg: CycleGANConfig, world: int = 1) -> float:
@@ -251,8 +251,7 @@ def scaled_lr(cfg: CycleGANConfig, world: int = 1) -> float:
         raise ValueError(f"lr_scaling must be one of {', '.join(LR_SCALINGS)}; got {cfg.lr_scaling!r}")
     if cfg.lr_batch < 1:
         raise ValueError(f"lr_batch must be a positive number of images; got {cfg.lr_batch}")
-    ratio = cfg.batch_size * world / cfg.lr_batch
-    return cfg.lr * {"sqrt": math.sqrt(ratio), "linear": ratio, "none": 1.0}[cfg.lr_scaling]
+    return cfg.lr * LR_SCALINGS[cfg.lr_scaling](cfg.batch_size * world / cfg.lr_batch)
 
 
 def _lr_factor(step: int, cfg: CycleGANConfig) -> float:

@@ -158,13 +158,13 @@ def main() -> None:
         from torch.profiler import ProfilerActivity, profile
 
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if a.device.startswith("cuda") else [])
-        steps = a.warmup + min(a.iters, 5)
+        profiled = min(a.iters, 5)
         with profile(activities=activities, record_shapes=True) as prof:
-            time_project_step(ref_cfg, channels=3, size=a.size, warmup=a.warmup, iters=min(a.iters, 5), device=a.device, accel=accel)
+            time_project_step(ref_cfg, channels=3, size=a.size, warmup=a.warmup, iters=profiled, device=a.device, accel=accel)
         key = "self_cuda_time_total" if a.device.startswith("cuda") else "self_cpu_time_total"
         with tempfile.TemporaryDirectory() as tmp:  # the trace holds every operator's strides: which copies, from what layout
             prof.export_chrome_trace(f"{tmp}/trace.json")
-            copies = layout_copies.report(Path(tmp, "trace.json"), steps)
+            copies = layout_copies.report(Path(tmp, "trace.json"), a.warmup + profiled)
         # By kernel, then by operator and input shapes, then the copies with their layouts and callers.
         a.profile.write_text(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=90) + "\n\n"
                              + prof.key_averages(group_by_input_shape=True).table(sort_by=key, row_limit=40, max_name_column_width=60,

@@ -27,7 +27,7 @@ nets, state = train_cyclegan(source, target, cfg, source_labels=labels, num_clas
 mine = {"labels": state.target_labels.tolist(), "c_running": [h["loss_c_running"] for h in state.history],
         "moved": [h.get("pseudo_moved") for h in state.history],
         # C's batch-norm statistics (each process normalised its own batches) and its weights
-        "c_buffers": [b.tolist() for name, b in nets.C.named_buffers() if b.is_floating_point()],
+        "c_buffers": [b.tolist() for b in nets.C.buffers() if b.is_floating_point()],
         "c_weights": [p.detach().reshape(-1).tolist() for p in nets.C.parameters()]}
 every = [None] * world
 dist.all_gather_object(every, mine)
