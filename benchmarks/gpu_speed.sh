@@ -51,7 +51,10 @@ if want inference; then
 fi
 if want tests; then
   echo "== CUDA tests $(date +%T)"
-  timeout -k 5 110 python -m pytest -q -x tests/test_acceleration.py -k "not runtime_params" >"$out/tests.log" 2>&1; echo "rc=$?"; tail -n 3 "$out/tests.log"
+  timeout -k 5 110 python -m pytest -q -x tests/test_acceleration.py -k "not runtime_params" >"$out/tests.log" 2>&1
+  rc=$?; echo "rc=$rc"
+  # a failure's traceback in the call's own output too, in case the files do not come back
+  if [ "$rc" = 0 ]; then tail -n 3 "$out/tests.log"; else grep -v '^$' "$out/tests.log" | tail -n 60; fi
 fi
 echo "== summary"
 [ -f "$out/results.jsonl" ] && python -c "

@@ -8,8 +8,10 @@
 
 The plain loop is what one writes first: float32, NCHW, `torch.no_grad`, the same batches. Networks
 are params.yaml's (the CycleGAN's G_st, the classifier) at params.yaml's image size, or with
-`--reference` the reference ResNet-9 generator (ngf 64) at `--size`. Random weights and images: the
-cost does not depend on them.
+`--reference` the reference ResNet-9 generator (ngf 64) and the default `small_cnn` (width 32) at
+`--size`, `runtime.precision: auto`; that run reads no params.yaml, so it needs only torch (and the
+project's own modules), not the pipeline's config stack. Random weights and images: the cost does not
+depend on them.
 
     python benchmarks/inference_throughput.py                        # the default run's networks
     python benchmarks/inference_throughput.py --reference --size 256 --images 512 --batch 64
@@ -20,7 +22,6 @@ pass. The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -36,7 +37,6 @@ from bench_setup import PARAMS, add_device_args, device_from, device_name, media
 from augment.classify import predict  # noqa: E402
 from augment.cyclegan import CycleGANConfig, build_cyclegan, is_conditional, translate  # noqa: E402
 from models.classifiers import build_classifier  # noqa: E402
-from pipelines.config import as_config, load_params  # noqa: E402
 
 
 def plain_loop(net: torch.nn.Module, images: torch.Tensor, batch: int, device: torch.device,
@@ -70,12 +70,16 @@ def main() -> None:
     add_device_args(ap)
     a = ap.parse_args()
     device = device_from(a)
-    p = load_params(PARAMS)
     channels, classes = 3, 10
-    cfg = as_config(p.gan.cyclegan, CycleGANConfig)
-    size = p.data.image_size
     if a.reference:
-        cfg, size = dataclasses.replace(cfg, generator="resnet", ngf=64, n_blocks=9, conditional=False), a.size
+        cfg, size, precision = CycleGANConfig(generator="resnet", ngf=64, n_blocks=9, conditional=False), a.size, "auto"
+        model, width = "small_cnn", 32
+    else:
+        from pipelines.config import as_config, load_params  # pydantic: only for params.yaml's networks
+
+        p = load_params(PARAMS)
+        cfg, size, precision = as_config(p.gan.cyclegan, CycleGANConfig), p.data.image_size, p.runtime.precision
+        model, width = p.classifier.model, p.classifier.width
     torch.manual_seed(0)
     generator = build_cyclegan(cfg, channels, classes).G_st
     labels = torch.arange(a.images) % classes
@@ -87,9 +91,9 @@ def main() -> None:
     }
     made_for = labels if is_conditional(generator) else None  # a conditional generator is told the class
     result["translate"] = {"batch": a.batch, **rates(
-        "translate", lambda: translate(generator, images, made_for, batch_size=a.batch, device=device, precision=p.runtime.precision),
+        "translate", lambda: translate(generator, images, made_for, batch_size=a.batch, device=device, precision=precision),
         plain_loop(generator, images, a.batch, device, made_for), a.images, device, a.repeats)}
-    classifier = build_classifier(p.classifier.model, in_channels=channels, num_classes=classes, width=p.classifier.width)
+    classifier = build_classifier(model, in_channels=channels, num_classes=classes, width=width)
     result["predict"] = {"batch": 512, **rates("predict", lambda: predict(classifier, images, device=device),
                                                plain_loop(classifier, images, 512, device), a.images, device, a.repeats)}
     print(json.dumps(result), flush=True)

@@ -52,6 +52,20 @@ def test_inference_throughput_reports_translation_and_prediction_next_to_a_plain
         assert abs(r["project_over_plain"] - r["project_images_per_s"] / r["plain_fp32_images_per_s"]) < 0.01
 
 
+def test_the_reference_inference_run_needs_no_config_stack():
+    """`--reference` is what a bare GPU box runs (torch and the project's modules, no pydantic):
+    with pydantic made unimportable it still reports both paths, for the reference generator."""
+    script = ("import runpy, sys; sys.modules['pydantic'] = None; sys.path.insert(0, 'benchmarks'); "
+              "sys.argv = ['inference_throughput.py', '--reference', '--size', '16', '--images', '8', '--batch', '4', "
+              "'--repeats', '1', '--threads', '1', '--device', 'cpu']; "
+              "runpy.run_path('benchmarks/inference_throughput.py', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["generator"].startswith("reference resnet-9") and result["image_size"] == 16
+    assert result["translate"]["project_images_per_s"] > 0 and result["predict"]["project_images_per_s"] > 0
+
+
 def test_layout_copies_names_the_convolution_input_that_was_converted(tmp_path):
     """A channels_last convolution given an NCHW input: the report counts it and names the copy it
     caused, inside the convolution, with the strides it came in and left with."""
