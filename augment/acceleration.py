@@ -96,7 +96,10 @@ class Acceleration:
         # Compiled in channels_last, Inductor is told to keep NHWC through its own kernels (norms,
         # pads, activations) too: its heuristic leaves networks with a narrow last convolution, as
         # both CycleGAN networks have, in NCHW, and every NHWC convolution then pays layout copies.
-        return torch.compile(net, options={"force_layout_optimization": True} if self.channels_last else None)
+        # Static shapes: a stage trains at one size and batch (a graph each for the few batch
+        # shapes of a step); a second image size in one process otherwise recompiled with symbolic
+        # sizes, on which this layout-forced compile failed (tests/test_acceleration.py).
+        return torch.compile(net, dynamic=False, options={"force_layout_optimization": True} if self.channels_last else None)
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x

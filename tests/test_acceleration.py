@@ -82,6 +82,26 @@ def test_a_compiled_channels_last_network_computes_what_the_eager_one_does_and_k
     assert net[1].weight.grad is not None and torch.isfinite(net[1].weight.grad).all()
 
 
+def test_a_compiled_generator_trains_at_a_second_image_size_in_the_same_process():
+    """A second size in one process (a sweep in a notebook, the benchmark's two sizes, the test
+    suite) recompiles. With Inductor's automatic dynamic shapes that recompile made symbolic sizes,
+    and the channels_last, layout-forced compile of the generator failed on them ("cannot determine
+    truth value of Relational"). Compiled for static shapes, each size gets its own graph."""
+    from models.generators import ResnetGenerator
+
+    torch.manual_seed(0)
+    net = ResnetGenerator(3, 3, ngf=4, n_blocks=1)
+    accel = Acceleration(channels_last=True, compile=True)
+    run = accel.place(net, torch.device("cpu"))
+    for size in (16, 12):
+        x = torch.rand(2, 3, size, size) * 2 - 1
+        net.zero_grad()
+        out = run(accel.inputs(x))
+        assert out.shape == (2, 3, size, size) and torch.allclose(out, net(x), atol=1e-5)
+        out.square().mean().backward()
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+
+
 def test_translation_follows_the_runtime_precision():
     source, target, labels = _labeled_data()
     nets, _ = train_cyclegan(source, target, TINY, accel=Acceleration(fused_optimizer=True))
