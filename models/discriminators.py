@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from models.generators import check_class_labels, init_weights
+from models.norms import InstanceNorm
 from models.sizes import patch_size_problem  # noqa: F401 - re-exported
 
 
@@ -52,12 +53,12 @@ class PatchDiscriminator(nn.Module):
             prev, mult = mult, min(2**i, 8)
             layers += [
                 nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1),
-                nn.InstanceNorm2d(ndf * mult), nn.LeakyReLU(0.2, True),
+                InstanceNorm(ndf * mult), nn.LeakyReLU(0.2, True),
             ]
         prev, mult = mult, min(2**n_layers, 8)
         layers += [
             nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1),
-            nn.InstanceNorm2d(ndf * mult), nn.LeakyReLU(0.2, True),
+            InstanceNorm(ndf * mult), nn.LeakyReLU(0.2, True),
             nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1),
         ]
         self.net = nn.Sequential(*layers)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.norms import InstanceNorm
 from models.sizes import UNET_DOWNS, check_generator_name, generator_size_problem  # noqa: F401 - re-exported
 
 
@@ -44,8 +45,9 @@ def check_class_labels(labels: torch.Tensor, batch: int, num_classes: int, owner
 
 
 def _norm(channels: int) -> nn.Module:
-    # Instance norm: per-image statistics, so batch size (and DDP sharding) does not change the output.
-    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    # Instance norm: per-image statistics, so batch size (and DDP sharding) does not change the output;
+    # kept in the input's memory layout (models/norms.py).
+    return InstanceNorm(channels)
 
 
 class ResnetBlock(nn.Module):
