@@ -5,7 +5,7 @@
 # images/s, and the CUDA tests. Each part has its own time limit so that one slow compilation cannot
 # take the others with it.
 #   bash benchmarks/gpu_speed.sh REFERENCE_SCRIPT OUT_DIR
-# PARTS picks the parts (default: all of "default profile cudagraphs eager inference tests", about 10
+# PARTS picks the parts (default: all of "tests default profile cudagraphs eager inference", about 10
 # minutes on an H100; split them over two calls where one call may not take that long). SIZE, ITERS
 # and WARMUP (256, 20, 6) change the image size and the timed steps, e.g. to try it on a CPU with
 # SIZE=32 ITERS=1 WARMUP=1 PARTS="default profile".
@@ -13,7 +13,7 @@ set -u
 ref=${1:?path of reference_cyclegan_step.py}
 out=${2:?output folder}
 mkdir -p "$out"
-parts=" ${PARTS:-default profile cudagraphs eager inference tests} "
+parts=" ${PARTS:-tests default profile cudagraphs eager inference} "
 want() { [[ $parts == *" $1 "* ]]; }
 export PYTHONUNBUFFERED=1
 step() {  # step NAME SECONDS ARGS...: one run of cyclegan_step.py, its JSON line appended to results.jsonl
@@ -26,9 +26,17 @@ step() {  # step NAME SECONDS ARGS...: one run of cyclegan_step.py, its JSON lin
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$out/gpu.txt"
 python -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" | tee -a "$out/gpu.txt"
+# The CUDA tests first (90 s on an H100): what follows measures code they have checked.
+if want tests; then
+  echo "== CUDA tests $(date +%T)"
+  timeout -k 5 110 python -m pytest -q -x tests/test_acceleration.py -k "not runtime_params" >"$out/tests.log" 2>&1
+  rc=$?; echo "rc=$rc"
+  # a failure's traceback in the call's own output too, in case the files do not come back
+  if [ "$rc" = 0 ]; then tail -n 3 "$out/tests.log"; else grep -v '^$' "$out/tests.log" | tail -n 60; fi
+fi
 # On an H100: 3 minutes for the first (it also runs the yardstick, counts FLOPs and times the bf16
 # peak), under 1 for the profile (the compiled graphs are cached by then), about 2 for the CUDA-graph
-# variant (compilation), under 1 for the inference figures, 90 s for the tests. `--channels-last false` times the
+# variant (compilation), under 1 for the inference figures. `--channels-last false` times the
 # NCHW layout, `--batch 64` the larger batch (114.0 and 126.8 pairs/s against 123.6, RESULTS.md).
 want default && step default_b32 200 --batch 32 --reference "$ref"
 # The profile's last section (benchmarks/layout_copies.py) lists every aten::copy_ with the operators
@@ -48,13 +56,6 @@ if want inference; then
   echo "== inference images/s (limit 90s) $(date +%T)"
   timeout -k 5 90 python benchmarks/inference_throughput.py --reference --size "${SIZE:-256}" --images 512 --batch 64 >"$out/inference.log" 2>&1
   echo "rc=$?"; tail -n 1 "$out/inference.log"
-fi
-if want tests; then
-  echo "== CUDA tests $(date +%T)"
-  timeout -k 5 110 python -m pytest -q -x tests/test_acceleration.py -k "not runtime_params" >"$out/tests.log" 2>&1
-  rc=$?; echo "rc=$rc"
-  # a failure's traceback in the call's own output too, in case the files do not come back
-  if [ "$rc" = 0 ]; then tail -n 3 "$out/tests.log"; else grep -v '^$' "$out/tests.log" | tail -n 60; fi
 fi
 echo "== summary"
 [ -f "$out/results.jsonl" ] && python -c "
