@@ -627,6 +627,8 @@ def train_cyclegan(
             pooled_s, pooled_ys = pool_s.query(fake_s, ds_fake)
         else:
             (pooled_t, pooled_yt), (pooled_s, pooled_ys) = (pool_t.query(fake_t), None), (pool_s.query(fake_s), None)
+        # the pool hands back its own layout (NCHW once it holds images): the discriminators' layout
+        pooled_t, pooled_s = accel.inputs(pooled_t), accel.inputs(pooled_s)
         with accel.autocast(device):
             loss_d_t = 0.5 * _real_and_fake_loss(adv, judge, D_t, (real_t, dt_real), (pooled_t, pooled_yt))
             loss_d_s = 0.5 * _real_and_fake_loss(adv, judge, D_s, (real_s, ds_real), (pooled_s, pooled_ys))

@@ -149,6 +149,28 @@ def test_compiled_channels_last_generator_hands_every_convolution_backward_an_nh
     assert all(g.is_contiguous(memory_format=torch.channels_last) for g in grads), [g.stride() for g in grads]
 
 
+def test_in_channels_last_every_convolution_of_a_gan_step_gets_an_nhwc_input():
+    """A convolution handed an NCHW input in a channels_last network converts it first (on a GPU, a
+    copy kernel per call). The image pool hands back NCHW once it holds images, so the
+    discriminators' real-and-pooled pass used to get one."""
+    from torch.nn.modules.module import register_module_forward_pre_hook
+
+    layouts = []
+
+    def record(module, args):
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            layouts.append((type(module).__name__, tuple(args[0].shape), args[0].is_contiguous(memory_format=torch.channels_last)))
+
+    cfg = dataclasses.replace(TINY, steps=3, d_layers=2, pool_size=50)
+    x = torch.rand(8, 3, 16, 16) * 2 - 1
+    handle = register_module_forward_pre_hook(record)
+    try:
+        train_cyclegan(x, x.flip(0), cfg, accel=Acceleration(channels_last=True))
+    finally:
+        handle.remove()
+    assert len(layouts) > 50 and [entry for entry in layouts if not entry[2]] == []
+
+
 def test_translation_follows_the_runtime_precision():
     source, target, labels = _labeled_data()
     nets, _ = train_cyclegan(source, target, TINY, accel=Acceleration(fused_optimizer=True))
