@@ -10,6 +10,11 @@ import torch
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
+# The yardstick's networks (reference_cyclegan_step.py): ResNet-9 generators of width 64, 3-layer
+# PatchGANs of width 64, an image pool of 50, as `CycleGANConfig` keys (LSGAN and lambda_identity 0.5
+# are its defaults). Both speed scripts build the project's networks from this.
+REFERENCE_ARCH = {"generator": "resnet", "ngf": 64, "n_blocks": 9, "ndf": 64, "d_layers": 3, "pool_size": 50}
+
 
 def add_device_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")

@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import layout_copies  # noqa: E402
-from bench_setup import add_device_args, device_from, device_name  # noqa: E402
+from bench_setup import REFERENCE_ARCH, add_device_args, device_from, device_name  # noqa: E402
 
 from augment.acceleration import Acceleration  # noqa: E402
 from augment.cyclegan import CycleGANConfig, train_cyclegan  # noqa: E402
@@ -127,7 +127,7 @@ def main() -> None:
     if a.channels_last != "auto":
         accel = Acceleration(**{**accel.__dict__, "channels_last": a.channels_last == "true"})
 
-    ref_cfg = CycleGANConfig(batch_size=a.batch, ngf=64, n_blocks=9, ndf=64, d_layers=3, pool_size=50)
+    ref_cfg = CycleGANConfig(batch_size=a.batch, **REFERENCE_ARCH)
     result: dict = {
         "size": a.size, "batch": a.batch, "device": a.device,
         "device_name": device_name(a.device),

@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_setup import PARAMS, add_device_args, device_from, device_name, median_seconds  # noqa: E402
+from bench_setup import PARAMS, REFERENCE_ARCH, add_device_args, device_from, device_name, median_seconds  # noqa: E402
 
 from augment.classify import predict  # noqa: E402
 from augment.cyclegan import CycleGANConfig, build_cyclegan, is_conditional, translate  # noqa: E402
@@ -72,7 +72,7 @@ def main() -> None:
     device = device_from(a)
     channels, classes = 3, 10
     if a.reference:
-        cfg, size, precision = CycleGANConfig(generator="resnet", ngf=64, n_blocks=9, conditional=False), a.size, "auto"
+        cfg, size, precision = CycleGANConfig(**REFERENCE_ARCH), a.size, "auto"
         model, width = "small_cnn", 32
     else:
         from pipelines.config import as_config, load_params  # pydantic: only for params.yaml's networks
