@@ -1,5 +1,9 @@
 """params.yaml parsed once into typed, frozen models.
 
+Each field's default is the value params.yaml sets (tests/test_config.py holds the two together): a
+params file that leaves a key out, an older one or one written by hand, runs as the documented
+default would, not with some other value.
+
 Unknown keys and bad values are rejected with a message naming the dotted key, e.g.
 `params.yaml: gan.cyclegan.steps: Input should be greater than 0 (got -5)`.
 """
@@ -89,18 +93,18 @@ class CycleGANParams(_Strict):
     lambda_semantic: float = Field(1.0, ge=0)
     semantic_threshold: float = Field(1.0, gt=0)
     semantic_lr: float = Field(1e-3, gt=0)
-    semantic_width: int = Field(32, gt=0)
+    semantic_width: int = Field(16, gt=0)
     semantic_batch_size: int = Field(64, gt=1)
-    semantic_warmup: int = Field(0, ge=0)
+    semantic_warmup: int = Field(300, ge=0)
     semantic_views: bool = True
     semantic_judge_views: bool = True
-    semantic_self_training: bool = False
+    semantic_self_training: bool = True
     pseudo_label_threshold: float = Field(0.9, gt=0, le=1)
-    pseudo_labels: Literal["confident", "balanced"] = "confident"
-    class_discriminator: bool = False
+    pseudo_labels: Literal["confident", "balanced"] = "balanced"
+    class_discriminator: bool = True
     relabel_every: int = Field(50, gt=0)
     relabel_pool: int = Field(4096, ge=16)
-    balance_strength: float = Field(math.inf, gt=0)
+    balance_strength: float = Field(3.0, gt=0)
     pool_size: int = Field(50, ge=0)
     loss: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
     log_every: int = Field(50, gt=0)
@@ -120,9 +124,14 @@ class CycleGANParams(_Strict):
 
 
 class CGANParams(CycleGANParams):
-    """The class-conditional translator: the CycleGAN's settings plus how target images get labels."""
+    """The class-conditional translator: the CycleGAN's settings, with its own defaults where params.yaml
+    gives it other values."""
 
-    lambda_semantic: float = Field(1.0, ge=0)
+    steps: int = Field(400, gt=0)
+    ngf: int = Field(16, gt=0)
+    semantic_warmup: int = Field(0, ge=0)
+    semantic_self_training: bool = False
+    pseudo_labels: Literal["confident", "balanced"] = "confident"  # the few visible target labels give it its class signal
     conditional: ClassVar[bool] = True
 
 
@@ -160,11 +169,11 @@ class ClassicParams(_Strict):
 
 
 class ClassifierParams(_Strict):
-    arms: list[str] = Field(default_factory=lambda: ["source_only", "cyclegan", "oracle"], min_length=1)
+    arms: list[str] = Field(default_factory=lambda: list(ARMS), min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     model: Literal["small_cnn"] = "small_cnn"
     width: int = Field(32, gt=0)
-    steps: int = Field(600, gt=0)
+    steps: int = Field(300, gt=0)
     batch_size: int = Field(64, gt=1)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(5e-4, ge=0)

@@ -29,6 +29,16 @@ def test_repo_params_parse_and_hold_the_contract_keys():
         assert in_model == in_file, f"{key}: parsed {in_model!r}, file says {in_file!r}"
 
 
+def test_a_key_left_out_takes_the_value_params_yaml_gives_it():
+    # One default per key: a params file without some key (an older one, one written by hand) runs
+    # as the documented params.yaml would, not with another value the model happened to hold.
+    from_file = load_params(REPO / "params.yaml", build_transforms=False).model_dump()
+    assert parse_params({}, build_transforms=False).model_dump() == from_file
+    raw = _raw()
+    del raw["gan"]["cyclegan"]["semantic_warmup"], raw["gan"]["cgan"]["pseudo_labels"], raw["classifier"]["arms"]
+    assert parse_params(raw, build_transforms=False).model_dump() == from_file
+
+
 def test_every_params_key_has_a_comment():
     lines = (REPO / "params.yaml").read_text().splitlines()
     for i, line in enumerate(lines):
