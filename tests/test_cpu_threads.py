@@ -12,6 +12,10 @@ from pipelines import cpu_threads
 from pipelines.cpu_threads import ThreadPolicy
 from tests.conftest import REPO
 
+# These tests measure what other processes use of the cores: a test running beside them in another
+# worker would count as a neighbour, so they run alone (pytest -m alone; make test runs them last).
+pytestmark = pytest.mark.alone
+
 needs_proc_stat = pytest.mark.skipif(ThreadPolicy().others_busy() is None, reason="needs Linux /proc/stat")
 
 
