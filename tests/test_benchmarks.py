@@ -1,5 +1,6 @@
 """The speed report runs as its docstring says and prints the figures the notes quote (no timing is asserted)."""
 import json
+import os
 import subprocess
 import sys
 
@@ -24,6 +25,24 @@ def test_cyclegan_step_reports_the_project_step_the_yardstick_and_the_params_yam
     # the profile: kernels, then the layout copies; per step 4 ResNet generator calls x 24 convolutions (2 transposed) + 4 PatchGAN calls x 5
     assert result["profile"]["steps"] == 2 and result["profile"]["convolutions"]["per_step"] == 116
     assert "Layout copies over 2 steps" in (tmp_path / "profile.txt").read_text()
+
+
+def test_the_gpu_speed_script_runs_through_on_the_cpu(tmp_path):
+    # The one-command GPU report, at its smallest: each part it names leaves its JSON line, whatever the device.
+    ref = REPO.parent / "shared/bench/reference_cyclegan_step.py"
+    env = {**os.environ, "PARTS": "default inference", "SIZE": "32", "BATCH": "1", "ITERS": "1", "WARMUP": "1", "IMAGES": "32",
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    proc = subprocess.run(["bash", "benchmarks/gpu_speed.sh", str(ref), str(tmp_path / "out")], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "out/results.jsonl").read_text().splitlines()]
+    assert [r["variant"] for r in rows] == ["default_b1"] and rows[0]["size"] == 32 and rows[0]["batch"] == 1
+    assert rows[0]["project"]["img_pairs_per_s"] > 0 and rows[0]["flops_per_iter"] > 0
+    if ref.is_file():
+        assert rows[0]["project_over_reference_throughput"] > 0
+    inference = json.loads((tmp_path / "out/inference.log").read_text().strip().splitlines()[-1])
+    assert inference["image_size"] == 32 and inference["images"] == 32 and inference["translate"]["project_images_per_s"] > 0
+    assert "== summary" in proc.stdout and "default_b1 " in proc.stdout
 
 
 def test_relabel_cost_times_the_whole_set_and_the_pool():
