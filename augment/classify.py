@@ -18,6 +18,9 @@ from models.classifiers import build_classifier
 
 @dataclass(frozen=True)
 class ClassifierConfig:
+    """One downstream classifier's training settings, for calling `train_classifier` from Python;
+    the pipeline's defaults are params.yaml's `classifier` section."""
+
     model: str = "small_cnn"
     width: int = 32  # channels of the first conv block
     steps: int = 600  # optimiser updates

@@ -58,6 +58,11 @@ from models.warp import Warped, check_warp_name
 
 @dataclass(frozen=True)
 class CycleGANConfig:
+    """One GAN training run's settings. Its defaults are a plain CycleGAN, for calling
+    `train_cyclegan` from Python: no semantic loss, no warp, ResNet generators. The pipeline's
+    defaults are params.yaml's `gan.cyclegan` and `gan.cgan` (`pipelines.config.as_config` builds
+    this class from them)."""
+
     steps: int = 1500  # generator updates
     batch_size: int = 16
     generator: str = "resnet"  # "resnet" (Johnson et al.) or "unet" (pix2pix)
