@@ -40,7 +40,7 @@ fi
 # On an H100: 3 minutes for the first (it also runs the yardstick, counts FLOPs and times the bf16
 # peak), under 1 for the profile (the compiled graphs are cached by then), about 2 for the CUDA-graph
 # variant (compilation), under 1 for the inference figures. `--channels-last false` times the
-# NCHW layout, `--batch 64` the larger batch (114.0 and 126.8 pairs/s against 123.6, RESULTS.md).
+# NCHW layout (114.0 pairs/s against 123.6, RESULTS.md); the "double" part, twice the batch.
 want default && step default_b$batch 200 --batch "$batch" --reference "$ref"
 # The profile's last section (benchmarks/layout_copies.py) lists every aten::copy_ with the operators
 # it ran inside and the strides it converted: the per-convolution copy of RESULTS.md shows there.
