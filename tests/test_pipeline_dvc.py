@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tests.conftest import make_folders
-from tests.e2e import dvc, project_copy, ran_stages, run
+from tests.e2e import ALWAYS_RUN, dvc, pending, project_copy, ran_stages, run
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def digits_repo(tmp_path_factory):
 
 def test_repro_writes_every_metrics_key(digits_repo):
     repo, out = digits_repo
-    expected = {"code", "prepare", "few_labels", "arm_inputs", "evaluate"} | {f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in GANS for s in (0, 1)} | {
+    expected = {"code", "index_raw", "prepare", "few_labels", "arm_inputs", "evaluate"} | {f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in GANS for s in (0, 1)} | {
         f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)
     }
     assert set(ran_stages(out)) == expected
@@ -79,7 +79,8 @@ def test_repro_writes_every_metrics_key(digits_repo):
     for arm, seed in (("cyclegan", 0), ("cyclegan", 1), ("cgan", 1), ("test_time", 1)):
         assert json.loads((repo / f"artifacts/classifiers/{arm}/{seed}/status.json").read_text())["gan_seed"] == seed
     assert m["run"]["seeds"] == [0, 1] and m["run"]["gan_seeds"] == [0, 1] and m["run"]["device"] == "cpu"
-    assert set(m["run"]["wall_seconds"]) == expected and all(v > 0 for v in m["run"]["wall_seconds"].values())
+    # every stage's time but index_raw's: a timings file it rewrote on each run would re-run evaluate
+    assert set(m["run"]["wall_seconds"]) == expected - set(ALWAYS_RUN) and all(v > 0 for v in m["run"]["wall_seconds"].values())
     rates = m["run"]["images_per_s"]  # throughput of what each stage computes, from its timings file
     assert all(rates[f"synthesize@{g}-{s}"]["translate"] > 0 and rates[f"train_gan@{g}-{s}"]["train_pairs"] > 0 for g in GANS for s in (0, 1))
     assert all(rates[f"train_classifier@oracle-{s}"]["train"] > 0 and rates[f"train_classifier@oracle-{s}"]["predict"] > 0 for s in (0, 1))
@@ -135,7 +136,7 @@ def test_cgan_and_cyclegan_networks_that_cannot_fit_the_images_are_refused_befor
 def test_second_repro_runs_nothing(digits_repo):
     repo, _ = digits_repo
     again = dvc("repro", cwd=repo)
-    assert ran_stages(again.stdout) == []
+    assert ran_stages(again.stdout) == ALWAYS_RUN  # it lists data.root again; prepare is not re-run
 
 
 def test_stages_read_the_packed_images_and_the_png_copies_are_outside_dvc(digits_repo):
@@ -144,7 +145,7 @@ def test_stages_read_the_packed_images_and_the_png_copies_are_outside_dvc(digits
     assert pngs and (repo / "data/prepared/pixels.npy").is_file() and (repo / "data/synthetic/cgan/0/pixels.npy").is_file()
     for p in pngs[:3] + pngs[-3:]:
         p.unlink()
-    assert "up to date" in dvc("status", cwd=repo).stdout  # DVC hashes pixels.npy, not one file per image
+    assert pending(repo) == {}  # DVC hashes pixels.npy, not one file per image
     proc = run([sys.executable, "-m", "pipelines.cli", "pngs"], cwd=repo)
     assert "data/prepared: " in proc.stdout and all(p.is_file() for p in pngs)
 
@@ -156,7 +157,7 @@ def test_classifier_param_reruns_only_classifiers_and_evaluate(digits_repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = dvc("repro", cwd=repo).stdout
     ran = set(ran_stages(out))
-    assert ran == {"evaluate"} | {f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)}
+    assert ran == {*ALWAYS_RUN, "evaluate"} | {f"train_classifier@{a}-{s}" for a in ARMS for s in (0, 1)}
 
 
 def test_a_code_edit_reruns_only_the_stages_that_import_it(digits_repo):
@@ -165,8 +166,8 @@ def test_a_code_edit_reruns_only_the_stages_that_import_it(digits_repo):
     repo, _ = digits_repo
     report = repo / "augment/report_html.py"
     report.write_text(report.read_text() + "\n# an edit that changes no behaviour\n")
-    assert set(ran_stages(dvc("repro", cwd=repo).stdout)) == {"code", "evaluate"}
-    assert "up to date" in dvc("status", cwd=repo).stdout
+    assert set(ran_stages(dvc("repro", cwd=repo).stdout)) == {"code", "evaluate", *ALWAYS_RUN}
+    assert pending(repo) == {}
 
 
 def test_few_label_count_reruns_only_what_reads_the_few_labels(digits_repo):
@@ -178,12 +179,12 @@ def test_few_label_count_reruns_only_what_reads_the_few_labels(digits_repo):
     params["data"]["target_labels_per_class"] = 3
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran = set(ran_stages(dvc("repro", cwd=repo).stdout))
-    readers = {"few_labels", "arm_inputs", "evaluate"} | {f"{st}@cgan-{s}" for st in ("train_gan", "synthesize") for s in (0, 1)} | {
+    readers = {*ALWAYS_RUN, "few_labels", "arm_inputs", "evaluate"} | {f"{st}@cgan-{s}" for st in ("train_gan", "synthesize") for s in (0, 1)} | {
         f"train_classifier@{a}-{s}" for a in ("cgan", "target_few") for s in (0, 1)}
     assert ran == readers
     assert len(pd.read_csv(repo / "data/labels/gan-cgan.csv")) == 30  # 3 per class, 10 classes
     assert pd.read_csv(repo / "data/labels/gan-cyclegan.csv").empty
-    assert "up to date" in dvc("status", cwd=repo).stdout
+    assert pending(repo) == {}
 
 
 def test_a_classifier_refuses_a_synthetic_set_changed_behind_dvcs_back(digits_repo):
@@ -210,7 +211,7 @@ def test_identical_rerun_does_not_cascade(digits_repo):
     repo, _ = digits_repo
     forced = dvc("repro", "--force", "--single-item", "train_gan@cyclegan-1", cwd=repo)
     assert ran_stages(forced.stdout) == ["train_gan@cyclegan-1"]
-    assert ran_stages(dvc("repro", cwd=repo).stdout) == ["synthesize@cyclegan-1", "evaluate"]
+    assert ran_stages(dvc("repro", cwd=repo).stdout) == [*ALWAYS_RUN, "synthesize@cyclegan-1", "evaluate"]
 
 
 def test_bad_param_fails_with_the_key_named(digits_repo):
@@ -223,11 +224,12 @@ def test_bad_param_fails_with_the_key_named(digits_repo):
         assert "params.yaml: data.image_size: must be divisible by 4 (the generators downsample twice) (got 13)" in proc.stderr + proc.stdout
     finally:
         (repo / "params.yaml").write_text(text)
-    # DVC removed the workspace copy before running the command, but the last good output is in
-    # the cache and dvc.lock still names it: checkout brings it back, and nothing needs re-running.
+    # The first stage that reads params.yaml (index_raw) stopped it. DVC removed that stage's output
+    # before running its command, but the last good one is in the cache and dvc.lock still names
+    # it: checkout brings it back, and nothing but index_raw runs again.
     dvc("checkout", cwd=repo)
     assert (repo / "data/prepared/manifest.csv").is_file()
-    assert ran_stages(dvc("repro", cwd=repo).stdout) == []
+    assert ran_stages(dvc("repro", cwd=repo).stdout) == ALWAYS_RUN
 
 
 def test_folders_experiment_with_flat_target_train(tmp_path):
@@ -240,6 +242,41 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     assert m["target_test"]["oracle"]["status"] == "unavailable" and "flat" in m["target_test"]["oracle"]["reason"]
     assert "oracle | not run" in (repo / "reports/report.md").read_text()
     assert json.loads((repo / "data/prepared/dataset.json").read_text())["channels"] == 3
+
+
+def test_files_dvc_cannot_hash_are_listed_by_prepare_not_fatal(tmp_path):
+    """DVC hashes a folder dependency by opening every file under it: a FIFO or a link to /dev/zero
+    hangs it, a broken link, a loop or a name that is not UTF-8 stops it. prepare depends on
+    index_raw's list of data.root instead, so `dvc repro` runs and rejected.csv names each; an image
+    whose content changes re-runs prepare, one only touched does not."""
+    import os
+    import shutil
+    import subprocess
+
+    from tests.e2e import env
+
+    root = make_folders(tmp_path / "raw", per_class=4, size=16)
+    a = root / "src/train/a"
+    os.mkfifo(a / "fifo.png")
+    (a / "zero.png").symlink_to("/dev/zero")
+    (a / "broken.png").symlink_to("nowhere.png")
+    (a / "loop1.png").symlink_to("loop2.png")
+    (a / "loop2.png").symlink_to("loop1.png")
+    repo = project_copy(tmp_path / "repo", {"data": {"dataset": "folders", "root": str(root), "source": "src", "target": "tgt"}})
+
+    def repro() -> list[str]:
+        proc = subprocess.run([sys.executable, "-m", "dvc", "repro", "prepare"], cwd=repo, env=env(), capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return ran_stages(proc.stdout)
+
+    assert repro() == ["code", "index_raw", "prepare"]
+    rejected = pd.read_csv(repo / "data/prepared/rejected.csv")
+    assert {p.rsplit("/", 1)[-1] for p in rejected.source_path} >= {"fifo.png", "zero.png", "broken.png", "loop1.png", "loop2.png"}
+    assert pending(repo, "prepare") == {}  # dvc status, too, no longer reads data.root
+    os.utime(a / "1.png")
+    assert repro() == ALWAYS_RUN
+    shutil.copy(a / "2.png", a / "1.png")
+    assert repro() == [*ALWAYS_RUN, "prepare"]
 
 
 def test_killed_gan_training_resumes_from_its_checkpoint(digits_repo, tmp_path):
@@ -346,5 +383,5 @@ def test_a_stage_killed_at_a_random_point_then_repro_gives_the_uninterrupted_out
             pass  # it finished first: the repro below must still agree
         proc.wait(timeout=300)
         dvc("repro", cwd=repo)
-        assert "up to date" in dvc("status", cwd=repo).stdout, stage
+        assert pending(repo) == {}, stage
         assert _data_digest(repo) == before, f"{stage}: killed and re-run, the outputs differ from the uninterrupted run's"

@@ -14,12 +14,12 @@ from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.config import ParamsError
 from pipelines.flows import is_transient, pipeline, run_stage, stage_graph, stage_order
-from tests.e2e import env, project_copy, stage_process
+from tests.e2e import ALWAYS_RUN, env, project_copy, stage_process
 from tests.prefect_api import artifacts, log_messages, task_run_counts, task_states, task_times
 
 pytestmark = pytest.mark.e2e
 
-DAG_ORDER = ["code", "prepare", "few_labels", "train_gan@cyclegan-0", "synthesize@cyclegan-0"]
+DAG_ORDER = ["code", "index_raw", "prepare", "few_labels", "train_gan@cyclegan-0", "synthesize@cyclegan-0"]
 ARMS = {"source_only", "cyclegan", "cgan", "oracle"}
 
 
@@ -46,7 +46,7 @@ def _git_status(repo) -> str:
 
 def test_prefect_stage_order_comes_from_the_dvc_graph(repo):
     order = stage_order(repo)
-    assert order[:2] == ["code", "prepare"] and order[-1] == "evaluate"
+    assert order[:3] == ["code", "index_raw", "prepare"] and order[-1] == "evaluate"
     classifiers = [i for i, s in enumerate(order) if s.startswith("train_classifier@")]
     for gan in ("cyclegan", "cgan"):
         assert order.index(f"train_gan@{gan}-1") < order.index(f"synthesize@{gan}-1") < min(classifiers)
@@ -93,12 +93,15 @@ def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo)
 
 def test_prefect_second_run_is_quick_and_in_place_runs_skip(repo):
     _, summary = _run(repo_path=str(repo))
-    assert {r["status"] for r in summary["stages"]} == {"restored"}  # DVC run-cache, shared cache: nothing recomputed
+    statuses = {r["stage"]: r["status"] for r in summary["stages"]}
+    # DVC run-cache, shared cache: nothing recomputed; index_raw lists data.root again, as on every run
+    assert {st for s, st in statuses.items() if s not in ALWAYS_RUN} == {"restored"}
+    assert [s for s, st in statuses.items() if st == "ran"] == ALWAYS_RUN
     _run(repo_path=str(repo), isolate=False, experiment=False)
     run_id, summary = _run(repo_path=str(repo), isolate=False, experiment=False)
-    assert {r["status"] for r in summary["stages"]} == {"skipped"}
+    assert {r["stage"]: r["status"] for r in summary["stages"]} == {s: "ran" if s in ALWAYS_RUN else "skipped" for s in stage_order(repo)}
     states = task_states(run_id, expect=stage_order(repo))
-    assert {states[s] for s in stage_order(repo)} == {"Skipped"}
+    assert {states[s] for s in stage_order(repo) if s not in ALWAYS_RUN} == {"Skipped"}
 
 
 def test_prefect_overrides_and_stage_subset(repo):
@@ -107,7 +110,7 @@ def test_prefect_overrides_and_stage_subset(repo):
                       experiment=False)
     statuses = {r["stage"]: r["status"] for r in summary["stages"]}
     upstream = ["code", "prepare", "few_labels", "arm_inputs"] + [f"{stage}@{gan}-{seed}" for gan in ("cyclegan", "cgan") for seed in (0, 1) for stage in ("train_gan", "synthesize")]
-    assert set(statuses) == set(upstream) | {"train_classifier@source_only-0"}
+    assert set(statuses) == set(upstream) | set(ALWAYS_RUN) | {"train_classifier@source_only-0"}
     assert list(statuses)[0] == "code" and list(statuses)[-1] == "train_classifier@source_only-0"
     assert statuses["train_classifier@source_only-0"] == "ran"
     assert all(statuses[s] in ("restored", "skipped") for s in upstream)
