@@ -40,16 +40,47 @@ def preset_overrides(path: str | Path) -> list[str]:
     return _flatten(raw)
 
 
+def _keys(node: object, prefix: str = "") -> list[str]:
+    if not isinstance(node, dict):
+        return []
+    return [k for key, value in node.items() for k in [f"{prefix}{key}", *_keys(value, f"{prefix}{key}.")]]
+
+
+def _unknown_key(raw: object, override: str) -> str | None:
+    """Why `override` names no key of the params file (None when it does). `dvc exp run -S` refuses
+    such a key with a hint to append it (`+key=value`), which a misspelt key does not want."""
+    import difflib
+
+    key = override.split("=", 1)[0].strip()
+    if key.startswith(("+", "~")):  # append or delete: Hydra's own grammar, left to it
+        return None
+    node = raw
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            close = difflib.get_close_matches(key, _keys(raw), n=1)
+            return f"-S {override}: unknown key '{key}' (params.yaml has none)" + (f"; did you mean {close[0]}?" if close else "")
+        node = node[part]
+    return None
+
+
 def check_overrides(params: Path, overrides: list[str], *, into: Path) -> None:
     """Apply `key=value` overrides to a copy of `params` written at `into`, exactly as `dvc exp run -S`
-    applies them, and validate it: a refused value raises ParamsError naming its key, and `params`
-    itself is never touched."""
+    applies them, and validate it: a key the file lacks or a refused value raises ParamsError naming
+    the key, and `params` itself is never touched."""
     import shutil
 
+    from dvc.exceptions import DvcException
     from dvc.utils.hydra import apply_overrides
 
     from pipelines.config import parse_params
 
+    raw = read_yaml(params, "not found")
+    problems = [why for o in overrides if (why := _unknown_key(raw, o))]
+    if problems:
+        raise ParamsError("\n".join(problems))
     shutil.copyfile(params, into)
-    apply_overrides(into, list(overrides))
-    parse_params(read_yaml(into, "not found"), str(params))
+    try:
+        apply_overrides(into, list(overrides))
+    except DvcException as exc:  # e.g. a value Hydra's grammar cannot parse
+        raise ParamsError(f"-S {' -S '.join(overrides)}: {exc}{f': {exc.__cause__}' if exc.__cause__ else ''}") from None
+    parse_params(read_yaml(into, "not found"), f"{params.name} with -S {' '.join(overrides)}")  # not the temp copy's path

@@ -1,0 +1,39 @@
+"""`-S key=value` overrides (pipelines/presets.py check_overrides), as `domain-augment run`, the flow and sweep apply them."""
+import shutil
+
+import pytest
+
+from pipelines.config import ParamsError
+from pipelines.presets import check_overrides
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def params(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    return tmp_path / "params.yaml"
+
+
+def test_a_misspelt_key_is_named_with_the_key_it_resembles(params, tmp_path):
+    """DVC's own refusal suggests appending the key (`+gan.cyclegan.step=5`), which the params
+    check then refuses too: the user is told which key they meant instead."""
+    before = params.read_bytes()
+    with pytest.raises(ParamsError) as err:
+        check_overrides(params, ["classifier.steps=9", "gan.cyclegan.step=5"], into=tmp_path / "trial.yaml")
+    assert str(err.value) == "-S gan.cyclegan.step=5: unknown key 'gan.cyclegan.step' (params.yaml has none); did you mean gan.cyclegan.steps?"
+    assert params.read_bytes() == before and not (tmp_path / "trial.yaml").exists()
+
+
+def test_a_refused_value_names_the_params_file_and_the_overrides_not_the_temporary_copy(params, tmp_path):
+    with pytest.raises(ParamsError) as err:
+        check_overrides(params, ["data.image_size=13"], into=tmp_path / "trial.yaml")
+    assert str(err.value).startswith("params.yaml with -S data.image_size=13: data.image_size: must be divisible by 4")
+    with pytest.raises(ParamsError, match=r"^-S classifier\.seeds=\[0,: Invalid `--set-param` value"):
+        check_overrides(params, ["classifier.seeds=[0,"], into=tmp_path / "trial.yaml")
+
+
+def test_good_overrides_are_applied_to_the_copy_only(params, tmp_path):
+    before = params.read_bytes()
+    check_overrides(params, ["classifier.steps=9", "gan.seeds=[3]"], into=tmp_path / "trial.yaml")
+    text = (tmp_path / "trial.yaml").read_text()
+    assert "steps: 9" in text and params.read_bytes() == before
