@@ -60,6 +60,15 @@ class DataParams(_Strict):
             raise ValueError("must be divisible by 4 (the generators downsample twice)")
         return v
 
+    @field_validator("source", "target")
+    @classmethod
+    def _folder_name(cls, v: str) -> str:
+        # Joined to data.root to read and to data/prepared/images/ to write: '/abs', '..' or 'a/b' would
+        # read from and write into folders outside both.
+        if v in ("", ".", "..") or "/" in v or "\\" in v:
+            raise ValueError("must be a plain folder name inside data.root (no '/' or '\\', not empty, '.' or '..')")
+        return v
+
     @model_validator(mode="after")
     def _domains(self):
         if self.source == self.target:

@@ -85,6 +85,20 @@ def test_unknown_keys_are_rejected_by_name():
     assert "unknown key 'gan.cyclegan.ngff'" in str(err.value)
 
 
+@pytest.mark.parametrize("key", ["source", "target"])
+@pytest.mark.parametrize("value", ["/home/me/photos", "..", ".", "", "summer/a"])
+def test_domains_are_plain_folder_names(key, value):
+    """prepare writes data/prepared/images/<domain>/: an absolute domain, or one with '..', would have it
+    write into the user's own folders."""
+    raw = _raw()
+    raw["data"].update(dataset="folders", **{key: value})
+    with pytest.raises(ParamsError, match=rf"data\.{key}: must be a plain folder name .*\(got {re.escape(repr(value))}\)"):
+        parse_params(raw, build_transforms=False)
+    raw["data"].update(source="summer", target="summer")
+    with pytest.raises(ParamsError, match="data.source and data.target must differ, both are 'summer'"):
+        parse_params(raw, build_transforms=False)
+
+
 def test_digits_requires_its_domains():
     raw = _raw()
     raw["data"]["target"] = "gtsrb"
