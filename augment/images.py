@@ -1,6 +1,7 @@
 """Reading any image file into the project's canonical form: square, `size` px, 1 or 3 channels, uint8."""
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,10 +59,18 @@ def _upright(img: Image.Image) -> Image.Image:
         return img
 
 
-def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read and convert one file; raise ImageRejected with a reason for anything unusable."""
+_NOT_REGULAR = {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
+                stat.S_IFDIR: "folder"}
+
+
+def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, tuple[int, int]]:
+    """One file -> (canonical array, its stored (width, height)); ImageRejected with a reason for
+    anything unusable. Whatever goes wrong decoding one file rejects that file, never the run."""
     try:
-        if path.stat().st_size == 0:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # opening a FIFO would wait for a writer forever
+            raise ImageRejected(f"not a regular file ({_NOT_REGULAR.get(stat.S_IFMT(st.st_mode), 'unknown kind')})")
+        if st.st_size == 0:
             raise ImageRejected("zero-byte file")
         with Image.open(path) as img:
             width, height = img.size
@@ -70,7 +79,7 @@ def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAUL
             if width < 1 or height < 1:
                 raise ImageRejected(f"empty image: {width}x{height} px")
             img.load()  # decodes fully (the first frame of an animation): truncated files fail here, not later
-            return canonical(_upright(img), size=size, channels=channels)
+            return canonical(_upright(img), size=size, channels=channels), (width, height)
     except ImageRejected:
         raise
     except UnidentifiedImageError:
@@ -79,6 +88,13 @@ def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAUL
         raise ImageRejected(f"too large: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"unreadable: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a format plugin's own bug on a corrupt file (SPIDER: AttributeError)
+        raise ImageRejected(f"unreadable: {type(exc).__name__}: {exc}") from None
+
+
+def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read and convert one file; raise ImageRejected with a reason for anything unusable."""
+    return decode(path, size=size, channels=channels, max_pixels=max_pixels)[0]
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -30,6 +30,19 @@ def _bar(width: int, height: int, mode: str = "L") -> Image.Image:
     return Image.fromarray(a, "L").convert(mode)
 
 
+def _corrupt_spider() -> bytes:
+    """A SPIDER file whose header says "image 1 of a stack" with no stack: Pillow 10-13's plugin then
+    raises AttributeError ('stkoffset') in Image.open, whatever the file's name (the audit's scan.png)."""
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4), np.float32), "F").save(buf, format="SPIDER")
+    data = bytearray(buf.getvalue())
+    data[26 * 4 : 27 * 4] = struct.pack("=f", 1.0)  # header word 27, imgnumber (the plugin writes native floats)
+    return bytes(data)
+
+
 def _hostile(root: Path, outside: Path) -> dict[str, tuple[Path, str]]:
     """Each hostile case: (file, expected outcome: "ok" or a piece of the rejection reason)."""
     cls = root / "src" / "train" / "a"
@@ -86,6 +99,10 @@ def _hostile(root: Path, outside: Path) -> dict[str, tuple[Path, str]]:
     add("symlink inside the data root", cls / "inside_link.png", "ok")
     os.symlink(outside, cls / "linked_dir")
     add("symlinked folder", cls / "linked_dir", "symlinked folder")
+    os.mkfifo(cls / "pipe.png")  # opened, it would wait for a writer forever
+    add("FIFO", cls / "pipe.png", "not a regular file (FIFO)")
+    (cls / "scan.png").write_bytes(_corrupt_spider())
+    add("SPIDER header Pillow trips on (AttributeError)", cls / "scan.png", "AttributeError")
     # The same bytes in source train and source test: reported, kept.
     dup = root / "src" / "test" / "a" / "dup_of_train.png"
     dup.write_bytes(good)
