@@ -7,12 +7,12 @@ per domain, split and class, the rejected files, and the problems that would sto
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
-from augment.contract import DataLayoutError, discover
+from augment.contract import DataLayoutError, check_classes, discover, shown, source_classes
 from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, read_image
 from augment.io import sha256_file
 from augment.prepare import train_test_duplicates
@@ -51,24 +51,31 @@ class DataCheck:
 def check_data(root: str | Path, source: str, target: str, *, image_size: int = 16, channels: int = 3,
                max_pixels: int = DEFAULT_MAX_PIXELS) -> DataCheck:
     result = DataCheck()
+    if source == target:
+        result.problems.append(f"--source and --target are both {source!r}: the source and target domains must be different folders")
+        return result
     try:
-        files, classes = discover(root, source, target)
+        files, _ = discover(root, source, target)
     except DataLayoutError as exc:
         result.problems.append(str(exc))
         return result
-    result.classes = classes
     read = []
-    for f in files:
-        if f.problem:
-            result.rejected.append((str(f.path), f.problem))
-            continue
-        try:
-            read_image(f.path, size=image_size, channels=channels, max_pixels=max_pixels)
-        except ImageRejected as exc:
-            result.rejected.append((str(f.path), str(exc)))
+    for i, f in enumerate(files):
+        if f.problem is None:
+            try:
+                read_image(f.path, size=image_size, channels=channels, max_pixels=max_pixels)
+            except ImageRejected as exc:
+                f = files[i] = replace(f, problem=str(exc))
+        if f.problem:  # as prepare writes them to rejected.csv: valid UTF-8 whatever the file names
+            result.rejected.append((shown(str(f.path)), shown(f.problem)))
             continue
         result.counts[(f.domain, f.split, f.label if f.label is not None else "(unlabeled)")] += 1
-        read.append({"sha256": sha256_file(f.path), "source_path": str(f.path), "domain": f.domain, "split": f.split})
+        read.append({"sha256": sha256_file(f.path), "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split})
+    result.classes = source_classes(files)  # the decoded ones: a class folder holding only junk is no class
+    try:
+        check_classes(result.classes, files, Path(root) / source, Path(root) / target)
+    except DataLayoutError as exc:
+        result.problems.append(str(exc))
     dup = train_test_duplicates(pd.DataFrame(read, columns=["sha256", "source_path", "domain", "split"]))
     result.duplicates = list(zip(dup.source_path, dup.split))
     for domain in (source, target):

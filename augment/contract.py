@@ -1,7 +1,7 @@
 """The data contract: discovering `<root>/<domain>/<split>/<class>/<image>` and checking its shape.
 
 Layout problems (missing folders, no classes, target classes unknown to the source) are errors
-that name the folder; individual bad files are not errors here, they are rejected later.
+that name the folder; individual bad files and folders are not errors here, they are rejected.
 """
 from __future__ import annotations
 
@@ -13,25 +13,43 @@ from pathlib import Path
 from augment.images import IMAGE_SUFFIXES
 
 SPLITS = ("train", "test")
+_LAYOUT = "Expected <data.root>/<domain>/{train,test}/<class>/<images>"
+
+
+def shown(text: str) -> str:
+    """`text` as valid UTF-8: bytes of a file name that are not UTF-8 (which Python holds as
+    surrogates, 'caf\\udce9') written as '\\xe9', so CSV files, JSON and terminals take it."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 class DataLayoutError(ValueError):
     """The folders do not follow the data contract; the message names the folder and the fix."""
 
+    def __init__(self, message: str):
+        super().__init__(shown(message))  # it names folders, whose names may not be UTF-8
+
 
 @dataclass(frozen=True)
 class FoundFile:
-    path: Path
+    path: Path  # the file or folder as the OS names it (shown() makes it text)
     domain: str
     role: str  # "source" or "target"
     split: str  # "train" or "test"
-    label: str | None  # class folder name; None for a flat (unlabeled) target train file
-    problem: str | None = None  # why it is refused before it is read (a link, a hidden file); rejected.csv says it
+    label: str | None  # class folder name, shown(); None for a flat (unlabeled) target train file
+    problem: str | None = None  # why it is refused (a link, a hidden file, an undecodable image); rejected.csv says it
 
 
 def natural_key(name: str) -> tuple:
-    """'2' < '10' and '00' < '01': numbers compare as numbers, the rest as text."""
-    return tuple(int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name))
+    """'2' < '10' and '00' < '01': ASCII numbers compare as numbers, the rest as text. A total order:
+    names that compare equal as numbers ('1', '01') fall back to their text, so class order (and with
+    it label_index) never depends on the order the names came in."""
+    # ASCII digits only: str.isdigit also takes '²' and '①', which int() refuses, and \d other scripts' digits.
+    parts = re.split(r"([0-9]+)", name)  # the digit runs are at the odd positions
+    return tuple(int(tok) if i % 2 else tok for i, tok in enumerate(parts)), name
+
+
+def _not_listed(exc: OSError) -> str:
+    return f"folder not readable: [Errno {exc.errno}] {exc.strerror}" if exc.strerror else f"folder not readable: {exc}"
 
 
 def _link_problem(path: Path, root: Path) -> str | None:
@@ -49,108 +67,153 @@ def _link_problem(path: Path, root: Path) -> str | None:
     return None
 
 
-def _entries(folder: Path, root: Path, *, recurse: bool) -> list[tuple[Path, str | None]]:
-    """The files under `folder` (only its direct files when not `recurse`), each with the reason it is
-    refused before reading, or None. Hidden files (.DS_Store, ._foo.png) and folders are never data
-    and symlinked folders are not followed: they are listed with the reason instead of silently
-    skipped. Every other file is tried; a wrong suffix shows up in rejected.csv, not as a skip."""
-    found = []
-    for here, dirs, files in os.walk(folder, followlinks=False):
-        here = Path(here)
-        kept = []
-        for d in sorted(dirs):
-            path = here / d
-            if not recurse:
-                continue
-            if path.is_symlink():
-                found.append((path, "symlinked folder, not followed"))
-            elif d.startswith("."):
-                found.append((path, "hidden folder, not searched"))
+def _children(folder: Path) -> list[os.DirEntry]:
+    """What `folder` holds, by name; OSError when it cannot be listed."""
+    with os.scandir(folder) as entries:
+        return sorted(entries, key=lambda e: e.name)
+
+
+def _scan(folder: Path, root: Path) -> tuple[list[Path], list[tuple[Path, str | None]]]:
+    """The folders to search inside `folder`, and its other entries, each with the reason it is refused
+    before reading, or None (then it is tried as an image; a wrong suffix shows up in rejected.csv).
+    Hidden files and folders (.DS_Store, ._foo.png, .cache/) are never data and symlinked folders are
+    not followed: they are listed with the reason instead of silently skipped. OSError when `folder`
+    cannot be listed."""
+    folders, entries = [], []
+    for e in _children(folder):
+        path, hidden = Path(e.path), e.name.startswith(".")
+        if e.is_symlink():
+            if os.path.isdir(path):
+                entries.append((path, "symlinked folder, not followed"))
             else:
-                kept.append(d)
-        dirs[:] = kept
-        for name in sorted(files):
-            path = here / name
-            if name.startswith("."):
-                found.append((path, "hidden file (names starting with '.' are never images)"))
-            elif path.is_symlink():
-                found.append((path, _link_problem(path, root)))
+                entries.append((path, "hidden file (names starting with '.' are never images)" if hidden else _link_problem(path, root)))
+        elif e.is_dir(follow_symlinks=False):
+            if hidden:
+                entries.append((path, "hidden folder, not searched"))
             else:
-                found.append((path, None))
-        if not recurse:
-            break
+                folders.append(path)
+        else:
+            entries.append((path, "hidden file (names starting with '.' are never images)" if hidden else None))
+    return folders, entries
+
+
+def _class_files(folder: Path, root: Path) -> list[tuple[Path, str | None]]:
+    """Every entry under class folder `folder`, with the reason it is refused or None. Folders inside
+    it are that class; one that cannot be listed is an entry with the reason, not a silent gap."""
+    found, todo = [], [folder]
+    while todo:  # depth first, in name order; a loop, not recursion: folders may nest deeper than Python recurses
+        here = todo.pop()
+        try:
+            folders, entries = _scan(here, root)
+        except OSError as exc:
+            found.append((here, _not_listed(exc)))
+            continue
+        found += entries
+        todo += reversed(folders)
     return found
 
 
 def _split_dir(root: Path, domain: str, split: str) -> Path:
     d = root / domain / split
+    if d.is_symlink():
+        raise DataLayoutError(f"{d}: a symlinked folder; symlinked folders are not followed. Put the folder itself there. {_LAYOUT}")
     if d.exists() and not d.is_dir():
-        raise DataLayoutError(f"{d}: a file, not a folder. Expected <data.root>/<domain>/{{train,test}}/<class>/<images>")
+        raise DataLayoutError(f"{d}: a file, not a folder. {_LAYOUT}")
     if not d.is_dir():
-        raise DataLayoutError(
-            f"{d}: missing. Expected <data.root>/<domain>/{{train,test}}/<class>/<images>; "
-            f"found under {root / domain}: {sorted(p.name for p in (root / domain).iterdir()) if (root / domain).is_dir() else 'nothing (folder missing)'}"
-        )
+        raise DataLayoutError(f"{d}: missing. {_LAYOUT}; found under {root / domain}: {sorted(p.name for p in (root / domain).iterdir())}")
     return d
 
 
 def _beside_splits(root: Path, domain: str, role: str) -> list[FoundFile]:
     """What a domain folder holds besides train/ and test/ (a val/ split, a README): never read, and
     listed in rejected.csv with the reason rather than silently ignored. One row per folder."""
+    try:
+        entries = _children(root / domain)
+    except OSError as exc:
+        raise DataLayoutError(f"{root / domain}: {_not_listed(exc)}; the {role} domain folder must be readable") from None
     out = []
-    for p in sorted((root / domain).iterdir(), key=lambda p: natural_key(p.name)):
-        if p.name in SPLITS:
-            continue
-        kind = "folder" if p.is_dir() else "file"
-        out.append(FoundFile(p, domain, role, "", None, f"{kind} beside train/ and test/ (the only splits the pipeline reads): not read"))
+    for e in sorted(entries, key=lambda e: natural_key(e.name)):
+        if e.name not in SPLITS:
+            why = f"{'folder' if os.path.isdir(e.path) else 'file'} beside train/ and test/ (the only splits the pipeline reads): not read"
+            out.append(FoundFile(Path(e.path), domain, role, "", None, why))
     return out
+
+
+def _refused_folders(entries: list[tuple[Path, str | None]]) -> str:
+    """'; not searched: c (symlinked folder, not followed), ...' for the refused folders among `entries`."""
+    refused = [f"{p.name} ({why})" for p, why in entries if why and os.path.isdir(p)]
+    return f"; not searched: {', '.join(refused)}" if refused else ""
 
 
 def discover_domain(root: Path, domain: str, role: str) -> list[FoundFile]:
     found: list[FoundFile] = _beside_splits(root, domain, role)
     for split in SPLITS:
         d = _split_dir(root, domain, split)
-        class_dirs = sorted((p for p in d.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),
-                            key=lambda p: natural_key(p.name))
-        flat = [(p, why) for p, why in _entries(d, root, recurse=False) if why or p.is_file()]
+        try:
+            class_dirs, flat = _scan(d, root)
+        except OSError as exc:
+            raise DataLayoutError(f"{d}: {_not_listed(exc)}; the {role} {split} split must be readable") from None
         labeled_required = role == "source" or split == "test"
-        if labeled_required and any(why is None for _, why in flat):
-            first = next(p for p, why in flat if why is None)
+        loose = [p for p, why in flat if why is None]
+        if labeled_required and loose:
             raise DataLayoutError(
-                f"{d}: {sum(why is None for _, why in flat)} files directly in the folder (e.g. {first.name}); the {role} {split} split must be "
+                f"{d}: {len(loose)} files directly in the folder (e.g. {loose[0].name}); the {role} {split} split must be "
                 f"labeled, one sub-folder per class. Only the target train split may be flat."
             )
         if labeled_required and not class_dirs:
-            raise DataLayoutError(f"{d}: no class folders; expected {d}/<class>/<images>")
+            raise DataLayoutError(f"{d}: no class folders; expected {d}/<class>/<images>{_refused_folders(flat)}")
         for f, why in flat:
             found.append(FoundFile(f, domain, role, split, None, why))
-        for cd in class_dirs:
-            for f, why in _entries(cd, root, recurse=True):  # nested folders inside a class folder are that class
-                found.append(FoundFile(f, domain, role, split, cd.name, why))
+        for cd in sorted(class_dirs, key=lambda p: natural_key(p.name)):
+            for f, why in _class_files(cd, root):
+                found.append(FoundFile(f, domain, role, split, shown(cd.name), why))
         if not any(ff.split == split and ff.domain == domain and ff.problem is None for ff in found):
-            raise DataLayoutError(f"{d}: no files found; expected images with suffixes {', '.join(IMAGE_SUFFIXES)}")
+            raise DataLayoutError(f"{d}: no files found; expected images with suffixes {', '.join(IMAGE_SUFFIXES)}{_refused_folders(flat)}")
     return found
 
 
 def discover(root: str | Path, source: str, target: str) -> tuple[list[FoundFile], list[str]]:
-    """All candidate files of both domains, and the sorted source classes."""
+    """All candidate files of both domains, and the sorted source classes of those not refused yet
+    (prepare and check-data check again once the images are decoded)."""
     root = Path(root)
     if not root.is_dir():
         raise DataLayoutError(f"data.root {root}: not a folder. It must hold <source>/ and <target>/ (data.source={source!r}, data.target={target!r})")
+    try:
+        present = sorted(e.name for e in _children(root) if os.path.isdir(e.path))
+    except OSError as exc:
+        raise DataLayoutError(f"data.root {root}: {_not_listed(exc)}") from None
     for domain, key in ((source, "data.source"), (target, "data.target")):
-        if not (root / domain).is_dir():
-            present = sorted(p.name for p in root.iterdir() if p.is_dir())
-            raise DataLayoutError(f"{root / domain}: missing ({key}={domain!r}); domains present in {root}: {present}")
+        d = root / domain
+        if d.exists() and not d.is_dir():
+            raise DataLayoutError(f"{d}: a file, not a folder ({key}={domain!r}); it must be the {key.split('.')[1]} domain's folder")
+        if not d.is_dir():
+            raise DataLayoutError(f"{d}: missing ({key}={domain!r}); domains present in {root}: {present}")
     files = discover_domain(root, source, "source") + discover_domain(root, target, "target")
-    classes = sorted({f.label for f in files if f.role == "source" and f.split == "train" and f.label is not None}, key=natural_key)
+    classes = source_classes(files)
     check_classes(classes, files, root / source, root / target)
     return files, classes
 
 
+def source_classes(files: list[FoundFile]) -> list[str]:
+    """The sorted classes of the source train files not refused (`problem` None): before decoding,
+    those that may hold an image; after it (refusals added), those that do. `check_classes` next."""
+    return sorted({f.label for f in files if f.role == "source" and f.split == "train" and f.label is not None and f.problem is None},
+                  key=natural_key)
+
+
 def check_classes(source_classes: list[str], files: list[FoundFile], source_dir: Path, target_dir: Path) -> None:
-    """Every labeled class (source test, target test, labeled target train) must have source train
-    images: a class no arm can learn from the source would count against every arm but the oracle."""
+    """Every labeled class (source train, source test, target test, labeled target train) must have usable
+    source train images: a class no arm can learn from the source would count against every arm but the oracle."""
     known = set(source_classes)
+    source_train = [f for f in files if f.role == "source" and f.split == "train" and f.label is not None]
+    empty = sorted({f.label for f in source_train} - known, key=natural_key)
+    if empty:
+        rejected = [f"{f.path.name}: {f.problem}" for f in source_train if f.label == empty[0]]
+        why = "; ".join(rejected[:3]) + (f"; and {len(rejected) - 3} more" if len(rejected) > 3 else "")
+        raise DataLayoutError(
+            f"{source_dir / 'train' / empty[0]}: no usable image ({why}); every class folder in {source_dir / 'train'} needs at "
+            f"least one. Class folders without one: {empty}"
+        )
     for role, folder in (("source", source_dir), ("target", target_dir)):
         for split in SPLITS:
             labels = {f.label for f in files if f.role == role and f.split == split and f.label is not None}

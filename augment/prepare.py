@@ -11,15 +11,15 @@ Output layout (under `out_dir`):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from augment.contract import FoundFile, discover
-from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, read_image
+from augment.contract import FoundFile, check_classes, discover, shown, source_classes
+from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, decode
 from augment.io import atomic_dir, sha256_file, write_csv, write_json
 from augment.pixels import PixelWriter, write_pngs
 
@@ -86,25 +86,27 @@ def _record(pixels: PixelWriter, arr: np.ndarray, rel: Path, **fields) -> dict:
 
 
 def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
-    files, classes = discover(cfg.root, cfg.source, cfg.target)
-    index = {c: i for i, c in enumerate(classes)}
+    files, _ = discover(cfg.root, cfg.source, cfg.target)
     rows, rejected, pixels = [], [], PixelWriter(out_dir)
     for i, f in enumerate(files):
-        if f.problem:
-            rejected.append({"source_path": str(f.path), "domain": f.domain, "split": f.split, "reason": f.problem})
-            continue
-        try:
-            arr = read_image(f.path, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels)
-            with Image.open(f.path) as img:
-                width, height = img.size
-        except ImageRejected as exc:
-            rejected.append({"source_path": str(f.path), "domain": f.domain, "split": f.split, "reason": str(exc)})
+        if f.problem is None:
+            try:
+                arr, (width, height) = decode(f.path, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels)
+            except ImageRejected as exc:
+                f = files[i] = replace(f, problem=str(exc))
+        if f.problem:  # file names need not be UTF-8; what is written must be
+            rejected.append({"source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "reason": shown(f.problem)})
             continue
         rows.append(_record(
-            pixels, arr, _image_rel(f, i), source_path=str(f.path), domain=f.domain, role=f.role, split=f.split,
-            label=f.label if f.label is not None else "", label_index=index[f.label] if f.label is not None else -1,
-            sha256=sha256_file(f.path), width=width, height=height,
+            pixels, arr, _image_rel(f, i), source_path=shown(str(f.path)), domain=f.domain, role=f.role, split=f.split,
+            label=f.label if f.label is not None else "", label_index=-1, sha256=sha256_file(f.path), width=width, height=height,
         ))
+    # The classes are those with a decoded source train image: a class folder holding only junk is no class.
+    classes = source_classes(files)
+    check_classes(classes, files, Path(cfg.root) / cfg.source, Path(cfg.root) / cfg.target)
+    index = {c: i for i, c in enumerate(classes)}
+    for row in rows:
+        row["label_index"] = index[row["label"]] if row["label"] else -1
     return _finish(rows, rejected, classes, cfg, out_dir, pixels)
 
 

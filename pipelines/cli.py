@@ -144,6 +144,9 @@ def _add_flow_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8, or a terminal that is not, prints as \xe9: never a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     set_offline_env()
     use_this_python()
     ap = argparse.ArgumentParser(prog="domain-augment", description="GAN-based domain augmentation, measured.")

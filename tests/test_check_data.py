@@ -41,3 +41,14 @@ def test_layout_problems_and_empty_splits_exit_2_with_the_folder_named(tmp_path)
     assert f"{root / 'src' / 'test'}: no readable images" in proc.stdout and "rejected: 6 file(s)" in proc.stdout
     proc = _check(tmp_path / "nowhere")
     assert proc.returncode == 2 and "not a folder" in proc.stdout
+
+
+def test_names_that_are_not_utf8_print_escaped_and_source_equal_to_target_is_refused(tmp_path):
+    root = make_folders(tmp_path / "raw", per_class=2)
+    (root / "src" / "train" / "a" / os.fsdecode(b"notes\xe9.txt")).write_text("not an image")
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "check-data", str(root), "--source", "src", "--target", "tgt"],
+                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"  {root}/src/train/a/notes\\xe9.txt: not an image" in proc.stdout  # as rejected.csv writes it
+    proc = _check(root, "--source", "tgt")
+    assert proc.returncode == 2 and "--source and --target are both 'tgt'" in proc.stdout

@@ -1,6 +1,7 @@
 """Folders nobody curated: every hostile file is converted correctly or rejected with a reason,
 never a crash and never at the cost of a good image; the data root is only read."""
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image
 
 from augment.check_data import check_data
+from augment.contract import DataLayoutError, discover
 from augment.dataset import load_prepared
 from augment.prepare import PrepareConfig, prepare
 from tests.conftest import make_folders
@@ -199,8 +201,9 @@ print(f"CHECK ok={check.ok} rejected={dict(check.rejected)!r}")
 
 
 def test_unreadable_permissions_are_rejected_not_fatal(tmp_path):
-    """A file the user may not read is rejected with the reason; the run goes on. Root reads every
-    file whatever its mode, so as root the run is made without the capabilities that let it."""
+    """A file the user may not read, and a class folder or a folder inside one the user may not list,
+    are rejected with the reason; the run goes on. Root reads every file whatever its mode, so as root
+    the run is made without the capabilities that let it."""
     import shutil
     import subprocess
     import sys
@@ -214,14 +217,24 @@ def test_unreadable_permissions_are_rejected_not_fatal(tmp_path):
         caps = "-dac_override,-dac_read_search"
         cmd = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *cmd]
     root = make_folders(tmp_path / "raw")
+    _png(root / "src" / "train" / "b" / "sub" / "0.png")
+    images = len(list(root.rglob("*.png")))
     locked = next((root / "src" / "train" / "a").glob("*.png"))
-    locked.chmod(0)
-    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    folders = [root / "src" / "train" / "b" / "sub", root / "tgt" / "test" / "c"]  # 1 and 6 images
+    for p in [locked, *folders]:
+        p.chmod(0)
+    try:
+        run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    finally:
+        for p in folders:
+            p.chmod(0o755)
     assert run.returncode == 0, run.stderr
     rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
-    assert list(rejected.source_path) == [str(locked)] and "ermission" in rejected.reason[0]
-    assert "CHECK ok=True" in run.stdout and str(locked) in run.stdout and "ermission" in run.stdout
-    assert len(pd.read_csv(tmp_path / "p" / "manifest.csv")) == len(list(root.rglob("*.png"))) - 1
+    reasons = dict(zip(rejected.source_path, rejected.reason))
+    assert sorted(reasons) == sorted(map(str, [locked, *folders])) and "ermission" in reasons[str(locked)]
+    assert all(reasons[str(p)] == "folder not readable: [Errno 13] Permission denied" for p in folders)
+    assert "CHECK ok=True" in run.stdout and all(str(p) in run.stdout for p in [locked, *folders])
+    assert len(pd.read_csv(tmp_path / "p" / "manifest.csv")) == images - 1 - 1 - 6
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -233,3 +246,126 @@ def test_a_lab_tiff_reaches_either_channel_count(tmp_path, channels):
     path = _save(tmp_path / "lab.tif", _bar(24, 24, "RGB").convert("LAB"))
     grey = read_image(path, size=SIZE, channels=channels).mean(axis=2)
     assert grey[:, :4].mean() > 200 and grey[:, -4:].mean() < 30
+
+
+def _png(path: Path) -> Path:
+    return _save(path, _bar(8, 8))
+
+
+def _prepare(root: Path, out: Path):
+    return prepare(PrepareConfig(dataset="folders", root=str(root), source="src", target="tgt", image_size=SIZE, channels=1), out)
+
+
+def test_file_names_that_are_not_utf8_are_written_as_escapes(tmp_path):
+    """A name in Latin-1 bytes (b'caf\\xe9.png', held by Python as 'caf\\udce9.png') is read like any
+    other; the manifests say it as 'caf\\xe9', so they stay valid UTF-8."""
+    root = make_folders(tmp_path / "raw", per_class=2)
+    _png(root / "src" / "train" / "a" / os.fsdecode(b"caf\xe9.png"))
+    (root / "src" / "train" / "a" / os.fsdecode(b"notes\xe9.txt")).write_text("not an image")
+    _png(root / "src" / "train" / os.fsdecode(b"\xe9t\xe9") / "0.png")  # a class folder named so
+    manifest = _prepare(root, tmp_path / "p")
+    for name in ("manifest.csv", "rejected.csv", "dataset.json"):
+        (tmp_path / "p" / name).read_bytes().decode("utf-8")  # strict
+    assert str(root / "src/train/a/caf\\xe9.png") in set(pd.read_csv(tmp_path / "p" / "manifest.csv").source_path)
+    assert list(pd.read_csv(tmp_path / "p" / "rejected.csv").source_path) == [str(root / "src/train/a/notes\\xe9.txt")]
+    assert "\\xe9t\\xe9" in set(manifest.label) and all((tmp_path / "p" / p).is_file() for p in manifest.path)
+
+
+@pytest.mark.parametrize("junk", [".DS_Store", "notes.txt"])
+def test_a_class_folder_without_a_usable_source_train_image_stops_naming_it(tmp_path, junk):
+    """Classes are those with a decoded source train image; a folder holding only junk is none, and a
+    target test class of that name has nothing to learn from."""
+    root = make_folders(tmp_path / "raw", per_class=2)
+    (root / "src" / "train" / "d").mkdir()
+    (root / "src" / "train" / "d" / junk).write_bytes(b"\x00\x00\x00\x01Bud1")
+    _png(root / "tgt" / "test" / "d" / "0.png")
+    message = re.escape(f"{root / 'src' / 'train' / 'd'}: no usable image ({junk}: ")
+    with pytest.raises(DataLayoutError, match=message):
+        _prepare(root, tmp_path / "p")
+    check = check_data(root, "src", "tgt", image_size=SIZE, channels=1)
+    assert not check.ok and re.match(message, check.problems[0])
+
+
+@pytest.mark.parametrize("locked, outcome", [("src/test", "stop"), ("tgt", "stop"), ("tgt/test/b", "rejected"), ("src/train/a/sub", "rejected")])
+def test_folders_that_cannot_be_listed_are_rejected_or_stop_by_name(folders, tmp_path, monkeypatch, locked, outcome):
+    """What os.scandir raises for a folder the user may not list (EACCES), without needing a user
+    who may not: a class folder or one inside it is a rejected.csv row, a split or domain stops.
+    test_unreadable_permissions_are_rejected_not_fatal makes the kernel refuse for real."""
+    import errno
+
+    from augment import contract
+
+    _png(folders / "src" / "train" / "a" / "sub" / "0.png")
+    children = contract._children
+
+    def refusing(folder):
+        if Path(folder) == folders / locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(folder))
+        return children(folder)
+
+    monkeypatch.setattr(contract, "_children", refusing)
+    reason = "folder not readable: [Errno 13] Permission denied"
+    if outcome == "stop":
+        with pytest.raises(DataLayoutError, match=re.escape(f"{folders / locked}: {reason}")):
+            discover(folders, "src", "tgt")
+        return
+    _prepare(folders, tmp_path / "p")
+    rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
+    assert list(zip(rejected.source_path, rejected.reason)) == [(str(folders / locked), reason)]
+
+
+def test_symlinked_and_hidden_folders_are_listed_at_every_level(tmp_path):
+    root = make_folders(tmp_path / "raw", per_class=2)
+    (root / "src" / "test" / "c").rename(root / "store_c")
+    os.symlink("../../store_c", root / "src" / "test" / "c")  # a class folder
+    _png(root / "src" / "train" / ".x" / "0.png")  # a hidden class folder
+    manifest = _prepare(root, tmp_path / "p")
+    rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
+    assert dict(zip(rejected.source_path, rejected.reason)) == {
+        str(root / "src/test/c"): "symlinked folder, not followed", str(root / "src/train/.x"): "hidden folder, not searched"}
+    assert not manifest.source_path.str.contains("store_c|/.x/").any()
+    # Every class folder of a split a symlink: the message says so, not only "no class folders".
+    for c in ("a", "b", "c"):
+        (root / "tgt" / "test" / c).rename(root / f"tgt_{c}")
+        os.symlink(f"../../tgt_{c}", root / "tgt" / "test" / c)
+    with pytest.raises(DataLayoutError, match=r"tgt/test: no class folders.*not searched: a \(symlinked folder, not followed\), b "):
+        discover(root, "src", "tgt")
+    (root / "src" / "test").rename(root / "src_test")  # a symlinked split
+    os.symlink("../src_test", root / "src" / "test")
+    with pytest.raises(DataLayoutError, match=r"src/test: a symlinked folder; symlinked folders are not followed"):
+        discover(root, "src", "tgt")
+
+
+def test_class_order_is_total_and_takes_any_unicode_digit_as_text():
+    """Natural order with ties broken by the name: '1' and '01' (or 'a1' and 'a01') compare equal as
+    numbers, and the order of a set of class names (label_index) changed with PYTHONHASHSEED.
+    Digits Python's str.isdigit accepts but int() refuses ('①', '²') are text, not a crash; so are
+    other scripts' decimal digits ('٣'), which int() would take."""
+    from itertools import permutations
+
+    from augment.contract import natural_key
+
+    names = ["a01", "1", "01", "a1", "10", "2"]
+    orders = {tuple(sorted(p, key=natural_key)) for p in permutations(names)}
+    assert orders == {("01", "1", "2", "10", "a01", "a1")}
+    assert sorted(["①", "²", "b", "٣", "3"], key=natural_key) == ["3", "b", "²", "٣", "①"]  # only ASCII digits are numbers
+
+
+def test_prepare_stage_counts_rejected_rows_and_a_domain_that_is_a_file_is_named(tmp_path, capsys):
+    import yaml
+
+    from pipelines.stages.prepare import main
+
+    root = make_folders(tmp_path / "raw", per_class=2)
+    (root / "src" / "train" / "a" / "two\nlines.txt").write_text("not an image")  # one row, two lines in rejected.csv
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"data": {"dataset": "folders", "root": str(root), "source": "src", "target": "tgt"},
+                                      "classifier": {"arms": ["source_only"]}}))
+    main(["--params", str(params), "--out", str(tmp_path / "p"), "--timings-dir", str(tmp_path / "t")])
+    assert "; 1 rejected ->" in capsys.readouterr().out
+    import shutil
+
+    shutil.rmtree(root / "tgt")
+    (root / "tgt").write_text("not a folder")
+    with pytest.raises(DataLayoutError, match=r"tgt: a file, not a folder \(data.target='tgt'\)"):
+        discover(root, "src", "tgt")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
 from augment.prepare import PrepareConfig, prepare
 from pipelines.config import load_params
 from pipelines.runtime import add_timings_arg, run_stage, stage_timer
@@ -27,8 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     with stage_timer("prepare", args.timings_dir) as info:
         manifest = prepare(cfg, args.out)
         info["images"] = len(manifest)
-    rejected = sum(1 for _ in open(args.out / "rejected.csv")) - 1
-    duplicates = sum(1 for _ in open(args.out / "duplicates.csv")) - 1
+    rejected = len(pd.read_csv(args.out / "rejected.csv"))  # rows, not lines: a file name may hold a newline
+    duplicates = len(pd.read_csv(args.out / "duplicates.csv"))
     print(f"prepare: {len(manifest)} images -> {args.out}/manifest.csv; {rejected} rejected -> {args.out}/rejected.csv"
           + (f"; {duplicates} byte-identical files in both train and test -> {args.out}/duplicates.csv (they inflate test scores)"
              if duplicates else ""))
