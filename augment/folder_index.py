@@ -110,8 +110,9 @@ class _Walk:
             self.add(path, kind=_kind(st.st_mode))
 
     def link(self, path: str, depth: int) -> None:
-        """`prepare` reads through a linked domain or split folder wherever it points, and below them
-        through links that stay inside the root only (a link to / is never walked)."""
+        """`prepare` reads through a linked domain folder wherever it points (it stops at a linked
+        split, which is walked here too: listing more than prepare reads costs a re-run at most), and
+        below them through links to files inside the root only; a link to / is never walked."""
         to = os.readlink(path)
         if depth > 1 and not _inside(os.path.realpath(path), self.root):
             self.add(path, kind="link", to=to, target="outside the data root")

@@ -262,6 +262,7 @@ def test_files_dvc_cannot_hash_are_listed_by_prepare_not_fatal(tmp_path):
     (a / "broken.png").symlink_to("nowhere.png")
     (a / "loop1.png").symlink_to("loop2.png")
     (a / "loop2.png").symlink_to("loop1.png")
+    shutil.copy(a / "0.png", os.path.join(os.fsencode(a), b"caf\xe9.png"))  # a Latin-1 name
     repo = project_copy(tmp_path / "repo", {"data": {"dataset": "folders", "root": str(root), "source": "src", "target": "tgt"}})
 
     def repro() -> list[str]:
@@ -273,6 +274,8 @@ def test_files_dvc_cannot_hash_are_listed_by_prepare_not_fatal(tmp_path):
     rejected = pd.read_csv(repo / "data/prepared/rejected.csv")
     assert {p.rsplit("/", 1)[-1] for p in rejected.source_path} >= {"fifo.png", "zero.png", "broken.png", "loop1.png", "loop2.png"}
     assert pending(repo, "prepare") == {}  # dvc status, too, no longer reads data.root
+    manifest = pd.read_csv(repo / "data/prepared/manifest.csv")
+    assert (manifest.source_path.str.rsplit("/", n=1).str[-1] == "caf\\xe9.png").sum() == 1  # kept, its name readable
     os.utime(a / "1.png")
     assert repro() == ALWAYS_RUN
     shutil.copy(a / "2.png", a / "1.png")
