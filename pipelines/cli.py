@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.runtime import set_offline_env, use_this_python
+from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 
 
 def _print_results(summary: dict) -> None:
@@ -46,9 +46,17 @@ def _print_results(summary: dict) -> None:
 
 
 def _flow_kwargs(args: argparse.Namespace) -> dict:
-    from pipelines.presets import preset_overrides
+    """The flow's arguments; the overrides checked first against this repo's params file, so a
+    misspelt key or a refused value stops here, by key, before a Prefect server or a worktree starts
+    (the flow checks them again where it runs)."""
+    import tempfile
+
+    from pipelines.presets import check_overrides, preset_overrides
 
     overrides = [o for p in args.preset or [] for o in preset_overrides(p)] + (args.set or [])
+    if overrides:
+        with tempfile.TemporaryDirectory() as tmp:
+            check_overrides(Path(args.repo) / args.params, overrides, into=Path(tmp) / "params.yaml")
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
             "jobs": args.jobs}
 
@@ -200,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamsError, DataLayoutError, WorkspaceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StageFailed as exc:  # its message ends with the stage's last lines, the cause is in them
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

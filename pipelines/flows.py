@@ -34,7 +34,7 @@ from prefect.states import Completed
 
 from pipelines.cpu_threads import STAGE_CORES_ENV, usable_cores
 from pipelines.logcapture import forward_output
-from pipelines.runtime import set_offline_env, use_this_python
+from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, pull_before, push_after
 from pipelines.workspace import commit_experiment, create_run_worktree, git_lock, prune_runs, repo_root
 
@@ -216,10 +216,6 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
         return _skipped(stage)
     log.info(f"{stage}: {status} in {seconds:.1f}s")
     return {"stage": stage, "status": status, "seconds": seconds}
-
-
-class StageFailed(RuntimeError):
-    """A stage's `dvc repro` failed; the message ends with what it printed last."""
 
 
 def run_stages(workdir: Path, graph: dict[str, list[str]], *, force: bool, jobs: int, retries: int, retry_delay_seconds: float,

@@ -17,6 +17,10 @@ OFFLINE_ENV = {
 }
 
 
+class StageFailed(RuntimeError):
+    """A stage's `dvc repro` failed (raised by the flow); the message ends with what it printed last."""
+
+
 def set_offline_env() -> None:
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)

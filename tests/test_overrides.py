@@ -37,3 +37,4 @@ def test_good_overrides_are_applied_to_the_copy_only(params, tmp_path):
     check_overrides(params, ["classifier.steps=9", "gan.seeds=[3]"], into=tmp_path / "trial.yaml")
     text = (tmp_path / "trial.yaml").read_text()
     assert "steps: 9" in text and params.read_bytes() == before
+

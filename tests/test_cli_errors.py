@@ -1,0 +1,35 @@
+"""What `domain-augment run` prints when it cannot run: one `error:` line naming the key or the
+stage's own message, never a traceback as its last word."""
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from tests.e2e import env, project_copy
+
+
+def _cli(repo, *args):
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(repo), *args], cwd=repo, capture_output=True, text=True,
+                          env=env(), timeout=600)
+
+
+def test_run_refuses_a_misspelt_key_before_any_server_or_worktree_starts(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    proc = _cli(tmp_path, "run", "-S", "gan.cyclegan.step=5")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "error: -S gan.cyclegan.step=5: unknown key 'gan.cyclegan.step' (params.yaml has none); did you mean gan.cyclegan.steps?"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no worktree, no .dvc/tmp/runs
+
+
+@pytest.mark.e2e
+def test_a_failed_stage_ends_the_run_with_its_own_message(tmp_path):
+    repo = project_copy(tmp_path / "repo")
+    proc = _cli(repo, "run", "--in-place", "--stage", "prepare", "-S", "data.dataset=folders", "-S", f"data.root={tmp_path / 'nowhere'}",
+                "-S", "data.source=summer", "-S", "data.target=winter")
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()
+    error = next(i for i, line in enumerate(last) if line.startswith("error: prepare: `dvc repro` exited"))
+    assert f"error: data.root {tmp_path / 'nowhere'}: not a folder" in "\n".join(last[error:])
+    assert not [line for line in last[error:] if line.startswith("Traceback")]
