@@ -100,9 +100,24 @@ def _check_params(args: argparse.Namespace) -> int:
 
 
 def _check_data(args: argparse.Namespace) -> int:
-    from augment.check_data import check_data
+    from augment.check_data import DataCheck, check_data
+    from pipelines.config import ParamsError, parse_params, read_yaml
 
-    result = check_data(args.root, args.source, args.target, image_size=args.image_size, channels=args.channels)
+    # The values `run` would refuse (an image size the networks cannot take, source equal to target,
+    # a path for a domain name), judged as `run` judges them: this repo's params.yaml (its defaults
+    # where there is none) with the data keys of this folder.
+    params = Path(args.repo) / args.params
+    raw = read_yaml(params, "not found") if params.is_file() else {}
+    data = {"dataset": "folders", "root": str(args.root), "source": args.source, "target": args.target,
+            "image_size": args.image_size, "channels": args.channels}
+    raw = {**raw, "data": {**(raw.get("data") or {}), **data}} if isinstance(raw, dict) else raw
+    against = params.name if params.is_file() else "the default params"
+    try:
+        parse_params(raw, f"check-data --image-size {args.image_size} --channels {args.channels} with {against}", build_transforms=False)
+    except ParamsError as exc:  # no image is decoded at a size the run would refuse
+        result = DataCheck(problems=[str(exc)])
+    else:
+        result = check_data(args.root, args.source, args.target, image_size=args.image_size, channels=args.channels)
     print("\n".join(result.lines()))
     return 0 if result.ok else 2
 

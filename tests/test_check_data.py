@@ -51,4 +51,16 @@ def test_names_that_are_not_utf8_print_escaped_and_source_equal_to_target_is_ref
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert f"  {root}/src/train/a/notes\\xe9.txt: not an image" in proc.stdout  # as rejected.csv writes it
     proc = _check(root, "--source", "tgt")
-    assert proc.returncode == 2 and "--source and --target are both 'tgt'" in proc.stdout
+    assert proc.returncode == 2 and "data.source and data.target must differ, both are 'tgt'" in proc.stdout
+
+
+def test_values_run_would_refuse_are_refused_here_too(tmp_path):
+    """check-data judges its --image-size and --channels as `run` judges params.yaml with them: an
+    image size the networks cannot take is a problem by key, not a ZeroDivisionError or an ok."""
+    root = make_folders(tmp_path / "raw", per_class=2)
+    for size, why in ((0, "data.image_size: Input should be greater than or equal to 8 (got 0)"),
+                      (30, "data.image_size: must be divisible by 4 (the generators downsample twice) (got 30)")):
+        proc = _check(root, "--image-size", str(size))
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"problem: check-data --image-size {size} --channels 3 with params.yaml: {why}" in proc.stdout
+    assert _check(root, "--image-size", "32").returncode == 0
