@@ -49,7 +49,7 @@ class DataCheck:
 
 
 def check_data(root: str | Path, source: str, target: str, *, image_size: int = 16, channels: int = 3,
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> DataCheck:
+               max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch") -> DataCheck:
     result = DataCheck()
     if source == target:
         result.problems.append(f"--source and --target are both {source!r}: the source and target domains must be different folders")
@@ -63,7 +63,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     for i, f in enumerate(files):
         if f.problem is None:
             try:
-                read_image(f.path, size=image_size, channels=channels, max_pixels=max_pixels)
+                read_image(f.path, size=image_size, channels=channels, max_pixels=max_pixels, resize=resize)
             except ImageRejected as exc:
                 f = files[i] = replace(f, problem=str(exc))
         if f.problem:  # as prepare writes them to rejected.csv: valid UTF-8 whatever the file names

@@ -30,8 +30,32 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
 
 
-def canonical(img: Image.Image, *, size: int, channels: int) -> np.ndarray:
-    """Any PIL image -> (size, size, channels) uint8. Alpha is composited over black."""
+RESIZE_MODES = ("stretch", "crop", "pad")
+
+
+def _square(img: Image.Image, size: int, resize: str) -> Image.Image:
+    """`img` at size x size. stretch: the whole image, its aspect ratio lost (a circle in a 2:1 photo
+    becomes an ellipse); crop: the centred square of its shorter side, the rest cut off; pad: the
+    whole image at its own aspect ratio, centred on black."""
+    w, h = img.size
+    if resize == "crop" and w != h:
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+    elif resize == "pad" and w != h:
+        scale = size / max(w, h)
+        inner = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        canvas = Image.new(img.mode, (size, size))  # black in every mode canonical converts to
+        canvas.paste(inner, ((size - inner.width) // 2, (size - inner.height) // 2))
+        return canvas
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return img
+
+
+def canonical(img: Image.Image, *, size: int, channels: int, resize: str = "stretch") -> np.ndarray:
+    """Any PIL image -> (size, size, channels) uint8. Alpha is composited over black; `resize` says how
+    a non-square image becomes square (`_square`)."""
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         img = _to_8bit(img)
     if img.mode == "P":
@@ -45,9 +69,7 @@ def canonical(img: Image.Image, *, size: int, channels: int) -> np.ndarray:
         img = img.convert(wanted)
     except ValueError:  # modes PIL converts only to RGB (LAB, for one)
         img = img.convert("RGB").convert(wanted)
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
-    arr = np.asarray(img, dtype=np.uint8)
+    arr = np.asarray(_square(img, size, resize), dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
@@ -63,9 +85,12 @@ _NOT_REGULAR = {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFCHR: "ch
                 stat.S_IFDIR: "folder"}
 
 
-def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, tuple[int, int]]:
+def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+           resize: str = "stretch") -> tuple[np.ndarray, tuple[int, int]]:
     """One file -> (canonical array, its stored (width, height)); ImageRejected with a reason for
     anything unusable. Whatever goes wrong decoding one file rejects that file, never the run."""
+    if resize not in RESIZE_MODES:  # a caller's mistake, not the file's: raised before the file's try
+        raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):  # opening a FIFO would wait for a writer forever
@@ -79,7 +104,7 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
             if width < 1 or height < 1:
                 raise ImageRejected(f"empty image: {width}x{height} px")
             img.load()  # decodes fully (the first frame of an animation): truncated files fail here, not later
-            return canonical(_upright(img), size=size, channels=channels), (width, height)
+            return canonical(_upright(img), size=size, channels=channels, resize=resize), (width, height)
     except ImageRejected:
         raise
     except UnidentifiedImageError:
@@ -92,9 +117,9 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
         raise ImageRejected(f"unreadable: {type(exc).__name__}: {exc}") from None
 
 
-def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch") -> np.ndarray:
     """Read and convert one file; raise ImageRejected with a reason for anything unusable."""
-    return decode(path, size=size, channels=channels, max_pixels=max_pixels)[0]
+    return decode(path, size=size, channels=channels, max_pixels=max_pixels, resize=resize)[0]
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -43,6 +43,7 @@ class PrepareConfig:
     test_fraction_source: float = 0.2
     test_fraction_target: float = 0.3
     max_image_pixels: int = DEFAULT_MAX_PIXELS
+    resize: str = "stretch"  # how a non-square image becomes square (augment/images.py RESIZE_MODES)
 
 
 def train_test_duplicates(files: pd.DataFrame) -> pd.DataFrame:
@@ -72,6 +73,7 @@ def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: Pre
         "target": cfg.target,
         "channels": cfg.channels,
         "image_size": cfg.image_size,
+        "resize": cfg.resize,
         "target_train_labeled": int((target_train.label_index >= 0).sum()),
         "target_train_unlabeled": int((target_train.label_index < 0).sum()),
         "counts": {f"{d}/{s}": int(n) for (d, s), n in manifest.groupby(["domain", "split"]).size().items()},
@@ -91,7 +93,7 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     for i, f in enumerate(files):
         if f.problem is None:
             try:
-                arr, (width, height) = decode(f.path, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels)
+                arr, (width, height) = decode(f.path, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels, resize=cfg.resize)
             except ImageRejected as exc:
                 f = files[i] = replace(f, problem=str(exc))
         if f.problem:  # file names need not be UTF-8; what is written must be

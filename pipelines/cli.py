@@ -109,7 +109,7 @@ def _check_data(args: argparse.Namespace) -> int:
     params = Path(args.repo) / args.params
     raw = read_yaml(params, "not found") if params.is_file() else {}
     data = {"dataset": "folders", "root": str(args.root), "source": args.source, "target": args.target,
-            "image_size": args.image_size, "channels": args.channels}
+            "image_size": args.image_size, "channels": args.channels, "resize": args.resize}
     raw = {**raw, "data": {**(raw.get("data") or {}), **data}} if isinstance(raw, dict) else raw
     against = params.name if params.is_file() else "the default params"
     try:
@@ -117,7 +117,7 @@ def _check_data(args: argparse.Namespace) -> int:
     except ParamsError as exc:  # no image is decoded at a size the run would refuse
         result = DataCheck(problems=[str(exc)])
     else:
-        result = check_data(args.root, args.source, args.target, image_size=args.image_size, channels=args.channels)
+        result = check_data(args.root, args.source, args.target, image_size=args.image_size, channels=args.channels, resize=args.resize)
     print("\n".join(result.lines()))
     return 0 if result.ok else 2
 
@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("--target", required=True, help="target domain folder name")
     data.add_argument("--image-size", type=int, default=16, help="decode at this size, as data.image_size")
     data.add_argument("--channels", type=int, choices=(1, 3), default=3, help="as data.channels")
+    data.add_argument("--resize", choices=("stretch", "crop", "pad"), default="stretch", help="as data.resize")
     data.set_defaults(func=_check_data)
     preset = sub.add_parser("preset", help="print a preset file as -S arguments, for dvc exp run $(domain-augment preset FILE)")
     preset.add_argument("file")

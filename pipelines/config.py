@@ -52,6 +52,7 @@ class DataParams(_Strict):
     test_fraction_source: float = Field(0.2, gt=0, lt=1)
     test_fraction_target: float = Field(0.3, gt=0, lt=1)
     max_image_pixels: int = Field(40_000_000, gt=0)
+    resize: Literal["stretch", "crop", "pad"] = "stretch"
 
     @field_validator("image_size")
     @classmethod

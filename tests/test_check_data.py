@@ -64,3 +64,4 @@ def test_values_run_would_refuse_are_refused_here_too(tmp_path):
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert f"problem: check-data --image-size {size} --channels 3 with params.yaml: {why}" in proc.stdout
     assert _check(root, "--image-size", "32").returncode == 0
+    assert _check(root, "--resize", "pad").returncode == 0
