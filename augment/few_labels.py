@@ -30,6 +30,39 @@ def choose_few(manifest: pd.DataFrame, per_class: int, seed: int) -> pd.DataFram
     return manifest.loc[sorted(chosen), COLUMNS].reset_index(drop=True)
 
 
+def _labeled_target_train(manifest: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The labeled target train rows, and every class name in label order."""
+    labeled = manifest[manifest.label_index >= 0]
+    classes = list(labeled.sort_values("label_index", kind="stable").label.drop_duplicates())
+    return labeled[(labeled.role == "target") & (labeled.split == "train")], classes
+
+
+def _per_class(rows: pd.DataFrame, classes: list[str]) -> dict[str, int]:
+    counts = rows.label.value_counts()
+    return {c: int(counts.get(c, 0)) for c in classes}
+
+
+def few_label_counts(manifest: pd.DataFrame) -> dict:
+    """What a consumer really saw, from a manifest with its `few_shot` column (augment/dataset.py):
+    {"used_per_class": {class: n}, "available_per_class": {class: its labeled target train images}}."""
+    pool, classes = _labeled_target_train(manifest)
+    return {"used_per_class": _per_class(pool[pool.few_shot], classes), "available_per_class": _per_class(pool, classes)}
+
+
+def shortfall_warning(manifest: pd.DataFrame, per_class: int, *, consumers: str = "target_few") -> str | None:
+    """What to print when a class has fewer labeled target train images than `data.target_labels_per_class`
+    asks for (choose_few then takes all it has, which is all the oracle sees); None when none has."""
+    pool, classes = _labeled_target_train(manifest)
+    had = _per_class(pool, classes)
+    short = [c for c, n in had.items() if n < per_class]
+    if not short:
+        return None
+    where = "every class" if len(short) == len(had) else "class " + ", ".join(short)
+    return (f"warning: data.target_labels_per_class is {per_class}, but the labeled target train images per class are "
+            + ", ".join(f"{c}: {n}" for c, n in had.items())
+            + f"; in {where} {consumers} see all of them, the very labels the oracle sees")
+
+
 def consumer_file(folder: str | Path, *, gan: str | None = None, arm: str | None = None) -> Path:
     if (gan is None) == (arm is None):
         raise ValueError("name exactly one consumer: gan=... or arm=...")

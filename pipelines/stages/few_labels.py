@@ -9,10 +9,11 @@ the header alone for everyone else. Each `train_gan` stage depends on its own fi
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from augment.arms import GANS
-from augment.few_labels import write_consumer_files
+from augment.few_labels import shortfall_warning, write_consumer_files
 from augment.io import atomic_dir, read_manifest
 from pipelines.config import load_params
 from pipelines.runtime import add_timings_arg, run_stage, stage_timer
@@ -29,10 +30,14 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     params = load_params(args.params, build_transforms=False)  # no torch here: prepare has built them
     readers = {gan for gan in GANS if getattr(params.gan, gan).conditional}
+    manifest = read_manifest(args.prepared, written_by="prepare")
     with stage_timer("few_labels", args.timings_dir) as info, atomic_dir(args.out) as tmp:
-        few = write_consumer_files(read_manifest(args.prepared, written_by="prepare"), params.data.target_labels_per_class, params.data.split_seed, tmp, gans_that_read=readers)
+        few = write_consumer_files(manifest, params.data.target_labels_per_class, params.data.split_seed, tmp, gans_that_read=readers)
         info["images"] = len(few)
     print(f"few_labels: {len(few)} labeled target train images visible to {', '.join(sorted(readers)) or 'no GAN'} and target_few -> {args.out}")
+    warning = shortfall_warning(manifest, params.data.target_labels_per_class, consumers=" and ".join(["target_few", *sorted(readers)]))
+    if warning:
+        print(f"few_labels: {warning}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from augment.arm_inputs import arm_reads, check_pinned, param_values
 from augment.arms import ARMS, Arm, ArmUnavailable, gan_seed_for, training_parts, transformed_parts
-from augment.few_labels import consumer_file
+from augment.few_labels import consumer_file, few_label_counts
 from augment.io import atomic_dir, write_csv, write_json
 from pipelines.config import ParamsError, as_config, load_params
 from pipelines import cpu_threads
@@ -73,6 +73,8 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, tim
     data = load_prepared(args.prepared, few_labels=consumer_file(args.labels, arm=arm.name))
     source, _ = data.labeled("source", "train")
     target = None if arm.target_labels == "none" else data.labeled("target", "train", visible=arm.target_labels)[0]
+    if arm.target_labels == "few":  # what data.target_labels_per_class really gave, for the report (it is capped per class)
+        record["target_labels"] = few_label_counts(data.manifest)
     synthetic = load_synthetic(args.synthetic / arm.gan / str(gan_seed_for(args.seed, params.gan.seeds)))[0] if arm.gan else None
     try:
         parts = training_parts(arm, source=source, target=target, synthetic=synthetic, synthetic_fraction=params.mix.synthetic_fraction,
