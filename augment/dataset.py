@@ -49,6 +49,13 @@ class PreparedData:
         """All images of a split, labels or not: what unpaired GAN training uses."""
         return _images(self.pixels, self.rows(role, split))
 
+    def images_at(self, paths: pd.Series) -> torch.Tensor:
+        """The images of these manifest paths, in their order: the sources of a synthetic set."""
+        rows = pd.Index(self.manifest.path).get_indexer(paths)
+        if (rows < 0).any():
+            raise ValueError(f"{paths[rows < 0].iloc[0]}: not in {self.root / 'manifest.csv'}; re-run synthesize on this prepare")
+        return to_tensor(self.pixels[rows])
+
     def visible_target_labels(self, visible: Literal["none", "few"]) -> torch.Tensor:
         """(M,) labels aligned with `images("target", "train")`: the few-shot labels when `visible`
         is "few", -1 for every other image (and for all of them when "none")."""

@@ -16,6 +16,11 @@ custom feature module), drawing the same subsets from the same seed; tests/test_
 them equal. Computed here because importing torchmetrics costs about 5 s and its two metrics each
 run the feature network again. Label preservation is the classifier's accuracy on synthetic images
 against the labels of the source images they were translated from.
+
+All three lean on that classifier: one that never saw a target label can read very different
+target-looking images alike (a source_only classifier may call every target image one class), and
+a GAN that draws one pattern for every input can then score a low FID. `diversity_ratio` needs no
+classifier: how far apart the translations lie, in pixels, next to the source images they came from.
 """
 from __future__ import annotations
 
@@ -71,19 +76,50 @@ def kernel_inception_distance(real: torch.Tensor, fake: torch.Tensor, *, subsets
     return float(scores.mean()), float(scores.std(unbiased=False))
 
 
+def diversity_ratio(translated: LabeledImages, sources: torch.Tensor, *, pairs: int = 2000, seed: int = 0) -> float:
+    """Mean RMS pixel distance between two translations of the same label, over the same for the two
+    source images they came from (the same random pairs; `sources` (N, C, H, W) aligned with
+    `translated`). About 1 when the translations keep what tells their sources apart, near 0 when the
+    GAN draws (nearly) one image whatever its input. Same-label pairs also catch a conditional GAN that
+    draws one image per class, which pairs across classes would not; any pairs when no class has two."""
+    labels = translated.labels
+    order = torch.argsort(labels, stable=True)
+    counts = torch.unique_consecutive(labels[order], return_counts=True)[1]
+    if not (counts >= 2).any():
+        order, counts = torch.arange(len(labels)), torch.tensor([len(labels)])
+    size = counts.repeat_interleave(counts)  # (N,) size of the class of each image, in sorted order
+    start = (torch.cumsum(counts, 0) - counts).repeat_interleave(counts)  # (N,) where its class starts
+    g = torch.Generator().manual_seed(seed)
+    pairable = torch.nonzero(size >= 2).squeeze(1)
+    a = pairable[torch.randint(len(pairable), (pairs,), generator=g)]
+    step = 1 + (torch.rand(pairs, generator=g) * (size[a] - 1)).long()  # another member of a's class, uniformly
+    b = start[a] + (a - start[a] + step) % size[a]
+    i, j = order[a], order[b]
+
+    def spread(x: torch.Tensor) -> torch.Tensor:
+        return (x[i] - x[j]).flatten(1).square().mean(1).sqrt().mean()
+
+    return float(spread(translated.images) / spread(sources))
+
+
 def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledImages, *, feature_extractor: str, seed: int = 0,
-                kid_subsets: int = 50, kid_subset_size: int = 500, batch_size: int = 512) -> dict:
+                kid_subsets: int = 50, kid_subset_size: int = 500, batch_size: int = 512, sources: torch.Tensor | None = None) -> dict:
+    """FID, KID and label preservation on `model`'s features; `diversity_ratio` too when given the
+    `sources` (N, C, H, W) that `synthetic` was translated from."""
     real, _ = features_and_predictions(model, real_target, batch_size=batch_size)
     fake, preds = features_and_predictions(model, synthetic.images, batch_size=batch_size)
     kid_mean, kid_std = kernel_inception_distance(real, fake, subsets=kid_subsets, seed=seed,
                                                   subset_size=min(kid_subset_size, len(real), len(fake)))
-    return {
+    out = {
         "fid": frechet_distance(real, fake),
         "kid": kid_mean,
         "kid_subset_std": kid_std,
         "feature_extractor": feature_extractor,
         "label_preservation": float((preds == synthetic.labels).float().mean()),
     }
+    if sources is not None:
+        out["diversity_ratio"] = diversity_ratio(synthetic, sources, seed=seed)
+    return out
 
 
 def summarize_gan_seeds(per_seed: dict[int, dict]) -> dict:
@@ -91,7 +127,7 @@ def summarize_gan_seeds(per_seed: dict[int, dict]) -> dict:
     spread over GAN seeds (`<key>_seed_std`, 0 with one seed), and every seed's own figures."""
     first = next(iter(per_seed.values()))
     out: dict = {}
-    for key in ("fid", "kid", "kid_subset_std", "label_preservation", "kept_fraction"):
+    for key in ("fid", "kid", "kid_subset_std", "label_preservation", "kept_fraction", "diversity_ratio"):
         if key not in first:
             continue
         values = np.array([q[key] for q in per_seed.values()], dtype=float)

@@ -78,6 +78,12 @@ def paired_delta(preds_arm: np.ndarray, preds_base: np.ndarray, labels: np.ndarr
     return {"mean": float(diff.mean()), "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]}
 
 
+def majority_share(preds: np.ndarray) -> float:
+    """preds (S seeds, N images) -> the share of each seed's most frequent predicted class, mean over seeds.
+    Near 1 when a classifier reads (nearly) every image as one class, whatever its label."""
+    return float(np.mean([np.bincount(p).max() / len(p) for p in preds]))
+
+
 def _stat(per_seed: np.ndarray, boot: np.ndarray) -> dict:
     return {
         "mean": float(per_seed.mean()),

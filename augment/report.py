@@ -1,7 +1,8 @@
 """From per-seed predictions to `metrics.json` and a human-readable report.
 
 `arm_metrics` builds the `target_test`, `source_test` and `benefit` sections of metrics.json
-(keys fixed by DESIGN.md); `render_report` and `plot_arms` present the same numbers.
+(keys fixed by DESIGN.md); `render_report` and `plot_arms` present the same numbers. The notes and
+warnings that both reports carry are made here once (report_html.py imports them).
 """
 from __future__ import annotations
 
@@ -10,10 +11,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augment.metrics import paired_delta, summarize
+from augment.arms import ARMS, gan_seed_for
+from augment.metrics import majority_share, paired_delta, summarize
 from augment.validation import VAL_SET
 
 BASELINE = "source_only"
+# An arm whose classifiers give one class to this share of the target test images (each seed's own
+# most frequent class, mean over seeds) has stopped reading the images: its accuracy is that class's
+# share of the test set, and a benefit between two such arms is 0 [0, 0] whether or not the arm helps.
+# A sound classifier's share stays near the largest class's share of the test set (0.10 on the
+# balanced digits test set, where every default arm gives 0.10-0.15 and source_only 0.33); 0.95 leaves
+# at most one image in twenty to all other classes together, which no test set of two or more
+# classes in sensible proportions asks for, and it still catches "nearly": a few stray answers.
+DEGENERATE_SHARE = 0.95
+# A GAN whose translations of same-label pairs lie this much closer together than their sources do
+# draws (nearly) the same image whatever its input. A real domain shift may shrink pixel distances
+# too (night is darker, the digits' target blurrier): the default digits GANs, whose samples follow
+# their inputs, give 0.90-0.92 (cyclegan) and 0.48-0.69 (cgan); a collapsed one gives a few hundredths.
+COLLAPSE_RATIO = 0.2
 
 
 def stack_predictions(per_seed: dict[int, pd.DataFrame], eval_set: str) -> tuple[np.ndarray, np.ndarray]:
@@ -48,6 +63,7 @@ def arm_metrics(
         preds_s, labels_s = stack_predictions(per_seed, "source_test")
         stacked[arm] = {"target_test": (preds_t, labels_t)}
         out["target_test"][arm] = summarize(preds_t, labels_t, num_classes=num_classes, **stats)
+        out["target_test"][arm]["majority_prediction_share"] = majority_share(preds_t)
         out["source_test"][arm] = summarize(preds_s, labels_s, num_classes=num_classes, with_f1=False, **stats)
         if with_val:
             preds_v, labels_v = stack_predictions(per_seed, VAL_SET)
@@ -71,6 +87,93 @@ def arm_metrics(
     return out
 
 
+def mark_unavailable(metrics: dict, unavailable: dict[str, str]) -> None:
+    """DESIGN.md: an arm that cannot exist on the data appears, in every per-arm section, as its status and reason."""
+    for arm, reason in unavailable.items():
+        for section in ("target_test", "source_test", VAL_SET, "benefit"):
+            if section in metrics and not (section == "benefit" and arm == BASELINE):
+                metrics[section][arm] = {"status": "unavailable", "reason": reason}
+
+
+def interval_note(gan_seeds: list[int], classifier_seeds: list[int]) -> str:
+    """What the intervals of this run cover, in words for both reports."""
+    note = ("Mean over classifier seeds with a 95% percentile bootstrap interval that resamples target test images and classifier "
+            "seeds. ")
+    if len(gan_seeds) > 1:
+        pairs = ", ".join(f"{s}->{gan_seed_for(s, gan_seeds)}" for s in classifier_seeds)
+        note += (f"GAN arms: one GAN of each kind per GAN seed {gan_seeds}; the classifier of seed s learns from GAN seed "
+                 f"gan.seeds[s % {len(gan_seeds)}] ({pairs}), and each replicate first resamples GAN seeds, then classifier "
+                 "seeds within them, so the interval includes the GAN's own training randomness. ")
+    else:
+        note += (f"Each GAN arm uses one trained GAN (gan.seeds = {gan_seeds}), so its interval does not include the GAN's own "
+                 "training randomness; list two or more gan.seeds for that. ")
+    return note + "Benefit is the arm minus source_only, paired by seed and image."
+
+
+def _labels_text(per_class: dict[str, int]) -> str:
+    """"10 labeled target images per class", or "labeled target images (a: 15, b: 9)" when the classes differ."""
+    values = set(per_class.values())
+    if len(values) == 1:
+        return f"{values.pop()} labeled target images per class"
+    return "labeled target images (" + ", ".join(f"{c}: {n}" for c, n in per_class.items()) + ")"
+
+
+def arm_descriptions(few_labels: dict | None = None) -> dict[str, str]:
+    """Each arm's training data for the reports; `few_labels` ({"used_per_class", "available_per_class"},
+    the target_few classifier's record) puts in how many target labels it really saw."""
+    out = {name: arm.description for name, arm in ARMS.items()}
+    if not few_labels:
+        return out
+    used, available = few_labels["used_per_class"], few_labels["available_per_class"]
+    capped = [c for c in used if used[c] == available.get(c)]
+    out["target_few"] = (f"source + {_labels_text(used)} at mix.target_fraction (data.target_labels_per_class, at most what a "
+                         "class has)")
+    if used and len(capped) == len(used):
+        out["target_few"] += ": every labeled target train image, the same labels the oracle sees"
+        out["oracle"] = ("all labeled target train: the very labels target_few saw, so here it is no upper bound on what more "
+                         "target labels would give")
+    elif capped:
+        out["target_few"] += f"; every labeled target train image of {', '.join(capped)}"
+    return out
+
+
+def judge_note(gans: dict) -> str:
+    """Whose features judged the GANs, and what FID/KID are worth when that classifier never saw a target label."""
+    g = next(iter(gans.values()))
+    if "feature_extractor_trained_on_target" not in g:
+        return f"FID, KID and label preservation are judged by the {g['feature_extractor']}."
+    note = f"FID, KID and label preservation are judged by the features and readings of the `{g['feature_extractor_arm']}` classifier"
+    if g["feature_extractor_trained_on_target"]:
+        return note + ", trained on labeled target images."
+    return (note + ", which never saw a target label (this run has no oracle). FID/KID are then weak evidence: a classifier that has "
+            "not learned the target domain can read very different target-looking images alike, so even a GAN that draws one "
+            "pattern for every input can score well. The diversity column needs no classifier.")
+
+
+def report_warnings(metrics: dict) -> list[str]:
+    """Lines that say when a figure of the reports does not mean what it seems to: an arm whose
+    classifiers give (nearly) every target test image one class, a GAN whose translations collapsed."""
+    out = []
+    stuck = {arm: t["majority_prediction_share"] for arm, t in metrics["target_test"].items()
+             if t.get("majority_prediction_share", 0) >= DEGENERATE_SHARE}
+    if stuck:
+        shares = ", ".join(f"{arm} ({share:.0%})" for arm, share in stuck.items())
+        out.append(f"Degenerate classifiers: {shares} give one class to at least {DEGENERATE_SHARE:.0%} of the target test images. "
+                   "Their accuracy is that class's share of the test set, a benefit over such a source_only is measured from that "
+                   "floor, and one between two of them (even +0.000 [0.000, 0.000]) says only that they predict alike, not that the "
+                   "arm has no effect.")
+    for gan, g in metrics.get("gan", {}).items():
+        ratios = {s: q["diversity_ratio"] for s, q in g.get("per_seed", {}).items() if "diversity_ratio" in q} or (
+            {"": g["diversity_ratio"]} if "diversity_ratio" in g else {})
+        low = {s: r for s, r in ratios.items() if r < COLLAPSE_RATIO}
+        if low:
+            which = ", ".join(f"GAN seed {s}: {r:.2f}" if s else f"{r:.2f}" for s, r in low.items())
+            out.append(f"Collapsed GAN: {gan}'s translations of same-label images lie far closer together than their sources do "
+                       f"(diversity ratio {which}; below {COLLAPSE_RATIO} it draws nearly the same image whatever its input). "
+                       "Its FID, KID and benefit are no evidence that it learned the target domain.")
+    return out
+
+
 def validation_note(metrics: dict) -> str:
     """Which split is for what, in one paragraph for the reports."""
     split = metrics["run"].get("target_split", {})
@@ -88,6 +191,15 @@ def filter_note(gans: dict) -> str:
     kept = "; ".join(f"{gan} kept {with_spread(g, 'kept_fraction')}" for gan, g in gans.items() if "kept_fraction" in g)
     return ("Synthetic filtering: confirmed (synthesize.filter): a translation is kept only when a classifier trained on real "
             f"source alone reads it as its label. Share kept: {kept}. Label preservation is measured on the kept images.")
+
+
+DIVERSITY_NOTE = ("Diversity vs source: the mean pixel distance between two translations of the same label over that between the "
+                  f"two source images they came from (about 1: the translations keep what tells their sources apart; below "
+                  f"{COLLAPSE_RATIO}: collapse). It needs no classifier.")
+
+
+def diversity_text(quality: dict) -> str:
+    return with_spread(quality, "diversity_ratio", 2) if "diversity_ratio" in quality else "-"
 
 
 def kid_subsets(quality: dict) -> str:
@@ -109,7 +221,9 @@ def _fmt(stat: dict) -> str:
     return f"{stat['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict[str, str], dataset: dict, samples: dict[str, str]) -> str:
+def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict[str, str], dataset: dict,
+                  samples: dict[str, tuple[str, str]]) -> str:
+    """report.md; `samples` maps a name to (path relative to the report, caption), shown in this order."""
     lines = [
         "# domain-augment report",
         "",
@@ -119,8 +233,7 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
         "",
         "## Target-domain test accuracy by arm",
         "",
-        "Mean over seeds with a 95% bootstrap interval (test images and seeds resampled). "
-        "Benefit is the arm minus `source_only`, paired by seed and image.",
+        interval_note(metrics["run"]["gan_seeds"], metrics["run"]["seeds"]),
         "",
         "| arm | target accuracy | target macro-F1 | source accuracy | benefit vs source_only | training data |",
         "|---|---|---|---|---|---|",
@@ -133,7 +246,7 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
         )
     for arm, reason in unavailable.items():
         lines.append(f"| {arm} | not run | | | | {reason} |")
-    lines += ["", "![accuracy by arm](plots/arms.png)", ""]
+    lines += [""] + [f"**Warning.** {w}\n" for w in report_warnings(metrics)] + ["![accuracy by arm](plots/arms.png)", ""]
     if metrics.get(VAL_SET):
         lines += ["## Target validation split (for choosing settings)", "", validation_note(metrics), "",
                   "| arm | validation accuracy | benefit vs source_only |", "|---|---|---|"]
@@ -141,12 +254,13 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
             lines.append(f"| {arm} | {_fmt(v['accuracy'])} | {_fmt(v['accuracy_delta']) if 'accuracy_delta' in v else '-'} |")
         lines.append("")
     if metrics.get("gan"):
-        lines += ["## GANs", "", "| gan | FID | KID | label preservation | feature extractor |", "|---|---|---|---|---|"]
+        lines += ["## GANs", "", "| gan | FID | KID | label preservation | diversity vs source | feature extractor |", "|---|---|---|---|---|---|"]
         for gan, g in metrics["gan"].items():
-            lines.append(f"| {gan} | {with_spread(g, 'fid')} | {with_spread(g, 'kid', 4) + kid_subsets(g)} | {with_spread(g, 'label_preservation')} | {g['feature_extractor']} |")
-        lines += ["", filter_note(metrics["gan"]), ""]
-        for gan, path in samples.items():
-            lines += [f"`{gan}` samples (rows: source, translated, reconstructed):", "", f"![{gan} samples]({path})", ""]
+            lines.append(f"| {gan} | {with_spread(g, 'fid')} | {with_spread(g, 'kid', 4) + kid_subsets(g)} | {with_spread(g, 'label_preservation')} | "
+                         f"{diversity_text(g)} | {g['feature_extractor']} |")
+        lines += ["", judge_note(metrics["gan"]), "", DIVERSITY_NOTE, "", filter_note(metrics["gan"]), ""]
+    for name, (path, caption) in samples.items():
+        lines += [caption, "", f"![{name}]({path})", ""]
     lines += ["## Stage wall time (seconds)", "", "| stage | seconds | images/s |", "|---|---|---|"]
     lines += [f"| {k} | {v:.1f} | {throughput_text(metrics, k)} |" for k, v in metrics["run"]["wall_seconds"].items()]
     return "\n".join(lines) + "\n"

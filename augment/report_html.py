@@ -12,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from augment.report import filter_note, kid_subsets, throughput_text, validation_note, with_spread
+from augment.report import (
+    DIVERSITY_NOTE, diversity_text, filter_note, interval_note, judge_note, kid_subsets, report_warnings, throughput_text, validation_note,
+    with_spread,
+)
 from augment.validation import VAL_SET
 
 
@@ -94,7 +97,7 @@ figcaption { color: #555; font-size: 13px; }
 
 def render_html(
     metrics: dict, *, arms_info: dict[str, str], unavailable: dict[str, str], dataset: dict,
-    per_class: dict[str, np.ndarray], images: dict[str, tuple[Path, str]], interval_note: str,
+    per_class: dict[str, np.ndarray], images: dict[str, tuple[Path, str]],
 ) -> str:
     """The page; `images` maps a name to (png path, caption), embedded in this order:
     "arms", "confusion", then sample grids."""
@@ -108,7 +111,7 @@ def render_html(
         f"{len(classes)} classes, {dataset['image_size']} px, {dataset['channels']} channel(s). "
         f"Classifier seeds {e(str(metrics['run']['seeds']))}; device {e(metrics['run']['device'])}.</p>",
         "<h2>Target-domain test accuracy by arm</h2>",
-        f"<p>{e(interval_note)}</p>",
+        f"<p>{e(interval_note(metrics['run']['gan_seeds'], metrics['run']['seeds']))} Green when a benefit's whole interval is above 0.</p>",
         "<table><tr><th>arm</th><th>target accuracy</th><th>target macro-F1</th><th>source accuracy</th>"
         "<th>benefit vs source_only</th><th>training data</th></tr>",
     ]
@@ -128,6 +131,7 @@ def render_html(
     for arm, reason in unavailable.items():
         out.append(f"<tr><td><b>{e(arm)}</b></td><td class=na colspan=4>not available</td><td>{e(reason)}</td></tr>")
     out.append("</table>")
+    out += [f"<p class=bad>Warning. {e(w)}</p>" for w in report_warnings(metrics)]
     if metrics.get(VAL_SET):
         out += ["<h2>Target validation split (for choosing settings)</h2>", f"<p>{e(validation_note(metrics).replace('`', ''))}</p>",
                 "<table><tr><th>arm</th><th>validation accuracy</th><th>benefit vs source_only</th></tr>"]
@@ -152,13 +156,14 @@ def render_html(
         out.append("<h2>Confusion matrices (target test)</h2>")
         figure("confusion")
     if metrics.get("gan"):
-        out += ["<h2>GANs</h2>", "<table><tr><th>gan</th><th>FID</th><th>KID</th><th>label preservation</th><th>feature extractor</th></tr>"]
+        out += ["<h2>GANs</h2>", "<table><tr><th>gan</th><th>FID</th><th>KID</th><th>label preservation</th><th>diversity vs source</th>"
+                "<th>feature extractor</th></tr>"]
         for gan, g in metrics["gan"].items():
             out.append(f"<tr><td><b>{e(gan)}</b></td><td>{e(with_spread(g, 'fid'))}</td><td>{e(with_spread(g, 'kid', 4) + kid_subsets(g))}</td>"
-                       f"<td>{e(with_spread(g, 'label_preservation'))}</td><td>{e(g['feature_extractor'])}</td></tr>")
-        out.append("</table><p>Label preservation: the feature classifier's accuracy on the translated images against the "
-                   "labels of the source images they came from (a classifier the GANs never trained against). "
-                   f"{e(filter_note(metrics['gan']))}</p>")
+                       f"<td>{e(with_spread(g, 'label_preservation'))}</td><td>{e(diversity_text(g))}</td><td>{e(g['feature_extractor'])}</td></tr>")
+        out.append(f"</table><p>{e(judge_note(metrics['gan']).replace('`', ''))}</p><p>Label preservation: the feature classifier's accuracy "
+                   "on the translated images against the labels of the source images they came from (a classifier the GANs never "
+                   f"trained against). {e(DIVERSITY_NOTE)} {e(filter_note(metrics['gan']))}</p>")
     samples = [n for n in images if n not in ("arms", "confusion")]
     if samples:
         out.append("<h2>Samples</h2>")

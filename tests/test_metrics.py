@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from augment.metrics import macro_f1, paired_delta, summarize
-from augment.report import arm_metrics
+from augment.report import arm_metrics, mark_unavailable
 
 
 def test_macro_f1_matches_sklearn():
@@ -111,11 +111,57 @@ def test_arm_metrics_has_the_contract_shape():
     }
     m = arm_metrics(preds, num_classes=4, samples=200, seed=0)
     assert set(m) == {"target_test", "source_test", "benefit"}
-    assert set(m["target_test"]["cyclegan"]) == {"accuracy", "macro_f1"}
+    assert set(m["target_test"]["cyclegan"]) == {"accuracy", "macro_f1", "majority_prediction_share"}
     assert set(m["target_test"]["cyclegan"]["accuracy"]) == {"mean", "ci95", "per_seed"}
     assert set(m["source_test"]["cyclegan"]) == {"accuracy"}
     assert list(m["benefit"]) == ["cyclegan"]
     assert m["benefit"]["cyclegan"]["accuracy_delta"]["mean"] == 1.0
+
+
+def test_majority_prediction_share_shows_a_classifier_that_reads_every_image_as_one_class():
+    """Two arms stuck on class 0 have a benefit of exactly 0 [0, 0]; the share says why."""
+    labels = np.arange(100) % 4
+    stuck = {s: _frame(np.zeros(100, int), labels) for s in (0, 1)}
+    m = arm_metrics({"source_only": stuck, "cyclegan": stuck, "oracle": {s: _frame(labels, labels) for s in (0, 1)}},
+                    num_classes=4, samples=200, seed=0)
+    assert m["benefit"]["cyclegan"]["accuracy_delta"] == {"mean": 0.0, "ci95": [0.0, 0.0]}
+    assert m["target_test"]["cyclegan"]["majority_prediction_share"] == 1.0
+    assert m["target_test"]["oracle"]["majority_prediction_share"] == 0.25  # a balanced test set read right
+
+
+def test_an_unavailable_arm_is_marked_in_benefit_as_in_target_test():
+    labels = np.arange(20) % 2
+    m = arm_metrics({a: {0: _frame(labels, labels)} for a in ("source_only", "cyclegan")}, num_classes=2, samples=50, seed=0)
+    mark_unavailable(m, {"oracle": "the target train split has no labels (it is flat)"})
+    gone = {"status": "unavailable", "reason": "the target train split has no labels (it is flat)"}
+    assert m["benefit"]["oracle"] == m["target_test"]["oracle"] == m["source_test"]["oracle"] == gone
+    assert "accuracy_delta" in m["benefit"]["cyclegan"] and "source_only" not in m["benefit"]
+
+
+def test_diversity_ratio_sees_a_collapsed_gan_without_any_classifier():
+    """A darker, noisier translation keeps its sources' spread; one pattern for every input, or
+    one image per class (a conditional GAN's collapse), has almost none."""
+    import torch
+
+    from augment.gan_quality import diversity_ratio, gan_quality, summarize_gan_seeds
+    from augment.mixing import LabeledImages
+    from models.classifiers import SmallCNN
+
+    g = torch.Generator().manual_seed(0)
+    sources = torch.rand(200, 1, 8, 8, generator=g) * 2 - 1
+    labels = torch.arange(200) % 4
+    night = LabeledImages(sources * 0.5 - 0.4 + 0.05 * torch.randn(200, 1, 8, 8, generator=g), labels)
+    stripes = torch.zeros(1, 1, 8, 8)
+    stripes[..., ::2, :] = 1.0
+    collapsed = LabeledImages(stripes.expand(200, -1, -1, -1) + 0.01 * torch.randn(200, 1, 8, 8, generator=g), labels)
+    per_class = LabeledImages(sources[labels], labels)  # class c always draws source image c
+    assert 0.45 < diversity_ratio(night, sources) < 0.6
+    assert diversity_ratio(collapsed, sources) < 0.05 and diversity_ratio(per_class, sources) == 0.0
+    assert diversity_ratio(night, sources, seed=1) == pytest.approx(diversity_ratio(night, sources, seed=1))
+    model = SmallCNN(1, 4, width=4)
+    q = gan_quality(model, sources, collapsed, feature_extractor="test", sources=sources)
+    assert q["diversity_ratio"] == diversity_ratio(collapsed, sources)
+    assert summarize_gan_seeds({0: q, 1: {**q, "diversity_ratio": 0.5}})["diversity_ratio"] == pytest.approx((q["diversity_ratio"] + 0.5) / 2)
 
 
 def test_arm_metrics_refuses_unpaired_seeds():

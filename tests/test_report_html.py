@@ -25,7 +25,7 @@ def test_page_embeds_every_image_and_names_every_arm(tmp_path):
         "source_test": {"source_only": {"accuracy": stat}, "cyclegan": {"accuracy": stat}},
         "benefit": {"cyclegan": {"accuracy_delta": {"mean": 0.1, "ci95": [0.05, 0.15]}}},
         "gan": {"cyclegan": {"fid": 1.0, "kid": 0.01, "label_preservation": 0.9, "feature_extractor": "x"}},
-        "run": {"seeds": [0], "wall_seconds": {"prepare": 1.0, "train_classifier@cyclegan-0": 9.0},
+        "run": {"seeds": [0], "gan_seeds": [0], "wall_seconds": {"prepare": 1.0, "train_classifier@cyclegan-0": 9.0},
                 "images_per_s": {"train_classifier@cyclegan-0": {"train": 4321.6, "predict": 51234.0}}, "device": "cpu"},
     }
     plot_confusions({"source_only": np.eye(3), "cyclegan": np.eye(3)}, ["a", "b", "c"], tmp_path / "c.png")
@@ -34,12 +34,11 @@ def test_page_embeds_every_image_and_names_every_arm(tmp_path):
         dataset={"source": "s", "target": "t", "classes": ["a", "b", "c"], "image_size": 16, "channels": 1},
         per_class={"source_only": np.array([1.0, 0.5, np.nan]), "cyclegan": np.array([1.0, 1.0, 1.0])},
         images={"arms": (tmp_path / "c.png", "arms"), "confusion": (tmp_path / "c.png", "conf"), "comparison": (tmp_path / "c.png", "rows")},
-        interval_note="what the interval covers",
     )
     assert page.count("src='data:image/png;base64,") == 3 and "src='http" not in page and "src='/" not in page
     png = base64.b64decode(page.split("data:image/png;base64,")[1].split("'")[0])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    for text in ("source_only", "cyclegan", "oracle", "the target train split is flat", "+0.100", "what the interval covers", "0.900"):
+    for text in ("source_only", "cyclegan", "oracle", "the target train split is flat", "+0.100", "resamples target test images", "0.900"):
         assert text in page
     assert "class='good'" in page  # a benefit whose interval is above 0 is marked
     assert "<td>prepare</td><td>1.0</td><td>-</td>" in page and "<td>train 4,322, predict 51,234</td>" in page

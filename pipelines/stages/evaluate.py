@@ -20,10 +20,10 @@ from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared, load_synthetic
 from augment.gan_quality import gan_quality, summarize_gan_seeds
 from augment.io import atomic_dir, write_csv, write_json, write_text
-from augment.report import arm_metrics, plot_arms, render_report, stack_predictions
+from augment.report import arm_descriptions, arm_metrics, mark_unavailable, plot_arms, render_report, stack_predictions
 from augment.report_html import confusion, per_class_accuracy, plot_confusions, render_html
 from augment.samples import save_grid
-from augment.validation import VAL_SET, hold_out, validation_paths
+from augment.validation import hold_out, validation_paths
 from pipelines.config import load_params
 from pipelines.runtime import TIMINGS_DIR, run_stage, select_device
 
@@ -32,21 +32,6 @@ from pipelines.runtime import TIMINGS_DIR, run_stage, select_device
 def _stage_timing(path: Path) -> dict | None:
     """A stage's timings file: {stage, wall_seconds, images_per_s?, ...}; None when it has none."""
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def interval_note(gan_seeds: list[int], classifier_seeds: list[int]) -> str:
-    """What the intervals of this run cover, in words for the report."""
-    note = ("Mean over classifier seeds with a 95% percentile bootstrap interval that resamples target test images and classifier "
-            "seeds. ")
-    if len(gan_seeds) > 1:
-        pairs = ", ".join(f"{s}->{gan_seed_for(s, gan_seeds)}" for s in classifier_seeds)
-        note += (f"GAN arms: one GAN of each kind per GAN seed {gan_seeds}; the classifier of seed s learns from GAN seed "
-                 f"gan.seeds[s % {len(gan_seeds)}] ({pairs}), and each replicate first resamples GAN seeds, then classifier "
-                 "seeds within them, so the interval includes the GAN's own training randomness. ")
-    else:
-        note += (f"Each GAN arm uses one trained GAN (gan.seeds = {gan_seeds}), so its interval does not include the GAN's own "
-                 "training randomness; list two or more gan.seeds for that. ")
-    return note + "Benefit is the arm minus source_only, paired by seed and image; green when its whole interval is above 0."
 
 
 def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, *, device, precision: str = "auto", gan_seed: int = 0,
@@ -116,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     predictions: dict[str, dict[int, pd.DataFrame]] = {}
     unavailable: dict[str, str] = {}
     test_time: dict[str, list[int]] = {}  # arm -> seeds evaluated here, with no training of their own
+    few_labels = None  # how many target labels target_few really saw per class (the same for every seed)
     devices = set()
     for arm in cp.arms:
         for seed in cp.seeds:
@@ -126,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
             rec = json.loads(stage_file.read_text())
             if "device" in rec:  # test_time trains nothing, on no device
                 devices.add(rec["device"])
+            few_labels = rec.get("target_labels", few_labels)
             if rec["status"] == "unavailable":
                 unavailable[arm] = rec["reason"]
                 continue
@@ -152,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # GAN quality, with features from a classifier trained here (no downloaded weights).
     metrics["gan"] = {}
-    samples: dict[str, str] = {}
+    samples: dict[str, tuple[str, str]] = {}
     extractor_arm = next((a for a in ("oracle", "source_only") if a in predictions), None)
     gans_used = sorted({ARMS[a].gan for a in cp.arms if ARMS[a].gan})
     if extractor_arm is not None and gans_used:
@@ -163,23 +150,25 @@ def main(argv: list[str] | None = None) -> None:
         for gan in gans_used:
             per_seed = {}
             for g in params.gan.seeds:
-                per_seed[g] = gan_quality(model, real_target, load_synthetic(args.synthetic / gan / str(g))[0], feature_extractor=extractor)
+                synthetic, rows = load_synthetic(args.synthetic / gan / str(g))
+                per_seed[g] = gan_quality(model, real_target, synthetic, feature_extractor=extractor, sources=data.images_at(rows.source_path))
                 kept = args.synthetic / gan / str(g) / "filter.json"
                 if kept.is_file():
                     per_seed[g]["kept_fraction"] = json.loads(kept.read_text())["kept_fraction"]
             metrics["gan"][gan] = summarize_gan_seeds(per_seed)
-            metrics["gan"][gan]["filter"] = params.synthesize.filter
-    with atomic_dir(args.out / "samples") as tmp:
+            metrics["gan"][gan].update(filter=params.synthesize.filter, feature_extractor_arm=extractor_arm,
+                                       feature_extractor_trained_on_target=ARMS[extractor_arm].target_labels != "none")
+    with atomic_dir(args.out / "samples") as tmp:  # samples: name -> (path under args.out, its caption in both reports)
         for gan in gans_used:
             src = args.gans / gan / str(params.gan.seeds[0]) / "samples.png"
             if src.is_file():
                 shutil.copyfile(src, tmp / f"{gan}.png")
-                samples[gan] = f"samples/{gan}.png"
+                samples[gan] = (f"samples/{gan}.png", f"{gan} (GAN seed {params.gan.seeds[0]}): rows are source, translated, reconstructed.")
         rows = comparison_rows(data, args.gans, gans_used, params.classic.transforms, device=device,
                               precision=params.runtime.precision, gan_seed=params.gan.seeds[0])
         save_grid([r for _, r in rows], tmp / "comparison.png")
-        samples["comparison"] = "samples/comparison.png"
-        comparison_caption = "The same source test images, one per class; rows, top to bottom: " + ", ".join(name for name, _ in rows) + "."
+        samples["comparison"] = ("samples/comparison.png",
+                                 "The same source test images, one per class; rows, top to bottom: " + ", ".join(name for name, _ in rows) + ".")
 
     wall, images_per_s = {}, {}
     stages = ["code", "prepare", "few_labels"] + [f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in gans_used for s in params.gan.seeds]
@@ -194,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds),
                       "target_split": {"target_val": len(val_paths), "target_test": len(target_rows) - len(val_paths)}, "wall_seconds": wall,
                       "images_per_s": images_per_s, "device": ",".join(sorted(devices)) or "cpu"}
+    if few_labels:
+        metrics["run"]["target_labels"] = few_labels
 
     (args.out / "plots").mkdir(parents=True, exist_ok=True)
     rows = [{"arm": a, "accuracy": m["accuracy"]["mean"], "ci95_low": m["accuracy"]["ci95"][0], "ci95_high": m["accuracy"]["ci95"][1]}
@@ -212,26 +203,19 @@ def main(argv: list[str] | None = None) -> None:
         write_csv(pd.DataFrame({"class": data.classes, "accuracy": per_class[arm]}), args.out / "plots" / "per_class" / f"{arm}.csv")
     plot_confusions(matrices, data.classes, args.out / "plots" / "confusion.png")
     wall["evaluate"] = round(time.perf_counter() - t0, 3)
-    report = render_report(
-        metrics, arms_info={a: ARMS[a].description for a in ARMS}, unavailable=unavailable, dataset=data.info, samples=samples,
-    )
-    write_text(report, args.out / "report.md")
+    arms_info = arm_descriptions(few_labels)
+    write_text(render_report(metrics, arms_info=arms_info, unavailable=unavailable, dataset=data.info, samples=samples), args.out / "report.md")
     images = {"arms": (args.out / "plots" / "arms.png", "Target-domain test accuracy by arm, with 95% intervals."),
               "confusion": (args.out / "plots" / "confusion.png", "Row-normalised confusion matrices on target test, all seeds pooled.")}
-    images.update({gan: (args.out / samples[gan], f"{gan} (GAN seed {params.gan.seeds[0]}): rows are source, translated, reconstructed.")
-                   for gan in gans_used if gan in samples})
-    images["comparison"] = (args.out / samples["comparison"], comparison_caption)
-    write_text(render_html(metrics, arms_info={a: ARMS[a].description for a in ARMS}, unavailable=unavailable, dataset=data.info,
-                           per_class=per_class, images=images, interval_note=interval_note(params.gan.seeds, cp.seeds)), args.out / "report.html")
-    for arm, reason in unavailable.items():  # DESIGN.md: an arm that cannot exist on the data, with the reason
-        for section in ("target_test", "source_test", VAL_SET):
-            if section in metrics:
-                metrics[section][arm] = {"status": "unavailable", "reason": reason}
+    images.update({name: (args.out / path, caption) for name, (path, caption) in samples.items()})
+    write_text(render_html(metrics, arms_info=arms_info, unavailable=unavailable, dataset=data.info, per_class=per_class, images=images),
+               args.out / "report.html")
+    mark_unavailable(metrics, unavailable)
     write_json(metrics, args.out / "metrics.json")
     print(f"evaluate: report -> {args.out / 'report.md'}, metrics -> {args.out / 'metrics.json'}")
     for arm, b in metrics["benefit"].items():
-        d = b["accuracy_delta"]
-        print(f"  benefit {arm}: {d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
+        d = b.get("accuracy_delta")
+        print(f"  benefit {arm}: " + (f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else f"unavailable: {b['reason']}"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,77 @@
+"""What both reports (report.md and report.html) say beside the numbers: whose features judged the
+GANs, a collapsed GAN, classifiers stuck on one class, the few target labels really used, captions
+and what the intervals cover. Each note comes from one place, so the two reports cannot disagree."""
+from augment.gan_quality import summarize_gan_seeds
+from augment.report import arm_descriptions, render_report
+from augment.report_html import render_html
+
+STAT = {"mean": 0.25, "ci95": [0.2, 0.3], "per_seed": [0.25]}
+DATASET = {"source": "day", "target": "night", "classes": ["a", "b", "c", "d"], "image_size": 16, "channels": 1}
+
+
+def _metrics(*, share=0.3, diversity=0.9, extractor="oracle", gan_seeds=(0, 1), arms=("source_only", "cyclegan")) -> dict:
+    arm = {"accuracy": STAT, "macro_f1": STAT, "majority_prediction_share": share}
+    gan = summarize_gan_seeds({s: {"fid": 3.52, "kid": 0.01, "kid_subset_std": 0.001, "label_preservation": 0.25, "diversity_ratio": diversity,
+                                   "feature_extractor": f"SmallCNN of the '{extractor}' classifier"} for s in gan_seeds})
+    gan.update(feature_extractor_arm=extractor, feature_extractor_trained_on_target=extractor == "oracle")
+    return {"target_test": {a: arm for a in arms}, "source_test": {a: {"accuracy": STAT} for a in arms},
+            "benefit": {a: {"accuracy_delta": {"mean": 0.0, "ci95": [0.0, 0.0]}} for a in arms[1:]}, "gan": {"cyclegan": gan},
+            "run": {"seeds": [0, 1], "gan_seeds": list(gan_seeds), "wall_seconds": {}, "device": "cpu"}}
+
+
+def _both(metrics, *, arms_info=None, samples=None) -> tuple[str, str]:
+    kw = {"arms_info": arms_info or {}, "unavailable": {}, "dataset": DATASET}
+    md = render_report(metrics, samples=samples or {}, **kw)
+    page = render_html(metrics, per_class={}, images={name: (path, caption) for name, (path, caption) in (samples or {}).items()}, **kw)
+    return md, page.replace("&#x27;", "'")
+
+
+def test_both_reports_say_whose_features_judged_the_gans_and_when_that_is_weak():
+    for report in _both(_metrics(extractor="source_only")):
+        assert "judged by the features and readings of the" in report and "source_only" in report
+        assert "never saw a target label" in report and "FID/KID are then weak evidence" in report
+    for report in _both(_metrics(extractor="oracle")):
+        assert "trained on labeled target images" in report and "weak evidence" not in report
+
+
+def test_both_reports_warn_of_a_collapsed_gan_and_show_its_diversity():
+    for report in _both(_metrics(diversity=0.03)):
+        assert "Collapsed GAN: cyclegan" in report and "GAN seed 0: 0.03" in report
+    for report in _both(_metrics(diversity=0.48)):  # the default digits cgan's lowest seed
+        assert "Collapsed GAN" not in report and "0.48" in report
+
+
+def test_both_reports_name_the_arms_whose_predictions_collapse_to_one_class():
+    for report in _both(_metrics(share=1.0)):
+        assert "Degenerate classifiers: source_only (100%), cyclegan (100%)" in report and "+0.000 [0.000, 0.000]" in report
+    for report in _both(_metrics(share=0.33)):  # the default digits source_only
+        assert "Degenerate classifiers" not in report
+
+
+def test_both_reports_say_how_many_target_labels_target_few_really_saw():
+    capped = arm_descriptions({"used_per_class": {"a": 15, "b": 15}, "available_per_class": {"a": 15, "b": 15}})
+    assert capped["target_few"].startswith("source + 15 labeled target images per class at mix.target_fraction")
+    assert "the same labels the oracle sees" in capped["target_few"] and "no upper bound" in capped["oracle"]
+    for report in _both(_metrics(arms=("source_only", "target_few", "oracle")), arms_info=capped):
+        assert "15 labeled target images per class" in report and "the very labels target_few saw" in report and "upper bound)" not in report
+    partly = arm_descriptions({"used_per_class": {"a": 10, "b": 4}, "available_per_class": {"a": 30, "b": 4}})
+    assert "labeled target images (a: 10, b: 4)" in partly["target_few"] and "every labeled target train image of b" in partly["target_few"]
+    assert partly["oracle"] == arm_descriptions()["oracle"] == "all labeled target train (upper bound)"
+
+
+def test_both_reports_caption_every_sample_grid_alike(tmp_path):
+    from augment.samples import save_grid
+
+    import torch
+
+    save_grid([torch.zeros(2, 1, 4, 4)], tmp_path / "g.png")
+    caption = "The same source test images, one per class; rows, top to bottom: source, cgan, cyclegan, classic, real target."
+    md, page = _both(_metrics(), samples={"comparison": (tmp_path / "g.png", caption)})
+    assert caption in md and caption in page and "reconstructed" not in md
+
+
+def test_both_reports_say_when_intervals_leave_out_the_gans_own_randomness():
+    for report in _both(_metrics(gan_seeds=(0,))):
+        assert "does not include the GAN's own training randomness" in report.replace("&#x27;", "'")
+    for report in _both(_metrics(gan_seeds=(0, 1))):
+        assert "includes the GAN's own training randomness" in report
