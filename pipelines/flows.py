@@ -43,10 +43,11 @@ set_offline_env()
 logging.getLogger("dvc").propagate = False
 
 TRANSIENT_PATTERNS = (
-    # The stage's process was killed by a signal (OOM killer, preemption): train_gan resumes. DVC reports
-    # -N when the stage's command is the process that died, 128+N when a shell ran it (dash, the
-    # /bin/sh DVC uses where SHELL is unset, stays the command's parent and reports 137 for SIGKILL).
-    r"exited with (?:-\d+|129|13\d|14[0-3])\b",
+    # The stage's process was killed by SIGKILL (the OOM killer, a node reclaiming memory): train_gan
+    # resumes. DVC reports -9 when the stage's command is the process that died, 137 when a shell ran
+    # it (dash, the /bin/sh DVC uses where SHELL is unset, stays the command's parent). SIGTERM, SIGINT
+    # and SIGHUP mean someone stopped the run (Ctrl-C, `timeout`, a scheduler): never retried.
+    r"exited with (?:-9|137)\b",
     r"Unable to acquire lock",  # another DVC process holds the repo lock for a moment
     r"CUDA error|NCCL error|out of memory",
 )

@@ -155,6 +155,8 @@ def test_prefect_retries_only_transient_failures():
     assert is_transient("failed to run: python -m pipelines.stages.train_gan, exited with 137")  # SIGKILL, reported by sh
     assert not is_transient("failed to run: python -m pipelines.stages.train_gan, exited with 1")
     assert not is_transient("failed to run: python -m pipelines.stages.train_gan, exited with 1370")
+    for stopped in ("-15", "143", "-2", "130", "-1", "129"):  # SIGTERM, SIGINT, SIGHUP: someone stopped the run
+        assert not is_transient(f"failed to run: python -m pipelines.stages.train_gan, exited with {stopped}")
     assert is_transient("Unable to acquire lock. Most likely another DVC process is running")
     assert not is_transient("failed to run: python -m pipelines.stages.prepare, exited with 2")
     assert run_stage.retry_condition_fn is not None
