@@ -67,6 +67,23 @@ def make_folders(root: Path, *, classes=("a", "b", "c"), per_class=6, flat_targe
     return root
 
 
+# What stops DVC from hashing a folder (it hangs on the first two): one of each, put in `folder`
+# beside its 0.png by `add_files_dvc_cannot_hash`.
+DVC_UNHASHABLE = ("fifo.png", "zero.png", "broken.png", "loop1.png", "loop2.png")
+
+
+def add_files_dvc_cannot_hash(folder: Path) -> None:
+    """A FIFO, a link to /dev/zero, a broken link, a link loop, and a copy of 0.png whose name is not UTF-8."""
+    import shutil
+
+    os.mkfifo(folder / "fifo.png")
+    (folder / "zero.png").symlink_to("/dev/zero")
+    (folder / "broken.png").symlink_to("nowhere.png")
+    (folder / "loop1.png").symlink_to("loop2.png")
+    (folder / "loop2.png").symlink_to("loop1.png")
+    shutil.copy(folder / "0.png", os.path.join(os.fsencode(folder), b"caf\xe9.png"))  # a Latin-1 name
+
+
 @pytest.fixture
 def folders(tmp_path: Path) -> Path:
     return make_folders(tmp_path / "raw")

@@ -8,7 +8,7 @@ import sys
 import yaml
 
 from augment.folder_index import index_domains
-from tests.conftest import REPO, make_folders
+from tests.conftest import REPO, add_files_dvc_cannot_hash, make_folders
 
 
 def _by_path(entries):
@@ -29,13 +29,7 @@ def _index_stage(tmp_path, root):
 
 def test_files_that_stop_dvcs_hashing_are_listed_without_being_read(tmp_path):
     root = make_folders(tmp_path / "raw")
-    a = root / "src/train/a"
-    os.mkfifo(a / "fifo.png")
-    (a / "zero.png").symlink_to("/dev/zero")
-    (a / "broken.png").symlink_to("nowhere.png")
-    (a / "loop1.png").symlink_to("loop2.png")
-    (a / "loop2.png").symlink_to("loop1.png")
-    shutil.copy(a / "0.png", os.path.join(os.fsencode(a), b"caf\xe9.png"))
+    add_files_dvc_cannot_hash(root / "src/train/a")
     index = _index_stage(tmp_path, root)
     got = _by_path(index["entries"])
     assert got["src/train/a/fifo.png"] == {"path": "src/train/a/fifo.png", "kind": "fifo"}

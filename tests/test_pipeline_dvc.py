@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import make_folders
+from tests.conftest import DVC_UNHASHABLE, add_files_dvc_cannot_hash, make_folders
 from tests.e2e import ALWAYS_RUN, dvc, pending, project_copy, ran_stages, run
 
 pytestmark = pytest.mark.e2e
@@ -257,12 +257,7 @@ def test_files_dvc_cannot_hash_are_listed_by_prepare_not_fatal(tmp_path):
 
     root = make_folders(tmp_path / "raw", per_class=4, size=16)
     a = root / "src/train/a"
-    os.mkfifo(a / "fifo.png")
-    (a / "zero.png").symlink_to("/dev/zero")
-    (a / "broken.png").symlink_to("nowhere.png")
-    (a / "loop1.png").symlink_to("loop2.png")
-    (a / "loop2.png").symlink_to("loop1.png")
-    shutil.copy(a / "0.png", os.path.join(os.fsencode(a), b"caf\xe9.png"))  # a Latin-1 name
+    add_files_dvc_cannot_hash(a)
     repo = project_copy(tmp_path / "repo", {"data": {"dataset": "folders", "root": str(root), "source": "src", "target": "tgt"}})
 
     def repro() -> list[str]:
@@ -272,7 +267,7 @@ def test_files_dvc_cannot_hash_are_listed_by_prepare_not_fatal(tmp_path):
 
     assert repro() == ["code", "index_raw", "prepare"]
     rejected = pd.read_csv(repo / "data/prepared/rejected.csv")
-    assert {p.rsplit("/", 1)[-1] for p in rejected.source_path} >= {"fifo.png", "zero.png", "broken.png", "loop1.png", "loop2.png"}
+    assert {p.rsplit("/", 1)[-1] for p in rejected.source_path} >= set(DVC_UNHASHABLE)
     assert pending(repo, "prepare") == {}  # dvc status, too, no longer reads data.root
     manifest = pd.read_csv(repo / "data/prepared/manifest.csv")
     assert (manifest.source_path.str.rsplit("/", n=1).str[-1] == "caf\\xe9.png").sum() == 1  # kept, its name readable
