@@ -53,6 +53,8 @@ def shortfall_warning(manifest: pd.DataFrame, per_class: int, *, consumers: str 
     """What to print when a class has fewer labeled target train images than `data.target_labels_per_class`
     asks for (choose_few then takes all it has, which is all the oracle sees); None when none has."""
     pool, classes = _labeled_target_train(manifest)
+    if pool.empty:  # a flat (unlabeled) target train: nothing was capped, and the arms say they cannot run
+        return None
     had = _per_class(pool, classes)
     short = [c for c, n in had.items() if n < per_class]
     if not short:

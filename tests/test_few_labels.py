@@ -32,6 +32,8 @@ def test_no_warning_when_every_class_has_enough_and_which_classes_fell_short():
     manifest = _manifest({"a": 15, "b": 15, "c": 4})
     assert shortfall_warning(manifest, 4) is None and shortfall_warning(manifest, 0) is None
     assert "in class c target_few" in shortfall_warning(manifest, 10)
+    flat = _manifest({"a": 0, "b": 0})  # no target label at all: no cap to warn of
+    assert shortfall_warning(flat, 10) is None
 
 
 def test_counts_of_what_target_few_saw_against_what_there_was():
