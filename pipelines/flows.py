@@ -159,6 +159,21 @@ def apply_overrides(workdir: str, overrides: list[str]) -> str:
     return load_params(params).runtime.device  # fails here, by key, not in the middle of a stage
 
 
+def check_data_root(root: Path, workdir: Path) -> None:
+    """A relative `data.root` that the user's checkout holds but the run's worktree of HEAD does not
+    (an uncommitted, untracked folder): named, with the two ways to reach the run, before any stage
+    starts; `prepare` would only see a missing folder."""
+    from pipelines.config import ParamsError, load_params
+
+    d = load_params(workdir / "params.yaml", build_transforms=False).data
+    rel = Path(d.root)
+    if workdir == root or d.dataset != "folders" or rel.is_absolute() or (workdir / rel).is_dir() or not (root / rel).is_dir():
+        return
+    raise ParamsError(f"data.root {d.root!r}: a folder of your checkout ({root / rel}) that the run's worktree of the committed HEAD "
+                      f"does not hold. Track it with DVC and commit (dvc add {d.root}), give its absolute path "
+                      f"(-S data.root={(root / rel).resolve()}), or run with --in-place")
+
+
 # What `dvc repro` prints; the last matching line decides (a failed pull is followed by "Running stage").
 STAGE_STATUS = (("is cached - skipping run", "restored"), ("Pulling data for", "restored"), ("Running stage '", "ran"),
                 ("didn't change, skipping", "skipped"))
@@ -374,6 +389,7 @@ def pipeline(
                 with Repo(str(workdir)) as repo:
                     repo.checkout(allow_missing=True)  # outputs of the committed dvc.lock, from the shared cache
     device = apply_overrides(str(workdir), list(overrides or []))
+    check_data_root(Path(root), Path(workdir))
     jobs = jobs or default_jobs(device)
     graph = stage_graph(workdir, list(stages) if stages else None)
     log.info(f"{len(graph)} stage(s), up to {jobs} at once")
