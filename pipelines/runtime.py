@@ -76,6 +76,8 @@ def stage_timer(name: str, timings_dir: Path = TIMINGS_DIR, *, write: bool = Tru
     """Times the block; on success writes {stage, wall_seconds, **what the block added} to
     <timings_dir>/<name>.json. Timings live apart from the stage's data outputs so that those stay
     byte-identical across identical runs (and downstream stages are not re-run for a new clock).
+    Microseconds are kept: a stage that trains nothing (test_time) finishes its block in well under
+    a millisecond, and milliseconds recorded it as taking no time at all.
     """
     from augment.io import write_json
 
@@ -83,7 +85,7 @@ def stage_timer(name: str, timings_dir: Path = TIMINGS_DIR, *, write: bool = Tru
     info: dict = {}
     yield info
     if write:
-        write_json({"stage": name, "wall_seconds": round(time.perf_counter() - t0, 3), **info}, Path(timings_dir) / f"{name}.json")
+        write_json({"stage": name, "wall_seconds": round(time.perf_counter() - t0, 6), **info}, Path(timings_dir) / f"{name}.json")
 
 
 def add_timings_arg(ap) -> None:
