@@ -29,6 +29,12 @@ DEGENERATE_SHARE = 0.95
 # too (night is darker, the digits' target blurrier): the default digits GANs, whose samples follow
 # their inputs, give 0.90-0.92 (cyclegan) and 0.48-0.69 (cgan); a collapsed one gives a few hundredths.
 COLLAPSE_RATIO = 0.2
+# A target test set (after target_val is held out) below SMALL_TEST images cannot tell the few points
+# a benefit is usually worth: a 95% interval on an accuracy near 0.5 is about +-1/sqrt(n) wide, +-0.10
+# at 100 images. A class below SMALL_CLASS images moves its per-class accuracy (and macro-F1) by 0.2 or
+# more per image. The default digits test set has 430 images, 42-44 per class.
+SMALL_TEST = 100
+SMALL_CLASS = 5
 
 
 def stack_predictions(per_seed: dict[int, pd.DataFrame], eval_set: str) -> tuple[np.ndarray, np.ndarray]:
@@ -151,9 +157,13 @@ def judge_note(gans: dict) -> str:
 
 
 def report_warnings(metrics: dict) -> list[str]:
-    """Lines that say when a figure of the reports does not mean what it seems to: an arm whose
-    classifiers give (nearly) every target test image one class, a GAN whose translations collapsed."""
+    """Lines that say when a figure of the reports does not mean what it seems to: a target test set
+    too small to measure on, an arm whose classifiers give (nearly) every target test image one
+    class, a GAN whose translations collapsed."""
     out = []
+    small = small_test_warning(metrics["run"].get("target_split", {}))
+    if small:
+        out.append(small)
     stuck = {arm: t["majority_prediction_share"] for arm, t in metrics["target_test"].items()
              if t.get("majority_prediction_share", 0) >= DEGENERATE_SHARE}
     if stuck:
@@ -172,6 +182,27 @@ def report_warnings(metrics: dict) -> list[str]:
                        f"(diversity ratio {which}; below {COLLAPSE_RATIO} it draws nearly the same image whatever its input). "
                        "Its FID, KID and benefit are no evidence that it learned the target domain.")
     return out
+
+
+def small_test_warning(split: dict) -> str | None:
+    """The warning for a target test set (what is left after target_val) of fewer than SMALL_TEST
+    images, or with classes of fewer than SMALL_CLASS; None when it is large enough."""
+    n, per_class = split.get("target_test"), split.get("target_test_per_class") or {}
+    if n is None:
+        return None
+    few = sorted((k, c) for c, k in per_class.items() if k < SMALL_CLASS)
+    held = f"evaluate.validation_fraction ({split.get('target_val', 0)} of them are held out as target_val)"
+    if n < SMALL_TEST:
+        return (f"Small target test set: every target-test figure rests on {n} images. One image moves an accuracy by "
+                f"{1 / max(n, 1):.3f}, a bootstrap over so few images understates the uncertainty, and two arms that agree on "
+                f"all of them show a benefit of +0.000 [0.000, 0.000] that says nothing. Add labeled target test images, or "
+                f"lower {held}.")
+    if few:
+        named = ", ".join(f"{c} ({k})" for k, c in few[:5]) + (f" and {len(few) - 5} more" if len(few) > 5 else "")
+        return (f"Few target test images of some classes: {named}. Their per-class accuracy moves by "
+                f"{1 / max(few[0][0], 1):.2f} or more per image, and they weigh in macro-F1 as much as any class; the overall "
+                f"accuracy rests on all {n} images. Add labeled target test images of these classes, or lower {held}.")
+    return None
 
 
 def validation_note(metrics: dict) -> str:

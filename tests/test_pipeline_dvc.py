@@ -48,6 +48,7 @@ def test_repro_writes_every_metrics_key(digits_repo):
     # 20% of target test held out for choosing settings, stratified; target_test reported on the rest
     split = m["run"]["target_split"]
     assert split["target_val"] > 0 and split["target_test"] > 3 * split["target_val"]
+    assert sum(split["target_test_per_class"].values()) == split["target_test"] and len(split["target_test_per_class"]) == 10
     assert set(m["target_val"]) == set(ARMS) and "accuracy_delta" in m["target_val"]["cyclegan"]
     for arm in ARMS:
         for metric in ("accuracy", "macro_f1"):

@@ -75,3 +75,24 @@ def test_both_reports_say_when_intervals_leave_out_the_gans_own_randomness():
         assert "does not include the GAN's own training randomness" in report.replace("&#x27;", "'")
     for report in _both(_metrics(gan_seeds=(0, 1))):
         assert "includes the GAN's own training randomness" in report
+
+
+def _with_split(target_test: int, per_class: dict[str, int], target_val: int = 9) -> dict:
+    metrics = _metrics()
+    metrics["run"]["target_split"] = {"target_val": target_val, "target_test": target_test, "target_test_per_class": per_class}
+    return metrics
+
+
+def test_both_reports_warn_when_the_target_test_set_is_too_small_to_measure_on():
+    for report in _both(_with_split(41, {"a": 11, "b": 10, "c": 10, "d": 10})):
+        assert "Small target test set: every target-test figure rests on 41 images" in report and "0.024" in report
+        assert "evaluate.validation_fraction (9 of them are held out as target_val)" in report
+    # large enough overall, but two classes with a handful of images: named, fewest first
+    for report in _both(_with_split(430, {"a": 200, "b": 3, "c": 4, "d": 223})):
+        assert "Small target test set" not in report
+        assert "Few target test images of some classes: b (3), c (4)" in report and "0.33 or more per image" in report
+    for report in _both(_with_split(430, {"a": 100, "b": 110, "c": 105, "d": 115})):
+        assert "Small target test set" not in report and "Few target test images" not in report
+    # a run recorded before the split was counted per class: only the total can be judged
+    for report in _both(_with_split(430, {})):
+        assert "Small target test set" not in report and "Few target test images" not in report

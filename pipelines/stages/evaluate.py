@@ -180,8 +180,10 @@ def main(argv: list[str] | None = None) -> None:
             wall[found["stage"]] = float(found["wall_seconds"])
             if found.get("images_per_s"):
                 images_per_s[found["stage"]] = found["images_per_s"]
-    metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds),
-                      "target_split": {"target_val": len(val_paths), "target_test": len(target_rows) - len(val_paths)}, "wall_seconds": wall,
+    test_counts = target_rows[~target_rows.path.isin(val_paths)].groupby("label_index").size()
+    split = {"target_val": len(val_paths), "target_test": len(target_rows) - len(val_paths),
+             "target_test_per_class": {data.classes[i]: int(n) for i, n in test_counts.items()}}
+    metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds), "target_split": split, "wall_seconds": wall,
                       "images_per_s": images_per_s, "device": ",".join(sorted(devices)) or "cpu"}
     if few_labels:
         metrics["run"]["target_labels"] = few_labels
