@@ -10,10 +10,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from augment.images import IMAGE_SUFFIXES
+from augment.images import IMAGE_SUFFIXES, looks_like_image
 
 SPLITS = ("train", "test")
 _LAYOUT = "Expected <data.root>/<domain>/{train,test}/<class>/<images>"
+# A file that is not an image, directly in a split that must be labeled (beside the class folders).
+LOOSE_IN_LABELED = "not an image, beside the class folders of a labeled split: not read"
 
 
 def shown(text: str) -> str:
@@ -154,12 +156,14 @@ def discover_domain(root: Path, domain: str, role: str) -> list[FoundFile]:
         except OSError as exc:
             raise DataLayoutError(f"{d}: {_not_listed(exc)}; the {role} {split} split must be readable") from None
         labeled_required = role == "source" or split == "test"
-        loose = [p for p, why in flat if why is None]
-        if labeled_required and loose:
-            raise DataLayoutError(
-                f"{d}: {len(loose)} files directly in the folder (e.g. {loose[0].name}); the {role} {split} split must be "
-                f"labeled, one sub-folder per class. Only the target train split may be flat."
-            )
+        if labeled_required:  # an image here has no class; anything else (a README, labels.csv, Thumbs.db) is listed, not read
+            loose = [p for p, why in flat if why is None and looks_like_image(p)]
+            if loose:
+                raise DataLayoutError(
+                    f"{d}: {len(loose)} image(s) directly in the folder (e.g. {loose[0].name}); the {role} {split} split must be "
+                    f"labeled, one sub-folder per class. Only the target train split may be flat."
+                )
+            flat = [(p, why or LOOSE_IN_LABELED) for p, why in flat]
         if labeled_required and not class_dirs:
             raise DataLayoutError(f"{d}: no class folders; expected {d}/<class>/<images>{_refused_folders(flat)}")
         for f, why in flat:

@@ -117,6 +117,20 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
         raise ImageRejected(f"unreadable: {type(exc).__name__}: {exc}") from None
 
 
+def looks_like_image(path: Path) -> bool:
+    """Whether `path` is a regular file whose header a decoder recognises (an oversized one too);
+    nothing is decoded. A FIFO, device or socket is never opened."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
+        with Image.open(path):
+            return True
+    except Image.DecompressionBombError:
+        return True
+    except Exception:  # noqa: BLE001 - unidentified, unreadable, or a format plugin's own bug: not an image to place
+        return False
+
+
 def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch") -> np.ndarray:
     """Read and convert one file; raise ImageRejected with a reason for anything unusable."""
     return decode(path, size=size, channels=channels, max_pixels=max_pixels, resize=resize)[0]

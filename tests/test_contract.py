@@ -110,14 +110,34 @@ def test_a_split_that_is_a_file_is_named_as_such(folders):
     [
         (lambda r: (r / "tgt").rename(r / "other"), r"tgt: missing \(data.target='tgt'\)"),
         (lambda r: __import__("shutil").rmtree(r / "src" / "test"), r"src/test: missing"),
-        (lambda r: Image.fromarray(np.zeros((8, 8), np.uint8)).save(r / "src" / "train" / "loose.png"), r"src/train: 1 files directly"),
-        (lambda r: Image.fromarray(np.zeros((8, 8), np.uint8)).save(r / "tgt" / "test" / "loose.png"), r"tgt/test: 1 files directly"),
+        (lambda r: Image.fromarray(np.zeros((8, 8), np.uint8)).save(r / "src" / "train" / "loose.png"), r"src/train: 1 image\(s\) directly"),
+        (lambda r: Image.fromarray(np.zeros((8, 8), np.uint8)).save(r / "tgt" / "test" / "loose.jpg", format="PNG"), r"tgt/test: 1 image\(s\) directly"),
     ],
 )
 def test_bad_layout_names_the_folder(folders, mutate, message):
     mutate(folders)
     with pytest.raises(DataLayoutError, match=message):
         discover(folders, "src", "tgt")
+
+
+def test_files_that_are_not_images_beside_the_class_folders_of_a_labeled_split_are_listed_not_fatal(folders, tmp_path):
+    """A README, a labels.csv or a Thumbs.db beside the class folders has no class to be and no image
+    to lose: prepare lists it in rejected.csv and runs. An image there still stops it (above)."""
+    import os
+
+    extra = [folders / "src" / "train" / "README.txt", folders / "src" / "test" / "labels.csv", folders / "tgt" / "test" / "Thumbs.db"]
+    for path in extra:
+        path.write_text("class,file\n")
+    os.mkfifo(folders / "tgt" / "test" / "pipe")  # never opened: a FIFO waits for a writer forever
+    files, classes = discover(folders, "src", "tgt")
+    assert classes == ["a", "b", "c"]
+    listed = {f.path.name: f.problem for f in files if f.label is None and f.split and not (f.role == "target" and f.split == "train")}
+    assert set(listed) == {p.name for p in extra} | {"pipe"}
+    assert all("beside the class folders of a labeled split: not read" in why for why in listed.values())
+    prepare(cfg(folders), tmp_path / "p")
+    rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
+    reasons = {Path(p).name: r for p, r in zip(rejected.source_path, rejected.reason)}
+    assert reasons == listed and all(p.exists() for p in extra)
 
 
 def test_missing_root_is_a_clear_error(tmp_path):
