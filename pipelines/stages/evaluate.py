@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
             if found.get("images_per_s"):
                 images_per_s[found["stage"]] = found["images_per_s"]
     test_counts = target_rows[~target_rows.path.isin(val_paths)].groupby("label_index").size()
-    split = {"target_val": len(val_paths), "target_test": len(target_rows) - len(val_paths),
+    split = {"target_val": len(val_paths), "target_test": int(test_counts.sum()),
              "target_test_per_class": {data.classes[i]: int(n) for i, n in test_counts.items()}}
     metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds), "target_split": split, "wall_seconds": wall,
                       "images_per_s": images_per_s, "device": ",".join(sorted(devices)) or "cpu"}
