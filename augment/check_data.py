@@ -23,6 +23,7 @@ class DataCheck:
     counts: Counter = field(default_factory=Counter)  # (domain, split, class or "(unlabeled)") -> readable images
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     problems: list[str] = field(default_factory=list)  # anything that stops the pipeline
+    notes: list[str] = field(default_factory=list)  # what the run survives but its figures will not cover
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (file, split) byte-identical across train and test
     classes: list[str] = field(default_factory=list)
 
@@ -43,6 +44,7 @@ class DataCheck:
         if self.duplicates:
             out.append(f"duplicates: {len(self.duplicates)} byte-identical file(s) in both train and test (they inflate test scores)")
             out += [f"  {path} ({split})" for path, split in self.duplicates]
+        out += [f"note: {n}" for n in self.notes]
         out += [f"problem: {p}" for p in self.problems]
         out.append("ok: the pipeline would run on this data" if self.ok else "not ok: prepare would stop (see problems above)")
         return out
@@ -82,4 +84,9 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         for split in ("train", "test"):
             if not any(n for (d, s, _), n in result.counts.items() if (d, s) == (domain, split)):
                 result.problems.append(f"{Path(root) / domain / split}: no readable images (prepare needs at least one)")
+    untested = [c for c in result.classes if not result.counts[(target, "test", c)]]
+    if untested and len(untested) < len(result.classes):
+        shown_classes = ", ".join(untested[:10]) + (f" and {len(untested) - 10} more" if len(untested) > 10 else "")
+        result.notes.append(f"{Path(root) / target / 'test'}: no images of {len(untested)} of the {len(result.classes)} classes "
+                            f"({shown_classes}); the target-test figures will say nothing about them (the reports warn too)")
     return result

@@ -157,13 +157,12 @@ def judge_note(gans: dict) -> str:
 
 
 def report_warnings(metrics: dict) -> list[str]:
-    """Lines that say when a figure of the reports does not mean what it seems to: a target test set
-    too small to measure on, an arm whose classifiers give (nearly) every target test image one
+    """Lines that say when a figure of the reports does not mean what it seems to: classes the target
+    test set lacks, a target test set too small to measure on, an arm whose classifiers give (nearly) every target test image one
     class, a GAN whose translations collapsed."""
     out = []
-    small = small_test_warning(metrics["run"].get("target_split", {}))
-    if small:
-        out.append(small)
+    split = metrics["run"].get("target_split", {})
+    out += [w for w in (absent_classes_warning(split), small_test_warning(split)) if w]
     stuck = {arm: t["majority_prediction_share"] for arm, t in metrics["target_test"].items()
              if t.get("majority_prediction_share", 0) >= DEGENERATE_SHARE}
     if stuck:
@@ -184,13 +183,33 @@ def report_warnings(metrics: dict) -> list[str]:
     return out
 
 
+def _named(classes: list[str], most: int = 5) -> str:
+    return ", ".join(classes[:most]) + (f" and {len(classes) - most} more" if len(classes) > most else "")
+
+
+def absent_classes_warning(split: dict) -> str | None:
+    """The warning for classes without a single target test image (after target_val is held out):
+    the target figures say nothing about them. None when every class has one, or when the run
+    recorded only the classes it found (before absent ones were counted as 0)."""
+    per_class = split.get("target_test_per_class") or {}
+    absent = [c for c, k in per_class.items() if k == 0]
+    if not absent:
+        return None
+    present = len(per_class) - len(absent)
+    return (f"No target test images of {len(absent)} of the {len(per_class)} classes: {_named(absent)}. The target-test "
+            f"figures (accuracy, macro-F1, every benefit) say nothing about how the arms read these classes in the target "
+            f"domain: accuracy is over the other classes' images, and macro-F1 averages the {present} classes that have test "
+            f"images (a target image given one of these classes still counts as wrong). Add labeled target test images of "
+            f"them; images held out as target_val (evaluate.validation_fraction) are not counted here.")
+
+
 def small_test_warning(split: dict) -> str | None:
     """The warning for a target test set (what is left after target_val) of fewer than SMALL_TEST
     images, or with classes of fewer than SMALL_CLASS; None when it is large enough."""
     n, per_class = split.get("target_test"), split.get("target_test_per_class") or {}
     if n is None:
         return None
-    few = sorted((k, c) for c, k in per_class.items() if k < SMALL_CLASS)
+    few = sorted((k, c) for c, k in per_class.items() if 0 < k < SMALL_CLASS)
     held = f"evaluate.validation_fraction ({split.get('target_val', 0)} of them are held out as target_val)"
     if n < SMALL_TEST:
         return (f"Small target test set: every target-test figure rests on {n} images. One image moves an accuracy by "
@@ -198,7 +217,7 @@ def small_test_warning(split: dict) -> str | None:
                 f"all of them show a benefit of +0.000 [0.000, 0.000] that says nothing. Add labeled target test images, or "
                 f"lower {held}.")
     if few:
-        named = ", ".join(f"{c} ({k})" for k, c in few[:5]) + (f" and {len(few) - 5} more" if len(few) > 5 else "")
+        named = _named([f"{c} ({k})" for k, c in few])
         return (f"Few target test images of some classes: {named}. Their per-class accuracy moves by "
                 f"{1 / max(few[0][0], 1):.2f} or more per image, and they weigh in macro-F1 as much as any class; the overall "
                 f"accuracy rests on all {n} images. Add labeled target test images of these classes, or lower {held}.")

@@ -65,3 +65,13 @@ def test_values_run_would_refuse_are_refused_here_too(tmp_path):
         assert f"problem: check-data --image-size {size} --channels 3 with params.yaml: {why}" in proc.stdout
     assert _check(root, "--image-size", "32").returncode == 0
     assert _check(root, "--resize", "pad").returncode == 0
+
+
+def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_not_fatal(tmp_path):
+    root = make_folders(tmp_path / "raw", per_class=2)
+    shutil.rmtree(root / "tgt" / "test" / "b")
+    proc = _check(root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"note: {root / 'tgt' / 'test'}: no images of 1 of the 3 classes (b); the target-test figures will say nothing" in proc.stdout
+    assert proc.stdout.strip().endswith("ok: the pipeline would run on this data")
+    assert "note:" not in _check(make_folders(tmp_path / "full", per_class=2)).stdout

@@ -93,6 +93,14 @@ def test_both_reports_warn_when_the_target_test_set_is_too_small_to_measure_on()
         assert "Few target test images of some classes: b (3), c (4)" in report and "0.33 or more per image" in report
     for report in _both(_with_split(430, {"a": 100, "b": 110, "c": 105, "d": 115})):
         assert "Small target test set" not in report and "Few target test images" not in report
+        assert "No target test images" not in report
+    # classes with no target test image at all (evaluate counts every class): named on their own, not as "few"
+    for report in _both(_with_split(430, {"a": 200, "b": 0, "c": 4, "d": 226})):
+        assert "No target test images of 1 of the 4 classes: b." in report and "macro-F1 averages the 3 classes" in report
+        assert "Few target test images of some classes: c (4)." in report
+    for report in _both(_with_split(41, {"a": 41, "b": 0, "c": 0, "d": 0})):
+        assert "No target test images of 3 of the 4 classes: b, c, d." in report and "Small target test set" in report
     # a run recorded before the split was counted per class: only the total can be judged
     for report in _both(_with_split(430, {})):
         assert "Small target test set" not in report and "Few target test images" not in report
+        assert "No target test images" not in report

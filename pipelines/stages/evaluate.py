@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
                 images_per_s[found["stage"]] = found["images_per_s"]
     test_counts = target_rows[~target_rows.path.isin(val_paths)].groupby("label_index").size()
     split = {"target_val": len(val_paths), "target_test": int(test_counts.sum()),
-             "target_test_per_class": {data.classes[i]: int(n) for i, n in test_counts.items()}}
+             "target_test_per_class": {c: int(test_counts.get(i, 0)) for i, c in enumerate(data.classes)}}
     metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds), "target_split": split, "wall_seconds": wall,
                       "images_per_s": images_per_s, "device": ",".join(sorted(devices)) or "cpu"}
     if few_labels:
