@@ -13,9 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from augment.contract import DataLayoutError, check_classes, discover, shown, source_classes
-from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, read_image
-from augment.io import sha256_file
-from augment.prepare import train_test_duplicates
+from augment.images import DEFAULT_MAX_PIXELS
+from augment.prepare import read_files, train_test_duplicates
 
 
 @dataclass
@@ -51,7 +50,7 @@ class DataCheck:
 
 
 def check_data(root: str | Path, source: str, target: str, *, image_size: int = 16, channels: int = 3,
-               max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch") -> DataCheck:
+               max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch", workers: int = 1) -> DataCheck:
     result = DataCheck()
     if source == target:
         result.problems.append(f"--source and --target are both {source!r}: the source and target domains must be different folders")
@@ -62,17 +61,14 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         result.problems.append(str(exc))
         return result
     read = []
-    for i, f in enumerate(files):
-        if f.problem is None:
-            try:
-                read_image(f.path, size=image_size, channels=channels, max_pixels=max_pixels, resize=resize)
-            except ImageRejected as exc:
-                f = files[i] = replace(f, problem=str(exc))
+    decoded = read_files(files, size=image_size, channels=channels, max_pixels=max_pixels, resize=resize, workers=workers)
+    for i, r in enumerate(decoded):
+        f = files[i] = replace(r.file, problem=r.problem)
         if f.problem:  # as prepare writes them to rejected.csv: valid UTF-8 whatever the file names
             result.rejected.append((shown(str(f.path)), shown(f.problem)))
             continue
         result.counts[(f.domain, f.split, f.label if f.label is not None else "(unlabeled)")] += 1
-        read.append({"sha256": sha256_file(f.path), "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split})
+        read.append({"sha256": r.sha256, "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split})
     result.classes = source_classes(files)  # the decoded ones: a class folder holding only junk is no class
     try:
         check_classes(result.classes, files, Path(root) / source, Path(root) / target)

@@ -13,6 +13,10 @@ if TYPE_CHECKING:  # torch is imported where tensors are made: reading and check
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 DEFAULT_MAX_PIXELS = 40_000_000  # anything bigger is "absurdly large" for this pipeline
+# A large JPEG is decoded at a reduced scale no smaller than this many times the output size, as
+# `_square`'s resize reduces by whole factors only down to 3x (reducing_gap) before its bicubic
+# filter: a photo taken to 32 px decodes 2-4x faster, with the same antialiasing margin.
+DRAFT_MARGIN = 3
 
 
 class ImageRejected(Exception):
@@ -103,6 +107,8 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
                 raise ImageRejected(f"too large: {width}x{height} px exceeds {max_pixels} px")
             if width < 1 or height < 1:
                 raise ImageRejected(f"empty image: {width}x{height} px")
+            if img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale in the DCT where that still leaves
+                img.draft(img.mode, (DRAFT_MARGIN * size, DRAFT_MARGIN * size))  # DRAFT_MARGIN x `size` on both sides
             img.load()  # decodes fully (the first frame of an animation): truncated files fail here, not later
             return canonical(_upright(img), size=size, channels=channels, resize=resize), (width, height)
     except ImageRejected:

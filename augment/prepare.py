@@ -11,6 +11,8 @@ Output layout (under `out_dir`):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,6 +46,41 @@ class PrepareConfig:
     test_fraction_target: float = 0.3
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     resize: str = "stretch"  # how a non-square image becomes square (augment/images.py RESIZE_MODES)
+    workers: int = 1  # files decoded at once (threads); the output does not depend on it
+
+
+@dataclass(frozen=True)
+class ReadFile:
+    """One found file as prepare reads it: its canonical pixels, stored (width, height) and sha256,
+    or the reason it is rejected."""
+    file: FoundFile
+    pixels: np.ndarray | None = None
+    size: tuple[int, int] | None = None
+    sha256: str | None = None
+    problem: str | None = None
+
+
+def read_files(files: Iterable[FoundFile], *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+               resize: str = "stretch", workers: int = 1) -> Iterator[ReadFile]:
+    """Decode and hash each file, in the order given, `workers` at a time. Threads, not processes:
+    PIL decodes and resizes and hashlib hashes with the GIL released, so threads use the cores, and
+    the pixels need no copy between processes. The result does not depend on `workers`."""
+    def one(f: FoundFile) -> ReadFile:
+        if f.problem is not None:
+            return ReadFile(f, problem=f.problem)
+        try:
+            arr, stored = decode(f.path, size=size, channels=channels, max_pixels=max_pixels, resize=resize)
+            return ReadFile(f, arr, stored, sha256_file(f.path))
+        except ImageRejected as exc:
+            return ReadFile(f, problem=str(exc))
+        except OSError as exc:  # decoded, then gone or unreadable before it was hashed
+            return ReadFile(f, problem=f"unreadable: {exc}")
+
+    if workers <= 1:
+        yield from map(one, files)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
+        yield from pool.map(one, files)
 
 
 def train_test_duplicates(files: pd.DataFrame) -> pd.DataFrame:
@@ -90,18 +127,16 @@ def _record(pixels: PixelWriter, arr: np.ndarray, rel: Path, **fields) -> dict:
 def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     files, _ = discover(cfg.root, cfg.source, cfg.target)
     rows, rejected, pixels = [], [], PixelWriter(out_dir)
-    for i, f in enumerate(files):
-        if f.problem is None:
-            try:
-                arr, (width, height) = decode(f.path, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels, resize=cfg.resize)
-            except ImageRejected as exc:
-                f = files[i] = replace(f, problem=str(exc))
+    read = read_files(files, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels, resize=cfg.resize,
+                      workers=cfg.workers)
+    for i, r in enumerate(read):
+        f = files[i] = replace(r.file, problem=r.problem)
         if f.problem:  # file names need not be UTF-8; what is written must be
             rejected.append({"source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "reason": shown(f.problem)})
             continue
         rows.append(_record(
-            pixels, arr, _image_rel(f, i), source_path=shown(str(f.path)), domain=f.domain, role=f.role, split=f.split,
-            label=f.label if f.label is not None else "", label_index=-1, sha256=sha256_file(f.path), width=width, height=height,
+            pixels, r.pixels, _image_rel(f, i), source_path=shown(str(f.path)), domain=f.domain, role=f.role, split=f.split,
+            label=f.label if f.label is not None else "", label_index=-1, sha256=r.sha256, width=r.size[0], height=r.size[1],
         ))
     # The classes are those with a decoded source train image: a class folder holding only junk is no class.
     classes = source_classes(files)

@@ -117,7 +117,10 @@ def _check_data(args: argparse.Namespace) -> int:
     except ParamsError as exc:  # no image is decoded at a size the run would refuse
         result = DataCheck(problems=[str(exc)])
     else:
-        result = check_data(args.root, args.source, args.target, image_size=args.image_size, channels=args.channels, resize=args.resize)
+        from pipelines.cpu_threads import idle_cores
+
+        result = check_data(args.root, args.source, args.target, image_size=args.image_size, channels=args.channels, resize=args.resize,
+                            workers=idle_cores())
     print("\n".join(result.lines()))
     return 0 if result.ok else 2
 

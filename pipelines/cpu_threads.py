@@ -113,6 +113,15 @@ def start(requested: int = 0, *, probe_seconds: float = PROBE_SECONDS) -> int:
     return _policy.adapt()
 
 
+def idle_cores(requested: int = 0, *, probe_seconds: float = PROBE_SECONDS) -> int:
+    """For work outside torch (prepare's decoding threads): `requested`, or the cores that other
+    processes left idle over `probe_seconds` (within the flow's share), at least one."""
+    policy = ThreadPolicy(requested)
+    if not requested:
+        time.sleep(probe_seconds)
+    return policy.choose() or len(policy.cores)
+
+
 def adapt() -> int | None:
     """Re-measure since the last call and adjust (auto only); None before `start()`."""
     return _policy.adapt() if _policy is not None else None

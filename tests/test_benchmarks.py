@@ -114,3 +114,14 @@ def test_layout_copies_names_the_convolution_input_that_was_converted(tmp_path):
     no_shapes = {"traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::copy_", "ts": 1, "dur": 1, "args": {}}]}
     with pytest.raises(ValueError, match="record_shapes=True"):
         layout_copies.report(no_shapes, steps=1)
+
+
+def test_prepare_throughput_reads_photos_three_ways_with_the_same_pixels_from_every_thread_count():
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/prepare_throughput.py", "--images", "8", "--width", "400", "--height", "300", "--size", "16",
+         "--workers", "2"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["workers"] == 2 and all(v > 0 for v in result["images_per_s"].values())
+    assert result["max_abs_pixel_diff"]["draft_1"] == result["max_abs_pixel_diff"]["draft_n"]
+    assert result["mean_abs_pixel_diff"] < 2  # DCT scaling keeps the pixels of a full-size decode

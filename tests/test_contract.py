@@ -208,3 +208,43 @@ def test_embedded_digits(tmp_path):
     # target test never overlaps target train (seeded, stratified split of distinct scans)
     t = manifest[manifest.domain == "optdigits"]
     assert t.groupby("split").label.nunique().to_dict() == {"test": 10, "train": 10}
+
+
+def test_prepare_reads_the_same_with_any_number_of_decoding_threads(folders, tmp_path):
+    """Threads decode files side by side; rows, pixels, reasons and order must not depend on how many."""
+    (folders / "src/train/a/broken.png").write_bytes(b"\x89PNG broken")
+    (folders / "tgt/test/b/empty.jpg").write_bytes(b"")
+    one = prepare(cfg(folders, workers=1), tmp_path / "one")
+    three = prepare(cfg(folders, workers=3), tmp_path / "three")
+    pd.testing.assert_frame_equal(one, three)
+    assert np.array_equal(np.load(tmp_path / "one/pixels.npy"), np.load(tmp_path / "three/pixels.npy"))
+    for name in ("rejected.csv", "duplicates.csv", "dataset.json"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "three" / name).read_bytes()
+    assert len(pd.read_csv(tmp_path / "three/rejected.csv")) == 2
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_with_the_same_result(tmp_path, monkeypatch):
+    """JPEG's DCT scaling (PIL's draft) for a photo far larger than the output: the pixels stay within
+    a grey level of a full decode, the manifest keeps the stored size, and an image too small to
+    reduce is decoded whole."""
+    import augment.images as images
+
+    y, x = np.mgrid[0:960, 0:1280]
+    photo = np.stack([x * 255 // 1279, y * 255 // 959, (x + y) * 255 // 2238], -1).astype(np.uint8)
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(photo).save(path, quality=92)
+    from PIL import ImageFile
+
+    seen = []  # the size each decode produced
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: (seen.append(im.size), real_load(im))[1])
+    fast, stored = images.decode(path, size=32, channels=3)
+    assert stored == (1280, 960) and seen[-1] == (160, 120)  # 1/8 scale: still over 3 x 32 on both sides
+    monkeypatch.setattr(images, "DRAFT_MARGIN", 10**6)  # no reduction possible: a full decode
+    full, _ = images.decode(path, size=32, channels=3)
+    assert seen[-1] == (1280, 960)
+    assert np.abs(fast.astype(int) - full.astype(int)).mean() < 1.5
+    small = tmp_path / "small.jpg"
+    Image.fromarray(photo[:90, :90]).save(small)
+    images.decode(small, size=32, channels=3)
+    assert seen[-1] == (90, 90)  # under 2 x 3 x 32: not reduced

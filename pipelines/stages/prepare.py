@@ -8,6 +8,7 @@ import pandas as pd
 
 from augment.prepare import PrepareConfig, prepare
 from pipelines.config import load_params
+from pipelines.cpu_threads import idle_cores
 from pipelines.runtime import add_timings_arg, run_stage, stage_timer
 
 OUT = Path("data/prepared")
@@ -19,12 +20,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     add_timings_arg(ap)
     args = ap.parse_args(argv)
-    d = load_params(args.params).data
+    params = load_params(args.params)
+    d = params.data
     cfg = PrepareConfig(
         dataset=d.dataset, root=d.root, source=d.source, target=d.target, image_size=d.image_size,
         channels=d.channels, split_seed=d.split_seed,
         test_fraction_source=d.test_fraction_source, test_fraction_target=d.test_fraction_target,
-        max_image_pixels=d.max_image_pixels, resize=d.resize,
+        max_image_pixels=d.max_image_pixels, resize=d.resize, workers=idle_cores(params.runtime.threads),
     )
     with stage_timer("prepare", args.timings_dir) as info:
         manifest = prepare(cfg, args.out)
