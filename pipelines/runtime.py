@@ -1,6 +1,8 @@
 """What every stage entry point shares: offline environment, device choice, timing, clean errors."""
 from __future__ import annotations
 
+import argparse
+
 import contextlib
 import os
 import sys
@@ -86,6 +88,17 @@ def stage_timer(name: str, timings_dir: Path = TIMINGS_DIR, *, write: bool = Tru
     yield info
     if write:
         write_json({"stage": name, "wall_seconds": round(time.perf_counter() - t0, 6), **info}, Path(timings_dir) / f"{name}.json")
+
+
+def gan_stage_parser(description: str | None, gans) -> argparse.ArgumentParser:
+    """The arguments every per-GAN stage (train_gan, synthesize) takes: which GAN and GAN seed, the
+    params file and the prepared set."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--gan", required=True, choices=gans)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    ap.add_argument("--seed", type=int, default=0, help="the GAN's seed (one of gan.seeds)")
+    return ap
 
 
 def add_timings_arg(ap) -> None:

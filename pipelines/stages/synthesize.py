@@ -9,7 +9,6 @@ source alone reads as their label are written (augment/synthetic_filter.py).
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -24,16 +23,12 @@ from augment.pixels import write_pixels, write_pngs
 from augment.samples import save_grid
 from augment.synthetic_filter import FilterConfig, keep_mask
 from pipelines.config import as_config, load_params
-from pipelines.runtime import add_timings_arg, run_stage, select_device, stage_timer
+from pipelines.runtime import add_timings_arg, gan_stage_parser, run_stage, select_device, stage_timer
 
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--gan", required=True, choices=GANS)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
-    ap.add_argument("--seed", type=int, default=0, help="the GAN's seed (one of gan.seeds)")
+    ap = gan_stage_parser(__doc__, GANS)
     ap.add_argument("--gan-dir", type=Path, default=None, help="default: artifacts/gan/<gan>/<seed>")
     ap.add_argument("--out", type=Path, default=None, help="default: data/synthetic/<gan>/<seed>")
     add_timings_arg(ap)

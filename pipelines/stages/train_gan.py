@@ -14,7 +14,6 @@ batches with averaged gradients; rank 0 alone writes checkpoints and outputs.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -34,7 +33,7 @@ from augment.io import atomic_dir, atomic_path, write_csv
 from augment.samples import save_grid
 from pipelines.config import as_config, load_params
 from pipelines import cpu_threads
-from pipelines.runtime import add_timings_arg, init_distributed, run_stage, stage_timer
+from pipelines.runtime import add_timings_arg, gan_stage_parser, init_distributed, run_stage, stage_timer
 
 
 
@@ -46,11 +45,7 @@ def _fingerprint(cfg, prepared_dir: Path, labels_file: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--gan", required=True, choices=GANS)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
-    ap.add_argument("--seed", type=int, default=0, help="the GAN's seed (one of gan.seeds)")
+    ap = gan_stage_parser(__doc__, GANS)
     ap.add_argument("--labels", type=Path, default=Path("data/labels"), help="the few_labels stage's folder")
     ap.add_argument("--out", type=Path, default=None, help="default: artifacts/gan/<gan>/<seed>")
     ap.add_argument("--checkpoint-dir", type=Path, default=None, help="default: <out>.checkpoint")
