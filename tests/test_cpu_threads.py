@@ -44,6 +44,16 @@ def test_a_fixed_count_is_used_as_given():
     assert cpu_threads.start(1) == 1 == torch.get_num_threads()
 
 
+def test_decoding_threads_follow_the_same_rule_without_touching_torch(monkeypatch):
+    """prepare's decoding threads: the count given, else the idle cores within the flow's share."""
+    before = torch.get_num_threads()
+    assert cpu_threads.idle_cores(3) == 3
+    assert 1 <= cpu_threads.idle_cores(probe_seconds=0.1) <= len(cpu_threads.usable_cores())
+    monkeypatch.setenv(cpu_threads.STAGE_CORES_ENV, "1")
+    assert cpu_threads.idle_cores(probe_seconds=0.1) == 1
+    assert torch.get_num_threads() == before
+
+
 @needs_proc_stat
 def test_auto_gives_a_core_to_a_busy_neighbour_and_never_goes_below_one():
     policy = ThreadPolicy(0)
