@@ -90,6 +90,24 @@ def stage_timer(name: str, timings_dir: Path = TIMINGS_DIR, *, write: bool = Tru
         write_json({"stage": name, "wall_seconds": round(time.perf_counter() - t0, 6), **info}, Path(timings_dir) / f"{name}.json")
 
 
+class TimeLeft:
+    """`eta=...` for a progress line: the steps left at the pace since this process's first progress
+    line (set-up, compilation and a resumed run's earlier steps do not count); "" until it has two."""
+
+    def __init__(self, total_steps: int, clock: Callable[[], float] = time.monotonic):
+        self.total, self.clock = total_steps, clock
+        self.start: tuple[int, float] | None = None
+
+    def __call__(self, step: int) -> str:
+        now = self.clock()
+        if self.start is None or step <= self.start[0]:
+            self.start = self.start or (step, now)
+            return ""
+        seconds = round((now - self.start[1]) / (step - self.start[0]) * max(0, self.total - step))
+        hours, rest = divmod(seconds, 3600)
+        return f" eta={hours}h{rest // 60:02d}m" if hours else f" eta={rest // 60}m{rest % 60:02d}s"
+
+
 def gan_stage_parser(description: str | None, gans) -> argparse.ArgumentParser:
     """The arguments every per-GAN stage (train_gan, synthesize) takes: which GAN and GAN seed, the
     params file and the prepared set."""

@@ -17,7 +17,7 @@ from augment.few_labels import consumer_file, few_label_counts
 from augment.io import atomic_dir, write_csv, write_json
 from pipelines.config import ParamsError, as_config, load_params
 from pipelines import cpu_threads
-from pipelines.runtime import add_timings_arg, run_stage, select_device, stage_timer
+from pipelines.runtime import TimeLeft, add_timings_arg, run_stage, select_device, stage_timer
 
 EVAL_SETS = {"target_test": "target", "source_test": "source"}
 
@@ -86,11 +86,12 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, tim
     batches = MixedBatches(parts=parts, batch_size=cp.batch_size, seed=args.seed, transforms=transforms)
     print(f"{name}: {batches!r}", flush=True)
     settings = as_config(cp, ClassifierConfig)
-    t0 = time.perf_counter()
+    t0, time_left = time.perf_counter(), TimeLeft(cp.steps)
     model = train_classifier(
         batches, settings, in_channels=data.channels, num_classes=len(data.classes),
         seed=args.seed, device=device,
-        on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f} threads={cpu_threads.adapt()}", flush=True),
+        on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f} threads={cpu_threads.adapt()}{time_left(step)}",
+                                     flush=True),
     )
     trained = time.perf_counter() - t0
     save_classifier(model, settings, in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")

@@ -33,7 +33,7 @@ from augment.io import atomic_dir, atomic_path, write_csv
 from augment.samples import save_grid
 from pipelines.config import as_config, load_params
 from pipelines import cpu_threads
-from pipelines.runtime import add_timings_arg, gan_stage_parser, init_distributed, run_stage, stage_timer
+from pipelines.runtime import TimeLeft, add_timings_arg, gan_stage_parser, init_distributed, run_stage, stage_timer
 
 
 
@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
 
     live = Live(dir=str(ckpt_dir / "live"), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume is not None) if rank == 0 else None
 
+    time_left = TimeLeft(cfg.steps)
+
     def on_log(step: int, losses: dict) -> None:
         losses = {**losses, "threads": cpu_threads.adapt()}  # gives cores back to (or takes them from) other jobs
         live.step = step
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
             if k != "seconds":
                 live.log_metric(k, v)
         live.next_step()
-        print(f"{name} step {step}/{cfg.steps} " + " ".join(f"{k}={v:.4g}" for k, v in losses.items()), flush=True)
+        print(f"{name} step {step}/{cfg.steps} " + " ".join(f"{k}={v:.4g}" for k, v in losses.items()) + time_left(step), flush=True)
 
     def checkpoint(step: int, state: dict) -> None:
         with atomic_path(ckpt_path) as tmp:
