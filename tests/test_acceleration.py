@@ -129,6 +129,7 @@ def test_compiled_channels_last_generator_hands_every_convolution_backward_an_nh
     """Traced for torch.compile, the backward of a channels_last generator passes each convolution
     its output's gradient in NHWC. With ATen's instance norm 9 of these 10 were NCHW, and on a GPU
     cuDNN copied each one back (41 of 258 ms per step at 256 px; benchmarks/RESULTS.md)."""
+    from functorch.compile import make_boxed_func
     from torch._dynamo.backends.common import aot_autograd
 
     from models.generators import ResnetGenerator
@@ -137,11 +138,11 @@ def test_compiled_channels_last_generator_hands_every_convolution_backward_an_nh
 
     def backward_graph(gm, example_inputs):
         grads.extend(n.args[0].meta["val"] for n in gm.graph.nodes if n.target == torch.ops.aten.convolution_backward.default)
-        return gm
+        return make_boxed_func(gm.forward)
 
     torch._dynamo.reset()
     net = ResnetGenerator(3, 3, ngf=8, n_blocks=2).to(memory_format=torch.channels_last)
-    run = torch.compile(net, backend=aot_autograd(fw_compiler=lambda gm, _: gm, bw_compiler=backward_graph))
+    run = torch.compile(net, backend=aot_autograd(fw_compiler=lambda gm, _: make_boxed_func(gm.forward), bw_compiler=backward_graph))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = run(torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last))
     out.float().sum().backward()
