@@ -11,8 +11,9 @@ Output layout (under `out_dir`):
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -80,7 +81,13 @@ def read_files(files: Iterable[FoundFile], *, size: int, channels: int, max_pixe
         yield from map(one, files)
         return
     with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
-        yield from pool.map(one, files)
+        ahead: deque[Future] = deque()  # a few files per thread in flight, not a future per file of a large folder
+        for f in files:
+            ahead.append(pool.submit(one, f))
+            if len(ahead) >= 8 * workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def train_test_duplicates(files: pd.DataFrame) -> pd.DataFrame:
