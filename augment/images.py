@@ -123,18 +123,24 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
         raise ImageRejected(f"unreadable: {type(exc).__name__}: {exc}") from None
 
 
-def looks_like_image(path: Path) -> bool:
-    """Whether `path` is a regular file whose header a decoder recognises (an oversized one too);
-    nothing is decoded. A FIFO, device or socket is never opened."""
+def stored_pixels(path: Path) -> int | None:
+    """Width x height from a regular file's header, nothing decoded; None when no decoder recognises
+    it. A FIFO, device or socket is never opened. A file over PIL's decompression-bomb limit counts
+    as just over twice that limit, the point where PIL refuses to open it."""
     try:
         if not stat.S_ISREG(path.stat().st_mode):
-            return False
-        with Image.open(path):
-            return True
+            return None
+        with Image.open(path) as img:
+            return img.width * img.height
     except Image.DecompressionBombError:
-        return True
-    except Exception:  # noqa: BLE001 - unidentified, unreadable, or a format plugin's own bug: not an image to place
-        return False
+        return 2 * (Image.MAX_IMAGE_PIXELS or 0) + 1
+    except Exception:  # noqa: BLE001 - unidentified, unreadable, or a format plugin's own bug
+        return None
+
+
+def looks_like_image(path: Path) -> bool:
+    """Whether `path` is a regular file whose header a decoder recognises (an oversized one too)."""
+    return stored_pixels(path) is not None
 
 
 def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch") -> np.ndarray:

@@ -1,4 +1,5 @@
 """The data contract: discovery, labels, flat target train, bad files and bad layouts."""
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -210,8 +211,11 @@ def test_embedded_digits(tmp_path):
     assert t.groupby("split").label.nunique().to_dict() == {"test": 10, "train": 10}
 
 
-def test_prepare_reads_the_same_with_any_number_of_decoding_threads(folders, tmp_path):
+def test_prepare_reads_the_same_with_any_number_of_decoding_threads(folders, tmp_path, monkeypatch):
     """Threads decode files side by side; rows, pixels, reasons and order must not depend on how many."""
+    import augment.prepare
+
+    monkeypatch.setattr(augment.prepare, "THREADS_FROM_PIXELS", 0)  # threads even for these 20 px images
     (folders / "src/train/a/broken.png").write_bytes(b"\x89PNG broken")
     (folders / "tgt/test/b/empty.jpg").write_bytes(b"")
     one = prepare(cfg(folders, workers=1), tmp_path / "one")
@@ -248,3 +252,21 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale_with_the_same_result(tmp_pat
     Image.fromarray(photo[:90, :90]).save(small)
     images.decode(small, size=32, channels=3)
     assert seen[-1] == (90, 90)  # under 2 x 3 x 32: not reduced
+
+
+def test_small_images_are_read_without_threads_and_large_ones_with_them(folders, tmp_path):
+    """Threads lose on small images (the Python work around each file holds the GIL): the median
+    image of a sample decides, from headers alone."""
+    from augment.prepare import THREADS_FROM_PIXELS, decoding_threads
+
+    small, _ = discover(folders, "src", "tgt")  # 20 px PNGs
+    assert decoding_threads(small, 4) == 1 and decoding_threads(small, 1) == 1
+    big = tmp_path / "big"
+    big.mkdir()
+    side = int(THREADS_FROM_PIXELS ** 0.5) + 1
+    for i in range(5):
+        Image.new("RGB", (side, side), (i, 0, 0)).save(big / f"{i}.jpg")
+    found = [replace(f, path=big / f"{i % 5}.jpg") for i, f in enumerate(small)]
+    assert decoding_threads(found, 4) == 4
+    missing = [replace(f, path=tmp_path / "nowhere.png") for f in small]  # no header to read: no threads
+    assert decoding_threads(missing, 4) == 1
