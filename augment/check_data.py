@@ -7,12 +7,12 @@ per domain, split and class, the rejected files, and the problems that would sto
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from augment.contract import DataLayoutError, check_classes, discover, shown, source_classes
+from augment.contract import DataLayoutError, check_classes, discover, listed, shown, source_classes
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import read_files, train_test_duplicates
 
@@ -63,7 +63,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     read = []
     decoded = read_files(files, size=image_size, channels=channels, max_pixels=max_pixels, resize=resize, workers=workers)
     for i, r in enumerate(decoded):
-        f = files[i] = replace(r.file, problem=r.problem)
+        f = files[i] = r.file
         if f.problem:  # as prepare writes them to rejected.csv: valid UTF-8 whatever the file names
             result.rejected.append((shown(str(f.path)), shown(f.problem)))
             continue
@@ -82,7 +82,6 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
                 result.problems.append(f"{Path(root) / domain / split}: no readable images (prepare needs at least one)")
     untested = [c for c in result.classes if not result.counts[(target, "test", c)]]
     if untested and len(untested) < len(result.classes):
-        shown_classes = ", ".join(untested[:10]) + (f" and {len(untested) - 10} more" if len(untested) > 10 else "")
         result.notes.append(f"{Path(root) / target / 'test'}: no images of {len(untested)} of the {len(result.classes)} classes "
-                            f"({shown_classes}); the target-test figures will say nothing about them (the reports warn too)")
+                            f"({listed(untested, 10)}); the target-test figures will say nothing about them (the reports warn too)")
     return result

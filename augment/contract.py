@@ -24,6 +24,11 @@ def shown(text: str) -> str:
     return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
+def listed(items: list[str], most: int = 5) -> str:
+    """`a, b, c and 4 more`: the first `most` items of a list for a message, and how many are left out."""
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
 class DataLayoutError(ValueError):
     """The folders do not follow the data contract; the message names the folder and the fix."""
 

@@ -52,13 +52,12 @@ class PrepareConfig:
 
 @dataclass(frozen=True)
 class ReadFile:
-    """One found file as prepare reads it: its canonical pixels, stored (width, height) and sha256,
-    or the reason it is rejected."""
+    """One found file as prepare reads it: its canonical pixels, stored (width, height) and sha256;
+    or none of these, and `file.problem` says why it is rejected."""
     file: FoundFile
     pixels: np.ndarray | None = None
     size: tuple[int, int] | None = None
     sha256: str | None = None
-    problem: str | None = None
 
 
 # Decoding threads pay only where decoding outweighs the Python work around each file, which holds
@@ -85,14 +84,14 @@ def read_files(files: Iterable[FoundFile], *, size: int, channels: int, max_pixe
     (`decoding_threads`). The result does not depend on `workers`."""
     def one(f: FoundFile) -> ReadFile:
         if f.problem is not None:
-            return ReadFile(f, problem=f.problem)
+            return ReadFile(f)
         try:
             arr, stored = decode(f.path, size=size, channels=channels, max_pixels=max_pixels, resize=resize)
             return ReadFile(f, arr, stored, sha256_file(f.path))
         except ImageRejected as exc:
-            return ReadFile(f, problem=str(exc))
+            return ReadFile(replace(f, problem=str(exc)))
         except OSError as exc:  # decoded, then gone or unreadable before it was hashed
-            return ReadFile(f, problem=f"unreadable: {exc}")
+            return ReadFile(replace(f, problem=f"unreadable: {exc}"))
 
     files = list(files)
     workers = decoding_threads(files, workers)
@@ -156,7 +155,7 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     read = read_files(files, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels, resize=cfg.resize,
                       workers=cfg.workers)
     for i, r in enumerate(read):
-        f = files[i] = replace(r.file, problem=r.problem)
+        f = files[i] = r.file
         if f.problem:  # file names need not be UTF-8; what is written must be
             rejected.append({"source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "reason": shown(f.problem)})
             continue

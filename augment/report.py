@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from augment.arms import ARMS, gan_seed_for
+from augment.contract import listed
 from augment.metrics import majority_share, paired_delta, summarize
 from augment.validation import VAL_SET
 
@@ -183,10 +184,6 @@ def report_warnings(metrics: dict) -> list[str]:
     return out
 
 
-def _named(classes: list[str], most: int = 5) -> str:
-    return ", ".join(classes[:most]) + (f" and {len(classes) - most} more" if len(classes) > most else "")
-
-
 def absent_classes_warning(split: dict) -> str | None:
     """The warning for classes without a single target test image (after target_val is held out):
     the target figures say nothing about them. None when every class has one, or when the run
@@ -196,7 +193,7 @@ def absent_classes_warning(split: dict) -> str | None:
     if not absent:
         return None
     present = len(per_class) - len(absent)
-    return (f"No target test images of {len(absent)} of the {len(per_class)} classes: {_named(absent)}. The target-test "
+    return (f"No target test images of {len(absent)} of the {len(per_class)} classes: {listed(absent)}. The target-test "
             f"figures (accuracy, macro-F1, every benefit) say nothing about how the arms read these classes in the target "
             f"domain: accuracy is over the other classes' images, and macro-F1 averages the {present} classes that have test "
             f"images (a target image given one of these classes still counts as wrong). Add labeled target test images of "
@@ -217,7 +214,7 @@ def small_test_warning(split: dict) -> str | None:
                 f"all of them show a benefit of +0.000 [0.000, 0.000] that says nothing. Add labeled target test images, or "
                 f"lower {held}.")
     if few:
-        named = _named([f"{c} ({k})" for k, c in few])
+        named = listed([f"{c} ({k})" for k, c in few])
         return (f"Few target test images of some classes: {named}. Their per-class accuracy moves by "
                 f"{1 / max(few[0][0], 1):.2f} or more per image, and they weigh in macro-F1 as much as any class; the overall "
                 f"accuracy rests on all {n} images. Add labeled target test images of these classes, or lower {held}.")

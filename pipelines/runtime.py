@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-
 import contextlib
 import os
 import sys
@@ -100,8 +99,9 @@ class TimeLeft:
 
     def __call__(self, step: int) -> str:
         now = self.clock()
-        if self.start is None or step <= self.start[0]:
-            self.start = self.start or (step, now)
+        if self.start is None:
+            self.start = (step, now)
+        if step <= self.start[0]:
             return ""
         seconds = round((now - self.start[1]) / (step - self.start[0]) * max(0, self.total - step))
         hours, rest = divmod(seconds, 3600)

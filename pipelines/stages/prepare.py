@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> None:
         dataset=d.dataset, root=d.root, source=d.source, target=d.target, image_size=d.image_size,
         channels=d.channels, split_seed=d.split_seed,
         test_fraction_source=d.test_fraction_source, test_fraction_target=d.test_fraction_target,
-        max_image_pixels=d.max_image_pixels, resize=d.resize, workers=idle_cores(params.runtime.threads),
+        max_image_pixels=d.max_image_pixels, resize=d.resize,
+        workers=idle_cores(params.runtime.threads) if d.dataset == "folders" else 1,  # the digits are no files
     )
     with stage_timer("prepare", args.timings_dir) as info:
         manifest = prepare(cfg, args.out)
