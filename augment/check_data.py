@@ -31,7 +31,9 @@ class DataCheck:
         return not self.problems
 
     def lines(self) -> list[str]:
-        out = [f"classes ({len(self.classes)}): {', '.join(self.classes)}" if self.classes else "classes: none found"]
+        out = [f"classes ({len(self.classes)}): {', '.join(self.classes)}"] if self.classes else []
+        if not self.classes and not self.problems:
+            out.append("classes: none found")
         by_split = Counter()
         for (domain, split, _), n in self.counts.items():
             by_split[(domain, split)] += n

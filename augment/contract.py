@@ -223,6 +223,12 @@ def check_classes(source_classes: list[str], files: list[FoundFile], source_dir:
             f"{source_dir / 'train' / empty[0]}: no usable image ({why}); every class folder in {source_dir / 'train'} needs at "
             f"least one. Class folders without one: {empty}"
         )
+    if len(source_classes) == 1:
+        raise DataLayoutError(
+            f"{source_dir / 'train'}: one class folder with usable images ({source_classes[0]}); a classifier needs at "
+            f"least 2 classes to tell apart (every image of one class is read right by any model, so no arm could be "
+            f"measured). Put each class's images in a folder of its own"
+        )
     for role, folder in (("source", source_dir), ("target", target_dir)):
         for split in SPLITS:
             labels = {f.label for f in files if f.role == role and f.split == split and f.label is not None}

@@ -41,6 +41,8 @@ def test_layout_problems_and_empty_splits_exit_2_with_the_folder_named(tmp_path)
     assert f"{root / 'src' / 'test'}: no readable images" in proc.stdout and "rejected: 6 file(s)" in proc.stdout
     proc = _check(tmp_path / "nowhere")
     assert proc.returncode == 2 and "not a folder" in proc.stdout
+    proc = _check(make_folders(tmp_path / "one", classes=("only",), per_class=2))
+    assert proc.returncode == 2 and "one class folder with usable images (only)" in proc.stdout and "classes" not in proc.stdout.split("problem")[0]
 
 
 def test_names_that_are_not_utf8_print_escaped_and_source_equal_to_target_is_refused(tmp_path):

@@ -79,6 +79,17 @@ def test_target_class_missing_from_source_is_a_clear_error(folders):
         discover(folders, "src", "tgt")
 
 
+def test_one_class_is_refused_before_any_stage_trains(tmp_path):
+    """With a single class every model reads every image right: no arm could be measured, and the
+    semantic loss and the conditional GAN would stop mid-run with a traceback."""
+    root = make_folders(tmp_path / "one", classes=("only",), per_class=3)
+    with pytest.raises(DataLayoutError, match=r"one/src/train: one class folder with usable images \(only\); a classifier needs at least 2"):
+        discover(root, "src", "tgt")
+    with pytest.raises(DataLayoutError, match="one class folder"):
+        prepare(cfg(root), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_source_test_class_without_source_train_images_is_a_clear_error(folders):
     """No arm could learn it from the source; it would only lower every arm's source test score."""
     (folders / "src" / "test" / "zebra").mkdir()
