@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.e2e import env as base_env
-from tests.e2e import project_copy
+from tests.e2e import ONE_GAN_SEED, project_copy
 from tests.services import PREFECT, api_of, finished_flow_runs, prefect_server, stop
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +23,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def deployed(server, tmp_path_factory):
-    repo = project_copy(tmp_path_factory.mktemp("deployed"))
+    repo = project_copy(tmp_path_factory.mktemp("deployed"), ONE_GAN_SEED)
     env = {**server, "PWD": str(repo)}
 
     def prefect(*args: str) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.config import ParamsError
 from pipelines.sweep import experiment_name, parse_spec
-from tests.e2e import env, project_copy
+from tests.e2e import ONE_GAN_SEED, env, merge, project_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,7 @@ def test_sweep_spec_is_parsed_and_a_bad_one_named():
 
 
 def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
-    repo = project_copy(tmp_path / "repo", {"classifier": {"arms": ["source_only", "cyclegan"], "steps": 60, "width": 8}})
+    repo = project_copy(tmp_path / "repo", merge(ONE_GAN_SEED, {"classifier": {"arms": ["source_only", "cyclegan"], "steps": 60, "width": 8}}))
     cli = [sys.executable, "-m", "pipelines.cli"]
     bad = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,1.5"], cwd=repo, env=env(), capture_output=True, text=True)
     assert bad.returncode == 2 and "mix.synthetic_fraction" in bad.stderr and "Traceback" not in bad.stderr
