@@ -15,6 +15,7 @@ import pandas as pd
 from augment.contract import DataLayoutError, check_classes, discover, listed, shown, source_classes
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import read_files, train_test_duplicates
+from augment.report import few_train_images_warnings
 
 
 @dataclass
@@ -82,6 +83,10 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         for split in ("train", "test"):
             if not any(n for (d, s, _), n in result.counts.items() if (d, s) == (domain, split)):
                 result.problems.append(f"{Path(root) / domain / split}: no readable images (prepare needs at least one)")
+    if not result.problems:
+        result.notes += few_train_images_warnings({
+            "target_train": sum(n for (d, s, _), n in result.counts.items() if (d, s) == (target, "train")),
+            "source_train_per_class": {c: result.counts[(source, "train", c)] for c in result.classes}})
     untested = [c for c in result.classes if not result.counts[(target, "test", c)]]
     if untested and len(untested) < len(result.classes):
         result.notes.append(f"{Path(root) / target / 'test'}: no images of {len(untested)} of the {len(result.classes)} classes "

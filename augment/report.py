@@ -36,6 +36,14 @@ COLLAPSE_RATIO = 0.2
 # more per image. The default digits test set has 430 images, 42-44 per class.
 SMALL_TEST = 100
 SMALL_CLASS = 5
+# The GANs learn the target domain from its train split (all of it, flat or labeled). Below
+# FEW_TARGET_TRAIN images a discriminator can tell each of them apart, and the generator is pushed to
+# make those images rather than the domain's look: what it learns may not carry to other target
+# images. (The CycleGAN paper's unpaired sets hold 400 to 3,000 images a domain; the default digits
+# 1,437, SynSigns -> GTSRB 1,561.) A source class below FEW_SOURCE_CLASS train images is learnt from
+# those few by every arm, and the GAN arms translate the same few.
+FEW_TARGET_TRAIN = 100
+FEW_SOURCE_CLASS = 10
 
 
 def stack_predictions(per_seed: dict[int, pd.DataFrame], eval_set: str) -> tuple[np.ndarray, np.ndarray]:
@@ -164,6 +172,7 @@ def report_warnings(metrics: dict) -> list[str]:
     out = []
     split = metrics["run"].get("target_split", {})
     out += [w for w in (absent_classes_warning(split), small_test_warning(split)) if w]
+    out += few_train_images_warnings(metrics["run"].get("train_data", {}))
     stuck = {arm: t["majority_prediction_share"] for arm, t in metrics["target_test"].items()
              if t.get("majority_prediction_share", 0) >= DEGENERATE_SHARE}
     if stuck:
@@ -198,6 +207,27 @@ def absent_classes_warning(split: dict) -> str | None:
             f"domain: accuracy is over the other classes' images, and macro-F1 averages the {present} classes that have test "
             f"images (a target image given one of these classes still counts as wrong). Add labeled target test images of "
             f"them; images held out as target_val (evaluate.validation_fraction) are not counted here.")
+
+
+def few_train_images_warnings(train: dict) -> list[str]:
+    """Warnings for a target train split of fewer than FEW_TARGET_TRAIN images (what the GANs learn the
+    target domain from) and for source classes of fewer than FEW_SOURCE_CLASS train images. `train` is
+    `run.train_data` ({} for a run recorded before it was counted: nothing to judge). check-data
+    prints the same lines before a run."""
+    out = []
+    target, per_class = train.get("target_train"), train.get("source_train_per_class") or {}
+    if target is not None and target < FEW_TARGET_TRAIN:
+        out.append(f"Few target train images: the GANs learn the target domain from only {target}. With fewer than "
+                   f"{FEW_TARGET_TRAIN} a discriminator can tell each of them apart, and a generator learns to make those images "
+                   "rather than the domain's look, so a GAN arm's benefit may not hold on other target images. Add target "
+                   "train images (unlabeled ones are enough).")
+    few = sorted((k, c) for c, k in per_class.items() if k < FEW_SOURCE_CLASS)
+    if few:
+        named = listed([f"{c} ({k})" for k, c in few])
+        out.append(f"Few source train images of some classes: {named}. Every arm learns these classes from those images alone "
+                   f"(the GAN arms translate the same ones), so their target figures depend on which few images they are. "
+                   f"Add source train images of them (at least {FEW_SOURCE_CLASS} each).")
+    return out
 
 
 def small_test_warning(split: dict) -> str | None:

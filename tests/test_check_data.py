@@ -23,6 +23,8 @@ def test_good_folder_passes_and_lists_counts_and_rejected_files(tmp_path):
     assert "classes (3): a, b, c" in out and "src/train: 9 images (a 3, b 3, c 3)" in out
     assert "tgt/train: 9 images ((unlabeled) 9)" in out
     assert "rejected: 2 file(s)" in out and "empty.png" in out and "notes.jpg" in out
+    assert "note: Few target train images: the GANs learn the target domain from only 9." in out
+    assert "note: Few source train images of some classes: a (3), b (3), c (3)." in out
     assert out.strip().endswith("ok: the pipeline would run on this data")
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written
     assert "Traceback" not in proc.stderr
@@ -76,4 +78,4 @@ def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"note: {root / 'tgt' / 'test'}: no images of 1 of the 3 classes (b); the target-test figures will say nothing" in proc.stdout
     assert proc.stdout.strip().endswith("ok: the pipeline would run on this data")
-    assert "note:" not in _check(make_folders(tmp_path / "full", per_class=2)).stdout
+    assert "no images of" not in _check(make_folders(tmp_path / "full", per_class=2)).stdout

@@ -49,6 +49,10 @@ def test_repro_writes_every_metrics_key(digits_repo):
     split = m["run"]["target_split"]
     assert split["target_val"] > 0 and split["target_test"] > 3 * split["target_val"]
     assert sum(split["target_test_per_class"].values()) == split["target_test"] and len(split["target_test_per_class"]) == 10
+    manifest = pd.read_csv(repo / "data/prepared/manifest.csv")
+    train = m["run"]["train_data"]  # what the few-train-images warnings judge
+    assert train["target_train"] == len(manifest[(manifest.role == "target") & (manifest.split == "train")])
+    assert train["source_train_per_class"] == manifest[(manifest.role == "source") & (manifest.split == "train")].label.astype(str).value_counts().to_dict()
     assert set(m["target_val"]) == set(ARMS) and "accuracy_delta" in m["target_val"]["cyclegan"]
     for arm in ARMS:
         for metric in ("accuracy", "macro_f1"):

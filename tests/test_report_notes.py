@@ -104,3 +104,18 @@ def test_both_reports_warn_when_the_target_test_set_is_too_small_to_measure_on()
     for report in _both(_with_split(430, {})):
         assert "Small target test set" not in report and "Few target test images" not in report
         assert "No target test images" not in report
+
+
+def test_both_reports_warn_when_the_gans_or_a_class_had_few_train_images():
+    def with_train(target, per_class):
+        m = _metrics()
+        m["run"]["train_data"] = {"target_train": target, "source_train_per_class": per_class}
+        return m
+
+    for report in _both(with_train(3, {"a": 40, "b": 1, "c": 9, "d": 10})):
+        assert "Few target train images: the GANs learn the target domain from only 3." in report
+        assert "Few source train images of some classes: b (1), c (9)." in report
+    for report in _both(with_train(100, {"a": 10, "b": 10, "c": 10, "d": 10})):
+        assert "Few target train images" not in report and "Few source train images" not in report
+    for report in _both(_metrics()):  # a run recorded before the training data was counted
+        assert "Few target train images" not in report and "Few source train images" not in report

@@ -183,7 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     test_counts = target_rows[~target_rows.path.isin(val_paths)].groupby("label_index").size()
     split = {"target_val": len(val_paths), "target_test": int(test_counts.sum()),
              "target_test_per_class": {c: int(test_counts.get(i, 0)) for i, c in enumerate(data.classes)}}
-    metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds), "target_split": split, "wall_seconds": wall,
+    source_train = data.rows("source", "train").groupby("label_index").size()  # every source train image is labeled
+    train_data = {"source_train_per_class": {c: int(source_train.get(i, 0)) for i, c in enumerate(data.classes)},
+                  "target_train": len(data.rows("target", "train"))}
+    metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds), "target_split": split, "train_data": train_data, "wall_seconds": wall,
                       "images_per_s": images_per_s, "device": ",".join(sorted(devices)) or "cpu"}
     if few_labels:
         metrics["run"]["target_labels"] = few_labels
