@@ -24,9 +24,10 @@ def shown(text: str) -> str:
     return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
-def listed(items: list[str], most: int = 5) -> str:
-    """`a, b, c and 4 more`: the first `most` items of a list for a message, and how many are left out."""
-    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+def listed(items: list[str], most: int = 5, sep: str = ", ") -> str:
+    """`a, b, c and 4 more`: the first `most` items of a list for a message, and how many are left out
+    (`sep="; "` where the items have commas of their own, such as rejection reasons)."""
+    return sep.join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 class DataLayoutError(ValueError):
@@ -217,8 +218,7 @@ def check_classes(source_classes: list[str], files: list[FoundFile], source_dir:
     source_train = [f for f in files if f.role == "source" and f.split == "train" and f.label is not None]
     empty = sorted({f.label for f in source_train} - known, key=natural_key)
     if empty:
-        rejected = [f"{f.path.name}: {f.problem}" for f in source_train if f.label == empty[0]]
-        why = "; ".join(rejected[:3]) + (f"; and {len(rejected) - 3} more" if len(rejected) > 3 else "")
+        why = listed([f"{f.path.name}: {f.problem}" for f in source_train if f.label == empty[0]], 3, sep="; ")
         raise DataLayoutError(
             f"{source_dir / 'train' / empty[0]}: no usable image ({why}); every class folder in {source_dir / 'train'} needs at "
             f"least one. Class folders without one: {empty}"

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from augment.contract import FoundFile, check_classes, discover, shown, source_classes
+from augment.contract import DataLayoutError, FoundFile, check_classes, discover, listed, shown, source_classes
 from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, decode, stored_pixels
 from augment.io import atomic_dir, sha256_file, write_csv, write_json
 from augment.pixels import PixelWriter, write_pngs
@@ -122,8 +122,10 @@ def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: Pre
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     for role, domain in (("source", cfg.source), ("target", cfg.target)):
         for split in ("train", "test"):
-            if not ((manifest.role == role) & (manifest.split == split)).any():
-                raise ValueError(f"{domain}/{split}: no readable images left after rejecting {len(rejected)} files; see rejected.csv")
+            if not ((manifest.role == role) & (manifest.split == split)).any():  # else rejected.csv would have said why
+                gone = [f"{Path(r['source_path']).name}: {r['reason']}" for r in rejected if (r["domain"], r["split"]) == (domain, split)]
+                raise DataLayoutError(f"{Path(cfg.root) / domain / split}: no readable images "
+                                      f"({listed(gone, 3, sep='; ') if gone else 'no image files'}); prepare needs at least one in each split")
     write_csv(manifest, out_dir / "manifest.csv")
     write_pngs(out_dir, manifest)
     write_csv(pd.DataFrame(rejected, columns=REJECTED_COLUMNS), out_dir / "rejected.csv")

@@ -45,7 +45,9 @@ def select_device(requested: str, threads: int = 0):
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("runtime.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+        from pipelines.config import ParamsError
+
+        raise ParamsError("runtime.device is 'cuda' but this machine has no CUDA device torch can use; set it to 'auto' or 'cpu'")
     return torch.device(requested)
 
 

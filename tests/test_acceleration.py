@@ -186,6 +186,21 @@ def test_translation_follows_the_runtime_precision():
         translate(nets.G_st, source, precision="half")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a CUDA device")
+def test_runtime_device_cuda_without_one_is_a_params_error_naming_the_key():
+    """Every stage's run_stage prints a ParamsError as one line and exits 2, without a traceback."""
+    from pipelines.config import ParamsError
+    from pipelines.runtime import select_device
+
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(ParamsError, match="runtime.device is 'cuda' but this machine has no CUDA device"):
+            select_device("cuda", threads=1)
+        assert select_device("auto", threads=1).type == "cpu"
+    finally:
+        torch.set_num_threads(threads)  # the rest of this worker's tests keep theirs
+
+
 def test_runtime_params_choose_the_acceleration():
     from pipelines.config import parse_params
 

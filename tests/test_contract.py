@@ -175,6 +175,16 @@ def test_bad_files_are_rejected_not_fatal_and_left_in_place(folders, tmp_path):
     assert len(manifest) == 72
 
 
+def test_a_split_whose_every_file_is_rejected_stops_prepare_with_the_folder_and_the_reasons(folders, tmp_path):
+    """No rejected.csv is written when prepare stops, so the message itself says why the files went."""
+    for f in (folders / "tgt" / "test").rglob("*.png"):
+        f.write_bytes(b"junk")
+    with pytest.raises(DataLayoutError, match=rf"{folders / 'tgt' / 'test'}: no readable images \(0.png: not an image .* and \d+ more\); "
+                                              "prepare needs at least one in each split"):
+        prepare(cfg(folders), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_failed_prepare_keeps_previous_output(folders, tmp_path):
     out = tmp_path / "p"
     prepare(cfg(folders), out)
