@@ -18,19 +18,6 @@ for key, value in {
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-# The longest test files, longest first (seconds on one worker of `make test`, 2 cores: about 420,
-# 200, 150, 110 and 90; benchmarks/RESULTS.md). `make test` hands whole files to its workers in
-# collection order (pytest-xdist --dist loadfile --no-loadscope-reorder): with the long ones first
-# the short ones fill the gaps and the workers end together, instead of a long file starting last.
-LONGEST_FIRST = ["test_pipeline_dvc.py", "test_prefect_server.py", "test_prefect_flow.py", "test_sweep.py", "test_team.py"]
-
-
-def pytest_collection_modifyitems(items):
-    """Run the files of LONGEST_FIRST first, in that order; every other file after them, as collected.
-    The sort is stable, so a file's tests keep their order and stay together."""
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
 
 @pytest.fixture
 def one_thread():
