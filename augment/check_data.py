@@ -15,7 +15,8 @@ import pandas as pd
 from augment.contract import DataLayoutError, check_classes, discover, listed, shown, source_classes
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import read_files, train_test_duplicates
-from augment.report import few_train_images_warnings
+from augment.report import few_train_images_warnings, small_test_warning
+from augment.validation import held_out
 
 
 @dataclass
@@ -53,7 +54,11 @@ class DataCheck:
 
 
 def check_data(root: str | Path, source: str, target: str, *, image_size: int = 16, channels: int = 3,
-               max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch", workers: int = 1) -> DataCheck:
+               max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch", workers: int = 1,
+               validation_fraction: float = 0.0) -> DataCheck:
+    """What `prepare` would accept, reject and stop on, and notes on what the run's figures will rest
+    on; `validation_fraction` is the run's evaluate.validation_fraction (the target test images it
+    holds out as target_val)."""
     result = DataCheck()
     if source == target:
         result.problems.append(f"--source and --target are both {source!r}: the source and target domains must be different folders")
@@ -84,6 +89,11 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
             if not any(n for (d, s, _), n in result.counts.items() if (d, s) == (domain, split)):
                 result.problems.append(f"{Path(root) / domain / split}: no readable images (prepare needs at least one)")
     if not result.problems:
+        tested = {c: result.counts[(target, "test", c)] for c in result.classes}
+        held = {c: held_out(n, validation_fraction) for c, n in tested.items()}
+        small = small_test_warning({"target_val": sum(held.values()), "target_test": sum(tested.values()) - sum(held.values()),
+                                    "target_test_per_class": {c: n - held[c] for c, n in tested.items()}})
+        result.notes += [small] if small else []
         result.notes += few_train_images_warnings({
             "target_train": sum(n for (d, s, _), n in result.counts.items() if (d, s) == (target, "train")),
             "source_train_per_class": {c: result.counts[(source, "train", c)] for c in result.classes}})

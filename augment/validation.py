@@ -26,10 +26,16 @@ def validation_paths(rows: pd.DataFrame, fraction: float, seed: int) -> set[str]
     chosen: list[str] = []
     for _, group in sorted(rows.groupby("label_index"), key=lambda kv: kv[0]):
         paths = np.sort(group.path.to_numpy())
-        n = len(paths)
-        k = min(n - 1, max(1 if n >= 2 else 0, int(round(fraction * n))))
+        k = held_out(len(paths), fraction)
         chosen.extend(rng.choice(paths, size=k, replace=False).tolist() if k else [])
     return set(chosen)
+
+
+def held_out(n: int, fraction: float) -> int:
+    """How many of a class's n target test images `validation_paths` holds out as target_val."""
+    if fraction <= 0:
+        return 0
+    return min(n - 1, max(1 if n >= 2 else 0, int(round(fraction * n))))
 
 
 def hold_out(frame: pd.DataFrame, paths: set[str]) -> pd.DataFrame:

@@ -113,14 +113,14 @@ def _check_data(args: argparse.Namespace) -> int:
     raw = {**raw, "data": {**(raw.get("data") or {}), **data}} if isinstance(raw, dict) else raw
     against = params.name if params.is_file() else "the default params"
     try:
-        parse_params(raw, f"check-data --image-size {args.image_size} --channels {args.channels} with {against}", build_transforms=False)
+        parsed = parse_params(raw, f"check-data --image-size {args.image_size} --channels {args.channels} with {against}", build_transforms=False)
     except ParamsError as exc:  # no image is decoded at a size the run would refuse
         result = DataCheck(problems=[str(exc)])
     else:
         from pipelines.cpu_threads import idle_cores
 
         result = check_data(args.root, args.source, args.target, image_size=args.image_size, channels=args.channels, resize=args.resize,
-                            workers=idle_cores())
+                            workers=idle_cores(), validation_fraction=parsed.evaluate.validation_fraction)
     print("\n".join(result.lines()))
     return 0 if result.ok else 2
 

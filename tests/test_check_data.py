@@ -24,6 +24,8 @@ def test_good_folder_passes_and_lists_counts_and_rejected_files(tmp_path):
     assert "tgt/train: 9 images ((unlabeled) 9)" in out
     assert "rejected: 2 file(s)" in out and "empty.png" in out and "notes.jpg" in out
     assert "note: Few target train images: the GANs learn the target domain from only 9." in out
+    # as the run will hold out evaluate.validation_fraction (params.yaml: 0.2) of each class's 3 images: 1 each
+    assert "note: Small target test set: every target-test figure rests on 6 images" in out and "(3 of them are held out" in out
     assert "note: Few source train images of some classes: a (3), b (3), c (3)." in out
     assert out.strip().endswith("ok: the pipeline would run on this data")
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written
