@@ -16,7 +16,7 @@ from augment.contract import DataLayoutError, check_classes, discover, listed, s
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import read_files, train_test_duplicates
 from augment.report import few_train_images_warnings, small_test_warning
-from augment.validation import held_out
+from augment.validation import validation_count
 
 
 @dataclass
@@ -90,7 +90,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
                 result.problems.append(f"{Path(root) / domain / split}: no readable images (prepare needs at least one)")
     if not result.problems:
         tested = {c: result.counts[(target, "test", c)] for c in result.classes}
-        held = {c: held_out(n, validation_fraction) for c, n in tested.items()}
+        held = {c: validation_count(n, validation_fraction) for c, n in tested.items()}
         small = small_test_warning({"target_val": sum(held.values()), "target_test": sum(tested.values()) - sum(held.values()),
                                     "target_test_per_class": {c: n - held[c] for c, n in tested.items()}})
         result.notes += [small] if small else []

@@ -26,12 +26,12 @@ def validation_paths(rows: pd.DataFrame, fraction: float, seed: int) -> set[str]
     chosen: list[str] = []
     for _, group in sorted(rows.groupby("label_index"), key=lambda kv: kv[0]):
         paths = np.sort(group.path.to_numpy())
-        k = held_out(len(paths), fraction)
+        k = validation_count(len(paths), fraction)
         chosen.extend(rng.choice(paths, size=k, replace=False).tolist() if k else [])
     return set(chosen)
 
 
-def held_out(n: int, fraction: float) -> int:
+def validation_count(n: int, fraction: float) -> int:
     """How many of a class's n target test images `validation_paths` holds out as target_val."""
     if fraction <= 0:
         return 0

@@ -209,7 +209,7 @@ def test_arm_metrics_resample_the_same_gan_seeds_for_every_arm():
 
 
 def test_validation_split_is_stratified_fixed_and_leaves_every_class_in_test():
-    from augment.validation import VAL_SET, held_out, hold_out, validation_paths
+    from augment.validation import VAL_SET, hold_out, validation_count, validation_paths
 
     rows = pd.DataFrame({"path": [f"t/{c}/{i}.png" for c in range(3) for i in range(10 if c else 1)],
                          "label_index": [c for c in range(3) for _ in range(10 if c else 1)]})
@@ -217,8 +217,8 @@ def test_validation_split_is_stratified_fixed_and_leaves_every_class_in_test():
     assert val == validation_paths(rows, 0.2, seed=0) and val != validation_paths(rows, 0.2, seed=1)
     per_class = rows[rows.path.isin(val)].label_index.value_counts().to_dict()
     assert per_class == {1: 2, 2: 2}  # 20% of ten; a class of one image stays wholly in test
-    assert [held_out(n, 0.2) for n in (1, 10)] == [0, 2]  # what check-data counts before a run, without the files
-    assert [held_out(n, f) for n, f in ((2, 0.2), (3, 0.9), (5, 0.0))] == [1, 2, 0]
+    assert [validation_count(n, 0.2) for n in (1, 10)] == [0, 2]  # what check-data counts before a run, without the files
+    assert [validation_count(n, f) for n, f in ((2, 0.2), (3, 0.9), (5, 0.0))] == [1, 2, 0]
     assert validation_paths(rows, 0.0, seed=0) == set()
     frame = pd.DataFrame({"eval_set": ["target_test"] * len(rows) + ["source_test"], "path": [*rows.path, "s/0.png"],
                           "label_index": [*rows.label_index, 0], "pred": 0})
