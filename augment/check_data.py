@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from augment.contract import DataLayoutError, check_classes, discover, listed, shown, source_classes
+from augment.contract import DataLayoutError, check_classes, discover, listed, shown, source_classes, unreadable_splits
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import read_files, train_test_duplicates
 from augment.report import few_train_images_warnings, small_test_warning
@@ -84,12 +84,9 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         result.problems.append(str(exc))
     dup = train_test_duplicates(pd.DataFrame(read, columns=["sha256", "source_path", "domain", "split"]))
     result.duplicates = list(zip(dup.source_path, dup.split))
-    for domain in (source, target):
-        for split in ("train", "test"):
-            if not any(n for (d, s, _), n in result.counts.items() if (d, s) == (domain, split)):
-                result.problems.append(f"{Path(root) / domain / split}: no readable images (prepare needs at least one)")
+    result.problems += unreadable_splits(files, Path(root), (source, target))
+    tested = {c: result.counts[(target, "test", c)] for c in result.classes}
     if not result.problems:
-        tested = {c: result.counts[(target, "test", c)] for c in result.classes}
         held = {c: validation_count(n, validation_fraction) for c, n in tested.items()}
         small = small_test_warning({"target_val": sum(held.values()), "target_test": sum(tested.values()) - sum(held.values()),
                                     "target_test_per_class": {c: n - held[c] for c, n in tested.items()}})
@@ -97,7 +94,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         result.notes += few_train_images_warnings({
             "target_train": sum(n for (d, s, _), n in result.counts.items() if (d, s) == (target, "train")),
             "source_train_per_class": {c: result.counts[(source, "train", c)] for c in result.classes}})
-    untested = [c for c in result.classes if not result.counts[(target, "test", c)]]
+    untested = [c for c, n in tested.items() if not n]
     if untested and len(untested) < len(result.classes):
         result.notes.append(f"{Path(root) / target / 'test'}: no images of {len(untested)} of the {len(result.classes)} classes "
                             f"({listed(untested, 10)}); the target-test figures will say nothing about them (the reports warn too)")

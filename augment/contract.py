@@ -211,6 +211,20 @@ def source_classes(files: list[FoundFile]) -> list[str]:
                   key=natural_key)
 
 
+def unreadable_splits(files: list[FoundFile], root: Path, domains: tuple[str, str]) -> list[str]:
+    """One problem per split of `domains` in which no file decoded (`files` with their refusals added):
+    the folder and its first reasons. prepare stops on the first before it writes rejected.csv, so
+    the message itself says why the files went; check-data lists them all."""
+    out = []
+    for domain in domains:
+        for split in SPLITS:
+            in_split = [f for f in files if (f.domain, f.split) == (domain, split)]
+            if not any(f.problem is None for f in in_split):
+                why = listed([shown(f"{f.path.name}: {f.problem}") for f in in_split], 3, sep="; ") or "no image files"
+                out.append(f"{root / domain / split}: no readable images ({why}); prepare needs at least one in each split")
+    return out
+
+
 def check_classes(source_classes: list[str], files: list[FoundFile], source_dir: Path, target_dir: Path) -> None:
     """Every labeled class (source train, source test, target test, labeled target train) must have usable
     source train images: a class no arm can learn from the source would count against every arm but the oracle."""

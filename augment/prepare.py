@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from augment.contract import DataLayoutError, FoundFile, check_classes, discover, listed, shown, source_classes
+from augment.contract import DataLayoutError, FoundFile, check_classes, discover, shown, source_classes, unreadable_splits
 from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, decode, stored_pixels
 from augment.io import atomic_dir, sha256_file, write_csv, write_json
 from augment.pixels import PixelWriter, write_pngs
@@ -120,12 +120,6 @@ def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: Pre
             pixels: PixelWriter) -> pd.DataFrame:
     pixels.close(empty_shape=(cfg.image_size, cfg.image_size, cfg.channels))
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    for role, domain in (("source", cfg.source), ("target", cfg.target)):
-        for split in ("train", "test"):
-            if not ((manifest.role == role) & (manifest.split == split)).any():  # else rejected.csv would have said why
-                gone = [f"{Path(r['source_path']).name}: {r['reason']}" for r in rejected if (r["domain"], r["split"]) == (domain, split)]
-                raise DataLayoutError(f"{Path(cfg.root) / domain / split}: no readable images "
-                                      f"({listed(gone, 3, sep='; ') if gone else 'no image files'}); prepare needs at least one in each split")
     write_csv(manifest, out_dir / "manifest.csv")
     write_pngs(out_dir, manifest)
     write_csv(pd.DataFrame(rejected, columns=REJECTED_COLUMNS), out_dir / "rejected.csv")
@@ -168,6 +162,9 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     # The classes are those with a decoded source train image: a class folder holding only junk is no class.
     classes = source_classes(files)
     check_classes(classes, files, Path(cfg.root) / cfg.source, Path(cfg.root) / cfg.target)
+    unreadable = unreadable_splits(files, Path(cfg.root), (cfg.source, cfg.target))
+    if unreadable:
+        raise DataLayoutError(unreadable[0])
     index = {c: i for i, c in enumerate(classes)}
     for row in rows:
         row["label_index"] = index[row["label"]] if row["label"] else -1
