@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -25,6 +27,63 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+class NoSpace(Exception):
+    """Writing an output found no room: a full disk, a quota, a file size limit; the message names the output."""
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def _written(tmp: Path) -> int:
+    """Disk space taken under `tmp` (a file, or a folder walked): blocks, not lengths, since many small
+    files take a block each; 0 for what cannot be read."""
+    def used(f: Path) -> int:
+        st = f.stat()
+        return st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
+
+    try:
+        return used(tmp) if tmp.is_file() else sum(used(f) for f in tmp.rglob("*") if f.is_file())
+    except OSError:
+        return 0
+
+
+# What a write that found no room says, and what to do about it.
+_NO_ROOM = {
+    errno.ENOSPC: "free some space and run again",
+    errno.EDQUOT: "free some space or raise your disk quota, and run again",
+    errno.EFBIG: "a file may not grow that large here (the filesystem's limit, or `ulimit -f`)",
+}
+
+
+def _no_room(exc: OSError) -> int | None:
+    """The errno of a write that found no room, also inside shutil.copytree's Error, which lists each
+    file's failure as text; None for any other failure."""
+    if exc.errno in _NO_ROOM:
+        return exc.errno
+    failures = exc.args[0] if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) else []
+    return next((code for failure in failures for code in _NO_ROOM if os.strerror(code) in str(failure)), None)
+
+
+@contextlib.contextmanager
+def _names_no_room(path: Path, tmp: Path) -> Iterator[None]:
+    """A full disk, quota or file size limit, met anywhere while `path` is written (through `tmp`), is
+    re-raised as NoSpace naming `path`, what had been written of it and the filesystem's size."""
+    try:
+        yield
+    except OSError as exc:
+        code = _no_room(exc)
+        if code is None:
+            raise
+        try:
+            size = f"on a filesystem of {_mib(shutil.disk_usage(path.parent).total)}"
+        except OSError:
+            size = "on its filesystem"
+        raise NoSpace(f"{path}: {os.strerror(code).lower()} after {_mib(_written(tmp))} of it was written {size}; "
+                      f"nothing was half-written: {_NO_ROOM[code]} (`dvc checkout` brings back the last good "
+                      "outputs)") from exc
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -41,7 +100,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
-        yield tmp
+        with _names_no_room(path, tmp):
+            yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -57,7 +117,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
-        yield tmp
+        with _names_no_room(path, tmp):
+            yield tmp
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -72,10 +133,18 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 def save_module(module, arch: dict, path: str | Path) -> None:
     """A network's state dict with the constructor arguments (`arch`, incl. "name") that rebuild it."""
+    save_torch({"arch": arch, "state_dict": module.state_dict()}, path)
+
+
+def save_torch(obj: object, path: str | Path) -> None:
+    """`torch.save`, serialised in memory and then written: a full disk then raises OSError (NoSpace
+    naming `path`); torch.save to a file itself raises its opaque "unexpected pos" RuntimeError."""
     import torch
 
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save({"arch": arch, "state_dict": module.state_dict()}, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_module(path: str | Path, build, *, device="cpu"):

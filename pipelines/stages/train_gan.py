@@ -29,7 +29,7 @@ from augment.acceleration import Acceleration
 from augment.cyclegan import CycleGANConfig, is_conditional, save_generator, train_cyclegan, translate
 from augment.dataset import load_prepared
 from augment.few_labels import consumer_file
-from augment.io import atomic_dir, atomic_path, write_csv
+from augment.io import atomic_dir, save_torch, write_csv
 from augment.samples import save_grid
 from pipelines.config import as_config, load_params
 from pipelines import cpu_threads
@@ -103,8 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name} step {step}/{cfg.steps} " + " ".join(f"{k}={v:.4g}" for k, v in losses.items()) + time_left(step), flush=True)
 
     def checkpoint(step: int, state: dict) -> None:
-        with atomic_path(ckpt_path) as tmp:
-            torch.save({**state, "fingerprint": fingerprint}, tmp)
+        save_torch({**state, "fingerprint": fingerprint}, ckpt_path)
 
     with stage_timer(name, args.timings_dir, write=rank == 0) as info:
         info["device"] = str(device) if world == 1 else f"{device.type} x {world} processes"
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         for net in ("G_st", "G_ts"):
             save_generator(getattr(nets, net), cfg, data.channels, tmp / f"{net}.pt", num_classes=len(data.classes))
         for net in ("D_s", "D_t", "C") if nets.C is not None else ("D_s", "D_t"):
-            torch.save(getattr(nets, net).state_dict(), tmp / f"{net}.pt")
+            save_torch(getattr(nets, net).state_dict(), tmp / f"{net}.pt")
         write_csv(pd.DataFrame(state.history), tmp / "history.csv")
         shutil.copytree(ckpt_dir / "live", tmp / "live")
         # Fixed source test images (never trained on): source | G(source) | F(G(source)).
