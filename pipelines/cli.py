@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -61,13 +62,22 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
             "jobs": args.jobs}
 
 
+def _in_place(args: argparse.Namespace, purpose: str):
+    """The repo's workspace lock, taken before a Prefect server starts: a second run in place stops at
+    once, naming the first (the flow takes the same lock; in this process it is already held)."""
+    from pipelines.workspace import repo_root, workspace_lock
+
+    return workspace_lock(repo_root(args.repo), purpose=purpose)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from pipelines.config import load_params
     from pipelines.flows import pipeline
 
     load_params(Path(args.repo) / args.params)  # fail fast, by key, before anything starts
     t0 = time.perf_counter()
-    summary = pipeline(**_flow_kwargs(args), isolate=False)
+    with _in_place(args, "domain-augment demo"):
+        summary = pipeline(**_flow_kwargs(args), isolate=False)
     print(f"\ndomain-augment demo: finished in {time.perf_counter() - t0:.0f}s")
     _print_results(summary)
     return 0
@@ -76,7 +86,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pipelines.flows import pipeline
 
-    summary = pipeline(**_flow_kwargs(args), isolate=not args.in_place)
+    with _in_place(args, "domain-augment run --in-place") if args.in_place else contextlib.nullcontext():
+        summary = pipeline(**_flow_kwargs(args), isolate=not args.in_place)
     print(f"\nrun {summary['run']} worked in {summary['workdir']}")
     _print_results(summary)
     return 0

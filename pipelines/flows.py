@@ -36,7 +36,7 @@ from pipelines.cpu_threads import STAGE_CORES_ENV, usable_cores
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, pull_before, push_after
-from pipelines.workspace import commit_experiment, create_run_worktree, git_lock, prune_runs, repo_root
+from pipelines.workspace import commit_experiment, create_run_worktree, git_lock, prune_runs, repo_root, workspace_lock
 
 set_offline_env()
 # DVC's logger has its own console handlers; propagating too would print each line twice.
@@ -377,35 +377,36 @@ def pipeline(
     root = repo_root(repo_path)
     name = flow_run.get_name() or f"run-{int(time.time())}"
     workdir = create_run_worktree(root, name, log=log.info) if isolate else root
-    log.info(f"working in {workdir}" + (" (isolated worktree of HEAD, shared DVC cache)" if isolate else ""))
-    remote = dvc_remote(workdir)
-    if isolate:
-        from dvc.repo import Repo
+    with workspace_lock(workdir, purpose=f"flow run {name}"):
+        log.info(f"working in {workdir}" + (" (isolated worktree of HEAD, shared DVC cache)" if isolate else ""))
+        remote = dvc_remote(workdir)
+        if isolate:
+            from dvc.repo import Repo
 
-        with inside(workdir), forward_output(api_logger(log).info):
-            if remote:  # outputs of the committed dvc.lock: the team's remote fills what the local cache lacks
-                pull_before(root, workdir, remote, log=log.info)
-            else:
-                with Repo(str(workdir)) as repo:
-                    repo.checkout(allow_missing=True)  # outputs of the committed dvc.lock, from the shared cache
-    device = apply_overrides(str(workdir), list(overrides or []))
-    check_data_root(Path(root), Path(workdir))
-    jobs = jobs or default_jobs(device)
-    graph = stage_graph(workdir, list(stages) if stages else None)
-    log.info(f"{len(graph)} stage(s), up to {jobs} at once")
-    unchanged = set() if force else up_to_date(workdir, list(graph))
-    results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,
-                         unchanged=unchanged, pull=remote is not None)
-    summary: dict = {"run": name, "workdir": str(workdir), "stages": results}
-    if experiment or remote:  # first: what the stages computed is kept (and pushed) even if publishing fails
-        summary["experiment"] = record_experiment(str(workdir), str(root), name if experiment else None)
-    if any(r["stage"] == "evaluate" for r in results):  # a stage subset without evaluate has no report to publish
-        summary.update(publish_report(str(workdir)))
-    if isolate:
-        pruned = prune_runs(root, keep_runs, log=log.info)
-        if pruned:
-            log.info(f"removed old run worktrees: {', '.join(pruned)}")
-    counts = {status: [r["stage"] for r in results if r["status"] == status] for status in ("ran", "restored", "skipped")}
-    log.info(", ".join(f"{len(v)} {k}" for k, v in counts.items()) + " of " + f"{len(results)} stage(s)"
-             + (f"; ran: {', '.join(counts['ran'])}" if counts["ran"] else ""))
+            with inside(workdir), forward_output(api_logger(log).info):
+                if remote:  # outputs of the committed dvc.lock: the team's remote fills what the local cache lacks
+                    pull_before(root, workdir, remote, log=log.info)
+                else:
+                    with Repo(str(workdir)) as repo:
+                        repo.checkout(allow_missing=True)  # outputs of the committed dvc.lock, from the shared cache
+        device = apply_overrides(str(workdir), list(overrides or []))
+        check_data_root(Path(root), Path(workdir))
+        jobs = jobs or default_jobs(device)
+        graph = stage_graph(workdir, list(stages) if stages else None)
+        log.info(f"{len(graph)} stage(s), up to {jobs} at once")
+        unchanged = set() if force else up_to_date(workdir, list(graph))
+        results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,
+                             unchanged=unchanged, pull=remote is not None)
+        summary: dict = {"run": name, "workdir": str(workdir), "stages": results}
+        if experiment or remote:  # first: what the stages computed is kept (and pushed) even if publishing fails
+            summary["experiment"] = record_experiment(str(workdir), str(root), name if experiment else None)
+        if any(r["stage"] == "evaluate" for r in results):  # a stage subset without evaluate has no report to publish
+            summary.update(publish_report(str(workdir)))
+        if isolate:
+            pruned = prune_runs(root, keep_runs, log=log.info)
+            if pruned:
+                log.info(f"removed old run worktrees: {', '.join(pruned)}")
+        counts = {status: [r["stage"] for r in results if r["status"] == status] for status in ("ran", "restored", "skipped")}
+        log.info(", ".join(f"{len(v)} {k}" for k, v in counts.items()) + " of " + f"{len(results)} stage(s)"
+                 + (f"; ran: {', '.join(counts['ran'])}" if counts["ran"] else ""))
     return summary

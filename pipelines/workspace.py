@@ -43,30 +43,23 @@ def repo_root(path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def git_lock(root: Path, *, purpose: str, log: Callable[[str], None] = print, timeout: float = 1800) -> Iterator[None]:
-    """Exclusive lock on the repo's shared git state, waiting (and saying so) while another run holds it."""
-    common = Path(_git(["rev-parse", "--git-common-dir"], root))
-    common = common if common.is_absolute() else (root / common)
-    lock_path = common / "domain-augment.lock"
+def _file_lock(lock_path: Path, holder: str, busy: Callable[[str, float], None]) -> Iterator[None]:
+    """Exclusive flock on `lock_path`, which names its `holder` while held (the kernel drops the lock
+    of a killed process: nothing stale is left). While another holds it, `busy(their holder text,
+    seconds waited)` is called every half second: it logs, or raises to give up."""
     with open(lock_path, "a+") as fh:
         start = time.monotonic()
-        announced = False
         while True:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if not announced:
-                    fh.seek(0)
-                    holder = fh.read().strip() or "another run"
-                    log(f"waiting for {holder} to finish its git step ({lock_path}) before: {purpose}")
-                    announced = True
-                if time.monotonic() - start > timeout:
-                    raise WorkspaceError(f"gave up after {timeout:.0f}s waiting for {lock_path} ({purpose})") from None
+                fh.seek(0)
+                busy(fh.read().strip() or "another run", time.monotonic() - start)
                 time.sleep(0.5)
         fh.seek(0)
         fh.truncate()
-        fh.write(f"pid {os.getpid()} ({purpose})")
+        fh.write(holder)
         fh.flush()
         try:
             yield
@@ -74,6 +67,70 @@ def git_lock(root: Path, *, purpose: str, log: Callable[[str], None] = print, ti
             fh.seek(0)
             fh.truncate()
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def git_lock(root: Path, *, purpose: str, log: Callable[[str], None] = print, timeout: float = 1800) -> Iterator[None]:
+    """Exclusive lock on the repo's shared git state, waiting (and saying so) while another run holds it."""
+    common = Path(_git(["rev-parse", "--git-common-dir"], root))
+    common = common if common.is_absolute() else (root / common)
+    lock_path = common / "domain-augment.lock"
+    announced = []
+
+    def busy(holder: str, waited: float) -> None:
+        if not announced:
+            log(f"waiting for {holder} to finish its git step ({lock_path}) before: {purpose}")
+            announced.append(True)
+        if waited > timeout:
+            raise WorkspaceError(f"gave up after {timeout:.0f}s waiting for {lock_path} ({purpose})")
+
+    with _file_lock(lock_path, f"pid {os.getpid()} ({purpose})", busy):
+        yield
+
+
+_HELD: set[Path] = set()  # the workspace locks this process holds
+
+
+def _workspace_lock_path(workdir: Path) -> Path:
+    return Path(workdir).resolve() / ".dvc" / "tmp" / "domain-augment-run.lock"
+
+
+def in_use(workdir: Path) -> bool:
+    """Whether a run holds `workdir`'s workspace lock now."""
+    lock_path = _workspace_lock_path(workdir)
+    if lock_path in _HELD:
+        return True
+    try:
+        with open(lock_path, "rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except FileNotFoundError:
+        return False
+    except BlockingIOError:
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def workspace_lock(workdir: Path, *, purpose: str) -> Iterator[None]:
+    """One run at a time in a workspace: a second run there stops at once, naming the first, where
+    DVC would fail its stages one by one on their locked outputs. Worktree runs each have their own
+    workspace. Taken again by the process that holds it (the CLI, then its flow), it is a no-op."""
+    lock_path = _workspace_lock_path(workdir)
+    if lock_path in _HELD:
+        yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def busy(holder: str, waited: float) -> None:
+        raise WorkspaceError(f"{workdir}: {holder} is working in this repository; wait for it to finish, or use "
+                             "`domain-augment run`, which works in its own worktree of HEAD")
+
+    with _file_lock(lock_path, f"another domain-augment run (pid {os.getpid()}, {purpose}, since {time.strftime('%H:%M:%S')})", busy):
+        _HELD.add(lock_path)
+        try:
+            yield
+        finally:
+            _HELD.discard(lock_path)
 
 
 def create_run_worktree(root: Path, name: str, *, log: Callable[[str], None] = print) -> Path:
@@ -138,7 +195,8 @@ def _remove_worktree(root: Path, path: Path) -> None:
 
 
 def prune_runs(root: Path, keep: int, *, log: Callable[[str], None] = print) -> list[str]:
-    """Remove all but the `keep` newest run worktrees; their results live on as experiments."""
+    """Remove all but the `keep` newest run worktrees (never one a run still works in); their results
+    live on as experiments."""
     runs_dir = root / RUNS_DIR
     if not runs_dir.is_dir():
         return []
@@ -146,6 +204,8 @@ def prune_runs(root: Path, keep: int, *, log: Callable[[str], None] = print) -> 
     removed = []
     with git_lock(root, purpose="prune old run worktrees", log=log):
         for old in runs[keep:]:
+            if in_use(old):
+                continue
             _remove_worktree(root, old)
             removed.append(old.name)
     return removed

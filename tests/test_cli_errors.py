@@ -49,3 +49,33 @@ def test_an_uncommitted_relative_data_root_is_named_before_any_stage(tmp_path):
     assert last.startswith("error: data.root 'photos': a folder of your checkout") and "dvc add photos" in last
     assert f"-S data.root={(repo / 'photos').resolve()}" in last and "--in-place" in last
     assert "Running stage" not in proc.stdout + proc.stderr
+
+
+def _hold_workspace(repo, purpose):
+    """Another process holding the repo's workspace lock, as a run in place does; returns once it holds it."""
+    code = ("import sys, time; from pathlib import Path; from pipelines.workspace import workspace_lock\n"
+            f"with workspace_lock(Path({str(repo)!r}), purpose={purpose!r}):\n    print('held', flush=True); time.sleep(600)")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True, env=env())
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_second_run_in_place_stops_at_once_naming_the_first_and_a_killed_one_leaves_no_lock(tmp_path):
+    """DVC would fail the second run's stages one by one on outputs the first has locked."""
+    from pipelines.workspace import in_use
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    holder = _hold_workspace(tmp_path, "domain-augment demo")
+    try:
+        assert in_use(tmp_path)
+        for args in (["demo"], ["run", "--in-place"]):
+            proc = _cli(tmp_path, *args)
+            assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+            assert proc.stderr.startswith(f"error: {tmp_path}: another domain-augment run (pid {holder.pid}, domain-augment demo, since "), proc.stderr
+            assert "is working in this repository; wait for it to finish, or use `domain-augment run`" in proc.stderr
+            assert "prefect" not in (proc.stdout + proc.stderr).lower()  # stopped before a Prefect server started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not in_use(tmp_path)  # the kernel dropped the killed holder's lock

@@ -78,3 +78,27 @@ def test_experiment_of_the_same_name_is_replaced(repo: Path):
 def test_a_name_git_refuses_is_reported(repo: Path):
     with pytest.raises(WorkspaceError, match="cannot name an experiment"):
         commit_experiment(repo, "bad..name", [])
+
+
+def test_pruning_old_run_worktrees_spares_one_a_run_still_works_in(repo: Path):
+    import os
+    import subprocess
+
+    from pipelines.workspace import create_run_worktree, in_use, prune_runs
+    from tests.conftest import REPO
+    from tests.e2e import env
+
+    runs = [create_run_worktree(repo, name) for name in ("oldest", "older", "newest")]
+    for age, path in zip((300, 200, 100), runs):
+        os.utime(path, (path.stat().st_atime, path.stat().st_mtime - age))
+    code = ("import time; from pathlib import Path; from pipelines.workspace import workspace_lock\n"
+            f"with workspace_lock(Path({str(runs[0])!r}), purpose='a long run'):\n    print('held', flush=True); time.sleep(600)")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True, env=env())
+    try:
+        assert holder.stdout.readline().strip() == "held" and in_use(runs[0])
+        assert prune_runs(repo, keep=1, log=lambda _: None) == ["older"]
+        assert runs[0].is_dir() and not runs[1].exists() and runs[2].is_dir()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert prune_runs(repo, keep=1, log=lambda _: None) == ["oldest"]
