@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines.interrupt import stop_on_interrupt
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 
 
@@ -76,7 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     load_params(Path(args.repo) / args.params)  # fail fast, by key, before anything starts
     t0 = time.perf_counter()
-    with _in_place(args, "domain-augment demo"):
+    with _in_place(args, "domain-augment demo"), stop_on_interrupt("domain-augment demo"):
         summary = pipeline(**_flow_kwargs(args), isolate=False)
     print(f"\ndomain-augment demo: finished in {time.perf_counter() - t0:.0f}s")
     _print_results(summary)
@@ -86,7 +87,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pipelines.flows import pipeline
 
-    with _in_place(args, "domain-augment run --in-place") if args.in_place else contextlib.nullcontext():
+    with _in_place(args, "domain-augment run --in-place") if args.in_place else contextlib.nullcontext(), \
+            stop_on_interrupt("domain-augment run" + (" --in-place" if args.in_place else "")):
         summary = pipeline(**_flow_kwargs(args), isolate=not args.in_place)
     print(f"\nrun {summary['run']} worked in {summary['workdir']}")
     _print_results(summary)

@@ -79,3 +79,46 @@ def test_a_second_run_in_place_stops_at_once_naming_the_first_and_a_killed_one_l
         holder.kill()
         holder.wait()
     assert not in_use(tmp_path)  # the kernel dropped the killed holder's lock
+
+
+def _processes_under(root) -> list[int]:
+    """Pids of the processes working under `root` (their cwd)."""
+    import os
+    from pathlib import Path
+
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(Path(root).resolve()):
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.e2e
+def test_ctrl_c_in_demo_stops_its_stages_at_once_and_keeps_what_finished(tmp_path):
+    """The terminal's SIGINT reaches the whole group, Prefect's temporary server too: the run must not
+    then retry its reports to the stopped server for minutes."""
+    import os
+    import signal
+
+    from tests.e2e import pending, stage_process
+
+    repo = project_copy(tmp_path / "repo")
+    demo = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "demo"], cwd=repo, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal starts it
+    try:
+        assert stage_process("pipelines.stages.train_gan", repo, timeout=300), "no GAN stage started"
+        os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C
+        out, err = demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+    assert demo.returncode == 130, err[-3000:]
+    assert "domain-augment demo: stopped. Stages that finished are kept" in err, err[-3000:]
+    assert "Connection refused" not in out + err  # no report retried to the stopped server
+    assert _processes_under(repo) == []  # no stage left running
+    left = pending(repo)
+    assert "prepare" not in left and any(stage.startswith("train_gan@") for stage in left)
