@@ -1,11 +1,14 @@
-"""Ctrl-C during a flow run started from the terminal: stop the stages, say what is kept, exit 130.
+"""Ctrl-C (or SIGTERM) during a flow run started from the terminal: stop the stages, say what is
+kept, exit 130 (143).
 
 The terminal sends SIGINT to its whole process group: the `dvc repro` of each running stage (DVC
 stops it; a stage writes its outputs whole or not at all) and the temporary Prefect server the flow
 reports to. Left to Prefect, the flow then retried its reports to the stopped server for minutes,
 printing tracebacks. Here the first Ctrl-C lets the stages stop (and interrupts those a signal sent
 to this process alone did not reach), then exits at once: what finished is recorded in dvc.lock and
-the DVC cache, and the same command again continues from there.
+the DVC cache, and the same command again continues from there. SIGTERM (`kill`, a service
+manager) reaches this process alone: its stages and the server are sent SIGINT at once, where they
+were left running without their parent.
 """
 from __future__ import annotations
 
@@ -19,20 +22,22 @@ from typing import Iterator
 # stop before they are killed.
 GRACE_SECONDS = 10.0
 STOP_SECONDS = 30.0
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def stop_children(grace: float = GRACE_SECONDS, stop: float = STOP_SECONDS) -> None:
     """Wait `grace` s for this process's descendants to exit, send SIGINT to those left, wait `stop` s,
-    then SIGKILL the rest."""
+    then SIGKILL the rest. Each step looks again: the flow's threads may start a stage meanwhile."""
     import psutil
 
-    alive = psutil.Process().children(recursive=True)
-    for wait, then in ((grace, signal.SIGINT), (stop, signal.SIGKILL)):
-        _, alive = psutil.wait_procs(alive, timeout=wait)
+    me = psutil.Process()
+    psutil.wait_procs(me.children(recursive=True), timeout=grace)
+    for then, wait in ((signal.SIGINT, stop), (signal.SIGKILL, 5.0)):
+        alive = me.children(recursive=True)
         for proc in alive:
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(then)
-    psutil.wait_procs(alive, timeout=5)
+        psutil.wait_procs(alive, timeout=wait)
 
 
 def _say(line: str) -> None:
@@ -41,18 +46,21 @@ def _say(line: str) -> None:
 
 @contextlib.contextmanager
 def stop_on_interrupt(command: str) -> Iterator[None]:
-    """Within the block, SIGINT stops `command`'s stages and exits with 130 and a note of what is kept."""
+    """Within the block, SIGINT or SIGTERM stops `command`'s stages and exits with 128 + the signal's
+    number and a note of what is kept."""
     def stop(signum, frame) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the stopping short
-        _say(f"\n{command}: interrupted; stopping the running stages")
-        stop_children()
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C does not cut the stopping short
+        _say(f"\n{command}: {'interrupted' if signum == signal.SIGINT else 'terminated'}; stopping the running stages")
+        stop_children(grace=GRACE_SECONDS if signum == signal.SIGINT else 0)
         _say(f"{command}: stopped. Stages that finished are kept (recorded in dvc.lock and the DVC cache); "
              f"`{command}` again continues from there, and `dvc status` lists what is left")
         sys.stdout.flush()
-        os._exit(130)  # not an exception: Prefect would report the crash to the stopped server, retrying
+        os._exit(128 + signum)  # not an exception: Prefect would report the crash to the stopped server, retrying
 
-    previous = signal.signal(signal.SIGINT, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -97,9 +97,11 @@ def _processes_under(root) -> list[int]:
 
 
 @pytest.mark.e2e
-def test_ctrl_c_in_demo_stops_its_stages_at_once_and_keeps_what_finished(tmp_path):
-    """The terminal's SIGINT reaches the whole group, Prefect's temporary server too: the run must not
-    then retry its reports to the stopped server for minutes."""
+@pytest.mark.parametrize("how", ["ctrl_c", "sigterm"])
+def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finished(tmp_path, how):
+    """Ctrl-C: the terminal's SIGINT reaches the whole group, Prefect's temporary server too, and the run
+    must not then retry its reports to the stopped server for minutes. SIGTERM (`kill`, a service
+    manager) reaches the main process alone, and its stages and server must not run on without it."""
     import os
     import signal
 
@@ -111,14 +113,18 @@ def test_ctrl_c_in_demo_stops_its_stages_at_once_and_keeps_what_finished(tmp_pat
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal starts it
     try:
         assert stage_process("pipelines.stages.train_gan", repo, timeout=300), "no GAN stage started"
-        os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C
+        if how == "ctrl_c":
+            os.killpg(demo.pid, signal.SIGINT)
+        else:
+            demo.terminate()
         out, err = demo.communicate(timeout=120)
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
-    assert demo.returncode == 130, err[-3000:]
+    assert demo.returncode == 128 + (signal.SIGINT if how == "ctrl_c" else signal.SIGTERM), err[-3000:]
+    assert f"domain-augment demo: {'interrupted' if how == 'ctrl_c' else 'terminated'}; stopping the running stages" in err
     assert "domain-augment demo: stopped. Stages that finished are kept" in err, err[-3000:]
     assert "Connection refused" not in out + err  # no report retried to the stopped server
-    assert _processes_under(repo) == []  # no stage left running
+    assert _processes_under(repo) == []  # no stage left running, nor the server (started here too)
     left = pending(repo)
     assert "prepare" not in left and any(stage.startswith("train_gan@") for stage in left)
