@@ -155,6 +155,14 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
+def to_uint8_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, C) uint8 -> (N, C, H, W) uint8, as stored: a quarter of `to_tensor`'s memory, for
+    training that converts each batch (augment.cyclegan.as_float gives `to_tensor`'s values)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(N, C, H, W) float in [-1, 1] -> (N, H, W, C) uint8."""
     import torch

@@ -356,3 +356,31 @@ def test_one_pass_over_two_batches_equals_two_passes(conditional, generator):
         together = net(*args(torch.cat([a, b]), torch.cat([ya, yb])))
         apart = torch.cat([net(*args(a, ya)), net(*args(b, yb))])
         torch.testing.assert_close(together, apart, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["cyclegan", "conditional_balanced"])
+def test_uint8_images_train_exactly_as_their_float_values(kind):
+    """train_gan hands training the stored uint8 images (a quarter of float32's memory, no float copy of
+    a whole split); each batch, the semantic classifier's draws and the balanced labelling convert what
+    they take. The weights must be those the same images as floats give, bit for bit."""
+    import dataclasses
+
+    from augment.images import to_tensor, to_uint8_tensor
+
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (48, 8, 8, 1), generator=g, dtype=torch.uint8).numpy()
+    src, tgt = pixels[:24], pixels[24:]
+    labels = torch.arange(24) % 2
+    cfg, kwargs = TINY, {}
+    if kind == "conditional_balanced":
+        cfg = dataclasses.replace(TINY, steps=6, conditional=True, lambda_semantic=1.0, semantic_threshold=1e9, semantic_width=4,
+                                  semantic_batch_size=8, semantic_warmup=2, semantic_self_training=True, pseudo_labels="balanced",
+                                  relabel_every=2)
+        kwargs = {"source_labels": labels, "num_classes": 2, "target_labels": torch.tensor([0, 1] + [-1] * 22)}
+    as_float, _ = train_cyclegan(to_tensor(src), to_tensor(tgt), cfg, **kwargs)
+    as_uint8, _ = train_cyclegan(to_uint8_tensor(src), to_uint8_tensor(tgt), cfg, **kwargs)
+    assert to_uint8_tensor(src).dtype == torch.uint8
+    for name, net in as_float.named().items():
+        other = getattr(as_uint8, name).state_dict()
+        for key, value in net.state_dict().items():
+            assert torch.equal(value, other[key]), f"{name}.{key} differs between uint8 and float inputs"

@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     cfg = as_config(gp, CycleGANConfig, seed=args.seed, conditional=gp.conditional)
     labels_file = consumer_file(args.labels, gan=args.gan)
     data = load_prepared(args.prepared, few_labels=labels_file)
-    source, _ = data.labeled("source", "train")
-    target = data.images("target", "train")
+    # uint8 as stored: a quarter of float32's memory, converted a batch at a time as training draws it
+    source, _ = data.labeled("source", "train", uint8=True)
+    target = data.images("target", "train", uint8=True)
     # The few visible target labels this GAN's file shows (-1 elsewhere): the conditional GAN's file lists
     # them, the CycleGAN's none (the few_labels stage decides).
     target_labels = data.visible_target_labels("few")
