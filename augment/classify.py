@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from augment.acceleration import Acceleration
+from augment.images import as_float
 from augment.io import load_module, save_module
 from augment.mixing import MixedBatches
 from models.classifiers import build_classifier
@@ -73,12 +74,13 @@ def load_classifier(path, *, device: str | torch.device = "cpu") -> nn.Module:
 
 @torch.inference_mode()
 def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512, device: str | torch.device = "cpu") -> torch.Tensor:
-    """(N, C, H, W) -> (N,) predicted class indices, in the layout and precision the classifier trains in."""
+    """(N, C, H, W) float in [-1, 1] or uint8 -> (N,) predicted class indices, in the layout and
+    precision the classifier trains in (uint8 batches are converted on the device)."""
     device = torch.device(device)
     accel = Acceleration.for_classifier(device)
     accel.place(model.eval(), device)
     out = []
     for i in range(0, len(images), batch_size):
         with accel.autocast(device):
-            out.append(model(accel.inputs(images[i : i + batch_size].to(device))).argmax(1).cpu())
+            out.append(model(accel.inputs(as_float(images[i : i + batch_size].to(device)))).argmax(1).cpu())
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)

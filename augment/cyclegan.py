@@ -48,6 +48,7 @@ from torch import nn
 from augment.acceleration import Acceleration
 from augment.balanced_labels import balanced_pseudo_labels
 from augment.image_pool import ImagePool
+from augment.images import as_float
 from augment.io import load_module, save_module
 from models.classifiers import SmallCNN
 from models.discriminators import PatchDiscriminator
@@ -240,11 +241,6 @@ def on_device_if_it_fits(images: torch.Tensor, device: torch.device, *, share: f
         stored = u8 if exact else images
     free, _ = torch.cuda.mem_get_info(device)
     return stored.to(device) if stored.numel() * stored.element_size() <= share * free else images
-
-
-def as_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images (0..255) -> float in [-1, 1]; float images pass through."""
-    return images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images
 
 
 LR_SCALINGS = {"sqrt": math.sqrt, "linear": lambda ratio: ratio, "none": lambda ratio: 1.0}  # global batch / lr_batch -> lr factor

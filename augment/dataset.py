@@ -86,8 +86,8 @@ def load_prepared(root: str | Path, few_labels: str | Path | None = None) -> Pre
     return PreparedData(root, manifest, json.loads(info_path.read_text()), read_pixels(root, len(manifest)))
 
 
-def load_synthetic(root: str | Path) -> tuple[LabeledImages, pd.DataFrame]:
+def load_synthetic(root: str | Path, *, uint8: bool = False) -> tuple[LabeledImages, pd.DataFrame]:
     root = Path(root)
     rows = read_manifest(root, written_by="synthesize")
-    x = _images(read_pixels(root, len(rows)), rows)
+    x = _images(read_pixels(root, len(rows)), rows, uint8=uint8)
     return LabeledImages(x, torch.tensor(rows.label_index.to_numpy(dtype=np.int64))), rows

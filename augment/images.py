@@ -157,10 +157,17 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 def to_uint8_tensor(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, C) uint8 -> (N, C, H, W) uint8, as stored: a quarter of `to_tensor`'s memory, for
-    training that converts each batch (augment.cyclegan.as_float gives `to_tensor`'s values)."""
+    training that converts each batch (`as_float` gives `to_tensor`'s values)."""
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+
+
+def as_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (0..255) -> float in [-1, 1], the values `to_tensor` gives; float images pass through."""
+    import torch
+
+    return images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

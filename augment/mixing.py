@@ -7,10 +7,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from augment.images import as_float
+
 
 @dataclass(frozen=True)
 class LabeledImages:
-    """(N, C, H, W) float images in [-1, 1] with (N,) int64 labels."""
+    """(N, C, H, W) images with (N,) int64 labels: float in [-1, 1], or uint8 0..255 as stored (a
+    quarter of the memory; `MixedBatches` and `predict` convert a batch at a time, to the same values)."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -30,6 +33,7 @@ class MixedBatches:
     round(fraction * batch_size) rows from each set (the largest part absorbs rounding), sampled
     with replacement by a seeded generator, so `synthetic_fraction` holds batch by batch and not
     only on average. `transforms` optionally maps a part name to a function applied to its rows.
+    Batches are float in [-1, 1] whether a set is stored as float or uint8.
     """
 
     def __init__(
@@ -71,7 +75,7 @@ class MixedBatches:
             if n == 0:
                 continue
             idx = torch.randint(len(data), (n,), generator=self._torch_rng)
-            x = data.images[idx]
+            x = as_float(data.images[idx])
             if name in self.transforms:
                 x = self.transforms[name](x, self._np_rng)
             xs.append(x)

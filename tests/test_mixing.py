@@ -61,3 +61,29 @@ def test_classifier_learns_a_separable_task():
     mb = MixedBatches(parts={"source": (data, 1.0)}, batch_size=16, seed=0)
     model = train_classifier(mb, ClassifierConfig(width=4, steps=40, lr=1e-2), in_channels=1, num_classes=2, seed=0)
     assert (predict(model, data.images) == data.labels).float().mean() > 0.95
+
+
+def test_sets_stored_as_uint8_train_and_predict_exactly_as_their_float_values():
+    """The classifier stage keeps its sets as stored uint8 (a quarter of float32's memory); every
+    batch, with a classic transform on one part, and every prediction must be what the same
+    images as floats give."""
+    from augment.classic import classic_transform
+    from augment.images import to_tensor, to_uint8_tensor
+
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (40, 8, 8, 3), generator=g, dtype=torch.uint8).numpy()
+    labels = torch.arange(40) % 2
+
+    def run(convert):
+        a, b = LabeledImages(convert(pixels[:24]), labels[:24]), LabeledImages(convert(pixels[24:]), labels[24:])
+        tf = {"classic": classic_transform([{"name": "RandomBrightnessContrast", "p": 1.0}], seed=0)}
+        mb = MixedBatches(parts={"source": (a, 0.5), "classic": (b, 0.5)}, batch_size=8, seed=0, transforms=tf)
+        first = mb.next()
+        model = train_classifier(mb, ClassifierConfig(width=4, steps=5), in_channels=3, num_classes=2, seed=0)
+        return first, predict(model, a.images), model.state_dict()
+
+    (xf, yf), pf, wf = run(to_tensor)
+    (xu, yu), pu, wu = run(to_uint8_tensor)
+    assert xu.dtype == torch.float32 and torch.equal(xf, xu) and torch.equal(yf, yu)
+    assert torch.equal(pf, pu)
+    assert all(torch.equal(wf[k], wu[k]) for k in wf)

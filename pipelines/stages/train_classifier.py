@@ -71,11 +71,12 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, tim
     device = select_device(params.runtime.device, params.runtime.threads)
     record: dict = {"device": str(device)}
     data = load_prepared(args.prepared, few_labels=consumer_file(args.labels, arm=arm.name))
-    source, _ = data.labeled("source", "train")
-    target = None if arm.target_labels == "none" else data.labeled("target", "train", visible=arm.target_labels)[0]
+    # uint8 as stored (a quarter of float32's memory): batches and predictions convert what they take
+    source, _ = data.labeled("source", "train", uint8=True)
+    target = None if arm.target_labels == "none" else data.labeled("target", "train", visible=arm.target_labels, uint8=True)[0]
     if arm.target_labels == "few":  # what data.target_labels_per_class really gave, for the report (it is capped per class)
         record["target_labels"] = few_label_counts(data.manifest)
-    synthetic = load_synthetic(args.synthetic / arm.gan / str(gan_seed_for(args.seed, params.gan.seeds)))[0] if arm.gan else None
+    synthetic = load_synthetic(args.synthetic / arm.gan / str(gan_seed_for(args.seed, params.gan.seeds)), uint8=True)[0] if arm.gan else None
     try:
         parts = training_parts(arm, source=source, target=target, synthetic=synthetic, synthetic_fraction=params.mix.synthetic_fraction,
                                target_fraction=params.mix.target_fraction)
@@ -97,7 +98,7 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, tim
     save_classifier(model, settings, in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
     frames, predicted, t_predict = [], 0, 0.0
     for eval_set, role in EVAL_SETS.items():
-        images, rows = data.labeled(role, "test")
+        images, rows = data.labeled(role, "test", uint8=True)
         t0 = time.perf_counter()
         pred = predict(model, images.images, device=device).numpy()
         t_predict, predicted = t_predict + time.perf_counter() - t0, predicted + len(pred)
