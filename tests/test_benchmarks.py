@@ -125,3 +125,13 @@ def test_prepare_throughput_reads_photos_three_ways_with_the_same_pixels_from_ev
     assert result["workers"] == 2 and all(v > 0 for v in result["images_per_s"].values())
     assert result["max_abs_pixel_diff"]["draft_1"] == result["max_abs_pixel_diff"]["draft_n"]
     assert result["mean_abs_pixel_diff"] < 2  # DCT scaling keeps the pixels of a full-size decode
+
+
+def test_split_memory_holds_uint8_in_a_quarter_of_float32():
+    proc = subprocess.run([sys.executable, "benchmarks/split_memory.py", "--images", "2000", "--size", "32"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["uint8"]["held_mib"] == round(2000 * 32 * 32 * 3 / 2**20, 1)
+    assert result["float32"]["held_mib"] == round(4 * 2000 * 32 * 32 * 3 / 2**20, 1)
+    assert result["float32"]["peak_growth_mib"] > 2 * result["uint8"]["peak_growth_mib"]

@@ -96,6 +96,31 @@ def _processes_under(root) -> list[int]:
     return found
 
 
+def test_a_stage_interrupted_while_it_imports_says_so_in_one_line():
+    """Ctrl-C can reach a stage in its first seconds, while torch loads and before `run_stage` takes
+    over: one line naming the stage, no traceback through the import machinery, and the exit of a
+    process stopped by SIGINT (what dvc and the flow read as interrupted)."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "pipelines.stages.train_gan", "--help"], cwd=REPO, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in proc.stderr:  # -X importtime: one line as each import finishes
+            lines.append(line)
+            if line.rstrip().endswith("| pipelines.stages"):  # the hook is in place; pandas and torch are still to come
+                proc.send_signal(signal.SIGINT)
+                break
+        lines.extend(proc.stderr)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = "".join(line for line in lines if not line.startswith("import time:"))
+    assert proc.returncode == -signal.SIGINT, err
+    assert err.strip() == "train_gan: interrupted while starting; nothing was written"
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("how", ["ctrl_c", "sigterm"])
 def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finished(tmp_path, how):
