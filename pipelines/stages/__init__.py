@@ -1,6 +1,28 @@
 """One module per DVC stage: read params, call `augment`, write the stage's declared outs."""
 import os
+import sys
 
 # Before torch (and its OpenMP runtime) loads: idle OpenMP threads sleep instead of spinning, so a
 # stage sharing its cores with another job slows down gracefully (see pipelines/cpu_threads.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _stage_name() -> str:
+    """`python -m pipelines.stages.train_gan` -> "train_gan" (sys.argv[0] is "-m" until runpy has found the module)."""
+    args = sys.orig_argv
+    if "-m" in args[:-1]:
+        return args[args.index("-m") + 1].rpartition(".")[2]
+    return os.path.basename(sys.argv[0]).removesuffix(".py") or "stage"
+
+
+def _interrupted_while_starting(kind, value, tb, _default=sys.excepthook):
+    """Ctrl-C while a stage is still importing (torch takes seconds), before `run_stage` handles it:
+    one line instead of a traceback through the import machinery. Nothing has been written yet, and
+    Python still exits as a process stopped by SIGINT."""
+    if issubclass(kind, KeyboardInterrupt):
+        print(f"{_stage_name()}: interrupted while starting; nothing was written", file=sys.stderr)
+    else:
+        _default(kind, value, tb)
+
+
+sys.excepthook = _interrupted_while_starting
