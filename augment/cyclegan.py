@@ -48,7 +48,7 @@ from torch import nn
 from augment.acceleration import Acceleration
 from augment.balanced_labels import balanced_pseudo_labels
 from augment.image_pool import ImagePool
-from augment.images import as_float
+from augment.images import as_float, quantize
 from augment.io import load_module, save_module
 from models.classifiers import SmallCNN
 from models.discriminators import PatchDiscriminator
@@ -680,9 +680,11 @@ def train_cyclegan(
 @torch.inference_mode()
 def translate(
     generator: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None, *,
-    batch_size: int = 256, device: str | torch.device = "cpu", precision: str = "auto",
+    batch_size: int = 256, device: str | torch.device = "cpu", precision: str = "auto", uint8: bool = False,
 ) -> torch.Tensor:
-    """Apply a generator to (N, C, H, W) images in [-1, 1], in batches; returns CPU tensors.
+    """Apply a generator to (N, C, H, W) images in [-1, 1] (or uint8), in batches; returns CPU tensors:
+    float in [-1, 1], or with `uint8` each batch quantized as it would be saved (a quarter of the
+    memory of a float result for the whole set).
 
     A class-conditional generator needs the (N,) labels the images are made for. `precision` is
     `runtime.precision` (auto | bf16 | fp32), as in training.
@@ -693,11 +695,13 @@ def translate(
     accel.place(generator, device)
     out = []
     for i in range(0, len(images), batch_size):
-        x = accel.inputs(images[i : i + batch_size].to(device))
+        x = accel.inputs(as_float(images[i : i + batch_size].to(device)))
         with accel.autocast(device):
             y = generator(x) if labels is None else generator(x, labels[i : i + batch_size].to(device))
-        out.append(y.float().contiguous().cpu())
-    return torch.cat(out) if out else images.new_zeros((0, *images.shape[1:]))
+        y = y.float().contiguous()
+        out.append((quantize(y) if uint8 else y).cpu())
+    empty = torch.zeros((0, *images.shape[1:]), dtype=torch.uint8 if uint8 else torch.float32)
+    return torch.cat(out) if out else empty
 
 
 def is_conditional(generator: nn.Module) -> bool:

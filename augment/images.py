@@ -170,11 +170,16 @@ def as_float(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(N, C, H, W) float in [-1, 1] -> (N, H, W, C) uint8."""
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """Float in [-1, 1] -> the uint8 values a saved image holds, same layout and device; uint8 passes through."""
     import torch
 
-    return images.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return images if images.dtype == torch.uint8 else images.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) float in [-1, 1], or uint8 -> (N, H, W, C) uint8."""
+    return quantize(images).permute(0, 2, 3, 1).numpy()
 
 
 def save_png(array: np.ndarray, path: Path) -> None:

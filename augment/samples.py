@@ -11,7 +11,7 @@ from augment.io import atomic_path
 
 
 def grid(rows: list[torch.Tensor], *, min_cell: int = 64, gap: int = 2) -> np.ndarray:
-    """rows: R tensors (N, C, H, W) in [-1, 1] -> one (H', W', C) uint8 image, R rows of N cells."""
+    """rows: R tensors (N, C, H, W) in [-1, 1] or uint8 -> one (H', W', C) uint8 image, R rows of N cells."""
     n, c, h, w = rows[0].shape
     scale = max(1, -(-min_cell // h))  # ceil: nearest-neighbour upscale keeps pixels honest
     cell_h, cell_w = h * scale, w * scale

@@ -384,3 +384,21 @@ def test_uint8_images_train_exactly_as_their_float_values(kind):
         other = getattr(as_uint8, name).state_dict()
         for key, value in net.state_dict().items():
             assert torch.equal(value, other[key]), f"{name}.{key} differs between uint8 and float inputs"
+
+
+def test_translation_of_uint8_images_into_uint8_is_what_saving_the_float_translation_gives():
+    """synthesize reads the source set as uint8 and keeps its translations as the 8-bit values
+    it saves, batch by batch (a quarter of a float copy of the set each): the pixels written must
+    be those of the float path, and uint8 inputs must translate as their float values do."""
+    from augment.images import quantize, to_tensor, to_uint8, to_uint8_tensor
+
+    pixels = torch.randint(0, 256, (10, 8, 8, 1), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy()
+    source, target = _tiny_data()
+    nets, _ = train_cyclegan(source, target, TINY)
+    as_float = translate(nets.G_st, to_tensor(pixels), batch_size=4)
+    as_uint8 = translate(nets.G_st, to_uint8_tensor(pixels), batch_size=4, uint8=True)
+    assert as_uint8.dtype == torch.uint8 and as_uint8.shape == (10, 1, 8, 8)
+    assert torch.equal(translate(nets.G_st, to_uint8_tensor(pixels), batch_size=4), as_float)
+    assert torch.equal(as_uint8, quantize(as_float))
+    assert (to_uint8(as_uint8) == to_uint8(as_float)).all()
+    assert translate(nets.G_st, to_uint8_tensor(pixels[:0]), uint8=True).dtype == torch.uint8
