@@ -138,7 +138,9 @@ def save_module(module, arch: dict, path: str | Path) -> None:
 
 def save_torch(obj: object, path: str | Path) -> None:
     """`torch.save`, serialised in memory and then written: a full disk then raises OSError (NoSpace
-    naming `path`); torch.save to a file itself raises its opaque "unexpected pos" RuntimeError."""
+    naming `path`); torch.save to a file itself raises its opaque "unexpected pos" RuntimeError.
+    The archive inside is named as for any buffer, not after the temporary file, so the same weights
+    give the same bytes and DVC re-runs nothing downstream of an identical re-run."""
     import torch
 
     buffer = io.BytesIO()
