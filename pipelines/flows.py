@@ -33,6 +33,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 
 from pipelines.cpu_threads import STAGE_CORES_ENV, usable_cores
+from pipelines.interrupt import STOPPING
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, pull_before, push_after
@@ -225,6 +226,8 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
             os.write(1, f"{line}\n".encode())  # the console, past Prefect's print capture (emit logs it already)
             status = next((name for text, name in STAGE_STATUS if text in line), status)
     if proc.returncode != 0:
+        if STOPPING.is_set():  # Ctrl-C or SIGTERM: the stage was stopped, not broken
+            raise StageFailed(f"{stage}: stopped before it finished")
         raise StageFailed(f"{stage}: `dvc repro` exited with {proc.returncode}; its last lines:\n" + "\n".join(tail))
     seconds = round(time.perf_counter() - t0, 2)
     if status == "skipped":

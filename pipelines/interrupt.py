@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from typing import Iterator
 
 # Seconds the stages get to stop on the terminal's own SIGINT before they are sent one, and then to
@@ -23,6 +24,9 @@ from typing import Iterator
 GRACE_SECONDS = 10.0
 STOP_SECONDS = 30.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Set once a signal is being handled: a stage that fails meanwhile was stopped, and the flow says so
+# in one line instead of reporting it as a failure with its last lines.
+STOPPING = threading.Event()
 
 
 def stop_children(grace: float = GRACE_SECONDS, stop: float = STOP_SECONDS) -> None:
@@ -51,6 +55,7 @@ def stop_on_interrupt(command: str) -> Iterator[None]:
     def stop(signum, frame) -> None:
         for sig in SIGNALS:
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C does not cut the stopping short
+        STOPPING.set()
         _say(f"\n{command}: {'interrupted' if signum == signal.SIGINT else 'terminated'}; stopping the running stages")
         stop_children(grace=GRACE_SECONDS if signum == signal.SIGINT else 0)
         _say(f"{command}: stopped. Stages that finished are kept (recorded in dvc.lock and the DVC cache); "
