@@ -25,6 +25,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def default_sigint() -> None:
+    """A `preexec_fn`: SIGINT back to its default, as a terminal, dvc or a service manager starts a
+    process. A pytest-xdist worker ignores SIGINT and its children inherit that: a stage then cannot
+    be interrupted, and a Prefect worker, which stops on SIGTERM by sending SIGINT to its own worker
+    process, waits for the SIGKILL 30 s later."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     """Stop a process and its children by PID (each was started in its own session)."""
     if proc.poll() is None:
@@ -59,7 +67,7 @@ def prefect_server(home: Path, base_env: dict, extra: dict | None = None) -> Ite
            "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_RUNNER_POLL_FREQUENCY": "2", **(extra or {})}
     log = open(home / "server.log", "w")
     proc = subprocess.Popen([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=default_sigint)
     try:
         wait_healthy(api, proc)
         yield env

@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.e2e import env, project_copy
+from tests.services import default_sigint
 
 
 def _cli(repo, *args):
@@ -104,7 +105,7 @@ def test_a_stage_interrupted_while_it_imports_says_so_in_one_line():
 
     proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "pipelines.stages.train_gan", "--help"], cwd=REPO, env=env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as dvc starts it (a test worker ignores SIGINT)
+                            preexec_fn=default_sigint)
     try:
         lines = []
         for line in proc.stderr:  # -X importtime: one line as each import finishes
@@ -136,7 +137,7 @@ def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finis
     repo = project_copy(tmp_path / "repo")
     demo = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "demo"], cwd=repo, env=env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal starts it
+                            preexec_fn=default_sigint)  # as a terminal starts it
     try:
         assert stage_process("pipelines.stages.train_gan", repo, timeout=300), "no GAN stage started"
         if how == "ctrl_c":

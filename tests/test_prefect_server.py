@@ -8,7 +8,7 @@ import pytest
 
 from tests.e2e import env as base_env
 from tests.e2e import ONE_GAN_SEED, project_copy
-from tests.services import PREFECT, api_of, finished_flow_runs, prefect_server, stop
+from tests.services import PREFECT, api_of, default_sigint, finished_flow_runs, prefect_server, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def deployed(server, tmp_path_factory):
     prefect("--no-prompt", "deploy", "--name", "nightly")
     worker_log = open(repo.parent / "worker.log", "w")
     worker = subprocess.Popen([*PREFECT, "worker", "start", "--pool", POOL, "--type", "process"], cwd=repo, env=env,
-                              stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True)
+                              stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=default_sigint)
     try:
         yield repo, env, prefect
     finally:
@@ -91,7 +91,7 @@ def test_prefect_serve_command_registers_a_schedule_and_runs(deployed):
     serve_log = open(repo.parent / "serve.log", "w")
     serve = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "--repo", str(repo), "serve", "--cron", "0 4 * * *",
                               "--name", "served", "--stage", "prepare"],
-                             cwd=repo, env=env, stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True)
+                             cwd=repo, env=env, stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=default_sigint)
     try:
         deadline = time.time() + 90
         while time.time() < deadline:

@@ -16,7 +16,7 @@ from pipelines.flows import stage_order
 from tests.e2e import env as base_env
 from tests.e2e import ALWAYS_RUN, ONE_GAN_SEED, project_copy, run
 from tests.prefect_api import log_messages, task_states
-from tests.services import PREFECT, api_of, finished_flow_runs, postgres, postgres_bin, prefect_server, psql, stop
+from tests.services import PREFECT, api_of, default_sigint, finished_flow_runs, postgres, postgres_bin, prefect_server, psql, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +66,7 @@ def team(tmp_path_factory):
                     workers.append(subprocess.Popen([*PREFECT, "worker", "start", "--pool", POOL, "--work-queue", f"machine-{name}",
                                                      "--type", "process", "--name", f"worker-{name}"],
                                                     cwd=root, env=worker_env, stdout=logs[-1], stderr=subprocess.STDOUT,
-                                                    start_new_session=True))
+                                                    start_new_session=True, preexec_fn=default_sigint))
                 yield {"machines": machines, "env": client_env, "db": db_url, "remote": remote, "root": root}
             finally:
                 for worker in workers:
