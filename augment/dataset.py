@@ -24,8 +24,8 @@ from augment.pixels import read_pixels
 
 def _images(pixels: np.ndarray, rows: pd.DataFrame, *, uint8: bool = False) -> torch.Tensor:
     """The manifest `rows` (their index is their row in pixels.npy) -> (N, C, H, W) float in [-1, 1],
-    or with `uint8` the stored 0..255 values (4x smaller, no float copy of the whole split: what GAN
-    training takes, converting a batch at a time)."""
+    or with `uint8` the stored 0..255 values (4x smaller, no float copy of the whole split: what the
+    training and translation stages take, converting a batch at a time)."""
     return (to_uint8_tensor if uint8 else to_tensor)(pixels[rows.index.to_numpy()])
 
 
