@@ -301,14 +301,14 @@ class SemanticClassifier:
     def learn(self, rng: torch.Generator, device: torch.device, world: int) -> torch.Tensor:
         share = max(1, self.cfg.semantic_batch_size // len(self.parts))
         picks = [torch.randint(len(labels), (share,), generator=rng, device=rng.device) for _, labels in self.parts]
-        x = torch.cat([as_float(images[i.to(images.device)]) for (images, _), i in zip(self.parts, picks)]).to(device)
+        x = torch.cat([as_float(images[i.to(images.device)].to(device)) for (images, _), i in zip(self.parts, picks)])
         y = torch.cat([labels[i.to(labels.device)] for (_, labels), i in zip(self.parts, picks)]).to(device)
         if self.unlabeled is not None:
             # Self-training: a share of target images with C's own confident reading as label (-1, and
             # so ignored by the loss, where C is unsure or not yet competent). C then also learns what
             # the target domain looks like, which makes it a better judge of G_st's translations.
             i = torch.randint(len(self.unlabeled), (share,), generator=rng, device=rng.device)
-            xu = as_float(self.unlabeled[i.to(self.unlabeled.device)]).to(device)
+            xu = as_float(self.unlabeled[i.to(self.unlabeled.device)].to(device))
             if self.unlabeled_labels is not None:
                 yu = self.unlabeled_labels[i.to(self.unlabeled_labels.device)].to(device)
             else:
@@ -352,7 +352,7 @@ class SemanticClassifier:
         self.net.eval()
         probs, feats = [], []
         for i in range(0, len(images), batch):
-            x = self.accel.inputs(as_float(images[i : i + batch]).to(device))
+            x = self.accel.inputs(as_float(images[i : i + batch].to(device)))
             with self.accel.autocast(device):
                 f = self.net.features(x)
                 probs.append(self.net.head(f).float().softmax(1))
@@ -559,7 +559,7 @@ def train_cyclegan(
 
     def batch(images: torch.Tensor, labels: torch.Tensor | None, idx: torch.Tensor):
         idx = idx.to(images.device, non_blocking=True)
-        x = accel.inputs(as_float(images[idx]).to(device, non_blocking=True))
+        x = accel.inputs(as_float(images[idx].to(device, non_blocking=True)))  # uint8 crosses to the device, then float
         return x, (labels[idx].to(device, non_blocking=True) if labels is not None else None)
 
     if sem is not None and state.step == 0:

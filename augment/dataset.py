@@ -22,11 +22,13 @@ from augment.mixing import LabeledImages
 from augment.pixels import read_pixels
 
 
-def _images(pixels: np.ndarray, rows: pd.DataFrame, *, uint8: bool = False) -> torch.Tensor:
-    """The manifest `rows` (their index is their row in pixels.npy) -> (N, C, H, W) float in [-1, 1],
-    or with `uint8` the stored 0..255 values (4x smaller, no float copy of the whole split: what the
-    training and translation stages take, converting a batch at a time)."""
-    return (to_uint8_tensor if uint8 else to_tensor)(pixels[rows.index.to_numpy()])
+def _images(pixels: np.ndarray, rows: pd.DataFrame | np.ndarray, *, uint8: bool = False) -> torch.Tensor:
+    """The manifest `rows` (their index is their row in pixels.npy), or those row numbers -> (N, C,
+    H, W) float in [-1, 1], or with `uint8` the stored 0..255 values (4x smaller, no float copy of the
+    whole split: what the training, translation and evaluation stages take, converting a batch at a
+    time)."""
+    index = rows.index.to_numpy() if isinstance(rows, pd.DataFrame) else rows
+    return (to_uint8_tensor if uint8 else to_tensor)(pixels[index])
 
 
 @dataclass
@@ -51,12 +53,12 @@ class PreparedData:
         """All images of a split, labels or not: what unpaired GAN training uses."""
         return _images(self.pixels, self.rows(role, split), uint8=uint8)
 
-    def images_at(self, paths: pd.Series) -> torch.Tensor:
+    def images_at(self, paths: pd.Series, *, uint8: bool = False) -> torch.Tensor:
         """The images of these manifest paths, in their order: the sources of a synthetic set."""
         rows = pd.Index(self.manifest.path).get_indexer(paths)
         if (rows < 0).any():
             raise ValueError(f"{paths[rows < 0].iloc[0]}: not in {self.root / 'manifest.csv'}; re-run synthesize on this prepare")
-        return to_tensor(self.pixels[rows])
+        return _images(self.pixels, rows, uint8=uint8)
 
     def visible_target_labels(self, visible: Literal["none", "few"]) -> torch.Tensor:
         """(M,) labels aligned with `images("target", "train")`: the few-shot labels when `visible`

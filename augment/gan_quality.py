@@ -28,18 +28,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from augment.images import as_float
 from augment.mixing import LabeledImages
 
 
 @torch.inference_mode()
-def features_and_predictions(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    """A classifier's pooled features (N, D) and predicted classes (N,), one pass per batch."""
-    model.eval()
+def features_and_predictions(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512,
+                             device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """A classifier's pooled features (N, D) and predicted classes (N,), computed a batch at a time
+    on `device` and returned on the CPU. `images` are float in [-1, 1] or the stored uint8 (each batch
+    converted on the device, so a large set is never held as float). In float32 on every device:
+    FID's covariances want the features unrounded."""
+    model.eval().to(device)
     feats, preds = [], []
     for i in range(0, len(images), batch_size):
-        f = model.features(images[i : i + batch_size])
-        feats.append(f)
-        preds.append(model.head(f).argmax(1))
+        f = model.features(as_float(images[i : i + batch_size].to(device)))
+        feats.append(f.float().cpu())
+        preds.append(model.head(f).argmax(1).cpu())
     return torch.cat(feats), torch.cat(preds)
 
 
@@ -81,7 +86,8 @@ def diversity_ratio(translated: LabeledImages, sources: torch.Tensor, *, pairs: 
     source images they came from (the same random pairs; `sources` (N, C, H, W) aligned with
     `translated`). About 1 when the translations keep what tells their sources apart, near 0 when the
     GAN draws (nearly) one image whatever its input. Same-label pairs also catch a conditional GAN that
-    draws one image per class, which pairs across classes would not; any pairs when no class has two."""
+    draws one image per class, which pairs across classes would not; any pairs when no class has two.
+    Images are float in [-1, 1] or the stored uint8 (only the paired ones are converted)."""
     labels = translated.labels
     order = torch.argsort(labels, stable=True)
     counts = torch.unique_consecutive(labels[order], return_counts=True)[1]
@@ -97,17 +103,19 @@ def diversity_ratio(translated: LabeledImages, sources: torch.Tensor, *, pairs: 
     i, j = order[a], order[b]
 
     def spread(x: torch.Tensor) -> torch.Tensor:
-        return (x[i] - x[j]).flatten(1).square().mean(1).sqrt().mean()
+        return (as_float(x[i]) - as_float(x[j])).flatten(1).square().mean(1).sqrt().mean()
 
     return float(spread(translated.images) / spread(sources))
 
 
 def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledImages, *, feature_extractor: str, seed: int = 0,
-                kid_subsets: int = 50, kid_subset_size: int = 500, batch_size: int = 512, sources: torch.Tensor | None = None) -> dict:
-    """FID, KID and label preservation on `model`'s features; `diversity_ratio` too when given the
-    `sources` (N, C, H, W) that `synthetic` was translated from."""
-    real, _ = features_and_predictions(model, real_target, batch_size=batch_size)
-    fake, preds = features_and_predictions(model, synthetic.images, batch_size=batch_size)
+                kid_subsets: int = 50, kid_subset_size: int = 500, batch_size: int = 512, sources: torch.Tensor | None = None,
+                device: str | torch.device = "cpu") -> dict:
+    """FID, KID and label preservation on `model`'s features (computed on `device`); `diversity_ratio`
+    too when given the `sources` (N, C, H, W) that `synthetic` was translated from. Images may be
+    float in [-1, 1] or the stored uint8."""
+    real, _ = features_and_predictions(model, real_target, batch_size=batch_size, device=device)
+    fake, preds = features_and_predictions(model, synthetic.images, batch_size=batch_size, device=device)
     kid_mean, kid_std = kernel_inception_distance(real, fake, subsets=kid_subsets, seed=seed,
                                                   subset_size=min(kid_subset_size, len(real), len(fake)))
     out = {
@@ -115,7 +123,7 @@ def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledI
         "kid": kid_mean,
         "kid_subset_std": kid_std,
         "feature_extractor": feature_extractor,
-        "label_preservation": float((preds == synthetic.labels).float().mean()),
+        "label_preservation": float((preds == synthetic.labels.cpu()).float().mean()),
     }
     if sources is not None:
         out["diversity_ratio"] = diversity_ratio(synthetic, sources, seed=seed)

@@ -164,6 +164,32 @@ def test_diversity_ratio_sees_a_collapsed_gan_without_any_classifier():
     assert summarize_gan_seeds({0: q, 1: {**q, "diversity_ratio": 0.5}})["diversity_ratio"] == pytest.approx((q["diversity_ratio"] + 0.5) / 2)
 
 
+def test_gan_quality_reads_stored_uint8_sets_as_it_reads_their_float_values():
+    """evaluate holds the synthetic set, its sources and the real target as the stored uint8 (a
+    quarter of float32's memory) and converts a batch at a time: every figure is the float one."""
+    import torch
+
+    from augment.gan_quality import gan_quality
+    from augment.images import to_tensor, to_uint8_tensor
+    from augment.mixing import LabeledImages
+    from models.classifiers import SmallCNN
+
+    rng = np.random.default_rng(0)
+    real, fake, src = (rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8) for n in (90, 130, 130))
+    fake[:100] = fake[0]  # a mostly collapsed GAN: diversity well below 1
+    labels = torch.as_tensor(rng.integers(0, 3, 130))
+    torch.manual_seed(0)
+    model = SmallCNN(3, 3, width=4)
+    as_float = gan_quality(model, to_tensor(real), LabeledImages(to_tensor(fake), labels), feature_extractor="t",
+                           sources=to_tensor(src), batch_size=32)
+    stored = gan_quality(model, to_uint8_tensor(real), LabeledImages(to_uint8_tensor(fake), labels), feature_extractor="t",
+                         sources=to_uint8_tensor(src), batch_size=32)
+    assert to_uint8_tensor(fake).dtype == torch.uint8 and set(stored) == set(as_float)
+    assert stored["label_preservation"] == as_float["label_preservation"] and stored["diversity_ratio"] < 0.9
+    for key in ("fid", "kid", "kid_subset_std", "diversity_ratio"):
+        assert stored[key] == pytest.approx(as_float[key], rel=1e-5), key
+
+
 def test_arm_metrics_refuses_unpaired_seeds():
     labels = np.zeros(10, int)
     preds = {"source_only": {0: _frame(labels, labels)}, "cyclegan": {1: _frame(labels, labels)}}

@@ -69,7 +69,7 @@ def test_time_predictions(data, source_only: dict[int, pd.DataFrame], seeds: lis
     absent = [str(path) for path in generators.values() if not path.is_file()]
     if absent:
         return f"needs the target->source generator(s) {', '.join(absent)}"
-    images, rows = data.labeled("target", "test")
+    images, rows = data.labeled("target", "test", uint8=True)
     translated = {g: translate(load_generator(path, device=device), images.images, device=device, precision=precision)
                   for g, path in generators.items()}
     out = {}
@@ -144,14 +144,15 @@ def main(argv: list[str] | None = None) -> None:
     gans_used = sorted({ARMS[a].gan for a in cp.arms if ARMS[a].gan})
     if extractor_arm is not None and gans_used:
         seed0 = cp.seeds[0]
-        model = load_classifier(args.classifiers / extractor_arm / str(seed0) / "model.pt")
-        real_target = data.images("target", "test")
+        model = load_classifier(args.classifiers / extractor_arm / str(seed0) / "model.pt", device=device)
+        real_target = data.images("target", "test", uint8=True)  # sets held as stored; converted per batch
         extractor = f"{model.__class__.__name__} penultimate layer of the '{extractor_arm}' classifier, seed {seed0}"
         for gan in gans_used:
             per_seed = {}
             for g in params.gan.seeds:
-                synthetic, rows = load_synthetic(args.synthetic / gan / str(g))
-                per_seed[g] = gan_quality(model, real_target, synthetic, feature_extractor=extractor, sources=data.images_at(rows.source_path))
+                synthetic, rows = load_synthetic(args.synthetic / gan / str(g), uint8=True)
+                per_seed[g] = gan_quality(model, real_target, synthetic, feature_extractor=extractor,
+                                          sources=data.images_at(rows.source_path, uint8=True), device=device)
                 kept = args.synthetic / gan / str(g) / "filter.json"
                 if kept.is_file():
                     per_seed[g]["kept_fraction"] = json.loads(kept.read_text())["kept_fraction"]
