@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Iterator
 
 # Seconds the stages get to stop on the terminal's own SIGINT before they are sent one, and then to
@@ -29,19 +30,39 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOPPING = threading.Event()
 
 
+def _running(procs: list) -> list:
+    import psutil
+
+    alive = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+    return alive
+
+
+def _wait_gone(procs: list, timeout: float) -> None:
+    """Wait until `procs` have exited, without reaping them: each stage's `dvc repro` is the child of a
+    flow thread that waits for its exit status, and a process reaped here would read there as exit 0,
+    a stage that ran (psutil.wait_procs reaps)."""
+    deadline = time.monotonic() + timeout
+    while _running(procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def stop_children(grace: float = GRACE_SECONDS, stop: float = STOP_SECONDS) -> None:
     """Wait `grace` s for this process's descendants to exit, send SIGINT to those left, wait `stop` s,
     then SIGKILL the rest. Each step looks again: the flow's threads may start a stage meanwhile."""
     import psutil
 
     me = psutil.Process()
-    psutil.wait_procs(me.children(recursive=True), timeout=grace)
+    _wait_gone(me.children(recursive=True), grace)
     for then, wait in ((signal.SIGINT, stop), (signal.SIGKILL, 5.0)):
-        alive = me.children(recursive=True)
+        alive = _running(me.children(recursive=True))
         for proc in alive:
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(then)
-        psutil.wait_procs(alive, timeout=wait)
+        _wait_gone(alive, wait)
 
 
 def _say(line: str) -> None:

@@ -137,7 +137,9 @@ def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None =
     except (ParamsError, DataLayoutError, FileNotFoundError, StaleInput, NoSpace) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:  # Ctrl-C: outputs are written whole or not at all, so there is nothing more to say
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C: outputs are written whole or not at all
+        from pipelines.stages import stage_name
+
+        print(f"{stage_name()}: interrupted; no output was left half-written", file=sys.stderr)
         sys.exit(130)
 

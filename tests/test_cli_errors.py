@@ -123,6 +123,61 @@ def test_a_stage_interrupted_while_it_imports_says_so_in_one_line():
     assert err.strip() == "train_gan: interrupted while starting; nothing was written"
 
 
+def test_stopping_the_stages_leaves_each_exit_status_to_the_thread_that_waits_for_it():
+    """The flow's threads each wait for their stage's `dvc repro`. Stopping on Ctrl-C must not reap
+    those processes itself: the thread then reads exit status 0 and logs a stopped stage as one that
+    ran. Run in its own process, which stops only its own children."""
+    script = """
+import signal, subprocess, sys, threading
+from pipelines.interrupt import stop_children
+child = ("import signal, sys, time; signal.signal(signal.SIGINT, lambda *a: sys.exit(7)); "
+         "print('ready', flush=True); time.sleep(60)")
+procs = [subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) for _ in range(3)]
+for p in procs:
+    p.stdout.readline()  # its handler is in place
+codes = []
+waiters = [threading.Thread(target=lambda p=p: codes.append(p.wait())) for p in procs]
+for w in waiters:
+    w.start()
+stop_children(grace=0.2, stop=20)
+for w in waiters:
+    w.join(10)
+print(sorted(codes))
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[7, 7, 7]", out.stdout + out.stderr
+
+
+def test_a_stage_interrupted_while_it_runs_names_itself_in_one_line(tmp_path):
+    """Ctrl-C in the middle of a stage: one line naming the stage, the exit status of an interrupted
+    command (130: what dvc reports and the flow reads as stopped), and no output written."""
+    import signal
+
+    from tests.e2e import dvc
+
+    repo = project_copy(tmp_path / "repo", {"gan": {"cyclegan": {"steps": 5000, "log_every": 1}}})
+    dvc("repro", "few_labels", cwd=repo)
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", "--seed", "0"], cwd=repo,
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if " step " in line:  # training: past the imports and the data
+                proc.send_signal(signal.SIGINT)
+                break
+        lines.extend(proc.stdout)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, "".join(lines)
+    assert lines[-1].strip() == "train_gan: interrupted; no output was left half-written", "".join(lines)
+    assert not (repo / "artifacts" / "gan" / "cyclegan" / "0").exists()
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("how", ["ctrl_c", "sigterm"])
 def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finished(tmp_path, how):
@@ -156,3 +211,4 @@ def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finis
     assert _processes_under(repo) == []  # no stage left running, nor the server (started here too)
     left = pending(repo)
     assert "prepare" not in left and any(stage.startswith("train_gan@") for stage in left)
+    assert not [stage for stage in left if f"{stage}: ran in" in out + err]  # a stopped stage never reads as one that ran

@@ -7,7 +7,7 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def _stage_name() -> str:
+def stage_name() -> str:
     """`python -m pipelines.stages.train_gan` -> "train_gan" (sys.argv[0] is "-m" until runpy has found the module)."""
     args = sys.orig_argv
     if "-m" in args[:-1]:
@@ -20,7 +20,7 @@ def _interrupted_while_starting(kind, value, tb, _default=sys.excepthook):
     one line instead of a traceback through the import machinery. Nothing has been written yet, and
     Python still exits as a process stopped by SIGINT."""
     if issubclass(kind, KeyboardInterrupt):
-        print(f"{_stage_name()}: interrupted while starting; nothing was written", file=sys.stderr)
+        print(f"{stage_name()}: interrupted while starting; nothing was written", file=sys.stderr)
     else:
         _default(kind, value, tb)
 
