@@ -655,7 +655,8 @@ def train_cyclegan(
                 if balanced and not math.isnan(moved):  # from the first labelling on (of this process)
                     losses["pseudo_moved"] = moved
             if not all(math.isfinite(v) for v in losses.values()):
-                raise FloatingPointError(f"CycleGAN losses became non-finite at step {state.step}: {losses}")
+                raise FloatingPointError(f"CycleGAN losses became non-finite at step {state.step}: {losses}; the training "
+                                         f"diverged: a lower lr, or lower loss weights, usually helps")
             state.history.append({"step": state.step, **losses})
             if on_log is not None and rank == 0:
                 on_log(state.step, losses)

@@ -70,7 +70,10 @@ class AffineWarp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         theta = self.theta(x).to(x.dtype)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        # A NaN in the grid (weights gone non-finite in a diverging run) makes the CPU's grid_sample
+        # backward crash the process (SIGSEGV) before the training loop can stop with a message;
+        # finite grids pass unchanged.
+        grid = torch.nan_to_num(F.affine_grid(theta, list(x.shape), align_corners=False))
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 

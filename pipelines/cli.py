@@ -48,17 +48,20 @@ def _print_results(summary: dict) -> None:
 
 
 def _flow_kwargs(args: argparse.Namespace) -> dict:
-    """The flow's arguments; the overrides checked first against this repo's params file, so a
-    misspelt key or a refused value stops here, by key, before a Prefect server or a worktree starts
-    (the flow checks them again where it runs)."""
+    """The flow's arguments; this repo's params file checked first, with the overrides applied, so a
+    misspelt key, a refused value or a file DVC cannot read stops here, by key, before a Prefect
+    server or a worktree starts (the flow checks them again where it runs)."""
     import tempfile
 
+    from pipelines.config import load_params
     from pipelines.presets import check_overrides, preset_overrides
 
     overrides = [o for p in args.preset or [] for o in preset_overrides(p)] + (args.set or [])
     if overrides:
         with tempfile.TemporaryDirectory() as tmp:
             check_overrides(Path(args.repo) / args.params, overrides, into=Path(tmp) / "params.yaml")
+    else:
+        load_params(Path(args.repo) / args.params)
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
             "jobs": args.jobs}
 
@@ -72,10 +75,8 @@ def _in_place(args: argparse.Namespace, purpose: str):
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pipelines.config import load_params
     from pipelines.flows import pipeline
 
-    load_params(Path(args.repo) / args.params)  # fail fast, by key, before anything starts
     t0 = time.perf_counter()
     with _in_place(args, "domain-augment demo"), stop_on_interrupt("domain-augment demo"):
         summary = pipeline(**_flow_kwargs(args), isolate=False)

@@ -37,7 +37,9 @@ class ParamsError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf is refused where a field does not ask for it: `gan.cyclegan.lr: inf` passed `gt=0` and
+    # turned the weights into NaN at the first step.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataParams(_Strict):
@@ -114,7 +116,7 @@ class CycleGANParams(_Strict):
     class_discriminator: bool = True
     relabel_every: int = Field(50, gt=0)
     relabel_pool: int = Field(4096, ge=16)
-    balance_strength: float = Field(3.0, gt=0)
+    balance_strength: float = Field(3.0, gt=0, allow_inf_nan=True)  # inf: the totals exactly
     pool_size: int = Field(50, ge=0)
     loss: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
     log_every: int = Field(50, gt=0)
@@ -326,13 +328,31 @@ def set_keys(raw: dict, section: str, items: list[str]) -> dict:
     return raw
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error, as it is for DVC: the
+    safe loader keeps the last value, so checks would pass on what `dvc repro` then refuses."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:  # an unhashable key: the safe loader names it below
+                    continue
+                if first != key_node.start_mark.line + 1:
+                    raise yaml.YAMLError(f"key {key!r} given twice in one mapping, at lines {first} and {key_node.start_mark.line + 1}")
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path, missing: str) -> object:
-    """A YAML file's content; a missing or malformed file is a ParamsError naming it."""
+    """A YAML file's content; a missing or malformed file (a key given twice too) is a ParamsError naming it."""
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: {missing}")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
 

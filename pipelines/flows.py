@@ -161,18 +161,23 @@ def apply_overrides(workdir: str, overrides: list[str]) -> str:
 
 
 def check_data_root(root: Path, workdir: Path) -> None:
-    """A relative `data.root` that the user's checkout holds but the run's worktree of HEAD does not
-    (an uncommitted, untracked folder): named, with the two ways to reach the run, before any stage
-    starts; `prepare` would only see a missing folder."""
+    """`data.root`'s layout, before any stage starts: a missing folder, a missing domain or a class
+    problem then stops the run by name while `data/prepared` is still in place (`dvc repro prepare`
+    removes it before the stage finds the same problem). A relative `data.root` that the user's
+    checkout holds but the run's worktree of HEAD does not (an uncommitted, untracked folder) is
+    named with the two ways to reach the run. Only lists the files; `prepare` decodes them."""
+    from augment.contract import discover
     from pipelines.config import ParamsError, load_params
 
     d = load_params(workdir / "params.yaml", build_transforms=False).data
-    rel = Path(d.root)
-    if workdir == root or d.dataset != "folders" or rel.is_absolute() or (workdir / rel).is_dir() or not (root / rel).is_dir():
+    if d.dataset != "folders":
         return
-    raise ParamsError(f"data.root {d.root!r}: a folder of your checkout ({root / rel}) that the run's worktree of the committed HEAD "
-                      f"does not hold. Track it with DVC and commit (dvc add {d.root}), give its absolute path "
-                      f"(-S data.root={(root / rel).resolve()}), or run with --in-place")
+    rel = Path(d.root)
+    if workdir != root and not rel.is_absolute() and not (workdir / rel).is_dir() and (root / rel).is_dir():
+        raise ParamsError(f"data.root {d.root!r}: a folder of your checkout ({root / rel}) that the run's worktree of the committed HEAD "
+                          f"does not hold. Track it with DVC and commit (dvc add {d.root}), give its absolute path "
+                          f"(-S data.root={(root / rel).resolve()}), or run with --in-place")
+    discover(workdir / rel, d.source, d.target)  # DataLayoutError, naming the folder
 
 
 # What `dvc repro` prints; the last matching line decides (a failed pull is followed by "Running stage").
@@ -382,6 +387,9 @@ def pipeline(
     workdir = create_run_worktree(root, name, log=log.info) if isolate else root
     with workspace_lock(workdir, purpose=f"flow run {name}"):
         log.info(f"working in {workdir}" + (" (isolated worktree of HEAD, shared DVC cache)" if isolate else ""))
+        # The params first: DVC reads them too, and a file it refuses (a key given twice) would stop the
+        # checkout below with a traceback of DVC's instead of the key's name.
+        device = apply_overrides(str(workdir), list(overrides or []))
         remote = dvc_remote(workdir)
         if isolate:
             from dvc.repo import Repo
@@ -392,10 +400,10 @@ def pipeline(
                 else:
                     with Repo(str(workdir)) as repo:
                         repo.checkout(allow_missing=True)  # outputs of the committed dvc.lock, from the shared cache
-        device = apply_overrides(str(workdir), list(overrides or []))
-        check_data_root(Path(root), Path(workdir))
         jobs = jobs or default_jobs(device)
         graph = stage_graph(workdir, list(stages) if stages else None)
+        if "index_raw" in graph:  # the run reads data.root (not a run of `--stage code` alone)
+            check_data_root(Path(root), Path(workdir))
         log.info(f"{len(graph)} stage(s), up to {jobs} at once")
         unchanged = set() if force else up_to_date(workdir, list(graph))
         results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,

@@ -134,7 +134,7 @@ def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None =
     set_offline_env()
     try:
         main(argv)
-    except (ParamsError, DataLayoutError, FileNotFoundError, StaleInput, NoSpace) as exc:
+    except (ParamsError, DataLayoutError, FileNotFoundError, StaleInput, NoSpace, FloatingPointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:  # Ctrl-C: outputs are written whole or not at all

@@ -26,14 +26,42 @@ def test_run_refuses_a_misspelt_key_before_any_server_or_worktree_starts(tmp_pat
 
 @pytest.mark.e2e
 def test_a_failed_stage_ends_the_run_with_its_own_message(tmp_path):
+    root = tmp_path / "photos"  # laid out right, but no file in it decodes: only prepare can tell
+    for rel in ("summer/train/a/0.png", "summer/train/b/0.png", "summer/test/a/0.png", "winter/train/0.png", "winter/test/a/0.png"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"not a png")
     repo = project_copy(tmp_path / "repo")
-    proc = _cli(repo, "run", "--in-place", "--stage", "prepare", "-S", "data.dataset=folders", "-S", f"data.root={tmp_path / 'nowhere'}",
+    proc = _cli(repo, "run", "--in-place", "--stage", "prepare", "-S", "data.dataset=folders", "-S", f"data.root={root}",
                 "-S", "data.source=summer", "-S", "data.target=winter")
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()
     error = next(i for i, line in enumerate(last) if line.startswith("error: prepare: `dvc repro` exited"))
-    assert f"error: data.root {tmp_path / 'nowhere'}: not a folder" in "\n".join(last[error:])
+    assert f"error: {root / 'summer' / 'train' / 'a'}" in "\n".join(last[error:]), "\n".join(last[error:])
     assert not [line for line in last[error:] if line.startswith("Traceback")]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("problem", ["no folder", "no target domain"])
+def test_a_data_root_that_cannot_be_read_stops_the_run_before_any_stage_and_keeps_the_prepared_data(tmp_path, problem):
+    """A typo in data.root, or a domain folder not there: named before any stage runs, so that
+    `dvc repro prepare` does not first remove the data/prepared of the last good run."""
+    from tests.e2e import dvc
+
+    repo = project_copy(tmp_path / "repo")
+    dvc("repro", "prepare", cwd=repo)
+    before = (repo / "data" / "prepared" / "manifest.csv").read_bytes()
+    root = tmp_path / "photos"
+    if problem == "no target domain":
+        (root / "summer" / "train" / "a").mkdir(parents=True)
+    proc = _cli(repo, "run", "--in-place", "-S", "data.dataset=folders", "-S", f"data.root={root}",
+                "-S", "data.source=summer", "-S", "data.target=winter")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    expected = f"error: data.root {root}: not a folder" if problem == "no folder" else f"error: {root / 'winter'}: missing (data.target='winter')"
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error: ")] == [line for line in proc.stderr.splitlines()
+                                                                                        if line.startswith(expected)], proc.stderr[-3000:]
+    assert expected in proc.stderr
+    assert "Running stage" not in proc.stdout + proc.stderr
+    assert (repo / "data" / "prepared" / "manifest.csv").read_bytes() == before
 
 
 @pytest.mark.e2e

@@ -62,6 +62,11 @@ def test_every_params_key_has_a_comment():
         ("data.dataset", "imagenet", r"data\.dataset: Input should be 'digits' or 'folders'"),
         ("gan.cgan.lr_scaling", "cubic", r"gan\.cgan\.lr_scaling: Input should be 'sqrt', 'linear' or 'none'"),
         ("runtime.launcher", "mpirun -n 2", r"runtime\.launcher: must start with 'python' or 'torchrun'"),
+        # inf passed `gt=0`, and a GAN trained with it went NaN at its first step
+        ("gan.cyclegan.lr", float("inf"), r"gan\.cyclegan\.lr: Input should be a finite number \(got inf\)"),
+        ("gan.cgan.lambda_cycle", float("inf"), r"gan\.cgan\.lambda_cycle: Input should be a finite number"),
+        ("classifier.lr", float("nan"), r"classifier\.lr: Input should be a finite number"),
+        ("gan.cyclegan.balance_strength", float("nan"), r"gan\.cyclegan\.balance_strength: Input should be greater than 0"),
     ],
 )
 def test_bad_values_are_named(path, value, message):
@@ -116,6 +121,18 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("- a list\n")
     with pytest.raises(ParamsError, match="expected a mapping"):
         load_params(bad)
+    bad.write_text((REPO / "params.yaml").read_text().replace("  channels: 1", "  channels: 1\n  channels: 3"))
+    with pytest.raises(ParamsError, match=r"bad\.yaml: not valid YAML: key 'channels' given twice in one mapping, at lines 10 and 11$"):
+        load_params(bad)  # as `dvc repro` refuses it, not checked as the last value
+
+
+def test_balance_strength_takes_inf_for_exact_totals(tmp_path):
+    raw = _raw()
+    raw["gan"]["cyclegan"]["balance_strength"] = float("inf")
+    assert parse_params(raw).gan.cyclegan.balance_strength == float("inf")
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text().replace("balance_strength: 3.0", "balance_strength: .inf"))
+    assert load_params(path).gan.cyclegan.balance_strength == float("inf")
 
 
 def test_train_configs_carry_the_values():

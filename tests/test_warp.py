@@ -107,3 +107,29 @@ def test_an_unknown_warp_is_refused_by_name():
     # A generator file naming a warp this code does not know (a newer version's) is refused as clearly.
     with pytest.raises(ValueError, match="Unknown warp 'perspective'. Valid: none, affine"):
         build_any_generator("unet", warp="perspective", in_channels=1, out_channels=1, ngf=4, num_downs=2)
+
+
+def test_a_diverging_warped_gan_stops_with_a_message_instead_of_crashing():
+    """Weights gone NaN put NaN in the warp's sampling grid, and torch's CPU grid_sample backward then
+    crashed the process (SIGSEGV, no message) before the loop read its losses. Run in a child
+    process, where such a crash is an exit status and not the end of the test session."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    script = """
+import math, torch
+from augment.cyclegan import CycleGANConfig, train_cyclegan
+g = torch.Generator().manual_seed(0)
+source, target = torch.rand(24, 1, 8, 8, generator=g) * 2 - 1, torch.rand(24, 1, 8, 8, generator=g) * 2 - 1
+cfg = CycleGANConfig(steps=6, batch_size=4, ngf=4, n_blocks=1, unet_downs=2, generator="unet", ndf=4, d_layers=1,
+                     pool_size=2, log_every=3, warp="affine", lambda_semantic=0.0, lr=math.inf)
+try:
+    train_cyclegan(source, target, cfg)
+except FloatingPointError as exc:
+    print(exc)
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert "losses became non-finite at step 3" in out.stdout and "a lower lr" in out.stdout, out.stdout
