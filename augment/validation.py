@@ -33,9 +33,9 @@ def validation_paths(rows: pd.DataFrame, fraction: float, seed: int) -> set[str]
 
 def validation_count(n: int, fraction: float) -> int:
     """How many of a class's n target test images `validation_paths` holds out as target_val."""
-    if fraction <= 0:
+    if fraction <= 0 or n < 2:  # a class with no image, or one, keeps it for target_test
         return 0
-    return min(n - 1, max(1 if n >= 2 else 0, int(round(fraction * n))))
+    return min(n - 1, max(1, int(round(fraction * n))))
 
 
 def hold_out(frame: pd.DataFrame, paths: set[str]) -> pd.DataFrame:

@@ -80,4 +80,6 @@ def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"note: {root / 'tgt' / 'test'}: no images of 1 of the 3 classes (b); the target-test figures will say nothing" in proc.stdout
     assert proc.stdout.strip().endswith("ok: the pipeline would run on this data")
+    # Counted as evaluate splits them: a class with no image holds none out (it counted -1 here)
+    assert "rests on 2 images" in proc.stdout and "(2 of them are held out as target_val)" in proc.stdout, proc.stdout
     assert "no images of" not in _check(make_folders(tmp_path / "full", per_class=2)).stdout

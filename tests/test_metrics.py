@@ -243,7 +243,7 @@ def test_validation_split_is_stratified_fixed_and_leaves_every_class_in_test():
     assert val == validation_paths(rows, 0.2, seed=0) and val != validation_paths(rows, 0.2, seed=1)
     per_class = rows[rows.path.isin(val)].label_index.value_counts().to_dict()
     assert per_class == {1: 2, 2: 2}  # 20% of ten; a class of one image stays wholly in test
-    assert [validation_count(n, 0.2) for n in (1, 10)] == [0, 2]  # what check-data counts before a run, without the files
+    assert [validation_count(n, 0.2) for n in (0, 1, 10)] == [0, 0, 2]  # what check-data counts before a run, without the files
     assert [validation_count(n, f) for n, f in ((2, 0.2), (3, 0.9), (5, 0.0))] == [1, 2, 0]
     assert validation_paths(rows, 0.0, seed=0) == set()
     frame = pd.DataFrame({"eval_set": ["target_test"] * len(rows) + ["source_test"], "path": [*rows.path, "s/0.png"],
