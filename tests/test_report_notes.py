@@ -46,6 +46,21 @@ def test_both_reports_name_the_arms_whose_predictions_collapse_to_one_class():
         assert "Degenerate classifiers: source_only (100%), cyclegan (100%)" in report and "+0.000 [0.000, 0.000]" in report
     for report in _both(_metrics(share=0.33)):  # the default digits source_only
         assert "Degenerate classifiers" not in report
+    one_class = _metrics(share=1.0)
+    one_class["run"]["target_split"] = {"target_val": 2, "target_test": 200, "target_test_per_class": {"a": 200, "b": 0, "c": 0, "d": 0}}
+    for report in _both(one_class):  # every test image is of one class: reading them all so is right, not degenerate
+        assert "Degenerate classifiers" not in report and "No target test images of 3 of the 4 classes" in report
+
+
+def test_both_reports_name_the_classes_a_synthetic_filter_left_out():
+    metrics = _metrics()
+    metrics["gan"]["cyclegan"] = summarize_gan_seeds({s: {"fid": 3.5, "kid": 0.01, "label_preservation": 0.25, "kept_fraction": 0.3,
+                                                           "classes_with_none_kept": ["b", "d"] if s == 0 else [], "feature_extractor": "x"}
+                                                      for s in (0, 1)})
+    for report in _both(metrics):
+        assert "Classes filtered out: synthesize.filter kept no translation of some classes by cyclegan (GAN seed 0: b, d)" in report
+    for report in _both(_metrics()):
+        assert "Classes filtered out" not in report
 
 
 def test_both_reports_say_how_many_target_labels_target_few_really_saw():

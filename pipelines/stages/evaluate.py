@@ -155,7 +155,9 @@ def main(argv: list[str] | None = None) -> None:
                                           sources=data.images_at(rows.source_path, uint8=True), device=device)
                 kept = args.synthetic / gan / str(g) / "filter.json"
                 if kept.is_file():
-                    per_seed[g]["kept_fraction"] = json.loads(kept.read_text())["kept_fraction"]
+                    filtered = json.loads(kept.read_text())
+                    per_seed[g]["kept_fraction"] = filtered["kept_fraction"]
+                    per_seed[g]["classes_with_none_kept"] = filtered.get("classes_with_none_kept", [])
             metrics["gan"][gan] = summarize_gan_seeds(per_seed)
             metrics["gan"][gan].update(filter=params.synthesize.filter, feature_extractor_arm=extractor_arm,
                                        feature_extractor_trained_on_target=ARMS[extractor_arm].target_labels != "none")
