@@ -98,4 +98,10 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     if untested and len(untested) < len(result.classes):
         result.notes.append(f"{Path(root) / target / 'test'}: no images of {len(untested)} of the {len(result.classes)} classes "
                             f"({listed(untested, 10)}); the target-test figures will say nothing about them (the reports warn too)")
+    labeled = {c: result.counts[(target, "train", c)] for c in result.classes}
+    unlabeled = [c for c, n in labeled.items() if not n and tested[c]]
+    if any(labeled.values()) and unlabeled:  # a labeled target train (not a flat one) that lacks classes the test has
+        result.notes.append(f"{Path(root) / target / 'train'}: no labeled images of {listed(unlabeled, 10)}, which the target test "
+                            f"has; target_few, cgan and the oracle see no target label of {'it' if len(unlabeled) == 1 else 'them'}, "
+                            "so the oracle is no upper bound there (the reports say so too)")
     return result

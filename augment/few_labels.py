@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from augment.arms import ARMS, GANS
+from augment.contract import listed
 from augment.io import write_csv
 
 COLUMNS = ["path", "label_index"]  # manifest path of a visible labeled target train image, its class
@@ -53,16 +54,22 @@ def shortfall_warning(manifest: pd.DataFrame, per_class: int, *, consumers: str 
     """What to print when a class has fewer labeled target train images than `data.target_labels_per_class`
     asks for (choose_few then takes all it has, which is all the oracle sees); None when none has."""
     pool, classes = _labeled_target_train(manifest)
-    if pool.empty:  # a flat (unlabeled) target train: nothing was capped, and the arms say they cannot run
+    if pool.empty or per_class <= 0:  # a flat (unlabeled) target train: nothing was capped, and the arms say they cannot run
         return None
     had = _per_class(pool, classes)
-    short = [c for c, n in had.items() if n < per_class]
-    if not short:
+    short = [c for c, n in had.items() if 0 < n < per_class]
+    none = [c for c, n in had.items() if n == 0]
+    if not short and not none:
         return None
     where = "every class" if len(short) == len(had) else "class " + ", ".join(short)
-    return (f"warning: data.target_labels_per_class is {per_class}, but the labeled target train images per class are "
-            + ", ".join(f"{c}: {n}" for c, n in had.items())
-            + f"; in {where} {consumers} see all of them, the very labels the oracle sees")
+    text = (f"warning: data.target_labels_per_class is {per_class}, but the labeled target train images per class are "
+            + ", ".join(f"{c}: {n}" for c, n in had.items()))
+    if short:
+        text += f"; in {where} {consumers} see all of them, the very labels the oracle sees"
+    if none:
+        text += (f"; {listed(none)} {'has' if len(none) == 1 else 'have'} none, so neither {consumers} nor the oracle sees a "
+                 f"target label of {'it' if len(none) == 1 else 'them'}")
+    return text
 
 
 def consumer_file(folder: str | Path, *, gan: str | None = None, arm: str | None = None) -> Path:

@@ -140,7 +140,8 @@ def arm_descriptions(few_labels: dict | None = None) -> dict[str, str]:
     if not few_labels:
         return out
     used, available = few_labels["used_per_class"], few_labels["available_per_class"]
-    capped = [c for c in used if used[c] == available.get(c)]
+    unlabeled = [c for c in used if not available.get(c)]  # no labeled target train image at all
+    capped = [c for c in used if used[c] == available.get(c) and c not in unlabeled]
     out["target_few"] = (f"source + {_labels_text(used)} at mix.target_fraction (data.target_labels_per_class, at most what a "
                          "class has)")
     if used and len(capped) == len(used):
@@ -149,6 +150,9 @@ def arm_descriptions(few_labels: dict | None = None) -> dict[str, str]:
                          "target labels would give")
     elif capped:
         out["target_few"] += f"; every labeled target train image of {', '.join(capped)}"
+    if unlabeled:
+        out["oracle"] += (f"; the labeled target train has no image of {listed(unlabeled)}, so no arm saw a target label of "
+                          f"{'it' if len(unlabeled) == 1 else 'them'} and the oracle is no upper bound there")
     return out
 
 

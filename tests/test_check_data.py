@@ -83,3 +83,14 @@ def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_
     # Counted as evaluate splits them: a class with no image holds none out (it counted -1 here)
     assert "rests on 2 images" in proc.stdout and "(2 of them are held out as target_val)" in proc.stdout, proc.stdout
     assert "no images of" not in _check(make_folders(tmp_path / "full", per_class=2)).stdout
+
+
+def test_test_classes_the_labeled_target_train_lacks_are_noted(tmp_path):
+    root = make_folders(tmp_path / "raw", per_class=2, flat_target_train=False)
+    shutil.rmtree(root / "tgt" / "train" / "c")
+    proc = _check(root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (f"note: {root / 'tgt' / 'train'}: no labeled images of c, which the target test has; target_few, cgan and the oracle "
+            "see no target label of it, so the oracle is no upper bound there") in proc.stdout
+    assert "no labeled images" not in _check(make_folders(tmp_path / "full", per_class=2, flat_target_train=False)).stdout
+    assert "no labeled images" not in _check(make_folders(tmp_path / "flat", per_class=2)).stdout  # unlabeled: nothing to lack

@@ -34,6 +34,9 @@ def test_no_warning_when_every_class_has_enough_and_which_classes_fell_short():
     assert "in class c target_few" in shortfall_warning(manifest, 10)
     flat = _manifest({"a": 0, "b": 0})  # no target label at all: no cap to warn of
     assert shortfall_warning(flat, 10) is None
+    gap = shortfall_warning(_manifest({"a": 15, "b": 0, "c": 4}), 10)  # b is a test class the labeled target train lacks
+    assert "in class c target_few" in gap and "in class b" not in gap
+    assert gap.endswith("; b has none, so neither target_few nor the oracle sees a target label of it")
 
 
 def test_counts_of_what_target_few_saw_against_what_there_was():

@@ -72,6 +72,10 @@ def test_both_reports_say_how_many_target_labels_target_few_really_saw():
     partly = arm_descriptions({"used_per_class": {"a": 10, "b": 4}, "available_per_class": {"a": 30, "b": 4}})
     assert "labeled target images (a: 10, b: 4)" in partly["target_few"] and "every labeled target train image of b" in partly["target_few"]
     assert partly["oracle"] == arm_descriptions()["oracle"] == "all labeled target train (upper bound)"
+    gap = arm_descriptions({"used_per_class": {"a": 10, "b": 0, "c": 3}, "available_per_class": {"a": 30, "b": 0, "c": 3}})
+    assert gap["target_few"].endswith("; every labeled target train image of c")  # b's none is no cap
+    assert gap["oracle"].endswith("the labeled target train has no image of b, so no arm saw a target label of it and the oracle is "
+                                  "no upper bound there")
 
 
 def test_both_reports_caption_every_sample_grid_alike(tmp_path):
