@@ -83,4 +83,11 @@ def check_overrides(params: Path, overrides: list[str], *, into: Path) -> None:
         apply_overrides(into, list(overrides))
     except DvcException as exc:  # e.g. a value Hydra's grammar cannot parse
         raise ParamsError(f"-S {' -S '.join(overrides)}: {exc}{f': {exc.__cause__}' if exc.__cause__ else ''}") from None
-    parse_params(read_yaml(into, "not found"), f"{params.name} with -S {' '.join(overrides)}")  # not the temp copy's path
+    label = f"{params.name} with -S {' '.join(overrides)}"  # not the temp copy's path
+    try:
+        raw = read_yaml(into, "not found")
+    except ParamsError as exc:  # ruamel.yaml, which DVC writes -S values with, can misplace a comment after a block it rewrote
+        detail = str(exc).split(": not valid YAML: ", 1)[-1].replace(str(into), params.name).replace("\n", " ")
+        raise ParamsError(f"{label}: DVC's writer of -S values turned {params.name} into YAML that does not parse ({detail}); "
+                          f"{params.name} is unchanged: set these keys in it by hand") from None
+    parse_params(raw, label)

@@ -38,3 +38,20 @@ def test_good_overrides_are_applied_to_the_copy_only(params, tmp_path):
     text = (tmp_path / "trial.yaml").read_text()
     assert "steps: 9" in text and params.read_bytes() == before
 
+
+
+def test_an_override_sequence_never_ends_in_a_message_about_a_temporary_file(params, tmp_path):
+    """A params.yaml that an earlier run in place rewrote (its lists in block style), then a list
+    emptied with -S: DVC's writer (ruamel.yaml) puts a comment where it breaks the file. The message
+    names params.yaml and the -S values, never the temporary copy the check wrote, and params.yaml
+    is unchanged (an empty list is refused by key where the file does parse)."""
+    from dvc.utils.hydra import apply_overrides
+
+    apply_overrides(params, ["classifier.arms=[source_only,cgan]"])  # what `run --in-place -S` leaves behind
+    before = params.read_bytes()
+    trial = tmp_path / "trial" / "params.yaml"
+    trial.parent.mkdir()
+    with pytest.raises(ParamsError) as err:
+        check_overrides(params, ["classic.transforms=[]"], into=trial)
+    assert str(err.value).startswith("params.yaml with -S classic.transforms=[]: ") and str(trial.parent) not in str(err.value), str(err.value)
+    assert params.read_bytes() == before
