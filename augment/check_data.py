@@ -32,7 +32,7 @@ class DataCheck:
     def ok(self) -> bool:
         return not self.problems
 
-    def lines(self) -> list[str]:
+    def lines(self, most: int | None = None) -> list[str]:
         out = [f"classes ({len(self.classes)}): {', '.join(self.classes)}"] if self.classes else []
         if not self.classes and not self.problems:
             out.append("classes: none found")
@@ -43,14 +43,21 @@ class DataCheck:
             per_class = ", ".join(f"{c} {k}" for (d, s, c), k in sorted(self.counts.items()) if (d, s) == (domain, split))
             out.append(f"{domain}/{split}: {n} images ({per_class})")
         out.append(f"rejected: {len(self.rejected)} file(s)")
-        out += [f"  {path}: {reason}" for path, reason in self.rejected]
+        out += _first([f"  {path}: {reason}" for path, reason in self.rejected], most)
         if self.duplicates:
             out.append(f"duplicates: {len(self.duplicates)} byte-identical file(s) in both train and test (they inflate test scores)")
-            out += [f"  {path} ({split})" for path, split in self.duplicates]
+            out += _first([f"  {path} ({split})" for path, split in self.duplicates], most)
         out += [f"note: {n}" for n in self.notes]
         out += [f"problem: {p}" for p in self.problems]
         out.append("ok: the pipeline would run on this data" if self.ok else "not ok: prepare would stop (see problems above)")
         return out
+
+
+def _first(lines: list[str], most: int | None) -> list[str]:
+    """At most `most` of a listing (all with None), and a line saying how many were left out."""
+    if most is None or len(lines) <= most:
+        return lines
+    return lines[:most] + [f"  ... and {len(lines) - most} more (--list 0 lists all; prepare writes every one to data/prepared)"]
 
 
 def check_data(root: str | Path, source: str, target: str, *, image_size: int = 16, channels: int = 3,

@@ -174,6 +174,10 @@ def report_warnings(metrics: dict) -> list[str]:
     test set lacks, a target test set too small to measure on, an arm whose classifiers give (nearly) every target test image one
     class (unless the test set is itself nearly one class), a GAN whose translations collapsed or whose filtered set lacks classes."""
     out = []
+    if BASELINE not in metrics["target_test"]:
+        out.append(f"No {BASELINE} arm (classifier.arms): there is no baseline, so no benefit is computed and test_time cannot "
+                   f"run (GAN quality too needs a judge: the oracle, else {BASELINE}). Add {BASELINE} to classifier.arms to "
+                   "measure what the other arms add.")
     split = metrics["run"].get("target_split", {})
     out += [w for w in (absent_classes_warning(split), small_test_warning(split)) if w]
     out += few_train_images_warnings(metrics["run"].get("train_data", {}))

@@ -135,7 +135,7 @@ def _check_data(args: argparse.Namespace) -> int:
 
         result = check_data(args.root, args.source, args.target, image_size=args.image_size, channels=args.channels, resize=args.resize,
                             workers=idle_cores(), validation_fraction=parsed.evaluate.validation_fraction)
-    print("\n".join(result.lines()))
+    print("\n".join(result.lines(most=args.list or None)))
     return 0 if result.ok else 2
 
 
@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("--image-size", type=int, default=16, help="decode at this size, as data.image_size")
     data.add_argument("--channels", type=int, choices=(1, 3), default=3, help="as data.channels")
     data.add_argument("--resize", choices=("stretch", "crop", "pad"), default="stretch", help="as data.resize")
+    data.add_argument("--list", type=int, default=20, metavar="N", help="list at most N rejected and N duplicate files (0: all; default 20)")
     data.set_defaults(func=_check_data)
     preset = sub.add_parser("preset", help="print a preset file as -S arguments, for dvc exp run $(domain-augment preset FILE)")
     preset.add_argument("file")

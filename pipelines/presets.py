@@ -81,9 +81,20 @@ def check_overrides(params: Path, overrides: list[str], *, into: Path) -> None:
     shutil.copyfile(params, into)
     try:
         apply_overrides(into, list(overrides))
-    except DvcException as exc:  # e.g. a value Hydra's grammar cannot parse
-        raise ParamsError(f"-S {' -S '.join(overrides)}: {exc}{f': {exc.__cause__}' if exc.__cause__ else ''}") from None
-    label = f"{params.name} with -S {' '.join(overrides)}"  # not the temp copy's path
+    except DvcException as exc:  # e.g. a value Hydra's grammar cannot parse: named alone, not among a preset's values
+        bad = overrides
+        for override in overrides:
+            shutil.copyfile(params, into)
+            try:
+                apply_overrides(into, [override])
+            except DvcException:
+                bad = [override]
+                break
+        hint = ("; a value with characters the override grammar reserves (~, spaces, *, ...) goes in quotes, e.g. "
+                "-S 'data.root=\"/data/my photos\"', and ~ is not expanded" if "LexerNoViableAlt" in f"{exc} {exc.__cause__}" else "")
+        raise ParamsError(f"-S {' -S '.join(bad)}: {exc}{f': {exc.__cause__}' if exc.__cause__ else ''}{hint}") from None
+    # Not the temp copy's path; a preset's many values are counted, not listed (the message names the key)
+    label = f"{params.name} with " + (f"-S {' '.join(overrides)}" if len(" ".join(overrides)) <= 200 else f"{len(overrides)} -S values")
     try:
         raw = read_yaml(into, "not found")
     except ParamsError as exc:  # ruamel.yaml, which DVC writes -S values with, can misplace a comment after a block it rewrote

@@ -32,6 +32,17 @@ def test_good_folder_passes_and_lists_counts_and_rejected_files(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_long_listings_are_cut_to_the_first_few_and_say_how_many_more(tmp_path):
+    root = make_folders(tmp_path / "raw", per_class=3)
+    for i in range(25):
+        (root / f"src/train/a/junk{i:02d}.png").write_text("not an image")
+    out = _check(root).stdout
+    assert "rejected: 25 file(s)" in out and "junk19.png" in out and "junk20.png" not in out
+    assert "  ... and 5 more (--list 0 lists all; prepare writes every one to data/prepared)" in out
+    everything = _check(root, "--list", "0").stdout
+    assert "junk24.png" in everything and "... and" not in everything
+
+
 def test_layout_problems_and_empty_splits_exit_2_with_the_folder_named(tmp_path):
     root = make_folders(tmp_path / "raw", per_class=2)
     shutil.rmtree(root / "tgt")

@@ -55,3 +55,16 @@ def test_an_override_sequence_never_ends_in_a_message_about_a_temporary_file(par
         check_overrides(params, ["classic.transforms=[]"], into=trial)
     assert str(err.value).startswith("params.yaml with -S classic.transforms=[]: ") and str(trial.parent) not in str(err.value), str(err.value)
     assert params.read_bytes() == before
+
+
+def test_with_a_presets_many_values_the_message_names_the_bad_one_not_all(params, tmp_path):
+    from pipelines.presets import preset_overrides
+
+    many = preset_overrides(REPO / "presets" / "rgb32.yaml")
+    assert len(" ".join(many)) > 200
+    with pytest.raises(ParamsError) as err:
+        check_overrides(params, [*many, "data.image_size=13"], into=tmp_path / "trial.yaml")
+    assert str(err.value).startswith(f"params.yaml with {len(many) + 1} -S values: data.image_size: must be divisible by 4"), str(err.value)
+    with pytest.raises(ParamsError) as err:
+        check_overrides(params, [*many, "data.root=~/photos"], into=tmp_path / "trial.yaml")
+    assert str(err.value).startswith("-S data.root=~/photos: ") and "goes in quotes" in str(err.value), str(err.value)[:300]

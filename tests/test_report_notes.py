@@ -52,6 +52,13 @@ def test_both_reports_name_the_arms_whose_predictions_collapse_to_one_class():
         assert "Degenerate classifiers" not in report and "No target test images of 3 of the 4 classes" in report
 
 
+def test_both_reports_say_when_there_is_no_baseline_to_measure_a_benefit_from():
+    for report in _both(_metrics(arms=("cyclegan", "oracle"))):
+        assert "No source_only arm (classifier.arms): there is no baseline, so no benefit is computed" in report
+    for report in _both(_metrics()):
+        assert "No source_only arm" not in report
+
+
 def test_both_reports_name_the_classes_a_synthetic_filter_left_out():
     metrics = _metrics()
     metrics["gan"]["cyclegan"] = summarize_gan_seeds({s: {"fid": 3.5, "kid": 0.01, "label_preservation": 0.25, "kept_fraction": 0.3,
