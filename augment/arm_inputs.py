@@ -55,9 +55,12 @@ def pin(arm: Arm, *, labels: Path, synthetic: Path, gan_seeds: list[int], params
             "params": param_values(arm, params)}
 
 
-def write_arm_inputs(out: Path, *, labels: Path, synthetic: Path, gan_seeds: list[int], params: dict) -> dict[str, dict]:
-    """`<arm>.json` under `out` for every arm; returns them by arm name. `params`: params.yaml as a dict."""
-    pins = {name: pin(arm, labels=labels, synthetic=synthetic, gan_seeds=gan_seeds, params=params) for name, arm in ARMS.items()}
+def write_arm_inputs(out: Path, *, labels: Path, synthetic: Path, gan_seeds: list[int], params: dict,
+                     gan_kinds: list[str] | None = None) -> dict[str, dict]:
+    """`<arm>.json` under `out` for every arm that can run: all but those whose GAN is not among the
+    trained `gan_kinds` (default: every kind); returns them by arm name. `params`: params.yaml as a dict."""
+    pins = {name: pin(arm, labels=labels, synthetic=synthetic, gan_seeds=gan_seeds, params=params) for name, arm in ARMS.items()
+            if arm.gan is None or gan_kinds is None or arm.gan in gan_kinds}
     for name, record in pins.items():
         write_json(record, Path(out) / f"{name}.json")
     return pins

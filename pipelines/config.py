@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from augment.arms import ARMS, GANS, gan_seed_for
+from augment.arms import ARMS, gan_seed_for
 from augment.classic_spec import DEFAULT_TRANSFORMS
 from models.sizes import generator_size_problem, patch_size_problem
 
@@ -156,12 +156,21 @@ def _distinct_non_negative(v: list[int]) -> list[int]:
 
 
 class GanParams(_Strict):
-    # One GAN of each kind per seed; classifier seed i of a GAN arm learns from GAN seeds[i % len(seeds)].
+    # The kinds trained (dvc.yaml's train_gan and synthesize matrix), one GAN of each per seed;
+    # classifier seed i of a GAN arm learns from GAN seeds[i % len(seeds)].
+    kinds: list[Literal["cyclegan", "cgan"]] = Field(default_factory=lambda: ["cyclegan", "cgan"])
     seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
     cyclegan: CycleGANParams = CycleGANParams()
     cgan: CGANParams = CGANParams()
 
     _seeds = field_validator("seeds")(classmethod(lambda cls, v: _distinct_non_negative(v)))
+
+    @field_validator("kinds")
+    @classmethod
+    def _distinct_kinds(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("kinds must not repeat")
+        return v
 
 
 class SynthesizeParams(_Strict):
@@ -238,7 +247,7 @@ class Params(_Strict):
     @model_validator(mode="after")
     def _networks_fit_the_images(self):
         # Checked here, before any stage runs, instead of crashing inside a network after prepare.
-        for name in (n for n in GanParams.model_fields if n in GANS):
+        for name in self.gan.kinds:  # a kind that is not trained need not fit
             found = getattr(self.gan, name).size_problem(self.data.image_size)
             if found:
                 key, why = found
@@ -276,7 +285,15 @@ class Params(_Strict):
             gan = ARMS[arm].gan
             if gan is not None and not hasattr(self.gan, gan):
                 raise ValueError(f"classifier.arms has {arm!r}, which needs gan.{gan}, but gan.{gan} is not configured")
+            if gan is not None and gan not in self.gan.kinds:
+                raise ValueError(f"classifier.arms has {arm!r}, which reads the {gan} GAN, but gan.kinds is {list(self.gan.kinds)}: "
+                                 f"add {gan} to gan.kinds, or leave {arm} out of classifier.arms")
         return self
+
+    def unused_gan_kinds(self) -> list[str]:
+        """The gan.kinds that no arm of classifier.arms reads: trained for nothing."""
+        read = {ARMS[a].gan for a in self.classifier.arms}
+        return [g for g in self.gan.kinds if g not in read]
 
 
 def as_config(section: BaseModel, cls, **extra):

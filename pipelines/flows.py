@@ -157,7 +157,13 @@ def apply_overrides(workdir: str, overrides: list[str]) -> str:
     if overrides:
         with atomic_path(params) as trial:
             check_overrides(params, overrides, into=trial)  # raises before the rename
-    return load_params(params).runtime.device  # fails here, by key, not in the middle of a stage
+    checked = load_params(params)  # fails here, by key, not in the middle of a stage
+    idle = checked.unused_gan_kinds()
+    if idle:
+        keep = ",".join(g for g in checked.gan.kinds if g not in idle)
+        get_run_logger().warning(f"gan.kinds trains {', '.join(idle)}, which no arm of classifier.arms reads: "
+                                 f"-S 'gan.kinds=[{keep}]' skips that training")
+    return checked.runtime.device
 
 
 def check_data_root(root: Path, workdir: Path) -> None:

@@ -216,3 +216,23 @@ def test_set_keys_reads_values_as_yaml_and_the_result_is_checked():
         set_keys(raw, "gan.cyclegan", ["steps"])
     with pytest.raises(ParamsError, match=r"gan.cyclegan.steps"):
         parse_params(set_keys(raw, "gan.cyclegan", ["steps=-1"]))
+
+
+def test_gan_kinds_train_every_kind_by_default_and_must_hold_each_gan_arms_kind():
+    from augment.arms import GANS
+
+    assert sorted(load_params(REPO / "params.yaml").gan.kinds) == sorted(GANS)  # the default trains every kind an arm can read
+    raw = _raw()
+    raw["gan"]["kinds"] = ["cgan"]
+    with pytest.raises(ParamsError, match=r"classifier\.arms has 'cyclegan', which reads the cyclegan GAN, but gan\.kinds is \['cgan'\]"):
+        parse_params(raw)
+    raw["classifier"]["arms"] = ["source_only", "classic", "cgan", "target_few", "oracle"]
+    assert parse_params(raw).unused_gan_kinds() == []
+    raw["gan"]["kinds"] = ["cyclegan", "cgan"]
+    assert parse_params(raw).unused_gan_kinds() == ["cyclegan"]  # trained for nothing: the flow warns
+    raw["gan"]["kinds"] = []
+    raw["classifier"]["arms"] = ["source_only", "oracle"]
+    assert parse_params(raw).gan.kinds == []  # no GAN at all: a baseline-only run
+    raw["gan"]["kinds"] = ["cgan", "cgan"]
+    with pytest.raises(ParamsError, match=r"gan\.kinds: kinds must not repeat"):
+        parse_params(raw)

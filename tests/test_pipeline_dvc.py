@@ -138,6 +138,27 @@ def test_cgan_and_cyclegan_networks_that_cannot_fit_the_images_are_refused_befor
     assert not (repo / "data/prepared").exists()
 
 
+def test_a_gan_kind_left_out_of_gan_kinds_is_neither_trained_nor_needed(tmp_path):
+    """Arms that read only the CycleGAN, and gan.kinds=[cyclegan]: no cgan stage exists, the run
+    completes, and the conditional GAN's size problem (it is not trained) refuses nothing."""
+    arms = ["source_only", "cyclegan", "test_time"]
+    repo = project_copy(tmp_path / "repo", {"gan": {"kinds": ["cyclegan"], "seeds": [0], "cgan": {"d_layers": 3}},
+                                            "classifier": {"arms": arms, "seeds": [0]}})
+    out = dvc("repro", cwd=repo).stdout
+    ran = ran_stages(out)
+    assert [s for s in ran if "@" in s and s.split("@")[0] in ("train_gan", "synthesize")] == ["train_gan@cyclegan-0", "synthesize@cyclegan-0"]
+    assert not (repo / "artifacts/gan/cgan/0").exists() and not (repo / "data/synthetic/cgan/0").exists()
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert set(metrics["target_test"]) == set(arms) and set(metrics["gan"]) == {"cyclegan"}
+    assert pending(repo) == {}
+    # An arm that reads a GAN gan.kinds leaves out is refused by key, before anything runs
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["classifier"]["arms"] = [*arms, "cgan"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = dvc("repro", cwd=repo, check=False)
+    assert proc.returncode != 0 and "classifier.arms has 'cgan', which reads the cgan GAN, but gan.kinds is ['cyclegan']" in proc.stdout + proc.stderr
+
+
 def test_second_repro_runs_nothing(digits_repo):
     repo, _ = digits_repo
     again = dvc("repro", cwd=repo)

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params, build_transforms=False)  # no torch here: prepare has built them
     with stage_timer("arm_inputs", args.timings_dir), atomic_dir(args.out) as tmp:
         pins = write_arm_inputs(tmp, labels=args.labels, synthetic=args.synthetic, gan_seeds=params.gan.seeds,
-                                params=params.model_dump(mode="json"))
+                                params=params.model_dump(mode="json"), gan_kinds=params.gan.kinds)
     print(f"arm_inputs: {sum(len(p['sha256']) for p in pins.values())} files pinned for {len(pins)} arms -> {args.out}")
 
 
