@@ -178,6 +178,7 @@ def report_warnings(metrics: dict) -> list[str]:
         out.append(f"No {BASELINE} arm (classifier.arms): there is no baseline, so no benefit is computed and test_time cannot "
                    f"run (GAN quality too needs a judge: the oracle, else {BASELINE}). Add {BASELINE} to classifier.arms to "
                    "measure what the other arms add.")
+    out += mix_warnings(metrics["run"].get("mix", {}), [a for a in metrics["target_test"] if a in ARMS])
     split = metrics["run"].get("target_split", {})
     out += [w for w in (absent_classes_warning(split), small_test_warning(split)) if w]
     out += few_train_images_warnings(metrics["run"].get("train_data", {}))
@@ -207,6 +208,24 @@ def report_warnings(metrics: dict) -> list[str]:
             out.append(f"Classes filtered out: synthesize.filter kept no translation of some classes by {gan} ({which}). Its arm's "
                        "synthetic images hold none of them, so its benefit says nothing about translating them, and its label "
                        "preservation and FID are over the other classes.")
+    return out
+
+
+def mix_warnings(mix: dict, arms: list[str]) -> list[str]:
+    """Warnings for a mix fraction of 0 or 1 (`run.mix`): the arms it governs then trained on the real
+    source alone (a benefit of 0 by construction) or on the added images alone."""
+    out = []
+    for key, reads in (("synthetic_fraction", lambda a: ARMS[a].gan or ARMS[a].classic), ("target_fraction", lambda a: ARMS[a].target_labels == "few")):
+        named = [a for a in arms if reads(a) and not ARMS[a].test_time]
+        value = mix.get(key)
+        if not named or value not in (0, 1):
+            continue
+        if value == 0:
+            out.append(f"mix.{key} is 0: {', '.join(named)} drew no added image into any batch and trained on the real source "
+                       f"alone, as {BASELINE} does; a benefit of theirs is 0 by construction, not a finding.")
+        else:
+            out.append(f"mix.{key} is 1: {', '.join(named)} trained on the added images alone, with no real source image in any "
+                       "batch (the arm descriptions' \"source +\" does not hold).")
     return out
 
 

@@ -59,6 +59,18 @@ def test_both_reports_say_when_there_is_no_baseline_to_measure_a_benefit_from():
         assert "No source_only arm" not in report
 
 
+def test_both_reports_say_when_a_mix_fraction_leaves_out_the_source_or_the_added_images():
+    metrics = _metrics(arms=("source_only", "classic", "cyclegan", "test_time", "target_few", "oracle"))
+    metrics["run"]["mix"] = {"synthetic_fraction": 0.0, "target_fraction": 1.0}
+    for report in _both(metrics):
+        assert "mix.synthetic_fraction is 0: classic, cyclegan drew no added image into any batch" in report
+        assert "a benefit of theirs is 0 by construction" in report
+        assert "mix.target_fraction is 1: target_few trained on the added images alone" in report
+    metrics["run"]["mix"] = {"synthetic_fraction": 0.5, "target_fraction": 0.5}
+    for report in _both(metrics):
+        assert "mix.synthetic_fraction is" not in report and "mix.target_fraction is" not in report
+
+
 def test_both_reports_name_the_classes_a_synthetic_filter_left_out():
     metrics = _metrics()
     metrics["gan"]["cyclegan"] = summarize_gan_seeds({s: {"fid": 3.5, "kid": 0.01, "label_preservation": 0.25, "kept_fraction": 0.3,

@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
                   "target_train": len(data.rows("target", "train"))}
     metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds), "target_split": split, "train_data": train_data, "wall_seconds": wall,
                       "images_per_s": images_per_s, "device": ",".join(sorted(devices)) or "cpu"}
+    metrics["run"]["mix"] = params.mix.model_dump()  # what the reports say of a fraction of 0 or 1
     if few_labels:
         metrics["run"]["target_labels"] = few_labels
 
