@@ -6,6 +6,7 @@ per domain, split and class, the rejected files, and the problems that would sto
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,12 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     if untested and len(untested) < len(result.classes):
         result.notes.append(f"{Path(root) / target / 'test'}: no images of {len(untested)} of the {len(result.classes)} classes "
                             f"({listed(untested, 10)}); the target-test figures will say nothing about them (the reports warn too)")
+    train = Path(root) / source / "train"
+    listed_classes = {f.label for f in files if f.role == "source" and f.split == "train"}
+    empty = sorted(shown(e.name) for e in os.scandir(train) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+                   and shown(e.name) not in listed_classes)
+    if empty:
+        result.notes.append(f"{train}: empty class folder(s) {listed(empty, 10)}: no class until they hold images (prepare passes over them)")
     labeled = {c: result.counts[(target, "train", c)] for c in result.classes}
     unlabeled = [c for c, n in labeled.items() if not n and tested[c]]
     if any(labeled.values()) and unlabeled:  # a labeled target train (not a flat one) that lacks classes the test has

@@ -96,6 +96,16 @@ def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_
     assert "no images of" not in _check(make_folders(tmp_path / "full", per_class=2)).stdout
 
 
+def test_an_empty_source_class_folder_is_noted_as_no_class(tmp_path):
+    root = make_folders(tmp_path / "raw", per_class=2)
+    (root / "src" / "train" / "zebra").mkdir()
+    proc = _check(root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"note: {root / 'src' / 'train'}: empty class folder(s) zebra: no class until they hold images" in proc.stdout
+    assert "classes (3): a, b, c" in proc.stdout
+    assert "empty class folder" not in _check(make_folders(tmp_path / "full", per_class=2)).stdout
+
+
 def test_test_classes_the_labeled_target_train_lacks_are_noted(tmp_path):
     root = make_folders(tmp_path / "raw", per_class=2, flat_target_train=False)
     shutil.rmtree(root / "tgt" / "train" / "c")
