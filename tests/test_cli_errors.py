@@ -125,27 +125,39 @@ def _processes_under(root) -> list[int]:
     return found
 
 
+def _ctrl_c_at(cmd: list[str], cwd, marker, *, watch: str = "stdout") -> tuple[subprocess.Popen, list[str]]:
+    """Start a stage as a terminal would, send it SIGINT at the first line that `marker` accepts, and
+    return it ended, with every line of the watched stream: "stdout" (stderr merged in) or "stderr"."""
+    import signal
+
+    merged = watch == "stdout"
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+                            text=True, preexec_fn=default_sigint)
+    stream = proc.stdout if merged else proc.stderr
+    try:
+        lines = []
+        for line in stream:
+            lines.append(line)
+            if marker(line):
+                proc.send_signal(signal.SIGINT)
+                break
+        lines.extend(stream)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc, lines
+
+
 def test_a_stage_interrupted_while_it_imports_says_so_in_one_line():
     """Ctrl-C can reach a stage in its first seconds, while torch loads and before `run_stage` takes
     over: one line naming the stage, no traceback through the import machinery, and the exit of a
     process stopped by SIGINT (what dvc and the flow read as interrupted)."""
     import signal
 
-    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "pipelines.stages.train_gan", "--help"], cwd=REPO, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
-    try:
-        lines = []
-        for line in proc.stderr:  # -X importtime: one line as each import finishes
-            lines.append(line)
-            if line.rstrip().endswith("| pipelines.stages"):  # the hook is in place; pandas and torch are still to come
-                proc.send_signal(signal.SIGINT)
-                break
-        lines.extend(proc.stderr)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # -X importtime: one line on stderr as each import finishes; at this one the hook is in place, pandas and torch are still to come
+    proc, lines = _ctrl_c_at([sys.executable, "-X", "importtime", "-m", "pipelines.stages.train_gan", "--help"], REPO,
+                             lambda line: line.rstrip().endswith("| pipelines.stages"), watch="stderr")
     err = "".join(line for line in lines if not line.startswith("import time:"))
     assert proc.returncode == -signal.SIGINT, err
     assert err.strip() == "train_gan: interrupted while starting; nothing was written"
@@ -181,26 +193,12 @@ print(sorted(codes))
 def test_a_stage_interrupted_while_it_runs_names_itself_in_one_line(tmp_path):
     """Ctrl-C in the middle of a stage: one line naming the stage, the exit status of an interrupted
     command (130: what dvc reports and the flow reads as stopped), and no output written."""
-    import signal
-
     from tests.e2e import dvc
 
     repo = project_copy(tmp_path / "repo", {"gan": {"cyclegan": {"steps": 5000, "log_every": 1}}})
     dvc("repro", "few_labels", cwd=repo)
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", "--seed", "0"], cwd=repo,
-                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)
-    try:
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if " step " in line:  # training: past the imports and the data
-                proc.send_signal(signal.SIGINT)
-                break
-        lines.extend(proc.stdout)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc, lines = _ctrl_c_at([sys.executable, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", "--seed", "0"], repo,
+                             lambda line: " step " in line)  # training: past the imports and the data
     assert proc.returncode == 130, "".join(lines)
     assert lines[-1].strip() == "train_gan: interrupted; no output was left half-written", "".join(lines)
     assert not (repo / "artifacts" / "gan" / "cyclegan" / "0").exists()
