@@ -37,8 +37,8 @@ def features_and_predictions(model: nn.Module, images: torch.Tensor, *, batch_si
                              device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """A classifier's pooled features (N, D) and predicted classes (N,), computed a batch at a time
     on `device` and returned on the CPU. `images` are float in [-1, 1] or the stored uint8 (each batch
-    converted on the device, so a large set is never held as float). In float32 on every device:
-    FID's covariances want the features unrounded."""
+    converted on the device, so a large set is never held as float). Without autocast on every device:
+    bf16 features would round what FID's covariances are computed from."""
     model.eval().to(device)
     feats, preds = [], []
     for i in range(0, len(images), batch_size):
