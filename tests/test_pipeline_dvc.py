@@ -159,6 +159,17 @@ def test_a_gan_kind_left_out_of_gan_kinds_is_neither_trained_nor_needed(tmp_path
     assert proc.returncode != 0 and "classifier.arms has 'cgan', which reads the cgan GAN, but gan.kinds is ['cyclegan']" in proc.stdout + proc.stderr
 
 
+def test_with_no_gan_kind_the_baselines_run_alone(tmp_path):
+    """gan.kinds=[]: no GAN stage at all (an empty DVC matrix), and the arms that need none run and
+    are measured: what a team compares against before it trains any GAN."""
+    arms = ["source_only", "classic", "oracle"]
+    repo = project_copy(tmp_path / "repo", {"gan": {"kinds": [], "seeds": [0]}, "classifier": {"arms": arms, "seeds": [0]}})
+    ran = ran_stages(dvc("repro", cwd=repo).stdout)
+    assert not [s for s in ran if s.startswith(("train_gan", "synthesize"))] and "evaluate" in ran
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert set(metrics["target_test"]) == set(arms) and metrics["gan"] == {} and set(metrics["benefit"]) == {"classic", "oracle"}
+
+
 def test_second_repro_runs_nothing(digits_repo):
     repo, _ = digits_repo
     again = dvc("repro", cwd=repo)
