@@ -68,6 +68,27 @@ def _retry_transient(task, task_run, state) -> bool:
     return False
 
 
+class _NoTracebackForExpectedFailures(logging.Filter):
+    """Prefect logs a failed task's and flow's exception with its traceback. For the failures raised
+    here on purpose (a stage whose `dvc repro` failed, a refused params file or data folder) the
+    message says it all, and the traceback is Prefect's own machinery: some 100 lines before the
+    one-line `error:` on a failed stage. Other exceptions keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from augment.contract import DataLayoutError
+        from pipelines.config import ParamsError
+        from pipelines.workspace import WorkspaceError
+
+        if record.exc_info and isinstance(record.exc_info[1], (StageFailed, ParamsError, DataLayoutError, WorkspaceError)):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+for _name in ("prefect.task_runs", "prefect.flow_runs"):  # the loggers of Prefect's run engines (and of get_run_logger)
+    if not any(isinstance(f, _NoTracebackForExpectedFailures) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(_NoTracebackForExpectedFailures())
+
+
 def api_logger(run_logger: logging.LoggerAdapter) -> logging.LoggerAdapter:
     """A logger that sends records to the Prefect API only (no console handler), for captured output."""
     from prefect.logging.handlers import APILogHandler

@@ -37,7 +37,35 @@ def test_a_failed_stage_ends_the_run_with_its_own_message(tmp_path):
     last = proc.stderr.strip().splitlines()
     error = next(i for i, line in enumerate(last) if line.startswith("error: prepare: `dvc repro` exited"))
     assert f"error: {root / 'summer' / 'train' / 'a'}" in "\n".join(last[error:]), "\n".join(last[error:])
-    assert not [line for line in last[error:] if line.startswith("Traceback")]
+    assert "Traceback" not in proc.stdout + proc.stderr  # nor Prefect's (some 100 lines of its engine before this)
+
+
+@pytest.mark.filterwarnings("ignore:Logger 'prefect.task_runs' attempted to send logs to the API")  # no flow run here
+def test_prefect_logs_an_unexpected_exception_with_its_traceback_and_an_expected_one_without():
+    import logging
+
+    import pipelines.flows  # noqa: F401 - installs the filter
+    from pipelines.config import ParamsError
+    from pipelines.runtime import StageFailed
+
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append((record.getMessage(), record.exc_info is not None))
+
+    logger = logging.getLogger("prefect.task_runs")
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        for exc in (StageFailed("prepare: `dvc repro` exited with 255"), ParamsError("params.yaml: x"), RuntimeError("a bug")):
+            try:
+                raise exc
+            except Exception:
+                logger.error(f"failed: {exc}", exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+    assert seen == [("failed: prepare: `dvc repro` exited with 255", False), ("failed: params.yaml: x", False), ("failed: a bug", True)]
 
 
 @pytest.mark.e2e
