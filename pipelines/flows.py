@@ -254,6 +254,8 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
         for line in proc.stdout:
             line = line.rstrip("\n")
             tail.append(line)
+            if STOPPING.is_set() and line.startswith("ERROR: failed to reproduce"):
+                continue  # DVC's word for a stage stopped by Ctrl-C: the stage's own line and "stopped before it finished" say it
             emit(line)
             os.write(1, f"{line}\n".encode())  # the console, past Prefect's print capture (emit logs it already)
             status = next((name for text, name in STAGE_STATUS if text in line), status)

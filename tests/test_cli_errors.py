@@ -228,7 +228,7 @@ def test_a_stage_interrupted_while_it_runs_names_itself_in_one_line(tmp_path):
     proc, lines = _ctrl_c_at([sys.executable, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", "--seed", "0"], repo,
                              lambda line: " step " in line)  # training: past the imports and the data
     assert proc.returncode == 130, "".join(lines)
-    assert lines[-1].strip() == "train_gan: interrupted; no output was left half-written", "".join(lines)
+    assert lines[-1].strip() == "train_gan@cyclegan-0: interrupted; no output was left half-written", "".join(lines)
     assert not (repo / "artifacts" / "gan" / "cyclegan" / "0").exists()
 
 
@@ -262,6 +262,7 @@ def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finis
     assert "domain-augment demo: stopped. Stages that finished are kept" in err, err[-3000:]
     assert "Connection refused" not in out + err  # no report retried to the stopped server
     assert "its last lines" not in out + err  # a stage stopped by the signal is not reported as broken
+    assert "ERROR: failed to reproduce" not in out + err  # nor by DVC
     assert _processes_under(repo) == []  # no stage left running, nor the server (started here too)
     left = pending(repo)
     assert "prepare" not in left and any(stage.startswith("train_gan@") for stage in left)

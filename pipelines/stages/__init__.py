@@ -8,11 +8,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def stage_name() -> str:
-    """`python -m pipelines.stages.train_gan` -> "train_gan" (sys.argv[0] is "-m" until runpy has found the module)."""
+    """`python -m pipelines.stages.train_gan --gan cgan --seed 1` -> "train_gan@cgan-1", as dvc.yaml names
+    the matrix stage; "prepare" for one that is not (sys.argv[0] is "-m" until runpy has found the module)."""
     args = sys.orig_argv
     if "-m" in args[:-1]:
-        return args[args.index("-m") + 1].rpartition(".")[2]
-    return os.path.basename(sys.argv[0]).removesuffix(".py") or "stage"
+        name = args[args.index("-m") + 1].rpartition(".")[2]
+    else:
+        name = os.path.basename(sys.argv[0]).removesuffix(".py") or "stage"
+    item = {flag: args[i + 1] for i, flag in enumerate(args[:-1]) if flag in ("--gan", "--arm", "--seed")}
+    kind = item.get("--gan") or item.get("--arm")
+    return f"{name}@{kind}-{item['--seed']}" if kind and "--seed" in item else name
 
 
 def _interrupted_while_starting(kind, value, tb, _default=sys.excepthook):
