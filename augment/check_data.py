@@ -43,7 +43,8 @@ class DataCheck:
         for (domain, split), n in sorted(by_split.items()):
             per_class = ", ".join(f"{c} {k}" for (d, s, c), k in sorted(self.counts.items()) if (d, s) == (domain, split))
             out.append(f"{domain}/{split}: {n} images ({per_class})")
-        out.append(f"rejected: {len(self.rejected)} file(s)")
+        if self.counts or self.rejected:  # not before a layout problem that stopped the check before any file was read
+            out.append(f"rejected: {len(self.rejected)} file(s)")
         out += _first([f"  {path}: {reason}" for path, reason in self.rejected], most)
         if self.duplicates:
             out.append(f"duplicates: {len(self.duplicates)} byte-identical file(s) in both train and test (they inflate test scores)")
@@ -102,6 +103,10 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         result.notes += few_train_images_warnings({
             "target_train": sum(n for (d, s, _), n in result.counts.items() if (d, s) == (target, "train")),
             "source_train_per_class": {c: result.counts[(source, "train", c)] for c in result.classes}})
+    source_untested = [c for c in result.classes if not result.counts[(source, "test", c)]]
+    if source_untested:
+        result.notes.append(f"{Path(root) / source / 'test'}: no images of {listed(source_untested, 10)}; the source-test figures "
+                            "(how much each arm keeps of the source domain) will say nothing about them")
     untested = [c for c, n in tested.items() if not n]
     if untested and len(untested) < len(result.classes):
         result.notes.append(f"{Path(root) / target / 'test'}: no images of {len(untested)} of the {len(result.classes)} classes "

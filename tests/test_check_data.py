@@ -48,6 +48,7 @@ def test_layout_problems_and_empty_splits_exit_2_with_the_folder_named(tmp_path)
     shutil.rmtree(root / "tgt")
     proc = _check(root)
     assert proc.returncode == 2 and "tgt: missing (data.target='tgt')" in proc.stdout and "Traceback" not in proc.stderr
+    assert "rejected:" not in proc.stdout  # nothing was read: no count of rejections to give
     root = make_folders(tmp_path / "raw2", per_class=2)
     for f in (root / "src/test").rglob("*.png"):
         f.write_bytes(b"\x89PNG broken")
@@ -94,6 +95,14 @@ def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_
     # Counted as evaluate splits them: a class with no image holds none out (it counted -1 here)
     assert "rests on 2 images" in proc.stdout and "(2 of them are held out as target_val)" in proc.stdout, proc.stdout
     assert "no images of" not in _check(make_folders(tmp_path / "full", per_class=2)).stdout
+
+
+def test_a_class_the_source_test_split_lacks_is_noted(tmp_path):
+    root = make_folders(tmp_path / "raw", per_class=2)
+    shutil.rmtree(root / "src" / "test" / "c")
+    proc = _check(root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"note: {root / 'src' / 'test'}: no images of c; the source-test figures" in proc.stdout
 
 
 def test_an_empty_source_class_folder_is_noted_as_no_class(tmp_path):
