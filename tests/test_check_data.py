@@ -85,11 +85,17 @@ def test_values_run_would_refuse_are_refused_here_too(tmp_path):
     assert _check(root, "--resize", "pad").returncode == 0
 
 
-def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_not_fatal(tmp_path):
-    root = make_folders(tmp_path / "raw", per_class=2)
-    shutil.rmtree(root / "tgt" / "test" / "b")
+def _passes_without(tmp_path, folder: str, **layout):
+    """check-data on a small folder with `folder` (a class folder under it) removed: it must still pass."""
+    root = make_folders(tmp_path / "raw", per_class=2, **layout)
+    shutil.rmtree(root / folder)
     proc = _check(root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root, proc
+
+
+def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_not_fatal(tmp_path):
+    root, proc = _passes_without(tmp_path, "tgt/test/b")
     assert f"note: {root / 'tgt' / 'test'}: no images of 1 of the 3 classes (b); the target-test figures will say nothing" in proc.stdout
     assert proc.stdout.strip().endswith("ok: the pipeline would run on this data")
     # Counted as evaluate splits them: a class with no image holds none out (it counted -1 here)
@@ -98,10 +104,7 @@ def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_
 
 
 def test_a_class_the_source_test_split_lacks_is_noted(tmp_path):
-    root = make_folders(tmp_path / "raw", per_class=2)
-    shutil.rmtree(root / "src" / "test" / "c")
-    proc = _check(root)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    root, proc = _passes_without(tmp_path, "src/test/c")
     assert f"note: {root / 'src' / 'test'}: no images of c; the source-test figures" in proc.stdout
 
 
@@ -116,10 +119,7 @@ def test_an_empty_source_class_folder_is_noted_as_no_class(tmp_path):
 
 
 def test_test_classes_the_labeled_target_train_lacks_are_noted(tmp_path):
-    root = make_folders(tmp_path / "raw", per_class=2, flat_target_train=False)
-    shutil.rmtree(root / "tgt" / "train" / "c")
-    proc = _check(root)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    root, proc = _passes_without(tmp_path, "tgt/train/c", flat_target_train=False)
     assert (f"note: {root / 'tgt' / 'train'}: no labeled images of c, which the target test has; target_few, cgan and the oracle "
             "see no target label of it, so the oracle is no upper bound there") in proc.stdout
     assert "no labeled images" not in _check(make_folders(tmp_path / "full", per_class=2, flat_target_train=False)).stdout
