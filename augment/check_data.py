@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from augment.contract import DataLayoutError, check_classes, discover, listed, shown, source_classes, unreadable_splits
+from augment.contract import DataLayoutError, check_classes, discover, held_labels, listed, shown, source_classes, unreadable_splits
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import read_files, train_test_duplicates
 from augment.report import few_train_images_warnings, small_test_warning
@@ -111,12 +111,15 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     if untested and len(untested) < len(result.classes):
         result.notes.append(f"{Path(root) / target / 'test'}: no images of {len(untested)} of the {len(result.classes)} classes "
                             f"({listed(untested, 10)}); the target-test figures will say nothing about them (the reports warn too)")
-    train = Path(root) / source / "train"
-    listed_classes = {f.label for f in files if f.role == "source" and f.split == "train"}
-    empty = sorted(shown(e.name) for e in os.scandir(train) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
-                   and shown(e.name) not in listed_classes)
-    if empty:
-        result.notes.append(f"{train}: empty class folder(s) {listed(empty, 10)}: no class until they hold images (prepare passes over them)")
+    for role, domain in (("source", source), ("target", target)):
+        for split in ("train", "test"):
+            folder = Path(root) / domain / split
+            held = held_labels(files, role, split)
+            empty = sorted(shown(e.name) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+                           and shown(e.name) not in held)
+            if empty:
+                result.notes.append(f"{folder}: empty class folder(s) {listed(empty, 10)} (nothing in them but hidden files, if "
+                                    "anything): prepare passes over them")
     labeled = {c: result.counts[(target, "train", c)] for c in result.classes}
     unlabeled = [c for c, n in labeled.items() if not n and tested[c]]
     if any(labeled.values()) and unlabeled:  # a labeled target train (not a flat one) that lacks classes the test has

@@ -225,11 +225,20 @@ def unreadable_splits(files: list[FoundFile], root: Path, domains: tuple[str, st
     return out
 
 
+def held_labels(files: list[FoundFile], role: str, split: str) -> set[str]:
+    """The class folders of a split that hold something besides hidden entries: a folder with only a
+    .DS_Store (what a folder emptied in a file manager keeps) is an empty folder, passed over."""
+    return {f.label for f in files if f.role == role and f.split == split and f.label is not None
+            and not (f.problem or "").startswith("hidden")}
+
+
 def check_classes(source_classes: list[str], files: list[FoundFile], source_dir: Path, target_dir: Path) -> None:
     """Every labeled class (source train, source test, target test, labeled target train) must have usable
-    source train images: a class no arm can learn from the source would count against every arm but the oracle."""
+    source train images: a class no arm can learn from the source would count against every arm but the oracle.
+    A class folder holding nothing but hidden entries counts as empty, and empty ones are passed over."""
     known = set(source_classes)
-    source_train = [f for f in files if f.role == "source" and f.split == "train" and f.label is not None]
+    held = held_labels(files, "source", "train")
+    source_train = [f for f in files if f.role == "source" and f.split == "train" and f.label in held]
     empty = sorted({f.label for f in source_train} - known, key=natural_key)
     if empty:
         why = listed([f"{f.path.name}: {f.problem}" for f in source_train if f.label == empty[0]], 3, sep="; ")
@@ -245,8 +254,7 @@ def check_classes(source_classes: list[str], files: list[FoundFile], source_dir:
         )
     for role, folder in (("source", source_dir), ("target", target_dir)):
         for split in SPLITS:
-            labels = {f.label for f in files if f.role == role and f.split == split and f.label is not None}
-            missing = sorted(labels - known, key=natural_key)
+            missing = sorted(held_labels(files, role, split) - known, key=natural_key)
             if missing:
                 raise DataLayoutError(
                     f"{folder / split}: classes {missing} have no images in {source_dir / 'train'}; every labeled class "

@@ -110,16 +110,18 @@ def mark_unavailable(metrics: dict, unavailable: dict[str, str]) -> None:
                 metrics[section][arm] = {"status": "unavailable", "reason": reason}
 
 
-def interval_note(gan_seeds: list[int], classifier_seeds: list[int]) -> str:
-    """What the intervals of this run cover, in words for both reports."""
+def interval_note(gan_seeds: list[int], classifier_seeds: list[int], arms: list[str] | None = None) -> str:
+    """What the intervals of this run cover, in words for both reports; nothing of GANs when none of
+    `arms` (default: every arm) reads one."""
     note = ("Mean over classifier seeds with a 95% percentile bootstrap interval that resamples target test images and classifier "
             "seeds. ")
-    if len(gan_seeds) > 1:
+    gan_arms = arms is None or any(ARMS[a].gan for a in arms if a in ARMS)
+    if gan_arms and len(gan_seeds) > 1:
         pairs = ", ".join(f"{s}->{gan_seed_for(s, gan_seeds)}" for s in classifier_seeds)
         note += (f"GAN arms: one GAN of each kind per GAN seed {gan_seeds}; the classifier of seed s learns from GAN seed "
                  f"gan.seeds[s % {len(gan_seeds)}] ({pairs}), and each replicate first resamples GAN seeds, then classifier "
                  "seeds within them, so the interval includes the GAN's own training randomness. ")
-    else:
+    elif gan_arms:
         note += (f"Each GAN arm uses one trained GAN (gan.seeds = {gan_seeds}), so its interval does not include the GAN's own "
                  "training randomness; list two or more gan.seeds for that. ")
     return note + "Benefit is the arm minus source_only, paired by seed and image."
@@ -346,7 +348,7 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
         "",
         "## Target-domain test accuracy by arm",
         "",
-        interval_note(metrics["run"]["gan_seeds"], metrics["run"]["seeds"]),
+        interval_note(metrics["run"]["gan_seeds"], metrics["run"]["seeds"], list(metrics["target_test"])),
         "",
         "| arm | target accuracy | target macro-F1 | source accuracy | benefit vs source_only | training data |",
         "|---|---|---|---|---|---|",

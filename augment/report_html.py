@@ -111,7 +111,7 @@ def render_html(
         f"{len(classes)} classes, {dataset['image_size']} px, {dataset['channels']} channel(s). "
         f"Classifier seeds {e(str(metrics['run']['seeds']))}; device {e(metrics['run']['device'])}.</p>",
         "<h2>Target-domain test accuracy by arm</h2>",
-        f"<p>{e(interval_note(metrics['run']['gan_seeds'], metrics['run']['seeds']))} Green when a benefit's whole interval is above 0.</p>",
+        f"<p>{e(interval_note(metrics['run']['gan_seeds'], metrics['run']['seeds'], list(metrics['target_test'])))} Green when a benefit's whole interval is above 0.</p>",
         "<table><tr><th>arm</th><th>target accuracy</th><th>target macro-F1</th><th>source accuracy</th>"
         "<th>benefit vs source_only</th><th>training data</th></tr>",
     ]

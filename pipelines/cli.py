@@ -47,6 +47,13 @@ def _print_results(summary: dict) -> None:
         print(f"Experiment: {summary['experiment']['experiment']} (dvc exp show)")
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
+
+
 def _flow_kwargs(args: argparse.Namespace) -> dict:
     """The flow's arguments; this repo's params file checked first, with the overrides applied, so a
     misspelt key, a refused value or a file DVC cannot read stops here, by key, before a Prefect
@@ -214,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("--image-size", type=int, default=16, help="decode at this size, as data.image_size")
     data.add_argument("--channels", type=int, choices=(1, 3), default=3, help="as data.channels")
     data.add_argument("--resize", choices=("stretch", "crop", "pad"), default="stretch", help="as data.resize")
-    data.add_argument("--list", type=int, default=20, metavar="N", help="list at most N rejected and N duplicate files (0: all; default 20)")
+    data.add_argument("--list", type=_count, default=20, metavar="N", help="list at most N rejected and N duplicate files (0: all; default 20)")
     data.set_defaults(func=_check_data)
     preset = sub.add_parser("preset", help="print a preset file as -S arguments, for dvc exp run $(domain-augment preset FILE)")
     preset.add_argument("file")

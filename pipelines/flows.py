@@ -418,6 +418,7 @@ def pipeline(
         log.info(f"working in {workdir}" + (" (isolated worktree of HEAD, shared DVC cache)" if isolate else ""))
         # The params first: DVC reads them too, and a file it refuses (a key given twice) would stop the
         # checkout below with a traceback of DVC's instead of the key's name.
+        params_before = (Path(workdir) / "params.yaml").read_bytes()
         device = apply_overrides(str(workdir), list(overrides or []))
         remote = dvc_remote(workdir)
         if isolate:
@@ -432,7 +433,15 @@ def pipeline(
         jobs = jobs or default_jobs(device)
         graph = stage_graph(workdir, list(stages) if stages else None)
         if "index_raw" in graph:  # the run reads data.root (not a run of `--stage code` alone)
-            check_data_root(Path(root), Path(workdir))
+            try:
+                check_data_root(Path(root), Path(workdir))
+            except Exception:
+                if overrides:  # refused before any stage: params.yaml goes back to what it was, as for a refused value
+                    from augment.io import atomic_path
+
+                    with atomic_path(Path(workdir) / "params.yaml") as back:
+                        back.write_bytes(params_before)
+                raise
         log.info(f"{len(graph)} stage(s), up to {jobs} at once")
         unchanged = set() if force else up_to_date(workdir, list(graph))
         results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,

@@ -108,12 +108,18 @@ def test_a_class_the_source_test_split_lacks_is_noted(tmp_path):
     assert f"note: {root / 'src' / 'test'}: no images of c; the source-test figures" in proc.stdout
 
 
-def test_an_empty_source_class_folder_is_noted_as_no_class(tmp_path):
+def test_an_empty_class_folder_in_any_split_is_noted_and_passed_over(tmp_path):
+    """Empty, or holding only hidden files (a folder emptied in a file manager keeps its .DS_Store):
+    passed over with a note, in every split, never refused as a class without images."""
     root = make_folders(tmp_path / "raw", per_class=2)
     (root / "src" / "train" / "zebra").mkdir()
+    (root / "src" / "test" / "f").mkdir()
+    (root / "src" / "test" / "f" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (root / "tgt" / "test" / "e" / ".cache").mkdir(parents=True)
     proc = _check(root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"note: {root / 'src' / 'train'}: empty class folder(s) zebra: no class until they hold images" in proc.stdout
+    for folder, names in (("src/train", "zebra"), ("src/test", "f"), ("tgt/test", "e")):
+        assert f"note: {root / folder}: empty class folder(s) {names} (nothing in them but hidden files" in proc.stdout, proc.stdout
     assert "classes (3): a, b, c" in proc.stdout
     assert "empty class folder" not in _check(make_folders(tmp_path / "full", per_class=2)).stdout
 

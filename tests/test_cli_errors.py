@@ -78,6 +78,7 @@ def test_a_data_root_that_cannot_be_read_stops_the_run_before_any_stage_and_keep
     repo = project_copy(tmp_path / "repo")
     dvc("repro", "prepare", cwd=repo)
     before = (repo / "data" / "prepared" / "manifest.csv").read_bytes()
+    params = (repo / "params.yaml").read_bytes()
     root = tmp_path / "photos"
     if problem == "no target domain":
         (root / "summer" / "train" / "a").mkdir(parents=True)
@@ -90,6 +91,7 @@ def test_a_data_root_that_cannot_be_read_stops_the_run_before_any_stage_and_keep
     assert expected in proc.stderr
     assert "Running stage" not in proc.stdout + proc.stderr
     assert (repo / "data" / "prepared" / "manifest.csv").read_bytes() == before
+    assert (repo / "params.yaml").read_bytes() == params  # the -S values of a refused run are not left in it
 
 
 @pytest.mark.e2e

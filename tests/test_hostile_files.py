@@ -274,12 +274,14 @@ def test_file_names_that_are_not_utf8_are_written_as_escapes(tmp_path):
 @pytest.mark.parametrize("junk", [".DS_Store", "notes.txt"])
 def test_a_class_folder_without_a_usable_source_train_image_stops_naming_it(tmp_path, junk):
     """Classes are those with a decoded source train image; a folder holding only junk is none, and a
-    target test class of that name has nothing to learn from."""
+    target test class of that name has nothing to learn from. A folder holding only hidden files is an
+    empty one, passed over: the target test class is then the one named."""
     root = make_folders(tmp_path / "raw", per_class=2)
     (root / "src" / "train" / "d").mkdir()
     (root / "src" / "train" / "d" / junk).write_bytes(b"\x00\x00\x00\x01Bud1")
     _png(root / "tgt" / "test" / "d" / "0.png")
-    message = re.escape(f"{root / 'src' / 'train' / 'd'}: no usable image ({junk}: ")
+    message = re.escape(f"{root / 'src' / 'train' / 'd'}: no usable image ({junk}: " if junk != ".DS_Store" else
+                        f"{root / 'tgt' / 'test'}: classes ['d'] have no images in {root / 'src' / 'train'}")
     with pytest.raises(DataLayoutError, match=message):
         _prepare(root, tmp_path / "p")
     check = check_data(root, "src", "tgt", image_size=SIZE, channels=1)

@@ -113,6 +113,8 @@ def test_both_reports_say_when_intervals_leave_out_the_gans_own_randomness():
         assert "does not include the GAN's own training randomness" in report.replace("&#x27;", "'")
     for report in _both(_metrics(gan_seeds=(0, 1))):
         assert "includes the GAN's own training randomness" in report
+    for report in _both(_metrics(gan_seeds=(0,), arms=("source_only", "classic", "oracle"))):  # no GAN arm: nothing said of GANs
+        assert "GAN's own training randomness" not in report.replace("&#x27;", "'")
 
 
 def _with_split(target_test: int, per_class: dict[str, int], target_val: int = 9) -> dict:
