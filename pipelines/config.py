@@ -351,15 +351,15 @@ class _UniqueKeys(yaml.SafeLoader):
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
-            seen: dict = {}
+            seen: dict = {}  # key -> the line it first stands on
             for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
+                key, line = self.construct_object(key_node, deep=deep), key_node.start_mark.line + 1
                 try:
-                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                    if key in seen:  # also two on one line: {channels: 1, channels: 3}
+                        raise yaml.YAMLError(f"key {key!r} given twice in one mapping, at lines {seen[key]} and {line}")
+                    seen[key] = line
                 except TypeError:  # an unhashable key: the safe loader names it below
                     continue
-                if first != key_node.start_mark.line + 1:
-                    raise yaml.YAMLError(f"key {key!r} given twice in one mapping, at lines {first} and {key_node.start_mark.line + 1}")
         return super().construct_mapping(node, deep=deep)
 
 

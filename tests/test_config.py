@@ -124,6 +124,9 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text((REPO / "params.yaml").read_text().replace("  channels: 1", "  channels: 1\n  channels: 3"))
     with pytest.raises(ParamsError, match=r"bad\.yaml: not valid YAML: key 'channels' given twice in one mapping, at lines 10 and 11$"):
         load_params(bad)  # as `dvc repro` refuses it, not checked as the last value
+    bad.write_text("data: {channels: 1, channels: 3}\n")
+    with pytest.raises(ParamsError, match=r"key 'channels' given twice in one mapping, at lines 1 and 1$"):
+        load_params(bad)
 
 
 def test_balance_strength_takes_inf_for_exact_totals(tmp_path):
