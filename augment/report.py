@@ -110,12 +110,12 @@ def mark_unavailable(metrics: dict, unavailable: dict[str, str]) -> None:
                 metrics[section][arm] = {"status": "unavailable", "reason": reason}
 
 
-def interval_note(gan_seeds: list[int], classifier_seeds: list[int], arms: list[str] | None = None) -> str:
+def interval_note(gan_seeds: list[int], classifier_seeds: list[int], arms: list[str]) -> str:
     """What the intervals of this run cover, in words for both reports; nothing of GANs when none of
-    `arms` (default: every arm) reads one."""
+    the run's `arms` reads one."""
     note = ("Mean over classifier seeds with a 95% percentile bootstrap interval that resamples target test images and classifier "
             "seeds. ")
-    gan_arms = arms is None or any(ARMS[a].gan for a in arms if a in ARMS)
+    gan_arms = any(ARMS[a].gan for a in arms if a in ARMS)
     if gan_arms and len(gan_seeds) > 1:
         pairs = ", ".join(f"{s}->{gan_seed_for(s, gan_seeds)}" for s in classifier_seeds)
         note += (f"GAN arms: one GAN of each kind per GAN seed {gan_seeds}; the classifier of seed s learns from GAN seed "
@@ -186,7 +186,7 @@ def report_warnings(metrics: dict) -> list[str]:
     out += few_train_images_warnings(metrics["run"].get("train_data", {}))
     stuck = {arm: t["majority_prediction_share"] for arm, t in metrics["target_test"].items()
              if t.get("majority_prediction_share", 0) >= DEGENERATE_SHARE}
-    tested = [n for n in (split.get("target_test_per_class") or {}).values()]
+    tested = list((split.get("target_test_per_class") or {}).values())
     if tested and max(tested) >= DEGENERATE_SHARE * sum(tested):  # the test set itself is (nearly) one class: reading it so is right
         stuck = {}
     if stuck:
