@@ -17,6 +17,9 @@ DEFAULT_MAX_PIXELS = 40_000_000  # anything bigger is "absurdly large" for this 
 # `_square`'s resize reduces by whole factors only down to 3x (reducing_gap) before its bicubic
 # filter: a photo taken to 32 px decodes 2-4x faster, with the same antialiasing margin.
 DRAFT_MARGIN = 3
+# `decode` applies its own limit (data.max_image_pixels) to the header's size before any pixel is
+# read; PIL's fixed one (about 179 million px, a warning from half that) would override the user's.
+Image.MAX_IMAGE_PIXELS = None
 
 
 class ImageRejected(Exception):
@@ -24,13 +27,25 @@ class ImageRejected(Exception):
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
-    """16-bit and float images -> 8-bit, scaled by their own value range rather than clipped."""
+    """16-bit, 32-bit and float grey images -> 8-bit, by what their values mean: 65535 is a 16-bit
+    image's white (as every viewer shows it), 1.0 a float image's in [0, 1], and values in 0-255 are
+    kept. Only values outside those scales are stretched over their own range (a constant image of
+    them keeps its level, clipped), so a dark 16-bit photo stays dark and a flat one is not blackened."""
     arr = np.asarray(img, dtype=np.float64)
     finite = np.isfinite(arr)
     if not finite.all():  # scaled by its range, one NaN or infinity would turn the whole image black
         raise ImageRejected(f"{int((~finite).sum())} of {arr.size} pixel values are not finite (NaN or infinity)")
     lo, hi = float(arr.min()), float(arr.max())
-    scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo) * 255.0
+    if img.mode.startswith("I;16") or (img.mode == "I" and lo >= 0 and 255 < hi <= 65535):
+        scaled = arr / 257.0  # 65535 -> 255
+    elif img.mode == "F" and lo >= 0 and hi <= 1:
+        scaled = arr * 255.0
+    elif lo >= 0 and hi <= 255:
+        scaled = arr
+    elif hi > lo:
+        scaled = (arr - lo) / (hi - lo) * 255.0
+    else:
+        scaled = np.clip(arr, 0, 255)
     return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
 
 
@@ -104,7 +119,7 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
         with Image.open(path) as img:
             width, height = img.size
             if width * height > max_pixels:
-                raise ImageRejected(f"too large: {width}x{height} px exceeds {max_pixels} px")
+                raise ImageRejected(f"too large: {width}x{height} px exceeds {max_pixels} px (data.max_image_pixels)")
             if width < 1 or height < 1:
                 raise ImageRejected(f"empty image: {width}x{height} px")
             if img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale in the DCT where that still leaves
@@ -115,8 +130,6 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
         raise
     except UnidentifiedImageError:
         raise ImageRejected("not an image (unidentified format)") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageRejected(f"too large: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"unreadable: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a format plugin's own bug on a corrupt file (SPIDER: AttributeError)
@@ -125,15 +138,12 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
 
 def stored_pixels(path: Path) -> int | None:
     """Width x height from a regular file's header, nothing decoded; None when no decoder recognises
-    it. A FIFO, device or socket is never opened. A file over PIL's decompression-bomb limit counts
-    as just over twice that limit, the point where PIL refuses to open it."""
+    it. A FIFO, device or socket is never opened."""
     try:
         if not stat.S_ISREG(path.stat().st_mode):
             return None
         with Image.open(path) as img:
             return img.width * img.height
-    except Image.DecompressionBombError:
-        return 2 * (Image.MAX_IMAGE_PIXELS or 0) + 1
     except Exception:  # noqa: BLE001 - unidentified, unreadable, or a format plugin's own bug
         return None
 

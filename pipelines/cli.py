@@ -129,19 +129,22 @@ def _check_data(args: argparse.Namespace) -> int:
     # where there is none) with the data keys of this folder.
     params = Path(args.repo) / args.params
     raw = read_yaml(params, "not found") if params.is_file() else {}
-    data = {"dataset": "folders", "root": str(args.root), "source": args.source, "target": args.target,
-            "image_size": args.image_size, "channels": args.channels, "resize": args.resize}
+    given = {key: value for key, value in (("image_size", args.image_size), ("channels", args.channels), ("resize", args.resize))
+             if value is not None}  # the rest as params.yaml's data section says, as in a run
+    data = {"dataset": "folders", "root": str(args.root), "source": args.source, "target": args.target, **given}
     raw = {**raw, "data": {**(raw.get("data") or {}), **data}} if isinstance(raw, dict) else raw
     against = params.name if params.is_file() else "the default params"
+    flags = "".join(f" --{key.replace('_', '-')} {value}" for key, value in given.items())
     try:
-        parsed = parse_params(raw, f"check-data --image-size {args.image_size} --channels {args.channels} with {against}", build_transforms=False)
+        parsed = parse_params(raw, f"check-data{flags} with {against}", build_transforms=False)
     except ParamsError as exc:  # no image is decoded at a size the run would refuse
         result = DataCheck(problems=[str(exc)])
     else:
         from pipelines.cpu_threads import idle_cores
 
-        result = check_data(args.root, args.source, args.target, image_size=args.image_size, channels=args.channels, resize=args.resize,
-                            workers=idle_cores(), validation_fraction=parsed.evaluate.validation_fraction)
+        d = parsed.data
+        result = check_data(args.root, args.source, args.target, image_size=d.image_size, channels=d.channels, resize=d.resize,
+                            max_pixels=d.max_image_pixels, workers=idle_cores(), validation_fraction=parsed.evaluate.validation_fraction)
     print("\n".join(result.lines(most=args.list or None)))
     return 0 if result.ok else 2
 
@@ -218,9 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("root", help="folder holding <source>/ and <target>/")
     data.add_argument("--source", required=True, help="source domain folder name (labeled)")
     data.add_argument("--target", required=True, help="target domain folder name")
-    data.add_argument("--image-size", type=int, default=16, help="decode at this size, as data.image_size")
-    data.add_argument("--channels", type=int, choices=(1, 3), default=3, help="as data.channels")
-    data.add_argument("--resize", choices=("stretch", "crop", "pad"), default="stretch", help="as data.resize")
+    data.add_argument("--image-size", type=int, help="decode at this size (default: data.image_size of --params)")
+    data.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 (default: data.channels of --params)")
+    data.add_argument("--resize", choices=("stretch", "crop", "pad"), help="default: data.resize of --params; "
+                      "data.max_image_pixels and evaluate.validation_fraction come from there too")
     data.add_argument("--list", type=_count, default=20, metavar="N", help="list at most N rejected and N duplicate files (0: all; default 20)")
     data.set_defaults(func=_check_data)
     preset = sub.add_parser("preset", help="print a preset file as -S arguments, for dvc exp run $(domain-augment preset FILE)")

@@ -207,6 +207,10 @@ class ClassifierParams(_Strict):
             raise ValueError(f"unknown arm(s) {unknown}. Valid: {', '.join(ARMS)}")
         if len(set(v)) != len(v):
             raise ValueError("arms must not repeat")
+        for arm in v:
+            if ARMS[arm].test_time and "source_only" not in v:  # it trains nothing: its readings are source_only's
+                raise ValueError(f"{arm} needs source_only in arms too: its predictions are the source_only classifiers' "
+                                 "on translated target images")
         return v
 
     _seeds = field_validator("seeds")(classmethod(lambda cls, v: _distinct_non_negative(v)))

@@ -80,7 +80,7 @@ def test_values_run_would_refuse_are_refused_here_too(tmp_path):
                       (30, "data.image_size: must be divisible by 4 (the generators downsample twice) (got 30)")):
         proc = _check(root, "--image-size", str(size))
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-        assert f"problem: check-data --image-size {size} --channels 3 with params.yaml: {why}" in proc.stdout
+        assert f"problem: check-data --image-size {size} with params.yaml: {why}" in proc.stdout  # the flags given, no others
     assert _check(root, "--image-size", "32").returncode == 0
     assert _check(root, "--resize", "pad").returncode == 0
 
@@ -92,6 +92,20 @@ def _passes_without(tmp_path, folder: str, **layout):
     proc = _check(root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return root, proc
+
+
+def test_what_no_flag_gives_comes_from_the_params_file_as_in_a_run(tmp_path):
+    """data.max_image_pixels (and the size, channels and resize no flag gives) are read from --params:
+    check-data said ok on images that prepare then refused as too large."""
+    root = make_folders(tmp_path / "raw", per_class=2)
+    params = tmp_path / "params.yaml"
+    text = (REPO / "params.yaml").read_text()
+    assert "max_image_pixels: 40000000" in text
+    params.write_text(text.replace("max_image_pixels: 40000000", "max_image_pixels: 100"))
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--params", str(params), "check-data", str(root), "--source", "src", "--target", "tgt"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "px exceeds 100 px (data.max_image_pixels)" in proc.stdout and "no usable image" in proc.stdout
 
 
 def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_not_fatal(tmp_path):

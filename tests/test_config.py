@@ -59,6 +59,8 @@ def test_every_params_key_has_a_comment():
         ("mix.synthetic_fraction", 1.5, r"mix\.synthetic_fraction: Input should be less than or equal to 1"),
         ("classifier.arms", ["source_only", "bogus"], r"classifier\.arms: unknown arm\(s\) \['bogus'\]\. Valid: source_only"),
         ("classifier.seeds", [0, 0], r"classifier\.seeds: seeds must not repeat"),
+        # test_time trains nothing: without source_only, evaluate had no classifier to read with
+        ("classifier.arms", ["test_time"], r"classifier\.arms: test_time needs source_only in arms too"),
         ("data.dataset", "imagenet", r"data\.dataset: Input should be 'digits' or 'folders'"),
         ("gan.cgan.lr_scaling", "cubic", r"gan\.cgan\.lr_scaling: Input should be 'sqrt', 'linear' or 'none'"),
         ("runtime.launcher", "mpirun -n 2", r"runtime\.launcher: must start with 'python' or 'torchrun'"),

@@ -10,7 +10,7 @@ from PIL import Image
 from augment.contract import DataLayoutError, discover, natural_key
 from augment.dataset import load_prepared
 from augment.few_labels import choose_few, consumer_file, write_consumer_files
-from augment.images import ImageRejected, read_image
+from augment.images import ImageRejected, decode, read_image
 from augment.prepare import PrepareConfig, prepare
 from tests.conftest import make_folders
 
@@ -208,6 +208,37 @@ def test_any_mode_converts(tmp_path, mode):
         out = read_image(path, size=8, channels=channels)
         assert out.shape == (8, 8, channels) and out.dtype == np.uint8
         assert out.max() > 0  # converted, not blanked
+
+
+def test_deep_images_keep_their_level(tmp_path):
+    """16-bit and float values are read by their scale, not stretched over their own range: a flat
+    16-bit white stays white (it came out black), and a picture saved as 16-bit or as float in [0, 1]
+    decodes as its 8-bit self."""
+    pic = np.random.default_rng(0).integers(40, 200, (20, 20)).astype(np.uint8)
+    Image.fromarray(pic.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    Image.fromarray(np.full((20, 20), 65535, np.uint16)).save(tmp_path / "white16.png")
+    Image.fromarray(pic.astype(np.float32) / 255, "F").save(tmp_path / "unit.tif")
+    Image.fromarray(np.full((20, 20), 0.5, np.float32), "F").save(tmp_path / "grey.tif")
+    Image.fromarray(pic.astype(np.float32) * 10 - 500, "F").save(tmp_path / "wide.tif")  # no scale: stretched over its range
+
+    def grey(name):
+        return read_image(tmp_path / name, size=20, channels=1)[..., 0]
+
+    assert np.array_equal(grey("sixteen.png"), pic) and np.array_equal(grey("unit.tif"), pic)
+    assert (grey("white16.png") == 255).all() and (grey("grey.tif") == 128).all()
+    wide = grey("wide.tif")
+    assert wide.min() == 0 and wide.max() == 255
+
+
+def test_max_image_pixels_is_the_only_size_limit(tmp_path):
+    """data.max_image_pixels decides alone: set above PIL's own decompression-bomb limit (about 179
+    million px, which refused this image with PIL's numbers) it reads the image, and a refusal names the key."""
+    path = tmp_path / "big.png"
+    Image.fromarray(np.full((14000, 14000), 77, np.uint8)).save(path)
+    out, size = decode(path, size=16, channels=1, max_pixels=200_000_000)
+    assert size == (14000, 14000) and (out == 77).all()
+    with pytest.raises(ImageRejected, match=r"too large: 14000x14000 px exceeds 40000000 px \(data\.max_image_pixels\)"):
+        decode(path, size=16, channels=1)
 
 
 def test_read_image_rejects_directory_like_garbage(tmp_path):

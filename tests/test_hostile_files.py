@@ -173,7 +173,7 @@ def test_hostile_files_are_converted_or_rejected_with_a_reason_and_the_root_is_o
     assert rotated[: SIZE // 3].mean() > 150 and rotated[-SIZE // 3 :].mean() < 60
     gif = px[str(cases["animated GIF"][0])]
     assert gif[:, : SIZE // 4, 0].mean() > 150 and gif[:, -SIZE // 4 :, :].mean() < 60  # the first frame, not the red one
-    assert px[str(cases["16-bit PNG"][0])].std() > 20  # scaled by its range, not clipped to white
+    assert px[str(cases["16-bit PNG"][0])].std() > 20  # scaled by 65535, not clipped to white
     assert px[str(cases["float32 TIFF (0..1)"][0])].std() > 20  # not rounded to black
     lab = px[str(cases["LAB TIFF"][0])].mean(axis=2)
     assert lab[:, :4].mean() > 200 and lab[:, -4:].mean() < 30  # the bar survives the LAB -> RGB conversion

@@ -289,6 +289,11 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     assert m["target_test"]["oracle"]["status"] == "unavailable" and "flat" in m["target_test"]["oracle"]["reason"]
     assert "oracle | not run" in (repo / "reports/report.md").read_text()
     assert json.loads((repo / "data/prepared/dataset.json").read_text())["channels"] == 3
+    # Only arms this data cannot have: evaluate stops by key with each arm's reason (it crashed drawing no plots)
+    failed = dvc("exp", "run", "-S", "classifier.arms=[oracle]", "-S", "gan.kinds=[]", cwd=repo, check=False)
+    assert failed.returncode != 0
+    said = failed.stdout + failed.stderr
+    assert "error: no arm of classifier.arms ['oracle'] could be measured on this data (oracle: " in said and "Traceback" not in said
 
 
 def test_files_dvc_cannot_hash_are_listed_by_prepare_not_fatal(tmp_path):

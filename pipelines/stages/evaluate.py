@@ -16,6 +16,7 @@ import torch
 from augment.arms import ARMS, gan_seed_for
 from augment.classify import load_classifier, predict
 from augment.classic import classic_transform
+from augment.contract import DataLayoutError
 from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared, load_synthetic
 from augment.gan_quality import gan_quality, summarize_gan_seeds
@@ -127,6 +128,10 @@ def main(argv: list[str] | None = None) -> None:
             unavailable[arm] = found
         else:
             predictions[arm] = found
+    if not predictions:
+        why = "; ".join(f"{arm}: {reason}" for arm, reason in unavailable.items())
+        raise DataLayoutError(f"no arm of classifier.arms {list(cp.arms)} could be measured on this data ({why}); "
+                              "add source_only, which needs no target label, to classifier.arms")
     # Hold out the validation images only now: every classifier predicted the whole target test split.
     _, target_rows = data.labeled("target", "test")
     val_paths = validation_paths(target_rows, params.evaluate.validation_fraction, params.evaluate.validation_seed)
