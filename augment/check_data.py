@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from augment.contract import DataLayoutError, check_classes, discover, held_labels, listed, shown, source_classes, unreadable_splits
+from augment.contract import (DataLayoutError, check_classes, class_label, discover, held_labels, listed, shown, source_classes,
+                              unreadable_splits)
 from augment.images import DEFAULT_MAX_PIXELS
-from augment.prepare import read_files, train_test_duplicates
+from augment.prepare import label_conflicts, read_files, train_test_duplicates
 from augment.report import few_train_images_warnings, small_test_warning
 from augment.validation import validation_count
 
@@ -27,6 +28,7 @@ class DataCheck:
     problems: list[str] = field(default_factory=list)  # anything that stops the pipeline
     notes: list[str] = field(default_factory=list)  # what the run survives but its figures will not cover
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (file, split) byte-identical across train and test
+    conflicts: list[tuple[str, str]] = field(default_factory=list)  # (file, class) byte-identical to a file of another class
     classes: list[str] = field(default_factory=list)
 
     @property
@@ -49,6 +51,10 @@ class DataCheck:
         if self.duplicates:
             out.append(f"duplicates: {len(self.duplicates)} byte-identical file(s) in both train and test (they inflate test scores)")
             out += _first([f"  {path} ({split})" for path, split in self.duplicates], most)
+        if self.conflicts:
+            out.append(f"label conflicts: {len(self.conflicts)} byte-identical file(s) filed under different classes "
+                       "(one image, two labels: no classifier reads both right)")
+            out += _first([f"  {path} ({label})" for path, label in self.conflicts], most)
         out += [f"note: {n}" for n in self.notes]
         out += [f"problem: {p}" for p in self.problems]
         out.append("ok: the pipeline would run on this data" if self.ok else "not ok: prepare would stop (see problems above)")
@@ -85,14 +91,17 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
             result.rejected.append((shown(str(f.path)), shown(f.problem)))
             continue
         result.counts[(f.domain, f.split, f.label if f.label is not None else "(unlabeled)")] += 1
-        read.append({"sha256": r.sha256, "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split})
+        read.append({"sha256": r.sha256, "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "label": f.label})
     result.classes = source_classes(files)  # the decoded ones: a class folder holding only junk is no class
     try:
         check_classes(result.classes, files, Path(root) / source, Path(root) / target)
     except DataLayoutError as exc:
         result.problems.append(str(exc))
-    dup = train_test_duplicates(pd.DataFrame(read, columns=["sha256", "source_path", "domain", "split"]))
+    read = pd.DataFrame(read, columns=["sha256", "source_path", "domain", "split", "label"])
+    dup = train_test_duplicates(read)
     result.duplicates = list(zip(dup.source_path, dup.split))
+    clash = label_conflicts(read[read.label.notna()])
+    result.conflicts = list(zip(clash.source_path, clash.label))
     result.problems += unreadable_splits(files, Path(root), (source, target))
     tested = {c: result.counts[(target, "test", c)] for c in result.classes}
     if not result.problems:
@@ -115,8 +124,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         for split in ("train", "test"):
             folder = Path(root) / domain / split
             held = held_labels(files, role, split)
-            empty = sorted(shown(e.name) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
-                           and shown(e.name) not in held)
+            empty = sorted(class_label(e.name) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+                           and class_label(e.name) not in held)
             if empty:
                 result.notes.append(f"{folder}: empty class folder(s) {listed(empty, 10)} (nothing in them but hidden files, if "
                                     "anything): prepare passes over them")

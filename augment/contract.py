@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,13 @@ def shown(text: str) -> str:
     """`text` as valid UTF-8: bytes of a file name that are not UTF-8 (which Python holds as
     surrogates, 'caf\\udce9') written as '\\xe9', so CSV files, JSON and terminals take it."""
     return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def class_label(name: str) -> str:
+    """A class folder's name as its label: valid UTF-8 (`shown`) in Unicode's composed form (NFC), so
+    a 'Ü' copied from a file system that stores it decomposed (macOS's HFS+) names the same class as a
+    'Ü' typed elsewhere."""
+    return shown(unicodedata.normalize("NFC", name))
 
 
 def listed(items: list[str], most: int = 5, sep: str = ", ") -> str:
@@ -174,9 +182,15 @@ def discover_domain(root: Path, domain: str, role: str) -> list[FoundFile]:
             raise DataLayoutError(f"{d}: no class folders; expected {d}/<class>/<images>{_refused_folders(flat)}")
         for f, why in flat:
             found.append(FoundFile(f, domain, role, split, None, why))
+        named: dict[str, Path] = {}
         for cd in sorted(class_dirs, key=lambda p: natural_key(p.name)):
+            label = class_label(cd.name)
+            if label in named:
+                raise DataLayoutError(f"{named[label]} and {cd}: two class folders named {label!r} once their Unicode is composed "
+                                      "(NFC; the same letters, stored two ways). Merge them into one folder")
+            named[label] = cd
             for f, why in _class_files(cd, root):
-                found.append(FoundFile(f, domain, role, split, shown(cd.name), why))
+                found.append(FoundFile(f, domain, role, split, label, why))
         if not any(ff.split == split and ff.domain == domain and ff.problem is None for ff in found):
             raise DataLayoutError(f"{d}: no files found; expected images with suffixes {', '.join(IMAGE_SUFFIXES)}{_refused_folders(flat)}")
     return found
@@ -258,5 +272,19 @@ def check_classes(source_classes: list[str], files: list[FoundFile], source_dir:
             if missing:
                 raise DataLayoutError(
                     f"{folder / split}: classes {missing} have no images in {source_dir / 'train'}; every labeled class "
-                    f"needs labeled source train images. Source train classes: {source_classes}"
+                    f"needs labeled source train images. Source train classes: {source_classes}{_why_missing(missing, known, files)}"
                 )
+
+
+def _why_missing(missing: list[str], known: set[str], files: list[FoundFile]) -> str:
+    """What may explain classes without source train images: a folder of that name in source train
+    that was refused (a symlinked folder), or a source class whose name differs only in case or in
+    spaces at its ends."""
+    refused = {f.path.name: f.problem for f in files
+               if f.role == "source" and f.split == "train" and f.label is None and f.problem and f.path.name in missing}
+    out = [f"{name} in the source train split: {why}" for name, why in refused.items()]
+    for name in missing:
+        near = [k for k in sorted(known) if k.strip().casefold() == name.strip().casefold()]
+        if near:
+            out.append(f"{name!r} differs from the source class {near[0]!r} only in case or in spaces")
+    return f" ({'; '.join(out)})" if out else ""

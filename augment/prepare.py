@@ -6,6 +6,7 @@ Output layout (under `out_dir`):
     manifest.csv    one row per accepted image (see MANIFEST_COLUMNS)
     rejected.csv    one row per unusable file: source_path, domain, split, reason
     duplicates.csv  byte-identical files found in both a train and a test split (they inflate test scores)
+    label_conflicts.csv  byte-identical labeled files filed under different classes (one image, two labels)
     dataset.json    classes, domains, channels, image size, counts
 """
 from __future__ import annotations
@@ -116,6 +117,17 @@ def train_test_duplicates(files: pd.DataFrame) -> pd.DataFrame:
     return dup[["sha256", "source_path", "domain", "split"]].sort_values(["sha256", "split", "source_path"]).reset_index(drop=True)
 
 
+def label_conflicts(labeled: pd.DataFrame) -> pd.DataFrame:
+    """Rows (sha256, source_path, domain, split, label) of byte-identical files among `labeled` (rows
+    that carry a class) filed under different classes, in any domain or split: one image with two
+    labels, which no classifier reads right both times (in a test split it caps every arm's accuracy)."""
+    columns = ["sha256", "source_path", "domain", "split", "label"]
+    if labeled.empty:
+        return labeled.reindex(columns=columns)
+    clash = labeled.groupby("sha256").label.transform("nunique") > 1
+    return labeled.loc[clash, columns].sort_values(["sha256", "label", "source_path"]).reset_index(drop=True)
+
+
 def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: PrepareConfig, out_dir: Path,
             pixels: PixelWriter) -> pd.DataFrame:
     pixels.close(empty_shape=(cfg.image_size, cfg.image_size, cfg.channels))
@@ -124,6 +136,7 @@ def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: Pre
     write_pngs(out_dir, manifest)
     write_csv(pd.DataFrame(rejected, columns=REJECTED_COLUMNS), out_dir / "rejected.csv")
     write_csv(train_test_duplicates(manifest), out_dir / "duplicates.csv")
+    write_csv(label_conflicts(manifest[manifest.label_index >= 0]), out_dir / "label_conflicts.csv")
     target_train = manifest[(manifest.role == "target") & (manifest.split == "train")]
     write_json({
         "classes": classes,

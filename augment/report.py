@@ -184,6 +184,7 @@ def report_warnings(metrics: dict) -> list[str]:
     split = metrics["run"].get("target_split", {})
     out += [w for w in (absent_classes_warning(split), small_test_warning(split)) if w]
     out += few_train_images_warnings(metrics["run"].get("train_data", {}))
+    out += data_files_warnings(metrics["run"].get("data_files", {}))
     stuck = {arm: t["majority_prediction_share"] for arm, t in metrics["target_test"].items()
              if t.get("majority_prediction_share", 0) >= DEGENERATE_SHARE}
     tested = list((split.get("target_test_per_class") or {}).values())
@@ -268,6 +269,26 @@ def few_train_images_warnings(train: dict) -> list[str]:
     return out
 
 
+def data_files_warnings(files: dict) -> list[str]:
+    """Warnings for what `prepare` found in the files (`run.data_files`; {} for a run recorded before
+    they were counted): files it left out, target test images byte-identical to a train image, and
+    one image filed under two classes."""
+    out = []
+    if files.get("rejected"):
+        out.append(f"Files not read: {files['rejected']} file(s) under data.root were left out (data/prepared/rejected.csv gives "
+                   "each with its reason). Every figure is over the images that were read; if some of those files matter, "
+                   "convert or replace them and run again.")
+    if files.get("target_test_in_train"):
+        out.append(f"Target test images seen in training: {files['target_test_in_train']} of the target test images are "
+                   "byte-identical to a train image (data/prepared/duplicates.csv). An arm that trained on the copy (or whose "
+                   "GANs learned from it) reads it from memory, so the target figures are inflated; remove one copy.")
+    if files.get("label_conflicts"):
+        out.append(f"One image, two labels: {files['label_conflicts']} labeled files are byte-identical to a file filed under "
+                   "another class (data/prepared/label_conflicts.csv). No classifier reads both copies right: in a test split "
+                   "they cap every arm's accuracy, in a train split they teach both classes. Keep each image in one class.")
+    return out
+
+
 def small_test_warning(split: dict) -> str | None:
     """The warning for a target test set (what is left after target_val) of fewer than SMALL_TEST
     images, or with classes of fewer than SMALL_CLASS; None when it is large enough."""
@@ -275,17 +296,17 @@ def small_test_warning(split: dict) -> str | None:
     if n is None:
         return None
     few = sorted((k, c) for c, k in per_class.items() if 0 < k < SMALL_CLASS)
-    held = f"evaluate.validation_fraction ({split.get('target_val', 0)} of them are held out as target_val)"
+    held = (f", or lower evaluate.validation_fraction ({split['target_val']} of them are held out as target_val)"
+            if split.get("target_val") else "")  # advice only where some are held out
     if n < SMALL_TEST:
         return (f"Small target test set: every target-test figure rests on {n} images. One image moves an accuracy by "
                 f"{1 / max(n, 1):.3f}, a bootstrap over so few images understates the uncertainty, and two arms that agree on "
-                f"all of them show a benefit of +0.000 [0.000, 0.000] that says nothing. Add labeled target test images, or "
-                f"lower {held}.")
+                f"all of them show a benefit of +0.000 [0.000, 0.000] that says nothing. Add labeled target test images{held}.")
     if few:
         named = listed([f"{c} ({k})" for k, c in few])
         return (f"Few target test images of some classes: {named}. Their per-class accuracy moves by "
                 f"{1 / max(few[0][0], 1):.2f} or more per image, and they weigh in macro-F1 as much as any class; the overall "
-                f"accuracy rests on all {n} images. Add labeled target test images of these classes, or lower {held}.")
+                f"accuracy rests on all {n} images. Add labeled target test images of these classes{held}.")
     return None
 
 

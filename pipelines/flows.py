@@ -200,10 +200,19 @@ def check_data_root(root: Path, workdir: Path) -> None:
     if d.dataset != "folders":
         return
     rel = Path(d.root)
-    if workdir != root and not rel.is_absolute() and not (workdir / rel).is_dir() and (root / rel).is_dir():
-        raise ParamsError(f"data.root {d.root!r}: a folder of your checkout ({root / rel}) that the run's worktree of the committed HEAD "
-                          f"does not hold. Track it with DVC and commit (dvc add {d.root}), give its absolute path "
-                          f"(-S data.root={(root / rel).resolve()}), or run with --in-place")
+    if not rel.is_absolute() and not (workdir / rel).is_dir():
+        mine = (root / rel).resolve()
+        if mine.is_dir() and mine.is_relative_to(root.resolve()):  # workdir is a worktree of HEAD
+            raise ParamsError(f"data.root {d.root!r}: a folder of your checkout ({root / rel}) that the run's worktree of the committed HEAD "
+                              f"does not hold. Track it with DVC and commit (dvc add {d.root}), give its absolute path "
+                              f"(-S data.root={mine}), or run with --in-place")
+        if mine.is_dir():
+            raise ParamsError(f"data.root {d.root!r}: a folder outside the repository ({mine}), which the run's worktree of HEAD does "
+                              f"not reach by that relative path. Give its absolute path (-S data.root={mine}), or run with --in-place")
+        here = Path.cwd() / rel
+        hint = f"; the current folder holds one: -S data.root={here.resolve()}" if here.is_dir() else ""
+        raise ParamsError(f"data.root {d.root!r}: not a folder. A relative data.root is read from the repository ({root}), not from "
+                          f"the current folder{hint}")
     discover(workdir / rel, d.source, d.target)  # DataLayoutError, naming the folder
 
 

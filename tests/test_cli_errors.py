@@ -110,6 +110,42 @@ def test_an_uncommitted_relative_data_root_is_named_before_any_stage(tmp_path):
     assert "Running stage" not in proc.stdout + proc.stderr
 
 
+def test_a_relative_data_root_is_named_with_where_it_is_read_from(tmp_path, monkeypatch):
+    """A relative data.root is read from the repository: one typed from another folder, or one that
+    leaves the repository (which a run's worktree of HEAD cannot reach), is named with its absolute
+    path, not as the worktree's path of a folder that is not there."""
+    import yaml
+
+    from pipelines.config import ParamsError
+    from pipelines.flows import check_data_root
+    from tests.conftest import make_folders
+
+    repo, worktree, here = tmp_path / "repo", tmp_path / "repo/.dvc/tmp/runs/x", tmp_path / "elsewhere"
+    make_folders(here / "photos", per_class=1)
+    for folder in (repo, worktree):
+        folder.mkdir(parents=True, exist_ok=True)
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+
+    def refusal(root: str, workdir) -> str:
+        raw["data"].update(dataset="folders", root=root, source="src", target="tgt")
+        (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
+        with pytest.raises(ParamsError) as caught:
+            check_data_root(repo, workdir)
+        return str(caught.value)
+
+    monkeypatch.chdir(here)
+    said = refusal("photos", worktree)
+    assert said.startswith(f"data.root 'photos': not a folder. A relative data.root is read from the repository ({repo})")
+    assert said.endswith(f"the current folder holds one: -S data.root={(here / 'photos').resolve()}")
+    said = refusal("../elsewhere/photos", worktree)
+    assert said.startswith(f"data.root '../elsewhere/photos': a folder outside the repository ({(here / 'photos').resolve()})")
+    assert "dvc add" not in said and "--in-place" in said
+    (repo / "params.yaml").write_text((worktree / "params.yaml").read_text())
+    check_data_root(repo, repo)  # in place, the same relative path reads the folder
+    monkeypatch.chdir(repo)
+    assert "holds one" not in refusal("photos", repo)  # no hint where the current folder has none either
+
+
 def _hold_workspace(repo, purpose):
     """Another process holding the repo's workspace lock, as a run in place does; returns once it holds it."""
     code = ("import sys, time; from pathlib import Path; from pipelines.workspace import workspace_lock\n"

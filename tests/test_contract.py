@@ -1,4 +1,5 @@
 """The data contract: discovery, labels, flat target train, bad files and bad layouts."""
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -76,6 +77,31 @@ def test_target_class_missing_from_source_is_a_clear_error(folders):
     (folders / "tgt" / "test" / "zebra").mkdir()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(folders / "tgt" / "test" / "zebra" / "0.png")
     with pytest.raises(DataLayoutError, match=r"tgt/test: classes \['zebra'\] have no images in .*src/train"):
+        discover(folders, "src", "tgt")
+
+
+def test_class_names_are_compared_as_people_read_them(folders, tmp_path):
+    """A class folder whose name is stored decomposed (NFD, as macOS's HFS+ copies it) is the same class
+    as its composed spelling (it was refused as a class without source train images); two folders that
+    compose to one name are refused by name; when a class lacks source train images, a source class
+    that differs only in case or end spaces, or a symlinked class folder, is pointed to."""
+    composed, decomposed = "\u00dcberholverbot", "U\u0308berholverbot"
+    (folders / "src/train/a").rename(folders / "src/train" / composed)
+    (folders / "src/test/a").rename(folders / "src/test" / composed)
+    (folders / "tgt/test/a").rename(folders / "tgt/test" / decomposed)
+    files, classes = discover(folders, "src", "tgt")
+    assert classes == ["b", "c", composed] and {f.label for f in files if (f.role, f.split) == ("target", "test")} == set(classes)
+    shutil.copytree(folders / "src/train" / composed, folders / "src/train" / decomposed)
+    with pytest.raises(DataLayoutError, match=f"two class folders named '{composed}' once their Unicode is composed"):
+        discover(folders, "src", "tgt")
+    shutil.rmtree(folders / "src/train" / decomposed)
+    (folders / "tgt/test/b").rename(folders / "tgt/test/B ")
+    with pytest.raises(DataLayoutError, match=r"\('B ' differs from the source class 'b' only in case or in spaces\)"):
+        discover(folders, "src", "tgt")
+    (folders / "tgt/test/B ").rename(folders / "tgt/test/b")
+    (folders / "src/train/c").rename(tmp_path / "c_elsewhere")
+    (folders / "src/train/c").symlink_to(tmp_path / "c_elsewhere")
+    with pytest.raises(DataLayoutError, match=r"classes \['c'\] have no images in .*\(c in the source train split: symlinked folder, not followed\)"):
         discover(folders, "src", "tgt")
 
 

@@ -109,6 +109,10 @@ def _hostile(root: Path, outside: Path) -> dict[str, tuple[Path, str]]:
     dup = root / "src" / "test" / "a" / "dup_of_train.png"
     dup.write_bytes(good)
     add("byte-identical train/test duplicate", dup, "ok")
+    # The same bytes filed under another class: one image, two labels; reported, kept.
+    twin = root / "src" / "train" / "b" / "twin_of_a.png"
+    twin.write_bytes(good)
+    add("byte-identical file under another class", twin, "ok")
     return cases
 
 
@@ -180,11 +184,17 @@ def test_hostile_files_are_converted_or_rejected_with_a_reason_and_the_root_is_o
     dups = pd.read_csv(tmp_path / "prepared" / "duplicates.csv")
     assert str(cases["byte-identical train/test duplicate"][0]) in set(dups.source_path)
     assert set(dups.split) == {"train", "test"}
+    clash = pd.read_csv(tmp_path / "prepared" / "label_conflicts.csv")
+    twin = str(cases["byte-identical file under another class"][0])
+    assert twin in set(clash.source_path) and set(clash.label.astype(str)) == {"a", "b"} and clash.sha256.nunique() == 1
 
     # check-data finds the same rejections, for the same reasons, and the duplicates.
     check = check_data(root, "src", "tgt", image_size=SIZE, channels=3)
     assert check.ok and dict(check.rejected) == reasons
     assert str(cases["byte-identical train/test duplicate"][0]) in dict(check.duplicates)
+    assert dict(check.conflicts)[twin] == "b" and set(dict(check.conflicts).values()) == {"a", "b"}
+    said = "\n".join(check.lines())
+    assert f"label conflicts: {len(check.conflicts)} byte-identical file(s) filed under different classes" in said and f"  {twin} (b)" in said
     print("\n" + "\n".join(f"| {name} | {outcome} |" for name, outcome in table))
 
 

@@ -1,6 +1,7 @@
 """The real pipeline under `dvc repro`, end to end, on tiny params (embedded digits and folders)."""
 import json
 import math
+import shutil
 import sys
 
 import pandas as pd
@@ -84,6 +85,7 @@ def test_repro_writes_every_metrics_key(digits_repo):
     for arm, seed in (("cyclegan", 0), ("cyclegan", 1), ("cgan", 1), ("test_time", 1)):
         assert json.loads((repo / f"artifacts/classifiers/{arm}/{seed}/status.json").read_text())["gan_seed"] == seed
     assert m["run"]["seeds"] == [0, 1] and m["run"]["gan_seeds"] == [0, 1] and m["run"]["device"] == "cpu"
+    assert m["run"]["data_files"] == {"rejected": 0, "target_test_in_train": 0, "label_conflicts": 0}
     # every stage's time but index_raw's: a timings file it rewrote on each run would re-run evaluate
     assert set(m["run"]["wall_seconds"]) == expected - set(ALWAYS_RUN) and all(v > 0 for v in m["run"]["wall_seconds"].values())
     rates = m["run"]["images_per_s"]  # throughput of what each stage computes, from its timings file
@@ -281,13 +283,23 @@ def test_bad_param_fails_with_the_key_named(digits_repo):
 
 def test_folders_experiment_with_flat_target_train(tmp_path):
     data_root = make_folders(tmp_path / "raw", per_class=8, size=24)
+    shutil.copy(data_root / "src/train/a/0.png", data_root / "src/train/b/from_a.png")  # one image, two labels
+    for k in range(8):  # every target test image of class a also in the (flat) target train split
+        shutil.copy(data_root / f"tgt/test/a/{k}.png", data_root / f"tgt/train/seen_{k}.png")
+    (data_root / "src/train/a/notes.png").write_text("not an image")
     repo = project_copy(tmp_path / "repo")
     dvc("exp", "run", "-S", "data.dataset=folders", "-S", f"data.root={data_root}", "-S", "data.source=src",
         "-S", "data.target=tgt", "-S", "data.channels=3", cwd=repo)
     m = json.loads((repo / "reports/metrics.json").read_text())
     assert set(m["target_test"]) == {"source_only", "cyclegan", "cgan", "oracle"}
     assert m["target_test"]["oracle"]["status"] == "unavailable" and "flat" in m["target_test"]["oracle"]["reason"]
-    assert "oracle | not run" in (repo / "reports/report.md").read_text()
+    report = (repo / "reports/report.md").read_text()
+    assert "oracle | not run" in report
+    # what prepare found in the files reaches metrics.json and the report, not only the stage's output
+    files = m["run"]["data_files"]
+    assert files["rejected"] == 1 and files["label_conflicts"] == 2 and 0 < files["target_test_in_train"] <= 8, files
+    assert "Files not read: 1 file(s)" in report and "One image, two labels: 2 labeled files" in report
+    assert f"Target test images seen in training: {files['target_test_in_train']} of the target test images" in report
     assert json.loads((repo / "data/prepared/dataset.json").read_text())["channels"] == 3
     # Only arms this data cannot have: evaluate stops by key with each arm's reason (it crashed drawing no plots)
     failed = dvc("exp", "run", "-S", "classifier.arms=[oracle]", "-S", "gan.kinds=[]", cwd=repo, check=False)

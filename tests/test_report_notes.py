@@ -127,6 +127,8 @@ def test_both_reports_warn_when_the_target_test_set_is_too_small_to_measure_on()
     for report in _both(_with_split(41, {"a": 11, "b": 10, "c": 10, "d": 10})):
         assert "Small target test set: every target-test figure rests on 41 images" in report and "0.024" in report
         assert "evaluate.validation_fraction (9 of them are held out as target_val)" in report
+    for report in _both(_with_split(41, {"a": 11, "b": 10, "c": 10, "d": 10}, target_val=0)):  # none held out: no advice to hold out fewer
+        assert "rests on 41 images" in report and "validation_fraction" not in report.split("Small target test set")[1].split("Warning")[0]
     # large enough overall, but two classes with a handful of images: named, fewest first
     for report in _both(_with_split(430, {"a": 200, "b": 3, "c": 4, "d": 223})):
         assert "Small target test set" not in report
@@ -159,3 +161,18 @@ def test_both_reports_warn_when_the_gans_or_a_class_had_few_train_images():
         assert "Few target train images" not in report and "Few source train images" not in report
     for report in _both(_metrics()):  # a run recorded before the training data was counted
         assert "Few target train images" not in report and "Few source train images" not in report
+
+
+def test_both_reports_say_what_prepare_found_in_the_files():
+    """Files left out, target test images byte-identical to a train image, and one image under two
+    classes: prepare printed them, and the reports (where the result is read) said nothing."""
+    m = _metrics()
+    m["run"]["data_files"] = {"rejected": 13, "target_test_in_train": 2, "label_conflicts": 4}
+    for report in _both(m):
+        assert "Files not read: 13 file(s) under data.root were left out (data/prepared/rejected.csv" in report
+        assert "Target test images seen in training: 2 of the target test images are byte-identical to a train image" in report
+        assert "One image, two labels: 4 labeled files are byte-identical to a file filed under another class" in report
+    m["run"]["data_files"] = {"rejected": 0, "target_test_in_train": 0, "label_conflicts": 0}
+    for runs in (m, _metrics()):  # clean files, or a run recorded before they were counted
+        for report in _both(runs):
+            assert "Files not read" not in report and "seen in training" not in report and "two labels" not in report

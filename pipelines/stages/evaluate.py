@@ -21,6 +21,7 @@ from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared, load_synthetic
 from augment.gan_quality import gan_quality, summarize_gan_seeds
 from augment.io import atomic_dir, write_csv, write_json, write_text
+from augment.prepare import label_conflicts
 from augment.report import arm_descriptions, arm_metrics, mark_unavailable, plot_arms, render_report, stack_predictions
 from augment.report_html import confusion, per_class_accuracy, plot_confusions, render_html
 from augment.samples import save_grid
@@ -197,6 +198,12 @@ def main(argv: list[str] | None = None) -> None:
     metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds), "target_split": split, "train_data": train_data, "wall_seconds": wall,
                       "images_per_s": images_per_s, "device": ",".join(sorted(devices)) or "cpu"}
     metrics["run"]["mix"] = params.mix.model_dump()  # what the reports say of a fraction of 0 or 1
+    manifest, train_files = data.manifest, set(data.manifest.sha256[data.manifest.split == "train"])
+    metrics["run"]["data_files"] = {  # what the reports say of files left out, test images seen in training, one image two labels
+        "rejected": int(data.info.get("rejected", 0)),
+        "target_test_in_train": int(target_rows[~target_rows.path.isin(val_paths)].sha256.isin(train_files).sum()),
+        "label_conflicts": len(label_conflicts(manifest[manifest.label_index >= 0])),
+    }
     if few_labels:
         metrics["run"]["target_labels"] = few_labels
 

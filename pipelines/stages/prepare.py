@@ -1,4 +1,5 @@
-"""DVC stage `prepare`: the data contract -> data/prepared/ (pixels.npy, manifest.csv, rejected.csv, duplicates.csv)."""
+"""DVC stage `prepare`: the data contract -> data/prepared/ (pixels.npy, manifest.csv, rejected.csv, duplicates.csv,
+label_conflicts.csv)."""
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,12 @@ def main(argv: list[str] | None = None) -> None:
         info["images"] = len(manifest)
     rejected = len(pd.read_csv(args.out / "rejected.csv"))  # rows, not lines: a file name may hold a newline
     duplicates = len(pd.read_csv(args.out / "duplicates.csv"))
+    conflicts = len(pd.read_csv(args.out / "label_conflicts.csv"))
     print(f"prepare: {len(manifest)} images -> {args.out}/manifest.csv; {rejected} rejected -> {args.out}/rejected.csv"
           + (f"; {duplicates} byte-identical files in both train and test -> {args.out}/duplicates.csv (they inflate test scores)"
-             if duplicates else ""))
+             if duplicates else "")
+          + (f"; {conflicts} byte-identical files under different classes -> {args.out}/label_conflicts.csv (one image, two labels)"
+             if conflicts else ""))
 
 
 if __name__ == "__main__":
