@@ -46,8 +46,12 @@ class DataCheck:
             per_class = ", ".join(f"{c} {k}" for (d, s, c), k in sorted(self.counts.items()) if (d, s) == (domain, split))
             out.append(f"{domain}/{split}: {n} images ({per_class})")
         if self.counts or self.rejected:  # not before a layout problem that stopped the check before any file was read
-            out.append(f"rejected: {len(self.rejected)} file(s)")
-        out += _first([f"  {path}: {reason}" for path, reason in self.rejected], most)
+            kinds = Counter(reason.split(":")[0].split(" (")[0] for _, reason in self.rejected)
+            by_kind = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+            out.append(f"rejected: {len(self.rejected)} file(s)" + (f" ({by_kind})" if len(kinds) > 1 else ""))
+        # the files that may matter first: hidden ones (.DS_Store, ._x.png) are never images
+        shown_first = sorted(self.rejected, key=lambda pr: pr[1].startswith("hidden"))
+        out += _first([f"  {path}: {reason}" for path, reason in shown_first], most)
         if self.duplicates:
             out.append(f"duplicates: {len(self.duplicates)} byte-identical file(s) in both train and test (they inflate test scores)")
             out += _first([f"  {path} ({split})" for path, split in self.duplicates], most)

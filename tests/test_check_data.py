@@ -22,7 +22,7 @@ def test_good_folder_passes_and_lists_counts_and_rejected_files(tmp_path):
     out = proc.stdout
     assert "classes (3): a, b, c" in out and "src/train: 9 images (a 3, b 3, c 3)" in out
     assert "tgt/train: 9 images ((unlabeled) 9)" in out
-    assert "rejected: 2 file(s)" in out and "empty.png" in out and "notes.jpg" in out
+    assert "rejected: 2 file(s) (not an image 1, zero-byte file 1)" in out and "empty.png" in out and "notes.jpg" in out
     assert "note: Few target train images: the GANs learn the target domain from only 9." in out
     # as the run will hold out evaluate.validation_fraction (params.yaml: 0.2) of each class's 3 images: 1 each
     assert "note: Small target test set: every target-test figure rests on 6 images" in out and "(3 of them are held out" in out
@@ -36,11 +36,14 @@ def test_long_listings_are_cut_to_the_first_few_and_say_how_many_more(tmp_path):
     root = make_folders(tmp_path / "raw", per_class=3)
     for i in range(25):
         (root / f"src/train/a/junk{i:02d}.png").write_text("not an image")
+    (root / "src/train/a/.DS_Store").write_bytes(b"\0\0\0\1Bud1")
     out = _check(root).stdout
-    assert "rejected: 25 file(s)" in out and "junk19.png" in out and "junk20.png" not in out
-    assert "  ... and 5 more (--list 0 lists all; prepare writes every one to data/prepared)" in out
+    # hidden files, never images, are counted but listed after the files that may matter
+    assert "rejected: 26 file(s) (not an image 25, hidden file 1)" in out and "junk19.png" in out and "junk20.png" not in out
+    assert ".DS_Store" not in out
+    assert "  ... and 6 more (--list 0 lists all; prepare writes every one to data/prepared)" in out
     everything = _check(root, "--list", "0").stdout
-    assert "junk24.png" in everything and "... and" not in everything
+    assert "junk24.png" in everything and ".DS_Store" in everything and "... and" not in everything
 
 
 def test_layout_problems_and_empty_splits_exit_2_with_the_folder_named(tmp_path):
