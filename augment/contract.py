@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from augment.images import IMAGE_SUFFIXES, looks_like_image
+from augment.images import looks_like_image
 
 SPLITS = ("train", "test")
 _LAYOUT = "Expected <data.root>/<domain>/{train,test}/<class>/<images>"
@@ -192,7 +192,8 @@ def discover_domain(root: Path, domain: str, role: str) -> list[FoundFile]:
             for f, why in _class_files(cd, root):
                 found.append(FoundFile(f, domain, role, split, label, why))
         if not any(ff.split == split and ff.domain == domain and ff.problem is None for ff in found):
-            raise DataLayoutError(f"{d}: no files found; expected images with suffixes {', '.join(IMAGE_SUFFIXES)}{_refused_folders(flat)}")
+            raise DataLayoutError(f"{d}: no files found but hidden or refused ones; expected image files (any format Pillow reads, "
+                                  f"whatever their extension){_refused_folders(flat)}")
     return found
 
 

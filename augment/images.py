@@ -11,7 +11,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 if TYPE_CHECKING:  # torch is imported where tensors are made: reading and checking images (prepare, check-data) needs none
     import torch
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 DEFAULT_MAX_PIXELS = 40_000_000  # anything bigger is "absurdly large" for this pipeline
 # A large JPEG is decoded at a reduced scale no smaller than this many times the output size, as
 # `_square`'s resize reduces by whole factors only down to 3x (reducing_gap) before its bicubic

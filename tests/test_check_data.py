@@ -58,6 +58,12 @@ def test_layout_problems_and_empty_splits_exit_2_with_the_folder_named(tmp_path)
     proc = _check(root)
     assert proc.returncode == 2
     assert f"{root / 'src' / 'test'}: no readable images" in proc.stdout and "rejected: 6 file(s)" in proc.stdout
+    root = make_folders(tmp_path / "raw3", per_class=2)
+    for f in (root / "tgt/train").iterdir():
+        f.unlink()
+    (root / "tgt/train/.DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    proc = _check(root)
+    assert proc.returncode == 2 and f"{root / 'tgt' / 'train'}: no files found but hidden or refused ones; expected image files" in proc.stdout
     proc = _check(tmp_path / "nowhere")
     assert proc.returncode == 2 and "not a folder" in proc.stdout
     proc = _check(make_folders(tmp_path / "one", classes=("only",), per_class=2))
