@@ -36,14 +36,15 @@ class DataCheck:
         return not self.problems
 
     def lines(self, most: int | None = None) -> list[str]:
-        out = [f"classes ({len(self.classes)}): {', '.join(self.classes)}"] if self.classes else []
+        quoted = dict(zip(self.classes, _names(self.classes)))
+        out = [f"classes ({len(self.classes)}): {', '.join(quoted.values())}"] if self.classes else []
         if not self.classes and not self.problems:
             out.append("classes: none found")
         by_split = Counter()
         for (domain, split, _), n in self.counts.items():
             by_split[(domain, split)] += n
         for (domain, split), n in sorted(by_split.items()):
-            per_class = ", ".join(f"{c} {k}" for (d, s, c), k in sorted(self.counts.items()) if (d, s) == (domain, split))
+            per_class = ", ".join(f"{quoted.get(c, c)} {k}" for (d, s, c), k in sorted(self.counts.items()) if (d, s) == (domain, split))
             out.append(f"{domain}/{split}: {n} images ({per_class})")
         if self.counts or self.rejected:  # not before a layout problem that stopped the check before any file was read
             kinds = Counter(reason.split(":")[0].split(" (")[0] for _, reason in self.rejected)
@@ -63,6 +64,13 @@ class DataCheck:
         out += [f"problem: {p}" for p in self.problems]
         out.append("ok: the pipeline would run on this data" if self.ok else "not ok: prepare would stop (see problems above)")
         return out
+
+
+def _names(classes: list[str]) -> list[str]:
+    """Class names as printed: quoted, all of them, when one holds a comma, a quote, a control
+    character or spaces at its ends (`comma, "quoted"` would read as two classes)."""
+    plain = all(c == c.strip() and c.isprintable() and not any(ch in c for ch in ",'\"") for c in classes)
+    return list(classes) if plain else [repr(c) for c in classes]
 
 
 def _first(lines: list[str], most: int | None) -> list[str]:

@@ -153,3 +153,10 @@ def test_test_classes_the_labeled_target_train_lacks_are_noted(tmp_path):
             "see no target label of it, so the oracle is no upper bound there") in proc.stdout
     assert "no labeled images" not in _check(make_folders(tmp_path / "full", per_class=2, flat_target_train=False)).stdout
     assert "no labeled images" not in _check(make_folders(tmp_path / "flat", per_class=2)).stdout  # unlabeled: nothing to lack
+
+
+def test_class_names_that_would_read_as_several_are_quoted(tmp_path):
+    root = make_folders(tmp_path / "raw", classes=("a", 'comma, "quoted"', "b "), per_class=2)
+    out = _check(root).stdout
+    assert """classes (3): 'a', 'b ', 'comma, "quoted"'""" in out and "src/train: 6 images ('a' 2, 'b ' 2, 'comma, \"quoted\"' 2)" in out
+    assert "classes (3): a, b, c" in _check(make_folders(tmp_path / "plain", per_class=2)).stdout  # plain names stay plain
