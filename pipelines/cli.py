@@ -54,6 +54,17 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _only_the_repos_params(args: argparse.Namespace) -> None:
+    """Runs read the repository's params.yaml, the file `dvc repro` reads: another file given with
+    --params would be checked and then not used."""
+    from pipelines.config import ParamsError
+
+    if Path(args.params) != Path("params.yaml"):
+        instead = "-S KEY=VALUE" if args.command == "sweep" else f"-S KEY=VALUE, or as a preset file with --preset {args.params}"
+        raise ParamsError(f"--params {args.params}: {args.command} reads the repository's params.yaml, as DVC does (--params is "
+                          f"for check-params and check-data); give the values with {instead}")
+
+
 def _flow_kwargs(args: argparse.Namespace) -> dict:
     """The flow's arguments; this repo's params file checked first, with the overrides applied, so a
     misspelt key, a refused value or a file DVC cannot read stops here, by key, before a Prefect
@@ -63,6 +74,7 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     from pipelines.config import load_params
     from pipelines.presets import check_overrides, preset_overrides
 
+    _only_the_repos_params(args)
     overrides = [o for p in args.preset or [] for o in preset_overrides(p)] + (args.set or [])
     if overrides:
         with tempfile.TemporaryDirectory() as tmp:
@@ -84,9 +96,9 @@ def _in_place(args: argparse.Namespace, purpose: str):
 def _demo(args: argparse.Namespace) -> int:
     from pipelines.flows import pipeline
 
-    t0 = time.perf_counter()
+    t0, kwargs = time.perf_counter(), _flow_kwargs(args)  # refused params stop before the lock is taken
     with _in_place(args, "domain-augment demo"), stop_on_interrupt("domain-augment demo"):
-        summary = pipeline(**_flow_kwargs(args), isolate=False)
+        summary = pipeline(**kwargs, isolate=False)
     print(f"\ndomain-augment demo: finished in {time.perf_counter() - t0:.0f}s")
     _print_results(summary)
     return 0
@@ -95,9 +107,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pipelines.flows import pipeline
 
+    kwargs = _flow_kwargs(args)  # refused params stop before the lock is taken
     with _in_place(args, "domain-augment run --in-place") if args.in_place else contextlib.nullcontext(), \
             stop_on_interrupt("domain-augment run" + (" --in-place" if args.in_place else "")):
-        summary = pipeline(**_flow_kwargs(args), isolate=not args.in_place)
+        summary = pipeline(**kwargs, isolate=not args.in_place)
     print(f"\nrun {summary['run']} worked in {summary['workdir']}")
     _print_results(summary)
     return 0
@@ -161,6 +174,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     from augment.arms import ARMS
 
+    _only_the_repos_params(args)
     if args.arm not in ARMS or args.arm == "source_only":
         print(f"error: --arm must be an arm other than source_only, one of {', '.join(a for a in ARMS if a != 'source_only')}", file=sys.stderr)
         return 2
@@ -201,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     use_this_python()
     ap = argparse.ArgumentParser(prog="domain-augment", description="GAN-based domain augmentation, measured.")
     ap.add_argument("--repo", default=".", help="the project's git/DVC repository (default: here)")
-    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--params", default="params.yaml", help="the params file check-params and check-data read (default: "
+                    "params.yaml of --repo); runs always read the repository's params.yaml, with -S and --preset on top")
     sub = ap.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the whole pipeline through the Prefect flow in this repo and print the results")
     _add_flow_options(demo)
@@ -261,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except DvcException as exc:
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        print(f"error: {exc}{cause} (the stage's own message is above)", file=sys.stderr)
+        where = ("; dvc.lock is DVC's record of what ran: `git checkout dvc.lock` restores the committed one" if "dvc.lock" in str(exc)
+                 else " (a stage's own message, if one failed, is above)")
+        print(f"error: {exc}{cause}{where}", file=sys.stderr)
         return 1
 
 

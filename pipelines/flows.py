@@ -236,6 +236,27 @@ def _skipped(stage: str) -> Completed:
     return Completed(name="Skipped", message=f"{stage} is up to date", data={"stage": stage, "status": "skipped", "seconds": 0.0})
 
 
+class _ShutdownNoise:
+    """Tells apart the "Exception ignored in: ..." reports an exiting interpreter prints for objects
+    it cannot finalise (dulwich's, in a `dvc` process: "sys.meta_path is None, Python is likely
+    shutting down"), from the report's first line to its exception line. Forty of them pushed a
+    failed stage's own traceback out of the lines its error quotes."""
+
+    EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Warning|Exit|Interrupt)\b")
+
+    def __init__(self) -> None:
+        self.inside = False
+
+    def holds(self, line: str) -> bool:
+        if line.startswith("Exception ignored in"):
+            self.inside = True
+            return True
+        if self.inside:
+            self.inside = not self.EXCEPTION_LINE.match(line)
+            return True
+        return False
+
+
 @task(name="stage", retry_condition_fn=_retry_transient)
 def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, known_up_to_date: bool = False, pull: bool = False) -> Any:
     """Reproduce one DVC stage with its own `dvc repro` process; up to date -> a Completed state named Skipped.
@@ -257,12 +278,14 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
     if cores:
         env[STAGE_CORES_ENV] = str(cores)
     tail: collections.deque[str] = collections.deque(maxlen=40)
+    noise = _ShutdownNoise()
     status = "ran"
     with subprocess.Popen(cmd + (["--force"] if force else []) + (["--pull"] if pull else []), cwd=workdir, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
         for line in proc.stdout:
             line = line.rstrip("\n")
-            tail.append(line)
+            if not noise.holds(line):  # what the message quotes: the stage's own lines, not an exiting interpreter's
+                tail.append(line)
             if STOPPING.is_set() and line.startswith("ERROR: failed to reproduce"):
                 continue  # DVC's word for a stage stopped by Ctrl-C: the stage's own line and "stopped before it finished" say it
             emit(line)
@@ -344,6 +367,10 @@ def record_experiment(workdir: str, root: str, name: str | None) -> dict:
     if name and not _git_identity(Path(root)):
         log.warning("git has no user.email here, so the run is not saved as an experiment; "
                     "set it with `git config user.email you@example.com` (and user.name)")
+        name = None
+    if name and subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True).returncode != 0:
+        log.warning("the repository has no commit yet, so the run is not saved as an experiment (an experiment is a commit "
+                    "on top of one); commit the project to save the next runs")
         name = None
     rev = None
     with git_lock(Path(root), purpose=f"save experiment {name}" if name else "push the run", log=log.info), inside(workdir), Repo(workdir) as repo:

@@ -150,6 +150,17 @@ def create_run_worktree(root: Path, name: str, *, log: Callable[[str], None] = p
     return path
 
 
+def sibling_copies(relative: Path, here: Path) -> list[Path]:
+    """`relative` (a path under a checkout) in the main checkout and in every run worktree, `here`'s
+    own first, whether `here` is the main checkout or a run worktree: where an interrupted run left
+    what a later one, in place or in another worktree, may pick up (a GAN's checkpoint)."""
+    here = here.resolve()
+    depth = len(RUNS_DIR.parts)
+    root = here.parents[depth] if len(here.parents) > depth and here.parent.parts[-depth:] == RUNS_DIR.parts else here
+    found = [here / relative, root / relative, *sorted((root / RUNS_DIR).glob(f"*/{relative.as_posix()}"))]
+    return list(dict.fromkeys(p.resolve() for p in found))  # each once, here's first
+
+
 def commit_experiment(workdir: Path, name: str, untracked: list[str]) -> str:
     """Record workdir's changes on top of HEAD as DVC experiment `name`; returns the commit.
 

@@ -24,6 +24,32 @@ def test_run_refuses_a_misspelt_key_before_any_server_or_worktree_starts(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no worktree, no .dvc/tmp/runs
 
 
+@pytest.mark.parametrize("command", [["run"], ["demo"], ["serve", "--cron", "0 3 * * *"], ["sweep", "mix.synthetic_fraction=0.5"]])
+def test_a_run_refuses_another_params_file_it_would_not_read(tmp_path, command):
+    """--params was checked, then the run read the repository's params.yaml (as DVC does) all the same."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(REPO / "params.yaml", tmp_path / "other.yaml")
+    proc = _cli(tmp_path, "--params", "other.yaml", *command)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.startswith(f"error: --params other.yaml: {command[0]} reads the repository's params.yaml, as DVC does")
+    assert ("--preset other.yaml" in proc.stderr) == (command[0] != "sweep")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.yaml", "params.yaml"]  # no worktree, no server
+
+
+def test_a_failed_stages_quoted_lines_leave_out_an_exiting_interpreters_reports():
+    """Forty "Exception ignored in" reports of a `dvc` process shutting down pushed the stage's own
+    RuntimeError out of the lines its error quoted."""
+    from pipelines.flows import _ShutdownNoise
+
+    own = ["Running stage 'train_gan@cyclegan-1':", "Traceback (most recent call last):", '  File "train_gan.py", line 9, in main',
+           "RuntimeError: Sizes of tensors must match except in dimension 0"]
+    report = ["Exception ignored in: <function Pack.__del__ at 0x7f0>", "Traceback (most recent call last):",
+              '  File "dulwich/pack.py", line 1, in __del__', "ImportError: sys.meta_path is None, Python is likely shutting down"]
+    noise = _ShutdownNoise()
+    lines = own + report * 3 + ["ERROR: failed to reproduce 'train_gan@cyclegan-1'"]
+    assert [line for line in lines if not noise.holds(line)] == own + lines[-1:]
+
+
 @pytest.mark.e2e
 def test_a_failed_stage_ends_the_run_with_its_own_message(tmp_path):
     root = tmp_path / "photos"  # laid out right, but no file in it decodes: only prepare can tell
@@ -144,6 +170,22 @@ def test_a_relative_data_root_is_named_with_where_it_is_read_from(tmp_path, monk
     check_data_root(repo, repo)  # in place, the same relative path reads the folder
     monkeypatch.chdir(repo)
     assert "holds one" not in refusal("photos", repo)  # no hint where the current folder has none either
+
+
+@pytest.mark.e2e
+def test_a_run_in_place_in_a_repository_without_commits_keeps_its_results_and_says_why_it_saved_no_experiment(tmp_path):
+    """An experiment is a commit on top of HEAD: without one the run failed after every stage had run,
+    printing no result. It now finishes and says why nothing was saved."""
+    from tests.e2e import run
+
+    repo = project_copy(tmp_path / "repo")
+    shutil.rmtree(repo / ".git")
+    run(["git", "init", "-q"], repo)
+    run(["git", "config", "user.email", "t@example.com"], repo)
+    proc = _cli(repo, "run", "--in-place", "--stage", "code")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "the repository has no commit yet, so the run is not saved as an experiment" in proc.stdout + proc.stderr
+    assert (repo / "data/code/train_gan.json").is_file() and "error:" not in proc.stderr
 
 
 def _hold_workspace(repo, purpose):

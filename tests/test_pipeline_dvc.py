@@ -373,6 +373,37 @@ def test_killed_gan_training_resumes_from_its_checkpoint(digits_repo, tmp_path):
     resumed.kill()
     resumed.wait()
     assert "resuming from" in first_line and "at step" in first_line
+    # the same manifest and params, other pixels (data.image_size, channels or resize change only them): a fresh run.
+    # It resumed, and crashed in the image pool (or trained on in silence with pool_size 0) on another image size.
+    import numpy as np
+
+    other, kept = tmp_path / "prepared_other", tmp_path / "ckpt_kept"
+    shutil.copytree(repo / "data/prepared", other, ignore=shutil.ignore_patterns("images"))
+    np.save(other / "pixels.npy", 255 - np.load(other / "pixels.npy"))
+    shutil.copytree(ckpt, kept)
+    repixeled = subprocess.Popen(cmd + ["--prepared", str(other)], cwd=repo, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first_line = repixeled.stdout.readline()
+    repixeled.kill()
+    repixeled.wait()
+    assert "ignoring" in first_line and "other params or data" in first_line, first_line
+    # Given relative to the checkout, a checkpoint folder is also looked for in the main checkout and in
+    # every run worktree: an interrupted `domain-augment run` (a worktree of its own) is picked up by the next run.
+    relative = ".dvc/tmp/ckpt_test/cyclegan/0"
+    interrupted = repo / ".dvc/tmp/runs/interrupted-run" / relative
+    shutil.copytree(kept, interrupted)
+    try:
+        elsewhere = subprocess.Popen(cmd[:cmd.index("--checkpoint-dir") + 1] + [relative] + cmd[cmd.index("--checkpoint-dir") + 2:],
+                                     cwd=repo, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        first_line = elsewhere.stdout.readline()
+        elsewhere.kill()
+        elsewhere.wait()
+        assert first_line.startswith(f"train_gan@cyclegan-0: resuming from {(interrupted / 'checkpoint.pt').resolve()} at step"), first_line
+        assert (repo / relative / "checkpoint.pt").read_bytes() == (interrupted / "checkpoint.pt").read_bytes()  # copied, left there
+    finally:
+        shutil.rmtree(repo / ".dvc/tmp/runs/interrupted-run", ignore_errors=True)
+        shutil.rmtree(repo / ".dvc/tmp/ckpt_test", ignore_errors=True)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    shutil.copytree(kept, ckpt)
     changed = subprocess.run(cmd[:-4] + ["--params", str(tmp_path / "other.yaml"), "--out", str(out)], cwd=repo, env=env(),
                              capture_output=True, text=True)
     assert changed.returncode == 0, changed.stderr

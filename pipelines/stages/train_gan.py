@@ -30,18 +30,59 @@ from augment.cyclegan import CycleGANConfig, is_conditional, save_generator, tra
 from augment.dataset import load_prepared
 from augment.few_labels import consumer_file
 from augment.io import atomic_dir, save_torch, write_csv
+from augment.pixels import PIXELS
 from augment.samples import save_grid
+from pipelines.code_deps import code_pin
 from pipelines.config import as_config, load_params
 from pipelines import cpu_threads
 from pipelines.runtime import TimeLeft, add_timings_arg, gan_stage_parser, init_distributed, run_stage, stage_timer
+from pipelines.workspace import sibling_copies
 
+
+
+PROJECT = Path(__file__).resolve().parents[2]  # the folder holding augment/, models/ and pipelines/
 
 
 def _fingerprint(cfg, prepared_dir: Path, labels_file: Path) -> str:
+    """What a checkpoint must have been made with to be resumed: the GAN's config, the prepared images
+    themselves (pixels.npy and dataset.json: data.image_size, channels and resize change them, not the
+    manifest), the labels it sees and this stage's code."""
     h = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
-    h.update((prepared_dir / "manifest.csv").read_bytes())
+    for name in ("manifest.csv", "dataset.json"):
+        h.update((prepared_dir / name).read_bytes())
+    with open(prepared_dir / PIXELS, "rb") as f:
+        while chunk := f.read(1 << 24):
+            h.update(chunk)
     h.update(labels_file.read_bytes())
+    h.update(json.dumps(code_pin("pipelines.stages.train_gan", PROJECT), sort_keys=True).encode())
     return h.hexdigest()
+
+
+def _resumable(ckpt_dir: Path, fingerprint: str, name: str) -> tuple[dict | None, Path | None]:
+    """The checkpoint to resume from and its path, or (None, None). Its own folder first; then, for a
+    checkpoint folder given relative to the checkout, the same folder in the main checkout and in
+    every run worktree (`domain-augment run` works in a new worktree each time: an interrupted run's
+    GAN is picked up by the next run, in place or isolated), the furthest one made with this
+    fingerprint. Any other is ignored, and said so when it is this stage's own."""
+    own = (ckpt_dir / "checkpoint.pt").resolve()
+    places = sibling_copies(ckpt_dir / "checkpoint.pt", Path.cwd()) if not ckpt_dir.is_absolute() else [own]
+    best: tuple[dict | None, Path | None] = (None, None)
+    for path in (p for p in places if p.is_file()):
+        try:  # read onto the CPU; training restores every tensor onto its own device
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # an unreadable or foreign file is not a reason to fail the stage
+            if path == own:
+                print(f"{name}: ignoring {ckpt_dir / 'checkpoint.pt'}, it cannot be read ({type(exc).__name__})", flush=True)
+            continue
+        if blob.get("fingerprint") != fingerprint:
+            if path == own:
+                print(f"{name}: ignoring {ckpt_dir / 'checkpoint.pt'}, it was made with other params or data", flush=True)
+            continue
+        if path == own:
+            return blob, path  # its own: nothing to copy
+        if best[0] is None or blob["step"] > best[0]["step"]:
+            best = (blob, path)
+    return best
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,22 +110,15 @@ def main(argv: list[str] | None = None) -> None:
 
     ckpt_dir = args.checkpoint_dir or out.with_name(out.name + ".checkpoint")
     ckpt_path = ckpt_dir / "checkpoint.pt"
-    resume = None
-    if ckpt_path.is_file():
-        try:  # read onto the CPU; training restores every tensor onto its own device
-            blob = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # an unreadable or foreign file is not a reason to fail the stage
-            print(f"{name}: ignoring {ckpt_path}, it cannot be read ({type(exc).__name__})", flush=True)
-            blob = {}
-        if blob.get("fingerprint") == fingerprint:
-            resume = blob
-            print(f"{name}: resuming from {ckpt_path} at step {blob['step']}/{cfg.steps}", flush=True)
-        else:
-            print(f"{name}: ignoring {ckpt_path}, it was made with other params or data", flush=True)
+    resume, found = _resumable(ckpt_dir, fingerprint, name)
     if rank == 0:
-        if resume is None:
+        if found is None or found != ckpt_path.resolve():
             shutil.rmtree(ckpt_dir, ignore_errors=True)  # never mix two runs' curves or weights
+        if found is not None and found != ckpt_path.resolve():  # another checkout's: copied, its folder left as it is
+            shutil.copytree(found.parent, ckpt_dir)
         ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if found is not None:
+        print(f"{name}: resuming from {found} at step {resume['step']}/{cfg.steps}", flush=True)
     if world > 1:
         torch.distributed.barrier()
 
