@@ -108,12 +108,24 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.flows import pipeline
 
     kwargs = _flow_kwargs(args)  # refused params stop before the lock is taken
+    if not args.in_place:
+        _warn_of_uncommitted_params(Path(args.repo))
     with _in_place(args, "domain-augment run --in-place") if args.in_place else contextlib.nullcontext(), \
             stop_on_interrupt("domain-augment run" + (" --in-place" if args.in_place else "")):
         summary = pipeline(**kwargs, isolate=not args.in_place)
     print(f"\nrun {summary['run']} worked in {summary['workdir']}")
     _print_results(summary)
     return 0
+
+
+def _warn_of_uncommitted_params(repo: Path) -> None:
+    """An isolated run works in a worktree of HEAD: an edit of params.yaml not committed is not in it."""
+    import subprocess
+
+    changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"], cwd=repo, capture_output=True).returncode == 1
+    if changed:
+        print("warning: params.yaml has changes that are not committed; this run works in a worktree of HEAD and does not "
+              "use them (commit them, give them with -S, or run with --in-place)", file=sys.stderr)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -163,9 +175,14 @@ def _check_data(args: argparse.Namespace) -> int:
 
 
 def _preset(args: argparse.Namespace) -> int:
-    from pipelines.presets import preset_overrides
+    import tempfile
 
-    print(" ".join(f"-S {o}" for o in preset_overrides(args.file)))
+    from pipelines.presets import check_overrides, preset_overrides
+
+    overrides = preset_overrides(args.file)
+    with tempfile.TemporaryDirectory() as tmp:  # checked as `run --preset` checks it: a misspelt key stops here, by name
+        check_overrides(Path(args.repo) / args.params, overrides, into=Path(tmp) / "params.yaml")
+    print(" ".join(f"-S {o}" for o in overrides))
     return 0
 
 

@@ -188,6 +188,19 @@ def test_a_run_in_place_in_a_repository_without_commits_keeps_its_results_and_sa
     assert (repo / "data/code/train_gan.json").is_file() and "error:" not in proc.stderr
 
 
+
+@pytest.mark.e2e
+def test_an_isolated_run_says_it_does_not_use_an_uncommitted_params_edit(tmp_path):
+    repo = project_copy(tmp_path / "repo")
+    proc = _cli(repo, "run", "--stage", "code")
+    assert proc.returncode == 0 and "not committed" not in proc.stderr, proc.stderr[-3000:]
+    with open(repo / "params.yaml", "a") as f:
+        f.write("# an edit\n")
+    proc = _cli(repo, "run", "--stage", "code")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.startswith("warning: params.yaml has changes that are not committed; this run works in a worktree of HEAD")
+
+
 def _hold_workspace(repo, purpose):
     """Another process holding the repo's workspace lock, as a run in place does; returns once it holds it."""
     code = ("import sys, time; from pathlib import Path; from pipelines.workspace import workspace_lock\n"

@@ -241,3 +241,17 @@ def test_gan_kinds_train_every_kind_by_default_and_must_hold_each_gan_arms_kind(
     raw["gan"]["kinds"] = ["cgan", "cgan"]
     with pytest.raises(ParamsError, match=r"gan\.kinds: kinds must not repeat"):
         parse_params(raw)
+
+
+def test_the_preset_command_checks_the_preset_before_printing_it(tmp_path):
+    """`dvc exp run $(domain-augment preset FILE)` with a misspelt key would run on defaults for it."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  image_sise: 32\n")
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "preset", str(bad)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == "" and "data.image_sise" in proc.stderr and "Traceback" not in proc.stderr
+    good = subprocess.run([sys.executable, "-m", "pipelines.cli", "preset", str(REPO / "presets/rgb32.yaml")], cwd=REPO,
+                          capture_output=True, text=True)
+    assert good.returncode == 0 and "-S data.image_size=32" in good.stdout
