@@ -25,7 +25,7 @@ def _print_results(summary: dict) -> None:
     metrics_path = Path(summary["metrics"]) if summary.get("metrics") else None
     print()
     for r in summary["stages"]:
-        print(f"  {r['stage']:<34} {r['status']:<9} {r['seconds']:7.1f}s")
+        print(f"  {r['stage']:<34} {r['status']:<9} {r['seconds']:7.1f}s" + (f"  (try {r['tries']})" if r.get("tries") else ""))
     if metrics_path is None or not metrics_path.is_file():
         print("\nno reports/metrics.json was produced (did the evaluate stage run?)")
         return

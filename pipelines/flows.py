@@ -299,8 +299,11 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
     if status == "skipped":
         log.info(f"{stage}: up to date, skipped")
         return _skipped(stage)
-    log.info(f"{stage}: {status} in {seconds:.1f}s")
-    return {"stage": stage, "status": status, "seconds": seconds}
+    from prefect.runtime import task_run
+
+    tries = task_run.run_count or 1  # a stage retried after a transient failure (a killed process) says so
+    log.info(f"{stage}: {status} in {seconds:.1f}s" + (f" (try {tries})" if tries > 1 else ""))
+    return {"stage": stage, "status": status, "seconds": seconds, **({"tries": tries} if tries > 1 else {})}
 
 
 def run_stages(workdir: Path, graph: dict[str, list[str]], *, force: bool, jobs: int, retries: int, retry_delay_seconds: float,
