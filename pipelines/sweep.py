@@ -66,8 +66,9 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
         overrides = [f"{key}={value}", *extra]
         validate(repo, overrides)
         name = experiment_name(key, value)
-        _dvc(repo, "exp", "remove", name, check=False)  # a rerun of the same sweep replaces its experiments
-        _dvc(repo, "exp", "run", "--queue", "--name", name, *[a for o in overrides for a in ("-S", o)])
+        # --force: a rerun of the same sweep replaces its experiments, each once its new run has succeeded
+        # (removed up front, an earlier result was lost to a run that then failed)
+        _dvc(repo, "exp", "run", "--queue", "--force", "--name", name, *[a for o in overrides for a in ("-S", o)])
         names.append(name)
     log(f"queued {', '.join(names)}; dvc queue start -j {jobs}")
     _dvc(repo, "queue", "start", "-j", str(jobs))
