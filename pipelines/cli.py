@@ -72,13 +72,14 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     import tempfile
 
     from pipelines.config import load_params
-    from pipelines.presets import check_overrides, preset_overrides
+    from pipelines.presets import as_set_values, check_overrides, preset_overrides
 
     _only_the_repos_params(args)
     overrides = [o for p in args.preset or [] for o in preset_overrides(p)] + (args.set or [])
+    described = " and ".join([f"--preset {p}" for p in args.preset or []] + ([as_set_values(args.set)] if args.set else []))
     if overrides:
         with tempfile.TemporaryDirectory() as tmp:
-            check_overrides(Path(args.repo) / args.params, overrides, into=Path(tmp) / "params.yaml")
+            check_overrides(Path(args.repo) / args.params, overrides, into=Path(tmp) / "params.yaml", described=described)
     else:
         load_params(Path(args.repo) / args.params)
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
@@ -181,7 +182,7 @@ def _preset(args: argparse.Namespace) -> int:
 
     overrides = preset_overrides(args.file)
     with tempfile.TemporaryDirectory() as tmp:  # checked as `run --preset` checks it: a misspelt key stops here, by name
-        check_overrides(Path(args.repo) / args.params, overrides, into=Path(tmp) / "params.yaml")
+        check_overrides(Path(args.repo) / args.params, overrides, into=Path(tmp) / "params.yaml", described=f"preset {args.file}")
     print(" ".join(f"-S {o}" for o in overrides))
     return 0
 

@@ -63,10 +63,16 @@ def _unknown_key(raw: object, override: str) -> str | None:
     return None
 
 
-def check_overrides(params: Path, overrides: list[str], *, into: Path) -> None:
+def as_set_values(overrides: list[str]) -> str:
+    """`-S a=1 -S b=2` for a message; counted, not listed, past 200 characters."""
+    return f"-S {' -S '.join(overrides)}" if len(" ".join(overrides)) <= 200 else f"{len(overrides)} -S values"
+
+
+def check_overrides(params: Path, overrides: list[str], *, into: Path, described: str | None = None) -> None:
     """Apply `key=value` overrides to a copy of `params` written at `into`, exactly as `dvc exp run -S`
     applies them, and validate it: a key the file lacks or a refused value raises ParamsError naming
-    the key, and `params` itself is never touched."""
+    the key, and `params` itself is never touched. `described`: where the overrides came from, for
+    the message (default: as -S values)."""
     import shutil
 
     from dvc.exceptions import DvcException
@@ -94,7 +100,7 @@ def check_overrides(params: Path, overrides: list[str], *, into: Path) -> None:
                 "-S 'data.root=\"/data/my photos\"', and ~ is not expanded" if "LexerNoViableAlt" in f"{exc} {exc.__cause__}" else "")
         raise ParamsError(f"-S {' -S '.join(bad)}: {exc}{f': {exc.__cause__}' if exc.__cause__ else ''}{hint}") from None
     # Not the temp copy's path; a preset's many values are counted, not listed (the message names the key)
-    label = f"{params.name} with " + (f"-S {' '.join(overrides)}" if len(" ".join(overrides)) <= 200 else f"{len(overrides)} -S values")
+    label = f"{params.name} with " + (described or as_set_values(overrides))
     try:
         raw = read_yaml(into, "not found")
     except ParamsError as exc:  # ruamel.yaml, which DVC writes -S values with, can misplace a comment after a block it rewrote

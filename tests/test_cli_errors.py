@@ -24,6 +24,16 @@ def test_run_refuses_a_misspelt_key_before_any_server_or_worktree_starts(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no worktree, no .dvc/tmp/runs
 
 
+
+def test_a_refused_value_is_named_with_the_preset_it_came_with(tmp_path):
+    """The preset's keys were counted as -S values ("params.yaml with 23 -S values")."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(REPO / "presets/rgb32.yaml", tmp_path / "rgb32.yaml")
+    proc = _cli(tmp_path, "run", "--preset", "rgb32.yaml", "-S", "data.image_size=13")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.startswith("error: params.yaml with --preset rgb32.yaml and -S data.image_size=13: data.image_size: must be divisible by 4")
+
+
 @pytest.mark.parametrize("command", [["run"], ["demo"], ["serve", "--cron", "0 3 * * *"], ["sweep", "mix.synthetic_fraction=0.5"]])
 def test_a_run_refuses_another_params_file_it_would_not_read(tmp_path, command):
     """--params was checked, then the run read the repository's params.yaml (as DVC does) all the same."""
