@@ -63,7 +63,7 @@ def test_stages_that_apply_no_transform_skip_building_them_and_the_others_do_not
 
     from tests.conftest import REPO
 
-    bad = {"classifier": {"arms": ["classic", "test_time"]}, "classic": {"transforms": [{"name": "RandomFog", "fog_coef": 0.5}]}}
+    bad = {"classifier": {"arms": ["source_only", "classic", "test_time"]}, "classic": {"transforms": [{"name": "RandomFog", "fog_coef": 0.5}]}}
     assert parse_params(bad, build_transforms=False).classic.transforms[0]["name"] == "RandomFog"
     with pytest.raises(ParamsError, match="fog_coef"):
         parse_params(bad)
