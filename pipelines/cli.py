@@ -59,7 +59,7 @@ def _only_the_repos_params(args: argparse.Namespace) -> None:
     --params would be checked and then not used."""
     from pipelines.config import ParamsError
 
-    if Path(args.params) != Path("params.yaml"):
+    if (Path(args.repo) / args.params).resolve() != (Path(args.repo) / "params.yaml").resolve():
         instead = "-S KEY=VALUE" if args.command == "sweep" else f"-S KEY=VALUE, or as a preset file with --preset {args.params}"
         raise ParamsError(f"--params {args.params}: {args.command} reads the repository's params.yaml, as DVC does (--params is "
                           f"for check-params and check-data); give the values with {instead}")
