@@ -199,16 +199,21 @@ def test_a_run_in_place_in_a_repository_without_commits_keeps_its_results_and_sa
 
 
 
-@pytest.mark.e2e
-def test_an_isolated_run_says_it_does_not_use_an_uncommitted_params_edit(tmp_path):
-    repo = project_copy(tmp_path / "repo")
-    proc = _cli(repo, "run", "--stage", "code")
-    assert proc.returncode == 0 and "not committed" not in proc.stderr, proc.stderr[-3000:]
-    with open(repo / "params.yaml", "a") as f:
+def test_an_isolated_run_says_it_does_not_use_an_uncommitted_params_edit(tmp_path, capsys):
+    """`run` (not --in-place) warns before it starts: its worktree of HEAD holds the committed params.yaml."""
+    from pipelines.cli import _warn_of_uncommitted_params
+    from tests.e2e import run
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    run(["git", "init", "-q"], tmp_path)
+    run(["git", "add", "params.yaml"], tmp_path)
+    run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "p"], tmp_path)
+    _warn_of_uncommitted_params(tmp_path)
+    assert capsys.readouterr().err == ""
+    with open(tmp_path / "params.yaml", "a") as f:
         f.write("# an edit\n")
-    proc = _cli(repo, "run", "--stage", "code")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stderr.startswith("warning: params.yaml has changes that are not committed; this run works in a worktree of HEAD")
+    _warn_of_uncommitted_params(tmp_path)
+    assert capsys.readouterr().err.startswith("warning: params.yaml has changes that are not committed; this run works in a worktree of HEAD")
 
 
 def _hold_workspace(repo, purpose):
