@@ -273,14 +273,15 @@ def check_classes(source_classes: list[str], files: list[FoundFile], source_dir:
             if missing:
                 raise DataLayoutError(
                     f"{folder / split}: classes {missing} have no images in {source_dir / 'train'}; every labeled class "
-                    f"needs labeled source train images. Source train classes: {source_classes}{_why_missing(missing, known, files)}"
+                    f"needs labeled source train images. Source train classes: {source_classes}"
+                    f"{_why_missing(missing, known, files, unlabeled_allowed=(role, split) == ('target', 'train'))}"
                 )
 
 
-def _why_missing(missing: list[str], known: set[str], files: list[FoundFile]) -> str:
+def _why_missing(missing: list[str], known: set[str], files: list[FoundFile], *, unlabeled_allowed: bool = False) -> str:
     """What may explain classes without source train images: a folder of that name in source train
-    that was refused (a symlinked folder), or a source class whose name differs only in case or in
-    spaces at its ends."""
+    that was refused (a symlinked folder), a source class whose name differs only in case or in
+    spaces at its ends, or, in the target train split, sub-folders of unlabeled images."""
     refused = {f.path.name: f.problem for f in files
                if f.role == "source" and f.split == "train" and f.label is None and f.problem and f.path.name in missing}
     out = [f"{name} in the source train split: {why}" for name, why in refused.items()]
@@ -288,4 +289,7 @@ def _why_missing(missing: list[str], known: set[str], files: list[FoundFile]) ->
         near = [k for k in sorted(known) if k.strip().casefold() == name.strip().casefold()]
         if near:
             out.append(f"{name!r} differs from the source class {near[0]!r} only in case or in spaces")
+    if unlabeled_allowed and len(out) == 0:
+        out.append("if these folders hold unlabeled images rather than classes, put the images in the target train folder "
+                   "itself: a flat target train split needs no labels")
     return f" ({'; '.join(out)})" if out else ""

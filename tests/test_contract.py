@@ -105,6 +105,15 @@ def test_class_names_are_compared_as_people_read_them(folders, tmp_path):
         discover(folders, "src", "tgt")
 
 
+def test_unlabeled_target_images_kept_in_sub_folders_are_pointed_to_the_flat_layout(folders):
+    for k, image in enumerate(sorted((folders / "tgt/train").glob("*.png"))):
+        (folders / f"tgt/train/session_{k % 2}").mkdir(exist_ok=True)
+        image.rename(folders / f"tgt/train/session_{k % 2}" / image.name)
+    with pytest.raises(DataLayoutError, match=r"tgt/train: classes \['session_0', 'session_1'\] have no images in .*put the images in the "
+                                              r"target train folder itself: a flat target train split needs no labels"):
+        discover(folders, "src", "tgt")
+
+
 def test_one_class_is_refused_before_any_stage_trains(tmp_path):
     """With a single class every model reads every image right: no arm could be measured, and the
     semantic loss and the conditional GAN would stop mid-run with a traceback."""
