@@ -135,9 +135,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     for role, domain in (("source", source), ("target", target)):
         for split in ("train", "test"):
             folder = Path(root) / domain / split
-            held = held_labels(files, role, split)
-            empty = sorted(class_label(e.name) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
-                           and class_label(e.name) not in held)
+            folders = {class_label(e.name) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")}
+            empty = sorted(folders - held_labels(files, role, split))
             if empty:
                 result.notes.append(f"{folder}: empty class folder(s) {listed(empty, 10)} (nothing in them but hidden files, if "
                                     "anything): prepare passes over them")

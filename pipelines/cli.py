@@ -69,8 +69,6 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     """The flow's arguments; this repo's params file checked first, with the overrides applied, so a
     misspelt key, a refused value or a file DVC cannot read stops here, by key, before a Prefect
     server or a worktree starts (the flow checks them again where it runs)."""
-    import tempfile
-
     from pipelines.config import load_params
     from pipelines.presets import as_set_values, check_overrides, preset_overrides
 
@@ -78,8 +76,7 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     overrides = [o for p in args.preset or [] for o in preset_overrides(p)] + (args.set or [])
     described = " and ".join([f"--preset {p}" for p in args.preset or []] + ([as_set_values(args.set)] if args.set else []))
     if overrides:
-        with tempfile.TemporaryDirectory() as tmp:
-            check_overrides(Path(args.repo) / args.params, overrides, into=Path(tmp) / "params.yaml", described=described)
+        check_overrides(Path(args.repo) / args.params, overrides, described=described)
     else:
         load_params(Path(args.repo) / args.params)
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
@@ -176,13 +173,11 @@ def _check_data(args: argparse.Namespace) -> int:
 
 
 def _preset(args: argparse.Namespace) -> int:
-    import tempfile
-
     from pipelines.presets import check_overrides, preset_overrides
 
     overrides = preset_overrides(args.file)
-    with tempfile.TemporaryDirectory() as tmp:  # checked as `run --preset` checks it: a misspelt key stops here, by name
-        check_overrides(Path(args.repo) / args.params, overrides, into=Path(tmp) / "params.yaml", described=f"preset {args.file}")
+    # checked as `run --preset` checks it: a misspelt key stops here, by name
+    check_overrides(Path(args.repo) / args.params, overrides, described=f"preset {args.file}")
     print(" ".join(f"-S {o}" for o in overrides))
     return 0
 

@@ -68,12 +68,18 @@ def as_set_values(overrides: list[str]) -> str:
     return f"-S {' -S '.join(overrides)}" if len(" ".join(overrides)) <= 200 else f"{len(overrides)} -S values"
 
 
-def check_overrides(params: Path, overrides: list[str], *, into: Path, described: str | None = None) -> None:
-    """Apply `key=value` overrides to a copy of `params` written at `into`, exactly as `dvc exp run -S`
-    applies them, and validate it: a key the file lacks or a refused value raises ParamsError naming
-    the key, and `params` itself is never touched. `described`: where the overrides came from, for
-    the message (default: as -S values)."""
+def check_overrides(params: Path, overrides: list[str], *, into: Path | None = None, described: str | None = None) -> None:
+    """Apply `key=value` overrides to a copy of `params` written at `into` (None: a temporary copy,
+    removed after), exactly as `dvc exp run -S` applies them, and validate it: a key the file lacks or
+    a refused value raises ParamsError naming the key, and `params` itself is never touched.
+    `described`: where the overrides came from, for the message (default: as -S values)."""
     import shutil
+
+    if into is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return check_overrides(params, overrides, into=Path(tmp) / Path(params).name, described=described)
 
     from dvc.exceptions import DvcException
     from dvc.utils.hydra import apply_overrides

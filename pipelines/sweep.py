@@ -22,6 +22,7 @@ import yaml
 
 from augment.arm_inputs import param_value
 from pipelines.config import ParamsError
+from pipelines.presets import check_overrides
 
 
 class SweepError(RuntimeError):
@@ -49,22 +50,12 @@ def _dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     return proc
 
 
-def validate(repo: Path, overrides: list[str]) -> None:
-    """Refuse a bad value by key before anything is queued (params.yaml is not touched)."""
-    import tempfile
-
-    from pipelines.presets import check_overrides
-
-    with tempfile.TemporaryDirectory() as tmp:
-        check_overrides(repo / "params.yaml", overrides, into=Path(tmp) / "params.yaml")
-
-
 def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, jobs: int = 1, poll: float = 5,
                   log=print) -> list[str]:
     names = []
     for value in values:
         overrides = [f"{key}={value}", *extra]
-        validate(repo, overrides)
+        check_overrides(repo / "params.yaml", overrides)  # a bad value refused by key before anything is queued
         name = experiment_name(key, value)
         # --force: a rerun of the same sweep replaces its experiments, each once its new run has succeeded
         # (removed up front, an earlier result was lost to a run that then failed)
