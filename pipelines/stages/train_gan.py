@@ -1,8 +1,9 @@
 """DVC stage `train_gan@<gan>-<seed>`: learn the source<->target mapping from unpaired images.
 
 One stage per GAN kind and `gan.seeds` entry. Writes artifacts/gan/<gan>/<seed>/: G_st.pt, G_ts.pt (generators), D_s.pt, D_t.pt, samples.png
-(source | translated | reconstructed), C.pt (the semantic classifier, when used), history.csv and live/ (dvclive curves), all at
-once when training ends. While training, resumable checkpoints go to --checkpoint-dir (in
+(source | translated | reconstructed), C.pt (the semantic classifier, when used) and history.csv, and
+artifacts/gan_curves/<gan>/<seed>/ (dvclive's curves, one TSV per loss: a plots output of the stage in
+dvc.yaml, so `dvc plots show` draws every kind and seed that ran), all at once when training ends. While training, resumable checkpoints go to --checkpoint-dir (in
 dvc.yaml: DVC's scratch folder .dvc/tmp/checkpoints/<gan>/<seed>, which `dvc repro` does not delete):
 a killed run resumes from the last one when params and data are unchanged, and starts over
 otherwise. The checkpoint is removed once the outputs are in place.
@@ -89,12 +90,14 @@ def main(argv: list[str] | None = None) -> None:
     ap = gan_stage_parser(__doc__, GANS)
     ap.add_argument("--labels", type=Path, default=Path("data/labels"), help="the few_labels stage's folder")
     ap.add_argument("--out", type=Path, default=None, help="default: artifacts/gan/<gan>/<seed>")
+    ap.add_argument("--curves", type=Path, default=None, help="default: artifacts/gan_curves/<gan>/<seed>")
     ap.add_argument("--checkpoint-dir", type=Path, default=None, help="default: <out>.checkpoint")
     add_timings_arg(ap)
     args = ap.parse_args(argv)
     params = load_params(args.params)
     gp = getattr(params.gan, args.gan)
     out = args.out or Path("artifacts/gan") / args.gan / str(args.seed)
+    curves = args.curves or Path("artifacts/gan_curves") / args.gan / str(args.seed)
     name = f"train_gan@{args.gan}-{args.seed}"
     device, rank, world = init_distributed(params.runtime.device, params.runtime.threads)
     cfg = as_config(gp, CycleGANConfig, seed=args.seed, conditional=gp.conditional)
@@ -158,13 +161,14 @@ def main(argv: list[str] | None = None) -> None:
     if rank != 0:
         return  # replicas hold the same weights; rank 0 writes the outputs
     live.end()
+    with atomic_dir(curves) as tmp:
+        shutil.copytree(ckpt_dir / "live" / "plots" / "metrics", tmp, dirs_exist_ok=True)
     with atomic_dir(out) as tmp:
         for net in ("G_st", "G_ts"):
             save_generator(getattr(nets, net), cfg, data.channels, tmp / f"{net}.pt", num_classes=len(data.classes))
         for net in ("D_s", "D_t", "C") if nets.C is not None else ("D_s", "D_t"):
             save_torch(getattr(nets, net).state_dict(), tmp / f"{net}.pt")
         write_csv(pd.DataFrame(state.history), tmp / "history.csv")
-        shutil.copytree(ckpt_dir / "live", tmp / "live")
         # Fixed source test images (never trained on): source | G(source) | F(G(source)).
         src, _ = data.labeled("source", "test")
         idx = torch.linspace(0, len(src) - 1, gp.sample_count).long()
