@@ -26,6 +26,8 @@ class Arm:
     test_time: bool = False  # no training: the source_only classifiers read target images translated back
 
 
+BASELINE = "source_only"  # every benefit is an arm's accuracy minus this arm's
+
 ARMS = {
     arm.name: arm
     for arm in (

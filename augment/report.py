@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augment.arms import ARMS, gan_seed_for
+from augment.answer import answer_lines
+from augment.arms import ARMS, BASELINE, gan_seed_for
 from augment.contract import listed
 from augment.metrics import majority_share, paired_delta, summarize
 from augment.validation import VAL_SET
 
-BASELINE = "source_only"
 # An arm whose classifiers give one class to this share of the target test images (each seed's own
 # most frequent class, mean over seeds) has stopped reading the images: its accuracy is that class's
 # share of the test set, and a benefit between two such arms is 0 [0, 0] whether or not the arm helps.
@@ -367,6 +367,10 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
         f"{len(dataset['classes'])} classes, {dataset['image_size']} px, {dataset['channels']} channel(s). "
         f"Seeds: {metrics['run']['seeds']}. Device: {metrics['run']['device']}.",
         "",
+    ]
+    if answer_lines(metrics):
+        lines += ["## The answer", "", *(f"{line}\n" for line in answer_lines(metrics))]
+    lines += [
         "## Target-domain test accuracy by arm",
         "",
         interval_note(metrics["run"]["gan_seeds"], metrics["run"]["seeds"], list(metrics["target_test"])),

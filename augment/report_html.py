@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
 import numpy as np
 
+from augment.answer import answer_lines
 from augment.report import (
     DIVERSITY_NOTE, diversity_text, filter_note, interval_note, judge_note, kid_subsets, report_warnings, throughput_text, validation_note,
     with_spread,
@@ -71,6 +73,11 @@ def plot_confusions(matrices: dict[str, np.ndarray], classes: list[str], path: s
     plt.close(fig)
 
 
+def _bold(text: str) -> str:
+    """markdown's **x** (in the answer's sentences) as <b>x</b>."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+
+
 def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
@@ -110,6 +117,10 @@ def render_html(
         f"<p>Source domain <b>{e(dataset['source'])}</b> &rarr; target domain <b>{e(dataset['target'])}</b>; "
         f"{len(classes)} classes, {dataset['image_size']} px, {dataset['channels']} channel(s). "
         f"Classifier seeds {e(str(metrics['run']['seeds']))}; device {e(metrics['run']['device'])}.</p>",
+    ]
+    if answer_lines(metrics):
+        out += ["<h2>The answer</h2>"] + [f"<p>{_bold(e(line))}</p>" for line in answer_lines(metrics)]
+    out += [
         "<h2>Target-domain test accuracy by arm</h2>",
         f"<p>{e(interval_note(metrics['run']['gan_seeds'], metrics['run']['seeds'], list(metrics['target_test'])))} Green when a benefit's whole interval is above 0.</p>",
         "<table><tr><th>arm</th><th>target accuracy</th><th>target macro-F1</th><th>source accuracy</th>"

@@ -41,6 +41,11 @@ def _print_results(summary: dict) -> None:
             d = metrics["benefit"][arm]["accuracy_delta"]
             line += f"   benefit {d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
         print(line)
+    from augment.answer import answer_lines
+
+    answer = answer_lines(metrics)
+    if answer:
+        print("\n" + "\n".join(f"  {line.replace('**', '')}" for line in answer))
     reports = metrics_path.parent
     print(f"\nReport:  {(reports / 'report.md').resolve()}\nMetrics: {metrics_path.resolve()}")
     if summary.get("experiment", {}).get("experiment"):

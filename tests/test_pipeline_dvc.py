@@ -45,7 +45,7 @@ def test_repro_writes_every_metrics_key(digits_repo):
     }
     assert set(ran_stages(out)) == expected
     m = json.loads((repo / "reports/metrics.json").read_text())
-    assert set(m) == {"target_test", "source_test", "benefit", "gan", "run", "target_val"}
+    assert set(m) == {"target_test", "source_test", "benefit", "gan", "run", "target_val", "answer"}
     # 20% of target test held out for choosing settings, stratified; target_test reported on the rest
     split = m["run"]["target_split"]
     assert split["target_val"] > 0 and split["target_test"] > 3 * split["target_val"]
@@ -102,6 +102,10 @@ def test_repro_writes_every_metrics_key(digits_repo):
     assert not (repo / ".dvc/tmp/checkpoints/cyclegan/0").exists()
     assert "resamples GAN seeds" in page or "first resamples GAN seeds" in page
     assert "| cyclegan |" in (repo / "reports/report.md").read_text()
+    # the answer: the arms that saw no target label ranked apart from those that saw a few (the cgan saw them)
+    assert set(m["answer"]["none"]["ranked"]) == set(ARMS) - {"source_only", "oracle", "target_few", "cgan"}
+    assert set(m["answer"]["few"]["ranked"]) == {"target_few", "cgan"} and m["answer"]["chosen_on"] == "target_val"
+    assert "## The answer" in (repo / "reports/report.md").read_text()
     shown = dvc("metrics", "show", "--json", cwd=repo).stdout
     assert "target_test" in shown
     # every GAN that ran has its loss curves among the plots, whatever gan.kinds and gan.seeds say
@@ -303,6 +307,8 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     assert m["target_test"]["oracle"]["status"] == "unavailable" and "flat" in m["target_test"]["oracle"]["reason"]
     report = (repo / "reports/report.md").read_text()
     assert "oracle | not run" in report
+    # a flat target train shows the cgan no target label: it ranks with the arms that saw none
+    assert set(m["answer"]["none"]["ranked"]) == {"cyclegan", "cgan"} and "few" not in m["answer"] and "oracle" not in m["answer"]
     # what prepare found in the files reaches metrics.json and the report, not only the stage's output
     files = m["run"]["data_files"]
     assert files["rejected"] == 1 and files["label_conflicts"] == 2 and 0 < files["target_test_in_train"] <= 8, files

@@ -10,9 +10,11 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
+from augment.answer import answer, answer_lines
 from augment.arms import ARMS, gan_seed_for
 from augment.classify import load_classifier, predict
 from augment.classic import classic_transform
@@ -206,6 +208,12 @@ def main(argv: list[str] | None = None) -> None:
     }
     if few_labels:
         metrics["run"]["target_labels"] = few_labels
+    labeled_target_train = (data.rows("target", "train").label_index >= 0).any()
+    labeled_gans = {g for g in gans_used if getattr(params.gan, g).conditional and params.data.target_labels_per_class > 0
+                    and labeled_target_train}  # the GANs the few_labels stage showed target labels
+    metrics["answer"] = answer(metrics, {arm: stack_predictions(per_seed, "target_test") for arm, per_seed in predictions.items()},
+                               labeled_gans=labeled_gans, groups=np.array([gan_seed_of[s] for s in sorted(gan_seed_of)]) if gan_seed_of else None,
+                               samples=params.evaluate.bootstrap_samples, seed=params.evaluate.bootstrap_seed)
 
     (args.out / "plots").mkdir(parents=True, exist_ok=True)
     rows = [{"arm": a, "accuracy": m["accuracy"]["mean"], "ci95_low": m["accuracy"]["ci95"][0], "ci95_high": m["accuracy"]["ci95"][1]}
@@ -237,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     for arm, b in metrics["benefit"].items():
         d = b.get("accuracy_delta")
         print(f"  benefit {arm}: " + (f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else f"unavailable: {b['reason']}"))
+    for line in answer_lines(metrics):
+        print("  " + line.replace("**", ""))
 
 
 if __name__ == "__main__":

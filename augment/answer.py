@@ -1,0 +1,145 @@
+"""The run's answer in a few sentences: which arm to use, and how sure this run is of it.
+
+`answer` builds metrics.json's `answer` block; `answer_lines` turns it into the sentences both
+reports open with. The arms fall into three groups by what they may see of the target's labels:
+none (classic, the CycleGAN arms, test_time, and the cgan when it sees no target label), a few
+(`target_few`, and the cgan when `data.target_labels_per_class` shows it some), and all (`oracle`, the
+upper bound). A team with no target labels can use only the first group, so its best arm is the
+answer; the others say what a few labels, or all of them, would add.
+
+The best arm is chosen on `target_val` when one is held out and measured on `target_test`, which no
+choice reads: choosing the best of several arms by their test figures and reporting that figure
+reports the luckiest arm (the winner's curse). Whether it is told apart from the runner-up is a
+paired interval on `target_test` (same images, same seeds), not two intervals that overlap or not.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from augment.arms import ARMS, BASELINE
+from augment.metrics import paired_delta
+from augment.validation import VAL_SET
+
+GROUPS = ("none", "few")  # arms grouped by the target labels they may see; the oracle (all) is the bound
+
+
+def label_group(arm: str, *, labeled_gans: set[str]) -> str:
+    """"none", "few" or "all": the target labels `arm`'s classifiers, or the GAN they learn from, may see.
+    `labeled_gans`: the GAN kinds that saw some target labels in this run (a conditional GAN, when
+    `data.target_labels_per_class` is above 0 and the target train split has labels)."""
+    a = ARMS[arm]
+    if a.target_labels != "none":
+        return a.target_labels
+    return "few" if a.gan in labeled_gans and not a.test_time else "none"
+
+
+def _verdict(delta: dict) -> str:
+    lo, hi = delta["ci95"]
+    return "helped" if lo > 0 else "hurt" if hi < 0 else "unclear"
+
+
+def answer(metrics: dict, target_preds: dict[str, tuple[np.ndarray, np.ndarray]], *, labeled_gans: set[str],
+           groups: np.ndarray | None, samples: int, seed: int) -> dict:
+    """metrics.json's `answer` block, from its `benefit` (and `target_val`) sections.
+
+    `target_preds[arm]`: (preds (S, N), labels (N,)) on target_test, as the benefits were computed
+    from; `groups` and the bootstrap settings as in `arm_metrics`, so the best-against-runner-up
+    interval resamples what every benefit does."""
+    benefit = {arm: b["accuracy_delta"] for arm, b in metrics.get("benefit", {}).items() if "accuracy_delta" in b}
+    if BASELINE not in metrics.get("target_test", {}):
+        return {}
+    val = metrics.get(VAL_SET) or {}
+    chosen_on = VAL_SET if all("accuracy_delta" in val.get(arm, {}) for arm in benefit) and val else "target_test"
+    out: dict = {"chosen_on": chosen_on}
+    for group in GROUPS:
+        arms = [a for a in benefit if a in ARMS and label_group(a, labeled_gans=labeled_gans) == group]
+        if not arms:
+            continue
+        score = {a: (val[a]["accuracy_delta"] if chosen_on == VAL_SET else benefit[a])["mean"] for a in arms}
+        ranked = sorted(arms, key=lambda a: (-score[a], a))
+        entry = {"ranked": ranked, "verdict": {a: _verdict(benefit[a]) for a in ranked}, "best": ranked[0]}
+        if len(ranked) > 1:
+            best, runner_up = ranked[0], ranked[1]
+            (p_best, labels), (p_next, _) = target_preds[best], target_preds[runner_up]
+            entry["best_over_runner_up"] = {"runner_up": runner_up, "accuracy_delta": paired_delta(
+                p_best, p_next, labels, samples=samples, seed=seed, groups=groups)}
+        out[group] = entry
+    if "oracle" in benefit:
+        out["oracle"] = {"verdict": _verdict(benefit["oracle"])}
+        best = out.get("none", {}).get("best")
+        if best and out["oracle"]["verdict"] == "helped":
+            out["oracle"]["gap_closed"] = benefit[best]["mean"] / benefit["oracle"]["mean"]
+    return out
+
+
+def _signed(d: dict) -> str:
+    return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+
+
+def _listed(arms: list[str]) -> str:
+    return ", ".join(arms) if arms else "none"
+
+
+def answer_lines(metrics: dict) -> list[str]:
+    """The answer's sentences (markdown emphasis with **), or [] without a baseline."""
+    ans = metrics.get("answer") or {}
+    if not ans:
+        return []
+    benefit = {arm: b["accuracy_delta"] for arm, b in metrics["benefit"].items() if "accuracy_delta" in b}
+    acc = {arm: t["accuracy"]["mean"] for arm, t in metrics["target_test"].items() if "accuracy" in t}
+    split = metrics["run"].get("target_split", {})
+    where = (f"chosen on the {split.get('target_val', '?')} target_val images, measured on the other {split.get('target_test', '?')}"
+             if ans["chosen_on"] == VAL_SET else
+             f"chosen and measured on the same {split.get('target_test', '?')} target_test images, none being held out as target_val "
+             "(evaluate.validation_fraction), so its figure is somewhat optimistic")
+    lines = []
+    oracle = ans.get("oracle", {})
+    if oracle and oracle["verdict"] != "helped":
+        lines.append(f"**No measurable domain shift.** The oracle, trained on the target's own labels, does not beat {BASELINE} "
+                     f"({_signed(benefit['oracle'])}): on this test set the target domain is read as well as the source classifier "
+                     "reads it, so there is little shift for an arm to correct.")
+    none = ans.get("none")
+    if none:
+        best = none["best"]
+        if none["verdict"][best] == "helped":
+            text = (f"**Without target labels, use {best}**: target accuracy {acc[BASELINE]:.3f} -> {acc[best]:.3f}, "
+                    f"{_signed(benefit[best])} over {BASELINE} ({where})")
+            if "gap_closed" in oracle:
+                text += f"; that is {oracle['gap_closed']:.0%} of the oracle's gain"
+            lines.append(text + ".")
+        else:
+            helped = [a for a in none["ranked"] if none["verdict"][a] == "helped"]
+            lines.append(f"**No arm without target labels measurably raised target accuracy** over {BASELINE}: the best "
+                         f"({where}), {best}, gained {_signed(benefit[best])}, an interval that "
+                         + ("lies below 0." if none["verdict"][best] == "hurt" else "includes 0.")
+                         + (f" Measured on target_test alone, {_listed(helped)} did, but target_val did not pick "
+                            f"{'it' if len(helped) == 1 else 'them'}." if helped else ""))
+        lines += _runner_up(none, benefit)
+        hurt = [a for a in none["ranked"] if none["verdict"][a] == "hurt"]
+        lines.append(f"Without target labels: helped (interval above 0): "
+                     f"{_listed([a for a in none['ranked'] if none['verdict'][a] == 'helped'])}; no clear effect (interval "
+                     f"includes 0): {_listed([a for a in none['ranked'] if none['verdict'][a] == 'unclear'])}; "
+                     f"hurt (interval below 0): {_listed(hurt)}.")
+    few = ans.get("few")
+    if few:
+        per_class = metrics["run"].get("target_labels", {}).get("used_per_class")
+        seen = f" ({sum(per_class.values())} target labels in all)" if per_class else ""
+        lines.append(f"With a few target labels{seen}: " + "; ".join(f"{a} {_signed(benefit[a])}" for a in few["ranked"]) + ".")
+    if "oracle" in benefit and oracle.get("verdict") == "helped":
+        lines.append(f"With every target train label (the upper bound): oracle {_signed(benefit['oracle'])}.")
+    return lines
+
+
+def _runner_up(group: dict, benefit: dict) -> list[str]:
+    duel = group.get("best_over_runner_up")
+    if not duel or group["verdict"][group["best"]] != "helped":
+        return []
+    best, other, d = group["best"], duel["runner_up"], duel["accuracy_delta"]
+    verdict, paired = _verdict(d), f"{best} minus {other} is {_signed(d)} on target_test, paired by image and seed"
+    if verdict == "helped":
+        return [f"It is ahead of the runner-up, {other} ({_signed(benefit[other])}): {paired}."]
+    if verdict == "hurt":
+        return [f"On target_test the runner-up, {other} ({_signed(benefit[other])}), is ahead of it: {paired}. target_val "
+                "ranked them the other way; with both this close, either would do."]
+    return [f"This run does not tell it apart from the runner-up, {other} ({_signed(benefit[other])}): {paired}, an interval "
+            "that includes 0. Either would do on this evidence."]

@@ -1,0 +1,103 @@
+"""The answer both reports open with: which arm to use, chosen on target_val and measured on
+target_test, and what the run cannot tell. Metrics come from `arm_metrics` on simulated predictions,
+as evaluate computes them."""
+import numpy as np
+import pandas as pd
+
+from augment.answer import answer, answer_lines, label_group
+from augment.report import arm_metrics, render_report, stack_predictions
+from augment.report_html import render_html
+
+N_VAL, N_TEST, SEEDS = 200, 600, (0, 1, 2)
+
+
+def _frames(accuracy: dict[str, tuple[float, float]], seed: int = 0) -> dict:
+    """arm -> seed -> predictions frame; accuracy[arm] = (on target_val, on target_test), each image
+    right with that probability, independently per arm and seed."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, N_VAL + N_TEST)
+    sets = ["target_val"] * N_VAL + ["target_test"] * (N_TEST - 50) + ["source_test"] * 50  # (arm_metrics wants one)
+    paths = [f"t/{i}.png" for i in range(N_VAL + N_TEST)]
+    out = {}
+    for arm, (p_val, p_test) in accuracy.items():
+        out[arm] = {}
+        for s in SEEDS:
+            p = np.where(np.arange(N_VAL + N_TEST) < N_VAL, p_val, p_test)
+            right = rng.random(N_VAL + N_TEST) < p
+            pred = np.where(right, labels, (labels + 1 + rng.integers(0, 9, len(labels))) % 10)
+            out[arm][s] = pd.DataFrame({"eval_set": sets, "path": paths, "pred": pred, "label_index": labels})
+    return out
+
+
+def _run(accuracy: dict[str, tuple[float, float]], labeled_gans=frozenset(), without_val=False) -> dict:
+    preds = _frames(accuracy)
+    if without_val:
+        preds = {a: {s: f[f.eval_set != "target_val"] for s, f in per.items()} for a, per in preds.items()}
+    metrics = arm_metrics(preds, num_classes=10, samples=200, seed=0)
+    metrics["run"] = {"seeds": list(SEEDS), "gan_seeds": [0], "device": "cpu", "wall_seconds": {},
+                      "target_split": {"target_val": 0 if without_val else N_VAL, "target_test": N_TEST}}
+    metrics["answer"] = answer(metrics, {a: stack_predictions(p, "target_test") for a, p in preds.items()},
+                               labeled_gans=set(labeled_gans), groups=None, samples=200, seed=0)
+    return metrics
+
+
+def test_a_clear_winner_is_named_with_its_test_benefit_and_its_lead_over_the_runner_up():
+    m = _run({"source_only": (0.4, 0.4), "classic": (0.55, 0.55), "cyclegan": (0.8, 0.8), "oracle": (0.95, 0.95)})
+    a = m["answer"]
+    assert a["chosen_on"] == "target_val" and a["none"]["ranked"] == ["cyclegan", "classic"]
+    assert a["none"]["best_over_runner_up"]["runner_up"] == "classic"
+    assert a["none"]["best_over_runner_up"]["accuracy_delta"]["ci95"][0] > 0.15
+    assert 0.6 < a["oracle"]["gap_closed"] < 0.8
+    text = "\n".join(answer_lines(m))
+    assert "**Without target labels, use cyclegan**" in text and "It is ahead of the runner-up, classic" in text
+    assert "chosen on the 200 target_val images, measured on the other 600" in text
+    assert "helped (interval above 0): cyclegan, classic; no clear effect (interval includes 0): none" in text
+
+
+def test_no_shift_says_so_and_names_no_arm_to_use():
+    """Source and target alike: the oracle gains nothing, and no arm is recommended on noise."""
+    m = _run({"source_only": (0.9, 0.9), "classic": (0.9, 0.9), "cyclegan": (0.9, 0.9), "oracle": (0.9, 0.9)})
+    text = "\n".join(answer_lines(m))
+    assert "**No measurable domain shift.**" in text
+    assert "**No arm without target labels measurably raised target accuracy**" in text and "use " not in text
+    assert "gap_closed" not in m["answer"]["oracle"]
+
+
+def test_the_arm_target_val_picks_is_the_answer_even_when_another_wins_on_test():
+    """Choosing by the test figures would report the luckiest arm: target_val chooses, target_test measures."""
+    m = _run({"source_only": (0.4, 0.4), "classic": (0.75, 0.70), "cyclegan": (0.60, 0.78)})
+    a = m["answer"]["none"]
+    assert a["best"] == "classic" and a["best_over_runner_up"]["runner_up"] == "cyclegan"
+    text = "\n".join(answer_lines(m))
+    assert "use classic" in text and "On target_test the runner-up, cyclegan" in text and "is ahead of it" in text
+
+
+def test_two_arms_alike_are_not_told_apart():
+    m = _run({"source_only": (0.4, 0.4), "classic": (0.7, 0.7), "cyclegan": (0.7, 0.7)})
+    text = "\n".join(answer_lines(m))
+    assert "This run does not tell it apart from the runner-up" in text and "Either would do" in text
+
+
+def test_without_target_val_it_says_the_choice_read_the_test_set():
+    m = _run({"source_only": (0.4, 0.4), "cyclegan": (0.8, 0.8)}, without_val=True)
+    assert m["answer"]["chosen_on"] == "target_test"
+    assert "somewhat optimistic" in "\n".join(answer_lines(m))
+
+
+def test_an_arm_that_saw_target_labels_is_not_the_label_free_answer():
+    """The cgan that saw the few target labels ranks with target_few, not with the arms that saw none."""
+    m = _run({"source_only": (0.4, 0.4), "cyclegan": (0.6, 0.6), "cgan": (0.8, 0.8), "target_few": (0.85, 0.85)},
+             labeled_gans={"cgan"})
+    assert m["answer"]["none"]["ranked"] == ["cyclegan"] and m["answer"]["few"]["ranked"] == ["target_few", "cgan"]
+    assert "use cyclegan" in "\n".join(answer_lines(m))
+    assert label_group("cgan", labeled_gans=set()) == "none" and label_group("test_time", labeled_gans={"cyclegan"}) == "none"
+
+
+def test_an_arm_that_hurts_is_listed_as_such_and_both_reports_open_with_the_answer():
+    m = _run({"source_only": (0.6, 0.6), "classic": (0.3, 0.3), "cyclegan": (0.8, 0.8)})
+    assert "hurt (interval below 0): classic" in "\n".join(answer_lines(m))
+    dataset = {"source": "s", "target": "t", "classes": [str(c) for c in range(10)], "image_size": 16, "channels": 1}
+    md = render_report(m, arms_info={}, unavailable={}, dataset=dataset, samples={})
+    assert md.index("## The answer") < md.index("## Target-domain test accuracy by arm")
+    page = render_html(m, arms_info={}, unavailable={}, dataset=dataset, per_class={}, images={})
+    assert "<b>Without target labels, use cyclegan</b>" in page and "**" not in page
