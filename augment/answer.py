@@ -72,7 +72,7 @@ def answer(metrics: dict, target_preds: dict[str, tuple[np.ndarray, np.ndarray]]
     return out
 
 
-def _signed(d: dict) -> str:
+def signed(d: dict) -> str:
     return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
 
 
@@ -96,21 +96,21 @@ def answer_lines(metrics: dict) -> list[str]:
     oracle = ans.get("oracle", {})
     if oracle and oracle["verdict"] != "helped":
         lines.append(f"**No measurable domain shift.** The oracle, trained on the target's own labels, does not beat {BASELINE} "
-                     f"({_signed(benefit['oracle'])}): on this test set the target domain is read as well as the source classifier "
+                     f"({signed(benefit['oracle'])}): on this test set the target domain is read as well as the source classifier "
                      "reads it, so there is little shift for an arm to correct.")
     none = ans.get("none")
     if none:
         best = none["best"]
         if none["verdict"][best] == "helped":
             text = (f"**Without target labels, use {best}**: target accuracy {acc[BASELINE]:.3f} -> {acc[best]:.3f}, "
-                    f"{_signed(benefit[best])} over {BASELINE} ({where})")
+                    f"{signed(benefit[best])} over {BASELINE} ({where})")
             if "gap_closed" in oracle:
                 text += f"; that is {oracle['gap_closed']:.0%} of the oracle's gain"
             lines.append(text + ".")
         else:
             helped = [a for a in none["ranked"] if none["verdict"][a] == "helped"]
             lines.append(f"**No arm without target labels measurably raised target accuracy** over {BASELINE}: the best "
-                         f"({where}), {best}, gained {_signed(benefit[best])}, an interval that "
+                         f"({where}), {best}, gained {signed(benefit[best])}, an interval that "
                          + ("lies below 0." if none["verdict"][best] == "hurt" else "includes 0.")
                          + (f" Measured on target_test alone, {_listed(helped)} did, but target_val did not pick "
                             f"{'it' if len(helped) == 1 else 'them'}." if helped else ""))
@@ -124,9 +124,9 @@ def answer_lines(metrics: dict) -> list[str]:
     if few:
         per_class = metrics["run"].get("target_labels", {}).get("used_per_class")
         seen = f" ({sum(per_class.values())} target labels in all)" if per_class else ""
-        lines.append(f"With a few target labels{seen}: " + "; ".join(f"{a} {_signed(benefit[a])}" for a in few["ranked"]) + ".")
+        lines.append(f"With a few target labels{seen}: " + "; ".join(f"{a} {signed(benefit[a])}" for a in few["ranked"]) + ".")
     if "oracle" in benefit and oracle.get("verdict") == "helped":
-        lines.append(f"With every target train label (the upper bound): oracle {_signed(benefit['oracle'])}.")
+        lines.append(f"With every target train label (the upper bound): oracle {signed(benefit['oracle'])}.")
     return lines
 
 
@@ -135,11 +135,11 @@ def _runner_up(group: dict, benefit: dict) -> list[str]:
     if not duel or group["verdict"][group["best"]] != "helped":
         return []
     best, other, d = group["best"], duel["runner_up"], duel["accuracy_delta"]
-    verdict, paired = _verdict(d), f"{best} minus {other} is {_signed(d)} on target_test, paired by image and seed"
+    verdict, paired = _verdict(d), f"{best} minus {other} is {signed(d)} on target_test, paired by image and seed"
     if verdict == "helped":
-        return [f"It is ahead of the runner-up, {other} ({_signed(benefit[other])}): {paired}."]
+        return [f"It is ahead of the runner-up, {other} ({signed(benefit[other])}): {paired}."]
     if verdict == "hurt":
-        return [f"On target_test the runner-up, {other} ({_signed(benefit[other])}), is ahead of it: {paired}. target_val "
+        return [f"On target_test the runner-up, {other} ({signed(benefit[other])}), is ahead of it: {paired}. target_val "
                 "ranked them the other way; with both this close, either would do."]
-    return [f"This run does not tell it apart from the runner-up, {other} ({_signed(benefit[other])}): {paired}, an interval "
+    return [f"This run does not tell it apart from the runner-up, {other} ({signed(benefit[other])}): {paired}, an interval "
             "that includes 0. Either would do on this evidence."]

@@ -15,6 +15,7 @@ import pandas as pd
 
 from augment.contract import (DataLayoutError, check_classes, class_label, discover, held_labels, listed, shown, source_classes,
                               unreadable_splits)
+from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import label_conflicts, read_files, train_test_duplicates
 from augment.report import few_train_images_warnings, small_test_warning
@@ -30,6 +31,7 @@ class DataCheck:
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (file, split) byte-identical across train and test
     conflicts: list[tuple[str, str]] = field(default_factory=list)  # (file, class) byte-identical to a file of another class
     classes: list[str] = field(default_factory=list)
+    settings: str = ""  # how the images were read: size, channels, resize
 
     @property
     def ok(self) -> bool:
@@ -37,7 +39,8 @@ class DataCheck:
 
     def lines(self, most: int | None = None) -> list[str]:
         quoted = dict(zip(self.classes, _names(self.classes)))
-        out = [f"classes ({len(self.classes)}): {', '.join(quoted.values())}"] if self.classes else []
+        out = [self.settings] if self.settings else []
+        out += [f"classes ({len(self.classes)}): {', '.join(quoted.values())}"] if self.classes else []
         if not self.classes and not self.problems:
             out.append("classes: none found")
         by_split = Counter()
@@ -86,7 +89,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     """What `prepare` would accept, reject and stop on, and notes on what the run's figures will rest
     on; `validation_fraction` is the run's evaluate.validation_fraction (the target test images it
     holds out as target_val)."""
-    result = DataCheck()
+    result = DataCheck(settings=f"read as {image_size} px, {channels} channel{'s' if channels > 1 else ''} "
+                                f"({'grey' if channels == 1 else 'RGB'}), resize {resize}")
     if source == target:
         result.problems.append(f"--source and --target are both {source!r}: the source and target domains must be different folders")
         return result
@@ -124,6 +128,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         result.notes += few_train_images_warnings({
             "target_train": sum(n for (d, s, _), n in result.counts.items() if (d, s) == (target, "train")),
             "source_train_per_class": {c: result.counts[(source, "train", c)] for c in result.classes}})
+    readable = {domain: [f.path for f in files if f.domain == domain and not f.problem] for domain in (source, target)}
+    result.notes += colour_notes(colour_shares(readable), channels)
     source_untested = [c for c in result.classes if not result.counts[(source, "test", c)]]
     if source_untested:
         result.notes.append(f"{Path(root) / source / 'test'}: no images of {listed(source_untested, 10)}; the source-test figures "

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from augment.answer import answer_lines
+from augment.answer import answer_lines, signed
 from augment.report import (
-    DIVERSITY_NOTE, diversity_text, filter_note, interval_note, judge_note, kid_subsets, report_warnings, throughput_text, validation_note,
+    DIVERSITY_NOTE, STAGE_TIME_NOTE, diversity_text, filter_note, interval_note, judge_note, kid_subsets, report_warnings, throughput_text, validation_note,
     with_spread,
 )
 from augment.validation import VAL_SET
@@ -148,7 +148,7 @@ def render_html(
                 "<table><tr><th>arm</th><th>validation accuracy</th><th>benefit vs source_only</th></tr>"]
         for arm, v in metrics[VAL_SET].items():
             d = v.get("accuracy_delta")
-            out.append(f"<tr><td><b>{e(arm)}</b></td><td>{_fmt(v['accuracy'])}</td><td>{_fmt(d) if d else '-'}</td></tr>")
+            out.append(f"<tr><td><b>{e(arm)}</b></td><td>{_fmt(v['accuracy'])}</td><td>{e(signed(d)) if d else '-'}</td></tr>")
         out.append("</table>")
 
     def figure(name: str) -> None:
@@ -180,7 +180,7 @@ def render_html(
         out.append("<h2>Samples</h2>")
         for name in samples:
             figure(name)
-    out += ["<h2>Stage wall time (seconds)</h2>", "<table><tr><th>stage</th><th>seconds</th><th>images/s</th></tr>"]
+    out += ["<h2>Time inside each stage (seconds)</h2>", f"<p>{e(STAGE_TIME_NOTE.replace('`', ''))}</p>", "<table><tr><th>stage</th><th>seconds</th><th>images/s</th></tr>"]
     out += [f"<tr><td>{e(k)}</td><td>{v:.1f}</td><td>{e(throughput_text(metrics, k))}</td></tr>"
             for k, v in metrics["run"]["wall_seconds"].items()]
     out.append("</table></body></html>")

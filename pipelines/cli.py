@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -298,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
                  else " (a stage's own message, if one failed, is above)")
         print(f"error: {exc}{cause}{where}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `domain-augment check-data ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 0
 
 
 if __name__ == "__main__":

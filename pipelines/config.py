@@ -251,12 +251,25 @@ class Params(_Strict):
     @model_validator(mode="after")
     def _networks_fit_the_images(self):
         # Checked here, before any stage runs, instead of crashing inside a network after prepare.
-        for name in self.gan.kinds:  # a kind that is not trained need not fit
-            found = getattr(self.gan, name).size_problem(self.data.image_size)
-            if found:
-                key, why = found
-                raise ValueError(f"gan.{name}.{key}: {why} (data.image_size is {self.data.image_size})")
+        size = self.data.image_size
+        found = {name: getattr(self.gan, name).size_problem(size) for name in self.gan.kinds}  # a kind not trained need not fit
+        found = {name: f for name, f in found.items() if f}
+        if found:
+            said = "; ".join(f"gan.{name}.{key}: {why}" for name, (key, why) in found.items())
+            raise ValueError(f"{said} (data.image_size is {size}){self._unet_fix(size, [n for n, (k, _) in found.items() if k == 'unet_downs'])}")
         return self
+
+    def _unet_fix(self, size: int, kinds: list[str]) -> str:
+        """The ways out of U-Nets too deep for `size`: the nearest sizes they take, or the depth `size` takes."""
+        if not kinds:
+            return ""
+        factor = max(2 ** getattr(self.gan, k).unet_downs for k in kinds)
+        sizes = [s for s in (size // factor * factor, size // factor * factor + factor) if s >= factor]
+        depth = next((d for d in range(max(getattr(self.gan, k).unet_downs for k in kinds), 0, -1) if size % 2**d == 0), None)
+        fixes = [f"data.image_size {' or '.join(map(str, sizes))}"]
+        if depth:
+            fixes.append(" ".join(f"-S gan.{k}.unet_downs={depth}" for k in kinds))
+        return ": use " + ", or ".join(fixes)
 
     @model_validator(mode="after")
     def _classic_transforms_build(self, info: ValidationInfo):

@@ -160,3 +160,30 @@ def test_class_names_that_would_read_as_several_are_quoted(tmp_path):
     out = _check(root).stdout
     assert """classes (3): 'a', 'b ', 'comma, "quoted"'""" in out and "src/train: 6 images ('a' 2, 'b ' 2, 'comma, \"quoted\"' 2)" in out
     assert "classes (3): a, b, c" in _check(make_folders(tmp_path / "plain", per_class=2)).stdout  # plain names stay plain
+
+
+def test_colour_the_run_would_drop_and_grey_read_as_rgb_are_noted(tmp_path):
+    """With data.channels 1 (params.yaml) a target in colour is read as grey, and its colour, maybe the
+    very shift, is lost without a word; two grey domains read as RGB cost three times the input."""
+    import numpy as np
+    from PIL import Image
+
+    root = make_folders(tmp_path / "raw", per_class=4)
+    rng = np.random.default_rng(0)
+    for path in sorted((root / "tgt").rglob("*.png")):  # digits on random colour backgrounds, as MNIST-M
+        grey = np.asarray(Image.open(path).convert("L"), dtype=np.int16)
+        tint = rng.integers(0, 256, 3)
+        Image.fromarray(np.abs(tint[None, None, :] - grey[:, :, None]).astype(np.uint8), "RGB").save(path)
+    proc = _check(root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "read as 16 px, 1 channel (grey), resize stretch"  # params.yaml's, as a run reads them
+    assert any(line.startswith("note: tgt: 24 of 24 sampled images are in colour, and data.channels is 1") and
+               "-S data.channels=3 keeps it" in line for line in lines), proc.stdout
+    assert "note: src:" not in proc.stdout  # the grey source is no news
+    rgb = _check(root, "--channels", "3").stdout
+    assert rgb.splitlines()[0] == "read as 16 px, 3 channels (RGB), resize stretch" and "in colour" not in rgb and "is grey" not in rgb
+    grey = make_folders(tmp_path / "grey", per_class=4)  # PNGs in L, RGB, RGBA and P modes, all grey
+    said = _check(grey, "--channels", "3").stdout
+    assert "note: every sampled image of src and tgt is grey, and data.channels is 3" in said
+    assert "is grey" not in _check(grey).stdout

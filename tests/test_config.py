@@ -182,6 +182,16 @@ def test_network_too_deep_for_the_image_size_is_named():
     raw["gan"]["cgan"].update(generator="unet", unet_downs=5)
     with pytest.raises(ParamsError, match=r"gan\.cgan\.unet_downs: .*divisible by 32, got 16"):
         parse_params(raw)
+    # every kind that does not fit is named, with the sizes that fit and the depth this size takes
+    raw = _raw()
+    raw["data"]["image_size"] = 28  # 28 px digits, as they come
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    said = str(err.value)
+    assert "gan.cyclegan.unet_downs:" in said and "gan.cgan.unet_downs:" in said
+    assert said.endswith("use data.image_size 16 or 32, or -S gan.cyclegan.unet_downs=2 -S gan.cgan.unet_downs=2")
+    raw["gan"]["cyclegan"]["unet_downs"] = raw["gan"]["cgan"]["unet_downs"] = 2
+    assert parse_params(raw).data.image_size == 28  # the way out it gave works
 
 
 @pytest.mark.parametrize("section, key, value", [

@@ -52,6 +52,22 @@ def test_both_reports_name_the_arms_whose_predictions_collapse_to_one_class():
         assert "Degenerate classifiers" not in report and "No target test images of 3 of the 4 classes" in report
 
 
+def test_both_reports_say_when_the_baseline_mostly_reads_one_class():
+    for report in _both(_metrics(share=0.82)):  # a 16 px grey source_only on MNIST -> MNIST-M
+        assert "Lopsided baseline: source_only gives one class to 82% of the target test images" in report
+        assert "Degenerate classifiers" not in report
+    for share in (0.33, 1.0):  # the default digits' source_only; a degenerate one has its own warning
+        assert not any("Lopsided" in report for report in _both(_metrics(share=share)))
+    mostly_a = _metrics(share=0.7)
+    mostly_a["run"]["target_split"] = {"target_val": 2, "target_test": 200, "target_test_per_class": {"a": 120, "b": 40, "c": 20, "d": 20}}
+    for report in _both(mostly_a):  # 60% of the test set is of one class: reading 70% as one is no floor
+        assert "Lopsided" not in report
+    mostly_a["target_test"]["source_only"] = {**mostly_a["target_test"]["source_only"], "majority_prediction_share": 0.8}
+    mostly_a["run"]["target_split"]["target_test_per_class"] = {"a": 50, "b": 50, "c": 50, "d": 50}
+    for report in _both(mostly_a):
+        assert "(the largest class is 25% of them)" in report
+
+
 def test_both_reports_say_when_there_is_no_baseline_to_measure_a_benefit_from():
     for report in _both(_metrics(arms=("cyclegan", "oracle"))):
         assert "No source_only arm (classifier.arms): there is no baseline, so no benefit is computed" in report

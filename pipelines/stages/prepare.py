@@ -3,10 +3,12 @@ label_conflicts.csv)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
 
+from augment.colour import colour_notes, colour_shares
 from augment.prepare import PrepareConfig, prepare
 from pipelines.config import load_params
 from pipelines.cpu_threads import idle_cores
@@ -41,6 +43,10 @@ def main(argv: list[str] | None = None) -> None:
              if duplicates else "")
           + (f"; {conflicts} byte-identical files under different classes -> {args.out}/label_conflicts.csv (one image, two labels)"
              if conflicts else ""))
+    if d.dataset == "folders":  # colour the run drops, or three copies of a grey channel
+        paths = {domain: [Path(p) for p in manifest.source_path[manifest.domain == domain]] for domain in (d.source, d.target)}
+        for note in colour_notes(colour_shares(paths), d.channels):
+            print(f"prepare: note: {note}", file=sys.stderr)
 
 
 if __name__ == "__main__":
