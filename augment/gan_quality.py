@@ -21,6 +21,12 @@ All three lean on that classifier: one that never saw a target label can read ve
 target-looking images alike (a source_only classifier may call every target image one class), and
 a GAN that draws one pattern for every input can then score a low FID. `diversity_ratio` needs no
 classifier: how far apart the translations lie, in pixels, next to the source images they came from.
+`precision` and `recall` (k-nearest-neighbour manifolds on the same features) split what FID mixes:
+how many translations look like some target image, and how much of the target's variety they cover.
+
+evaluate scores the untranslated source train images the same way (`gan_reference` in metrics.json):
+a translator has moved its images toward the target only where it does better than no translation,
+and label preservation is only as good as the judge's reading of the source images themselves.
 """
 from __future__ import annotations
 
@@ -108,6 +114,27 @@ def diversity_ratio(translated: LabeledImages, sources: torch.Tensor, *, pairs: 
     return float(spread(translated.images) / spread(sources))
 
 
+def _knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Each point's distance to its k-th nearest other point of the same set."""
+    return torch.cdist(x, x).kthvalue(k + 1, dim=1).values  # the nearest is the point itself
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, *, k: int = 3, most: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) of two (N, D) feature sets: the share of
+    `fake` inside the real images' manifold (each real point's ball reaches its k-th nearest real
+    neighbour), and the share of `real` inside the fake images' manifold. Recall is how much of the
+    target's variety the translations cover: a GAN that draws only the target's dark backgrounds has a
+    good precision and a poor recall. Each set is subsampled to `most` points (a fixed draw)."""
+    g = torch.Generator().manual_seed(seed)
+    real, fake = (x[torch.randperm(len(x), generator=g)[:most]].double() for x in (real, fake))
+    if min(len(real), len(fake)) <= k:
+        raise ValueError(f"precision and recall need more than k={k} images of each set, got {len(real)} and {len(fake)}")
+    d = torch.cdist(real, fake)
+    precision = (d <= _knn_radii(real, k)[:, None]).any(0).double().mean()
+    recall = (d <= _knn_radii(fake, k)[None, :]).any(1).double().mean()
+    return float(precision), float(recall)
+
+
 def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledImages, *, feature_extractor: str, seed: int = 0,
                 kid_subsets: int = 50, kid_subset_size: int = 500, batch_size: int = 512, sources: torch.Tensor | None = None,
                 device: str | torch.device = "cpu") -> dict:
@@ -125,6 +152,7 @@ def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledI
         "feature_extractor": feature_extractor,
         "label_preservation": float((preds == synthetic.labels.cpu()).float().mean()),
     }
+    out["precision"], out["recall"] = precision_recall(real, fake, seed=seed)
     if sources is not None:
         out["diversity_ratio"] = diversity_ratio(synthetic, sources, seed=seed)
     return out
@@ -135,7 +163,7 @@ def summarize_gan_seeds(per_seed: dict[int, dict]) -> dict:
     spread over GAN seeds (`<key>_seed_std`, 0 with one seed), and every seed's own figures."""
     first = next(iter(per_seed.values()))
     out: dict = {}
-    for key in ("fid", "kid", "kid_subset_std", "label_preservation", "kept_fraction", "diversity_ratio"):
+    for key in ("fid", "kid", "kid_subset_std", "label_preservation", "precision", "recall", "kept_fraction", "diversity_ratio"):
         if key not in first:
             continue
         values = np.array([q[key] for q in per_seed.values()], dtype=float)

@@ -216,6 +216,7 @@ def report_warnings(metrics: dict) -> list[str]:
                    + (f" (the largest class is {largest:.0%} of them)" if largest else "") + ": it has mostly stopped reading the "
                    "target domain. Every benefit is measured from that floor: a large one says an arm reads the target at all, "
                    f"not how far it is ahead of a {BASELINE} classifier that works there.")
+    out += reference_warnings(metrics)
     for gan, g in metrics.get("gan", {}).items():
         ratios = {s: q["diversity_ratio"] for s, q in g.get("per_seed", {}).items() if "diversity_ratio" in q} or (
             {"": g["diversity_ratio"]} if "diversity_ratio" in g else {})
@@ -358,6 +359,57 @@ def diversity_text(quality: dict) -> str:
     return with_spread(quality, "diversity_ratio", 2) if "diversity_ratio" in quality else "-"
 
 
+GAN_COLUMNS = ["gan", "FID", "KID", "label preservation", "precision / recall", "diversity vs source", "feature extractor"]
+REFERENCE_NOTE = ("Precision / recall (Kynkaanniemi et al. 2019, 3 nearest neighbours on the same features): the share of translations "
+                  "that look like some target test image, and the share of target test images that some translation looks like "
+                  "(how much of the target's variety the GAN covers). The row 'no translation' scores the source train images as "
+                  "they are: a GAN has moved its images toward the target where its FID, KID and recall beat that row, and its "
+                  "label preservation is only as telling as the judge's reading of the untranslated images.")
+
+
+def gan_table(metrics: dict) -> list[list[str]]:
+    """The GAN quality table's rows (GAN_COLUMNS), each GAN kind and then the untranslated reference, as text."""
+    rows = [[gan, with_spread(g, "fid"), with_spread(g, "kid", 4) + kid_subsets(g), with_spread(g, "label_preservation"),
+             _precision_recall(g), diversity_text(g), g["feature_extractor"]] for gan, g in metrics.get("gan", {}).items()]
+    ref = metrics.get("gan_reference")
+    if rows and ref:
+        rows.append(["no translation (source train as it is)", f"{ref['fid']:.3f}", f"{ref['kid']:.4f}" + kid_subsets(ref),
+                     f"{ref['label_preservation']:.3f}", _precision_recall(ref), "-", ref["feature_extractor"]])
+    return rows
+
+
+def _precision_recall(quality: dict) -> str:
+    if "recall" not in quality:
+        return "-"
+    per_seed = quality.get("per_seed", {})
+    if len(per_seed) > 1 and all("recall" in q for q in per_seed.values()):
+        return f"{quality['precision']:.2f} / {quality['recall']:.2f} (seeds " + ", ".join(
+            f"{s}: {q['precision']:.2f} / {q['recall']:.2f}" for s, q in per_seed.items()) + ")"
+    return f"{quality['precision']:.2f} / {quality['recall']:.2f}"
+
+
+def reference_warnings(metrics: dict) -> list[str]:
+    """GANs that do worse than no translation by the judge's features: further from the target (FID), or
+    covering less of its variety (recall)."""
+    ref, out = metrics.get("gan_reference"), []
+    if not ref:
+        return out
+    for gan, g in metrics.get("gan", {}).items():
+        worse = []
+        if g["fid"] >= ref["fid"]:
+            worse.append(f"FID {g['fid']:.2f} against {ref['fid']:.2f}: its translations lie no closer to the target than "
+                         "the source images do")
+        if "recall" in g and "recall" in ref and g["recall"] < ref["recall"]:
+            worse.append(f"recall {g['recall']:.2f} against {ref['recall']:.2f}: its translations cover less of the target "
+                         "test images' variety than the untranslated source does (they look like a part of the target domain "
+                         "only, e.g. one kind of background; look at the samples)")
+        if worse:
+            out.append(f"Worse than no translation: by the judge's features, {gan} does worse than the untranslated source "
+                       f"train images ({'; and '.join(worse)}). Its benefit rests on what it does cover; an arm that covers more "
+                       "(classic, or another GAN) may do better on the rest of the target.")
+    return out
+
+
 def kid_subsets(quality: dict) -> str:
     """KID's own spread over its random subsets (torchmetrics' kid_std), when measured."""
     return f"; subsets ± {quality['kid_subset_std']:.4f}" if "kid_subset_std" in quality else ""
@@ -414,11 +466,9 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
             lines.append(f"| {arm} | {_fmt(v['accuracy'])} | {signed(v['accuracy_delta']) if 'accuracy_delta' in v else '-'} |")
         lines.append("")
     if metrics.get("gan"):
-        lines += ["## GANs", "", "| gan | FID | KID | label preservation | diversity vs source | feature extractor |", "|---|---|---|---|---|---|"]
-        for gan, g in metrics["gan"].items():
-            lines.append(f"| {gan} | {with_spread(g, 'fid')} | {with_spread(g, 'kid', 4) + kid_subsets(g)} | {with_spread(g, 'label_preservation')} | "
-                         f"{diversity_text(g)} | {g['feature_extractor']} |")
-        lines += ["", judge_note(metrics["gan"]), "", DIVERSITY_NOTE, "", filter_note(metrics["gan"]), ""]
+        lines += ["## GANs", "", "| " + " | ".join(GAN_COLUMNS) + " |", "|" + "---|" * len(GAN_COLUMNS)]
+        lines += ["| " + " | ".join(row) + " |" for row in gan_table(metrics)]
+        lines += ["", judge_note(metrics["gan"]), "", REFERENCE_NOTE, "", DIVERSITY_NOTE, "", filter_note(metrics["gan"]), ""]
     for name, (path, caption) in samples.items():
         lines += [caption, "", f"![{name}]({path})", ""]
     lines += ["## Time inside each stage (seconds)", "", STAGE_TIME_NOTE, "", "| stage | seconds | images/s |", "|---|---|---|"]

@@ -15,8 +15,8 @@ import numpy as np
 
 from augment.answer import answer_lines, signed
 from augment.report import (
-    DIVERSITY_NOTE, STAGE_TIME_NOTE, diversity_text, filter_note, interval_note, judge_note, kid_subsets, report_warnings, throughput_text, validation_note,
-    with_spread,
+    DIVERSITY_NOTE, GAN_COLUMNS, REFERENCE_NOTE, STAGE_TIME_NOTE, filter_note, gan_table, interval_note, judge_note, report_warnings,
+    throughput_text, validation_note,
 )
 from augment.validation import VAL_SET
 
@@ -167,14 +167,11 @@ def render_html(
         out.append("<h2>Confusion matrices (target test)</h2>")
         figure("confusion")
     if metrics.get("gan"):
-        out += ["<h2>GANs</h2>", "<table><tr><th>gan</th><th>FID</th><th>KID</th><th>label preservation</th><th>diversity vs source</th>"
-                "<th>feature extractor</th></tr>"]
-        for gan, g in metrics["gan"].items():
-            out.append(f"<tr><td><b>{e(gan)}</b></td><td>{e(with_spread(g, 'fid'))}</td><td>{e(with_spread(g, 'kid', 4) + kid_subsets(g))}</td>"
-                       f"<td>{e(with_spread(g, 'label_preservation'))}</td><td>{e(diversity_text(g))}</td><td>{e(g['feature_extractor'])}</td></tr>")
+        out += ["<h2>GANs</h2>", "<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in GAN_COLUMNS) + "</tr>"]
+        out += [f"<tr><td><b>{e(name)}</b></td>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>" for name, *cells in gan_table(metrics)]
         out.append(f"</table><p>{e(judge_note(metrics['gan']).replace('`', ''))}</p><p>Label preservation: the feature classifier's accuracy "
                    "on the translated images against the labels of the source images they came from (a classifier the GANs never "
-                   f"trained against). {e(DIVERSITY_NOTE)} {e(filter_note(metrics['gan']))}</p>")
+                   f"trained against). {e(REFERENCE_NOTE)}</p><p>{e(DIVERSITY_NOTE)} {e(filter_note(metrics['gan']))}</p>")
     samples = [n for n in images if n not in ("arms", "confusion")]
     if samples:
         out.append("<h2>Samples</h2>")

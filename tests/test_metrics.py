@@ -54,7 +54,8 @@ def test_fid_and_kid_on_the_pipelines_own_features():
     q_far = gan_quality(model, real, far, feature_extractor="test", seed=0)
     assert 0 <= q_near["fid"] < q_far["fid"] and q_near["kid"] < q_far["kid"]
     assert q_far["kid_subset_std"] >= 0 and q_far == gan_quality(model, real, far, feature_extractor="test", seed=0)  # seeded subsets
-    assert set(q_far) == {"fid", "kid", "kid_subset_std", "feature_extractor", "label_preservation"}
+    assert set(q_far) == {"fid", "kid", "kid_subset_std", "feature_extractor", "label_preservation", "precision", "recall"}
+    assert q_near["recall"] > q_far["recall"]
 
 
 @pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save all extracted features")
@@ -162,6 +163,29 @@ def test_diversity_ratio_sees_a_collapsed_gan_without_any_classifier():
     q = gan_quality(model, sources, collapsed, feature_extractor="test", sources=sources)
     assert q["diversity_ratio"] == diversity_ratio(collapsed, sources)
     assert summarize_gan_seeds({0: q, 1: {**q, "diversity_ratio": 0.5}})["diversity_ratio"] == pytest.approx((q["diversity_ratio"] + 0.5) / 2)
+
+
+def test_precision_and_recall_tell_a_gan_that_covers_part_of_the_target_from_one_that_covers_it_all():
+    """FID mixes the two; a GAN that draws only the target's dark backgrounds is precise but covers little."""
+    import torch
+
+    from augment.gan_quality import precision_recall
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(800, 8, generator=g)
+    alike = torch.randn(800, 8, generator=g)  # another draw of the same distribution
+    p, r = precision_recall(real, alike)
+    assert p > 0.85 and r > 0.85
+    half = alike[alike[:, 0] > 0]  # only one side of the target
+    p, r = precision_recall(real, half)
+    assert p > 0.85 and 0.3 < r < 0.7
+    collapsed = real[:1] + 0.01 * torch.randn(800, 8, generator=g)  # one image, whatever the input
+    p, r = precision_recall(real, collapsed)
+    assert r < 0.05
+    elsewhere = torch.randn(800, 8, generator=g) + 10  # nothing like the target
+    assert precision_recall(real, elsewhere) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="more than k=3 images"):
+        precision_recall(real, real[:3])
 
 
 def test_gan_quality_reads_stored_uint8_sets_as_it_reads_their_float_values():

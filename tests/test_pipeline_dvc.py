@@ -45,7 +45,7 @@ def test_repro_writes_every_metrics_key(digits_repo):
     }
     assert set(ran_stages(out)) == expected
     m = json.loads((repo / "reports/metrics.json").read_text())
-    assert set(m) == {"target_test", "source_test", "benefit", "gan", "run", "target_val", "answer"}
+    assert set(m) == {"target_test", "source_test", "benefit", "gan", "run", "target_val", "answer", "gan_reference"}
     # 20% of target test held out for choosing settings, stratified; target_test reported on the rest
     split = m["run"]["target_split"]
     assert split["target_val"] > 0 and split["target_test"] > 3 * split["target_val"]

@@ -59,7 +59,7 @@ def test_prefect_deployment_run_on_a_real_server(deployed):
     assert run.state.name == "Completed", run.state.message
     workdir = repo / ".dvc/tmp/runs" / run.name
     metrics = json.loads((workdir / "reports/metrics.json").read_text())
-    assert set(metrics) == {"target_test", "source_test", "benefit", "gan", "run", "target_val", "answer"}
+    assert set(metrics) == {"target_test", "source_test", "benefit", "gan", "run", "target_val", "answer", "gan_reference"}
     from tests.prefect_api import artifacts
 
     with api_of(env):

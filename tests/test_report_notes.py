@@ -52,6 +52,22 @@ def test_both_reports_name_the_arms_whose_predictions_collapse_to_one_class():
         assert "Degenerate classifiers" not in report and "No target test images of 3 of the 4 classes" in report
 
 
+def test_both_reports_score_no_translation_beside_the_gans_and_warn_of_a_gan_that_does_worse():
+    """On an MNIST -> MNIST-M pair the untranslated source had the lower FID and covered more of the
+    target than either GAN: without that row the table could not say so."""
+    metrics = _metrics()
+    metrics["gan"]["cyclegan"].update(precision=0.8, recall=0.45)
+    metrics["gan_reference"] = {"images": "source train, untranslated", "fid": 1.21, "kid": 0.0097, "kid_subset_std": 0.001,
+                                "label_preservation": 0.93, "precision": 0.7, "recall": 0.68, "feature_extractor": "SmallCNN"}
+    for report in _both(metrics):
+        assert "no translation (source train as it is)" in report and "1.210" in report and "0.70 / 0.68" in report
+        assert "Worse than no translation: by the judge's features, cyclegan does worse" in report
+        assert "FID 3.52 against 1.21" in report and "recall 0.45 against 0.68" in report
+    metrics["gan_reference"].update(fid=60.3, recall=0.01)  # the digits: the GANs move far toward the target
+    for report in _both(metrics):
+        assert "Worse than no translation" not in report and "no translation (source train as it is)" in report
+
+
 def test_both_reports_say_when_the_baseline_mostly_reads_one_class():
     for report in _both(_metrics(share=0.82)):  # a 16 px grey source_only on MNIST -> MNIST-M
         assert "Lopsided baseline: source_only gives one class to 82% of the target test images" in report

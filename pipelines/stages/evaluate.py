@@ -155,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
         model = load_classifier(args.classifiers / extractor_arm / str(seed0) / "model.pt", device=device)
         real_target = data.images("target", "test", uint8=True)  # sets held as stored; converted per batch
         extractor = f"{model.__class__.__name__} penultimate layer of the '{extractor_arm}' classifier, seed {seed0}"
+        source_train, _ = data.labeled("source", "train", uint8=True)  # what every GAN translated, as it was
+        reference = gan_quality(model, real_target, source_train, feature_extractor=extractor, device=device)
+        metrics["gan_reference"] = {"images": "source train, untranslated", **reference}
         for gan in gans_used:
             per_seed = {}
             for g in params.gan.seeds:
