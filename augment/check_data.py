@@ -18,7 +18,7 @@ from augment.contract import (DataLayoutError, check_classes, class_label, disco
 from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import label_conflicts, read_files, train_test_duplicates
-from augment.report import few_train_images_warnings, small_test_warning
+from augment.report import few_train_images_warnings, label_shift_warning, small_test_warning
 from augment.validation import validation_count
 
 
@@ -125,6 +125,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         small = small_test_warning({"target_val": sum(held.values()), "target_test": sum(tested.values()) - sum(held.values()),
                                     "target_test_per_class": {c: n - held[c] for c, n in tested.items()}})
         result.notes += [small] if small else []
+        shifted = label_shift_warning({c: result.counts[(source, "train", c)] for c in result.classes}, tested)
+        result.notes += [shifted] if shifted else []
         result.notes += few_train_images_warnings({
             "target_train": sum(n for (d, s, _), n in result.counts.items() if (d, s) == (target, "train")),
             "source_train_per_class": {c: result.counts[(source, "train", c)] for c in result.classes}})

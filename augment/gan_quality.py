@@ -114,6 +114,21 @@ def diversity_ratio(translated: LabeledImages, sources: torch.Tensor, *, pairs: 
     return float(spread(translated.images) / spread(sources))
 
 
+def domain_spread_ratio(target: torch.Tensor, source: torch.Tensor, *, pairs: int = 2000, seed: int = 0) -> float:
+    """Mean RMS pixel distance between two random target images over the same for two random source
+    images (any classes): how far apart the target domain's own images lie next to the source's. A
+    shift that lowers contrast (fog, night, a faded scan) brings it below 1, and translations that
+    follow their inputs faithfully then have a `diversity_ratio` near it, not near 1."""
+    g = torch.Generator().manual_seed(seed)
+
+    def spread(x: torch.Tensor) -> torch.Tensor:
+        i = torch.randint(len(x), (pairs,), generator=g)
+        j = (i + 1 + torch.randint(len(x) - 1, (pairs,), generator=g)) % len(x)  # another image
+        return (as_float(x[i]) - as_float(x[j])).flatten(1).square().mean(1).sqrt().mean()
+
+    return float(spread(target) / spread(source))
+
+
 def _knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
     """Each point's distance to its k-th nearest other point of the same set."""
     return torch.cdist(x, x).kthvalue(k + 1, dim=1).values  # the nearest is the point itself

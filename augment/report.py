@@ -36,6 +36,10 @@ LOPSIDED_OVER_LARGEST = 3
 # too (night is darker, the digits' target blurrier): the default digits GANs, whose samples follow
 # their inputs, give 0.90-0.92 (cyclegan) and 0.48-0.69 (cgan); a collapsed one gives a few hundredths.
 COLLAPSE_RATIO = 0.2
+# A GAN whose translations the oracle reads as their source label for less than this share of what it
+# reads right of real target test images loses labels: the default digits' CycleGAN keeps 0.80 (the
+# oracle reads 0.99 of the target), a cgan on two identical domains kept 0.55-0.75 of 0.97.
+LABELS_KEPT = 0.75
 # A target test set (after target_val is held out) below SMALL_TEST images cannot tell the few points
 # a benefit is usually worth: a 95% interval on an accuracy near 0.5 is about +-1/sqrt(n) wide, +-0.10
 # at 100 images. A class below SMALL_CLASS images moves its per-class accuracy (and macro-F1) by 0.2 or
@@ -49,6 +53,11 @@ SMALL_CLASS = 5
 # 1,437, SynSigns -> GTSRB 1,561.) A source class below FEW_SOURCE_CLASS train images is learnt from
 # those few by every arm, and the GAN arms translate the same few.
 FEW_TARGET_TRAIN = 100
+# Total variation between the source train's and the target test's class proportions above which the
+# reports note a label shift (also at least twice what sampling the test set alone gives): the digits
+# give 0.007, SynSigns -> GTSRB 0.14 (about its sampling noise over 43 classes and 439 images), a
+# target with five of ten classes 5x rarer 0.33.
+LABEL_SHIFT = 0.2
 FEW_SOURCE_CLASS = 10
 
 # What the stage-time table measures: a DVC stage's process start and DVC's hashing and lock writing
@@ -198,6 +207,9 @@ def report_warnings(metrics: dict) -> list[str]:
     out += [w for w in (absent_classes_warning(split), small_test_warning(split)) if w]
     out += few_train_images_warnings(metrics["run"].get("train_data", {}))
     out += data_files_warnings(metrics["run"].get("data_files", {}))
+    shifted = label_shift_warning(metrics["run"].get("train_data", {}).get("source_train_per_class", {}),
+                                  split.get("target_test_per_class", {}))
+    out += [shifted] if shifted else []
     stuck = {arm: t["majority_prediction_share"] for arm, t in metrics["target_test"].items()
              if t.get("majority_prediction_share", 0) >= DEGENERATE_SHARE}
     tested = list((split.get("target_test_per_class") or {}).values())
@@ -220,12 +232,21 @@ def report_warnings(metrics: dict) -> list[str]:
     for gan, g in metrics.get("gan", {}).items():
         ratios = {s: q["diversity_ratio"] for s, q in g.get("per_seed", {}).items() if "diversity_ratio" in q} or (
             {"": g["diversity_ratio"]} if "diversity_ratio" in g else {})
-        low = {s: r for s, r in ratios.items() if r < COLLAPSE_RATIO}
+        own = metrics.get("gan_reference", {}).get("target_spread_ratio")
+        floor = COLLAPSE_RATIO * min(1.0, own) if own else COLLAPSE_RATIO  # a low-contrast target brings faithful translations low too
+        low = {s: r for s, r in ratios.items() if r < floor}
         if low:
-            which = ", ".join(f"GAN seed {s}: {r:.2f}" if s else f"{r:.2f}" for s, r in low.items())
+            which = ", ".join(f"GAN seed {s}: {r:.3f}" if s else f"{r:.3f}" for s, r in low.items())
+            target = f", {COLLAPSE_RATIO} of the {own:.3f} at which the target's own images lie next to the source's" if own and own < 1 else ""
             out.append(f"Collapsed GAN: {gan}'s translations of same-label images lie far closer together than their sources do "
-                       f"(diversity ratio {which}; below {COLLAPSE_RATIO} it draws nearly the same image whatever its input). "
+                       f"(diversity ratio {which}; below {floor:.3f}{target}, it draws nearly the same image whatever its input). "
                        "Its FID, KID and benefit are no evidence that it learned the target domain.")
+        reads = metrics["target_test"].get("oracle", {}).get("accuracy", {}).get("mean")
+        if g.get("feature_extractor_arm") == "oracle" and reads and g["label_preservation"] < LABELS_KEPT * reads:
+            out.append(f"Labels not kept: the oracle reads {g['label_preservation']:.2f} of {gan}'s translations as their source "
+                       f"label, against {reads:.2f} of the real target test images: many of its synthetic images teach a wrong label "
+                       "(look at its samples; more steps, lambda_semantic, or synthesize.filter: confirmed, which keeps only the "
+                       "translations a source classifier reads as their label).")
         dropped = {s: q["classes_with_none_kept"] for s, q in g.get("per_seed", {}).items() if q.get("classes_with_none_kept")}
         if dropped:
             which = "; ".join(f"GAN seed {s}: {listed(c)}" for s, c in dropped.items())
@@ -290,6 +311,27 @@ def few_train_images_warnings(train: dict) -> list[str]:
     return out
 
 
+def label_shift_warning(source_per_class: dict[str, int], target_per_class: dict[str, int]) -> str | None:
+    """When the target test set's class proportions differ from the source train's by more than
+    LABEL_SHIFT (total variation) and by twice what sampling that many test images alone gives."""
+    s_total, t_total = sum(source_per_class.values()), sum(target_per_class.values())
+    if not s_total or not t_total or len(source_per_class) < 2:
+        return None
+    p = {c: source_per_class.get(c, 0) / s_total for c in source_per_class}
+    q = {c: target_per_class.get(c, 0) / t_total for c in source_per_class}
+    tv = 0.5 * sum(abs(p[c] - q[c]) for c in p)
+    noise = 0.5 * sum(np.sqrt(2 * p[c] * (1 - p[c]) / (np.pi * t_total)) for c in p)  # E[TV] of a sample of t_total from p
+    if tv <= LABEL_SHIFT or tv <= 2 * noise:
+        return None
+    worst = sorted(p, key=lambda c: -abs(p[c] - q[c]))[:3]
+    shown = ", ".join(f"{c}: {q[c]:.0%} against {p[c]:.0%}" for c in worst)
+    return (f"Class proportions differ: the target test images are spread over the classes otherwise than the source train images "
+            f"(total variation {tv:.2f}, where sampling {t_total} images alone gives about {noise:.2f}; {shown}). Every arm's classifier "
+            "learns the source's proportions, and the CycleGAN's balanced pseudo-labels (its default) pull the target's classes toward "
+            "them, as far as gan.cyclegan.balance_strength lets them; gan.cyclegan.pseudo_labels: confident assumes nothing of them "
+            "(README, \"The translators\").")
+
+
 def data_files_warnings(files: dict) -> list[str]:
     """Warnings for what `prepare` found in the files (`run.data_files`; {} for a run recorded before
     they were counted): files it left out, target test images byte-identical to a train image, and
@@ -351,8 +393,9 @@ def filter_note(gans: dict) -> str:
 
 
 DIVERSITY_NOTE = ("Diversity vs source: the mean pixel distance between two translations of the same label over that between the "
-                  f"two source images they came from (about 1: the translations keep what tells their sources apart; below "
-                  f"{COLLAPSE_RATIO}: collapse). It needs no classifier.")
+                  "two source images they came from (about 1: the translations keep what tells their sources apart; near the target's "
+                  "own spread next to the source's when the shift lowers contrast, as fog or night does; below "
+                  f"{COLLAPSE_RATIO} of the smaller of 1 and that spread: collapse). It needs no classifier.")
 
 
 def diversity_text(quality: dict) -> str:
@@ -373,8 +416,9 @@ def gan_table(metrics: dict) -> list[list[str]]:
              _precision_recall(g), diversity_text(g), g["feature_extractor"]] for gan, g in metrics.get("gan", {}).items()]
     ref = metrics.get("gan_reference")
     if rows and ref:
+        spread = f"target's own: {ref['target_spread_ratio']:.2f}" if "target_spread_ratio" in ref else "-"
         rows.append(["no translation (source train as it is)", f"{ref['fid']:.3f}", f"{ref['kid']:.4f}" + kid_subsets(ref),
-                     f"{ref['label_preservation']:.3f}", _precision_recall(ref), "-", ref["feature_extractor"]])
+                     f"{ref['label_preservation']:.3f}", _precision_recall(ref), spread, ref["feature_extractor"]])
     return rows
 
 

@@ -122,7 +122,7 @@ def render_html(
         out += ["<h2>The answer</h2>"] + [f"<p>{_bold(e(line))}</p>" for line in answer_lines(metrics)]
     out += [
         "<h2>Target-domain test accuracy by arm</h2>",
-        f"<p>{e(interval_note(metrics['run']['gan_seeds'], metrics['run']['seeds'], list(metrics['target_test'])))} Green when a benefit's whole interval is above 0.</p>",
+        f"<p>{e(interval_note(metrics['run']['gan_seeds'], metrics['run']['seeds'], list(metrics['target_test'])))} Green when a benefit's whole interval is above 0, red when it is below.</p>",
         "<table><tr><th>arm</th><th>target accuracy</th><th>target macro-F1</th><th>source accuracy</th>"
         "<th>benefit vs source_only</th><th>training data</th></tr>",
     ]

@@ -187,3 +187,13 @@ def test_colour_the_run_would_drop_and_grey_read_as_rgb_are_noted(tmp_path):
     said = _check(grey, "--channels", "3").stdout
     assert "note: every sampled image of src and tgt is grey, and data.channels is 3" in said
     assert "is grey" not in _check(grey).stdout
+
+
+def test_a_target_test_set_in_other_class_proportions_is_noted(tmp_path):
+    root = make_folders(tmp_path / "raw", per_class=12)
+    for k in range(11):  # class a is 1 of 25 target test images, a third of the source's
+        (root / f"tgt/test/a/{k}.png").unlink()
+    out = _check(root).stdout
+    assert "note: Class proportions differ: the target test images are spread over the classes otherwise" in out
+    assert "a: 4% against 33%" in out
+    assert "Class proportions differ" not in _check(make_folders(tmp_path / "even", per_class=12)).stdout

@@ -36,9 +36,18 @@ def test_both_reports_say_whose_features_judged_the_gans_and_when_that_is_weak()
 
 def test_both_reports_warn_of_a_collapsed_gan_and_show_its_diversity():
     for report in _both(_metrics(diversity=0.03)):
-        assert "Collapsed GAN: cyclegan" in report and "GAN seed 0: 0.03" in report
+        assert "Collapsed GAN: cyclegan" in report and "GAN seed 0: 0.030" in report
     for report in _both(_metrics(diversity=0.48)):  # the default digits cgan's lowest seed
         assert "Collapsed GAN" not in report and "0.48" in report
+    # a target of faint digits (contrast cut to 0.15): its own images lie 0.15 as far apart as the source's, and a
+    # CycleGAN that follows its inputs faithfully has 0.15 too: no collapse; a GAN far below that has collapsed
+    faint = _metrics(diversity=0.15)
+    faint["gan_reference"] = {"fid": 90.0, "kid": 1.0, "label_preservation": 0.2, "feature_extractor": "SmallCNN", "target_spread_ratio": 0.149}
+    for report in _both(faint):
+        assert "Collapsed GAN" not in report and "target's own: 0.15" in report
+    faint["gan"]["cyclegan"]["per_seed"]["0"]["diversity_ratio"] = 0.01
+    for report in _both(faint):
+        assert "Collapsed GAN: cyclegan" in report and "GAN seed 0: 0.010; below 0.030, 0.2 of the 0.149 at which" in report
 
 
 def test_both_reports_name_the_arms_whose_predictions_collapse_to_one_class():
@@ -66,6 +75,33 @@ def test_both_reports_score_no_translation_beside_the_gans_and_warn_of_a_gan_tha
     metrics["gan_reference"].update(fid=60.3, recall=0.01)  # the digits: the GANs move far toward the target
     for report in _both(metrics):
         assert "Worse than no translation" not in report and "no translation (source train as it is)" in report
+
+
+def test_both_reports_warn_of_translations_that_lose_their_labels():
+    metrics = _metrics(arms=("source_only", "cyclegan", "oracle"))
+    metrics["target_test"]["oracle"] = {**metrics["target_test"]["oracle"], "accuracy": {"mean": 0.97, "ci95": [0.95, 0.99]}}
+    metrics["gan"]["cyclegan"]["label_preservation"] = 0.65  # a cgan on two identical domains: 0.55 and 0.75
+    for report in _both(metrics):
+        assert "Labels not kept: the oracle reads 0.65 of cyclegan's translations as their source label, against 0.97" in report
+    metrics["gan"]["cyclegan"]["label_preservation"] = 0.80  # the default digits' CycleGAN, of 0.99
+    assert not any("Labels not kept" in report for report in _both(metrics))
+    metrics["gan"]["cyclegan"].update(label_preservation=0.3, feature_extractor_arm="source_only")  # no target-trained judge
+    assert not any("Labels not kept" in report for report in _both(metrics))
+
+
+def test_both_reports_and_check_data_note_a_target_whose_classes_come_in_other_proportions():
+    from augment.report import label_shift_warning
+
+    metrics = _metrics()
+    metrics["run"]["train_data"] = {"source_train_per_class": {"a": 200, "b": 200, "c": 200, "d": 200}, "target_train": 400}
+    metrics["run"]["target_split"] = {"target_val": 40, "target_test": 200, "target_test_per_class": {"a": 10, "b": 10, "c": 90, "d": 90}}
+    for report in _both(metrics):
+        assert "Class proportions differ: the target test images are spread over the classes otherwise" in report
+        assert "total variation 0.40" in report and "a: 5% against 25%" in report and "pseudo_labels: confident" in report
+    even = {"a": 50, "b": 50, "c": 50, "d": 50}
+    assert label_shift_warning(metrics["run"]["train_data"]["source_train_per_class"], even) is None
+    # 43 classes and 439 test images: a total variation of 0.14 is about what sampling gives (SynSigns -> GTSRB)
+    assert label_shift_warning({str(c): 40 for c in range(43)}, {str(c): 5 + (c % 3) * 4 for c in range(43)}) is None
 
 
 def test_both_reports_say_when_the_baseline_mostly_reads_one_class():

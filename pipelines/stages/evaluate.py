@@ -21,7 +21,7 @@ from augment.classic import classic_transform
 from augment.contract import DataLayoutError
 from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared, load_synthetic
-from augment.gan_quality import gan_quality, summarize_gan_seeds
+from augment.gan_quality import domain_spread_ratio, gan_quality, summarize_gan_seeds
 from augment.io import atomic_dir, write_csv, write_json, write_text
 from augment.prepare import label_conflicts
 from augment.report import arm_descriptions, arm_metrics, mark_unavailable, plot_arms, render_report, stack_predictions
@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
         source_train, _ = data.labeled("source", "train", uint8=True)  # what every GAN translated, as it was
         reference = gan_quality(model, real_target, source_train, feature_extractor=extractor, device=device)
         metrics["gan_reference"] = {"images": "source train, untranslated", **reference}
+        # how far apart the target's own images lie next to the source's: what a faithful GAN's diversity ratio is near
+        metrics["gan_reference"]["target_spread_ratio"] = domain_spread_ratio(data.images("target", "train", uint8=True), source_train.images)
         for gan in gans_used:
             per_seed = {}
             for g in params.gan.seeds:
