@@ -135,3 +135,32 @@ def test_split_memory_holds_uint8_in_a_quarter_of_float32():
     assert result["uint8"]["held_mib"] == round(2000 * 32 * 32 * 3 / 2**20, 1)
     assert result["float32"]["held_mib"] == round(4 * 2000 * 32 * 32 * 3 / 2**20, 1)
     assert result["float32"]["peak_growth_mib"] > 2 * result["uint8"]["peak_growth_mib"]
+
+
+def test_answer_pairs_are_built_in_the_data_contract_and_check_data_reads_them(tmp_path):
+    """The pairs whose right answer is known: every pair in the layout, digits disjoint across sets,
+    the label-shift target short of classes 0-4, the MNIST-M target in colour (and said to be lost in grey)."""
+    import numpy as np
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8), "RGB").save(photos / f"{k}.png")
+    out = tmp_path / "pairs"
+    proc = subprocess.run([sys.executable, "benchmarks/answer_pairs.py", str(out), "--per-class", "20", "--photos", str(photos)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["faint", "haze", "label_shift", "mnistm", "no_shift"]
+    assert f"domain-augment run -S data.dataset=folders -S data.root={(out / 'mnistm').resolve()}" in proc.stdout
+    names = {}
+    for split in ("mnist/train", "mnist/test", "haze/train", "haze/test"):
+        names[split] = {p.name for p in (out / "haze" / split).rglob("*.png")}
+        assert len(names[split]) == 10 * (8 if split.endswith("train") else 2)
+    assert not set.intersection(*names.values())  # no digit in two sets
+    assert len(list((out / "label_shift/label_shift/train/0").iterdir())) == 2  # 8 x 0.2
+    assert Image.open(next((out / "mnistm/mnistm/test/3").iterdir())).mode == "RGB"
+    check = subprocess.run([sys.executable, "-m", "pipelines.cli", "check-data", str(out / "mnistm"), "--source", "mnist", "--target", "mnistm"],
+                           cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0 and "note: mnistm:" in check.stdout and "data.channels is 1" in check.stdout, check.stdout
