@@ -32,3 +32,16 @@ def test_printed_results_name_an_unavailable_arm_and_why(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "cyclegan     target accuracy 0.510 [0.460, 0.560]   benefit +0.063 [+0.016, +0.127]" in out
     assert "oracle       unavailable: the target train split has no labels" in out
+
+
+def test_printed_results_end_with_the_answer(tmp_path, capsys):
+    metrics = {**METRICS, "target_test": {**METRICS["target_test"]},
+               "run": {"target_split": {"target_val": 100, "target_test": 400}},
+               "answer": {"chosen_on": "target_val", "none": {"ranked": ["cyclegan"], "verdict": {"cyclegan": "helped"}, "best": "cyclegan"}}}
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(metrics))
+    _print_results({"stages": [], "metrics": str(path)})
+    out = capsys.readouterr().out
+    assert ("  Without target labels, use cyclegan: target accuracy 0.450 -> 0.510, +0.063 [+0.016, +0.127] over source_only "
+            "(chosen on the 100 target_val images, measured on the other 400).") in out
+    assert "**" not in out and out.index("use cyclegan") > out.index("benefit +0.063")
