@@ -197,3 +197,13 @@ def test_a_target_test_set_in_other_class_proportions_is_noted(tmp_path):
     assert "note: Class proportions differ: the target test images are spread over the classes otherwise" in out
     assert "a: 4% against 33%" in out
     assert "Class proportions differ" not in _check(make_folders(tmp_path / "even", per_class=12)).stdout
+
+
+def test_output_cut_short_by_the_reader_ends_quietly(tmp_path):
+    """`check-data ... | head -1`: the reader closes the pipe early; no BrokenPipeError traceback."""
+    root = make_folders(tmp_path / "raw", per_class=3)
+    for k in range(2000):  # a listing of about 300 kB: more than a pipe holds, so writing it meets the closed pipe
+        (root / "src/train/a" / f"notes_{k:04d}_{'x' * 80}.png").write_text("not an image")
+    proc = subprocess.run(f"'{sys.executable}' -m pipelines.cli check-data '{root}' --source src --target tgt --list 0 | head -1",
+                          shell=True, cwd=REPO, capture_output=True, text=True)
+    assert proc.stdout.startswith("read as ") and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
