@@ -107,11 +107,12 @@ def diversity_ratio(translated: LabeledImages, sources: torch.Tensor, *, pairs: 
     step = 1 + (torch.rand(pairs, generator=g) * (size[a] - 1)).long()  # another member of a's class, uniformly
     b = start[a] + (a - start[a] + step) % size[a]
     i, j = order[a], order[b]
+    return float(_pair_distance(translated.images, i, j) / _pair_distance(sources, i, j))
 
-    def spread(x: torch.Tensor) -> torch.Tensor:
-        return (as_float(x[i]) - as_float(x[j])).flatten(1).square().mean(1).sqrt().mean()
 
-    return float(spread(translated.images) / spread(sources))
+def _pair_distance(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """Mean RMS pixel distance between images x[i] and x[j] (only the paired ones converted to float)."""
+    return (as_float(x[i]) - as_float(x[j])).flatten(1).square().mean(1).sqrt().mean()
 
 
 def domain_spread_ratio(target: torch.Tensor, source: torch.Tensor, *, pairs: int = 2000, seed: int = 0) -> float:
@@ -123,8 +124,7 @@ def domain_spread_ratio(target: torch.Tensor, source: torch.Tensor, *, pairs: in
 
     def spread(x: torch.Tensor) -> torch.Tensor:
         i = torch.randint(len(x), (pairs,), generator=g)
-        j = (i + 1 + torch.randint(len(x) - 1, (pairs,), generator=g)) % len(x)  # another image
-        return (as_float(x[i]) - as_float(x[j])).flatten(1).square().mean(1).sqrt().mean()
+        return _pair_distance(x, i, (i + 1 + torch.randint(len(x) - 1, (pairs,), generator=g)) % len(x))  # another image
 
     return float(spread(target) / spread(source))
 

@@ -53,12 +53,12 @@ SMALL_CLASS = 5
 # 1,437, SynSigns -> GTSRB 1,561.) A source class below FEW_SOURCE_CLASS train images is learnt from
 # those few by every arm, and the GAN arms translate the same few.
 FEW_TARGET_TRAIN = 100
+FEW_SOURCE_CLASS = 10
 # Total variation between the source train's and the target test's class proportions above which the
 # reports note a label shift (also at least twice what sampling the test set alone gives): the digits
 # give 0.007, SynSigns -> GTSRB 0.14 (about its sampling noise over 43 classes and 439 images), a
 # target with five of ten classes 5x rarer 0.33.
 LABEL_SHIFT = 0.2
-FEW_SOURCE_CLASS = 10
 
 # What the stage-time table measures: a DVC stage's process start and DVC's hashing and lock writing
 # cost 1-5 s a stage and are not in it (the flow's summary and log time whole stages).
@@ -484,8 +484,9 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
         f"Seeds: {metrics['run']['seeds']}. Device: {metrics['run']['device']}.",
         "",
     ]
-    if answer_lines(metrics):
-        lines += ["## The answer", "", *(f"{line}\n" for line in answer_lines(metrics))]
+    answer = answer_lines(metrics)
+    if answer:
+        lines += ["## The answer", "", *(f"{line}\n" for line in answer)]
     lines += [
         "## Target-domain test accuracy by arm",
         "",

@@ -118,8 +118,9 @@ def render_html(
         f"{len(classes)} classes, {dataset['image_size']} px, {dataset['channels']} channel(s). "
         f"Classifier seeds {e(str(metrics['run']['seeds']))}; device {e(metrics['run']['device'])}.</p>",
     ]
-    if answer_lines(metrics):
-        out += ["<h2>The answer</h2>"] + [f"<p>{_bold(e(line))}</p>" for line in answer_lines(metrics)]
+    answer = answer_lines(metrics)
+    if answer:
+        out += ["<h2>The answer</h2>"] + [f"<p>{_bold(e(line))}</p>" for line in answer]
     out += [
         "<h2>Target-domain test accuracy by arm</h2>",
         f"<p>{e(interval_note(metrics['run']['gan_seeds'], metrics['run']['seeds'], list(metrics['target_test'])))} Green when a benefit's whole interval is above 0, red when it is below.</p>",
