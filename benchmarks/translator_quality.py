@@ -7,7 +7,10 @@ source train set, and trains small classifiers with the pipeline's own code:
 - `oracle` (all target train labels, when the split has them), which the GAN never saw: its
   accuracy on the translated images against their source labels is `label_preservation`;
 - `source_only` and the GAN arm (source + translations at `mix.synthetic_fraction`), scored on
-  target test; `gap_closed` = (arm - source_only) / (oracle - source_only).
+  target test; `gap_closed` = (arm - source_only) / (oracle - source_only);
+- FID, precision and recall of the translations against real target train on that oracle's
+  features (the pipeline's `gan_quality`), beside the same figures for the untranslated source
+  (`untranslated`): a translator whose figures are worse than those moved nothing toward the target.
 
     python benchmarks/translator_quality.py --gan cyclegan --set lambda_semantic=1 --seeds 0 1
     python benchmarks/translator_quality.py --gan cgan --set steps=400
@@ -35,6 +38,7 @@ from augment.classify import ClassifierConfig, predict, train_classifier  # noqa
 from augment.cyclegan import CycleGANConfig, is_conditional, train_cyclegan, translate  # noqa: E402
 from augment.dataset import load_prepared  # noqa: E402
 from augment.few_labels import consumer_file  # noqa: E402
+from augment.gan_quality import features_and_predictions, frechet_distance, precision_recall  # noqa: E402
 from augment.mixing import LabeledImages, MixedBatches  # noqa: E402
 from augment.samples import save_grid  # noqa: E402
 from pipelines.config import as_config, parse_params, set_keys  # noqa: E402
@@ -96,7 +100,7 @@ def main() -> None:
     result: dict = {"gan": args.gan, "config": {k2: v for k2, v in vars(cfg).items()}, "precision": args.precision,
                     "gan_seconds": round(gan_seconds, 1)}
     scores: dict[str, list[float]] = {"source_only": [], args.gan: [], "oracle": []}
-    preservation, per_class, reading = [], [], []
+    preservation, per_class, reading, realism = [], [], [], []
     for seed in args.seeds:
         for arm in scores:
             if arm == "oracle" and len(target_all) == 0:
@@ -107,6 +111,7 @@ def main() -> None:
                 kept = (predict(model, fake.images) == fake.labels).float()
                 preservation.append(float(kept.mean()))
                 per_class.append([float(kept[fake.labels == c].mean()) for c in range(k)])
+                realism.append(_realism(model, target_all.images, {"translated": fake.images, "untranslated": source.images}))
             if arm == "source_only":
                 reading.append(float((predict(model, back) == test.labels).float().mean()))
     result["target_accuracy"] = {a: round(float(np.mean(v)), 4) for a, v in scores.items() if v}
@@ -116,7 +121,20 @@ def main() -> None:
         result["preservation_per_class"] = dict(zip(data.classes, np.round(np.mean(per_class, 0), 3).tolist()))
         so, arm, orc = (result["target_accuracy"][a] for a in ("source_only", args.gan, "oracle"))
         result["gap_closed"] = round((arm - so) / max(1e-9, orc - so), 4)
+        result["realism"] = {what: {key: round(float(np.mean([r[what][key] for r in realism])), 4) for key in realism[0][what]}
+                             for what in realism[0]}
     print(json.dumps(result))
+
+
+def _realism(model: torch.nn.Module, real: torch.Tensor, sets: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """FID, precision and recall of each of `sets` against `real`, on `model`'s features."""
+    feats, _ = features_and_predictions(model, real)
+    out = {}
+    for what, images in sets.items():
+        fake, _ = features_and_predictions(model, images)
+        precision, recall = precision_recall(feats, fake)
+        out[what] = {"fid": frechet_distance(feats, fake), "precision": precision, "recall": recall}
+    return out
 
 
 if __name__ == "__main__":

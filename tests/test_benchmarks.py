@@ -164,3 +164,27 @@ def test_answer_pairs_are_built_in_the_data_contract_and_check_data_reads_them(t
     check = subprocess.run([sys.executable, "-m", "pipelines.cli", "check-data", str(out / "mnistm"), "--source", "mnist", "--target", "mnistm"],
                            cwd=REPO, capture_output=True, text=True, timeout=300)
     assert check.returncode == 0 and "note: mnistm:" in check.stdout and "data.channels is 1" in check.stdout, check.stdout
+
+
+def test_translator_quality_scores_the_translations_beside_the_untranslated_source(tmp_path):
+    """The development yardstick for a GAN's settings: label preservation, the gap closed, and how
+    close the translations come to real target images next to the untranslated source (FID,
+    precision, recall on the oracle's features)."""
+    prepared, labels, timings = tmp_path / "prepared", tmp_path / "labels", tmp_path / "timings"
+    for stage in (["pipelines.stages.prepare", "--out", str(prepared)],
+                  ["pipelines.stages.few_labels", "--prepared", str(prepared), "--out", str(labels)]):
+        proc = subprocess.run([sys.executable, "-m", *stage, "--timings-dir", str(timings)], cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/translator_quality.py", "--gan", "cgan", "--prepared", str(prepared), "--labels", str(labels),
+         "--set", "steps=2", "--classifier", "steps=2", "--threads", "1", "--samples", str(tmp_path / "samples.png")],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["config"]["steps"] == 2 and result["config"]["conditional"]
+    assert set(result["target_accuracy"]) == {"source_only", "cgan", "oracle"} and 0 <= result["label_preservation"] <= 1
+    assert set(result["realism"]) == {"translated", "untranslated"}
+    for figures in result["realism"].values():
+        assert figures["fid"] >= 0 and 0 <= figures["precision"] <= 1 and 0 <= figures["recall"] <= 1
+    assert result["realism"]["translated"] != result["realism"]["untranslated"]
+    assert (tmp_path / "samples.png").is_file()
