@@ -257,6 +257,21 @@ class _ShutdownNoise:
         return False
 
 
+def stage_cause(lines: list[str]) -> str | None:
+    """What a failed stage said of its failure, from its last lines: the stage's own `error:` line
+    (pipelines.runtime.run_stage), else the exception line that ends a traceback (not a warning),
+    else DVC's own error (a killed process: "failed to run: ..., exited with -9"). Each is the last
+    of its kind; None when there is none of them."""
+    own = [line[len("error: "):] for line in lines if line.startswith("error: ")]
+    if own:
+        return own[-1]
+    raised = [line for line in lines if _ShutdownNoise.EXCEPTION_LINE.match(line) and not re.match(r"[\w.]*Warning\b", line)]
+    if raised:
+        return raised[-1]
+    dvc = [line[len("ERROR: "):] for line in lines if line.startswith("ERROR: ")]
+    return dvc[-1] if dvc else None
+
+
 @task(name="stage", retry_condition_fn=_retry_transient)
 def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, known_up_to_date: bool = False, pull: bool = False) -> Any:
     """Reproduce one DVC stage with its own `dvc repro` process; up to date -> a Completed state named Skipped.
@@ -294,7 +309,9 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
     if proc.returncode != 0:
         if STOPPING.is_set():  # Ctrl-C or SIGTERM: the stage was stopped, not broken
             raise StageFailed(f"{stage}: stopped before it finished")
-        raise StageFailed(f"{stage}: `dvc repro` exited with {proc.returncode}; its last lines:\n" + "\n".join(tail))
+        cause = stage_cause(list(tail))
+        headline = f"{stage} failed: {cause}" if cause else f"{stage}: `dvc repro` exited with {proc.returncode}"
+        raise StageFailed(f"{headline}; its last lines:\n" + "\n".join(tail))
     seconds = round(time.perf_counter() - t0, 2)
     if status == "skipped":
         log.info(f"{stage}: up to date, skipped")

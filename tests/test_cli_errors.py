@@ -60,6 +60,22 @@ def test_a_failed_stages_quoted_lines_leave_out_an_exiting_interpreters_reports(
     assert [line for line in lines if not noise.holds(line)] == own + lines[-1:]
 
 
+def test_a_failed_stages_headline_is_what_the_stage_said_of_its_failure():
+    from pipelines.flows import stage_cause
+
+    dvc = "ERROR: failed to reproduce 'train_gan@cgan-0': failed to run: python -m pipelines.stages.train_gan, exited with 2"
+    own = ["Running stage 'train_gan@cgan-0':", "UserWarning: TypedStorage is deprecated",
+           "error: CycleGAN losses became non-finite at step 50", dvc]
+    assert stage_cause(own) == "CycleGAN losses became non-finite at step 50"
+    traceback = ["Traceback (most recent call last):", '  File "train_gan.py", line 9, in main',
+                 "RuntimeError: Sizes of tensors must match except in dimension 0", "FutureWarning: something else", dvc]
+    assert stage_cause(traceback) == "RuntimeError: Sizes of tensors must match except in dimension 0"
+    killed = ["FutureWarning: `torch.cuda.amp` is deprecated", "train_gan@cgan-0 step 50/400 loss_g_adv=1.2",
+              dvc.replace("exited with 2", "exited with -9")]
+    assert stage_cause(killed) == dvc[len("ERROR: "):].replace("exited with 2", "exited with -9")
+    assert stage_cause(["step 50/400", "step 100/400"]) is None
+
+
 @pytest.mark.e2e
 def test_a_failed_stage_ends_the_run_with_its_own_message(tmp_path):
     root = tmp_path / "photos"  # laid out right, but no file in it decodes: only prepare can tell
@@ -71,8 +87,10 @@ def test_a_failed_stage_ends_the_run_with_its_own_message(tmp_path):
                 "-S", "data.source=summer", "-S", "data.target=winter")
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()
-    error = next(i for i, line in enumerate(last) if line.startswith("error: prepare: `dvc repro` exited"))
-    assert f"error: {root / 'summer' / 'train' / 'a'}" in "\n".join(last[error:]), "\n".join(last[error:])
+    # the headline is the stage's own error, not `dvc repro`'s exit status; the stage's last lines follow it
+    error = next(i for i, line in enumerate(last) if line.startswith("error: prepare failed: "))
+    assert last[error].startswith(f"error: prepare failed: {root / 'summer' / 'train' / 'a'}"), last[error]
+    assert f"error: {root / 'summer' / 'train' / 'a'}" in "\n".join(last[error + 1:]), "\n".join(last[error:])
     assert "Traceback" not in proc.stdout + proc.stderr  # nor Prefect's (some 100 lines of its engine before this)
 
 
