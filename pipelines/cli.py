@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from pipelines.interrupt import stop_on_interrupt
+from pipelines.orphans import stop_when_killed
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 
 
@@ -101,7 +102,7 @@ def _demo(args: argparse.Namespace) -> int:
     from pipelines.flows import pipeline
 
     t0, kwargs = time.perf_counter(), _flow_kwargs(args)  # refused params stop before the lock is taken
-    with _in_place(args, "domain-augment demo"), stop_on_interrupt("domain-augment demo"):
+    with _in_place(args, "domain-augment demo"), stop_on_interrupt("domain-augment demo"), stop_when_killed("domain-augment demo"):
         summary = pipeline(**kwargs, isolate=False)
     print(f"\ndomain-augment demo: finished in {time.perf_counter() - t0:.0f}s")
     _print_results(summary)
@@ -115,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.in_place:
         _warn_of_uncommitted_params(Path(args.repo))
     with _in_place(args, "domain-augment run --in-place") if args.in_place else contextlib.nullcontext(), \
-            stop_on_interrupt("domain-augment run" + (" --in-place" if args.in_place else "")):
+            stop_on_interrupt("domain-augment run" + (" --in-place" if args.in_place else "")), stop_when_killed("domain-augment run"):
         summary = pipeline(**kwargs, isolate=not args.in_place)
     print(f"\nrun {summary['run']} worked in {summary['workdir']}")
     _print_results(summary)

@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 # Seconds the stages get to stop on the terminal's own SIGINT before they are sent one, and then to
 # stop before they are killed.
@@ -50,19 +50,26 @@ def _wait_gone(procs: list, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def stop_children(grace: float = GRACE_SECONDS, stop: float = STOP_SECONDS) -> None:
-    """Wait `grace` s for this process's descendants to exit, send SIGINT to those left, wait `stop` s,
-    then SIGKILL the rest. Each step looks again: the flow's threads may start a stage meanwhile."""
+def stop_processes(find: Callable[[], list], stop: float = STOP_SECONDS) -> None:
+    """Send SIGINT to the processes (psutil) that `find()` lists, wait `stop` s, then SIGKILL those it
+    still lists. Each step looks again: the flow's threads may start a stage meanwhile."""
     import psutil
 
-    me = psutil.Process()
-    _wait_gone(me.children(recursive=True), grace)
     for then, wait in ((signal.SIGINT, stop), (signal.SIGKILL, 5.0)):
-        alive = _running(me.children(recursive=True))
+        alive = _running(find())
         for proc in alive:
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(then)
         _wait_gone(alive, wait)
+
+
+def stop_children(grace: float = GRACE_SECONDS, stop: float = STOP_SECONDS) -> None:
+    """Wait `grace` s for this process's descendants to exit, then `stop_processes` those left."""
+    import psutil
+
+    me = psutil.Process()
+    _wait_gone(me.children(recursive=True), grace)
+    stop_processes(lambda: me.children(recursive=True), stop)
 
 
 def _say(line: str) -> None:

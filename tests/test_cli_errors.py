@@ -393,3 +393,47 @@ def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finis
     left = pending(repo)
     assert "prepare" not in left and any(stage.startswith("train_gan@") for stage in left)
     assert not [stage for stage in left if f"{stage}: ran in" in out + err]  # a stopped stage never reads as one that ran
+
+
+@pytest.mark.e2e
+def test_a_demo_killed_outright_leaves_neither_its_server_nor_its_stages_running(tmp_path):
+    """SIGKILL (the OOM killer, `kill -9`) gives the run no chance to stop what it started: Prefect's
+    temporary server ran on for good. The run's watchdog stops the server and the stages; the stages
+    that finished are kept."""
+    import os
+    import signal
+    import time
+
+    from pipelines.orphans import holders
+    from tests.e2e import pending, stage_process
+
+    repo = project_copy(tmp_path / "repo")
+    demo = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "demo"], cwd=repo, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert stage_process("pipelines.stages.train_gan", repo, timeout=300), "no GAN stage started"
+        server = [pid for pid in _processes_under(repo) if "prefect.server.api.server" in _cmdline(pid)]
+        assert server, "no temporary Prefect server under the repo"
+        os.kill(demo.pid, signal.SIGKILL)  # the run alone, as the OOM killer picks one process
+        out, err = demo.communicate(timeout=120)  # stderr stays open until the watchdog is done
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while _processes_under(repo) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_under(repo) == [], [_cmdline(pid) for pid in _processes_under(repo)]
+    stopped = next(line for line in err.splitlines() if "the run was killed; stopped what it left running: " in line)
+    assert stopped.startswith("domain-augment demo: ") and f"Prefect's temporary server (pid {server[0]})" in stopped, stopped
+    assert "stage train_gan (pid " in stopped, stopped
+    left = pending(repo)
+    assert "prepare" not in left and any(stage.startswith("train_gan@") for stage in left)
+    assert not holders("no-such-token")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

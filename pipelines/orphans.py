@@ -1,0 +1,96 @@
+"""A run killed outright (SIGKILL: the OOM killer, `kill -9`, a hard stop by a scheduler) cannot stop
+what it started: Prefect's temporary server ran on for good (it prints nothing, so no broken pipe
+ends it), and a stage ran on until its next line of output.
+
+`stop_when_killed` starts a watchdog process beside the run and gives every process the run starts
+a token in its environment (each inherits it). The watchdog waits on a pipe from the run: a run that
+ends in any way of its own (finished, failed, Ctrl-C, SIGTERM) says so first and the watchdog exits;
+a run that dies says nothing, and the watchdog stops every process that holds the token, as Ctrl-C
+would (SIGINT: a stage writes its outputs whole or not at all), then kills what is left.
+
+    python -m pipelines.orphans TOKEN COMMAND    (started by stop_when_killed; reads its stdin)
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+from typing import Iterator
+
+TOKEN_ENV = "DOMAIN_AUGMENT_RUN_TOKEN"
+ENDED = b"ended\n"
+
+
+@contextlib.contextmanager
+def stop_when_killed(command: str) -> Iterator[None]:
+    """Within the block, the processes `command` starts are stopped by a watchdog if it is killed."""
+    token = secrets.token_hex(8)
+    previous = os.environ.get(TOKEN_ENV)
+    os.environ[TOKEN_ENV] = token
+    # Its own session: the terminal's Ctrl-C is for the run (pipelines.interrupt), not for the watchdog.
+    watchdog = subprocess.Popen([sys.executable, "-m", "pipelines.orphans", token, command], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            watchdog.stdin.write(ENDED)
+            watchdog.stdin.close()
+        if previous is None:
+            os.environ.pop(TOKEN_ENV, None)
+        else:
+            os.environ[TOKEN_ENV] = previous
+
+
+def holders(token: str) -> list:
+    """The processes (psutil) whose environment holds `token`, but this one."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get(TOKEN_ENV) == token:
+                found.append(proc)
+    return found
+
+
+def stop(token: str) -> list[str]:
+    """Stop the processes that hold `token` as Ctrl-C would, then kill what is left
+    (pipelines.interrupt.stop_processes); returns what each was: "name (pid N)"."""
+    import psutil
+
+    from pipelines.interrupt import stop_processes
+
+    said = []
+    for proc in holders(token):
+        with contextlib.suppress(psutil.Error):
+            said.append(f"{_what(proc)} (pid {proc.pid})")
+    if said:
+        stop_processes(lambda: holders(token))
+    return said
+
+
+def _what(proc) -> str:
+    line = " ".join(proc.cmdline())
+    if "prefect.server.api.server" in line:
+        return "Prefect's temporary server"
+    for word in proc.cmdline():
+        if word.startswith("pipelines.stages."):
+            return f"stage {word.rpartition('.')[2]}"
+    return proc.name()
+
+
+def main(token: str, command: str) -> None:
+    if sys.stdin.buffer.read() == ENDED:  # read() returns when the run closes the pipe, or dies
+        return
+    said = stop(token)
+    if said:
+        print(f"{command}: the run was killed; stopped what it left running: {', '.join(said)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
