@@ -2,7 +2,7 @@
 
 `answer` builds metrics.json's `answer` block; `answer_lines` turns it into the sentences both
 reports open with. The arms fall into three groups by what they may see of the target's labels:
-none (classic, the CycleGAN arms, test_time, and the cgan when it sees no target label), a few
+none (classic, the CycleGAN arms, test_time, adabn, and the cgan when it sees no target label), a few
 (`target_few`, and the cgan when `data.target_labels_per_class` shows it some), and all (`oracle`, the
 upper bound). A team with no target labels can use only the first group, so its best arm is the
 answer; the others say what a few labels, or all of them, would add.

@@ -23,7 +23,11 @@ class Arm:
     gan: str | None = None  # synthetic set it mixes in
     target_labels: Literal["none", "few", "all"] = "none"
     classic: bool = False  # its added share goes through classic.transforms (albumentations)
-    test_time: bool = False  # no training: the source_only classifiers read target images translated back
+    # No training of its own: evaluate adapts the source_only classifiers to the target at test time,
+    # by reading target images translated back by its GAN's G_ts, or (renormalize) by re-estimating
+    # their BatchNorm statistics on the unlabeled target train images.
+    test_time: bool = False
+    renormalize: bool = False
 
 
 BASELINE = "source_only"  # every benefit is an arm's accuracy minus this arm's
@@ -40,6 +44,8 @@ ARMS = {
         Arm("cgan", "source + class-conditional GAN translations (made for their label) at mix.synthetic_fraction", gan="cgan"),
         Arm("test_time", "no new training: the source_only classifiers read target test images translated target->source "
             "by the CycleGAN's G_ts", gan="cyclegan", test_time=True),
+        Arm("adabn", "no new training: the source_only classifiers with their BatchNorm statistics re-estimated on the unlabeled "
+            "target train images (AdaBN, Li et al. 2016)", test_time=True, renormalize=True),
         Arm("target_few", "source + the data.target_labels_per_class labeled target images per class at mix.target_fraction",
             target_labels="few"),
         Arm("oracle", "all labeled target train (upper bound)", target_labels="all"),

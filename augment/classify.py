@@ -1,6 +1,7 @@
 """Training and applying the downstream classifier."""
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass
@@ -84,3 +85,29 @@ def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512, de
         with accel.autocast(device):
             out.append(model(accel.inputs(as_float(images[i : i + batch_size].to(device)))).argmax(1).cpu())
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+@torch.no_grad()
+def renormalized(model: nn.Module, images: torch.Tensor, *, batch_size: int = 256, device: str | torch.device = "cpu") -> nn.Module | None:
+    """A copy of `model` whose BatchNorm layers hold the statistics of `images` instead of those it
+    trained on (AdaBN, Li et al. 2016): each running mean and variance is re-estimated from scratch,
+    as the average over batches of `batch_size`, and every weight stays as it was. `images` as for
+    `predict`. None when `model` has no BatchNorm layer."""
+    adapted = copy.deepcopy(model)
+    norms = [m for m in adapted.modules() if isinstance(m, BATCH_NORMS)]
+    if not norms:
+        return None
+    device = torch.device(device)
+    accel = Acceleration.for_classifier(device)
+    accel.place(adapted.eval(), device)  # dropout and the rest read as in predict; only the norms gather statistics
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the batches, not an exponential one
+        norm.train()
+    for i in range(0, len(images), batch_size):
+        with accel.autocast(device):
+            adapted(accel.inputs(as_float(images[i : i + batch_size].to(device))))
+    return adapted.eval()

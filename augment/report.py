@@ -64,7 +64,7 @@ LABEL_SHIFT = 0.2
 # cost 1-5 s a stage and are not in it (the flow's summary and log time whole stages).
 STAGE_TIME_NOTE = ("Measured inside each stage's own code (`run.wall_seconds`): the process start, DVC's hashing of its inputs "
                    "and outputs, and the wait for a free slot are outside it; `domain-augment run` prints each whole stage's time. "
-                   "test_time trains nothing (its translations and readings are timed in evaluate), and index_raw, which runs on "
+                   "test_time and adabn train nothing (their translations, statistics and readings are timed in evaluate), and index_raw, which runs on "
                    "every `dvc repro`, is not listed.")
 
 

@@ -140,7 +140,6 @@ class CGANParams(CycleGANParams):
     gives it other values."""
 
     steps: int = Field(400, gt=0)
-    ngf: int = Field(16, gt=0)
     semantic_warmup: int = Field(0, ge=0)
     semantic_self_training: bool = False
     pseudo_labels: Literal["confident", "balanced"] = "confident"  # the few visible target labels give it its class signal
@@ -209,8 +208,8 @@ class ClassifierParams(_Strict):
             raise ValueError("arms must not repeat")
         for arm in v:
             if ARMS[arm].test_time and "source_only" not in v:  # it trains nothing: its readings are source_only's
-                raise ValueError(f"{arm} needs source_only in arms too: its predictions are the source_only classifiers' "
-                                 "on translated target images")
+                raise ValueError(f"{arm} needs source_only in arms too: it trains nothing, and its predictions are the "
+                                 "source_only classifiers', adapted to the target at test time")
         return v
 
     _seeds = field_validator("seeds")(classmethod(lambda cls, v: _distinct_non_negative(v)))

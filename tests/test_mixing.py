@@ -87,3 +87,34 @@ def test_sets_stored_as_uint8_train_and_predict_exactly_as_their_float_values():
     assert xu.dtype == torch.float32 and torch.equal(xf, xu) and torch.equal(yf, yu)
     assert torch.equal(pf, pu)
     assert all(torch.equal(wf[k], wu[k]) for k in wf)
+
+
+def test_renormalized_holds_the_target_statistics_in_every_batchnorm_and_leaves_the_weights():
+    """The adabn arm: the source classifier's BatchNorm layers take the mean and variance of the
+    target images' activations; no weight moves, and the classifier it came from is untouched."""
+    import torch
+    from torch import nn
+
+    from augment.classify import renormalized
+    from models.classifiers import SmallCNN
+
+    torch.manual_seed(0)
+    model = SmallCNN(1, 3, width=4).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    target = torch.rand(40, 1, 16, 16) * 0.5 - 0.8  # darker than anything the norms saw (they start at mean 0, var 1)
+    inputs = []
+    first = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    adapted = renormalized(model, target, batch_size=64)
+    first_adapted = next(m for m in adapted.modules() if isinstance(m, nn.BatchNorm2d))
+    hook = first.register_forward_hook(lambda mod, args, out: inputs.append(args[0]))
+    with torch.no_grad():
+        model(target)
+    hook.remove()
+    x = inputs[0]  # what the first norm reads of the target images: one batch, so its statistics exactly
+    assert torch.allclose(first_adapted.running_mean, x.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert torch.allclose(first_adapted.running_var, x.var(dim=(0, 2, 3), unbiased=True), atol=1e-4)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # the source classifier as it was
+    moved = {k for k, v in adapted.state_dict().items() if not torch.equal(v, before[k])}
+    assert moved and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in moved), moved
+    assert not any(m.training for m in adapted.modules())  # it reads in eval mode, like the classifier it came from
+    assert renormalized(nn.Sequential(nn.Flatten(), nn.Linear(256, 3)), target) is None  # nothing to re-estimate

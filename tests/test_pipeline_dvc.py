@@ -69,6 +69,10 @@ def test_repro_writes_every_metrics_key(digits_repo):
     # test_time trains nothing: the source_only classifiers, on target images translated back
     assert json.loads((repo / "artifacts/classifiers/test_time/0/status.json").read_text())["status"] == "test_time"
     assert m["source_test"]["test_time"] == m["source_test"]["source_only"]
+    # adabn trains nothing either: the source_only classifiers with the target's BatchNorm statistics
+    assert json.loads((repo / "artifacts/classifiers/adabn/1/status.json").read_text())["status"] == "test_time"
+    assert m["source_test"]["adabn"] == m["source_test"]["source_only"]
+    assert m["target_test"]["adabn"]["accuracy"]["per_seed"] != m["target_test"]["source_only"]["accuracy"]["per_seed"]
     for section in ("target_test", "source_test"):
         for key, value in _walk_fractions(m[section]):
             assert math.isfinite(value) and 0 <= value <= 1, f"{section}.{key} = {value}"
@@ -91,7 +95,7 @@ def test_repro_writes_every_metrics_key(digits_repo):
     rates = m["run"]["images_per_s"]  # throughput of what each stage computes, from its timings file
     assert all(rates[f"synthesize@{g}-{s}"]["translate"] > 0 and rates[f"train_gan@{g}-{s}"]["train_pairs"] > 0 for g in GANS for s in (0, 1))
     assert all(rates[f"train_classifier@oracle-{s}"]["train"] > 0 and rates[f"train_classifier@oracle-{s}"]["predict"] > 0 for s in (0, 1))
-    assert "train_classifier@test_time-0" not in rates  # it trains nothing
+    assert "train_classifier@test_time-0" not in rates and "train_classifier@adabn-0" not in rates  # they train nothing
     page = (repo / "reports/report.html").read_text()
     assert page.count("data:image/png;base64,") >= 4 and all(f"<b>{a}</b>" in page for a in ARMS)
     for path in ("reports/report.md", "reports/plots/arms.png", "reports/samples/cyclegan.png", "reports/samples/comparison.png",

@@ -9,6 +9,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ import torch
 
 from augment.answer import answer, answer_lines
 from augment.arms import ARMS, gan_seed_for
-from augment.classify import load_classifier, predict
+from augment.classify import load_classifier, predict, renormalized
 from augment.classic import classic_transform
 from augment.contract import DataLayoutError
 from augment.cyclegan import is_conditional, load_generator, translate
@@ -61,29 +62,57 @@ def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, 
     return rows
 
 
-def test_time_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[int], classifiers: Path, gan_dir: Path,
-                          gan_seeds: list[int], *, device, precision: str = "auto") -> dict[int, pd.DataFrame] | str:
-    """The `test_time` arm: each source_only classifier reads target test images translated
-    target->source by G_ts of its GAN seed (source test images are read as they are). Returns
-    per-seed prediction frames like predictions.csv, or the reason the arm is unavailable."""
+def adapted_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[int], classifiers: Path,
+                        read: Callable[[int, torch.nn.Module], torch.Tensor | str], *, device) -> dict[int, pd.DataFrame] | str:
+    """An arm with no training of its own (`Arm.test_time`): `read(seed, model)` gives the source_only
+    classifier of `seed`'s readings of the target test images, adapted to the target (or the reason
+    it cannot); source test images are read by the classifier as it is. Returns per-seed prediction
+    frames like predictions.csv, or the reason the arm is unavailable."""
     missing = [s for s in seeds if s not in source_only]
     if missing:
         return f"needs the source_only classifiers of seeds {missing} (add source_only to classifier.arms)"
+    _, rows = data.labeled("target", "test")
+    out = {}
+    for seed in seeds:
+        preds = read(seed, load_classifier(classifiers / "source_only" / str(seed) / "model.pt", device=device))
+        if isinstance(preds, str):
+            return preds
+        base = source_only[seed]
+        target = pd.DataFrame({"eval_set": "target_test", "path": rows.path.to_numpy(), "label_index": rows.label_index.to_numpy(),
+                               "pred": preds.numpy()})
+        out[seed] = pd.concat([target, base[base.eval_set != "target_test"]], ignore_index=True)
+    return out
+
+
+def test_time_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[int], classifiers: Path, gan_dir: Path,
+                          gan_seeds: list[int], *, device, precision: str = "auto") -> dict[int, pd.DataFrame] | str:
+    """The `test_time` arm: each source_only classifier reads target test images translated
+    target->source by G_ts of its GAN seed (`adapted_predictions`)."""
     generators = {g: gan_dir / str(g) / "G_ts.pt" for g in sorted({gan_seed_for(s, gan_seeds) for s in seeds})}
     absent = [str(path) for path in generators.values() if not path.is_file()]
     if absent:
         return f"needs the target->source generator(s) {', '.join(absent)}"
-    images, rows = data.labeled("target", "test", uint8=True)
+    images, _ = data.labeled("target", "test", uint8=True)
     translated = {g: translate(load_generator(path, device=device), images.images, device=device, precision=precision)
                   for g, path in generators.items()}
-    out = {}
-    for seed in seeds:
-        model = load_classifier(classifiers / "source_only" / str(seed) / "model.pt", device=device)
-        base = source_only[seed]
-        target = pd.DataFrame({"eval_set": "target_test", "path": rows.path.to_numpy(), "label_index": rows.label_index.to_numpy(),
-                               "pred": predict(model, translated[gan_seed_for(seed, gan_seeds)], device=device).numpy()})
-        out[seed] = pd.concat([target, base[base.eval_set != "target_test"]], ignore_index=True)
-    return out
+    return adapted_predictions(data, source_only, seeds, classifiers, device=device,
+                               read=lambda seed, model: predict(model, translated[gan_seed_for(seed, gan_seeds)], device=device))
+
+
+def renormalized_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[int], classifiers: Path, *,
+                             device) -> dict[int, pd.DataFrame] | str:
+    """The `adabn` arm: each source_only classifier reads target test images with its BatchNorm
+    statistics re-estimated on the unlabeled target train images (`adapted_predictions`)."""
+    unlabeled = data.images("target", "train", uint8=True)
+    if not len(unlabeled):
+        return "no target train image to re-estimate the BatchNorm statistics on"
+    images, _ = data.labeled("target", "test", uint8=True)
+
+    def read(seed: int, model: torch.nn.Module) -> torch.Tensor | str:
+        adapted = renormalized(model, unlabeled, device=device)
+        return "classifier.model has no BatchNorm layer to re-estimate" if adapted is None else predict(adapted, images.images, device=device)
+
+    return adapted_predictions(data, source_only, seeds, classifiers, read, device=device)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,8 +154,11 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             predictions.setdefault(arm, {})[seed] = pd.read_csv(d / "predictions.csv")
     for arm, seeds in test_time.items():
-        found = test_time_predictions(data, predictions.get("source_only", {}), seeds, args.classifiers, args.gans / ARMS[arm].gan,
-                                      params.gan.seeds, device=device, precision=params.runtime.precision)
+        if ARMS[arm].renormalize:
+            found = renormalized_predictions(data, predictions.get("source_only", {}), seeds, args.classifiers, device=device)
+        else:
+            found = test_time_predictions(data, predictions.get("source_only", {}), seeds, args.classifiers, args.gans / ARMS[arm].gan,
+                                          params.gan.seeds, device=device, precision=params.runtime.precision)
         if isinstance(found, str):
             unavailable[arm] = found
         else:

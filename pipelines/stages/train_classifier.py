@@ -48,10 +48,12 @@ def main(argv: list[str] | None = None) -> None:
         record["gan_seed"] = gan_seed
     name = f"train_classifier@{arm.name}-{args.seed}"
     with stage_timer(name, args.timings_dir) as timing, atomic_dir(out) as tmp:
-        if arm.test_time:  # nothing to train (and no torch to import): evaluate applies the source_only classifiers to translated target images
-            record.update(status="test_time", uses="source_only", reason=f"evaluated on target test translated by G_ts of {arm.gan} seed {gan_seed}")
+        if arm.test_time:  # nothing to train (and no torch to import): evaluate adapts the source_only classifiers
+            how = ("with BatchNorm statistics re-estimated on the unlabeled target train images" if arm.renormalize
+                   else f"on target test translated target->source by G_ts of {arm.gan} seed {gan_seed}")
+            record.update(status="test_time", uses="source_only", reason=f"evaluated {how}")
             write_json(record, tmp / "status.json")
-            print(f"{name}: no training; evaluate runs source_only seed {args.seed} on target test translated target->source")
+            print(f"{name}: no training; evaluate runs source_only seed {args.seed} {how}")
             return
         record.update(_train(arm, args, params, name, tmp, timing))
         write_json(record, tmp / "status.json")
