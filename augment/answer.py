@@ -11,6 +11,8 @@ The best arm is chosen on `target_val` when one is held out and measured on `tar
 choice reads: choosing the best of several arms by their test figures and reporting that figure
 reports the luckiest arm (the winner's curse). Whether it is told apart from the runner-up is a
 paired interval on `target_test` (same images, same seeds), not two intervals that overlap or not.
+The same paired interval measures it against the arm that trains nothing (`adabn`) when that arm
+ranks below the runner-up: whether the best arm's training buys anything over the free adaptation.
 """
 from __future__ import annotations
 
@@ -31,6 +33,11 @@ def label_group(arm: str, *, labeled_gans: set[str]) -> str:
     if a.target_labels != "none":
         return a.target_labels
     return "few" if a.gan in labeled_gans and not a.test_time else "none"
+
+
+def is_free(arm: str) -> bool:
+    """An arm that costs no training and no GAN (`adabn`): what a trained arm has to beat to be worth its cost."""
+    return ARMS[arm].test_time and not ARMS[arm].gan
 
 
 def _verdict(delta: dict) -> str:
@@ -58,11 +65,15 @@ def answer(metrics: dict, target_preds: dict[str, tuple[np.ndarray, np.ndarray]]
         score = {a: (val[a]["accuracy_delta"] if chosen_on == VAL_SET else benefit[a])["mean"] for a in arms}
         ranked = sorted(arms, key=lambda a: (-score[a], a))
         entry = {"ranked": ranked, "verdict": {a: _verdict(benefit[a]) for a in ranked}, "best": ranked[0]}
+        def lead(other: str) -> dict:  # the best arm minus `other` on target_test, paired by image and seed
+            (p_best, labels), (p_other, _) = target_preds[ranked[0]], target_preds[other]
+            return paired_delta(p_best, p_other, labels, samples=samples, seed=seed, groups=groups)
+
         if len(ranked) > 1:
-            best, runner_up = ranked[0], ranked[1]
-            (p_best, labels), (p_next, _) = target_preds[best], target_preds[runner_up]
-            entry["best_over_runner_up"] = {"runner_up": runner_up, "accuracy_delta": paired_delta(
-                p_best, p_next, labels, samples=samples, seed=seed, groups=groups)}
+            entry["best_over_runner_up"] = {"runner_up": ranked[1], "accuracy_delta": lead(ranked[1])}
+        free = [a for a in ranked[2:] if is_free(a)]  # the runner-up's lead is measured already
+        if free and not is_free(ranked[0]):
+            entry["best_over_free"] = {"free": free[0], "accuracy_delta": lead(free[0])}
         out[group] = entry
     if "oracle" in benefit:
         out["oracle"] = {"verdict": _verdict(benefit["oracle"])}
@@ -114,7 +125,7 @@ def answer_lines(metrics: dict) -> list[str]:
                          + ("lies below 0." if none["verdict"][best] == "hurt" else "includes 0.")
                          + (f" Measured on target_test alone, {_listed(helped)} did, but target_val did not pick "
                             f"{'it' if len(helped) == 1 else 'them'}." if helped else ""))
-        lines += _runner_up(none, benefit)
+        lines += _runner_up(none, benefit) + _over_free(none, benefit)
         hurt = [a for a in none["ranked"] if none["verdict"][a] == "hurt"]
         lines.append(f"Without target labels: helped (interval above 0): "
                      f"{_listed([a for a in none['ranked'] if none['verdict'][a] == 'helped'])}; no clear effect (interval "
@@ -143,3 +154,15 @@ def _runner_up(group: dict, benefit: dict) -> list[str]:
                 "ranked them the other way; with both this close, either would do."]
     return [f"This run does not tell it apart from the runner-up, {other} ({signed(benefit[other])}): {paired}, an interval "
             "that includes 0. Either would do on this evidence."]
+
+
+def _over_free(group: dict, benefit: dict) -> list[str]:
+    duel = group.get("best_over_free")
+    if not duel or group["verdict"][group["best"]] != "helped":
+        return []
+    best, free, d = group["best"], duel["free"], duel["accuracy_delta"]
+    against = (f"Against {free}, which trains nothing ({signed(benefit[free])}: the {BASELINE} classifiers adapted at test "
+               f"time), {best} adds {signed(d)} on target_test, paired by image and seed")
+    if _verdict(d) == "helped":
+        return [against + "."]
+    return [against + f": its training buys nothing measurable here{'' if _verdict(d) == 'unclear' else ', and it does worse'}."]

@@ -1,6 +1,8 @@
 """The answer both reports open with: which arm to use, chosen on target_val and measured on
 target_test, and what the run cannot tell. Metrics come from `arm_metrics` on simulated predictions,
 as evaluate computes them."""
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -101,3 +103,27 @@ def test_an_arm_that_hurts_is_listed_as_such_and_both_reports_open_with_the_answ
     assert md.index("## The answer") < md.index("## Target-domain test accuracy by arm")
     page = render_html(m, arms_info={}, unavailable={}, dataset=dataset, per_class={}, images={})
     assert "<b>Without target labels, use cyclegan</b>" in page and "**" not in page
+
+
+def test_the_best_arm_is_measured_against_the_arm_that_trains_nothing():
+    """Is the GAN worth its training? The best label-free arm against adabn, paired, when adabn is
+    not already the runner-up."""
+    m = _run({"source_only": (0.4, 0.4), "adabn": (0.6, 0.6), "classic": (0.65, 0.65), "cyclegan": (0.8, 0.8), "oracle": (0.95, 0.95)})
+    none = m["answer"]["none"]
+    assert none["ranked"] == ["cyclegan", "classic", "adabn"] and none["best_over_free"]["free"] == "adabn"
+    assert none["best_over_free"]["accuracy_delta"]["ci95"][0] > 0.1
+    text = "\n".join(answer_lines(m))
+    assert re.search(r"Against adabn, which trains nothing \(\+0\.\d{3} \[.*\]: the source_only classifiers adapted at test time\), "
+                     r"cyclegan adds \+0\.\d{3} \[\+0\.\d{3}, \+0\.\d{3}\] on target_test, paired by image and seed\.", text), text
+    assert "buys nothing" not in text
+
+    even = _run({"source_only": (0.4, 0.4), "adabn": (0.7, 0.7), "classic": (0.72, 0.66), "cyclegan": (0.75, 0.7)})
+    assert even["answer"]["none"]["ranked"] == ["cyclegan", "classic", "adabn"]
+    lo, hi = even["answer"]["none"]["best_over_free"]["accuracy_delta"]["ci95"]
+    assert lo < 0 < hi
+    assert "cyclegan adds" in "\n".join(answer_lines(even)) and "its training buys nothing measurable here." in "\n".join(answer_lines(even))
+
+    # adabn the runner-up (measured there already) or the best itself: no second comparison
+    assert "best_over_free" not in _run({"source_only": (0.4, 0.4), "adabn": (0.7, 0.7), "cyclegan": (0.8, 0.8)})["answer"]["none"]
+    assert "best_over_free" not in _run({"source_only": (0.4, 0.4), "adabn": (0.8, 0.8), "classic": (0.6, 0.6),
+                                         "cyclegan": (0.7, 0.7)})["answer"]["none"]
