@@ -161,8 +161,9 @@ def _over_free(group: dict, benefit: dict) -> list[str]:
     if not duel or group["verdict"][group["best"]] != "helped":
         return []
     best, free, d = group["best"], duel["free"], duel["accuracy_delta"]
+    verdict = _verdict(d)
     against = (f"Against {free}, which trains nothing ({signed(benefit[free])}: the {BASELINE} classifiers adapted at test "
                f"time), {best} adds {signed(d)} on target_test, paired by image and seed")
-    if _verdict(d) == "helped":
+    if verdict == "helped":
         return [against + "."]
-    return [against + f": its training buys nothing measurable here{'' if _verdict(d) == 'unclear' else ', and it does worse'}."]
+    return [against + f": its training buys nothing measurable here{'' if verdict == 'unclear' else ', and it does worse'}."]
