@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
@@ -52,6 +52,12 @@ TRANSIENT_PATTERNS = (
     r"Unable to acquire lock",  # another DVC process holds the repo lock for a moment
     r"CUDA error|NCCL error|out of memory",
 )
+
+
+# What DVC and a stage print when the stage died of SIGINT or SIGTERM, and how long such a stage waits
+# for the run's own handler to say it is stopping before it counts as a failure.
+INTERRUPTED = re.compile(r"exited with (?:-2|130|-15|143)\b|^ERROR: interrupted by the user|: interrupted; no output was left")
+STOP_NOTICE_SECONDS = 3.0
 
 
 def is_transient(message: str) -> bool:
@@ -257,6 +263,21 @@ class _ShutdownNoise:
         return False
 
 
+def _say(emit: Callable[[str], None], line: str) -> None:
+    emit(line)
+    os.write(1, f"{line}\n".encode())  # the console, past Prefect's print capture (emit logs it already)
+
+
+def _stopped(lines: list[str]) -> bool:
+    """Whether a stage that failed was stopped by the run's Ctrl-C or SIGTERM (pipelines.interrupt).
+    The terminal's SIGINT reaches the stage and its `dvc repro` as soon as it reaches the run, and
+    under load DVC can report the stage dead before the run's handler has said it is stopping: a
+    stage that died of SIGINT or SIGTERM waits a moment for that word."""
+    if any(INTERRUPTED.search(line) for line in lines):
+        return STOPPING.wait(STOP_NOTICE_SECONDS)
+    return STOPPING.is_set()
+
+
 def stage_cause(lines: list[str]) -> str | None:
     """What a failed stage said of its failure, from its last lines: the stage's own `error:` line
     (pipelines.runtime.run_stage), else the exception line that ends a traceback (not a warning),
@@ -294,6 +315,7 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
         env[STAGE_CORES_ENV] = str(cores)
     tail: collections.deque[str] = collections.deque(maxlen=40)
     noise = _ShutdownNoise()
+    held: list[str] = []
     status = "ran"
     with subprocess.Popen(cmd + (["--force"] if force else []) + (["--pull"] if pull else []), cwd=workdir, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
@@ -301,14 +323,16 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
             line = line.rstrip("\n")
             if not noise.holds(line):  # what the message quotes: the stage's own lines, not an exiting interpreter's
                 tail.append(line)
-            if STOPPING.is_set() and line.startswith("ERROR: failed to reproduce"):
-                continue  # DVC's word for a stage stopped by Ctrl-C: the stage's own line and "stopped before it finished" say it
-            emit(line)
-            os.write(1, f"{line}\n".encode())  # the console, past Prefect's print capture (emit logs it already)
+            if line.startswith("ERROR: failed to reproduce"):
+                held.append(line)  # DVC's word for a stage stopped by Ctrl-C too: said below only if it was not
+                continue
+            _say(emit, line)
             status = next((name for text, name in STAGE_STATUS if text in line), status)
     if proc.returncode != 0:
-        if STOPPING.is_set():  # Ctrl-C or SIGTERM: the stage was stopped, not broken
+        if _stopped(list(tail)):  # Ctrl-C or SIGTERM: the stage was stopped, not broken
             raise StageFailed(f"{stage}: stopped before it finished")
+        for line in held:
+            _say(emit, line)
         cause = stage_cause(list(tail))
         headline = f"{stage} failed: {cause}" if cause else f"{stage}: `dvc repro` exited with {proc.returncode}"
         raise StageFailed(f"{headline}; its last lines:\n" + "\n".join(tail))

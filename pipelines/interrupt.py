@@ -28,6 +28,9 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Set once a signal is being handled: a stage that fails meanwhile was stopped, and the flow says so
 # in one line instead of reporting it as a failure with its last lines.
 STOPPING = threading.Event()
+# Descendants that end by themselves once this process exits, left alone by `stop_children`: the
+# watchdog of pipelines.orphans (waited for, it held every Ctrl-C for the whole grace period).
+SPARED: set[int] = set()
 
 
 def _running(procs: list) -> list:
@@ -64,12 +67,16 @@ def stop_processes(find: Callable[[], list], stop: float = STOP_SECONDS) -> None
 
 
 def stop_children(grace: float = GRACE_SECONDS, stop: float = STOP_SECONDS) -> None:
-    """Wait `grace` s for this process's descendants to exit, then `stop_processes` those left."""
+    """Wait `grace` s for this process's descendants (but SPARED) to exit, then `stop_processes` those left."""
     import psutil
 
     me = psutil.Process()
-    _wait_gone(me.children(recursive=True), grace)
-    stop_processes(lambda: me.children(recursive=True), stop)
+
+    def children() -> list:
+        return [proc for proc in me.children(recursive=True) if proc.pid not in SPARED]
+
+    _wait_gone(children(), grace)
+    stop_processes(children, stop)
 
 
 def _say(line: str) -> None:

@@ -19,6 +19,8 @@ import subprocess
 import sys
 from typing import Iterator
 
+from pipelines.interrupt import SPARED
+
 TOKEN_ENV = "DOMAIN_AUGMENT_RUN_TOKEN"
 ENDED = b"ended\n"
 
@@ -32,12 +34,14 @@ def stop_when_killed(command: str) -> Iterator[None]:
     # Its own session: the terminal's Ctrl-C is for the run (pipelines.interrupt), not for the watchdog.
     watchdog = subprocess.Popen([sys.executable, "-m", "pipelines.orphans", token, command], stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, start_new_session=True)
+    SPARED.add(watchdog.pid)  # a Ctrl-C's os._exit closes its pipe; it then stops only what was left
     try:
         yield
     finally:
         with contextlib.suppress(OSError):
             watchdog.stdin.write(ENDED)
             watchdog.stdin.close()
+        SPARED.discard(watchdog.pid)
         if previous is None:
             os.environ.pop(TOKEN_ENV, None)
         else:

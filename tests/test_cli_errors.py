@@ -76,6 +76,50 @@ def test_a_failed_stages_headline_is_what_the_stage_said_of_its_failure():
     assert stage_cause(["step 50/400", "step 100/400"]) is None
 
 
+def test_a_stage_that_died_of_the_terminals_ctrl_c_waits_for_the_runs_word_before_it_counts_as_broken(monkeypatch):
+    """The terminal's SIGINT reaches a stage and its `dvc repro` as it reaches the run; on a busy
+    machine DVC reported the stage dead ("failed to reproduce ... exited with -2") before the run's
+    handler said it was stopping, and the stopped stage was printed as a failure."""
+    import threading
+
+    from pipelines import flows
+    from pipelines.interrupt import STOPPING
+
+    died = ["Interrupt", "ERROR: failed to reproduce 'train_gan@cgan-0': failed to run: python -m pipelines.stages.train_gan "
+            "--gan cgan --seed 0, exited with -2"]
+    broke = ["ERROR: failed to reproduce 'train_gan@cgan-0': failed to run: python -m pipelines.stages.train_gan, exited with 1"]
+    assert not STOPPING.is_set()
+    try:
+        threading.Timer(0.3, STOPPING.set).start()
+        assert flows._stopped(died)  # the word came after DVC's line
+    finally:
+        STOPPING.clear()
+    assert not flows._stopped(broke)  # a stage that failed by itself is not waited for
+    monkeypatch.setattr(flows, "STOP_NOTICE_SECONDS", 0.1)
+    assert not flows._stopped(died)  # a stage stopped by hand, the run going on: a failure to report
+
+
+def test_stopping_the_stages_spares_the_watchdog_that_ends_with_the_run():
+    """The watchdog of a run (pipelines.orphans) is one of its children; stopping on Ctrl-C waited
+    for it through the whole grace period, then interrupted it, and it printed a traceback."""
+    script = """
+import signal, subprocess, sys
+import psutil
+from pipelines.interrupt import SPARED, stop_children
+from pipelines.orphans import stop_when_killed
+stage = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+with stop_when_killed("test"):
+    (watchdog,) = SPARED
+    stop_children(grace=0.2, stop=20)
+    print(stage.wait(10), psutil.Process(watchdog).status() != psutil.STATUS_ZOMBIE)
+print(psutil.Process(watchdog).wait(10), SPARED)
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["-2 True", "0 set()"], out.stdout + out.stderr
+
+
 @pytest.mark.e2e
 def test_a_failed_stage_ends_the_run_with_its_own_message(tmp_path):
     root = tmp_path / "photos"  # laid out right, but no file in it decodes: only prepare can tell
@@ -389,6 +433,7 @@ def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finis
     assert "Connection refused" not in out + err  # no report retried to the stopped server
     assert "its last lines" not in out + err  # a stage stopped by the signal is not reported as broken
     assert "ERROR: failed to reproduce" not in out + err  # nor by DVC
+    assert "pipelines/orphans.py" not in err  # the watchdog is not interrupted: it ends with the run
     assert _processes_under(repo) == []  # no stage left running, nor the server (started here too)
     left = pending(repo)
     assert "prepare" not in left and any(stage.startswith("train_gan@") for stage in left)
