@@ -7,11 +7,14 @@ starts DVC's queue (`dvc queue start`), waits for it, then reads `dvc exp show -
 `reports/sweep/<key>.csv` and `.png`: the arm's benefit over `source_only` on the held-out
 `target_val` split (what the choice is made on) for each value, the chosen value, and that
 value's `target_test` benefit (reported, never used to choose). Stages whose inputs a value does
-not change come from DVC's run cache, so a sweep of `mix.*` trains no GAN again.
+not change come from DVC's run cache, so a sweep of `mix.*` trains the GANs once, for its first
+value; each experiment's line says which stages it ran.
 """
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import subprocess
 import sys
 import time
@@ -52,28 +55,58 @@ def _dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
 
 def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, jobs: int = 1, poll: float = 5,
                   log=print) -> list[str]:
-    names = []
-    for value in values:
-        overrides = [f"{key}={value}", *extra]
+    """Queue and run one experiment per value; returns their names (`experiment_name`).
+
+    Each is queued under a name of its own for this sweep and renamed to its lasting name once the
+    queue has run: a rerun of the same sweep replaces its earlier experiments only where the new run
+    succeeded, and an earlier result is never lost to a run that fails. (`dvc exp run --force`
+    replaces them too, but also forces every stage to run again, past DVC's run cache: each value
+    trained the GANs anew.)"""
+    runs = {experiment_name(key, value): [f"{key}={value}", *extra] for value in values}
+    for overrides in runs.values():
         check_overrides(repo / "params.yaml", overrides)  # a bad value refused by key before anything is queued
-        name = experiment_name(key, value)
-        # --force: a rerun of the same sweep replaces its experiments, each once its new run has succeeded
-        # (removed up front, an earlier result was lost to a run that then failed)
-        _dvc(repo, "exp", "run", "--queue", "--force", "--name", name, *[a for o in overrides for a in ("-S", o)])
-        names.append(name)
-    log(f"queued {', '.join(names)}; dvc queue start -j {jobs}")
+    this_run = secrets.token_hex(3)
+    queued = {}
+    for name, overrides in runs.items():
+        queued[name] = f"{name}-{this_run}"
+        _dvc(repo, "exp", "run", "--queue", "--name", queued[name], *[a for o in overrides for a in ("-S", o)])
+    log(f"queued {', '.join(queued.values())}; dvc queue start -j {jobs}")
     _dvc(repo, "queue", "start", "-j", str(jobs))
     while True:
         status = _dvc(repo, "queue", "status").stdout
-        pending = [line for line in status.splitlines() if any(n in line for n in names) and ("Queued" in line or "Running" in line)]
+        pending = [line for line in status.splitlines() if _names_in(line, queued.values()) and ("Queued" in line or "Running" in line)]
         if not pending:
             break
-        log(f"{len(pending)} of {len(names)} experiments queued or running")
+        log(f"{len(pending)} of {len(queued)} experiments queued or running")
         time.sleep(poll)
-    failed = [line for line in _dvc(repo, "queue", "status").stdout.splitlines() if any(n in line for n in names) and "Failed" in line]
+    status = _dvc(repo, "queue", "status").stdout.splitlines()
+    failed = [name for name in queued.values() if any(_names_in(line, [name]) and "Failed" in line for line in status)]
     if failed:
-        raise SweepError("sweep experiments failed (see `dvc queue logs <name>`):\n" + "\n".join(failed))
-    return names
+        raise SweepError("sweep experiments failed; earlier experiments of the same names are kept, and `dvc queue logs <name>` "
+                         "shows each one's log:\n" + "\n".join(f"  {name}: {_cause(repo, name)}" for name in failed))
+    for name, temporary in queued.items():
+        ran, restored = stages_run(_dvc(repo, "queue", "logs", temporary).stdout)
+        log(f"{name}: ran {', '.join(ran) or 'no stage'}; {len(restored)} stage(s) from DVC's run cache")
+        _dvc(repo, "exp", "rename", "--force", temporary, name)
+    return list(queued)
+
+
+def _cause(repo: Path, name: str) -> str:
+    """What the failed stage of experiment `name` said of its failure (pipelines.flows.stage_cause)."""
+    from pipelines.flows import stage_cause
+
+    return stage_cause(_dvc(repo, "queue", "logs", name, check=False).stdout.splitlines()) or "failed (no error line in its log)"
+
+
+def _names_in(line: str, names) -> bool:
+    return any(name in line.split() for name in names)
+
+
+def stages_run(log: str) -> tuple[list[str], list[str]]:
+    """From an experiment's `dvc repro` log: the stages it ran, and those restored from DVC's run cache."""
+    ran = re.findall(r"^Running stage '([^']+)'", log, flags=re.M)
+    restored = re.findall(r"^Stage '([^']+)' is cached - skipping run", log, flags=re.M)
+    return ran, restored
 
 
 def _git_show(repo: Path, rev: str, path: str) -> str:

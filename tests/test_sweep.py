@@ -21,10 +21,12 @@ def test_sweep_spec_is_parsed_and_a_bad_one_named():
 
 
 def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
-    repo = project_copy(tmp_path / "repo", merge(ONE_GAN_SEED, {"classifier": {"arms": ["source_only", "cyclegan"], "steps": 60, "width": 8}}))
+    repo = project_copy(tmp_path / "repo", merge(ONE_GAN_SEED, {"gan": {"kinds": ["cyclegan"]}, "classifier": {"arms": ["source_only", "cyclegan"], "steps": 60, "width": 8}}))
     cli = [sys.executable, "-m", "pipelines.cli"]
     bad = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,1.5"], cwd=repo, env=env(), capture_output=True, text=True)
     assert bad.returncode == 2 and "mix.synthetic_fraction" in bad.stderr and "Traceback" not in bad.stderr
+    queue = subprocess.run([sys.executable, "-m", "dvc", "queue", "status"], cwd=repo, env=env(), capture_output=True, text=True)
+    assert "sweep-" not in queue.stdout, queue.stdout  # nor its good value 0.3, queued before 1.5 was read
     proc = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,0.7", "--arm", "cyclegan"], cwd=repo, env=env(),
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -33,6 +35,11 @@ def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
     assert (table.val_lo <= table.val_benefit).all() and (table.val_benefit <= table.val_hi).all()
     assert (repo / "reports/sweep/mix.synthetic_fraction.png").stat().st_size > 1000
     assert "chosen on target_val" in proc.stdout
+    ran = _ran(proc.stdout)
+    assert "train_gan@cyclegan-0" in ran["sweep-mix-synthetic-fraction-0-3"], proc.stdout  # the first value trains the GAN
+    # the second reuses it, its translations and the source_only classifiers from DVC's run cache
+    assert not [s for s in ran["sweep-mix-synthetic-fraction-0-7"] if s.split("@")[0] in ("prepare", "train_gan", "synthesize")
+                or s.startswith("train_classifier@source_only")], proc.stdout
     names = subprocess.run([sys.executable, "-m", "dvc", "exp", "list", "--name-only"], cwd=repo, env=env(),
                            capture_output=True, text=True).stdout.split()
     assert {"sweep-mix-synthetic-fraction-0-3", "sweep-mix-synthetic-fraction-0-7"} <= set(names)
@@ -44,3 +51,20 @@ def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     after = subprocess.run([sys.executable, "-m", "dvc", "exp", "list"], cwd=repo, env=env(), capture_output=True, text=True).stdout
     assert after.count("sweep-mix-synthetic-fraction-0-3") == after.count("sweep-mix-synthetic-fraction-0-7") == 1, (before, after)
+    assert set(_ran(again.stdout).values()) == {("index_raw",)}, again.stdout  # always changed (dvc.yaml); the rest restored
+    assert pd.read_csv(repo / "reports/sweep/mix.synthetic_fraction.csv").equals(table)
+    # A rerun whose experiments fail (here: a data root that is not there) names them and keeps the earlier ones
+    failed = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,0.7", "--arm", "cyclegan", "-S", "data.dataset=folders",
+                             "-S", f"data.root={tmp_path / 'gone'}"], cwd=repo, env=env(), capture_output=True, text=True, timeout=1200)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stdout[-3000:] + failed.stderr[-3000:]
+    assert failed.stderr.startswith("error: sweep experiments failed; earlier experiments of the same names are kept"), failed.stderr
+    causes = [line for line in failed.stderr.splitlines() if line.startswith("  sweep-mix-synthetic-fraction-")]
+    assert len(causes) == 2 and all(f"data.root {tmp_path / 'gone'}: not a folder" in line for line in causes), failed.stderr
+    kept = subprocess.run([sys.executable, "-m", "dvc", "exp", "list"], cwd=repo, env=env(), capture_output=True, text=True).stdout
+    assert kept == after
+
+
+def _ran(out: str) -> dict[str, tuple[str, ...]]:
+    """The stages each experiment ran, from the sweep's lines "NAME: ran A, B; N stage(s) from DVC's run cache"."""
+    lines = [line.partition(": ran ") for line in out.splitlines() if "stage(s) from DVC's run cache" in line]
+    return {name: tuple(s for s in rest.partition(";")[0].split(", ") if s != "no stage") for name, _, rest in lines}
