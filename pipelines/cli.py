@@ -190,7 +190,7 @@ def _preset(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from pipelines.sweep import sweep
+    from pipelines.sweep import parse_spec, stages_not_in_cache, sweep
 
     from augment.arms import ARMS
 
@@ -198,7 +198,19 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.arm not in ARMS or args.arm == "source_only":
         print(f"error: --arm must be an arm other than source_only, one of {', '.join(a for a in ARMS if a != 'source_only')}", file=sys.stderr)
         return 2
-    sweep(Path(args.repo).resolve(), args.spec, arm=args.arm, extra=args.set or [], jobs=args.jobs)
+    repo = Path(args.repo).resolve()
+    parse_spec(args.spec)  # a bad spec refused before any baseline runs
+    stale = stages_not_in_cache(repo)
+    if stale:  # a fresh clone: run what dvc.lock records once here, not once in every experiment
+        from pipelines.flows import pipeline
+
+        print(f"domain-augment sweep: dvc.lock records outputs of {len(stale)} stage(s) that the DVC cache lacks "
+              f"({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''}; a fresh clone, or `dvc gc`), and DVC would run "
+              "those again in every experiment, past its run cache. Running the pipeline here first, as `domain-augment demo` "
+              "does; each experiment then runs only what its value changes.")
+        with _in_place(args, "domain-augment sweep"), stop_on_interrupt("domain-augment sweep"), stop_when_killed("domain-augment sweep"):
+            pipeline(repo_path=str(repo), isolate=False, experiment=False)
+    sweep(repo, args.spec, arm=args.arm, extra=args.set or [], jobs=args.jobs)
     return 0
 
 

@@ -53,6 +53,15 @@ def _dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     return proc
 
 
+def stages_not_in_cache(repo: Path) -> list[str]:
+    """The stages whose outputs dvc.lock records but the DVC cache lacks (a fresh clone, a `dvc gc`).
+    An experiment restores such a stage from DVC's run cache only if dvc.lock's own outputs are in
+    the cache; else it runs the stage again (DVC tries the lock's entry alone when the stage's
+    definition matches it), and a sweep trained the GANs once per value."""
+    status = json.loads(_dvc(repo, "status", "--json").stdout or "{}")
+    return [stage for stage, why in status.items() if '"not in cache"' in json.dumps(why)]
+
+
 def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, jobs: int = 1, poll: float = 5,
                   log=print) -> list[str]:
     """Queue and run one experiment per value; returns their names (`experiment_name`).

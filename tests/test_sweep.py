@@ -1,4 +1,5 @@
 """`domain-augment sweep`: DVC's own queue runs one experiment per value; the plot chooses on target_val."""
+import shutil
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import pytest
 
 from pipelines.config import ParamsError
 from pipelines.sweep import experiment_name, parse_spec
-from tests.e2e import ONE_GAN_SEED, env, merge, project_copy
+from tests.e2e import ONE_GAN_SEED, dvc, env, merge, project_copy, run
 
 pytestmark = pytest.mark.e2e
 
@@ -27,19 +28,27 @@ def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
     assert bad.returncode == 2 and "mix.synthetic_fraction" in bad.stderr and "Traceback" not in bad.stderr
     queue = subprocess.run([sys.executable, "-m", "dvc", "queue", "status"], cwd=repo, env=env(), capture_output=True, text=True)
     assert "sweep-" not in queue.stdout, queue.stdout  # nor its good value 0.3, queued before 1.5 was read
+    # As in a fresh clone: dvc.lock records prepare's outputs, the DVC cache lacks them
+    dvc("repro", "prepare", cwd=repo)
+    run(["git", "add", "dvc.lock"], repo)
+    run(["git", "commit", "-qm", "lock"], repo)
+    shutil.rmtree(repo / ".dvc" / "cache")
     proc = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,0.7", "--arm", "cyclegan"], cwd=repo, env=env(),
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "dvc.lock records outputs of 3 stage(s) that the DVC cache lacks (code, index_raw, prepare; a fresh clone" in proc.stdout
+    assert "train_gan@cyclegan-0: ran in" in proc.stderr  # the pipeline ran here first, through the flow
     table = pd.read_csv(repo / "reports/sweep/mix.synthetic_fraction.csv")
     assert sorted(table["mix.synthetic_fraction"]) == [0.3, 0.7] and table.chosen.sum() == 1
     assert (table.val_lo <= table.val_benefit).all() and (table.val_benefit <= table.val_hi).all()
     assert (repo / "reports/sweep/mix.synthetic_fraction.png").stat().st_size > 1000
     assert "chosen on target_val" in proc.stdout
+    # each experiment reuses the GAN, its translations and the source_only classifiers of that run
     ran = _ran(proc.stdout)
-    assert "train_gan@cyclegan-0" in ran["sweep-mix-synthetic-fraction-0-3"], proc.stdout  # the first value trains the GAN
-    # the second reuses it, its translations and the source_only classifiers from DVC's run cache
-    assert not [s for s in ran["sweep-mix-synthetic-fraction-0-7"] if s.split("@")[0] in ("prepare", "train_gan", "synthesize")
-                or s.startswith("train_classifier@source_only")], proc.stdout
+    assert sorted(ran) == ["sweep-mix-synthetic-fraction-0-3", "sweep-mix-synthetic-fraction-0-7"], proc.stdout
+    for stages in ran.values():
+        assert "train_classifier@cyclegan-0" in stages and not [
+            s for s in stages if s.split("@")[0] in ("prepare", "train_gan", "synthesize") or s.startswith("train_classifier@source_only")], proc.stdout
     names = subprocess.run([sys.executable, "-m", "dvc", "exp", "list", "--name-only"], cwd=repo, env=env(),
                            capture_output=True, text=True).stdout.split()
     assert {"sweep-mix-synthetic-fraction-0-3", "sweep-mix-synthetic-fraction-0-7"} <= set(names)
