@@ -7,8 +7,9 @@ starts DVC's queue (`dvc queue start`), waits for it, then reads `dvc exp show -
 `reports/sweep/<key>.csv` and `.png`: the arm's benefit over `source_only` on the held-out
 `target_val` split (what the choice is made on) for each value, the chosen value, and that
 value's `target_test` benefit (reported, never used to choose). Stages whose inputs a value does
-not change come from DVC's run cache, so a sweep of `mix.*` trains the GANs once, for its first
-value; each experiment's line says which stages it ran.
+not change are up to date or come from DVC's run cache, so a sweep of `mix.*` trains no GAN again
+once the workspace's pipeline has run (`domain-augment sweep` runs it first where dvc.lock's
+outputs are not in the cache: `stages_not_in_cache`); each experiment's line says which stages ran.
 """
 from __future__ import annotations
 
@@ -94,8 +95,8 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
         raise SweepError("sweep experiments failed; earlier experiments of the same names are kept, and `dvc queue logs <name>` "
                          "shows each one's log:\n" + "\n".join(f"  {name}: {_cause(repo, name)}" for name in failed))
     for name, temporary in queued.items():
-        ran, restored = stages_run(_dvc(repo, "queue", "logs", temporary).stdout)
-        log(f"{name}: ran {', '.join(ran) or 'no stage'}; {len(restored)} stage(s) from DVC's run cache")
+        ran, kept, restored = stages_run(_dvc(repo, "queue", "logs", temporary).stdout)
+        log(f"{name}: ran {', '.join(ran) or 'no stage'}; {len(kept)} up to date, {len(restored)} from DVC's run cache")
         _dvc(repo, "exp", "rename", "--force", temporary, name)
     return list(queued)
 
@@ -111,11 +112,13 @@ def _names_in(line: str, names) -> bool:
     return any(name in line.split() for name in names)
 
 
-def stages_run(log: str) -> tuple[list[str], list[str]]:
-    """From an experiment's `dvc repro` log: the stages it ran, and those restored from DVC's run cache."""
+def stages_run(log: str) -> tuple[list[str], list[str], list[str]]:
+    """From an experiment's `dvc repro` log: the stages it ran, those up to date, and those restored
+    from DVC's run cache."""
     ran = re.findall(r"^Running stage '([^']+)'", log, flags=re.M)
+    kept = re.findall(r"^Stage '([^']+)' didn't change, skipping", log, flags=re.M)
     restored = re.findall(r"^Stage '([^']+)' is cached - skipping run", log, flags=re.M)
-    return ran, restored
+    return ran, kept, restored
 
 
 def _git_show(repo: Path, rev: str, path: str) -> str:

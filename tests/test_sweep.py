@@ -74,6 +74,6 @@ def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
 
 
 def _ran(out: str) -> dict[str, tuple[str, ...]]:
-    """The stages each experiment ran, from the sweep's lines "NAME: ran A, B; N stage(s) from DVC's run cache"."""
-    lines = [line.partition(": ran ") for line in out.splitlines() if "stage(s) from DVC's run cache" in line]
+    """The stages each experiment ran, from the sweep's lines "NAME: ran A, B; N up to date, M from DVC's run cache"."""
+    lines = [line.partition(": ran ") for line in out.splitlines() if line.endswith(" from DVC's run cache")]
     return {name: tuple(s for s in rest.partition(";")[0].split(", ") if s != "no stage") for name, _, rest in lines}
