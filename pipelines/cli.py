@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from augment.contract import DataLayoutError
     from pipelines.config import ParamsError
-    from pipelines.sweep import SweepError
+    from pipelines.sweep import SweepError, SweepInterrupted
     from pipelines.workspace import WorkspaceError
 
     try:
@@ -306,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except SweepInterrupted as exc:
+        print(f"\ndomain-augment sweep: interrupted; {exc}. Experiments of earlier sweeps that were not finished again are "
+              "kept (`dvc exp list`)", file=sys.stderr)
+        return 130
     except DvcException as exc:
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         where = ("; dvc.lock is DVC's record of what ran: `git checkout dvc.lock` restores the committed one" if "dvc.lock" in str(exc)

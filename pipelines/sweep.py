@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +32,10 @@ from pipelines.presets import check_overrides
 
 class SweepError(RuntimeError):
     """DVC refused a command or an experiment failed; the message says which and where to look."""
+
+
+class SweepInterrupted(RuntimeError):
+    """Ctrl-C while DVC's queue ran the sweep's experiments; the message says what was stopped."""
 
 
 def parse_spec(spec: str) -> tuple[str, list[str]]:
@@ -81,14 +86,13 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
         queued[name] = f"{name}-{this_run}"
         _dvc(repo, "exp", "run", "--queue", "--name", queued[name], *[a for o in overrides for a in ("-S", o)])
     log(f"queued {', '.join(queued.values())}; dvc queue start -j {jobs}")
-    _dvc(repo, "queue", "start", "-j", str(jobs))
-    while True:
-        status = _dvc(repo, "queue", "status").stdout
-        pending = [line for line in status.splitlines() if _names_in(line, queued.values()) and ("Queued" in line or "Running" in line)]
-        if not pending:
-            break
-        log(f"{len(pending)} of {len(queued)} experiments queued or running")
-        time.sleep(poll)
+    try:
+        _dvc(repo, "queue", "start", "-j", str(jobs))
+        while _waiting(repo, list(queued.values()), log):
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the stopping short
+        raise SweepInterrupted(_stop(repo, queued)) from None
     status = _dvc(repo, "queue", "status").stdout.splitlines()
     failed = [name for name in queued.values() if any(_names_in(line, [name]) and "Failed" in line for line in status)]
     if failed:
@@ -99,6 +103,38 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
         log(f"{name}: ran {', '.join(ran) or 'no stage'}; {len(kept)} up to date, {len(restored)} from DVC's run cache")
         _dvc(repo, "exp", "rename", "--force", temporary, name)
     return list(queued)
+
+
+def _pending(repo: Path, names: list[str], states: tuple[str, ...] = ("Queued", "Running")) -> dict[str, list[str]]:
+    """Which of `names` DVC's queue has in each of `states`."""
+    lines = _dvc(repo, "queue", "status").stdout.splitlines()
+    return {state: [name for name in names if any(_names_in(line, [name]) and state in line for line in lines)] for state in states}
+
+
+def _waiting(repo: Path, names: list[str], log) -> bool:
+    pending = _pending(repo, names)
+    count = len(pending["Queued"]) + len(pending["Running"])
+    if count:
+        log(f"{count} of {len(names)} experiments queued or running")
+    return bool(count)
+
+
+def _stop(repo: Path, queued: dict[str, str]) -> str:
+    """Ctrl-C while the queue runs: its worker would go on without the sweep. Remove this sweep's
+    experiments still queued, kill those running, and give those that finished their lasting
+    names; returns what was done, in words."""
+    pending = _pending(repo, list(queued.values()), ("Queued", "Running", "Success"))
+    if pending["Queued"]:
+        _dvc(repo, "queue", "remove", *pending["Queued"], check=False)
+    if pending["Running"]:
+        _dvc(repo, "queue", "kill", *pending["Running"], check=False)
+    finished = [name for name, temporary in queued.items() if temporary in pending["Success"]]
+    for name in finished:
+        _dvc(repo, "exp", "rename", "--force", queued[name], name)
+    done = [f"removed {', '.join(pending['Queued'])} from DVC's queue"] if pending["Queued"] else []
+    done += [f"stopped {', '.join(pending['Running'])}"] if pending["Running"] else []
+    done += [f"kept {', '.join(finished)}, which had finished"] if finished else []
+    return "; ".join(done) or "no experiment of it was left queued or running"
 
 
 def _cause(repo: Path, name: str) -> str:

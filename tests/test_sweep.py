@@ -77,3 +77,37 @@ def _ran(out: str) -> dict[str, tuple[str, ...]]:
     """The stages each experiment ran, from the sweep's lines "NAME: ran A, B; N up to date, M from DVC's run cache"."""
     lines = [line.partition(": ran ") for line in out.splitlines() if line.endswith(" from DVC's run cache")]
     return {name: tuple(s for s in rest.partition(";")[0].split(", ") if s != "no stage") for name, _, rest in lines}
+
+
+def test_ctrl_c_in_a_sweep_stops_its_experiments_in_dvcs_queue(tmp_path):
+    """DVC's queue runs the experiments in a worker of its own: on Ctrl-C the sweep ended with a
+    traceback and its experiments ran on without it."""
+    import os
+    import signal
+    import time
+
+    from tests.e2e import stage_process
+    from tests.services import default_sigint
+
+    repo = project_copy(tmp_path / "repo", merge(ONE_GAN_SEED, {"gan": {"kinds": ["cyclegan"], "cyclegan": {"steps": 5000}},
+                                                                "classifier": {"arms": ["source_only", "cyclegan"]}}))
+    sweep = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "sweep", "mix.synthetic_fraction=0.3,0.7"], cwd=repo, env=env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=default_sigint)  # as a terminal starts it
+    try:
+        assert stage_process("pipelines.stages.train_gan", repo, timeout=300), "no experiment trained its GAN"
+        os.killpg(sweep.pid, signal.SIGINT)
+        out, err = sweep.communicate(timeout=180)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+    assert sweep.returncode == 130 and "Traceback" not in err, out[-2000:] + err[-3000:]
+    said = err.strip().splitlines()[-1]
+    assert said.startswith("domain-augment sweep: interrupted; removed sweep-mix-synthetic-fraction-0-7-"), err[-3000:]
+    assert "; stopped sweep-mix-synthetic-fraction-0-3-" in said and "Experiments of earlier sweeps" in said
+    deadline = time.monotonic() + 60
+    while stage_process("pipelines.stages.", repo, timeout=0.5) and time.monotonic() < deadline:
+        pass
+    assert stage_process("pipelines.stages.", repo, timeout=0.5) is None  # no stage of it runs on
+    queue = subprocess.run([sys.executable, "-m", "dvc", "queue", "status"], cwd=repo, env=env(), capture_output=True, text=True).stdout
+    assert "Queued" not in queue and "Running" not in queue, queue
