@@ -54,16 +54,41 @@ def _wait_gone(procs: list, timeout: float) -> None:
 
 
 def stop_processes(find: Callable[[], list], stop: float = STOP_SECONDS) -> None:
-    """Send SIGINT to the processes (psutil) that `find()` lists, wait `stop` s, then SIGKILL those it
-    still lists. Each step looks again: the flow's threads may start a stage meanwhile."""
+    """Stop the processes (psutil) that `find()` lists: SIGINT first to those with no child among them
+    (the stages' commands, Prefect's server), wait `stop` s for all to end, then SIGINT to the rest,
+    and SIGKILL to whatever is still listed 5 s later. Each step looks again: the flow's threads may
+    start a stage meanwhile.
+
+    A `dvc repro` waits for its stage's command and, once it has ended, records the result and
+    releases the repo's locks by itself. Interrupted in the middle of that instead, it left
+    .dvc/tmp/rwlock empty, and every later DVC command refused the repo ("Unable to read
+    RWLock-file"): it is signalled only if it is still there after its stage is gone."""
     import psutil
 
-    for then, wait in ((signal.SIGINT, stop), (signal.SIGKILL, 5.0)):
+    alive = _running(find())
+    for proc in _leaves(alive):
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGINT)
+    _wait_gone(alive, stop)
+    for then, wait in ((signal.SIGINT, 5.0), (signal.SIGKILL, 5.0)):
         alive = _running(find())
         for proc in alive:
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(then)
         _wait_gone(alive, wait)
+
+
+def _leaves(procs: list) -> list:
+    """Those of `procs` none of whose children is among `procs`."""
+    import psutil
+
+    pids = {proc.pid for proc in procs}
+    leaves = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            if not any(child.pid in pids for child in proc.children()):
+                leaves.append(proc)
+    return leaves
 
 
 def stop_children(grace: float = GRACE_SECONDS, stop: float = STOP_SECONDS) -> None:
