@@ -13,6 +13,7 @@ outputs are not in the cache: `stages_not_in_cache`); each experiment's line say
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -27,6 +28,7 @@ import yaml
 
 from augment.arm_inputs import param_value
 from pipelines.config import ParamsError
+from pipelines.interrupt import stop_processes
 from pipelines.presets import check_overrides
 
 
@@ -119,22 +121,51 @@ def _waiting(repo: Path, names: list[str], log) -> bool:
     return bool(count)
 
 
-def _stop(repo: Path, queued: dict[str, str]) -> str:
+def _stop(repo: Path, queued: dict[str, str], patience: float = 30) -> str:
     """Ctrl-C while the queue runs: its worker would go on without the sweep. Remove this sweep's
-    experiments still queued, kill those running, and give those that finished their lasting
-    names; returns what was done, in words."""
-    pending = _pending(repo, list(queued.values()), ("Queued", "Running", "Success"))
-    if pending["Queued"]:
-        _dvc(repo, "queue", "remove", *pending["Queued"], check=False)
-    if pending["Running"]:
-        _dvc(repo, "queue", "kill", *pending["Running"], check=False)
-    finished = [name for name, temporary in queued.items() if temporary in pending["Success"]]
+    experiments still queued and interrupt those running (`dvc queue kill`, SIGINT to the
+    experiment's process group), looking again each second, since the worker may have taken the
+    next one meanwhile, until none is left: after `patience` / 2 s with SIGKILL (`--force`). Then
+    give those that finished their lasting names; returns what was done, in words."""
+    removed: list[str] = []
+    stopped: list[str] = []
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        pending = _pending(repo, list(queued.values()))
+        if not pending["Queued"] and not pending["Running"]:
+            break
+        if pending["Queued"]:
+            _dvc(repo, "queue", "remove", *pending["Queued"], check=False)
+            removed += [name for name in pending["Queued"] if name not in removed]
+        if pending["Running"]:
+            force = ["--force"] if deadline - time.monotonic() < patience / 2 else []
+            _dvc(repo, "queue", "kill", *force, *pending["Running"], check=False)
+            stopped += [name for name in pending["Running"] if name not in stopped]
+        time.sleep(1)
+    # What DVC lost track of (a kill that found no process to signal) works in the queue's temporary
+    # copies of the repo: stopped as the flow stops its stages (pipelines.interrupt)
+    stop_processes(lambda: _working_in(repo / ".dvc" / "tmp" / "exps"), stop=patience / 2)
+    succeeded = _pending(repo, list(queued.values()), ("Success",))["Success"]
+    finished = [name for name, temporary in queued.items() if temporary in succeeded]
     for name in finished:
         _dvc(repo, "exp", "rename", "--force", queued[name], name)
-    done = [f"removed {', '.join(pending['Queued'])} from DVC's queue"] if pending["Queued"] else []
-    done += [f"stopped {', '.join(pending['Running'])}"] if pending["Running"] else []
+    done = [f"removed {', '.join(removed)} from DVC's queue"] if removed else []
+    done += [f"stopped {', '.join(stopped)}"] if stopped else []
     done += [f"kept {', '.join(finished)}, which had finished"] if finished else []
     return "; ".join(done) or "no experiment of it was left queued or running"
+
+
+def _working_in(folder: Path) -> list:
+    """The processes (psutil) whose working directory is under `folder`."""
+    import psutil
+
+    root = folder.resolve()
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if Path(proc.cwd()).is_relative_to(root):
+                found.append(proc)
+    return found
 
 
 def _cause(repo: Path, name: str) -> str:

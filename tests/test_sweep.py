@@ -2,6 +2,7 @@
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -108,6 +109,7 @@ def test_ctrl_c_in_a_sweep_stops_its_experiments_in_dvcs_queue(tmp_path):
     deadline = time.monotonic() + 60
     while stage_process("pipelines.stages.", repo, timeout=0.5) and time.monotonic() < deadline:
         pass
-    assert stage_process("pipelines.stages.", repo, timeout=0.5) is None  # no stage of it runs on
+    left = stage_process("pipelines.stages.", repo, timeout=0.5)
+    assert left is None, (Path(f"/proc/{left}/cmdline").read_bytes(), Path(f"/proc/{left}/cwd").resolve(), said)  # no stage runs on
     queue = subprocess.run([sys.executable, "-m", "dvc", "queue", "status"], cwd=repo, env=env(), capture_output=True, text=True).stdout
     assert "Queued" not in queue and "Running" not in queue, queue
