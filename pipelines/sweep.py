@@ -95,8 +95,7 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the stopping short
         raise SweepInterrupted(_stop(repo, queued)) from None
-    status = _dvc(repo, "queue", "status").stdout.splitlines()
-    failed = [name for name in queued.values() if any(_names_in(line, [name]) and "Failed" in line for line in status)]
+    failed = _pending(repo, list(queued.values()), ("Failed",))["Failed"]
     if failed:
         raise SweepError("sweep experiments failed; earlier experiments of the same names are kept, and `dvc queue logs <name>` "
                          "shows each one's log:\n" + "\n".join(f"  {name}: {_cause(repo, name)}" for name in failed))
