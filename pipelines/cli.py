@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -307,9 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except SweepInterrupted as exc:
-        print(f"\ndomain-augment sweep: interrupted; {exc}. Experiments of earlier sweeps that were not finished again are "
+        word = "interrupted" if exc.signum == signal.SIGINT else "terminated"
+        print(f"\ndomain-augment sweep: {word}; {exc}. Experiments of earlier sweeps that were not finished again are "
               "kept (`dvc exp list`)", file=sys.stderr)
-        return 130
+        return 128 + exc.signum
     except DvcException as exc:
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         where = ("; dvc.lock is DVC's record of what ran: `git checkout dvc.lock` restores the committed one" if "dvc.lock" in str(exc)

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import yaml
@@ -37,7 +38,28 @@ class SweepError(RuntimeError):
 
 
 class SweepInterrupted(RuntimeError):
-    """Ctrl-C while DVC's queue ran the sweep's experiments; the message says what was stopped."""
+    """Ctrl-C or SIGTERM (`signum`) while DVC's queue ran the sweep's experiments; the message says
+    what was stopped."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt(received: list[int]) -> Iterator[None]:
+    """Within the block, SIGTERM (`kill`, a scheduler's or a service manager's stop) raises
+    KeyboardInterrupt as Ctrl-C does, and is appended to `received`: the queue's worker is a process
+    of DVC's own, and it would run the sweep's experiments on after the sweep was gone."""
+    def terminate(signum, frame) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def parse_spec(spec: str) -> tuple[str, list[str]]:
@@ -88,13 +110,16 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
         queued[name] = f"{name}-{this_run}"
         _dvc(repo, "exp", "run", "--queue", "--name", queued[name], *[a for o in overrides for a in ("-S", o)])
     log(f"queued {', '.join(queued.values())}; dvc queue start -j {jobs}")
+    received: list[int] = []
     try:
-        _dvc(repo, "queue", "start", "-j", str(jobs))
-        while _waiting(repo, list(queued.values()), log):
-            time.sleep(poll)
+        with _terminate_as_interrupt(received):
+            _dvc(repo, "queue", "start", "-j", str(jobs))
+            while _waiting(repo, list(queued.values()), log):
+                time.sleep(poll)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the stopping short
-        raise SweepInterrupted(_stop(repo, queued)) from None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C or SIGTERM does not cut the stopping short
+        raise SweepInterrupted(_stop(repo, queued), received[0] if received else signal.SIGINT) from None
     failed = _pending(repo, list(queued.values()), ("Failed",))["Failed"]
     if failed:
         raise SweepError("sweep experiments failed; earlier experiments of the same names are kept, and `dvc queue logs <name>` "
@@ -121,7 +146,7 @@ def _waiting(repo: Path, names: list[str], log) -> bool:
 
 
 def _stop(repo: Path, queued: dict[str, str], patience: float = 30) -> str:
-    """Ctrl-C while the queue runs: its worker would go on without the sweep. Remove this sweep's
+    """Ctrl-C or SIGTERM while the queue runs: its worker would go on without the sweep. Remove this sweep's
     experiments still queued and interrupt those running (`dvc queue kill`, SIGINT to the
     experiment's process group), looking again each second, since the worker may have taken the
     next one meanwhile, until none is left: after `patience` / 2 s with SIGKILL (`--force`). Then

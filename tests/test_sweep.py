@@ -80,9 +80,11 @@ def _ran(out: str) -> dict[str, tuple[str, ...]]:
     return {name: tuple(s for s in rest.partition(";")[0].split(", ") if s != "no stage") for name, _, rest in lines}
 
 
-def test_ctrl_c_in_a_sweep_stops_its_experiments_in_dvcs_queue(tmp_path):
+@pytest.mark.parametrize("how", ["ctrl_c", "sigterm"])
+def test_ctrl_c_or_sigterm_in_a_sweep_stops_its_experiments_in_dvcs_queue(tmp_path, how):
     """DVC's queue runs the experiments in a worker of its own: on Ctrl-C the sweep ended with a
-    traceback and its experiments ran on without it."""
+    traceback and its experiments ran on without it; on SIGTERM (a scheduler's stop, sent to the
+    sweep alone) the sweep died at once, and they ran on too."""
     import os
     import signal
     import time
@@ -97,14 +99,18 @@ def test_ctrl_c_in_a_sweep_stops_its_experiments_in_dvcs_queue(tmp_path):
                              preexec_fn=default_sigint)  # as a terminal starts it
     try:
         assert stage_process("pipelines.stages.train_gan", repo, timeout=300), "no experiment trained its GAN"
-        os.killpg(sweep.pid, signal.SIGINT)
+        if how == "ctrl_c":
+            os.killpg(sweep.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the whole group
+        else:
+            os.kill(sweep.pid, signal.SIGTERM)
         out, err = sweep.communicate(timeout=180)
     finally:
         if sweep.poll() is None:
             os.killpg(sweep.pid, signal.SIGKILL)
-    assert sweep.returncode == 130 and "Traceback" not in err, out[-2000:] + err[-3000:]
+    code, word = (130, "interrupted") if how == "ctrl_c" else (143, "terminated")
+    assert sweep.returncode == code and "Traceback" not in err, out[-2000:] + err[-3000:]
     said = err.strip().splitlines()[-1]
-    assert said.startswith("domain-augment sweep: interrupted; removed sweep-mix-synthetic-fraction-0-7-"), err[-3000:]
+    assert said.startswith(f"domain-augment sweep: {word}; removed sweep-mix-synthetic-fraction-0-7-"), err[-3000:]
     assert "; stopped sweep-mix-synthetic-fraction-0-3-" in said and "Experiments of earlier sweeps" in said
     deadline = time.monotonic() + 60
     while stage_process("pipelines.stages.", repo, timeout=0.5) and time.monotonic() < deadline:
