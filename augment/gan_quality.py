@@ -178,8 +178,9 @@ def summarize_gan_seeds(per_seed: dict[int, dict]) -> dict:
     spread over GAN seeds (`<key>_seed_std`, 0 with one seed), and every seed's own figures."""
     first = next(iter(per_seed.values()))
     out: dict = {}
-    for key in ("fid", "kid", "kid_subset_std", "label_preservation", "precision", "recall", "kept_fraction", "diversity_ratio"):
-        if key not in first:
+    for key in ("fid", "kid", "kid_subset_std", "label_preservation", "precision", "recall", "kept_fraction", "diversity_ratio",
+                "pseudo_moved"):
+        if not all(key in q for q in per_seed.values()):  # pseudo_moved: a seed whose C never labelled the target
             continue
         values = np.array([q[key] for q in per_seed.values()], dtype=float)
         out[key] = float(values.mean())

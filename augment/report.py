@@ -207,8 +207,9 @@ def report_warnings(metrics: dict) -> list[str]:
     out += [w for w in (absent_classes_warning(split), small_test_warning(split)) if w]
     out += few_train_images_warnings(metrics["run"].get("train_data", {}))
     out += data_files_warnings(metrics["run"].get("data_files", {}))
+    moved = {gan: g["pseudo_moved"] for gan, g in metrics.get("gan", {}).items() if "pseudo_moved" in g}
     shifted = label_shift_warning(metrics["run"].get("train_data", {}).get("source_train_per_class", {}),
-                                  split.get("target_test_per_class", {}))
+                                  split.get("target_test_per_class", {}), moved=moved)
     out += [shifted] if shifted else []
     stuck = {arm: t["majority_prediction_share"] for arm, t in metrics["target_test"].items()
              if t.get("majority_prediction_share", 0) >= DEGENERATE_SHARE}
@@ -311,9 +312,11 @@ def few_train_images_warnings(train: dict) -> list[str]:
     return out
 
 
-def label_shift_warning(source_per_class: dict[str, int], target_per_class: dict[str, int]) -> str | None:
+def label_shift_warning(source_per_class: dict[str, int], target_per_class: dict[str, int], *,
+                        moved: dict[str, float] | None = None) -> str | None:
     """When the target test set's class proportions differ from the source train's by more than
-    LABEL_SHIFT (total variation) and by twice what sampling that many test images alone gives."""
+    LABEL_SHIFT (total variation) and by twice what sampling that many test images alone gives.
+    `moved`: each GAN's share of target images its balanced pseudo-labels moved (`gan.<gan>.pseudo_moved`)."""
     s_total, t_total = sum(source_per_class.values()), sum(target_per_class.values())
     if not s_total or not t_total or len(source_per_class) < 2:
         return None
@@ -328,8 +331,17 @@ def label_shift_warning(source_per_class: dict[str, int], target_per_class: dict
     return (f"Class proportions differ: the target test images are spread over the classes otherwise than the source train images "
             f"(total variation {tv:.2f}, where sampling {t_total} images alone gives about {noise:.2f}; {shown}). Every arm's classifier "
             "learns the source's proportions, and the CycleGAN's balanced pseudo-labels (its default) pull the target's classes toward "
-            "them, as far as gan.cyclegan.balance_strength lets them; gan.cyclegan.pseudo_labels: confident assumes nothing of them "
-            "(README, \"The translators\").")
+            "them, as far as gan.cyclegan.balance_strength lets them" + _moved_text(moved or {}) + "; gan.cyclegan.pseudo_labels: "
+            "confident assumes nothing of them (README, \"The translators\").")
+
+
+def _moved_text(moved: dict[str, float]) -> str:
+    """What the balancing did in this run: the share of target train images it labelled otherwise than
+    C's neighbour-averaged reading at the end of training, each GAN kind's mean over its seeds."""
+    if not moved:
+        return ""
+    return " (here they gave " + ", ".join(f"{share:.0%} of the target train images another class than C's neighbour-averaged "
+                                          f"reading: gan.{gan}.pseudo_moved" for gan, share in moved.items()) + ")"
 
 
 def data_files_warnings(files: dict) -> list[str]:

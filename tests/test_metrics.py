@@ -282,3 +282,22 @@ def test_validation_split_is_stratified_fixed_and_leaves_every_class_in_test():
     m = arm_metrics({"source_only": frames(0.3), "cyclegan": frames(0.9)}, num_classes=3, samples=200, seed=0)
     assert set(m[VAL_SET]) == {"source_only", "cyclegan"} and "accuracy_delta" in m[VAL_SET]["cyclegan"]
     assert len(m["target_test"]["cyclegan"]["accuracy"]["per_seed"]) == 2
+
+
+def test_what_the_balancing_moved_is_the_training_logs_last_figure_and_kept_only_where_every_seed_logged_it(tmp_path):
+    """`gan.<gan>.pseudo_moved`: the share of target images the CycleGAN's balanced pseudo-labels gave
+    another class than C's own reading at its last labelling (the label-shift warning cites it)."""
+    from augment.gan_quality import summarize_gan_seeds
+    from pipelines.stages.evaluate import last_logged
+
+    log = tmp_path / "history.csv"
+    log.write_text("step,loss_cycle,pseudo_moved\n50,1.0,\n100,0.7,0.19\n150,0.5,0.03\n200,0.4,\n")  # logged from the first labelling on
+    assert last_logged(log, "pseudo_moved") == pytest.approx(0.03)
+    assert last_logged(log, "loss_c") is None and last_logged(tmp_path / "absent.csv", "pseudo_moved") is None
+    log.write_text("step,loss_cycle,pseudo_moved\n50,1.0,\n")  # C never became competent enough to label
+    assert last_logged(log, "pseudo_moved") is None
+    q = {"fid": 1.0, "label_preservation": 0.9, "feature_extractor": "test"}
+    both = summarize_gan_seeds({0: {**q, "pseudo_moved": 0.02}, 1: {**q, "pseudo_moved": 0.06}})
+    assert both["pseudo_moved"] == pytest.approx(0.04) and both["per_seed"]["1"]["pseudo_moved"] == 0.06
+    one = summarize_gan_seeds({0: {**q, "pseudo_moved": 0.02}, 1: q})  # a mean over some seeds would not be the kind's figure
+    assert "pseudo_moved" not in one and one["per_seed"]["0"]["pseudo_moved"] == 0.02

@@ -98,6 +98,12 @@ def test_both_reports_and_check_data_note_a_target_whose_classes_come_in_other_p
     for report in _both(metrics):
         assert "Class proportions differ: the target test images are spread over the classes otherwise" in report
         assert "total variation 0.40" in report and "a: 5% against 25%" in report and "pseudo_labels: confident" in report
+        assert "here they gave" not in report  # no GAN balanced its labels
+    # what the CycleGAN's balancing did is said beside it (its last labelling; the mean over GAN seeds)
+    metrics["gan"]["cyclegan"].update(pseudo_moved=0.081)
+    for report in _both(metrics):
+        assert ("pull the target's classes toward them, as far as gan.cyclegan.balance_strength lets them (here they gave 8% of the "
+                "target train images another class than C's neighbour-averaged reading: gan.cyclegan.pseudo_moved)") in report
     even = {"a": 50, "b": 50, "c": 50, "d": 50}
     assert label_shift_warning(metrics["run"]["train_data"]["source_train_per_class"], even) is None
     # 43 classes and 439 test images: a total variation of 0.14 is about what sampling gives (SynSigns -> GTSRB)

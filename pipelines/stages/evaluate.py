@@ -39,6 +39,16 @@ def _stage_timing(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def last_logged(history: Path, key: str) -> float | None:
+    """The last value of `key` in a GAN's training log (`history.csv`), or None where it logged none
+    (a GAN without that term, or one whose C never became competent enough to label the target)."""
+    if not history.is_file():
+        return None
+    frame = pd.read_csv(history)
+    values = frame[key].dropna() if key in frame else ()
+    return float(values.iloc[-1]) if len(values) else None
+
+
 def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, *, device, precision: str = "auto", gan_seed: int = 0,
                     per_row: int = 10) -> list[tuple[str, torch.Tensor]]:
     """Rows for one picture of what each arm adds: source test images (one per class, up to
@@ -198,6 +208,10 @@ def main(argv: list[str] | None = None) -> None:
                 synthetic, rows = load_synthetic(args.synthetic / gan / str(g), uint8=True)
                 per_seed[g] = gan_quality(model, real_target, synthetic, feature_extractor=extractor,
                                           sources=data.images_at(rows.source_path, uint8=True), device=device)
+                # the share of target images the CycleGAN's balanced pseudo-labels moved off C's reading, at the end
+                moved = last_logged(args.gans / gan / str(g) / "history.csv", "pseudo_moved")
+                if moved is not None:
+                    per_seed[g]["pseudo_moved"] = moved
                 kept = args.synthetic / gan / str(g) / "filter.json"
                 if kept.is_file():
                     filtered = json.loads(kept.read_text())
