@@ -37,7 +37,8 @@ from pipelines.interrupt import STOPPING
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, pull_before, push_after
-from pipelines.workspace import commit_experiment, create_run_worktree, git_lock, prune_runs, repo_root, workspace_lock
+from pipelines.workspace import (check_stage_locks, commit_experiment, create_run_worktree, git_lock, prune_runs, repo_root,
+                                 workspace_lock)
 
 set_offline_env()
 # DVC's logger has its own console handlers; propagating too would print each line twice.
@@ -498,6 +499,7 @@ def pipeline(
         log.info(f"working in {workdir}" + (" (isolated worktree of HEAD, shared DVC cache)" if isolate else ""))
         # The params first: DVC reads them too, and a file it refuses (a key given twice) would stop the
         # checkout below with a traceback of DVC's instead of the key's name.
+        check_stage_locks(workdir)  # before the params: a refused run leaves them as they were
         params_before = (Path(workdir) / "params.yaml").read_bytes()
         device = apply_overrides(str(workdir), list(overrides or []))
         remote = dvc_remote(workdir)

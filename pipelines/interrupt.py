@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Iterator
 
 # Seconds the stages get to stop on the terminal's own SIGINT before they are sent one, and then to
@@ -76,6 +77,18 @@ def stop_processes(find: Callable[[], list], stop: float = STOP_SECONDS) -> None
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(then)
         _wait_gone(alive, wait)
+
+
+def working_in(folder: Path) -> list:
+    """The processes (psutil) whose working directory is `folder` or under it, but this one."""
+    import psutil
+
+    root, found = Path(folder).resolve(), []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if proc.pid != os.getpid() and Path(proc.cwd()).is_relative_to(root):
+                found.append(proc)
+    return found
 
 
 def _leaves(procs: list) -> list:

@@ -29,7 +29,7 @@ import yaml
 
 from augment.arm_inputs import param_value
 from pipelines.config import ParamsError
-from pipelines.interrupt import stop_processes
+from pipelines.interrupt import stop_processes, working_in
 from pipelines.presets import check_overrides
 
 
@@ -168,7 +168,7 @@ def _stop(repo: Path, queued: dict[str, str], patience: float = 30) -> str:
         time.sleep(1)
     # What DVC lost track of (a kill that found no process to signal) works in the queue's temporary
     # copies of the repo: stopped as the flow stops its stages (pipelines.interrupt)
-    stop_processes(lambda: _working_in(repo / ".dvc" / "tmp" / "exps"), stop=patience / 2)
+    stop_processes(lambda: working_in(repo / ".dvc" / "tmp" / "exps"), stop=patience / 2)
     succeeded = _pending(repo, list(queued.values()), ("Success",))["Success"]
     finished = [name for name, temporary in queued.items() if temporary in succeeded]
     for name in finished:
@@ -177,19 +177,6 @@ def _stop(repo: Path, queued: dict[str, str], patience: float = 30) -> str:
     done += [f"stopped {', '.join(stopped)}"] if stopped else []
     done += [f"kept {', '.join(finished)}, which had finished"] if finished else []
     return "; ".join(done) or "no experiment of it was left queued or running"
-
-
-def _working_in(folder: Path) -> list:
-    """The processes (psutil) whose working directory is under `folder`."""
-    import psutil
-
-    root = folder.resolve()
-    found = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if Path(proc.cwd()).is_relative_to(root):
-                found.append(proc)
-    return found
 
 
 def _cause(repo: Path, name: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -131,6 +132,35 @@ def workspace_lock(workdir: Path, *, purpose: str) -> Iterator[None]:
             yield
         finally:
             _HELD.discard(lock_path)
+
+
+def check_stage_locks(workdir: Path) -> None:
+    """DVC records the stages being run in `.dvc/tmp/rwlock`. A DVC command stopped while it wrote
+    that file (killed, or interrupted at the wrong moment) leaves it empty or cut short, and every
+    stage then fails on "Unable to read RWLock-file". Stop before the first stage instead, naming
+    the file, whether a DVC command still runs here, and what to do."""
+    path = Path(workdir) / ".dvc" / "tmp" / "rwlock"
+    try:
+        held = path.read_bytes()
+    except FileNotFoundError:
+        return
+    try:
+        json.loads(held.decode())
+        return
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError both
+        what = "empty" if not held.strip() else f"cut short or garbled ({exc})"
+    from pipelines.interrupt import working_in
+
+    running = []
+    for proc in working_in(Path(workdir)):
+        with contextlib.suppress(Exception):
+            if "dvc" in " ".join(proc.cmdline()):
+                running.append(f"pid {proc.pid}: {' '.join(proc.cmdline())[:120]}")
+    advice = (f"DVC commands still run in this repository ({'; '.join(running)}): let them finish or stop them, then delete it"
+              if running else "No DVC command runs in this repository now: delete it")
+    raise WorkspaceError(f"{path}: DVC's record of the stages being run is {what}. A DVC command was stopped while it wrote it, "
+                         f"and DVC refuses every stage of this repository until it is gone. {advice} (`rm {path}`; DVC writes it "
+                         "anew: it holds only the locks of commands running now) and run again.")
 
 
 def create_run_worktree(root: Path, name: str, *, log: Callable[[str], None] = print) -> Path:

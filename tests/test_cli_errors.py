@@ -193,6 +193,23 @@ def test_a_data_root_that_cannot_be_read_stops_the_run_before_any_stage_and_keep
 
 
 @pytest.mark.e2e
+def test_an_unreadable_record_of_dvcs_stage_locks_stops_the_run_before_any_stage(tmp_path):
+    """`.dvc/tmp/rwlock` left empty by a DVC command stopped mid-write: DVC failed the first stage with
+    its JSON error; the run names the file and what to do (tests/test_workspace.py checks the advice)."""
+    repo = project_copy(tmp_path / "repo")
+    (repo / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
+    (repo / ".dvc" / "tmp" / "rwlock").write_text("")
+    params = (repo / "params.yaml").read_bytes()
+    proc = _cli(repo, "run", "--in-place", "-S", "classifier.steps=5")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lock = repo / ".dvc" / "tmp" / "rwlock"
+    assert f"error: {lock}: DVC's record of the stages being run is empty." in proc.stderr
+    assert f"No DVC command runs in this repository now: delete it (`rm {lock}`" in proc.stderr
+    assert "Running stage" not in proc.stdout + proc.stderr and "Unable to read RWLock-file" not in proc.stdout + proc.stderr
+    assert (repo / "params.yaml").read_bytes() == params
+
+
+@pytest.mark.e2e
 def test_an_uncommitted_relative_data_root_is_named_before_any_stage(tmp_path):
     """`run` works in a worktree of the committed HEAD: a relative data.root that only the user's
     checkout holds would reach prepare as a missing folder. The flow names it and the ways out."""

@@ -102,3 +102,39 @@ def test_pruning_old_run_worktrees_spares_one_a_run_still_works_in(repo: Path):
         holder.kill()
         holder.wait()
     assert prune_runs(repo, keep=1, log=lambda _: None) == ["oldest"]
+
+
+def test_an_unreadable_record_of_dvcs_stage_locks_is_named_with_what_to_do(repo: Path):
+    """A DVC command stopped while it wrote .dvc/tmp/rwlock leaves it empty or cut short, and DVC then
+    fails every stage on a JSON error; the flow stops before the first one, naming the file, whether
+    a DVC command still runs in the repository, and the way out, which works."""
+    import subprocess
+
+    from pipelines.workspace import check_stage_locks
+
+    dvc("repro", cwd=repo)
+    lock = repo / ".dvc" / "tmp" / "rwlock"
+    check_stage_locks(repo)  # as DVC left it
+    lock.unlink()
+    check_stage_locks(repo)  # none yet
+    lock.write_text("")
+    (repo / "params.yaml").write_text("n: 4\n")
+    refused = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=repo, capture_output=True, text=True)
+    assert refused.returncode != 0 and "Unable to read RWLock-file" in refused.stderr  # what the check spares the user
+    with pytest.raises(WorkspaceError) as err:
+        check_stage_locks(repo)
+    assert str(err.value).startswith(f"{lock}: DVC's record of the stages being run is empty.")
+    assert f"No DVC command runs in this repository now: delete it (`rm {lock}`" in str(err.value)
+    lock.write_text('{"read": {"count": {"pid": 4')
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "dvc", "repro"], cwd=repo)
+    try:
+        with pytest.raises(WorkspaceError) as err:
+            check_stage_locks(repo)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert "is cut short or garbled (" in str(err.value)
+    assert f"DVC commands still run in this repository (pid {busy.pid}: " in str(err.value) and "let them finish or stop them" in str(err.value)
+    lock.unlink()  # the way out the message gives
+    dvc("repro", cwd=repo)
+    assert (repo / "out" / "data.txt").read_text() == "xxxx"
