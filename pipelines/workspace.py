@@ -154,8 +154,9 @@ def check_stage_locks(workdir: Path) -> None:
     running = []
     for proc in working_in(Path(workdir)):
         with contextlib.suppress(Exception):
-            if "dvc" in " ".join(proc.cmdline()):
-                running.append(f"pid {proc.pid}: {' '.join(proc.cmdline())[:120]}")
+            command = proc.cmdline()
+            if any(Path(arg).name == "dvc" for arg in command):  # `dvc ...`, `python -m dvc ...`, DVC's queue worker
+                running.append(f"pid {proc.pid}: {' '.join(command)[:120]}")
     advice = (f"DVC commands still run in this repository ({'; '.join(running)}): let them finish or stop them, then delete it"
               if running else "No DVC command runs in this repository now: delete it")
     raise WorkspaceError(f"{path}: DVC's record of the stages being run is {what}. A DVC command was stopped while it wrote it, "
