@@ -2,10 +2,11 @@
 
 `answer` builds metrics.json's `answer` block; `answer_lines` turns it into the sentences both
 reports open with. The arms fall into three groups by what they may see of the target's labels:
-none (classic, the CycleGAN arms, test_time, adabn, and the cgan when it sees no target label), a few
-(`target_few`, and the cgan when `data.target_labels_per_class` shows it some), and all (`oracle`, the
-upper bound). A team with no target labels can use only the first group, so its best arm is the
-answer; the others say what a few labels, or all of them, would add.
+none (classic, cyclegan, cyclegan_classic, test_time, adabn, and the cgan when it sees no target
+label), a few (`target_few`, `cyclegan_few`, `cgan_few`, and the cgan when `data.target_labels_per_class`
+shows it some), and all (`oracle`, the upper bound). A team with no target labels can use only the
+first group, so its best arm is the answer; a team with a few gets the second group's best, and
+whether a GAN adds anything to its labels (the best GAN arm there against `target_few`, paired).
 
 The best arm is chosen on `target_val` when one is held out and measured on `target_test`, which no
 choice reads: choosing the best of several arms by their test figures and reporting that figure
@@ -23,6 +24,7 @@ from augment.metrics import paired_delta
 from augment.validation import VAL_SET
 
 GROUPS = ("none", "few")  # arms grouped by the target labels they may see; the oracle (all) is the bound
+LABELS_ALONE = "target_few"  # the few labels with no GAN: what a GAN arm that saw them has to beat
 
 
 def label_group(arm: str, *, labeled_gans: set[str]) -> str:
@@ -74,6 +76,8 @@ def answer(metrics: dict, target_preds: dict[str, tuple[np.ndarray, np.ndarray]]
         free = [a for a in ranked[2:] if is_free(a)]  # the runner-up's lead is measured already
         if free and not is_free(ranked[0]):
             entry["best_over_free"] = {"free": free[0], "accuracy_delta": lead(free[0])}
+        if LABELS_ALONE in ranked[2:] and ARMS[ranked[0]].gan:  # what the GAN adds to the few labels, where not measured already
+            entry["best_over_labels_alone"] = {"labels_alone": LABELS_ALONE, "accuracy_delta": lead(LABELS_ALONE)}
         out[group] = entry
     if "oracle" in benefit:
         out["oracle"] = {"verdict": _verdict(benefit["oracle"])}
@@ -135,6 +139,12 @@ def answer_lines(metrics: dict) -> list[str]:
     if few:
         per_class = metrics["run"].get("target_labels", {}).get("used_per_class")
         seen = f" ({sum(per_class.values())} target labels in all)" if per_class else ""
+        best = few["best"]
+        if len(few["ranked"]) > 1 and few["verdict"][best] == "helped":
+            lines.append(f"**With a few target labels{seen}, use {best}**: target accuracy {acc[BASELINE]:.3f} -> {acc[best]:.3f}, "
+                         f"{signed(benefit[best])} over {BASELINE} ({where}).")
+            lines += _runner_up(few, benefit) + _over_labels_alone(few, benefit)
+            seen = ""
         lines.append(f"With a few target labels{seen}: " + "; ".join(f"{a} {signed(benefit[a])}" for a in few["ranked"]) + ".")
     if "oracle" in benefit and oracle.get("verdict") == "helped":
         lines.append(f"With every target train label (the upper bound): oracle {signed(benefit['oracle'])}.")
@@ -154,6 +164,18 @@ def _runner_up(group: dict, benefit: dict) -> list[str]:
                 "ranked them the other way; with both this close, either would do."]
     return [f"This run does not tell it apart from the runner-up, {other} ({signed(benefit[other])}): {paired}, an interval "
             "that includes 0. Either would do on this evidence."]
+
+
+def _over_labels_alone(group: dict, benefit: dict) -> list[str]:
+    duel = group.get("best_over_labels_alone")
+    if not duel or group["verdict"][group["best"]] != "helped":
+        return []
+    best, alone, d = group["best"], duel["labels_alone"], duel["accuracy_delta"]
+    verdict = _verdict(d)
+    against = (f"Against {alone}, the same few labels without a GAN ({signed(benefit[alone])}), {best} adds {signed(d)} on "
+               "target_test, paired by image and seed")
+    return [against + ("." if verdict == "helped" else f": its GAN adds nothing measurable to the labels here"
+                       f"{'' if verdict == 'unclear' else ', and it does worse'}.")]
 
 
 def _over_free(group: dict, benefit: dict) -> list[str]:

@@ -31,6 +31,8 @@ class Arm:
 
 
 BASELINE = "source_only"  # every benefit is an arm's accuracy minus this arm's
+# How an arm that sees a few target labels names them; the reports put in how many it really saw.
+FEW = "the data.target_labels_per_class labeled target images per class"
 
 ARMS = {
     arm.name: arm
@@ -46,8 +48,11 @@ ARMS = {
             "by the CycleGAN's G_ts", gan="cyclegan", test_time=True),
         Arm("adabn", "no new training: the source_only classifiers with their BatchNorm statistics re-estimated on the unlabeled "
             "target train images (AdaBN, Li et al. 2016)", test_time=True, renormalize=True),
-        Arm("target_few", "source + the data.target_labels_per_class labeled target images per class at mix.target_fraction",
-            target_labels="few"),
+        Arm("target_few", f"source + (at mix.target_fraction of each batch) {FEW}", target_labels="few"),
+        Arm("cyclegan_few", "the cyclegan arm's mix (source + CycleGAN-translated source at mix.synthetic_fraction) + (at "
+            f"mix.target_fraction of each batch) {FEW}", gan="cyclegan", target_labels="few"),
+        Arm("cgan_few", "the cgan arm's mix (source + class-conditional GAN translations at mix.synthetic_fraction) + (at "
+            f"mix.target_fraction of each batch) {FEW}", gan="cgan", target_labels="few"),
         Arm("oracle", "all labeled target train (upper bound)", target_labels="all"),
     )
 }
@@ -57,9 +62,8 @@ def arm_params(arm: Arm) -> list[str]:
     """The params.yaml keys (besides `classifier`) that change what `arm`'s classifiers learn from."""
     if arm.test_time or arm.target_labels == "all":
         return []
-    if arm.target_labels == "few":
-        return ["mix.target_fraction"]
     added = ["mix.synthetic_fraction"] if arm.gan or arm.classic else []
+    added += ["mix.target_fraction"] if arm.target_labels == "few" else []
     return added + (["classic.transforms"] if arm.classic else [])
 
 
@@ -87,28 +91,34 @@ def training_parts(
     """The (set, fraction) parts of each training batch for `arm`.
 
     `target` holds only the target labels this arm may see (few or all); `synthetic` is the
-    arm's GAN output with the source labels it was translated from. For a classic arm, every
-    part but "source" is the one `classic.transforms` apply to (see `transformed_parts`).
+    arm's GAN output with the source labels it was translated from. An arm that sees a few target
+    labels draws `target_fraction` of each batch from them, and the rest as it would without them
+    (source, and its synthetic share of that rest). For a classic arm, every part but "source" and
+    "target_few" is the one `classic.transforms` apply to (see `transformed_parts`).
     """
     if arm.target_labels == "all":
         if target is None or len(target) == 0:
             raise ArmUnavailable("the target train split has no labels (it is flat), so there is no oracle to train")
         return {"target": (target, 1.0)}
-    if arm.target_labels == "few":
-        if target is None or len(target) == 0:
-            raise ArmUnavailable("no labeled target train images are visible (data.target_labels_per_class is 0 or the split is flat)")
-        return {"source": (source, 1.0 - target_fraction), "target_few": (target, target_fraction)}
+    few = arm.target_labels == "few"
+    if few and (target is None or len(target) == 0):
+        raise ArmUnavailable("no labeled target train images are visible (data.target_labels_per_class is 0 or the split is flat)")
+    rest = 1.0 - target_fraction if few else 1.0
     if arm.gan is not None:
         if synthetic is None:
             raise ValueError(f"arm {arm.name!r} needs the {arm.gan} synthetic set")
         if len(synthetic) == 0:
             raise ArmUnavailable(f"synthesize.filter kept none of the {arm.gan} translations (filter.json beside them says why)")
-        return {"source": (source, 1.0 - synthetic_fraction), arm.gan: (synthetic, synthetic_fraction)}
-    if arm.classic:
-        return {"source": (source, 1.0 - synthetic_fraction), "classic": (source, synthetic_fraction)}
-    return {"source": (source, 1.0)}
+        parts = {"source": (source, rest * (1.0 - synthetic_fraction)), arm.gan: (synthetic, rest * synthetic_fraction)}
+    elif arm.classic:
+        parts = {"source": (source, rest * (1.0 - synthetic_fraction)), "classic": (source, rest * synthetic_fraction)}
+    else:
+        parts = {"source": (source, rest)}
+    if few:
+        parts["target_few"] = (target, target_fraction)
+    return parts
 
 
 def transformed_parts(arm: Arm, parts: dict) -> list[str]:
     """The parts of `training_parts(arm)` that classic.transforms apply to: the added share."""
-    return [name for name in parts if name != "source"] if arm.classic else []
+    return [name for name in parts if name not in ("source", "target_few")] if arm.classic else []

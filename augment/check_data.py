@@ -152,6 +152,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     unlabeled = [c for c, n in labeled.items() if not n and tested[c]]
     if any(labeled.values()) and unlabeled:  # a labeled target train (not a flat one) that lacks classes the test has
         result.notes.append(f"{Path(root) / target / 'train'}: no labeled images of {listed(unlabeled, 10)}, which the target test "
-                            f"has; target_few, cgan and the oracle see no target label of {'it' if len(unlabeled) == 1 else 'them'}, "
+                            f"has; the arms that see a few target labels, cgan and the oracle see no target label of "
+                            f"{'it' if len(unlabeled) == 1 else 'them'}, "
                             "so the oracle is no upper bound there (the reports say so too)")
     return result

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from augment.answer import answer_lines, signed
-from augment.arms import ARMS, BASELINE, gan_seed_for
+from augment.arms import ARMS, BASELINE, FEW, gan_seed_for
 from augment.contract import listed
 from augment.metrics import majority_share, paired_delta, summarize
 from augment.validation import VAL_SET
@@ -159,21 +159,23 @@ def _labels_text(per_class: dict[str, int]) -> str:
 
 def arm_descriptions(few_labels: dict | None = None) -> dict[str, str]:
     """Each arm's training data for the reports; `few_labels` ({"used_per_class", "available_per_class"},
-    the target_few classifier's record) puts in how many target labels it really saw."""
+    the target_few classifier's record) puts in how many target labels the arms that see a few really saw."""
     out = {name: arm.description for name, arm in ARMS.items()}
     if not few_labels:
         return out
     used, available = few_labels["used_per_class"], few_labels["available_per_class"]
     unlabeled = [c for c in used if not available.get(c)]  # no labeled target train image at all
     capped = [c for c in used if used[c] == available.get(c) and c not in unlabeled]
-    out["target_few"] = (f"source + {_labels_text(used)} at mix.target_fraction (data.target_labels_per_class, at most what a "
-                         "class has)")
+    seen = f"{_labels_text(used)} (data.target_labels_per_class, at most what a class has)"
     if used and len(capped) == len(used):
-        out["target_few"] += ": every labeled target train image, the same labels the oracle sees"
+        seen += ": every labeled target train image, the same labels the oracle sees"
         out["oracle"] = ("all labeled target train: the very labels target_few saw, so here it is no upper bound on what more "
                          "target labels would give")
     elif capped:
-        out["target_few"] += f"; every labeled target train image of {', '.join(capped)}"
+        seen += f"; every labeled target train image of {', '.join(capped)}"
+    for name, arm in ARMS.items():
+        if arm.target_labels == "few":
+            out[name] = arm.description.replace(FEW, seen)  # FEW ends each of these descriptions
     if unlabeled:
         out["oracle"] += (f"; the labeled target train has no image of {listed(unlabeled)}, so no arm saw a target label of "
                           f"{'it' if len(unlabeled) == 1 else 'them'} and the oracle is no upper bound there")

@@ -127,3 +127,30 @@ def test_the_best_arm_is_measured_against_the_arm_that_trains_nothing():
     assert "best_over_free" not in _run({"source_only": (0.4, 0.4), "adabn": (0.7, 0.7), "cyclegan": (0.8, 0.8)})["answer"]["none"]
     assert "best_over_free" not in _run({"source_only": (0.4, 0.4), "adabn": (0.8, 0.8), "classic": (0.6, 0.6),
                                          "cyclegan": (0.7, 0.7)})["answer"]["none"]
+
+
+def test_with_a_few_labels_the_best_arm_is_named_and_measured_against_the_labels_alone():
+    """A team with a few target labels asks whether a GAN adds anything to them: the best arm of the
+    few-label group, and the best GAN arm there against target_few, paired, when target_few is not
+    the runner-up already."""
+    m = _run({"source_only": (0.4, 0.4), "cyclegan": (0.7, 0.7), "target_few": (0.75, 0.75), "cgan_few": (0.8, 0.8),
+              "cyclegan_few": (0.9, 0.9), "oracle": (0.95, 0.95)})
+    few = m["answer"]["few"]
+    assert few["ranked"] == ["cyclegan_few", "cgan_few", "target_few"] and label_group("cyclegan_few", labeled_gans=set()) == "few"
+    assert few["best_over_runner_up"]["runner_up"] == "cgan_few" and few["best_over_labels_alone"]["labels_alone"] == "target_few"
+    assert few["best_over_labels_alone"]["accuracy_delta"]["ci95"][0] > 0.1
+    text = "\n".join(answer_lines(m))
+    assert "**Without target labels, use cyclegan**" in text and "**With a few target labels, use cyclegan_few**" in text
+    assert re.search(r"Against target_few, the same few labels without a GAN \(\+0\.\d{3} \[.*\]\), cyclegan_few adds "
+                     r"\+0\.\d{3} \[\+0\.\d{3}, \+0\.\d{3}\] on target_test, paired by image and seed\.", text), text
+    assert re.search(r"With a few target labels: cyclegan_few \+0\.\d{3} .*; cgan_few .*; target_few ", text), text
+
+    even = _run({"source_only": (0.4, 0.4), "target_few": (0.8, 0.78), "cyclegan_few": (0.82, 0.78), "cgan_few": (0.81, 0.7)})
+    assert even["answer"]["few"]["ranked"] == ["cyclegan_few", "cgan_few", "target_few"]
+    assert "its GAN adds nothing measurable to the labels here" in "\n".join(answer_lines(even))
+    # target_few the runner-up (its lead is the runner-up's) or the best itself: no second comparison
+    assert "best_over_labels_alone" not in _run({"source_only": (0.4, 0.4), "target_few": (0.8, 0.8),
+                                                 "cyclegan_few": (0.85, 0.85)})["answer"]["few"]
+    best_alone = _run({"source_only": (0.4, 0.4), "target_few": (0.9, 0.9), "cyclegan_few": (0.85, 0.85), "cgan_few": (0.8, 0.8)})
+    assert "best_over_labels_alone" not in best_alone["answer"]["few"]
+    assert "**With a few target labels, use target_few**" in "\n".join(answer_lines(best_alone))

@@ -149,8 +149,8 @@ def test_an_empty_class_folder_in_any_split_is_noted_and_passed_over(tmp_path):
 
 def test_test_classes_the_labeled_target_train_lacks_are_noted(tmp_path):
     root, proc = _passes_without(tmp_path, "tgt/train/c", flat_target_train=False)
-    assert (f"note: {root / 'tgt' / 'train'}: no labeled images of c, which the target test has; target_few, cgan and the oracle "
-            "see no target label of it, so the oracle is no upper bound there") in proc.stdout
+    assert (f"note: {root / 'tgt' / 'train'}: no labeled images of c, which the target test has; the arms that see a few "
+            "target labels, cgan and the oracle see no target label of it, so the oracle is no upper bound there") in proc.stdout
     assert "no labeled images" not in _check(make_folders(tmp_path / "full", per_class=2, flat_target_train=False)).stdout
     assert "no labeled images" not in _check(make_folders(tmp_path / "flat", per_class=2)).stdout  # unlabeled: nothing to lack
 

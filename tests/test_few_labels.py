@@ -24,8 +24,10 @@ def test_the_stage_warns_when_a_class_has_fewer_labels_than_asked(tmp_path, caps
                      "--out", str(tmp_path / "labels"), "--timings-dir", str(tmp_path / "timings")])
     err = capsys.readouterr().err
     assert "warning: data.target_labels_per_class is 100" in err and "a: 15, b: 15, c: 4" in err
-    assert "in every class target_few and cgan see all of them, the very labels the oracle sees" in err
-    assert len(pd.read_csv(tmp_path / "labels/arm-target_few.csv")) == 34
+    assert "in every class target_few, cyclegan_few, cgan_few, cgan see all of them, the very labels the oracle sees" in err
+    # every arm that sees a few target labels gets them, the others none
+    assert all(len(pd.read_csv(tmp_path / f"labels/arm-{arm}.csv")) == 34 for arm in ("target_few", "cyclegan_few", "cgan_few"))
+    assert len(pd.read_csv(tmp_path / "labels/arm-cyclegan.csv")) == 0
 
 
 def test_no_warning_when_every_class_has_enough_and_which_classes_fell_short():

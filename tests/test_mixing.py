@@ -53,6 +53,24 @@ def test_target_few_takes_its_own_share():
     assert (y == 1).sum() == 2  # a quarter of every batch, whatever synthetic_fraction says
 
 
+def test_a_gan_arm_with_a_few_labels_gives_them_their_share_and_splits_the_rest_as_its_gan_arm_does():
+    """cyclegan_few and cgan_few: mix.target_fraction of each batch from the few target labels, the
+    rest as the GAN arm alone draws a whole batch (source, and its synthetic share of the rest)."""
+    src, syn, few = _set(0, 8, 0), _set(1, 8, 1), _set(2, 4, 2)
+    for arm in ("cyclegan_few", "cgan_few"):
+        parts = training_parts(ARMS[arm], source=src, target=few, synthetic=syn, synthetic_fraction=0.25, target_fraction=0.5)
+        gan = ARMS[arm].gan
+        assert set(parts) == {"source", gan, "target_few"} and parts["target_few"] == (few, 0.5)
+        assert parts["source"][1] == pytest.approx(0.375) and parts[gan] == (syn, pytest.approx(0.125))
+        x, y = MixedBatches(parts=parts, batch_size=16, seed=0).next()
+        assert [(y == k).sum().item() for k in range(3)] == [6, 2, 8]
+        with pytest.raises(ArmUnavailable, match="no labeled target train images are visible"):
+            training_parts(ARMS[arm], source=src, target=_set(2, 0, 2), synthetic=syn, synthetic_fraction=0.25)
+    # without the few labels the same fractions are the GAN arm's own, to the bit (its results do not move)
+    alone = training_parts(ARMS["cyclegan"], source=src, target=None, synthetic=syn, synthetic_fraction=0.3)
+    assert alone == {"source": (src, 1.0 - 0.3), "cyclegan": (syn, 0.3)}
+
+
 def test_classifier_learns_a_separable_task():
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(64, 1, 8, 8, generator=g) * 0.5 - 1

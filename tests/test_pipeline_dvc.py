@@ -107,8 +107,9 @@ def test_repro_writes_every_metrics_key(digits_repo):
     assert "resamples GAN seeds" in page or "first resamples GAN seeds" in page
     assert "| cyclegan |" in (repo / "reports/report.md").read_text()
     # the answer: the arms that saw no target label ranked apart from those that saw a few (the cgan saw them)
-    assert set(m["answer"]["none"]["ranked"]) == set(ARMS) - {"source_only", "oracle", "target_few", "cgan"}
-    assert set(m["answer"]["few"]["ranked"]) == {"target_few", "cgan"} and m["answer"]["chosen_on"] == "target_val"
+    few = {"target_few", "cyclegan_few", "cgan_few", "cgan"}
+    assert set(m["answer"]["none"]["ranked"]) == set(ARMS) - {"source_only", "oracle"} - few
+    assert set(m["answer"]["few"]["ranked"]) == few and m["answer"]["chosen_on"] == "target_val"
     assert "## The answer" in (repo / "reports/report.md").read_text()
     shown = dvc("metrics", "show", "--json", cwd=repo).stdout
     assert "target_test" in shown
@@ -234,16 +235,17 @@ def test_a_code_edit_reruns_only_the_stages_that_import_it(digits_repo):
 
 
 def test_few_label_count_reruns_only_what_reads_the_few_labels(digits_repo):
-    """data.target_labels_per_class re-runs the conditional GAN, its synthetic sets and arm, and
-    target_few: neither prepare, nor the CycleGANs, nor any classifier of an arm that reads no
-    target label (each depends on its own data/arms/<arm>.json, not on every synthetic set)."""
+    """data.target_labels_per_class re-runs the conditional GAN, its synthetic sets and arms, and
+    the arms that see the few labels: neither prepare, nor the CycleGANs, nor any classifier of an
+    arm that reads no target label (each depends on its own data/arms/<arm>.json, not on every
+    synthetic set)."""
     repo, _ = digits_repo
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"]["target_labels_per_class"] = 3
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran = set(ran_stages(dvc("repro", cwd=repo).stdout))
     readers = {*ALWAYS_RUN, "few_labels", "arm_inputs", "evaluate"} | {f"{st}@cgan-{s}" for st in ("train_gan", "synthesize") for s in (0, 1)} | {
-        f"train_classifier@{a}-{s}" for a in ("cgan", "target_few") for s in (0, 1)}
+        f"train_classifier@{a}-{s}" for a in ("cgan", "target_few", "cyclegan_few", "cgan_few") for s in (0, 1)}
     assert ran == readers
     assert len(pd.read_csv(repo / "data/labels/gan-cgan.csv")) == 30  # 3 per class, 10 classes
     assert pd.read_csv(repo / "data/labels/gan-cyclegan.csv").empty

@@ -158,7 +158,7 @@ def test_both_reports_name_the_classes_a_synthetic_filter_left_out():
 
 def test_both_reports_say_how_many_target_labels_target_few_really_saw():
     capped = arm_descriptions({"used_per_class": {"a": 15, "b": 15}, "available_per_class": {"a": 15, "b": 15}})
-    assert capped["target_few"].startswith("source + 15 labeled target images per class at mix.target_fraction")
+    assert capped["target_few"].startswith("source + (at mix.target_fraction of each batch) 15 labeled target images per class")
     assert "the same labels the oracle sees" in capped["target_few"] and "no upper bound" in capped["oracle"]
     for report in _both(_metrics(arms=("source_only", "target_few", "oracle")), arms_info=capped):
         assert "15 labeled target images per class" in report and "the very labels target_few saw" in report and "upper bound)" not in report

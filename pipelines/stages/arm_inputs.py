@@ -3,7 +3,8 @@ data/prepared and the values of the `mix` and `classic` params it reads (augment
 
 Each `train_classifier@<arm>-<seed>` depends on its own file instead of every synthetic set and
 those params, so a change to one GAN re-runs only the classifiers that learn from it
-(`data.target_labels_per_class` only the conditional GAN's arm and `target_few`), and a change to
+(`data.target_labels_per_class` only the conditional GAN's arms and those that see a few target
+labels: `target_few`, `cyclegan_few`, `cgan_few`), and a change to
 `classic.transforms` only the classic arms.
 """
 from __future__ import annotations

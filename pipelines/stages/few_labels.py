@@ -1,8 +1,8 @@
 """DVC stage `few_labels`: which labeled target train images the few-label consumers may see.
 
 Writes data/labels/gan-<gan>.csv and data/labels/arm-<arm>.csv (augment/few_labels.py): the
-`data.target_labels_per_class` chosen images per class for the conditional GAN and `target_few`,
-the header alone for everyone else. Each `train_gan` stage depends on its own file, each
+`data.target_labels_per_class` chosen images per class for the conditional GAN and the arms that
+see a few target labels (`target_few`, `cyclegan_few`, `cgan_few`), the header alone for everyone else. Each `train_gan` stage depends on its own file, each
 `train_classifier` stage on its arm's pin of it (the arm_inputs stage), so changing
 `data.target_labels_per_class` re-runs neither `prepare` nor what reads no labels.
 """
@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from augment.arms import GANS
+from augment.arms import ARMS, GANS
 from augment.few_labels import shortfall_warning, write_consumer_files
 from augment.io import atomic_dir, read_manifest
 from pipelines.config import load_params
@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> None:
     with stage_timer("few_labels", args.timings_dir) as info, atomic_dir(args.out) as tmp:
         few = write_consumer_files(manifest, params.data.target_labels_per_class, params.data.split_seed, tmp, gans_that_read=readers)
         info["images"] = len(few)
-    print(f"few_labels: {len(few)} labeled target train images visible to {', '.join(sorted(readers)) or 'no GAN'} and target_few -> {args.out}")
-    warning = shortfall_warning(manifest, params.data.target_labels_per_class, consumers=" and ".join(["target_few", *sorted(readers)]))
+    arms = [name for name, arm in ARMS.items() if arm.target_labels == "few"]  # all of them: classifier.arms is no param of this stage
+    print(f"few_labels: {len(few)} labeled target train images visible to {', '.join(sorted(readers)) or 'no GAN'} and to the "
+          f"arms {', '.join(arms)} -> {args.out}")
+    warning = shortfall_warning(manifest, params.data.target_labels_per_class, consumers=", ".join(arms + sorted(readers)))
     if warning:
         print(f"few_labels: {warning}", file=sys.stderr)
 
