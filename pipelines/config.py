@@ -189,7 +189,7 @@ class ClassicParams(_Strict):
 
 
 class ClassifierParams(_Strict):
-    arms: list[str] = Field(default_factory=lambda: list(ARMS), min_length=1)
+    arms: list[str] = Field(default_factory=lambda: [name for name, arm in ARMS.items() if arm.by_default], min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     model: Literal["small_cnn"] = "small_cnn"
     width: int = Field(32, gt=0)
