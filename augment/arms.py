@@ -28,8 +28,9 @@ class Arm:
     # their BatchNorm statistics on the unlabeled target train images.
     test_time: bool = False
     renormalize: bool = False
-    # In the default classifier.arms (params.yaml): cgan_few is not, its three classifiers measured nothing
-    # on the digits that target_few and cyclegan_few do not (README, "The arms"), and they cost the demo ~25 s.
+    # In the default classifier.arms (params.yaml). cgan_few is not: on the digits it measured nothing that
+    # target_few does not, with ten labels per class or two (README, "What `make demo` produces"), and its
+    # three classifier stages cost the demo about 22 s of CPU.
     by_default: bool = True
 
 
