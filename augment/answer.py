@@ -167,25 +167,26 @@ def _runner_up(group: dict, benefit: dict) -> list[str]:
 
 
 def _over_labels_alone(group: dict, benefit: dict) -> list[str]:
-    duel = group.get("best_over_labels_alone")
-    if not duel or group["verdict"][group["best"]] != "helped":
-        return []
-    best, alone, d = group["best"], duel["labels_alone"], duel["accuracy_delta"]
-    verdict = _verdict(d)
-    against = (f"Against {alone}, the same few labels without a GAN ({signed(benefit[alone])}), {best} adds {signed(d)} on "
-               "target_test, paired by image and seed")
-    return [against + ("." if verdict == "helped" else f": its GAN adds nothing measurable to the labels here"
-                       f"{'' if verdict == 'unclear' else ', and it does worse'}.")]
+    return _lead_over(group, "best_over_labels_alone", "labels_alone", benefit,
+                      lambda alone: f"the same few labels without a GAN ({signed(benefit[alone])})",
+                      nothing="its GAN adds nothing measurable to the labels here")
 
 
 def _over_free(group: dict, benefit: dict) -> list[str]:
-    duel = group.get("best_over_free")
+    return _lead_over(group, "best_over_free", "free", benefit,
+                      lambda free: f"which trains nothing ({signed(benefit[free])}: the {BASELINE} classifiers adapted at test time)",
+                      nothing="its training buys nothing measurable here")
+
+
+def _lead_over(group: dict, duel_key: str, other_key: str, benefit: dict, described, *, nothing: str) -> list[str]:
+    """The group's best arm against the arm `group[duel_key][other_key]` (`described(other)` says what
+    that arm is), paired on target_test; `nothing`: what a lead whose interval reaches 0 means."""
+    duel = group.get(duel_key)
     if not duel or group["verdict"][group["best"]] != "helped":
         return []
-    best, free, d = group["best"], duel["free"], duel["accuracy_delta"]
+    best, other, d = group["best"], duel[other_key], duel["accuracy_delta"]
     verdict = _verdict(d)
-    against = (f"Against {free}, which trains nothing ({signed(benefit[free])}: the {BASELINE} classifiers adapted at test "
-               f"time), {best} adds {signed(d)} on target_test, paired by image and seed")
+    against = f"Against {other}, {described(other)}, {best} adds {signed(d)} on target_test, paired by image and seed"
     if verdict == "helped":
         return [against + "."]
-    return [against + f": its training buys nothing measurable here{'' if verdict == 'unclear' else ', and it does worse'}."]
+    return [against + f": {nothing}{'' if verdict == 'unclear' else ', and it does worse'}."]
