@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from pipelines.interrupt import working_in
+
 RUNS_DIR = Path(".dvc/tmp/runs")
 
 
@@ -149,11 +151,11 @@ def check_stage_locks(workdir: Path) -> None:
         return
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError both
         what = "empty" if not held.strip() else f"cut short or garbled ({exc})"
-    from pipelines.interrupt import working_in
+    import psutil
 
     running = []
     for proc in working_in(Path(workdir)):
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(psutil.Error):  # it ended, or it is another user's
             command = proc.cmdline()
             if any(Path(arg).name == "dvc" for arg in command):  # `dvc ...`, `python -m dvc ...`, DVC's queue worker
                 running.append(f"pid {proc.pid}: {' '.join(command)[:120]}")

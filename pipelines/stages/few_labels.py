@@ -2,8 +2,9 @@
 
 Writes data/labels/gan-<gan>.csv and data/labels/arm-<arm>.csv (augment/few_labels.py): the
 `data.target_labels_per_class` chosen images per class for the conditional GAN and the arms that
-see a few target labels (`target_few`, `cyclegan_few`, `cgan_few`), the header alone for everyone else. Each `train_gan` stage depends on its own file, each
-`train_classifier` stage on its arm's pin of it (the arm_inputs stage), so changing
+see a few target labels (`target_few`, `cyclegan_few`, `cgan_few`), the header alone for everyone
+else. Each `train_gan` stage depends on its own file, each `train_classifier` stage on its arm's
+pin of it (the arm_inputs stage), so changing
 `data.target_labels_per_class` re-runs neither `prepare` nor what reads no labels.
 """
 from __future__ import annotations
