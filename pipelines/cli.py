@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from augment.contract import DataLayoutError
     from pipelines.config import ParamsError
-    from pipelines.sweep import SweepError, SweepInterrupted
+    from pipelines.sweep import KEPT, SweepError, SweepInterrupted
     from pipelines.workspace import WorkspaceError
 
     try:
@@ -309,8 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except SweepInterrupted as exc:
         word = "interrupted" if exc.signum == signal.SIGINT else "terminated"
-        print(f"\ndomain-augment sweep: {word}; {exc}. Experiments of earlier sweeps that were not finished again are "
-              "kept (`dvc exp list`)", file=sys.stderr)
+        print(f"\ndomain-augment sweep: {word}; {exc}. {KEPT}", file=sys.stderr)
         return 128 + exc.signum
     except DvcException as exc:
         cause = f": {exc.__cause__}" if exc.__cause__ else ""

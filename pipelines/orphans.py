@@ -8,7 +8,11 @@ ends in any way of its own (finished, failed, Ctrl-C, SIGTERM) says so first and
 a run that dies says nothing, and the watchdog stops every process that holds the token, as Ctrl-C
 would (SIGINT: a stage writes its outputs whole or not at all), then kills what is left.
 
-    python -m pipelines.orphans TOKEN COMMAND    (started by stop_when_killed; reads its stdin)
+What the run started outside its own processes is cleaned up by a command given as `then`, which the
+watchdog runs first: a sweep's experiments run in DVC's queue worker, a process of DVC's own that
+would go on running them without the sweep (pipelines.sweep).
+
+    python -m pipelines.orphans TOKEN COMMAND [THEN ...]    (started by stop_when_killed; reads its stdin)
 """
 from __future__ import annotations
 
@@ -26,13 +30,14 @@ ENDED = b"ended\n"
 
 
 @contextlib.contextmanager
-def stop_when_killed(command: str) -> Iterator[None]:
-    """Within the block, the processes `command` starts are stopped by a watchdog if it is killed."""
+def stop_when_killed(command: str, then: list[str] | None = None) -> Iterator[None]:
+    """Within the block, the processes `command` starts are stopped by a watchdog if it is killed;
+    `then`, a command line, is run first (in this working directory, its output to this stderr)."""
     token = secrets.token_hex(8)
     previous = os.environ.get(TOKEN_ENV)
     os.environ[TOKEN_ENV] = token
     # Its own session: the terminal's Ctrl-C is for the run (pipelines.interrupt), not for the watchdog.
-    watchdog = subprocess.Popen([sys.executable, "-m", "pipelines.orphans", token, command], stdin=subprocess.PIPE,
+    watchdog = subprocess.Popen([sys.executable, "-m", "pipelines.orphans", token, command, *(then or [])], stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, start_new_session=True)
     SPARED.add(watchdog.pid)  # a Ctrl-C's os._exit closes its pipe; it then stops only what was left
     try:
@@ -46,6 +51,11 @@ def stop_when_killed(command: str) -> Iterator[None]:
             os.environ.pop(TOKEN_ENV, None)
         else:
             os.environ[TOKEN_ENV] = previous
+
+
+def untracked_env() -> dict[str, str]:
+    """This environment without the run's token: for a process the watchdog must leave to `then`."""
+    return {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
 
 
 def holders(token: str) -> list:
@@ -88,13 +98,15 @@ def _what(proc) -> str:
     return proc.name()
 
 
-def main(token: str, command: str) -> None:
+def main(token: str, command: str, *then: str) -> None:
     if sys.stdin.buffer.read() == ENDED:  # read() returns when the run closes the pipe, or dies
         return
+    if then:
+        subprocess.run(list(then), stdin=subprocess.DEVNULL, stdout=sys.stderr)
     said = stop(token)
     if said:
         print(f"{command}: the run was killed; stopped what it left running: {', '.join(said)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:])

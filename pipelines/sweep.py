@@ -30,7 +30,12 @@ import yaml
 from augment.arm_inputs import param_value
 from pipelines.config import ParamsError
 from pipelines.interrupt import stop_processes, working_in
+from pipelines.orphans import stop_when_killed, untracked_env
 from pipelines.presets import check_overrides
+
+
+# What a stopped sweep leaves of the experiments it did not run again, said after what it stopped.
+KEPT = "Experiments of earlier sweeps that were not finished again are kept (`dvc exp list`)"
 
 
 class SweepError(RuntimeError):
@@ -76,8 +81,8 @@ def experiment_name(key: str, value: str) -> str:
     return f"sweep-{safe}"
 
 
-def _dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, capture_output=True, text=True)
+def _dvc(repo: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         raise SweepError(f"dvc {' '.join(args)} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[-2000:]}")
     return proc
@@ -105,15 +110,19 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
     for overrides in runs.values():
         check_overrides(repo / "params.yaml", overrides)  # a bad value refused by key before anything is queued
     this_run = secrets.token_hex(3)
-    queued = {}
-    for name, overrides in runs.items():
-        queued[name] = f"{name}-{this_run}"
-        _dvc(repo, "exp", "run", "--queue", "--name", queued[name], *[a for o in overrides for a in ("-S", o)])
-    log(f"queued {', '.join(queued.values())}; dvc queue start -j {jobs}")
+    queued = {name: f"{name}-{this_run}" for name in runs}
+    # Killed outright (SIGKILL, the OOM killer), the sweep cannot stop what DVC's queue runs for it: its
+    # watchdog (pipelines.orphans) then does what Ctrl-C does here (`abandon`).
+    abandon_command = [sys.executable, "-m", "pipelines.sweep", str(repo), json.dumps(queued)]
     received: list[int] = []
     try:
-        with _terminate_as_interrupt(received):
-            _dvc(repo, "queue", "start", "-j", str(jobs))
+        with stop_when_killed("domain-augment sweep", then=abandon_command), _terminate_as_interrupt(received):
+            for name, overrides in runs.items():
+                _dvc(repo, "exp", "run", "--queue", "--name", queued[name], *[a for o in overrides for a in ("-S", o)])
+            log(f"queued {', '.join(queued.values())}; dvc queue start -j {jobs}")
+            # The worker is DVC's, without the watchdog's token: `abandon` stops what it runs of this
+            # sweep, and it ends by itself once the queue is empty.
+            _dvc(repo, "queue", "start", "-j", str(jobs), env=untracked_env())
             while _waiting(repo, list(queued.values()), log):
                 time.sleep(poll)
     except KeyboardInterrupt:
@@ -269,3 +278,13 @@ def sweep(repo: Path, spec: str, *, arm: str, extra: list[str], jobs: int = 1, o
     log(f"chosen on target_val: {key}={best[key]} ({arm} benefit {best.val_benefit:+.3f}); its target_test benefit "
         f"{best.test_benefit:+.3f} [{best.test_lo:+.3f}, {best.test_hi:+.3f}] -> {out / (key + '.png')}")
     return frame
+
+
+def abandon(repo: str, queued: str) -> None:
+    """Run by the watchdog of a sweep that was killed outright (SIGKILL, the OOM killer): what Ctrl-C
+    does (`_stop`; `queued` is JSON: lasting name -> queued name), said on stderr."""
+    print(f"domain-augment sweep: killed; {_stop(Path(repo), json.loads(queued))}. {KEPT}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    abandon(*sys.argv[1:3])

@@ -80,11 +80,12 @@ def _ran(out: str) -> dict[str, tuple[str, ...]]:
     return {name: tuple(s for s in rest.partition(";")[0].split(", ") if s != "no stage") for name, _, rest in lines}
 
 
-@pytest.mark.parametrize("how", ["ctrl_c", "sigterm"])
-def test_ctrl_c_or_sigterm_in_a_sweep_stops_its_experiments_in_dvcs_queue(tmp_path, how):
+@pytest.mark.parametrize("how", ["ctrl_c", "sigterm", "sigkill"])
+def test_ctrl_c_sigterm_or_sigkill_in_a_sweep_stops_its_experiments_in_dvcs_queue(tmp_path, how):
     """DVC's queue runs the experiments in a worker of its own: on Ctrl-C the sweep ended with a
     traceback and its experiments ran on without it; on SIGTERM (a scheduler's stop, sent to the
-    sweep alone) the sweep died at once, and they ran on too."""
+    sweep alone) the sweep died at once, and they ran on too, as they did after a SIGKILL (the OOM
+    killer, `kill -9`), which the sweep cannot handle: its watchdog stops them."""
     import os
     import signal
     import time
@@ -102,14 +103,14 @@ def test_ctrl_c_or_sigterm_in_a_sweep_stops_its_experiments_in_dvcs_queue(tmp_pa
         if how == "ctrl_c":
             os.killpg(sweep.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the whole group
         else:
-            os.kill(sweep.pid, signal.SIGTERM)
-        out, err = sweep.communicate(timeout=180)
+            os.kill(sweep.pid, signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
+        out, err = sweep.communicate(timeout=180)  # after a SIGKILL: until the watchdog, which shares stderr, is done
     finally:
         if sweep.poll() is None:
             os.killpg(sweep.pid, signal.SIGKILL)
-    code, word = (130, "interrupted") if how == "ctrl_c" else (143, "terminated")
+    code, word = {"ctrl_c": (130, "interrupted"), "sigterm": (143, "terminated"), "sigkill": (-9, "killed")}[how]
     assert sweep.returncode == code and "Traceback" not in err, out[-2000:] + err[-3000:]
-    said = err.strip().splitlines()[-1]
+    said = next((line for line in err.splitlines() if line.startswith(f"domain-augment sweep: {word}; ")), err[-3000:])
     assert said.startswith(f"domain-augment sweep: {word}; removed sweep-mix-synthetic-fraction-0-7-"), err[-3000:]
     assert "; stopped sweep-mix-synthetic-fraction-0-3-" in said and "Experiments of earlier sweeps" in said
     deadline = time.monotonic() + 60
