@@ -76,17 +76,29 @@ def _only_the_repos_params(args: argparse.Namespace) -> None:
 def _flow_kwargs(args: argparse.Namespace) -> dict:
     """The flow's arguments; this repo's params file checked first, with the overrides applied, so a
     misspelt key, a refused value or a file DVC cannot read stops here, by key, before a Prefect
-    server or a worktree starts (the flow checks them again where it runs)."""
+    server or a worktree starts (the flow checks them again where it runs). So does a `data.root`
+    the checkout lacks or cannot use (a run of a stage subset leaves that to the flow: it may not
+    read data.root)."""
+    import tempfile
+
     from pipelines.config import load_params
+    from pipelines.flows import check_data_root
     from pipelines.presets import as_set_values, check_overrides, preset_overrides
+    from pipelines.workspace import repo_root
 
     _only_the_repos_params(args)
     overrides = [o for p in args.preset or [] for o in preset_overrides(p)] + (args.set or [])
     described = " and ".join([f"--preset {p}" for p in args.preset or []] + ([as_set_values(args.set)] if args.set else []))
-    if overrides:
-        check_overrides(Path(args.repo) / args.params, overrides, described=described)
-    else:
-        load_params(Path(args.repo) / args.params)
+    with tempfile.TemporaryDirectory() as tmp:
+        params = Path(args.repo) / args.params
+        if overrides:
+            params, given = Path(tmp) / "params.yaml", params
+            check_overrides(given, overrides, into=params, described=described)
+        else:
+            load_params(params)
+        if not args.stage:
+            root = repo_root(args.repo)
+            check_data_root(root, root, params)
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
             "jobs": args.jobs}
 

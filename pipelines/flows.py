@@ -194,16 +194,17 @@ def apply_overrides(workdir: str, overrides: list[str]) -> str:
     return checked.runtime.device
 
 
-def check_data_root(root: Path, workdir: Path) -> None:
+def check_data_root(root: Path, workdir: Path, params: Path | None = None) -> None:
     """`data.root`'s layout, before any stage starts: a missing folder, a missing domain or a class
     problem then stops the run by name while `data/prepared` is still in place (`dvc repro prepare`
     removes it before the stage finds the same problem). A relative `data.root` that the user's
     checkout holds but the run's worktree of HEAD does not (an uncommitted, untracked folder) is
-    named with the two ways to reach the run. Only lists the files; `prepare` decodes them."""
+    named with the two ways to reach the run. Only lists the files; `prepare` decodes them.
+    `params`: the params file to read (default: the workdir's)."""
     from augment.contract import discover
     from pipelines.config import ParamsError, load_params
 
-    d = load_params(workdir / "params.yaml", build_transforms=False).data
+    d = load_params(params or workdir / "params.yaml", build_transforms=False).data
     if d.dataset != "folders":
         return
     rel = Path(d.root)
