@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 from pipelines.interrupt import stop_on_interrupt
 from pipelines.orphans import stop_when_killed
@@ -103,12 +104,17 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
             "jobs": args.jobs}
 
 
-def _in_place(args: argparse.Namespace, purpose: str):
+@contextlib.contextmanager
+def _in_place(args: argparse.Namespace, purpose: str) -> Iterator[None]:
     """The repo's workspace lock, taken before a Prefect server starts: a second run in place stops at
-    once, naming the first (the flow takes the same lock; in this process it is already held)."""
-    from pipelines.workspace import repo_root, workspace_lock
+    once, naming the first (the flow takes the same lock; in this process it is already held). Then
+    DVC's record of the stages being run, which a run in place uses (`check_stage_locks`)."""
+    from pipelines.workspace import check_stage_locks, repo_root, workspace_lock
 
-    return workspace_lock(repo_root(args.repo), purpose=purpose)
+    root = repo_root(args.repo)
+    with workspace_lock(root, purpose=purpose):
+        check_stage_locks(root)
+        yield
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -207,7 +207,9 @@ def test_an_unreadable_record_of_dvcs_stage_locks_stops_the_run_before_any_stage
     lock = repo / ".dvc" / "tmp" / "rwlock"
     assert f"error: {lock}: DVC's record of the stages being run is empty." in proc.stderr
     assert f"No DVC command runs in this repository now: delete it (`rm {lock}`" in proc.stderr
-    assert "Running stage" not in proc.stdout + proc.stderr and "Unable to read RWLock-file" not in proc.stdout + proc.stderr
+    said = proc.stdout + proc.stderr
+    assert "Running stage" not in said and "Unable to read RWLock-file" not in said
+    assert "temporary server" not in said and said.count("DVC's record of the stages being run is empty") == 1  # before Prefect, once
     assert (repo / "params.yaml").read_bytes() == params
 
 
