@@ -28,8 +28,10 @@ class DataCheck:
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     problems: list[str] = field(default_factory=list)  # anything that stops the pipeline
     notes: list[str] = field(default_factory=list)  # what the run survives but its figures will not cover
-    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (file, split) byte-identical across train and test
-    conflicts: list[tuple[str, str]] = field(default_factory=list)  # (file, class) byte-identical to a file of another class
+    # Groups of byte-identical files, each a list of (file, split) or (file, class): one image in both a
+    # train and a test split; one image filed under two classes.
+    duplicates: list[list[tuple[str, str]]] = field(default_factory=list)
+    conflicts: list[list[tuple[str, str]]] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
     settings: str = ""  # how the images were read: size, channels, resize
 
@@ -57,12 +59,13 @@ class DataCheck:
         shown_first = sorted(self.rejected, key=lambda pr: pr[1].startswith("hidden"))
         out += _first([f"  {path}: {reason}" for path, reason in shown_first], most)
         if self.duplicates:
-            out.append(f"duplicates: {len(self.duplicates)} byte-identical file(s) in both train and test (they inflate test scores)")
-            out += _first([f"  {path} ({split})" for path, split in self.duplicates], most)
+            out.append(f"duplicates: {_files_in(self.duplicates)} byte-identical file(s) in both train and test "
+                       "(they inflate test scores); one line per image:")
+            out += _first([_same(group) for group in self.duplicates], most)
         if self.conflicts:
-            out.append(f"label conflicts: {len(self.conflicts)} byte-identical file(s) filed under different classes "
-                       "(one image, two labels: no classifier reads both right)")
-            out += _first([f"  {path} ({label})" for path, label in self.conflicts], most)
+            out.append(f"label conflicts: {_files_in(self.conflicts)} byte-identical file(s) filed under different classes "
+                       "(one image, two labels: no classifier reads both right); one line per image:")
+            out += _first([_same(group) for group in self.conflicts], most)
         out += [f"note: {n}" for n in self.notes]
         out += [f"problem: {p}" for p in self.problems]
         out.append("ok: the pipeline would run on this data" if self.ok else "not ok: prepare would stop (see problems above)")
@@ -74,6 +77,21 @@ def _names(classes: list[str]) -> list[str]:
     character or spaces at its ends (`comma, "quoted"` would read as two classes)."""
     plain = all(c == c.strip() and c.isprintable() and not any(ch in c for ch in ",'\"") for c in classes)
     return list(classes) if plain else [repr(c) for c in classes]
+
+
+def _files_in(groups: list[list[tuple[str, str]]]) -> int:
+    return sum(len(group) for group in groups)
+
+
+def _same(group: list[tuple[str, str]], most: int = 4) -> str:
+    """One image's copies on one line, `a.png (train) = b.png (test)`: `most` of them, then a count."""
+    shown = " = ".join(f"{path} ({what})" for path, what in group[:most])
+    return f"  {shown}" + (f" = {len(group) - most} more copies" if len(group) > most else "")
+
+
+def _grouped(rows: pd.DataFrame, what: str) -> list[list[tuple[str, str]]]:
+    """Rows of byte-identical files (a `sha256` column) as one list per image of (file, `what`)."""
+    return [list(zip(group.source_path, group[what].astype(str))) for _, group in rows.groupby("sha256", sort=False)]
 
 
 def _first(lines: list[str], most: int | None) -> list[str]:
@@ -114,10 +132,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     except DataLayoutError as exc:
         result.problems.append(str(exc))
     read = pd.DataFrame(read, columns=["sha256", "source_path", "domain", "split", "label"])
-    dup = train_test_duplicates(read)
-    result.duplicates = list(zip(dup.source_path, dup.split))
-    clash = label_conflicts(read[read.label.notna()])
-    result.conflicts = list(zip(clash.source_path, clash.label))
+    result.duplicates = _grouped(train_test_duplicates(read), "split")
+    result.conflicts = _grouped(label_conflicts(read[read.label.notna()]), "label")
     result.problems += unreadable_splits(files, Path(root), (source, target))
     tested = {c: result.counts[(target, "test", c)] for c in result.classes}
     if not result.problems:
