@@ -78,8 +78,9 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     """The flow's arguments; this repo's params file checked first, with the overrides applied, so a
     misspelt key, a refused value or a file DVC cannot read stops here, by key, before a Prefect
     server or a worktree starts (the flow checks them again where it runs). So does a `data.root`
-    the checkout lacks or cannot use (a run of a stage subset leaves that to the flow: it may not
-    read data.root)."""
+    the checkout lacks or cannot use, where the run reads the same folder: in place, or an absolute
+    path (an isolated run reads a relative one from its worktree of HEAD, which may pull it from the
+    team's DVC remote; a run of a stage subset may not read it at all: the flow decides both)."""
     import tempfile
 
     from pipelines.config import load_params
@@ -95,9 +96,8 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
         if overrides:
             params, given = Path(tmp) / "params.yaml", params
             check_overrides(given, overrides, into=params, described=described)
-        else:
-            load_params(params)
-        if not args.stage:
+        d = load_params(params).data  # every value, the classic transforms' too
+        if not args.stage and (getattr(args, "in_place", True) or Path(d.root).is_absolute()):  # `demo` runs in place
             root = repo_root(args.repo)
             check_data_root(root, root, params)
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,

@@ -132,14 +132,17 @@ def _target(repo_dir: Path, address: str) -> str:
 
 def stage_graph(repo_dir: Path, targets: list[str] | None = None) -> dict[str, list[str]]:
     """The stages to run (`targets` plus their upstream, default all) in the order `dvc repro` would
-    run them, each with the stages among them that it depends on."""
+    run them, each with the stages among them that it depends on. Only the stages of dvc.yaml files:
+    a `.dvc` file of `dvc add` (data tracked by DVC, e.g. a data.root) or of `dvc import` has no
+    command to run; the run's worktree gets its data by `dvc checkout` (or a pull) before any stage."""
     from dvc.repo import Repo
     from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+    from dvc.stage import PipelineStage
 
     with inside(repo_dir), Repo(str(repo_dir)) as repo:
         graph = get_active_graph(repo.index.graph)  # edges point from a stage to the stages it depends on
         chosen = collect_stages(repo, [_target(repo_dir, t) for t in targets]) if targets else None
-        plan = plan_repro(graph, chosen)
+        plan = [s for s in plan_repro(graph, chosen) if isinstance(s, PipelineStage)]
         names = {s: _address(s, repo_dir) for s in plan}
         return {names[s]: [names[u] for u in graph.successors(s) if u in names] for s in plan}
 

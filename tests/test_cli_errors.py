@@ -229,6 +229,26 @@ def test_an_uncommitted_relative_data_root_is_named_before_any_stage(tmp_path):
     assert "Running stage" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.e2e
+def test_a_run_reads_a_dvc_tracked_data_root_from_its_worktree_even_where_the_checkout_lacks_it(tmp_path):
+    """A relative data.root tracked by DVC and committed reaches a run's worktree of HEAD from the DVC
+    cache (or the team's remote) where the user's checkout does not hold it (removed, never pulled):
+    the check before the flow, which reads the checkout, leaves that case to the flow."""
+    from tests.conftest import make_folders
+    from tests.e2e import dvc, run
+
+    repo = project_copy(tmp_path / "repo")
+    make_folders(repo / "photos")
+    dvc("add", "-q", "photos", cwd=repo)
+    run(["git", "add", "photos.dvc", ".gitignore"], repo)
+    run(["git", "commit", "-qm", "photos, tracked by DVC"], repo)
+    shutil.rmtree(repo / "photos")
+    proc = _cli(repo, "run", "-S", "data.dataset=folders", "-S", "data.root=photos", "-S", "data.source=src", "-S", "data.target=tgt",
+                "-S", "gan.kinds=[]", "-S", "classifier.arms=[source_only,oracle]")
+    assert proc.returncode == 0 and "error:" not in proc.stderr, proc.stderr[-3000:]
+    assert "source_only" in proc.stdout and not (repo / "photos").exists()
+
+
 def test_a_relative_data_root_is_named_with_where_it_is_read_from(tmp_path, monkeypatch):
     """A relative data.root is read from the repository: one typed from another folder, or one that
     leaves the repository (which a run's worktree of HEAD cannot reach), is named with its absolute
