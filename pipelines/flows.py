@@ -220,6 +220,10 @@ def check_data_root(root: Path, workdir: Path, params: Path | None = None) -> No
         if mine.is_dir():
             raise ParamsError(f"data.root {d.root!r}: a folder outside the repository ({mine}), which the run's worktree of HEAD does "
                               f"not reach by that relative path. Give its absolute path (-S data.root={mine}), or run with --in-place")
+        tracked = rel.with_name(rel.name + ".dvc")
+        if (workdir / tracked).is_file():  # `dvc add` of the folder, committed; its data not checked out (a fresh clone)
+            raise ParamsError(f"data.root {d.root!r}: tracked by DVC ({tracked}) but not checked out here: `dvc checkout {tracked}` "
+                              f"restores it from the DVC cache, `dvc pull {tracked}` from the team's DVC remote")
         here = Path.cwd() / rel
         hint = f"; the current folder holds one: -S data.root={here.resolve()}" if here.is_dir() else ""
         raise ParamsError(f"data.root {d.root!r}: not a folder. A relative data.root is read from the repository ({root}), not from "

@@ -247,6 +247,14 @@ def test_a_run_reads_a_dvc_tracked_data_root_from_its_worktree_even_where_the_ch
                 "-S", "gan.kinds=[]", "-S", "classifier.arms=[source_only,oracle]")
     assert proc.returncode == 0 and "error:" not in proc.stderr, proc.stderr[-3000:]
     assert "source_only" in proc.stdout and not (repo / "photos").exists()
+    # In place the run reads the checkout: refused before any stage, with the way to get the folder.
+    proc = _cli(repo, "run", "--in-place", "-S", "data.dataset=folders", "-S", "data.root=photos", "-S", "data.source=src",
+                "-S", "data.target=tgt", "-S", "gan.kinds=[]", "-S", "classifier.arms=[source_only,oracle]")
+    assert proc.returncode == 2 and proc.stderr.strip() == ("error: data.root 'photos': tracked by DVC (photos.dvc) but not checked out "
+                                                            "here: `dvc checkout photos.dvc` restores it from the DVC cache, "
+                                                            "`dvc pull photos.dvc` from the team's DVC remote"), proc.stderr[-3000:]
+    dvc("checkout", "-q", "photos.dvc", cwd=repo)
+    assert sorted(p.name for p in (repo / "photos").iterdir()) == ["src", "tgt"]
 
 
 def test_a_relative_data_root_is_named_with_where_it_is_read_from(tmp_path, monkeypatch):
