@@ -81,8 +81,6 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     the checkout lacks or cannot use, where the run reads the same folder: in place, or an absolute
     path (an isolated run reads a relative one from its worktree of HEAD, which may pull it from the
     team's DVC remote; a run of a stage subset may not read it at all: the flow decides both)."""
-    import tempfile
-
     from pipelines.config import load_params
     from pipelines.flows import check_data_root
     from pipelines.presets import as_set_values, check_overrides, preset_overrides
@@ -91,15 +89,11 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     _only_the_repos_params(args)
     overrides = [o for p in args.preset or [] for o in preset_overrides(p)] + (args.set or [])
     described = " and ".join([f"--preset {p}" for p in args.preset or []] + ([as_set_values(args.set)] if args.set else []))
-    with tempfile.TemporaryDirectory() as tmp:
-        params = Path(args.repo) / args.params
-        if overrides:
-            params, given = Path(tmp) / "params.yaml", params
-            check_overrides(given, overrides, into=params, described=described)
-        d = load_params(params).data  # every value, the classic transforms' too
-        if not args.stage and (getattr(args, "in_place", True) or Path(d.root).is_absolute()):  # `demo` runs in place
-            root = repo_root(args.repo)
-            check_data_root(root, root, params)
+    params = Path(args.repo) / args.params
+    checked = check_overrides(params, overrides, described=described) if overrides else load_params(params)
+    if not args.stage and (getattr(args, "in_place", True) or Path(checked.data.root).is_absolute()):  # `demo` runs in place
+        root = repo_root(args.repo)
+        check_data_root(root, root, checked.data)
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
             "jobs": args.jobs}
 
@@ -311,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from augment.contract import DataLayoutError
     from pipelines.config import ParamsError
-    from pipelines.sweep import KEPT, SweepError, SweepInterrupted
+    from pipelines.sweep import SweepError, SweepInterrupted, stopped_line
     from pipelines.workspace import WorkspaceError
 
     try:
@@ -327,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except SweepInterrupted as exc:
         word = "interrupted" if exc.signum == signal.SIGINT else "terminated"
-        print(f"\ndomain-augment sweep: {word}; {exc}. {KEPT}", file=sys.stderr)
+        print("\n" + stopped_line(word, str(exc)), file=sys.stderr)
         return 128 + exc.signum
     except DvcException as exc:
         cause = f": {exc.__cause__}" if exc.__cause__ else ""

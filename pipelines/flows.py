@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
@@ -39,6 +39,9 @@ from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, pull_before, push_after
 from pipelines.workspace import (check_stage_locks, commit_experiment, create_run_worktree, git_lock, prune_runs, repo_root,
                                  workspace_lock)
+
+if TYPE_CHECKING:
+    from pipelines.config import DataParams
 
 set_offline_env()
 # DVC's logger has its own console handlers; propagating too would print each line twice.
@@ -197,17 +200,17 @@ def apply_overrides(workdir: str, overrides: list[str]) -> str:
     return checked.runtime.device
 
 
-def check_data_root(root: Path, workdir: Path, params: Path | None = None) -> None:
+def check_data_root(root: Path, workdir: Path, data: DataParams | None = None) -> None:
     """`data.root`'s layout, before any stage starts: a missing folder, a missing domain or a class
     problem then stops the run by name while `data/prepared` is still in place (`dvc repro prepare`
     removes it before the stage finds the same problem). A relative `data.root` that the user's
     checkout holds but the run's worktree of HEAD does not (an uncommitted, untracked folder) is
     named with the two ways to reach the run. Only lists the files; `prepare` decodes them.
-    `params`: the params file to read (default: the workdir's)."""
+    `data`: the run's checked data params (default: read from the workdir's params.yaml)."""
     from augment.contract import discover
     from pipelines.config import ParamsError, load_params
 
-    d = load_params(params or workdir / "params.yaml", build_transforms=False).data
+    d = data or load_params(workdir / "params.yaml", build_transforms=False).data
     if d.dataset != "folders":
         return
     rel = Path(d.root)

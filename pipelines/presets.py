@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.config import ParamsError, read_yaml
+from pipelines.config import Params, ParamsError, read_yaml
 
 
 def _value(v: object) -> str:
@@ -68,10 +68,11 @@ def as_set_values(overrides: list[str]) -> str:
     return f"-S {' -S '.join(overrides)}" if len(" ".join(overrides)) <= 200 else f"{len(overrides)} -S values"
 
 
-def check_overrides(params: Path, overrides: list[str], *, into: Path | None = None, described: str | None = None) -> None:
+def check_overrides(params: Path, overrides: list[str], *, into: Path | None = None, described: str | None = None) -> Params:
     """Apply `key=value` overrides to a copy of `params` written at `into` (None: a temporary copy,
     removed after), exactly as `dvc exp run -S` applies them, and validate it: a key the file lacks or
-    a refused value raises ParamsError naming the key, and `params` itself is never touched.
+    a refused value raises ParamsError naming the key, and `params` itself is never touched. Returns
+    the checked params, as a run with these overrides reads them.
     `described`: where the overrides came from, for the message (default: as -S values)."""
     import shutil
 
@@ -113,4 +114,4 @@ def check_overrides(params: Path, overrides: list[str], *, into: Path | None = N
         detail = str(exc).split(": not valid YAML: ", 1)[-1].replace(str(into), params.name).replace("\n", " ")
         raise ParamsError(f"{label}: DVC's writer of -S values turned {params.name} into YAML that does not parse ({detail}); "
                           f"{params.name} is unchanged: set these keys in it by hand") from None
-    parse_params(raw, label)
+    return parse_params(raw, label)

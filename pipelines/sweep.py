@@ -34,8 +34,10 @@ from pipelines.orphans import stop_when_killed, untracked_env
 from pipelines.presets import check_overrides
 
 
-# What a stopped sweep leaves of the experiments it did not run again, said after what it stopped.
-KEPT = "Experiments of earlier sweeps that were not finished again are kept (`dvc exp list`)"
+def stopped_line(word: str, what: str) -> str:
+    """What a sweep stopped by a signal says: `word` (interrupted, terminated, killed), what it stopped
+    (`_stop`), and what it leaves of earlier sweeps."""
+    return f"domain-augment sweep: {word}; {what}. Experiments of earlier sweeps that were not finished again are kept (`dvc exp list`)"
 
 
 class SweepError(RuntimeError):
@@ -283,7 +285,7 @@ def sweep(repo: Path, spec: str, *, arm: str, extra: list[str], jobs: int = 1, o
 def abandon(repo: str, queued: str) -> None:
     """Run by the watchdog of a sweep that was killed outright (SIGKILL, the OOM killer): what Ctrl-C
     does (`_stop`; `queued` is JSON: lasting name -> queued name), said on stderr."""
-    print(f"domain-augment sweep: killed; {_stop(Path(repo), json.loads(queued))}. {KEPT}", file=sys.stderr)
+    print(stopped_line("killed", _stop(Path(repo), json.loads(queued))), file=sys.stderr)
 
 
 if __name__ == "__main__":
