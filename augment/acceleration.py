@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from augment.adamw import AdamW
+
 
 def native_bf16(device: torch.device | str) -> bool:
     """Whether bf16 pays on `device`: CUDA (as before this check existed: autocast takes bf16 on
@@ -107,5 +109,6 @@ class Acceleration:
     def adam(self, params, **kwargs) -> torch.optim.Adam:
         return torch.optim.Adam(params, fused=True, **kwargs) if self.fused_optimizer else torch.optim.Adam(params, **kwargs)
 
-    def adamw(self, params, **kwargs) -> torch.optim.AdamW:
-        return torch.optim.AdamW(params, fused=True, **kwargs) if self.fused_optimizer else torch.optim.AdamW(params, **kwargs)
+    def adamw(self, params, **kwargs) -> AdamW:
+        """torch.optim.AdamW's update without its class, which imports torch's compiler (augment/adamw.py)."""
+        return AdamW(params, fused=self.fused_optimizer, **kwargs)

@@ -51,12 +51,11 @@ def train_classifier(
     model.train()
     t0 = time.perf_counter()
     for step in range(1, cfg.steps + 1):
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / cfg.steps))
+        opt.lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / cfg.steps))
         x, y = batches.next()
         with accel.autocast(device):
             loss = F.cross_entropy(model(accel.inputs(x.to(device))).float(), y.to(device))
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss.backward()
         opt.step()
         if on_log is not None and (step % cfg.log_every == 0 or step == cfg.steps):
