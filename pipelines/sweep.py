@@ -94,9 +94,11 @@ def stages_not_in_cache(repo: Path) -> list[str]:
     """The stages whose outputs dvc.lock records but the DVC cache lacks (a fresh clone, a `dvc gc`).
     An experiment restores such a stage from DVC's run cache only if dvc.lock's own outputs are in
     the cache; else it runs the stage again (DVC tries the lock's entry alone when the stage's
-    definition matches it), and a sweep trained the GANs once per value."""
+    definition matches it), and a sweep trained the GANs once per value. Data tracked by a `.dvc`
+    file (`dvc add`) is not a stage: where it is missing, the run reading it says so, with the way
+    to get it (`pipelines.flows.check_data_root`)."""
     status = json.loads(_dvc(repo, "status", "--json").stdout or "{}")
-    return [stage for stage, why in status.items() if '"not in cache"' in json.dumps(why)]
+    return [stage for stage, why in status.items() if '"not in cache"' in json.dumps(why) and not stage.endswith(".dvc")]
 
 
 def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, jobs: int = 1, poll: float = 5,

@@ -22,6 +22,23 @@ def test_sweep_spec_is_parsed_and_a_bad_one_named():
             parse_spec(bad)
 
 
+def test_data_tracked_by_dvc_is_not_counted_among_the_stages_the_cache_lacks(tmp_path):
+    """A fresh clone lacks a `dvc add`ed folder's data too: the sweep's "outputs of N stage(s)" named
+    its .dvc file as a stage."""
+    from pipelines.sweep import stages_not_in_cache
+
+    repo = project_copy(tmp_path / "repo")
+    (repo / "photos" / "a").mkdir(parents=True)
+    (repo / "photos" / "a" / "0.png").write_bytes(b"not read here")
+    dvc("add", "-q", "photos", cwd=repo)
+    run(["git", "add", "photos.dvc", ".gitignore"], repo)
+    run(["git", "commit", "-qm", "photos"], repo)
+    shutil.rmtree(repo / "photos")
+    shutil.rmtree(repo / ".dvc" / "cache")
+    assert '"photos.dvc"' in dvc("status", "--json", cwd=repo).stdout
+    assert stages_not_in_cache(repo) == []  # no dvc.lock: no stage has outputs to miss
+
+
 def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
     repo = project_copy(tmp_path / "repo", merge(ONE_GAN_SEED, {"gan": {"kinds": ["cyclegan"]}, "classifier": {"arms": ["source_only", "cyclegan"], "steps": 60, "width": 8}}))
     cli = [sys.executable, "-m", "pipelines.cli"]
