@@ -163,7 +163,8 @@ def _stop(repo: Path, queued: dict[str, str], patience: float = 30) -> str:
     experiments still queued and interrupt those running (`dvc queue kill`, SIGINT to the
     experiment's process group), looking again each second, since the worker may have taken the
     next one meanwhile, until none is left: after `patience` / 2 s with SIGKILL (`--force`). Then
-    give those that finished their lasting names; returns what was done, in words."""
+    give those that finished their lasting names and remove the queue entries of those stopped;
+    returns what was done, in words."""
     removed: list[str] = []
     stopped: list[str] = []
     deadline = time.monotonic() + patience
@@ -182,7 +183,13 @@ def _stop(repo: Path, queued: dict[str, str], patience: float = 30) -> str:
     # What DVC lost track of (a kill that found no process to signal) works in the queue's temporary
     # copies of the repo: stopped as the flow stops its stages (pipelines.interrupt)
     stop_processes(lambda: working_in(repo / ".dvc" / "tmp" / "exps"), stop=patience / 2)
-    succeeded = _pending(repo, list(queued.values()), ("Success",))["Success"]
+    ended = _pending(repo, list(queued.values()), ("Success", "Failed"))
+    succeeded = ended["Success"]
+    # An experiment stopped here stays in `dvc queue status` as failed, under its temporary name, with
+    # the log of a run cut short: its entry goes (one that failed by itself before the stop stays)
+    cut_short = [name for name in ended["Failed"] if name in stopped]
+    if cut_short:
+        _dvc(repo, "queue", "remove", *cut_short, check=False)
     finished = [name for name, temporary in queued.items() if temporary in succeeded]
     for name in finished:
         _dvc(repo, "exp", "rename", "--force", queued[name], name)
