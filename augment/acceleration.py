@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from augment.adamw import AdamW
+from augment.adam import Adam, adamw
 
 
 def native_bf16(device: torch.device | str) -> bool:
@@ -106,9 +106,10 @@ class Acceleration:
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
 
-    def adam(self, params, **kwargs) -> torch.optim.Adam:
-        return torch.optim.Adam(params, fused=True, **kwargs) if self.fused_optimizer else torch.optim.Adam(params, **kwargs)
+    def adam(self, params, **kwargs) -> Adam:
+        """torch.optim.Adam's update without its class, which imports torch's compiler (augment/adam.py)."""
+        return Adam(params, fused=self.fused_optimizer, **kwargs)
 
-    def adamw(self, params, **kwargs) -> AdamW:
-        """torch.optim.AdamW's update without its class, which imports torch's compiler (augment/adamw.py)."""
-        return AdamW(params, fused=self.fused_optimizer, **kwargs)
+    def adamw(self, params, **kwargs) -> Adam:
+        """torch.optim.AdamW's, as `adam`."""
+        return adamw(params, fused=self.fused_optimizer, **kwargs)

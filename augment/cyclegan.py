@@ -319,7 +319,7 @@ class SemanticClassifier:
         self.net.train()
         with self.accel.autocast(device):
             loss = F.cross_entropy(self.forward(self.accel.inputs(x)).float(), y, ignore_index=-1)
-        self.opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad()
         loss.backward()
         _average_gradients([self.net], world)
         self.opt.step()
@@ -571,9 +571,7 @@ def train_cyclegan(
     t0 = time.perf_counter()
     while state.step < cfg.steps:
         factor = _lr_factor(state.step, cfg)
-        for opt in (opt_g, opt_d):
-            for group in opt.param_groups:
-                group["lr"] = lr * factor
+        opt_g.lr = opt_d.lr = lr * factor
         i_s = torch.randint(len(source), (cfg.batch_size,), generator=rng, device=rng.device)
         i_t = torch.randint(len(target), (cfg.batch_size,), generator=rng, device=rng.device)
         real_s, y_s = batch(source, source_labels, i_s)  # (B, C, H, W), (B,)
@@ -617,7 +615,7 @@ def train_cyclegan(
             semantic_on = sem.competent if cfg.lambda_semantic > 0 else torch.zeros((), dtype=torch.bool, device=device)
             loss_sem = sem.consistency(fake_t, y_s, fake_s, y_t, rng) * semantic_on if cfg.lambda_semantic > 0 else zero
         loss_g = loss_adv + lam_c * loss_cyc + lam_i * loss_idt + cfg.lambda_semantic * loss_sem
-        opt_g.zero_grad(set_to_none=True)
+        opt_g.zero_grad()
         loss_g.backward()
         _average_gradients([nets.G_st, nets.G_ts], world)
         opt_g.step()
@@ -637,7 +635,7 @@ def train_cyclegan(
         with accel.autocast(device):
             loss_d_t = 0.5 * _real_and_fake_loss(adv, judge, D_t, (real_t, dt_real), (pooled_t, pooled_yt))
             loss_d_s = 0.5 * _real_and_fake_loss(adv, judge, D_s, (real_s, ds_real), (pooled_s, pooled_ys))
-        opt_d.zero_grad(set_to_none=True)
+        opt_d.zero_grad()
         (loss_d_t + loss_d_s).backward()
         _average_gradients([nets.D_s, nets.D_t], world)
         opt_d.step()
