@@ -313,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamsError, DataLayoutError, WorkspaceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except StageFailed as exc:  # its message ends with the stage's last lines, the cause is in them
-        print(f"error: {exc}", file=sys.stderr)
+    except StageFailed as exc:  # the stage's own error, then its last lines
+        print(f"error: {exc.report()}", file=sys.stderr)
         return 1
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -73,8 +73,8 @@ def _retry_transient(task, task_run, state) -> bool:
     try:
         state.result()
     except Exception as exc:  # noqa: BLE001 - the failed task's exception, re-raised by result()
-        text = f"{exc} {exc.__cause__ or ''}"
-        return is_transient(text)
+        said = exc.report() if isinstance(exc, StageFailed) else str(exc)  # a killed stage: in DVC's last line
+        return is_transient(f"{said} {exc.__cause__ or ''}")
     return False
 
 
@@ -347,7 +347,7 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
             _say(emit, line)
         cause = stage_cause(list(tail))
         headline = f"{stage} failed: {cause}" if cause else f"{stage}: `dvc repro` exited with {proc.returncode}"
-        raise StageFailed(f"{headline}; its last lines:\n" + "\n".join(tail))
+        raise StageFailed(headline, tail="\n".join(tail))
     seconds = round(time.perf_counter() - t0, 2)
     if status == "skipped":
         log.info(f"{stage}: up to date, skipped")

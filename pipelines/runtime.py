@@ -19,7 +19,18 @@ OFFLINE_ENV = {
 
 
 class StageFailed(RuntimeError):
-    """A stage's `dvc repro` failed (raised by the flow); the message ends with what it printed last."""
+    """A stage's `dvc repro` failed (raised by the flow). The message is one line, what the stage said
+    of its failure; `tail` holds what it printed last, which the CLI prints under it. Prefect logs a
+    failure's message three times (the task's end, the flow's exception, the flow's end), and the
+    flow's log already has every line the stage printed."""
+
+    def __init__(self, message: str, tail: str = ""):
+        super().__init__(message)
+        self.tail = tail
+
+    def report(self) -> str:
+        """The message with the stage's last lines under it."""
+        return f"{self}; its last lines:\n{self.tail}" if self.tail else str(self)
 
 
 def set_offline_env() -> None:

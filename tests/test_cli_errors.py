@@ -135,6 +135,10 @@ def test_a_failed_stage_ends_the_run_with_its_own_message(tmp_path):
     error = next(i for i, line in enumerate(last) if line.startswith("error: prepare failed: "))
     assert last[error].startswith(f"error: prepare failed: {root / 'summer' / 'train' / 'a'}"), last[error]
     assert f"error: {root / 'summer' / 'train' / 'a'}" in "\n".join(last[error + 1:]), "\n".join(last[error:])
+    # Prefect's three lines of the failure (the task's end, the flow's exception, the flow's end) give the
+    # headline alone: the last lines come once, under the CLI's error
+    assert [line for line in last if "its last lines" in line] == [last[error]], proc.stderr[-3000:]
+    assert len([line for line in last if "StageFailed" in line and "prepare failed: " in line]) == 3, proc.stderr[-3000:]
     assert "Traceback" not in proc.stdout + proc.stderr  # nor Prefect's (some 100 lines of its engine before this)
 
 
