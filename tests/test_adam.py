@@ -1,5 +1,6 @@
 """augment.adam: torch.optim.Adam's and AdamW's weights and state_dict, bit for bit, without
 importing torch's compiler."""
+import io
 import subprocess
 import sys
 
@@ -69,7 +70,8 @@ def test_a_checkpoint_resumes_in_either_and_gives_the_uninterrupted_weights(one_
         opt = first(net.parameters(), True)
         _train(net, opt, range(15))
         saved = {k: v.clone() for k, v in net.state_dict().items()}, opt.state_dict()
-        torch.save(saved, buffer := __import__("io").BytesIO())
+        buffer = io.BytesIO()
+        torch.save(saved, buffer)
         buffer.seek(0)
         weights, state = torch.load(buffer)
         net = _net()
