@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import stat
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: reading and checking images (prepare, check-data) needs none
     import torch
@@ -25,12 +26,30 @@ class ImageRejected(Exception):
     """A file that cannot be used as an image; the message is the reason written to rejected.csv."""
 
 
+DEEP_GREY = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # PIL's modes of grey deeper than 8 bits
+BITS_PER_SAMPLE, SAMPLES_PER_PIXEL, SAMPLE_FORMAT = 258, 277, 339  # TIFF tags; a SampleFormat of 1 is unsigned integers (the default), 3 floats
+
+
+def _deep_values(img: Image.Image) -> np.ndarray:
+    """A 16-bit, 32-bit or float grey image's values as float64. PIL holds an unsigned 32-bit TIFF
+    in its signed mode "I", so values from 2**31 on would read negative: they are taken back unsigned."""
+    arr = np.asarray(img)
+    if img.mode == "I" and img.format == "TIFF" and _tiff_tag(img, SAMPLE_FORMAT, 1) == 1 and _tiff_tag(img, BITS_PER_SAMPLE, 0) == 32:
+        arr = arr.view(np.uint32)
+    return arr.astype(np.float64)
+
+
+def _tiff_tag(img: Image.Image, tag: int, default: int) -> int:
+    return _first(getattr(img, "tag_v2", {}).get(tag, default))
+
+
 def _to_8bit(img: Image.Image) -> Image.Image:
     """16-bit, 32-bit and float grey images -> 8-bit, by what their values mean: 65535 is a 16-bit
     image's white (as every viewer shows it), 1.0 a float image's in [0, 1], and values in 0-255 are
     kept. Only values outside those scales are stretched over their own range (a constant image of
-    them keeps its level, clipped), so a dark 16-bit photo stays dark and a flat one is not blackened."""
-    arr = np.asarray(img, dtype=np.float64)
+    them keeps its level, clipped), so a dark 16-bit photo stays dark and a flat one is not blackened.
+    Pixels a PNG's transparency key marks (its tRNS value) are black, as alpha is composited over black."""
+    arr = _deep_values(img)
     finite = np.isfinite(arr)
     if not finite.all():  # scaled by its range, one NaN or infinity would turn the whole image black
         raise ImageRejected(f"{int((~finite).sum())} of {arr.size} pixel values are not finite (NaN or infinity)")
@@ -45,6 +64,9 @@ def _to_8bit(img: Image.Image) -> Image.Image:
         scaled = (arr - lo) / (hi - lo) * 255.0
     else:
         scaled = np.clip(arr, 0, 255)
+    key = img.info.get("transparency")
+    if isinstance(key, (int, float)):
+        scaled[np.asarray(img) == key] = 0
     return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
 
 
@@ -74,10 +96,10 @@ def _square(img: Image.Image, size: int, resize: str) -> Image.Image:
 def canonical(img: Image.Image, *, size: int, channels: int, resize: str = "stretch") -> np.ndarray:
     """Any PIL image -> (size, size, channels) uint8. Alpha is composited over black; `resize` says how
     a non-square image becomes square (`_square`)."""
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+    if img.mode in DEEP_GREY:
         img = _to_8bit(img)
-    if img.mode == "P":
-        img = img.convert("RGBA")
+    if img.mode == "P" or (img.mode in ("1", "L", "RGB") and img.info.get("transparency") is not None):
+        img = img.convert("RGBA")  # a palette's transparency, or a PNG's transparency key (tRNS) of one grey level or colour
     if img.mode in ("RGBA", "LA", "PA"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
@@ -124,15 +146,47 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
             if img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale in the DCT where that still leaves
                 img.draft(img.mode, (DRAFT_MARGIN * size, DRAFT_MARGIN * size))  # DRAFT_MARGIN x `size` on both sides
             img.load()  # decodes fully (the first frame of an animation): truncated files fail here, not later
+            if img.mode in DEEP_GREY:  # here, while the TIFF's tags that say how to read its values are at hand
+                img = _to_8bit(img)
             return canonical(_upright(img), size=size, channels=channels, resize=resize), (width, height)
     except ImageRejected:
         raise
     except UnidentifiedImageError:
-        raise ImageRejected("not an image (unidentified format)") from None
+        raise ImageRejected(_tiff_kind(path) or "not an image (unidentified format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"unreadable: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a format plugin's own bug on a corrupt file (SPIDER: AttributeError)
         raise ImageRejected(f"unreadable: {type(exc).__name__}: {exc}") from None
+
+
+_SAMPLE_KINDS = {1: "unsigned integer", 2: "signed integer", 3: "float"}
+
+
+def _tiff_kind(path: Path) -> str | None:
+    """Why a TIFF that no decoder opened is refused, from its first directory's tags (PIL reads float
+    pixels in grey alone, not RGB or 64-bit ones); None for a file that is not a TIFF."""
+    try:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            head = f.read(8)
+            if head[:4] not in (b"II*\0", b"MM\0*"):
+                return None
+            warnings.simplefilter("ignore")  # PIL warns of a directory it cannot read: the reason says so
+            tags = TiffImagePlugin.ImageFileDirectory_v2(head)
+            f.seek(tags.next)
+            tags.load(f)
+        if BITS_PER_SAMPLE not in tags:
+            raise ValueError("no BitsPerSample tag")
+        bits, kind = (_first(tags.get(tag, (1,))) for tag in (BITS_PER_SAMPLE, SAMPLE_FORMAT))
+        channels = _first(tags.get(SAMPLES_PER_PIXEL, 1))
+    except Exception:  # noqa: BLE001 - a TIFF too broken to describe
+        return "a TIFF this reader cannot decode (its header does not say how its pixels are stored)"
+    pixels = f"{channels} channel{'s' if channels != 1 else ''} of {bits}-bit {_SAMPLE_KINDS.get(kind, f'sample format {kind}')} values"
+    return f"a TIFF this reader cannot decode ({pixels}); save it with 8- or 16-bit integer values, or as one channel of 32-bit float"
+
+
+def _first(value):
+    """A TIFF tag's first value: BitsPerSample and SampleFormat hold one per channel."""
+    return value[0] if isinstance(value, tuple) else value
 
 
 def stored_pixels(path: Path) -> int | None:

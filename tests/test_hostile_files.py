@@ -2,6 +2,7 @@
 never a crash and never at the cost of a good image; the data root is only read."""
 import os
 import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -350,6 +351,48 @@ def test_symlinked_and_hidden_folders_are_listed_at_every_level(tmp_path):
         discover(root, "src", "tgt")
 
 
+def test_a_link_inside_a_linked_domain_may_point_inside_that_domain(tmp_path):
+    """A domain folder may be a link to elsewhere; a link inside it to an image of its own was refused
+    as "out of the data root" while the image itself was read. Out of both, it still is."""
+    root = make_folders(tmp_path / "raw", per_class=2)
+    (root / "src").rename(tmp_path / "src_elsewhere")
+    os.symlink(tmp_path / "src_elsewhere", root / "src")
+    os.symlink("0.png", root / "src" / "train" / "a" / "again.png")
+    os.symlink(tmp_path / "raw.png", root / "src" / "train" / "a" / "out.png")
+    _png(tmp_path / "raw.png")
+    manifest = _prepare(root, tmp_path / "p")
+    assert str(root / "src/train/a/again.png") in set(manifest.source_path)
+    rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
+    assert list(rejected.source_path) == [str(root / "src/train/a/out.png")] and "out of the data root" in rejected.reason[0]
+
+
+def test_source_and_target_that_are_one_folder_stop(tmp_path):
+    """The two names passed the check that they differ while one linked to the other: every arm then
+    measured the source against itself, without a word."""
+    root = make_folders(tmp_path / "raw", per_class=2)
+    shutil.rmtree(root / "tgt")
+    os.symlink("src", root / "tgt")
+    message = re.escape(f"{root / 'tgt'}: the same folder as {root / 'src'} (data.source='src', data.target='tgt'; one is a link")
+    with pytest.raises(DataLayoutError, match=message):
+        _prepare(root, tmp_path / "p")
+    check = check_data(root, "src", "tgt", image_size=SIZE, channels=1)
+    assert not check.ok and re.match(message, check.problems[0])
+
+
+@pytest.mark.parametrize("where", ["tgt/test", "src/train"])
+def test_two_class_names_that_print_the_same_stop_naming_both(tmp_path, where):
+    """A folder named with the Latin-1 byte b'caf\\xe9' prints as 'caf\\xe9', and so does one named with
+    those characters typed out. Across splits the target test images were filed under the source
+    class without a word; in one split the message blamed Unicode composition (which
+    tests/test_contract.py's composed and decomposed names still get)."""
+    root = make_folders(tmp_path / "raw", per_class=2)
+    _png(root / "src" / "train" / os.fsdecode(b"caf\xe9") / "0.png")
+    _png(root / where / "caf\\xe9" / "0.png")
+    with pytest.raises(DataLayoutError, match=r"two class folders whose names print as the same label 'caf\\\\xe9': one has bytes "
+                                              r"that are not UTF-8.*Rename one of them"):
+        discover(root, "src", "tgt")
+
+
 def test_class_order_is_total_and_takes_any_unicode_digit_as_text():
     """Natural order with ties broken by the name: '1' and '01' (or 'a1' and 'a01') compare equal as
     numbers, and the order of a set of class names (label_index) changed with PYTHONHASHSEED.
@@ -383,3 +426,67 @@ def test_prepare_stage_counts_rejected_rows_and_a_domain_that_is_a_file_is_named
     (root / "tgt").write_text("not a folder")
     with pytest.raises(DataLayoutError, match=r"tgt: a file, not a folder \(data.target='tgt'\)"):
         discover(root, "src", "tgt")
+
+
+def _tiff(path: Path, pixels: np.ndarray, sample_format: int) -> Path:
+    """An uncompressed little-endian TIFF of `pixels` (height x width [x channels]) with the given
+    SampleFormat (1 unsigned, 3 float): PIL writes neither unsigned 32-bit nor float colour ones."""
+    import struct
+
+    pixels = np.ascontiguousarray(pixels, pixels.dtype.newbyteorder("<"))
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    tags = {256: [width], 257: [height], 258: [pixels.itemsize * 8] * channels, 259: [1], 262: [1 if channels == 1 else 2],
+            273: [0], 277: [channels], 278: [height], 279: [pixels.nbytes], 339: [sample_format] * channels}
+    packed = {tag: struct.pack(f"<{len(v)}{'I' if tag in (256, 257, 273, 278, 279) else 'H'}", *v) for tag, v in tags.items()}
+    ifd_end = 8 + 2 + 12 * len(tags) + 4
+    packed[273] = struct.pack("<I", ifd_end + sum(len(raw) for raw in packed.values() if len(raw) > 4))  # the pixels, last
+    extra, entries = b"", b""
+    for tag, raw in sorted(packed.items()):
+        head = struct.pack("<HHI", tag, 4 if tag in (256, 257, 273, 278, 279) else 3, len(tags[tag]))
+        if len(raw) > 4:  # a value longer than 4 bytes lies after the directory, which holds its offset
+            entries += head + struct.pack("<I", ifd_end + len(extra))
+            extra += raw
+        else:
+            entries += head + raw.ljust(4, b"\0")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"II*\0" + struct.pack("<IH", 8, len(tags)) + entries + b"\0\0\0\0" + extra + pixels.tobytes())
+    return path
+
+
+def test_unsigned_32bit_tiffs_read_unsigned_and_undecodable_tiffs_say_what_they_hold(tmp_path):
+    """PIL holds an unsigned 32-bit TIFF in its signed mode: a ramp over 0..4e9 wrapped to negative
+    halfway and came out as two ramps. A float colour or 64-bit TIFF, which PIL does not decode, was
+    "not an image (unidentified format)": now the reason says what it holds and how to save it."""
+    from augment.images import ImageRejected, read_image
+
+    ramp = np.tile(np.linspace(0, 4_000_000_000, 16).astype(np.uint32), (16, 1))
+    row = read_image(_tiff(tmp_path / "u32.tif", ramp, 1), size=SIZE, channels=1)[0, :, 0].astype(int)
+    assert (np.diff(row) > 0).all() and row[0] == 0 and row[-1] == 255, row
+    for name, pixels, says in [("rgb.tif", np.ones((8, 8, 3), np.float32), "3 channels of 32-bit float values"),
+                               ("f64.tif", np.ones((8, 8), np.float64), "1 channel of 64-bit float values")]:
+        with pytest.raises(ImageRejected, match=f"^a TIFF this reader cannot decode \\({says}\\); save it with 8- or 16-bit"):
+            read_image(_tiff(tmp_path / name, pixels, 3), size=SIZE, channels=3)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "RGB", "I;16"])
+def test_a_pngs_transparency_key_is_composited_over_black_as_alpha_is(tmp_path, mode):
+    """A PNG may mark one grey level or colour transparent (its tRNS key) instead of storing alpha:
+    those pixels were read as stored (white here), while the same image with alpha came out black."""
+    from augment.images import read_image
+
+    white = {"1": 1, "L": 255, "RGB": (255, 255, 255), "I;16": 65535}[mode]
+    img = _bar(12, 12, "RGB" if mode == "RGB" else "L")  # white bar on black; the white is keyed transparent
+    if mode == "1":
+        img = img.convert("1")
+    if mode == "I;16":
+        img = Image.fromarray(np.asarray(img, np.uint16) * 257)
+    path = _save(tmp_path / "keyed.png", img, transparency=white)
+    with Image.open(path) as stored:
+        assert stored.mode == mode and "transparency" in stored.info
+    with_alpha = _save(tmp_path / "alpha.png", Image.new("LA", (12, 12), (255, 0)))
+    for channels in (1, 3):
+        assert read_image(path, size=SIZE, channels=channels).max() == 0
+        assert read_image(with_alpha, size=SIZE, channels=channels).max() == 0
+    unkeyed = _save(tmp_path / "plain.png", img)
+    assert read_image(unkeyed, size=SIZE, channels=1).max() == 255
