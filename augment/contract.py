@@ -69,14 +69,16 @@ def _not_listed(exc: OSError) -> str:
 
 
 def _link_problem(path: Path, root: Path) -> str | None:
-    """Why a symlink cannot be used, or None: broken, a loop, out of the data root, not a file."""
+    """Why a symlink cannot be used, or None: broken, a loop, out of the data root (and of its domain's
+    folder, where that is a link), not a file."""
     try:
         target = path.resolve(strict=True)
     except FileNotFoundError:
         return "broken symlink (its target does not exist)"
     except (RuntimeError, OSError) as exc:  # a loop: RuntimeError or ELOOP, by Python version
         return f"symlink loop ({exc})"
-    if not target.is_relative_to(root.resolve()):
+    domain = root / path.relative_to(root).parts[0]  # a domain folder may itself be a link to elsewhere: inside it is inside
+    if not (target.is_relative_to(root.resolve()) or target.is_relative_to(domain.resolve())):
         return f"symlink out of the data root (to {target}); refused"
     if not target.is_file():
         return "symlink to something that is not a file"
@@ -161,7 +163,11 @@ def _refused_folders(entries: list[tuple[Path, str | None]]) -> str:
     return f"; not searched: {', '.join(refused)}" if refused else ""
 
 
-def discover_domain(root: Path, domain: str, role: str) -> list[FoundFile]:
+def discover_domain(root: Path, domain: str, role: str, names: dict[str, tuple[str, Path]] | None = None) -> list[FoundFile]:
+    """The domain's files, each with its class label; `names` (label -> the class folder's name in NFC
+    and the first folder of that label), shared between the domains' calls, finds two different
+    folder names that print as one label (`_one_label`)."""
+    names = {} if names is None else names
     found: list[FoundFile] = _beside_splits(root, domain, role)
     for split in SPLITS:
         d = _split_dir(root, domain, split)
@@ -185,9 +191,7 @@ def discover_domain(root: Path, domain: str, role: str) -> list[FoundFile]:
         named: dict[str, Path] = {}
         for cd in sorted(class_dirs, key=lambda p: natural_key(p.name)):
             label = class_label(cd.name)
-            if label in named:
-                raise DataLayoutError(f"{named[label]} and {cd}: two class folders named {label!r} once their Unicode is composed "
-                                      "(NFC; the same letters, stored two ways). Merge them into one folder")
+            _one_label(label, cd, names, named.get(label))
             named[label] = cd
             for f, why in _class_files(cd, root):
                 found.append(FoundFile(f, domain, role, split, label, why))
@@ -195,6 +199,21 @@ def discover_domain(root: Path, domain: str, role: str) -> list[FoundFile]:
             raise DataLayoutError(f"{d}: no files found but hidden or refused ones; expected image files (any format Pillow reads, "
                                   f"whatever their extension){_refused_folders(flat)}")
     return found
+
+
+def _one_label(label: str, folder: Path, names: dict[str, tuple[str, Path]], in_split: Path | None) -> None:
+    """Stop where two class folders of different names print as one label, anywhere (a name with
+    bytes that are not UTF-8 prints them as '\\xe9', which a folder may also be named with, typed out),
+    or where one split has two folders of the same label (`in_split`: the first)."""
+    composed = unicodedata.normalize("NFC", folder.name)
+    first_name, first = names.setdefault(label, (composed, folder))
+    if first_name != composed:
+        raise DataLayoutError(f"{first} and {folder}: two class folders whose names print as the same label {label!r}: one has "
+                              "bytes that are not UTF-8 (written as \\x and two hex digits), the other those characters typed out. "
+                              "Rename one of them")
+    if in_split is not None:
+        raise DataLayoutError(f"{in_split} and {folder}: two class folders named {label!r} once their Unicode is composed "
+                              "(NFC; the same letters, stored two ways). Merge them into one folder")
 
 
 def discover(root: str | Path, source: str, target: str) -> tuple[list[FoundFile], list[str]]:
@@ -213,7 +232,11 @@ def discover(root: str | Path, source: str, target: str) -> tuple[list[FoundFile
             raise DataLayoutError(f"{d}: a file, not a folder ({key}={domain!r}); it must be the {key.split('.')[1]} domain's folder")
         if not d.is_dir():
             raise DataLayoutError(f"{d}: missing ({key}={domain!r}); domains present in {root}: {present}")
-    files = discover_domain(root, source, "source") + discover_domain(root, target, "target")
+    if os.path.samefile(root / source, root / target):
+        raise DataLayoutError(f"{root / target}: the same folder as {root / source} (data.source={source!r}, data.target={target!r}; "
+                              "one is a link to the other); the target domain must be its own images")
+    names: dict[str, tuple[str, Path]] = {}
+    files = discover_domain(root, source, "source", names) + discover_domain(root, target, "target", names)
     classes = source_classes(files)
     check_classes(classes, files, root / source, root / target)
     return files, classes

@@ -68,8 +68,15 @@ class DataParams(_Strict):
     def _folder_name(cls, v: str) -> str:
         # Joined to data.root to read and to data/prepared/images/ to write: '/abs', '..' or 'a/b' would
         # read from and write into folders outside both.
-        if v in ("", ".", "..") or "/" in v or "\\" in v:
-            raise ValueError("must be a plain folder name inside data.root (no '/' or '\\', not empty, '.' or '..')")
+        if v in ("", ".", "..") or "/" in v or "\\" in v or "\0" in v:
+            raise ValueError("must be a plain folder name inside data.root (no '/', '\\' or NUL byte, not empty, '.' or '..')")
+        return v
+
+    @field_validator("root")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if "\0" in v:
+            raise ValueError("has a NUL byte (\\0), which no path can hold")
         return v
 
     @model_validator(mode="after")

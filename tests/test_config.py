@@ -93,7 +93,7 @@ def test_unknown_keys_are_rejected_by_name():
 
 
 @pytest.mark.parametrize("key", ["source", "target"])
-@pytest.mark.parametrize("value", ["/home/me/photos", "..", ".", "", "summer/a"])
+@pytest.mark.parametrize("value", ["/home/me/photos", "..", ".", "", "summer/a", "summer\0"])
 def test_domains_are_plain_folder_names(key, value):
     """prepare writes data/prepared/images/<domain>/: an absolute domain, or one with '..', would have it
     write into the user's own folders."""
@@ -103,6 +103,14 @@ def test_domains_are_plain_folder_names(key, value):
         parse_params(raw, build_transforms=False)
     raw["data"].update(source="summer", target="summer")
     with pytest.raises(ParamsError, match="data.source and data.target must differ, both are 'summer'"):
+        parse_params(raw, build_transforms=False)
+
+
+def test_a_data_root_with_a_nul_byte_is_refused_by_name():
+    """Every path function refuses a NUL byte: it passed the params and ended index_raw in a traceback."""
+    raw = _raw()
+    raw["data"].update(dataset="folders", root="/data/photos\0")
+    with pytest.raises(ParamsError, match=re.escape("data.root: has a NUL byte (\\0), which no path can hold")):
         parse_params(raw, build_transforms=False)
 
 
