@@ -10,7 +10,9 @@ is an error that names it.
 """
 from __future__ import annotations
 
+import inspect
 import os
+import re
 from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations asks PyPI for updates on import otherwise
@@ -43,8 +45,11 @@ def _albumentations():
     return albumentations
 
 
-def build_transform(spec: dict[str, Any], *, where: str = "transform"):
-    """One albumentations transform from {name, p, **arguments}, strictly checked."""
+def build_transform(spec: dict[str, Any], *, where: str = "transform", probe_size: int | None = None):
+    """One albumentations transform from {name, p, **arguments}, strictly checked; with `probe_size`,
+    also applied (whatever its `p`) to a few random images of that size, as the classic arms apply
+    it: a transform that builds but cannot run on them (`FDA` without its reference images, a rain
+    drop longer than the image) is refused here, naming its entry, not in the middle of a stage."""
     A = _albumentations()
     spec = dict(spec)
     name = spec.pop("name", None)
@@ -55,10 +60,53 @@ def build_transform(spec: dict[str, Any], *, where: str = "transform"):
         raise ClassicSpecError(f"{where}: {name!r} is not an albumentations image transform (e.g. RandomFog, RandomSnow, GaussianBlur)")
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
     try:
-        return cls(**args, strict=True)
-    except Exception as exc:  # albumentations raises ValueError or pydantic's ValidationError
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ClassicSpecError(f"{where}: {name}: {first}") from None
+        try:
+            transform = cls(**args, strict=True)
+        except TypeError as exc:  # a transform without 2.x's argument checks (ToSepia) takes no `strict`: Python's own check
+            if "'strict'" not in str(exc):
+                raise
+            accepted = [k for k in inspect.signature(cls.__init__).parameters if k != "self"]
+            unknown = sorted(set(args) - set(accepted))
+            if unknown:
+                raise ClassicSpecError(f"{where}: {name}: unknown argument(s) {', '.join(unknown)}; it takes {', '.join(accepted)}") from None
+            transform = cls(**args)
+    except ClassicSpecError:
+        raise
+    except Exception as exc:  # albumentations raises ValueError (with pydantic's text) or TypeError
+        raise ClassicSpecError(f"{where}: {name}: {_why(exc)}") from None
+    if probe_size is not None:
+        _probe(cls, args, name, where, probe_size)
+    return transform
+
+
+def _why(exc: Exception) -> str:
+    """The first line of an error; for pydantic's (albumentations' argument checks, which arrive as the
+    text of a ValueError), each argument it names with its complaint and the value given."""
+    text = str(exc).strip()
+    if re.match(r"\d+ validation errors? for ", text):
+        said, argument = [], None
+        for line in text.splitlines()[1:]:
+            if line and not line.startswith(" "):
+                argument = line.strip()
+            elif line.startswith("  ") and not line.strip().startswith("For further information"):
+                complaint, _, detail = line.strip().partition(" [type=")
+                given = re.search(r"input_value=(.*?), input_type=", detail)
+                said.append(f"{argument}: {complaint}" + (f" (got {given.group(1)})" if given else ""))
+        if said:
+            return "; ".join(said)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _probe(cls, args: dict[str, Any], name: str, where: str, size: int) -> None:
+    import numpy as np
+
+    always = cls(**{**args, "p": 1.0})
+    rng = np.random.default_rng(0)
+    for _ in range(4):  # a few draws of its random parameters
+        try:
+            always(image=rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+        except Exception as exc:  # noqa: BLE001 - whatever it raises, the stage would have died of it
+            raise ClassicSpecError(f"{where}: {name} fails on a {size}x{size} px image (data.image_size): {_why(exc)}") from None
 
 
 def build_pipeline(specs: list[dict[str, Any]], *, seed: int = 0):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, ValidationInfo, field_validator, model_validator
 
 from augment.arms import ARMS, gan_seed_for
 from augment.classic_spec import DEFAULT_TRANSFORMS
@@ -25,6 +26,7 @@ from models.sizes import generator_size_problem, patch_size_problem
 # stage depends on (dvc.yaml). The training settings are built where they are used, with `as_config`.
 
 PARAMS_FILE = "params.yaml"
+MAX_INT = 2**31 - 1  # the largest count, size or seed a params key takes (seeds: numpy's and torch's take it)
 DIGITS_DOMAINS = ("mnist", "optdigits")
 
 
@@ -40,6 +42,14 @@ class _Strict(BaseModel):
     # inf is refused where a field does not ask for it: `gan.cyclegan.lr: inf` passed `gt=0` and
     # turned the weights into NaN at the first step.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _not_absurd(cls, v: Any) -> Any:
+        # No count, size or seed here needs more: `gan.seeds: [10**20]` passed and overflowed in torch.manual_seed.
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+            raise ValueError(f"must be at most {MAX_INT}")
+        return v
 
 
 class DataParams(_Strict):
@@ -93,7 +103,7 @@ class DataParams(_Strict):
 
 class CycleGANParams(_Strict):
     steps: int = Field(800, gt=0)
-    batch_size: int = Field(16, gt=0)
+    batch_size: int = Field(16, gt=0, le=65536)
     generator: Literal["resnet", "unet"] = "unet"
     ngf: int = Field(32, gt=0)
     n_blocks: int = Field(3, ge=0)
@@ -113,7 +123,7 @@ class CycleGANParams(_Strict):
     semantic_threshold: float = Field(1.0, gt=0)
     semantic_lr: float = Field(1e-3, gt=0)
     semantic_width: int = Field(16, gt=0)
-    semantic_batch_size: int = Field(64, gt=1)
+    semantic_batch_size: int = Field(64, gt=1, le=65536)
     semantic_warmup: int = Field(300, ge=0)
     semantic_views: bool = True
     semantic_judge_views: bool = True
@@ -128,7 +138,7 @@ class CycleGANParams(_Strict):
     loss: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
     log_every: int = Field(50, gt=0)
     checkpoint_every: int = Field(200, ge=0)
-    sample_count: int = Field(16, gt=0)
+    sample_count: int = Field(16, gt=0, le=1024)
 
     conditional: ClassVar[bool] = False  # the cgan's generator is told each image's class
 
@@ -158,14 +168,21 @@ def _distinct_non_negative(v: list[int]) -> list[int]:
         raise ValueError("seeds must not repeat")
     if any(s < 0 for s in v):
         raise ValueError("seeds must be >= 0 (numpy's generators take no negative seed)")
+    if any(s > MAX_INT for s in v):
+        raise ValueError(f"seeds must be at most {MAX_INT}")
     return v
+
+
+# Seeds name DVC's stages and output folders (dvc.yaml's foreach), from the text DVC reads: 1.0 or
+# true would run as seed 1 and be named 1.0 or True, so only whole numbers written as such pass.
+Seeds = list[StrictInt]
 
 
 class GanParams(_Strict):
     # The kinds trained (dvc.yaml's train_gan and synthesize matrix), one GAN of each per seed;
     # classifier seed i of a GAN arm learns from GAN seeds[i % len(seeds)].
     kinds: list[Literal["cyclegan", "cgan"]] = Field(default_factory=lambda: ["cyclegan", "cgan"])
-    seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
+    seeds: Seeds = Field(default_factory=lambda: [0, 1], min_length=1)
     cyclegan: CycleGANParams = CycleGANParams()
     cgan: CGANParams = CGANParams()
 
@@ -197,11 +214,11 @@ class ClassicParams(_Strict):
 
 class ClassifierParams(_Strict):
     arms: list[str] = Field(default_factory=lambda: [name for name, arm in ARMS.items() if arm.by_default], min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seeds: Seeds = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     model: Literal["small_cnn"] = "small_cnn"
     width: int = Field(32, gt=0)
     steps: int = Field(300, gt=0)
-    batch_size: int = Field(64, gt=1)
+    batch_size: int = Field(64, gt=1, le=65536)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
 
@@ -223,7 +240,7 @@ class ClassifierParams(_Strict):
 
 
 class EvaluateParams(_Strict):
-    bootstrap_samples: int = Field(2000, ge=100)
+    bootstrap_samples: int = Field(2000, ge=100, le=100_000)  # each resample is an index array of the target test set
     bootstrap_seed: int = Field(0, ge=0)
     validation_fraction: float = Field(0.2, ge=0, lt=1)
     validation_seed: int = Field(0, ge=0)
@@ -231,7 +248,7 @@ class EvaluateParams(_Strict):
 
 class RuntimeParams(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int = Field(0, ge=0)
+    threads: int = Field(0, ge=0, le=1024)
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     compile: Literal["auto"] | bool = "auto"
     launcher: str = Field("python", min_length=1)
@@ -239,7 +256,7 @@ class RuntimeParams(_Strict):
     @field_validator("launcher")
     @classmethod
     def _python_or_torchrun(cls, v: str) -> str:
-        if v.split()[0] not in ("python", "torchrun"):
+        if not v.split() or v.split()[0] not in ("python", "torchrun"):
             raise ValueError("must start with 'python' or 'torchrun' (e.g. 'torchrun --standalone --nproc_per_node=4')")
         return v
 
@@ -287,7 +304,7 @@ class Params(_Strict):
             from augment.classic_spec import build_transform
 
             for i, spec in enumerate(self.classic.transforms):
-                build_transform(spec, where=f"classic.transforms[{i}]")  # raises naming the entry and argument
+                build_transform(spec, where=f"classic.transforms[{i}]", probe_size=self.data.image_size)  # raises naming the entry and argument
         return self
 
     @model_validator(mode="after")
@@ -364,13 +381,22 @@ def set_keys(raw: dict, section: str, items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ParamsError(f"{section}: expected KEY=VALUE, got {item!r}")
-        node[key] = yaml.safe_load(value)
+        node[key] = read_yaml_text(value)
     return raw
 
 
+_BOOL, _INT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int"
+
+
 class _UniqueKeys(yaml.SafeLoader):
-    """PyYAML's safe loader, but a key given twice in one mapping is an error, as it is for DVC: the
-    safe loader keeps the last value, so checks would pass on what `dvc repro` then refuses."""
+    """PyYAML's safe loader, reading as DVC does: a key given twice in one mapping is an error (the
+    safe loader keeps the last value, so checks would pass on what `dvc repro` then refuses), and
+    booleans and integers are YAML 1.2's, DVC's: `010` is ten, not octal eight, and `yes`, `on` and
+    `no` are text. Read the 1.1 way, `gan.seeds: [0, 010]` passed as [0, 8] while DVC named the
+    stages and output folders 10."""
+
+    yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT)]
+                               for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -385,14 +411,33 @@ class _UniqueKeys(yaml.SafeLoader):
                     continue
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node):
+        text = self.construct_scalar(node)
+        base = {"0o": 8, "0x": 16}.get(text[:2].lower(), 10)
+        return int(text[2:] if base != 10 else text, base)
+
+
+_UniqueKeys.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_UniqueKeys.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
+_UniqueKeys.add_constructor(_INT, _UniqueKeys.construct_yaml_int)
+
+
+def read_yaml_text(text: str) -> object:
+    """YAML text read as `read_yaml` reads a file (a `-S` value too)."""
+    return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader
+
 
 def read_yaml(path: str | Path, missing: str) -> object:
     """A YAML file's content; a missing or malformed file (a key given twice too) is a ParamsError naming it."""
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: {missing}")
+    data = path.read_bytes()
     try:
-        return yaml.load(path.read_text(), Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader
+        return read_yaml_text(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParamsError(f"{path}: not UTF-8 text (line {line}, byte {data[exc.start]:#04x}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
 
@@ -403,4 +448,31 @@ def load_params(path: str | Path = PARAMS_FILE, *, build_transforms: bool = True
     `classic`): they run after `prepare` and the flow's own check, which build every transform, and
     each classic arm's stage builds them again before it trains."""
     raw = read_yaml(path, "not found; run from the project root or pass the params file")
-    return parse_params(raw, str(path), build_transforms=build_transforms)
+    params = parse_params(raw, str(path), build_transforms=build_transforms)
+    _has_what_dvc_reads(raw, Path(path))
+    return params
+
+
+def _has_what_dvc_reads(raw: dict, path: Path) -> None:
+    """A key the dvc.yaml beside `path` interpolates (`${runtime.launcher}`) must be in the file
+    itself: DVC reads it from there, so the default it would otherwise take here is not DVC's, and
+    `dvc repro` stopped at "Could not find 'runtime.launcher'" after the check passed."""
+    dvc_yaml = path.parent / "dvc.yaml"
+    if not dvc_yaml.is_file():
+        return
+    for key in sorted(set(re.findall(r"\$\{\s*([A-Za-z_][\w.]*)\s*\}", dvc_yaml.read_text(errors="replace")))):
+        if key.startswith("item."):
+            continue
+        node = raw
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ParamsError(f"{path}: {key}: missing; {dvc_yaml.name} reads it from this file (the default: "
+                                  f"{_default_of(key)!r}); add it back")
+            node = node[part]
+
+
+def _default_of(key: str) -> Any:
+    defaults = Params.model_construct().model_dump()  # the defaults, without building the classic transforms
+    for part in key.split("."):
+        defaults = defaults.get(part) if isinstance(defaults, dict) else None
+    return defaults

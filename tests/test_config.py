@@ -1,5 +1,6 @@
 """params.yaml: typed, strict, and its errors name the key."""
 import re
+import shutil
 
 import pytest
 import yaml
@@ -273,3 +274,58 @@ def test_the_preset_command_checks_the_preset_before_printing_it(tmp_path):
     good = subprocess.run([sys.executable, "-m", "pipelines.cli", "preset", str(REPO / "presets/rgb32.yaml")], cwd=REPO,
                           capture_output=True, text=True)
     assert good.returncode == 0 and "-S data.image_size=32" in good.stdout
+
+
+def test_the_params_file_is_read_as_dvc_reads_it(tmp_path):
+    """YAML 1.2, as DVC: `010` is ten (PyYAML's 1.1 read eight while DVC named the stages 10), `yes`
+    is text (it passed as a step count of 1); seeds are whole numbers as written (0.0 and true ran
+    as seeds 0 and 1 but named DVC's stages and folders 0.0 and True)."""
+    from pipelines.config import read_yaml_text
+
+    assert read_yaml_text("a: [010, 0o17, 0x1f, -3]\nb: yes\nc: on\nd: true\ne: 1.5") == {"a": [10, 15, 31, -3], "b": "yes", "c": "on",
+                                                                                          "d": True, "e": 1.5}
+    for key, value, message in [("gan.seeds", "[0.0, 1.0]", r"gan\.seeds\.0: Input should be a valid integer \(got 0\.0\)"),
+                                ("gan.seeds", "[false, true]", r"gan\.seeds\.0: Input should be a valid integer \(got False\)"),
+                                ("classifier.seeds", "[0, 100000000000000000000]", r"classifier\.seeds: seeds must be at most 2147483647"),
+                                ("gan.cyclegan.steps", "yes", r"gan\.cyclegan\.steps: Input should be a valid integer.*\(got 'yes'\)"),
+                                ("gan.cyclegan.steps", "100000000000000000000", r"gan\.cyclegan\.steps: must be at most 2147483647"),
+                                ("runtime.threads", "100000", r"runtime\.threads: Input should be less than or equal to 1024"),
+                                ("evaluate.bootstrap_samples", "10000000", r"evaluate\.bootstrap_samples: Input should be less than or equal"),
+                                ("runtime.launcher", "'   '", r"runtime\.launcher: must start with 'python' or 'torchrun'")]:
+        parts = key.split(".")  # a file of this key alone: the others take their defaults
+        (tmp_path / "params.yaml").write_text("".join(f"{'  ' * i}{part}:\n" for i, part in enumerate(parts[:-1]))
+                                              + f"{'  ' * (len(parts) - 1)}{parts[-1]}: {value}\n")
+        with pytest.raises(ParamsError, match=message):
+            load_params(tmp_path / "params.yaml", build_transforms=False)
+
+
+def test_a_params_file_that_is_not_utf8_or_lacks_a_key_dvc_yaml_reads_is_named(tmp_path):
+    """Not UTF-8: a UnicodeDecodeError traceback. A key dvc.yaml interpolates (runtime.launcher)
+    left out: the check passed on its default, then `dvc repro` stopped at "Could not find"."""
+    text = (REPO / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_bytes(b"# caf\xe9\n" + text.encode())
+    with pytest.raises(ParamsError, match=re.escape(f"{tmp_path / 'params.yaml'}: not UTF-8 text (line 1, byte 0xe9); save it as UTF-8")):
+        load_params(tmp_path / "params.yaml", build_transforms=False)
+    (tmp_path / "params.yaml").write_text(text.replace("launcher:", "launched:"))
+    (tmp_path / "params.yaml").write_text(re.sub(r"(?m)^  launched:.*\n", "", (tmp_path / "params.yaml").read_text()))
+    load_params(tmp_path / "params.yaml", build_transforms=False)  # no dvc.yaml beside it: its defaults stand
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    with pytest.raises(ParamsError, match=re.escape("runtime.launcher: missing; dvc.yaml reads it from this file (the default: 'python')")):
+        load_params(tmp_path / "params.yaml", build_transforms=False)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"name": "FDA", "p": 0.5}, r"FDA fails on a 16x16 px image \(data\.image_size\): FDA requires \['fda_metadata'\]"),
+    ({"name": "RandomRain", "p": 0.1, "drop_length": 100, "drop_width": 50}, r"RandomRain fails on a 16x16 px image"),
+    ({"name": "RandomGamma", "p": 2}, r"RandomGamma: p: Input should be less than or equal to 1 \(got 2\)$"),
+    ({"name": "ToSepia", "strength": 1}, r"ToSepia: .*'strength'"),
+])
+def test_a_classic_transform_that_builds_but_cannot_run_or_a_bad_argument_is_named(spec, message):
+    """FDA and an oversized rain drop built, passed the check and crashed the classic arm's stage; an
+    argument's bad value was "1 validation error for InitSchema", with no argument named."""
+    raw = _raw()
+    raw["classic"]["transforms"] = [spec]
+    with pytest.raises(ParamsError, match=r"params\.yaml: classic\.transforms\[0\]: " + message):
+        parse_params(raw)
+    raw["classic"]["transforms"] = [{"name": "ToSepia", "p": 0.5}]  # a transform without 2.x's argument checks still builds
+    parse_params(raw)
