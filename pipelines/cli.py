@@ -87,15 +87,34 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     from pipelines.workspace import repo_root
 
     _only_the_repos_params(args)
-    overrides = [o for p in args.preset or [] for o in preset_overrides(p)] + (args.set or [])
-    described = " and ".join([f"--preset {p}" for p in args.preset or []] + ([as_set_values(args.set)] if args.set else []))
     params = Path(args.repo) / args.params
+    overrides = [o for p in args.preset or [] for o in preset_overrides(p, params)] + (args.set or [])
+    described = " and ".join([f"--preset {p}" for p in args.preset or []] + ([as_set_values(args.set)] if args.set else []))
     checked = check_overrides(params, overrides, described=described) if overrides else load_params(params)
+    if getattr(args, "in_place", True):  # an isolated run reads HEAD's
+        _check_pipeline_file(repo_root(args.repo) / "dvc.yaml")
     if not args.stage and (getattr(args, "in_place", True) or Path(checked.data.root).is_absolute()):  # `demo` runs in place
         root = repo_root(args.repo)
         check_data_root(root, root, checked.data)
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
             "jobs": args.jobs}
+
+
+def _check_pipeline_file(dvc_yaml: Path) -> None:
+    """dvc.yaml there and YAML, before a Prefect server starts: without it a run in place ended
+    "Completed" with no stage run, or in DVC's traceback."""
+    import yaml
+
+    from pipelines.config import ParamsError
+
+    if not dvc_yaml.is_file():
+        raise ParamsError(f"{dvc_yaml}: not found; it defines the pipeline's stages (restore it: git checkout -- dvc.yaml)")
+    try:
+        stages = yaml.load(dvc_yaml.read_text(), Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader)  # noqa: S506
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ParamsError(f"{dvc_yaml}: not valid YAML: {exc}") from None
+    if not isinstance(stages, dict) or not isinstance(stages.get("stages"), dict):
+        raise ParamsError(f"{dvc_yaml}: has no 'stages' mapping; it defines the pipeline's stages (restore it: git checkout -- dvc.yaml)")
 
 
 @contextlib.contextmanager
@@ -195,9 +214,9 @@ def _check_data(args: argparse.Namespace) -> int:
 def _preset(args: argparse.Namespace) -> int:
     from pipelines.presets import check_overrides, preset_overrides
 
-    overrides = preset_overrides(args.file)
-    # checked as `run --preset` checks it: a misspelt key stops here, by name
-    check_overrides(Path(args.repo) / args.params, overrides, described=f"preset {args.file}")
+    params = Path(args.repo) / args.params
+    overrides = preset_overrides(args.file, params)  # checked as `run --preset` checks it: a misspelt key stops here, by name
+    check_overrides(params, overrides, described=f"preset {args.file}")
     print(" ".join(f"-S {o}" for o in overrides))
     return 0
 

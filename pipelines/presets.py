@@ -33,11 +33,18 @@ def _flatten(node: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def preset_overrides(path: str | Path) -> list[str]:
+def preset_overrides(path: str | Path, params: Path | None = None) -> list[str]:
+    """A preset file as `-S` values; with `params`, a key that file lacks is refused naming the preset."""
     raw = read_yaml(path, "preset not found")
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: a preset is a mapping of params.yaml sections, got {type(raw).__name__}")
-    return _flatten(raw)
+    overrides = _flatten(raw)
+    if params is not None:
+        known = read_yaml(params, "not found")
+        problems = [why.replace("-S ", f"{path}: ", 1) for o in overrides if (why := _unknown_key(known, o))]
+        if problems:
+            raise ParamsError("\n".join(problems))
+    return overrides
 
 
 def _keys(node: object, prefix: str = "") -> list[str]:

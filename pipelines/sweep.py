@@ -72,7 +72,11 @@ def _terminate_as_interrupt(received: list[int]) -> Iterator[None]:
 def parse_spec(spec: str) -> tuple[str, list[str]]:
     """`key=v1,v2,...` -> (key, [v1, v2, ...])."""
     key, sep, values = spec.partition("=")
-    items = [v.strip() for v in values.split(",") if v.strip()]
+    items = [v.strip() for v in values.split(",")]
+    if sep and key and "" in items and values.strip():  # `12,,16` or `12,16,`: a value left out by mistake, not skipped
+        raise ParamsError(f"sweep {spec!r}: value {items.index('') + 1} of {len(items)} is empty; give each value between the commas")
+    if len(set(items)) != len(items):
+        raise ParamsError(f"sweep {spec!r}: {sorted({v for v in items if items.count(v) > 1})} given twice; each value runs once")
     if not sep or not key or len(items) < 2:
         raise ParamsError(f"sweep {spec!r}: expected KEY=V1,V2[,...] with at least two values, e.g. mix.synthetic_fraction=0.25,0.5,0.75")
     return key.strip(), items

@@ -345,7 +345,8 @@ def test_a_second_run_in_place_stops_at_once_naming_the_first_and_a_killed_one_l
     from pipelines.workspace import in_use
 
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    for name in ("params.yaml", "dvc.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
     holder = _hold_workspace(tmp_path, "domain-augment demo")
     try:
         assert in_use(tmp_path)
@@ -535,3 +536,26 @@ def _cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+@pytest.mark.parametrize("damage", ["missing", "broken"])
+def test_a_run_in_place_without_a_readable_dvc_yaml_stops_naming_it(tmp_path, damage):
+    """Without dvc.yaml a run in place ended "Completed" with no stage run; a broken one ended in
+    DVC's and ruamel's tracebacks after a Prefect server had started."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    if damage == "broken":
+        (tmp_path / "dvc.yaml").write_text("stages:\n  code:\n    cmd: [\n")
+    proc = _cli(tmp_path, "run", "--in-place")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    said = {"missing": "not found; it defines the pipeline's stages", "broken": "not valid YAML"}[damage]
+    assert proc.stderr.startswith(f"error: {tmp_path / 'dvc.yaml'}: {said}"), proc.stderr[-2000:]
+
+
+def test_a_preset_with_a_key_params_yaml_lacks_is_named(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "mine.yaml").write_text("data:\n  sourse: summer\n")
+    for command in (["run", "--preset", "mine.yaml"], ["preset", "mine.yaml"]):
+        proc = _cli(tmp_path, *command)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert proc.stderr.strip() == "error: mine.yaml: data.sourse=summer: unknown key 'data.sourse' (params.yaml has none); did you mean data.source?"

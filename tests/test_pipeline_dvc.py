@@ -505,3 +505,24 @@ def test_a_stage_killed_at_a_random_point_then_repro_gives_the_uninterrupted_out
         dvc("repro", cwd=repo)
         assert pending(repo) == {}, stage
         assert _data_digest(repo) == before, f"{stage}: killed and re-run, the outputs differ from the uninterrupted run's"
+
+
+def test_a_checkpoint_whose_contents_are_not_a_checkpoint_is_ignored_not_fatal(tmp_path, capsys):
+    """A file that loads but holds something else (a list; a dict without the networks; a step past
+    the run's end) ended the GAN stage in a traceback, or in a missing-folder error naming no checkpoint."""
+    import torch
+
+    from pipelines.stages.train_gan import _resumable
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    good = {"fingerprint": "f", "models": {}, "step": 10, "history": [], "rng": None}
+    for blob, why in [([1, 2], "made with other params or data"), ({**good, "models": None} | {"step": 10**6}, "not a checkpoint of this stage's 40 steps"),
+                      ({k: v for k, v in good.items() if k != "models"}, "not a checkpoint of this stage's 40 steps")]:
+        torch.save(blob, ckpt / "checkpoint.pt")
+        assert _resumable(ckpt, "f", "train_gan@cyclegan-0", 40) == (None, None)
+        said = capsys.readouterr().out
+        assert said.startswith(f"train_gan@cyclegan-0: ignoring {ckpt / 'checkpoint.pt'}, ") and why in said, said
+    torch.save(good, ckpt / "checkpoint.pt")
+    resumed, found = _resumable(ckpt, "f", "train_gan@cyclegan-0", 40)
+    assert found == (ckpt / "checkpoint.pt").resolve() and resumed["step"] == 10

@@ -20,6 +20,11 @@ def test_sweep_spec_is_parsed_and_a_bad_one_named():
     for bad in ("mix.synthetic_fraction", "mix.synthetic_fraction=0.5", "=1,2"):
         with pytest.raises(ParamsError, match="expected KEY=V1,V2"):
             parse_spec(bad)
+    # a value left out or given twice was dropped or run once without a word
+    with pytest.raises(ParamsError, match=r"value 2 of 3 is empty"):
+        parse_spec("data.image_size=12,,16")
+    with pytest.raises(ParamsError, match=r"\['12'\] given twice"):
+        parse_spec("data.image_size=12,16,12")
 
 
 def test_data_tracked_by_dvc_is_not_counted_among_the_stages_the_cache_lacks(tmp_path):

@@ -59,12 +59,16 @@ def _fingerprint(cfg, prepared_dir: Path, labels_file: Path) -> str:
     return h.hexdigest()
 
 
-def _resumable(ckpt_dir: Path, fingerprint: str, name: str) -> tuple[dict | None, Path | None]:
+CHECKPOINT_KEYS = {"models", "step", "history", "rng", "fingerprint"}  # what every checkpoint holds (augment/cyclegan.py)
+
+
+def _resumable(ckpt_dir: Path, fingerprint: str, name: str, steps: int) -> tuple[dict | None, Path | None]:
     """The checkpoint to resume from and its path, or (None, None). Its own folder first; then, for a
     checkpoint folder given relative to the checkout, the same folder in the main checkout and in
     every run worktree (`domain-augment run` works in a new worktree each time: an interrupted run's
     GAN is picked up by the next run, in place or isolated), the furthest one made with this
-    fingerprint. Any other is ignored, and said so when it is this stage's own."""
+    fingerprint. Any other is ignored, and said so when it is this stage's own; so is one whose
+    contents are not a checkpoint of `steps` steps (a file edited or written by something else)."""
     own = (ckpt_dir / "checkpoint.pt").resolve()
     places = sibling_copies(ckpt_dir / "checkpoint.pt", Path.cwd()) if not ckpt_dir.is_absolute() else [own]
     best: tuple[dict | None, Path | None] = (None, None)
@@ -75,9 +79,14 @@ def _resumable(ckpt_dir: Path, fingerprint: str, name: str) -> tuple[dict | None
             if path == own:
                 print(f"{name}: ignoring {ckpt_dir / 'checkpoint.pt'}, it cannot be read ({type(exc).__name__})", flush=True)
             continue
-        if blob.get("fingerprint") != fingerprint:
+        if not isinstance(blob, dict) or blob.get("fingerprint") != fingerprint:
             if path == own:
                 print(f"{name}: ignoring {ckpt_dir / 'checkpoint.pt'}, it was made with other params or data", flush=True)
+            continue
+        if not (CHECKPOINT_KEYS <= blob.keys() and isinstance(blob["step"], int) and 0 <= blob["step"] <= steps):
+            if path == own:
+                print(f"{name}: ignoring {ckpt_dir / 'checkpoint.pt'}, its contents are not a checkpoint of this stage's "
+                      f"{steps} steps", flush=True)
             continue
         if path == own:
             return blob, path  # its own: nothing to copy
@@ -113,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ckpt_dir = args.checkpoint_dir or out.with_name(out.name + ".checkpoint")
     ckpt_path = ckpt_dir / "checkpoint.pt"
-    resume, found = _resumable(ckpt_dir, fingerprint, name)
+    resume, found = _resumable(ckpt_dir, fingerprint, name, cfg.steps)
     if rank == 0:
         if found is None or found != ckpt_path.resolve():
             shutil.rmtree(ckpt_dir, ignore_errors=True)  # never mix two runs' curves or weights
