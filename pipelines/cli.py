@@ -84,15 +84,17 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     from pipelines.config import load_params
     from pipelines.flows import check_data_root
     from pipelines.presets import as_set_values, check_overrides, preset_overrides
-    from pipelines.workspace import repo_root
+    from pipelines.workspace import check_head, repo_root
 
     _only_the_repos_params(args)
     params = Path(args.repo) / args.params
     overrides = [o for p in args.preset or [] for o in preset_overrides(p, params)] + (args.set or [])
     described = " and ".join([f"--preset {p}" for p in args.preset or []] + ([as_set_values(args.set)] if args.set else []))
     checked = check_overrides(params, overrides, described=described) if overrides else load_params(params)
-    if getattr(args, "in_place", True):  # an isolated run reads HEAD's
+    if getattr(args, "in_place", True):
         _check_pipeline_file(repo_root(args.repo) / "dvc.yaml")
+    else:  # an isolated run reads HEAD's
+        check_head(repo_root(args.repo))
     if not args.stage and (getattr(args, "in_place", True) or Path(checked.data.root).is_absolute()):  # `demo` runs in place
         root = repo_root(args.repo)
         check_data_root(root, root, checked.data)

@@ -166,12 +166,27 @@ def check_stage_locks(workdir: Path) -> None:
                          "anew: it holds only the locks of commands running now) and run again.")
 
 
-def create_run_worktree(root: Path, name: str, *, log: Callable[[str], None] = print) -> Path:
-    """A detached worktree of HEAD at <root>/.dvc/tmp/runs/<name>, using root's DVC cache."""
+# What a worktree of HEAD needs to run the pipeline, with how to get it there.
+HEAD_NEEDS = {"dvc.yaml": "git add dvc.yaml", "params.yaml": "git add params.yaml", ".dvc/config": "dvc init, then git add .dvc"}
+
+
+def check_head(root: Path) -> None:
+    """WorkspaceError unless HEAD holds what a run in a worktree of it needs: without DVC's own folder
+    committed, the run ended in a FileNotFoundError traceback inside the flow."""
     try:
         _git(["rev-parse", "--verify", "HEAD"], root)
     except WorkspaceError:
         raise WorkspaceError(f"{root}: the repository has no commit yet; commit the project before scheduling runs") from None
+    lacking = [f for f in HEAD_NEEDS if subprocess.run(["git", "cat-file", "-e", f"HEAD:{f}"], cwd=root, capture_output=True).returncode]
+    if lacking:
+        fix = "; ".join(HEAD_NEEDS[f] for f in lacking)
+        raise WorkspaceError(f"{root}: HEAD has no {', '.join(lacking)}; a run works in a worktree of HEAD, so commit "
+                             f"{'them' if len(lacking) > 1 else 'it'} ({fix}; git commit), or run with --in-place")
+
+
+def create_run_worktree(root: Path, name: str, *, log: Callable[[str], None] = print) -> Path:
+    """A detached worktree of HEAD at <root>/.dvc/tmp/runs/<name>, using root's DVC cache."""
+    check_head(root)
     path = root / RUNS_DIR / name
     with git_lock(root, purpose=f"create worktree {name}", log=log):
         if path.exists():

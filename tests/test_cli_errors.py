@@ -559,3 +559,18 @@ def test_a_preset_with_a_key_params_yaml_lacks_is_named(tmp_path):
         proc = _cli(tmp_path, *command)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
         assert proc.stderr.strip() == "error: mine.yaml: data.sourse=summer: unknown key 'data.sourse' (params.yaml has none); did you mean data.source?"
+
+
+def test_an_isolated_run_stops_naming_what_head_lacks(tmp_path):
+    """A repository whose HEAD has no DVC folder (dvc init never committed) ended the run in a
+    FileNotFoundError traceback inside the flow, after a Prefect server had started."""
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    subprocess.run(["git", "add", "params.yaml"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "commit", "-qm", "params"], cwd=tmp_path, check=True, env=env())
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")  # there, but not committed
+    proc = _cli(tmp_path, "run")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip() == (f"error: {tmp_path}: HEAD has no dvc.yaml, .dvc/config; a run works in a worktree of HEAD, so commit "
+                                   "them (git add dvc.yaml; dvc init, then git add .dvc; git commit), or run with --in-place")
+    assert "prefect" not in (proc.stdout + proc.stderr).lower() and not (tmp_path / ".dvc").exists()
