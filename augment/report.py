@@ -216,8 +216,9 @@ def report_warnings(metrics: dict) -> list[str]:
     stuck = {arm: t["majority_prediction_share"] for arm, t in metrics["target_test"].items()
              if t.get("majority_prediction_share", 0) >= DEGENERATE_SHARE}
     tested = list((split.get("target_test_per_class") or {}).values())
-    if tested and max(tested) >= DEGENERATE_SHARE * sum(tested):  # the test set itself is (nearly) one class: reading it so is right
-        stuck = {}
+    if tested and max(tested) >= DEGENERATE_SHARE * sum(tested):  # the test set itself is (nearly) one class: reading it so is right,
+        largest_share = max(tested) / sum(tested)  # reading it as another class is not (its accuracy then stays far below that share)
+        stuck = {arm: share for arm, share in stuck.items() if metrics["target_test"][arm]["accuracy"]["mean"] < largest_share / 2}
     if stuck:
         shares = ", ".join(f"{arm} ({share:.0%})" for arm, share in stuck.items())
         out.append(f"Degenerate classifiers: {shares} give one class to at least {DEGENERATE_SHARE:.0%} of the target test images. "
@@ -233,7 +234,8 @@ def report_warnings(metrics: dict) -> list[str]:
                    f"not how far it is ahead of a {BASELINE} classifier that works there.")
     out += reference_warnings(metrics)
     own = metrics.get("gan_reference", {}).get("target_spread_ratio")
-    floor = COLLAPSE_RATIO * min(1.0, own) if own else COLLAPSE_RATIO  # a low-contrast target brings faithful translations low too
+    # A low-contrast target brings faithful translations low too; one whose images are all alike (own 0) leaves no floor.
+    floor = COLLAPSE_RATIO * min(1.0, own) if own is not None else COLLAPSE_RATIO
     for gan, g in metrics.get("gan", {}).items():
         ratios = {s: q["diversity_ratio"] for s, q in g.get("per_seed", {}).items() if "diversity_ratio" in q} or (
             {"": g["diversity_ratio"]} if "diversity_ratio" in g else {})

@@ -48,6 +48,10 @@ def test_both_reports_warn_of_a_collapsed_gan_and_show_its_diversity():
     faint["gan"]["cyclegan"]["per_seed"]["0"]["diversity_ratio"] = 0.01
     for report in _both(faint):
         assert "Collapsed GAN: cyclegan" in report and "GAN seed 0: 0.010; below 0.030, 0.2 of the 0.149 at which" in report
+    # a target whose images are all one image (its own spread 0): translating everything to it is right, not a collapse
+    faint["gan_reference"]["target_spread_ratio"] = 0.0
+    for report in _both(faint):
+        assert "Collapsed GAN" not in report
 
 
 def test_both_reports_name_the_arms_whose_predictions_collapse_to_one_class():
@@ -57,8 +61,14 @@ def test_both_reports_name_the_arms_whose_predictions_collapse_to_one_class():
         assert "Degenerate classifiers" not in report
     one_class = _metrics(share=1.0)
     one_class["run"]["target_split"] = {"target_val": 2, "target_test": 200, "target_test_per_class": {"a": 200, "b": 0, "c": 0, "d": 0}}
+    right = {"mean": 1.0, "ci95": [1.0, 1.0], "per_seed": [1.0]}
+    for arm in one_class["target_test"].values():
+        arm["accuracy"] = right
     for report in _both(one_class):  # every test image is of one class: reading them all so is right, not degenerate
         assert "Degenerate classifiers" not in report and "No target test images of 3 of the 4 classes" in report
+    one_class["target_test"]["cyclegan"] = {**one_class["target_test"]["cyclegan"], "accuracy": {**STAT, "mean": 0.0}}
+    for report in _both(one_class):  # reading them all as another class is degenerate still (accuracy 0: the warning was lost)
+        assert "Degenerate classifiers: cyclegan (100%)" in report
 
 
 def test_both_reports_score_no_translation_beside_the_gans_and_warn_of_a_gan_that_does_worse():
