@@ -65,6 +65,16 @@ def test_no_shift_says_so_and_names_no_arm_to_use():
     assert "gap_closed" not in m["answer"]["oracle"]
 
 
+def test_an_oracle_that_learned_nothing_where_the_source_classifier_drops_is_no_sign_of_no_shift():
+    """A flat target: source_only read its own domain at 1.0 and the target at chance, the oracle at
+    chance too, and the answer said "No measurable domain shift"."""
+    m = _run({"source_only": (0.25, 0.25), "classic": (0.25, 0.25), "oracle": (0.25, 0.25)})
+    m["source_test"]["source_only"]["accuracy"]["mean"] = 1.0
+    text = "\n".join(answer_lines(m))
+    assert "**The oracle did not learn the target domain.**" in text and "No measurable domain shift" not in text
+    assert "source_only reads its own domain at 1.000 and the target at 0.2" in text
+
+
 def test_the_arm_target_val_picks_is_the_answer_even_when_another_wins_on_test():
     """Choosing by the test figures would report the luckiest arm: target_val chooses, target_test measures."""
     m = _run({"source_only": (0.4, 0.4), "classic": (0.75, 0.70), "cyclegan": (0.60, 0.78)})
