@@ -159,7 +159,10 @@ def answer_lines(metrics: dict) -> list[str]:
             seen = ""
         lines.append(f"With a few target labels{seen}: " + "; ".join(f"{a} {signed(benefit[a])}" for a in few["ranked"]) + ".")
     if "oracle" in benefit and oracle.get("verdict") == "helped":
-        lines.append(f"With every target train label (the upper bound): oracle {signed(benefit['oracle'])}.")
+        few = metrics["run"].get("target_labels") or {}
+        same = few and all(few["available_per_class"].get(c) and n == few["available_per_class"][c] for c, n in few["used_per_class"].items())
+        bound = "the same labels the few-label arms saw, so no upper bound here" if same else "the upper bound"
+        lines.append(f"With every target train label ({bound}): oracle {signed(benefit['oracle'])}.")
     return lines
 
 

@@ -182,6 +182,22 @@ def arm_descriptions(few_labels: dict | None = None) -> dict[str, str]:
     return out
 
 
+def capped_labels_warning(few_labels: dict | None) -> str | None:
+    """When the arms that see a few target labels saw every labeled target train image of some class
+    (data.target_labels_per_class asked for at least as many): there the oracle saw nothing more."""
+    if not few_labels:
+        return None
+    used, available = few_labels["used_per_class"], few_labels["available_per_class"]
+    capped = [c for c in used if available.get(c) and used[c] == available[c]]
+    if not capped:
+        return None
+    every = len(capped) == len(used)
+    return (f"Few labels are all labels: the arms that see a few target labels saw every labeled target train image of "
+            + ("every class" if every else listed(capped)) + f" ({_labels_text({c: used[c] for c in capped})}), the very labels "
+            "the oracle sees" + (": the oracle is no upper bound on what more target labels would give, and target_few's "
+                                 "figure is the oracle's data at another mix." if every else " there."))
+
+
 def judge_note(gans: dict) -> str:
     """Whose features judged the GANs, and what FID/KID are worth when that classifier never saw a target label."""
     g = next(iter(gans.values()))
@@ -208,6 +224,7 @@ def report_warnings(metrics: dict) -> list[str]:
     split = metrics["run"].get("target_split", {})
     out += [w for w in (absent_classes_warning(split), small_test_warning(split)) if w]
     out += few_train_images_warnings(metrics["run"].get("train_data", {}))
+    out += [w for w in [capped_labels_warning(metrics["run"].get("target_labels"))] if w]
     out += data_files_warnings(metrics["run"].get("data_files", {}))
     moved = {gan: g["pseudo_moved"] for gan, g in metrics.get("gan", {}).items() if "pseudo_moved" in g}
     shifted = label_shift_warning(metrics["run"].get("train_data", {}).get("source_train_per_class", {}),

@@ -175,6 +175,20 @@ def test_both_reports_say_how_many_target_labels_target_few_really_saw():
     partly = arm_descriptions({"used_per_class": {"a": 10, "b": 4}, "available_per_class": {"a": 30, "b": 4}})
     assert "labeled target images (a: 10, b: 4)" in partly["target_few"] and "every labeled target train image of b" in partly["target_few"]
     assert partly["oracle"] == arm_descriptions()["oracle"] == "all labeled target train (upper bound)"
+    # the warnings say it too (the few-labels stage's warning reached only its own log), and the answer no longer calls
+    # that oracle the upper bound
+    all_of_them = _metrics(arms=("source_only", "target_few", "oracle"))
+    all_of_them["run"]["target_labels"] = {"used_per_class": {"a": 4, "b": 4}, "available_per_class": {"a": 4, "b": 4}}
+    all_of_them["answer"] = {"chosen_on": "target_val", "oracle": {"verdict": "helped"}}
+    all_of_them["benefit"]["oracle"] = {"accuracy_delta": {"mean": 0.5, "ci95": [0.4, 0.6]}}
+    for report in _both(all_of_them, arms_info=arm_descriptions(all_of_them["run"]["target_labels"])):
+        assert "Few labels are all labels: the arms that see a few target labels saw every labeled target train image of every " \
+               "class (4 labeled target images per class), the very labels the oracle sees: the oracle is no upper bound" in report
+        assert "With every target train label (the same labels the few-label arms saw, so no upper bound here)" in report
+    all_of_them["run"]["target_labels"]["available_per_class"]["a"] = 30
+    for report in _both(all_of_them):
+        assert "saw every labeled target train image of b (4 labeled target images per class), the very labels the oracle sees there" in report
+        assert "With every target train label (the upper bound)" in report
     gap = arm_descriptions({"used_per_class": {"a": 10, "b": 0, "c": 3}, "available_per_class": {"a": 30, "b": 0, "c": 3}})
     assert gap["target_few"].endswith("; every labeled target train image of c")  # b's none is no cap
     assert gap["oracle"].endswith("the labeled target train has no image of b, so no arm saw a target label of it and the oracle is "
