@@ -113,6 +113,11 @@ def answer_lines(metrics: dict) -> list[str]:
              f"chosen and measured on the same {split.get('target_test', '?')} target_test images, none being held out as target_val "
              "(evaluate.validation_fraction), so its figure is somewhat optimistic")
     lines = []
+    from augment.report import SMALL_TEST  # the reports' own threshold (augment.report imports this module)
+
+    if split.get("target_test") is not None and split["target_test"] < SMALL_TEST:
+        lines.append(f"**A hint, not a measurement:** what follows rests on {split['target_test']} target test images (see the "
+                     "warning \"Small target test set\"); the arm it names, and any lead it finds, may not hold on more images.")
     oracle = ans.get("oracle", {})
     at_home = metrics.get("source_test", {}).get(BASELINE, {}).get("accuracy", {}).get("mean")
     if oracle and oracle["verdict"] != "helped" and at_home is not None and at_home - acc[BASELINE] > SHIFT_SEEN:

@@ -75,6 +75,16 @@ def test_an_oracle_that_learned_nothing_where_the_source_classifier_drops_is_no_
     assert "source_only reads its own domain at 1.000 and the target at 0.2" in text
 
 
+def test_an_answer_on_a_handful_of_test_images_says_it_is_a_hint_first():
+    """On 4-5 target test images the answer named an arm "ahead of the runner-up" with nothing beside it
+    but the separate small-test-set warning."""
+    m = _run({"source_only": (0.4, 0.4), "classic": (0.55, 0.55), "cyclegan": (0.8, 0.8)})
+    assert not any("A hint, not a measurement" in line for line in answer_lines(m))
+    m["run"]["target_split"]["target_test"] = 5
+    lines = answer_lines(m)
+    assert lines[0].startswith("**A hint, not a measurement:** what follows rests on 5 target test images") and "use cyclegan" in lines[1]
+
+
 def test_the_arm_target_val_picks_is_the_answer_even_when_another_wins_on_test():
     """Choosing by the test figures would report the luckiest arm: target_val chooses, target_test measures."""
     m = _run({"source_only": (0.4, 0.4), "classic": (0.75, 0.70), "cyclegan": (0.60, 0.78)})
