@@ -449,14 +449,15 @@ def load_params(path: str | Path = PARAMS_FILE, *, build_transforms: bool = True
     each classic arm's stage builds them again before it trains."""
     raw = read_yaml(path, "not found; run from the project root or pass the params file")
     params = parse_params(raw, str(path), build_transforms=build_transforms)
-    _has_what_dvc_reads(raw, Path(path))
+    has_what_dvc_reads(raw, Path(path))
     return params
 
 
-def _has_what_dvc_reads(raw: dict, path: Path) -> None:
-    """A key the dvc.yaml beside `path` interpolates (`${runtime.launcher}`) must be in the file
-    itself: DVC reads it from there, so the default it would otherwise take here is not DVC's, and
-    `dvc repro` stopped at "Could not find 'runtime.launcher'" after the check passed."""
+def has_what_dvc_reads(raw: dict, path: Path, source: str | None = None) -> None:
+    """A key the dvc.yaml beside `path` interpolates (`${runtime.launcher}`) must be in `raw`, that
+    file's content (with any -S values applied; `source` names it so in the message): DVC reads it
+    from there, so the default it would otherwise take here is not DVC's, and `dvc repro` stopped at
+    "Could not find 'runtime.launcher'" after the check passed."""
     dvc_yaml = path.parent / "dvc.yaml"
     if not dvc_yaml.is_file():
         return
@@ -466,7 +467,7 @@ def _has_what_dvc_reads(raw: dict, path: Path) -> None:
         node = raw
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
-                raise ParamsError(f"{path}: {key}: missing; {dvc_yaml.name} reads it from this file (the default: "
+                raise ParamsError(f"{source or path}: {key}: missing; {dvc_yaml.name} reads it from this file (the default: "
                                   f"{_default_of(key)!r}); add it back")
             node = node[part]
 

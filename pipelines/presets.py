@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.config import Params, ParamsError, read_yaml
+from pipelines.config import Params, ParamsError, has_what_dvc_reads, read_yaml
 
 
 def _value(v: object) -> str:
@@ -121,4 +121,6 @@ def check_overrides(params: Path, overrides: list[str], *, into: Path | None = N
         detail = str(exc).split(": not valid YAML: ", 1)[-1].replace(str(into), params.name).replace("\n", " ")
         raise ParamsError(f"{label}: DVC's writer of -S values turned {params.name} into YAML that does not parse ({detail}); "
                           f"{params.name} is unchanged: set these keys in it by hand") from None
-    return parse_params(raw, label)
+    checked = parse_params(raw, label)
+    has_what_dvc_reads(raw, Path(params), label)  # `-S ~runtime.launcher` would take away what dvc.yaml reads
+    return checked

@@ -312,6 +312,12 @@ def test_a_params_file_that_is_not_utf8_or_lacks_a_key_dvc_yaml_reads_is_named(t
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
     with pytest.raises(ParamsError, match=re.escape("runtime.launcher: missing; dvc.yaml reads it from this file (the default: 'python')")):
         load_params(tmp_path / "params.yaml", build_transforms=False)
+    # and where a -S value takes it away (Hydra's `~key`), the run's check says so before any stage
+    from pipelines.presets import check_overrides
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    with pytest.raises(ParamsError, match=re.escape("params.yaml with -S ~runtime.launcher: runtime.launcher: missing; dvc.yaml reads it")):
+        check_overrides(tmp_path / "params.yaml", ["~runtime.launcher"])
 
 
 @pytest.mark.parametrize("spec, message", [
