@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from augment.arms import ARMS, BASELINE
+from augment.few_labels import capped_classes
 from augment.metrics import paired_delta
 from augment.validation import VAL_SET
 
@@ -164,8 +165,8 @@ def answer_lines(metrics: dict) -> list[str]:
             seen = ""
         lines.append(f"With a few target labels{seen}: " + "; ".join(f"{a} {signed(benefit[a])}" for a in few["ranked"]) + ".")
     if "oracle" in benefit and oracle.get("verdict") == "helped":
-        few = metrics["run"].get("target_labels") or {}
-        same = few and all(few["available_per_class"].get(c) and n == few["available_per_class"][c] for c, n in few["used_per_class"].items())
+        few = metrics["run"].get("target_labels")
+        same = few and len(capped_classes(few)) == len(few["used_per_class"])
         bound = "the same labels the few-label arms saw, so no upper bound here" if same else "the upper bound"
         lines.append(f"With every target train label ({bound}): oracle {signed(benefit['oracle'])}.")
     return lines

@@ -72,6 +72,14 @@ def shortfall_warning(manifest: pd.DataFrame, per_class: int, *, consumers: str 
     return text
 
 
+def capped_classes(few_labels: dict) -> list[str]:
+    """The classes whose every labeled target train image the few-label arms saw (`few_labels`: the
+    target_few classifier's record, {"used_per_class", "available_per_class"}): there the oracle saw
+    no label more. A class with no labeled image at all is no cap."""
+    used, available = few_labels["used_per_class"], few_labels["available_per_class"]
+    return [c for c in used if available.get(c) and used[c] == available[c]]
+
+
 def consumer_file(folder: str | Path, *, gan: str | None = None, arm: str | None = None) -> Path:
     if (gan is None) == (arm is None):
         raise ValueError("name exactly one consumer: gan=... or arm=...")

@@ -14,6 +14,7 @@ import pandas as pd
 from augment.answer import answer_lines, signed
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for
 from augment.contract import listed
+from augment.few_labels import capped_classes
 from augment.metrics import majority_share, paired_delta, summarize
 from augment.validation import VAL_SET
 
@@ -165,7 +166,7 @@ def arm_descriptions(few_labels: dict | None = None) -> dict[str, str]:
         return out
     used, available = few_labels["used_per_class"], few_labels["available_per_class"]
     unlabeled = [c for c in used if not available.get(c)]  # no labeled target train image at all
-    capped = [c for c in used if used[c] == available.get(c) and c not in unlabeled]
+    capped = capped_classes(few_labels)
     seen = f"{_labels_text(used)} (data.target_labels_per_class, at most what a class has)"
     if used and len(capped) == len(used):
         seen += ": every labeled target train image, the same labels the oracle sees"
@@ -187,8 +188,7 @@ def capped_labels_warning(few_labels: dict | None) -> str | None:
     (data.target_labels_per_class asked for at least as many): there the oracle saw nothing more."""
     if not few_labels:
         return None
-    used, available = few_labels["used_per_class"], few_labels["available_per_class"]
-    capped = [c for c in used if available.get(c) and used[c] == available[c]]
+    used, capped = few_labels["used_per_class"], capped_classes(few_labels)
     if not capped:
         return None
     every = len(capped) == len(used)
@@ -233,9 +233,10 @@ def report_warnings(metrics: dict) -> list[str]:
     stuck = {arm: t["majority_prediction_share"] for arm, t in metrics["target_test"].items()
              if t.get("majority_prediction_share", 0) >= DEGENERATE_SHARE}
     tested = list((split.get("target_test_per_class") or {}).values())
-    if tested and max(tested) >= DEGENERATE_SHARE * sum(tested):  # the test set itself is (nearly) one class: reading it so is right,
-        largest_share = max(tested) / sum(tested)  # reading it as another class is not (its accuracy then stays far below that share)
-        stuck = {arm: share for arm, share in stuck.items() if metrics["target_test"][arm]["accuracy"]["mean"] < largest_share / 2}
+    largest = max(tested) / sum(tested) if tested and sum(tested) else 0
+    if largest >= DEGENERATE_SHARE:  # the test set itself is (nearly) one class: reading it so is right, reading it as
+        # another class is not (its accuracy then stays far below that class's share)
+        stuck = {arm: share for arm, share in stuck.items() if metrics["target_test"][arm]["accuracy"]["mean"] < largest / 2}
     if stuck:
         shares = ", ".join(f"{arm} ({share:.0%})" for arm, share in stuck.items())
         out.append(f"Degenerate classifiers: {shares} give one class to at least {DEGENERATE_SHARE:.0%} of the target test images. "
@@ -243,7 +244,6 @@ def report_warnings(metrics: dict) -> list[str]:
                    "floor, and one between two of them (even +0.000 [0.000, 0.000]) says only that they predict alike, not that the "
                    "arm has no effect.")
     base = metrics["target_test"].get(BASELINE, {}).get("majority_prediction_share", 0)
-    largest = max(tested) / sum(tested) if tested and sum(tested) else 0
     if LOPSIDED_SHARE <= base < DEGENERATE_SHARE and base >= LOPSIDED_OVER_LARGEST * largest:
         out.append(f"Lopsided baseline: {BASELINE} gives one class to {base:.0%} of the target test images"
                    + (f" (the largest class is {largest:.0%} of them)" if largest else "") + ": it has mostly stopped reading the "

@@ -105,16 +105,9 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
 def _check_pipeline_file(dvc_yaml: Path) -> None:
     """dvc.yaml there and YAML, before a Prefect server starts: without it a run in place ended
     "Completed" with no stage run, or in DVC's traceback."""
-    import yaml
+    from pipelines.config import ParamsError, read_yaml
 
-    from pipelines.config import ParamsError
-
-    if not dvc_yaml.is_file():
-        raise ParamsError(f"{dvc_yaml}: not found; it defines the pipeline's stages (restore it: git checkout -- dvc.yaml)")
-    try:
-        stages = yaml.load(dvc_yaml.read_text(), Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader)  # noqa: S506
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ParamsError(f"{dvc_yaml}: not valid YAML: {exc}") from None
+    stages = read_yaml(dvc_yaml, "not found; it defines the pipeline's stages (restore it: git checkout -- dvc.yaml)")
     if not isinstance(stages, dict) or not isinstance(stages.get("stages"), dict):
         raise ParamsError(f"{dvc_yaml}: has no 'stages' mapping; it defines the pipeline's stages (restore it: git checkout -- dvc.yaml)")
 

@@ -177,7 +177,8 @@ def check_head(root: Path) -> None:
         _git(["rev-parse", "--verify", "HEAD"], root)
     except WorkspaceError:
         raise WorkspaceError(f"{root}: the repository has no commit yet; commit the project before scheduling runs") from None
-    lacking = [f for f in HEAD_NEEDS if subprocess.run(["git", "cat-file", "-e", f"HEAD:{f}"], cwd=root, capture_output=True).returncode]
+    held = set(_git(["ls-tree", "-r", "--name-only", "HEAD", "--", *HEAD_NEEDS], root).splitlines())
+    lacking = [f for f in HEAD_NEEDS if f not in held]
     if lacking:
         fix = "; ".join(HEAD_NEEDS[f] for f in lacking)
         raise WorkspaceError(f"{root}: HEAD has no {', '.join(lacking)}; a run works in a worktree of HEAD, so commit "
