@@ -134,18 +134,25 @@ def _knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cdist(x, x).kthvalue(k + 1, dim=1).values  # the nearest is the point itself
 
 
-def precision_recall(real: torch.Tensor, fake: torch.Tensor, *, k: int = 3, most: int = 2000, seed: int = 0) -> tuple[float, float]:
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, *, k: int = 3, most: int = 2000, seed: int = 0) -> tuple[float, float] | None:
     """Improved precision and recall (Kynkaanniemi et al. 2019) of two (N, D) feature sets: the share of
     `fake` inside the real images' manifold (each real point's ball reaches its k-th nearest real
     neighbour), and the share of `real` inside the fake images' manifold. Recall is how much of the
     target's variety the translations cover: a GAN that draws only the target's dark backgrounds has a
-    good precision and a poor recall. Each set is subsampled to `most` points (a fixed draw)."""
+    good precision and a poor recall. Each set is subsampled to `most` points (a fixed draw).
+
+    None where the real images' features all lie on one point (a target of one flat image, say): the
+    real manifold is then that point, and a translation a rounding error away from it would count as
+    outside it. Precision 0 would read as "no translation looks like the target"."""
     g = torch.Generator().manual_seed(seed)
     real, fake = (x[torch.randperm(len(x), generator=g)[:most]].double() for x in (real, fake))
     if min(len(real), len(fake)) <= k:
         raise ValueError(f"precision and recall need more than k={k} images of each set, got {len(real)} and {len(fake)}")
+    real_radii = _knn_radii(real, k)
+    if real_radii.max() <= 1e-6 * real.norm(dim=1).mean():
+        return None
     d = torch.cdist(real, fake)
-    precision = (d <= _knn_radii(real, k)[:, None]).any(0).double().mean()
+    precision = (d <= real_radii[:, None]).any(0).double().mean()
     recall = (d <= _knn_radii(fake, k)[None, :]).any(1).double().mean()
     return float(precision), float(recall)
 
@@ -167,7 +174,9 @@ def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledI
         "feature_extractor": feature_extractor,
         "label_preservation": float((preds == synthetic.labels.cpu()).float().mean()),
     }
-    out["precision"], out["recall"] = precision_recall(real, fake, seed=seed)
+    both = precision_recall(real, fake, seed=seed)
+    if both is not None:  # not measurable on a target whose images are all alike: left out, shown as "-"
+        out["precision"], out["recall"] = both
     if sources is not None:
         out["diversity_ratio"] = diversity_ratio(synthetic, sources, seed=seed)
     return out

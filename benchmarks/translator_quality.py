@@ -132,7 +132,7 @@ def _realism(model: torch.nn.Module, real: torch.Tensor, sets: dict[str, torch.T
     out = {}
     for what, images in sets.items():
         fake, _ = features_and_predictions(model, images)
-        precision, recall = precision_recall(feats, fake)
+        precision, recall = precision_recall(feats, fake) or (float("nan"), float("nan"))  # nan: real images all alike
         out[what] = {"fid": frechet_distance(feats, fake), "precision": precision, "recall": recall}
     return out
 

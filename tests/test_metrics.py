@@ -188,6 +188,26 @@ def test_precision_and_recall_tell_a_gan_that_covers_part_of_the_target_from_one
         precision_recall(real, real[:3])
 
 
+def test_precision_and_recall_are_left_out_where_the_target_images_are_all_alike():
+    """A flat one-colour target: its manifold is one point, so translations a rounding error away from
+    it read as precision 0.00, "no translation looks like the target". The figures are left out (the
+    reports show "-")."""
+    import torch
+
+    from augment.gan_quality import gan_quality, precision_recall
+    from augment.mixing import LabeledImages
+
+    flat = torch.ones(50, 8)
+    assert precision_recall(flat, flat + 1e-4 * torch.randn(50, 8, generator=torch.Generator().manual_seed(0))) is None  # was 0.00 / 1.00
+    assert precision_recall(flat + 1e-3 * torch.randn(50, 8, generator=torch.Generator().manual_seed(1)), flat) is not None
+    net = torch.nn.Module()
+    net.features = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 8))
+    net.head = torch.nn.Linear(8, 2)
+    target = torch.full((12, 3, 4, 4), 0.25)
+    q = gan_quality(net, target, LabeledImages(target.clone(), torch.zeros(12, dtype=torch.long)), feature_extractor="t")
+    assert "precision" not in q and "recall" not in q and q["fid"] == pytest.approx(0, abs=1e-6)
+
+
 def test_gan_quality_reads_stored_uint8_sets_as_it_reads_their_float_values():
     """evaluate holds the synthetic set, its sources and the real target as the stored uint8 (a
     quarter of float32's memory) and converts a batch at a time: every figure is the float one."""
