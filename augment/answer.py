@@ -21,7 +21,7 @@ import numpy as np
 
 from augment.arms import ARMS, BASELINE
 from augment.few_labels import capped_classes
-from augment.metrics import paired_delta
+from augment.metrics import SMALL_TEST, paired_delta
 from augment.validation import VAL_SET
 
 GROUPS = ("none", "few")  # arms grouped by the target labels they may see; the oracle (all) is the bound
@@ -114,7 +114,6 @@ def answer_lines(metrics: dict) -> list[str]:
              f"chosen and measured on the same {split.get('target_test', '?')} target_test images, none being held out as target_val "
              "(evaluate.validation_fraction), so its figure is somewhat optimistic")
     lines = []
-    from augment.report import SMALL_TEST  # the reports' own threshold (augment.report imports this module)
 
     if split.get("target_test") is not None and split["target_test"] < SMALL_TEST:
         lines.append(f"**A hint, not a measurement:** what follows rests on {split['target_test']} target test images (see the "

@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+# A target test set (after target_val is held out) below SMALL_TEST images cannot tell the few points
+# a benefit is usually worth: a 95% interval on an accuracy near 0.5 is about +-1/sqrt(n) wide, +-0.10
+# at 100 images. The reports warn below it and the answer calls itself a hint.
+SMALL_TEST = 100
+
 
 def macro_f1(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> float:
     """Mean F1 over the classes present in `labels` (classes never seen nor predicted don't count)."""

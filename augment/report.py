@@ -15,7 +15,7 @@ from augment.answer import answer_lines, signed
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for
 from augment.contract import listed
 from augment.few_labels import capped_classes
-from augment.metrics import majority_share, paired_delta, summarize
+from augment.metrics import SMALL_TEST, majority_share, paired_delta, summarize
 from augment.validation import VAL_SET
 
 # An arm whose classifiers give one class to this share of the target test images (each seed's own
@@ -41,11 +41,9 @@ COLLAPSE_RATIO = 0.2
 # reads right of real target test images loses labels: the default digits' CycleGAN keeps 0.80 (the
 # oracle reads 0.99 of the target), a cgan at ngf 16 on two identical domains kept 0.55-0.75 of 0.97.
 LABELS_KEPT = 0.75
-# A target test set (after target_val is held out) below SMALL_TEST images cannot tell the few points
-# a benefit is usually worth: a 95% interval on an accuracy near 0.5 is about +-1/sqrt(n) wide, +-0.10
-# at 100 images. A class below SMALL_CLASS images moves its per-class accuracy (and macro-F1) by 0.2 or
+# A target test set below SMALL_TEST images (augment.metrics) cannot tell the few points a benefit is
+# usually worth. A class below SMALL_CLASS images moves its per-class accuracy (and macro-F1) by 0.2 or
 # more per image. The default digits test set has 430 images, 42-44 per class.
-SMALL_TEST = 100
 SMALL_CLASS = 5
 # The GANs learn the target domain from its train split (all of it, flat or labeled). Below
 # FEW_TARGET_TRAIN images a discriminator can tell each of them apart, and the generator is pushed to
