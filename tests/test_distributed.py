@@ -14,10 +14,15 @@ pytestmark = pytest.mark.e2e
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
+def _env(tmp_path) -> dict:
+    """torchrun makes a torchelastic_* folder in the temporary directory on every start and leaves it: here, tmp_path's."""
+    return {**env(), "TMPDIR": str(tmp_path)}
+
+
 def _run_script(name: str, tmp_path, *args: str) -> dict:
     """Run tests/scripts/`name` in two torchrun processes; the JSON its rank 0 wrote."""
     out = tmp_path / "result.json"
-    proc = subprocess.run([*TORCHRUN, str(REPO / "tests/scripts" / name), str(out), *args], cwd=REPO, env=env(),
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests/scripts" / name), str(out), *args], cwd=REPO, env=_env(tmp_path),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
@@ -63,7 +68,7 @@ def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):
     proc = subprocess.run([*TORCHRUN, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", *common,
                            "--labels", str(tmp_path / "labels"), "--out", str(tmp_path / "gan"), "--checkpoint-dir", str(tmp_path / "ckpt"),
                            "--timings-dir", str(tmp_path / "timings")],
-                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+                          cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("train_gan@cyclegan-0 step 6/6") == 1
     stage = json.loads((tmp_path / "timings/train_gan@cyclegan-0.json").read_text())
