@@ -93,8 +93,13 @@ BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 def renormalized(model: nn.Module, images: torch.Tensor, *, batch_size: int = 256, device: str | torch.device = "cpu") -> nn.Module | None:
     """A copy of `model` whose BatchNorm layers hold the statistics of `images` instead of those it
     trained on (AdaBN, Li et al. 2016): each running mean and variance is re-estimated from scratch,
-    as the average over batches of `batch_size`, and every weight stays as it was. `images` as for
-    `predict`. None when `model` has no BatchNorm layer."""
+    as the average over batches of at most `batch_size`, and every weight stays as it was. `images`
+    as for `predict`. None when `model` has no BatchNorm layer.
+
+    The batches are a fixed random draw of near-equal size: each batch counts as much as any other,
+    so a last batch of a few images would have moved the statistics as much as a full one; and a
+    batch's variance misses what differs between batches, so batches in the set's own order (a
+    folder's images class by class) would have left most of the variance out."""
     adapted = copy.deepcopy(model)
     norms = [m for m in adapted.modules() if isinstance(m, BATCH_NORMS)]
     if not norms:
@@ -106,7 +111,8 @@ def renormalized(model: nn.Module, images: torch.Tensor, *, batch_size: int = 25
         norm.reset_running_stats()
         norm.momentum = None  # a cumulative average over the batches, not an exponential one
         norm.train()
-    for i in range(0, len(images), batch_size):
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    for batch in order.tensor_split(-(-len(images) // batch_size)):
         with accel.autocast(device):
-            adapted(accel.inputs(as_float(images[i : i + batch_size].to(device))))
+            adapted(accel.inputs(as_float(images[batch].to(device))))
     return adapted.eval()

@@ -136,3 +136,30 @@ def test_renormalized_holds_the_target_statistics_in_every_batchnorm_and_leaves_
     assert moved and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in moved), moved
     assert not any(m.training for m in adapted.modules())  # it reads in eval mode, like the classifier it came from
     assert renormalized(nn.Sequential(nn.Flatten(), nn.Linear(256, 3)), target) is None  # nothing to re-estimate
+
+
+def test_renormalized_statistics_are_the_whole_sets_whatever_its_order_and_size():
+    """A folder's target images come class by class: batches in that order each held one class, and
+    their mean variance left out the difference between the classes. A last batch of one image
+    counted as much as a full one."""
+    import torch
+    from torch import nn
+
+    from augment.classify import renormalized
+    from models.classifiers import SmallCNN
+
+    torch.manual_seed(0)
+    model = SmallCNN(1, 3, width=4).eval()
+    g = torch.Generator().manual_seed(1)
+    dark, bright = (torch.rand(96, 1, 16, 16, generator=g) * 0.2 + centre for centre in (-0.9, 0.7))
+    target = torch.cat([dark, bright, bright[:1]])  # 193 images: two "classes" in order, and one more
+    first = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    inputs = []
+    hook = first.register_forward_hook(lambda mod, args, out: inputs.append(args[0]))
+    with torch.no_grad():
+        model(target)  # the first norm's input does not depend on any norm's statistics
+    hook.remove()
+    whole_mean, whole_var = inputs[0].mean(dim=(0, 2, 3)), inputs[0].var(dim=(0, 2, 3))
+    adapted = next(m for m in renormalized(model, target, batch_size=64).modules() if isinstance(m, nn.BatchNorm2d))
+    assert torch.allclose(adapted.running_mean, whole_mean, atol=0.05 * whole_var.sqrt().max())
+    assert torch.allclose(adapted.running_var, whole_var, rtol=0.15)
