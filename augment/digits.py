@@ -38,11 +38,24 @@ def optical_digits() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(int)
 
 
-def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of test rows: `test_fraction` of every class, chosen by a seeded permutation."""
+def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int, *, key: str = "test_fraction",
+                      domain: str = "") -> np.ndarray:
+    """Boolean mask of test rows: `test_fraction` of every class, chosen by a seeded permutation.
+    A fraction that leaves a class no test or no train image is refused, naming `key` and the
+    fractions that work: every later stage needs both splits."""
+    from augment.contract import DataLayoutError
+
+    classes, sizes = np.unique(labels, return_counts=True)
+    for cls, n in zip(classes, sizes):
+        if not 1 <= int(round(test_fraction * n)) <= n - 1:
+            smallest = int(sizes.min())
+            raise DataLayoutError(
+                f"data.{key}: {test_fraction} leaves {domain} class {cls} ({n} images) with no "
+                f"{'test' if round(test_fraction * n) < 1 else 'train'} image; the embedded {domain} images take a fraction above "
+                f"{0.5 / smallest:.4g} and below {1 - 0.5 / smallest:.4g} (its smallest class has {smallest} images)")
     rng = np.random.default_rng(seed)
     is_test = np.zeros(len(labels), dtype=bool)
-    for cls in np.unique(labels):
+    for cls in classes:
         rows = np.flatnonzero(labels == cls)
         rows = rows[rng.permutation(len(rows))]
         is_test[rows[: int(round(test_fraction * len(rows)))]] = True
@@ -56,10 +69,10 @@ def load_digits_domains(*, test_fraction_source: float = 0.2, test_fraction_targ
     opt_images, opt_y = optical_digits()
     opt_x = np.round(opt_images * (255.0 / 16.0)).astype(np.uint8)  # (1797, 8, 8), 0-16 -> 0-255
     out = {}
-    for domain, x, y, frac in (
-        ("mnist", mnist_x, mnist_y, test_fraction_source),
-        ("optdigits", opt_x, opt_y, test_fraction_target),
+    for domain, x, y, frac, key in (
+        ("mnist", mnist_x, mnist_y, test_fraction_source, "test_fraction_source"),
+        ("optdigits", opt_x, opt_y, test_fraction_target, "test_fraction_target"),
     ):
-        is_test = _stratified_split(y, frac, seed)
+        is_test = _stratified_split(y, frac, seed, key=key, domain=domain)
         out[domain] = {"train": (x[~is_test], y[~is_test]), "test": (x[is_test], y[is_test])}
     return out
