@@ -83,6 +83,29 @@ def gan_seed_for(classifier_seed: int, gan_seeds: list[int]) -> int:
     return gan_seeds[classifier_seed % len(gan_seeds)]
 
 
+def part_fractions(arm: Arm, synthetic_fraction: float, target_fraction: float) -> dict[str, float]:
+    """The share of each training batch every part of `arm` takes (see `training_parts`): "source",
+    the added part (its GAN's name, or "classic"), "target_few", or "target" for the oracle."""
+    if arm.target_labels == "all":
+        return {"target": 1.0}
+    few = arm.target_labels == "few"
+    rest = 1.0 - target_fraction if few else 1.0
+    added = arm.gan or ("classic" if arm.classic else None)
+    parts = {"source": rest * (1.0 - synthetic_fraction), added: rest * synthetic_fraction} if added else {"source": rest}
+    return {**parts, "target_few": target_fraction} if few else parts
+
+
+def batch_rows(fractions: dict[str, float], batch_size: int) -> dict[str, int]:
+    """Rows per batch of each part with a positive fraction: round(fraction * batch_size), the
+    largest part absorbing what rounding leaves over, so every batch holds the fractions as
+    nearly as whole rows can."""
+    positive = {name: frac for name, frac in fractions.items() if frac > 0}
+    rows = {name: int(round(frac * batch_size)) for name, frac in positive.items()}
+    if rows:
+        rows[max(positive, key=positive.get)] += batch_size - sum(rows.values())
+    return rows
+
+
 def training_parts(
     arm: Arm,
     *,
@@ -100,27 +123,17 @@ def training_parts(
     (source, and its synthetic share of that rest). For a classic arm, every part but "source" and
     "target_few" is the one `classic.transforms` apply to (see `transformed_parts`).
     """
-    if arm.target_labels == "all":
-        if target is None or len(target) == 0:
-            raise ArmUnavailable("the target train split has no labels (it is flat), so there is no oracle to train")
-        return {"target": (target, 1.0)}
-    few = arm.target_labels == "few"
-    if few and (target is None or len(target) == 0):
+    if arm.target_labels == "all" and (target is None or len(target) == 0):
+        raise ArmUnavailable("the target train split has no labels (it is flat), so there is no oracle to train")
+    if arm.target_labels == "few" and (target is None or len(target) == 0):
         raise ArmUnavailable("no labeled target train images are visible (data.target_labels_per_class is 0 or the split is flat)")
-    rest = 1.0 - target_fraction if few else 1.0
     if arm.gan is not None:
         if synthetic is None:
             raise ValueError(f"arm {arm.name!r} needs the {arm.gan} synthetic set")
         if len(synthetic) == 0:
             raise ArmUnavailable(f"synthesize.filter kept none of the {arm.gan} translations (filter.json beside them says why)")
-        parts = {"source": (source, rest * (1.0 - synthetic_fraction)), arm.gan: (synthetic, rest * synthetic_fraction)}
-    elif arm.classic:
-        parts = {"source": (source, rest * (1.0 - synthetic_fraction)), "classic": (source, rest * synthetic_fraction)}
-    else:
-        parts = {"source": (source, rest)}
-    if few:
-        parts["target_few"] = (target, target_fraction)
-    return parts
+    sets = {"source": source, "classic": source, "target_few": target, "target": target, arm.gan: synthetic}
+    return {name: (sets[name], frac) for name, frac in part_fractions(arm, synthetic_fraction, target_fraction).items()}
 
 
 def transformed_parts(arm: Arm, parts: dict) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from augment.arms import batch_rows
 from augment.images import as_float
 
 
@@ -56,10 +57,7 @@ class MixedBatches:
         self.parts = parts
         self.batch_size = batch_size
         self.transforms = transforms or {}
-        counts = {name: int(round(frac * batch_size)) for name, (_, frac) in parts.items()}
-        largest = max(parts, key=lambda n: parts[n][1])
-        counts[largest] += batch_size - sum(counts.values())
-        self.counts = counts
+        self.counts = batch_rows({name: frac for name, (_, frac) in parts.items()}, batch_size)
         self._torch_rng = torch.Generator().manual_seed(seed)
         self._np_rng = np.random.default_rng(seed)
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, ValidationInfo, field_validator, model_validator
 
-from augment.arms import ARMS, gan_seed_for
+from augment.arms import ARMS, batch_rows, gan_seed_for, part_fractions
 from augment.classic_spec import DEFAULT_TRANSFORMS
 from models.sizes import generator_size_problem, patch_size_problem
 
@@ -328,6 +328,30 @@ class Params(_Strict):
             if gan is not None and gan not in self.gan.kinds:
                 raise ValueError(f"classifier.arms has {arm!r}, which reads the {gan} GAN, but gan.kinds is {list(self.gan.kinds)}: "
                                  f"add {gan} to gan.kinds, or leave {arm} out of classifier.arms")
+        return self
+
+    @model_validator(mode="after")
+    def _added_parts_draw_rows(self):
+        # A fraction so small that it rounds to no row of a batch trained the arm on what its base arm
+        # learns from (source alone, or source and its GAN share), and reported a benefit of +0.000
+        # "by construction" with no word: refused here, naming the key.
+        batch = self.classifier.batch_size
+        for name in self.classifier.arms:
+            arm = ARMS[name]
+            fractions = part_fractions(arm, self.mix.synthetic_fraction, self.mix.target_fraction)
+            rows = batch_rows(fractions, batch)
+            for part, frac in fractions.items():
+                if part in ("source", "target") or frac <= 0 or rows[part] > 0:
+                    continue
+                key = "mix.target_fraction" if part == "target_few" else "mix.synthetic_fraction"
+                value = getattr(self.mix, key.split(".")[1])
+                least = value * 0.5 / (frac * batch)  # gives the part half a row, which rounds to none: a little more
+                step = 10.0 ** (math.floor(math.log10(least)) - 2)
+                least = (math.floor(least / step) + 1) * step
+                raise ValueError(
+                    f"{key}: {value} gives the {name} arm's {part} part {frac:.4g} of each batch of classifier.batch_size {batch}: "
+                    f"no row, so {name} would learn from what it would without it. Use 0 for none, or at least {least:.3g}, "
+                    "or a larger classifier.batch_size")
         return self
 
     def unused_gan_kinds(self) -> list[str]:

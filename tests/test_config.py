@@ -83,6 +83,25 @@ def test_bad_values_are_named(path, value, message):
         parse_params(raw)
 
 
+def test_a_mix_fraction_that_rounds_to_no_row_of_a_batch_is_refused_by_key():
+    """`mix.synthetic_fraction: 0.02` at a batch of 16 drew round(0.32) = 0 translated rows: the cyclegan
+    arm trained exactly as source_only did and reported +0.000 [+0.000, +0.000] as the GAN's benefit."""
+    from augment.arms import ARMS, batch_rows, part_fractions
+
+    raw = _raw()
+    raw["classifier"]["batch_size"] = 16
+    for mix, says in [({"synthetic_fraction": 0.02}, r"mix\.synthetic_fraction: 0\.02 gives the classic arm's classic part 0\.02 of each "
+                       r"batch of classifier\.batch_size 16: no row, so classic would learn from what it would without it\. Use 0 for "
+                       r"none, or at least 0\.0313"),
+                      ({"target_fraction": 0.01}, r"mix\.target_fraction: 0\.01 gives the target_few arm's target_few part"),
+                      ({"synthetic_fraction": 0.04}, r"the cyclegan_few arm's cyclegan part 0\.02 .* at least 0\.0626")]:
+        with pytest.raises(ParamsError, match=says):
+            parse_params({**raw, "mix": {**raw["mix"], **mix}})
+    for fine in (0.0, 0.0626, 1.0):  # none, the least that draws a row in every default arm, and all
+        parse_params({**raw, "mix": {**raw["mix"], "synthetic_fraction": fine}})
+    assert batch_rows(part_fractions(ARMS["cyclegan_few"], 0.0626, 0.5), 16) == {"source": 7, "cyclegan": 1, "target_few": 8}
+
+
 def test_unknown_keys_are_rejected_by_name():
     raw = _raw()
     raw["classifier"]["stepz"] = 10
