@@ -134,7 +134,10 @@ def _knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cdist(x, x).kthvalue(k + 1, dim=1).values  # the nearest is the point itself
 
 
-def precision_recall(real: torch.Tensor, fake: torch.Tensor, *, k: int = 3, most: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+PR_NEIGHBOURS = 3  # the k of precision and recall's k-nearest-neighbour balls
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, *, k: int = PR_NEIGHBOURS, most: int = 2000, seed: int = 0) -> tuple[float, float] | None:
     """Improved precision and recall (Kynkaanniemi et al. 2019) of two (N, D) feature sets: the share of
     `fake` inside the real images' manifold (each real point's ball reaches its k-th nearest real
     neighbour), and the share of `real` inside the fake images' manifold. Recall is how much of the
@@ -162,38 +165,45 @@ def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledI
                 device: str | torch.device = "cpu") -> dict:
     """FID, KID and label preservation on `model`'s features (computed on `device`); `diversity_ratio`
     too when given the `sources` (N, C, H, W) that `synthetic` was translated from. Images may be
-    float in [-1, 1] or the stored uint8."""
+    float in [-1, 1] or the stored uint8.
+
+    What a set too small cannot measure is not made up: FID and KID are None (null in metrics.json)
+    below 2 images of either set (a covariance, a pair), precision and recall are left out at 3 or
+    fewer (their 3 nearest neighbours), the diversity ratio below 2 translations. A filter that
+    kept one translation, or a target test set of a few images, then still gets its report."""
+    if not len(synthetic.images) or not len(real_target):  # a filter that kept nothing
+        return {"fid": None, "kid": None, "feature_extractor": feature_extractor, "label_preservation": None}
     real, _ = features_and_predictions(model, real_target, batch_size=batch_size, device=device)
     fake, preds = features_and_predictions(model, synthetic.images, batch_size=batch_size, device=device)
-    kid_mean, kid_std = kernel_inception_distance(real, fake, subsets=kid_subsets, seed=seed,
-                                                  subset_size=min(kid_subset_size, len(real), len(fake)))
-    out = {
-        "fid": frechet_distance(real, fake),
-        "kid": kid_mean,
-        "kid_subset_std": kid_std,
-        "feature_extractor": feature_extractor,
-        "label_preservation": float((preds == synthetic.labels.cpu()).float().mean()),
-    }
-    both = precision_recall(real, fake, seed=seed)
-    if both is not None:  # not measurable on a target whose images are all alike: left out, shown as "-"
+    fewest = min(len(real), len(fake))
+    out = {"fid": None, "kid": None}
+    if fewest >= 2:
+        out["fid"] = frechet_distance(real, fake)
+        out["kid"], out["kid_subset_std"] = kernel_inception_distance(real, fake, subsets=kid_subsets, seed=seed,
+                                                                      subset_size=min(kid_subset_size, fewest))
+    out["feature_extractor"] = feature_extractor
+    out["label_preservation"] = float((preds == synthetic.labels.cpu()).float().mean())
+    both = precision_recall(real, fake, seed=seed) if fewest > PR_NEIGHBOURS else None
+    if both is not None:  # None also on a target whose images are all alike: left out, shown as "-"
         out["precision"], out["recall"] = both
-    if sources is not None:
+    if sources is not None and len(fake) >= 2:
         out["diversity_ratio"] = diversity_ratio(synthetic, sources, seed=seed)
     return out
 
 
 def summarize_gan_seeds(per_seed: dict[int, dict]) -> dict:
     """One GAN kind's quality over its seeds: the mean of each figure (the contract's keys), its
-    spread over GAN seeds (`<key>_seed_std`, 0 with one seed), and every seed's own figures."""
+    spread over GAN seeds (`<key>_seed_std`, 0 with one seed), and every seed's own figures. A figure
+    no seed could measure (None) stays None; one some seeds could not is their mean over the others."""
     first = next(iter(per_seed.values()))
     out: dict = {}
     for key in ("fid", "kid", "kid_subset_std", "label_preservation", "precision", "recall", "kept_fraction", "diversity_ratio",
                 "pseudo_moved"):
         if not all(key in q for q in per_seed.values()):  # pseudo_moved: a seed whose C never labelled the target
             continue
-        values = np.array([q[key] for q in per_seed.values()], dtype=float)
-        out[key] = float(values.mean())
-        if key != "kid_subset_std":
+        values = np.array([q[key] for q in per_seed.values() if q[key] is not None], dtype=float)
+        out[key] = float(values.mean()) if len(values) else None
+        if key != "kid_subset_std" and len(values):
             out[f"{key}_seed_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     out["feature_extractor"] = first["feature_extractor"]
     out["per_seed"] = {str(seed): {k: v for k, v in q.items() if k != "feature_extractor"} for seed, q in per_seed.items()}

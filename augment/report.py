@@ -262,11 +262,15 @@ def report_warnings(metrics: dict) -> list[str]:
                        f"(diversity ratio {which}; below {floor:.3f}{target}, it draws nearly the same image whatever its input). "
                        "Its FID, KID and benefit are no evidence that it learned the target domain.")
         reads = metrics["target_test"].get("oracle", {}).get("accuracy", {}).get("mean")
-        if g.get("feature_extractor_arm") == "oracle" and reads and g["label_preservation"] < LABELS_KEPT * reads:
-            out.append(f"Labels not kept: the oracle reads {g['label_preservation']:.2f} of {gan}'s translations as their source "
+        kept = g.get("label_preservation")
+        if g.get("feature_extractor_arm") == "oracle" and reads and kept is not None and kept < LABELS_KEPT * reads:
+            fixes = ("more steps, or lambda_semantic; synthesize.filter is confirmed already: the source classifier that kept these "
+                     "translations read them as their label, the oracle does not" if g.get("filter") == "confirmed" else
+                     "more steps, lambda_semantic, or synthesize.filter: confirmed, which keeps only the translations a source "
+                     "classifier reads as their label")
+            out.append(f"Labels not kept: the oracle reads {kept:.2f} of {gan}'s translations as their source "
                        f"label, against {reads:.2f} of the real target test images: many of its synthetic images teach a wrong label "
-                       "(look at its samples; more steps, lambda_semantic, or synthesize.filter: confirmed, which keeps only the "
-                       "translations a source classifier reads as their label).")
+                       f"(look at its samples; {fixes}).")
         dropped = {s: q["classes_with_none_kept"] for s, q in g.get("per_seed", {}).items() if q.get("classes_with_none_kept")}
         if dropped:
             which = "; ".join(f"GAN seed {s}: {listed(c)}" for s, c in dropped.items())
@@ -448,8 +452,8 @@ def gan_table(metrics: dict) -> list[list[str]]:
     ref = metrics.get("gan_reference")
     if rows and ref:
         spread = f"target's own: {ref['target_spread_ratio']:.2f}" if "target_spread_ratio" in ref else "-"
-        rows.append(["no translation (source train as it is)", f"{ref['fid']:.3f}", f"{ref['kid']:.4f}" + kid_subsets(ref),
-                     f"{ref['label_preservation']:.3f}", _precision_recall(ref), spread, ref["feature_extractor"]])
+        rows.append(["no translation (source train as it is)", _figure(ref["fid"]), _figure(ref["kid"], 4) + kid_subsets(ref),
+                     _figure(ref["label_preservation"]), _precision_recall(ref), spread, ref["feature_extractor"]])
     return rows
 
 
@@ -471,7 +475,7 @@ def reference_warnings(metrics: dict) -> list[str]:
         return out
     for gan, g in metrics.get("gan", {}).items():
         worse = []
-        if g["fid"] >= ref["fid"]:
+        if g["fid"] is not None and ref["fid"] is not None and g["fid"] >= ref["fid"]:
             worse.append(f"FID {g['fid']:.2f} against {ref['fid']:.2f}: its translations lie no closer to the target than "
                          "the source images do")
         if "recall" in g and "recall" in ref and g["recall"] < ref["recall"]:
@@ -490,12 +494,17 @@ def kid_subsets(quality: dict) -> str:
     return f"; subsets ± {quality['kid_subset_std']:.4f}" if "kid_subset_std" in quality else ""
 
 
+def _figure(value: float | None, digits: int = 3) -> str:
+    """A GAN figure as the reports show it; "-" where its set was too small to measure it (None)."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def with_spread(quality: dict, key: str, digits: int = 3) -> str:
     """`mean ± std (per seed: a, b)` of one GAN figure for the reports; the plain value with one seed."""
-    text = f"{quality[key]:.{digits}f}"
+    text = _figure(quality[key], digits)
     per_seed = quality.get("per_seed", {})
-    if len(per_seed) > 1:
-        text += f" ± {quality[f'{key}_seed_std']:.{digits}f} (seeds " + ", ".join(f"{s}: {q[key]:.{digits}f}" for s, q in per_seed.items()) + ")"
+    if len(per_seed) > 1 and quality[key] is not None:
+        text += f" ± {quality[f'{key}_seed_std']:.{digits}f} (seeds " + ", ".join(f"{s}: {_figure(q[key], digits)}" for s, q in per_seed.items()) + ")"
     return text
 
 

@@ -97,6 +97,38 @@ def test_both_reports_warn_of_translations_that_lose_their_labels():
     assert not any("Labels not kept" in report for report in _both(metrics))
     metrics["gan"]["cyclegan"].update(label_preservation=0.3, feature_extractor_arm="source_only")  # no target-trained judge
     assert not any("Labels not kept" in report for report in _both(metrics))
+    # With the confirmed filter on, its advice was to turn it on
+    metrics["gan"]["cyclegan"].update(label_preservation=0.0, feature_extractor_arm="oracle", filter="confirmed")
+    for report in _both(metrics):
+        assert "Labels not kept: the oracle reads 0.00" in report and "synthesize.filter is confirmed already" in report
+        assert "or synthesize.filter: confirmed" not in report
+
+
+def test_both_reports_show_a_dash_for_gan_figures_a_set_too_small_could_not_measure():
+    """A confirmed filter that kept one translation: evaluate stopped on KID's "1 < subset_size"."""
+    import torch
+
+    from augment.gan_quality import gan_quality
+    from augment.mixing import LabeledImages
+
+    net = torch.nn.Module()
+    net.features = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 8))
+    net.head = torch.nn.Linear(8, 2)
+    real = torch.rand(20, 3, 4, 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    one, three = (LabeledImages(real[:n] * 0.5, torch.zeros(n, dtype=torch.long)) for n in (1, 3))
+    q1 = gan_quality(net, real, one, feature_extractor="SmallCNN", sources=real[:1])
+    assert q1["fid"] is None and q1["kid"] is None and q1["label_preservation"] in (0.0, 1.0)
+    assert not {"precision", "recall", "diversity_ratio", "kid_subset_std"} & set(q1)
+    q3 = gan_quality(net, real, three, feature_extractor="SmallCNN", sources=real[:3])
+    assert q3["fid"] > 0 and "kid" in q3 and "diversity_ratio" in q3 and "precision" not in q3  # 3 nearest neighbours need 4
+    assert gan_quality(net, real, LabeledImages(real[:0], torch.zeros(0, dtype=torch.long)), feature_extractor="x")["fid"] is None
+    metrics = _metrics()
+    metrics["gan"]["cyclegan"] = {**summarize_gan_seeds({0: q1, 1: q1}), "feature_extractor_arm": "oracle"}
+    assert metrics["gan"]["cyclegan"]["fid"] is None and "fid_seed_std" not in metrics["gan"]["cyclegan"]
+    metrics["gan_reference"] = {"images": "source train, untranslated", **q3}
+    md, page = _both(metrics)
+    assert "| cyclegan | - | - |" in md and f"{q3['fid']:.3f}" in md
+    assert "<tr><td><b>cyclegan</b></td><td>-</td><td>-</td>" in page
 
 
 def test_both_reports_and_check_data_note_a_target_whose_classes_come_in_other_proportions():
