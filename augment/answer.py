@@ -24,6 +24,7 @@ from augment.few_labels import capped_classes
 from augment.metrics import SMALL_TEST, paired_delta
 from augment.validation import VAL_SET
 
+ORDER = list(ARMS)
 GROUPS = ("none", "few")  # arms grouped by the target labels they may see; the oracle (all) is the bound
 LABELS_ALONE = "target_few"  # the few labels with no GAN: what a GAN arm that saw them has to beat
 
@@ -66,7 +67,7 @@ def answer(metrics: dict, target_preds: dict[str, tuple[np.ndarray, np.ndarray]]
         if not arms:
             continue
         score = {a: (val[a]["accuracy_delta"] if chosen_on == VAL_SET else benefit[a])["mean"] for a in arms}
-        ranked = sorted(arms, key=lambda a: (-score[a], a))
+        ranked = sorted(arms, key=lambda a: (-score[a], ORDER.index(a)))  # a tie (two arms that trained alike) goes to the one ARMS lists first: target_few before the GAN arms that add to it
         entry = {"ranked": ranked, "verdict": {a: _verdict(benefit[a]) for a in ranked}, "best": ranked[0]}
         def lead(other: str) -> dict:  # the best arm minus `other` on target_test, paired by image and seed
             (p_best, labels), (p_other, _) = target_preds[ranked[0]], target_preds[other]
@@ -139,6 +140,14 @@ def answer_lines(metrics: dict) -> list[str]:
             if "gap_closed" in oracle:
                 text += f"; that is {oracle['gap_closed']:.0%} of the oracle's gain"
             lines.append(text + ".")
+        elif ans["chosen_on"] != VAL_SET and any(none["verdict"][a] == "helped" for a in none["ranked"]):
+            # Ranked by the same target_test means their intervals come from: an arm of a lower mean and a
+            # narrower interval measurably helped, and nothing held out can say which of the two to use.
+            first = next(a for a in none["ranked"] if none["verdict"][a] == "helped")
+            lines.append(f"**Without target labels, {first} measurably raised target accuracy**: {signed(benefit[first])} over "
+                         f"{BASELINE}, an interval above 0 ({where}). {best} has the higher mean, {signed(benefit[best])}, "
+                         f"but an interval that {'lies below' if none['verdict'][best] == 'hurt' else 'includes'} 0; hold out "
+                         "target_val (evaluate.validation_fraction) to choose between them.")
         else:
             helped = [a for a in none["ranked"] if none["verdict"][a] == "helped"]
             lines.append(f"**No arm without target labels measurably raised target accuracy** over {BASELINE}: the best "

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from augment.answer import answer_lines, signed
-from augment.arms import ARMS, BASELINE, FEW, gan_seed_for
+from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
 from augment.contract import listed
 from augment.few_labels import capped_classes
 from augment.metrics import SMALL_TEST, majority_share, paired_delta, summarize
@@ -280,9 +280,21 @@ def report_warnings(metrics: dict) -> list[str]:
     return out
 
 
+def _trains_like(arm: str, mix: dict) -> str | None:
+    """The arm listed first in ARMS whose batches `arm`'s batches are under these mix fractions (the
+    same parts at the same shares), if another's are."""
+    def batches(name: str) -> tuple:
+        shares = part_fractions(ARMS[name], mix.get("synthetic_fraction", 0.5), mix.get("target_fraction", 0.5))
+        parts = {p: f for p, f in shares.items() if f > 0}
+        transformed = ARMS[name].classic and any(p not in ("source", "target_few", "target") for p in parts)
+        return tuple(sorted(parts.items())), transformed
+
+    return next((other for other, a in ARMS.items() if other != arm and not a.test_time and batches(other) == batches(arm)), None)
+
+
 def mix_warnings(mix: dict, arms: list[str]) -> list[str]:
-    """Warnings for a mix fraction of 0 or 1 (`run.mix`): the arms it governs then trained on the real
-    source alone (a benefit of 0 by construction) or on the added images alone."""
+    """Warnings for a mix fraction of 0 or 1 (`run.mix`): the arms it governs then trained as another
+    arm does (a benefit over that arm of 0 by construction) or on the added images alone."""
     out = []
     for key, reads in (("synthetic_fraction", lambda a: ARMS[a].gan or ARMS[a].classic), ("target_fraction", lambda a: ARMS[a].target_labels == "few")):
         named = [a for a in arms if reads(a) and not ARMS[a].test_time]
@@ -290,8 +302,13 @@ def mix_warnings(mix: dict, arms: list[str]) -> list[str]:
         if not named or value not in (0, 1):
             continue
         if value == 0:
-            out.append(f"mix.{key} is 0: {', '.join(named)} drew no added image into any batch and trained on the real source "
-                       f"alone, as {BASELINE} does; a benefit of theirs is 0 by construction, not a finding.")
+            like: dict[str, list[str]] = {}
+            for arm in named:
+                like.setdefault(_trains_like(arm, mix) or BASELINE, []).append(arm)
+            said = "; ".join(f"{', '.join(group)} as {other} does" + (", on the real source alone" if other == BASELINE else "")
+                             for other, group in like.items())
+            out.append(f"mix.{key} is 0: {', '.join(named)} drew no image of the part it sets into any batch and trained as "
+                       f"another arm does ({said}); a benefit of theirs over that arm is 0 by construction, not a finding.")
         else:
             out.append(f"mix.{key} is 1: {', '.join(named)} trained on the added images alone, with no real source image in any "
                        "batch (the arm descriptions' \"source +\" does not hold).")

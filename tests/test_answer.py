@@ -174,3 +174,33 @@ def test_with_a_few_labels_the_best_arm_is_named_and_measured_against_the_labels
     best_alone = _run({"source_only": (0.4, 0.4), "target_few": (0.9, 0.9), "cyclegan_few": (0.85, 0.85), "cgan_few": (0.8, 0.8)})
     assert "best_over_labels_alone" not in best_alone["answer"]["few"]
     assert "**With a few target labels, use target_few**" in "\n".join(answer_lines(best_alone))
+
+
+def test_two_arms_that_trained_alike_tie_to_the_one_without_a_gan():
+    """mix.synthetic_fraction 0: cyclegan_few trains exactly as target_few does. The tie went to the
+    name first in the alphabet, so the answer said "use cyclegan_few", a GAN arm that drew no GAN image."""
+    preds = _frames({"source_only": (0.4, 0.4), "target_few": (0.7, 0.7), "oracle": (0.95, 0.95)})
+    preds["cyclegan_few"] = {s: f.copy() for s, f in preds["target_few"].items()}
+    metrics = arm_metrics(preds, num_classes=10, samples=200, seed=0)
+    metrics["run"] = {"seeds": list(SEEDS), "gan_seeds": [0], "device": "cpu", "wall_seconds": {},
+                      "target_split": {"target_val": N_VAL, "target_test": N_TEST}}
+    metrics["answer"] = answer(metrics, {a: stack_predictions(p, "target_test") for a, p in preds.items()},
+                               labeled_gans=set(), groups=None, samples=200, seed=0)
+    assert metrics["answer"]["few"]["ranked"] == ["target_few", "cyclegan_few"]
+    assert "use target_few**" in "\n".join(answer_lines(metrics))
+
+
+def test_without_target_val_an_arm_that_measurably_helped_is_not_called_no_arm():
+    """Ranked by target_test means, the best mean's interval included 0 while a lower mean's lay above
+    it: the answer said no arm measurably helped, and that target_val, which did not exist, passed it over."""
+    d = lambda m, lo, hi: {"accuracy_delta": {"mean": m, "ci95": [lo, hi]}}
+    metrics = {"benefit": {"test_time": d(0.05, -0.01, 0.11), "classic": d(0.03, 0.01, 0.05)},
+               "target_test": {"source_only": {"accuracy": {"mean": 0.2}}, "test_time": {"accuracy": {"mean": 0.25}},
+                               "classic": {"accuracy": {"mean": 0.23}}},
+               "run": {"target_split": {"target_val": 0, "target_test": 539}},
+               "answer": {"chosen_on": "target_test", "none": {"ranked": ["test_time", "classic"], "best": "test_time",
+                                                               "verdict": {"test_time": "unclear", "classic": "helped"}}}}
+    text = "\n".join(answer_lines(metrics))
+    assert "**Without target labels, classic measurably raised target accuracy**: +0.030 [+0.010, +0.050]" in text
+    assert "test_time has the higher mean, +0.050 [-0.010, +0.110], but an interval that includes 0" in text
+    assert "No arm without target labels" not in text and "target_val did not pick" not in text

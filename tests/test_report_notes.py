@@ -179,9 +179,19 @@ def test_both_reports_say_when_a_mix_fraction_leaves_out_the_source_or_the_added
     metrics = _metrics(arms=("source_only", "classic", "cyclegan", "test_time", "target_few", "oracle"))
     metrics["run"]["mix"] = {"synthetic_fraction": 0.0, "target_fraction": 1.0}
     for report in _both(metrics):
-        assert "mix.synthetic_fraction is 0: classic, cyclegan drew no added image into any batch" in report
-        assert "a benefit of theirs is 0 by construction" in report
+        assert ("mix.synthetic_fraction is 0: classic, cyclegan drew no image of the part it sets into any batch and trained as "
+                "another arm does (classic, cyclegan as source_only does, on the real source alone)") in report
+        assert "a benefit of theirs over that arm is 0 by construction" in report
         assert "mix.target_fraction is 1: target_few trained on the added images alone" in report
+    # An arm that adds a GAN to the few labels trained as target_few did, not on the source alone; and
+    # without the few labels, as its GAN arm did
+    metrics = _metrics(arms=("source_only", "cyclegan", "target_few", "cyclegan_few", "oracle"))
+    metrics["run"]["mix"] = {"synthetic_fraction": 0.0, "target_fraction": 0.5}
+    for report in _both(metrics):
+        assert "(cyclegan as source_only does, on the real source alone; cyclegan_few as target_few does)" in report
+    metrics["run"]["mix"] = {"synthetic_fraction": 0.5, "target_fraction": 0.0}
+    for report in _both(metrics):
+        assert "(target_few as source_only does, on the real source alone; cyclegan_few as cyclegan does)" in report
     metrics["run"]["mix"] = {"synthetic_fraction": 0.5, "target_fraction": 0.5}
     for report in _both(metrics):
         assert "mix.synthetic_fraction is" not in report and "mix.target_fraction is" not in report
