@@ -162,6 +162,16 @@ class CGANParams(CycleGANParams):
     pseudo_labels: Literal["confident", "balanced"] = "confident"  # the few visible target labels give it its class signal
     conditional: ClassVar[bool] = True
 
+    @field_validator("class_discriminator")
+    @classmethod
+    def _always_judges_classes(cls, v: bool) -> bool:
+        # false was taken and ignored: a conditional generator makes each image for a label, so its
+        # discriminators judge each image as a member of that class whatever this says
+        if not v:
+            raise ValueError("the cgan's discriminators always judge each image as a member of its class (its generator makes "
+                             "every image for a label); false has no effect here: leave the key out, or use the cyclegan")
+        return v
+
 
 def _distinct_non_negative(v: list[int]) -> list[int]:
     if len(set(v)) != len(v):
@@ -256,8 +266,16 @@ class RuntimeParams(_Strict):
     @field_validator("launcher")
     @classmethod
     def _python_or_torchrun(cls, v: str) -> str:
-        if not v.split() or v.split()[0] not in ("python", "torchrun"):
+        words = v.split()
+        if not words or words[0] not in ("python", "torchrun"):
             raise ValueError("must start with 'python' or 'torchrun' (e.g. 'torchrun --standalone --nproc_per_node=4')")
+        # train_gan's own `-m pipelines.stages.train_gan ...` follows the launcher: a program named in it
+        # ran instead (`python -c pass` ran nothing, and DVC then missed the GAN's outputs)
+        taken = [w for w in words[1:] if w in ("-c", "-m", "--module", "--no-python", "--no_python")]
+        loose = words[0] == "python" and [w for i, w in enumerate(words[1:], 1) if not w.startswith("-") and words[i - 1] not in ("-W", "-X")]
+        if taken or loose:
+            raise ValueError(f"{(taken or loose)[0]!r}: the launcher takes options only; train_gan's `-m pipelines.stages.train_gan` "
+                             "follows it, and a program named here would run instead")
         return v
 
 

@@ -65,6 +65,11 @@ def test_every_params_key_has_a_comment():
         ("data.dataset", "imagenet", r"data\.dataset: Input should be 'digits' or 'folders'"),
         ("gan.cgan.lr_scaling", "cubic", r"gan\.cgan\.lr_scaling: Input should be 'sqrt', 'linear' or 'none'"),
         ("runtime.launcher", "mpirun -n 2", r"runtime\.launcher: must start with 'python' or 'torchrun'"),
+        # train_gan's `-m pipelines.stages.train_gan` follows the launcher: `python -c pass` ran nothing
+        ("runtime.launcher", "python -c pass", r"runtime\.launcher: '-c': the launcher takes options only"),
+        ("runtime.launcher", "python train.py", r"runtime\.launcher: 'train.py': the launcher takes options only"),
+        # taken and ignored: the conditional GAN's discriminators judge classes whatever it says
+        ("gan.cgan.class_discriminator", False, r"gan\.cgan\.class_discriminator: the cgan's discriminators always judge"),
         # inf passed `gt=0`, and a GAN trained with it went NaN at its first step
         ("gan.cyclegan.lr", float("inf"), r"gan\.cyclegan\.lr: Input should be a finite number \(got inf\)"),
         ("gan.cgan.lambda_cycle", float("inf"), r"gan\.cgan\.lambda_cycle: Input should be a finite number"),
