@@ -152,7 +152,8 @@ def _labels_text(per_class: dict[str, int]) -> str:
     """"10 labeled target images per class", or "labeled target images (a: 15, b: 9)" when the classes differ."""
     values = set(per_class.values())
     if len(values) == 1:
-        return f"{values.pop()} labeled target images per class"
+        n = values.pop()
+        return f"{n} labeled target image{'' if n == 1 else 's'} per class"
     return "labeled target images (" + ", ".join(f"{c}: {n}" for c, n in per_class.items()) + ")"
 
 

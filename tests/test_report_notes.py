@@ -212,6 +212,8 @@ def test_both_reports_say_how_many_target_labels_target_few_really_saw():
     capped = arm_descriptions({"used_per_class": {"a": 15, "b": 15}, "available_per_class": {"a": 15, "b": 15}})
     assert capped["target_few"].startswith("source + (at mix.target_fraction of each batch) 15 labeled target images per class")
     assert "the same labels the oracle sees" in capped["target_few"] and "no upper bound" in capped["oracle"]
+    one = arm_descriptions({"used_per_class": {"a": 1, "b": 1}, "available_per_class": {"a": 50, "b": 50}})
+    assert "1 labeled target image per class" in one["target_few"]
     for report in _both(_metrics(arms=("source_only", "target_few", "oracle")), arms_info=capped):
         assert "15 labeled target images per class" in report and "the very labels target_few saw" in report and "upper bound)" not in report
     partly = arm_descriptions({"used_per_class": {"a": 10, "b": 4}, "available_per_class": {"a": 30, "b": 4}})
