@@ -49,11 +49,11 @@ def last_logged(history: Path, key: str) -> float | None:
     return float(values.iloc[-1]) if len(values) else None
 
 
-def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, *, device, precision: str = "auto", gan_seed: int = 0,
-                    per_row: int = 10) -> list[tuple[str, torch.Tensor]]:
+def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list | None, *, device, precision: str = "auto",
+                    gan_seed: int = 0, per_row: int = 10) -> list[tuple[str, torch.Tensor]]:
     """Rows for one picture of what each arm adds: source test images (one per class, up to
-    `per_row`), each GAN's translation of them (the GAN of `gan_seed`), the classic transforms on them, and real target
-    test images of the same classes."""
+    `per_row`), each GAN's translation of them (the GAN of `gan_seed`), the classic transforms on them
+    (when an arm applies them: `classic_specs` not None), and real target test images of the same classes."""
     src, _ = data.labeled("source", "test")
     tgt, _ = data.labeled("target", "test")
     classes = torch.unique(src.labels)
@@ -66,7 +66,8 @@ def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list, 
         if g_st.is_file():
             gen = load_generator(g_st, device=device)
             rows.append((gan, translate(gen, x, y if is_conditional(gen) else None, device=device, precision=precision)))
-    rows.append(("classic", classic_transform(classic_specs, seed=0)(x, None)))
+    if classic_specs is not None:
+        rows.append(("classic", classic_transform(classic_specs, seed=0)(x, None)))
     real = [tgt.images[torch.nonzero(tgt.labels == c)[0, 0]] if (tgt.labels == c).any() else torch.full_like(x[0], 1.0) for c in y]
     rows.append(("real target (same class; white: none in target test)", torch.stack(real)))
     return rows
@@ -226,7 +227,8 @@ def main(argv: list[str] | None = None) -> None:
             if src.is_file():
                 shutil.copyfile(src, tmp / f"{gan}.png")
                 samples[gan] = (f"samples/{gan}.png", f"{gan} (GAN seed {params.gan.seeds[0]}): rows are source, translated, reconstructed.")
-        rows = comparison_rows(data, args.gans, gans_used, params.classic.transforms, device=device,
+        classic_specs = params.classic.transforms if any(ARMS[a].classic for a in cp.arms) else None
+        rows = comparison_rows(data, args.gans, gans_used, classic_specs, device=device,
                               precision=params.runtime.precision, gan_seed=params.gan.seeds[0])
         save_grid([r for _, r in rows], tmp / "comparison.png")
         samples["comparison"] = ("samples/comparison.png",
