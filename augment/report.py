@@ -560,7 +560,7 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
             f"{signed(benefit) if benefit else '-'} | {arms_info.get(arm, '')} |"
         )
     for arm, reason in unavailable.items():
-        lines.append(f"| {arm} | not run | | | | {reason} |")
+        lines.append(f"| {arm} | unavailable | | | | {reason} |")
     lines += [""] + [f"**Warning.** {w}\n" for w in report_warnings(metrics)] + ["![accuracy by arm](plots/arms.png)", ""]
     if metrics.get(VAL_SET):
         lines += ["## Target validation split (for choosing settings)", "", validation_note(metrics), "",

@@ -141,7 +141,7 @@ def render_html(
             f"<td>{_fmt(metrics['source_test'][arm]['accuracy'])}</td><td>{benefit}</td><td>{e(arms_info.get(arm, ''))}</td></tr>"
         )
     for arm, reason in unavailable.items():
-        out.append(f"<tr><td><b>{e(arm)}</b></td><td class=na colspan=4>not available</td><td>{e(reason)}</td></tr>")
+        out.append(f"<tr><td><b>{e(arm)}</b></td><td class=na colspan=4>unavailable</td><td>{e(reason)}</td></tr>")
     out.append("</table>")
     out += [f"<p class=bad>Warning. {e(w)}</p>" for w in report_warnings(metrics)]
     if metrics.get(VAL_SET):

@@ -318,3 +318,12 @@ def test_both_reports_say_what_prepare_found_in_the_files():
     for runs in (m, _metrics()):  # clean files, or a run recorded before they were counted
         for report in _both(runs):
             assert "Files not read" not in report and "seen in training" not in report and "two labels" not in report
+
+
+def test_both_reports_call_an_arm_the_data_cannot_train_by_one_word_and_give_its_reason():
+    """report.md said "not run", report.html "not available", of the same arm."""
+    kw = {"arms_info": {}, "dataset": DATASET, "unavailable": {"oracle": "the target train split has no labels"}}
+    md = render_report(_metrics(), samples={}, **kw)
+    page = render_html(_metrics(), per_class={}, images={}, **kw)
+    assert "| oracle | unavailable | | | | the target train split has no labels |" in md
+    assert "<td class=na colspan=4>unavailable</td><td>the target train split has no labels</td>" in page
