@@ -320,7 +320,7 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     assert set(m["target_test"]) == {"source_only", "cyclegan", "cgan", "oracle"}
     assert m["target_test"]["oracle"]["status"] == "unavailable" and "flat" in m["target_test"]["oracle"]["reason"]
     report = (repo / "reports/report.md").read_text()
-    assert "oracle | not run" in report
+    assert "oracle | unavailable" in report
     # a flat target train shows the cgan no target label: it ranks with the arms that saw none
     assert set(m["answer"]["none"]["ranked"]) == {"cyclegan", "cgan"} and "few" not in m["answer"] and "oracle" not in m["answer"]
     # what prepare found in the files reaches metrics.json and the report, not only the stage's output
