@@ -67,7 +67,8 @@ def answer(metrics: dict, target_preds: dict[str, tuple[np.ndarray, np.ndarray]]
         if not arms:
             continue
         score = {a: (val[a]["accuracy_delta"] if chosen_on == VAL_SET else benefit[a])["mean"] for a in arms}
-        ranked = sorted(arms, key=lambda a: (-score[a], ORDER.index(a)))  # a tie (two arms that trained alike) goes to the one ARMS lists first: target_few before the GAN arms that add to it
+        # a tie (two arms that trained alike) goes to the arm ARMS lists first: target_few before the GAN arms that add to it
+        ranked = sorted(arms, key=lambda a: (-score[a], ORDER.index(a)))
         entry = {"ranked": ranked, "verdict": {a: _verdict(benefit[a]) for a in ranked}, "best": ranked[0]}
         def lead(other: str) -> dict:  # the best arm minus `other` on target_test, paired by image and seed
             (p_best, labels), (p_other, _) = target_preds[ranked[0]], target_preds[other]
