@@ -166,6 +166,8 @@ def answer_lines(metrics: dict) -> list[str]:
     if few:
         per_class = metrics["run"].get("target_labels", {}).get("used_per_class")
         seen = f" ({sum(per_class.values())} target labels in all)" if per_class else ""
+        if per_class and metrics["run"].get("mix", {}).get("target_fraction") == 0:  # see the warning on mix fractions
+            seen = seen[:-1] + ", which mix.target_fraction 0 kept out of every batch of the arms that mix them in)"
         best = few["best"]
         if len(few["ranked"]) > 1 and few["verdict"][best] == "helped":
             lines.append(f"**With a few target labels{seen}, use {best}**: target accuracy {acc[BASELINE]:.3f} -> {acc[best]:.3f}, "

@@ -174,6 +174,10 @@ def test_with_a_few_labels_the_best_arm_is_named_and_measured_against_the_labels
     best_alone = _run({"source_only": (0.4, 0.4), "target_few": (0.9, 0.9), "cyclegan_few": (0.85, 0.85), "cgan_few": (0.8, 0.8)})
     assert "best_over_labels_alone" not in best_alone["answer"]["few"]
     assert "**With a few target labels, use target_few**" in "\n".join(answer_lines(best_alone))
+    # mix.target_fraction 0: no batch of those arms held a target label, though the answer counted them
+    best_alone["run"].update(target_labels={"used_per_class": {"a": 5, "b": 5}}, mix={"synthetic_fraction": 0.5, "target_fraction": 0})
+    assert ("**With a few target labels (10 target labels in all, which mix.target_fraction 0 kept out of every batch of the "
+            "arms that mix them in), use target_few**") in "\n".join(answer_lines(best_alone))
 
 
 def test_two_arms_that_trained_alike_tie_to_the_one_without_a_gan():
