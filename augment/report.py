@@ -274,7 +274,13 @@ def report_warnings(metrics: dict) -> list[str]:
                        f"(look at its samples; {fixes}).")
         dropped = {s: q["classes_with_none_kept"] for s, q in g.get("per_seed", {}).items() if q.get("classes_with_none_kept")}
         if dropped:
-            which = "; ".join(f"GAN seed {s}: {listed(c)}" for s, c in dropped.items())
+            classes = [str(c) for c in metrics["run"].get("target_split", {}).get("target_test_per_class", {})]
+
+            def named(none: list[str]) -> str:  # the classes kept, where they are the fewer
+                kept = [c for c in classes if c not in set(map(str, none))]
+                return f"all but {listed(kept)}" if classes and len(kept) < len(none) else listed(none)
+
+            which = "; ".join(f"GAN seed {s}: {named(c)}" for s, c in dropped.items())
             out.append(f"Classes filtered out: synthesize.filter kept no translation of some classes by {gan} ({which}). Its arm's "
                        "synthetic images hold none of them, so its benefit says nothing about translating them, and its label "
                        "preservation and FID are over the other classes.")

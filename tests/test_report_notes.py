@@ -206,6 +206,11 @@ def test_both_reports_name_the_classes_a_synthetic_filter_left_out():
         assert "Classes filtered out: synthesize.filter kept no translation of some classes by cyclegan (GAN seed 0: b, d)" in report
     for report in _both(_metrics()):
         assert "Classes filtered out" not in report
+    # most classes dropped: the few kept are named, not "0, 1, 3, 4, 5 and 4 more"
+    metrics["gan"]["cyclegan"]["per_seed"]["0"]["classes_with_none_kept"] = ["a", "b", "d"]
+    metrics["run"]["target_split"] = {"target_test_per_class": {c: 5 for c in "abcd"}}
+    for report in _both(metrics):
+        assert "kept no translation of some classes by cyclegan (GAN seed 0: all but c)" in report
 
 
 def test_both_reports_say_how_many_target_labels_target_few_really_saw():
