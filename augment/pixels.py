@@ -66,7 +66,7 @@ def read_pixels(folder: Path, rows: int) -> np.ndarray:
         raise FileNotFoundError(f"{path}: missing; rerun the stage that writes {folder} (dvc repro)")
     try:
         pixels = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
+    except (ValueError, EOFError, OSError) as exc:  # EOFError: an empty file
         raise ValueError(f"{path}: not a readable image array ({exc}); rerun the stage that writes {folder}") from None
     if pixels.dtype != np.uint8 or pixels.ndim != 4 or len(pixels) != rows:
         raise ValueError(f"{path}: holds {pixels.dtype} {pixels.shape}, but {folder}/manifest.csv lists {rows} images; "
@@ -91,6 +91,10 @@ def restore_pngs(folder: Path) -> int:
     manifest_path = folder / "manifest.csv"
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path}: missing; not a prepared or synthetic folder")
-    manifest = pd.read_csv(manifest_path, usecols=["path"], keep_default_na=False)
+    try:
+        manifest = pd.read_csv(manifest_path, usecols=["path"], keep_default_na=False)
+    except ValueError as exc:  # not a manifest: no `path` column
+        raise ValueError(f"{manifest_path}: not a manifest ({exc}); not a prepared or synthetic folder") from None
+    read_pixels(folder, len(manifest))  # before anything is removed: the PNGs may be the only readable copy left
     shutil.rmtree(folder / "images", ignore_errors=True)
     return write_pngs(folder, manifest)

@@ -54,6 +54,25 @@ def test_restore_pngs_rebuilds_the_copies_and_drops_strays(folders, tmp_path):
     assert first.is_file() and not stray.exists()
 
 
+def test_restore_pngs_keeps_the_copies_when_pixels_npy_cannot_be_read(folders, tmp_path):
+    """`domain-augment pngs` removed images/ and then found pixels.npy empty or cut short: the PNGs,
+    then the only readable copy of the images, were gone. An empty file was also a traceback."""
+    out = tmp_path / "prepared"
+    manifest = _prepare(folders, out)
+    good = (out / PIXELS).read_bytes()
+    for broken, says in [(b"", r"pixels\.npy: not a readable image array"), (good[:60], r"pixels\.npy: not a readable image array"),
+                         (good[:-100], r"pixels\.npy: .*")]:
+        (out / PIXELS).write_bytes(broken)
+        with pytest.raises(ValueError, match=says):
+            restore_pngs(out)
+        assert all((out / rel).is_file() for rel in manifest.path)
+    (out / PIXELS).write_bytes(good)
+    (out / "manifest.csv").write_text("garbage\n")
+    with pytest.raises(ValueError, match=r"manifest\.csv: not a manifest"):
+        restore_pngs(out)
+    assert all((out / rel).is_file() for rel in manifest.path)
+
+
 def test_writer_refuses_mixed_sizes_and_writes_an_empty_set(tmp_path):
     w = PixelWriter(tmp_path)
     w.append(np.zeros((4, 4, 1), np.uint8))
