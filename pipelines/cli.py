@@ -212,6 +212,11 @@ def _preset(args: argparse.Namespace) -> int:
     params = Path(args.repo) / args.params
     overrides = preset_overrides(args.file, params)  # checked as `run --preset` checks it: a misspelt key stops here, by name
     check_overrides(params, overrides, described=f"preset {args.file}")
+    spaced = [o.split("=")[0] for o in overrides if any(c.isspace() for c in o)]
+    if spaced:  # $(...) splits words before dvc sees them, whatever the quotes
+        print(f"domain-augment preset: note: {', '.join(spaced)} {'holds' if len(spaced) == 1 else 'hold'} a space, which `dvc exp run $(domain-augment preset "
+              f"{args.file})` splits in two: give them as -S 'KEY=VALUE' yourself, or use `domain-augment run --preset "
+              f"{args.file}`", file=sys.stderr)
     print(" ".join(f"-S {o}" for o in overrides))
     return 0
 
@@ -257,12 +262,27 @@ def _pngs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least(least: int):
+    """An argparse type: a whole number >= `least` (`--jobs -1` ran no stage and exited 0; a sweep's
+    `--jobs 0` started no worker and waited forever)."""
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} is below {least}")
+        return value
+
+    return whole
+
+
 def _add_flow_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", action="append", metavar="FILE", help="apply a partial params file (e.g. presets/rgb32.yaml) before any -S")
     p.add_argument("-S", "--set", action="append", metavar="KEY=VALUE", help="override a params.yaml value (repeatable), as dvc exp run -S")
     p.add_argument("--stage", action="append", metavar="NAME", help="run only this stage and what it depends on (repeatable)")
     p.add_argument("--force", action="store_true", help="re-run stages even if DVC finds them up to date")
-    p.add_argument("--jobs", type=int, default=0, metavar="N",
+    p.add_argument("--jobs", type=_at_least(0), default=0, metavar="N",
                    help="stages run at once, each with a share of the cores (default: one more than the cores, up to 4, on CPU; 1 on a GPU)")
 
 
@@ -308,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("spec", help="KEY=V1,V2,... e.g. mix.synthetic_fraction=0.25,0.5,0.75")
     sw.add_argument("--arm", default="cyclegan", help="whose benefit over source_only to plot (default: cyclegan)")
     sw.add_argument("-S", "--set", action="append", metavar="KEY=VALUE", help="also set this for every experiment (repeatable)")
-    sw.add_argument("--jobs", type=int, default=1, help="experiments run at once (dvc queue start -j)")
+    sw.add_argument("--jobs", type=_at_least(1), default=1, help="experiments run at once (dvc queue start -j)")
     sw.set_defaults(func=_sweep)
     pngs = sub.add_parser("pngs", help="rebuild the PNG copies (images/) of prepared and synthetic folders from their pixels.npy, e.g. after dvc checkout")
     pngs.add_argument("folder", nargs="*", help="folders holding manifest.csv and pixels.npy (default: data/prepared and every data/synthetic/<gan>/<seed>)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 from pipelines.config import Params, ParamsError, has_what_dvc_reads, read_yaml
 
 
@@ -20,8 +22,9 @@ def _value(v: object) -> str:
         return "[" + ",".join(_value(x) for x in v) + "]"
     if isinstance(v, dict):
         return "{" + ",".join(f"{k}:{_value(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, str):
-        return v if v and all(c.isalnum() or c in "._-/" for c in v) else json.dumps(v)
+    if isinstance(v, str):  # quoted unless it cannot read as anything but text: '2019', 'true', 'null' stay strings
+        plain = v and all(c.isalnum() or c in "._-/" for c in v) and not (v[0].isdigit() or v[0] in ".-")
+        return v if plain and isinstance(yaml.safe_load(v), str) else json.dumps(v)
     return str(v)
 
 

@@ -106,17 +106,23 @@ def stages_not_in_cache(repo: Path) -> list[str]:
 
 
 def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, jobs: int = 1, poll: float = 5,
-                  log=print) -> list[str]:
+                  log=print, arm: str | None = None) -> list[str]:
     """Queue and run one experiment per value; returns their names (`experiment_name`).
 
     Each is queued under a name of its own for this sweep and renamed to its lasting name once the
     queue has run: a rerun of the same sweep replaces its earlier experiments only where the new run
     succeeded, and an earlier result is never lost to a run that fails. (`dvc exp run --force`
     replaces them too, but also forces every stage to run again, past DVC's run cache: each value
-    trained the GANs anew.)"""
+    trained the GANs anew.) `arm`, the arm the sweep reads, must be one each experiment trains.
+
+    Where some experiments fail, the others still replace their earlier experiments before the
+    sweep reports the failures."""
     runs = {experiment_name(key, value): [f"{key}={value}", *extra] for value in values}
     for overrides in runs.values():
-        check_overrides(repo / "params.yaml", overrides)  # a bad value refused by key before anything is queued
+        params = check_overrides(repo / "params.yaml", overrides)  # a bad value refused by key before anything is queued
+        if arm is not None and arm not in params.classifier.arms:  # found missing only once every experiment had run
+            raise ParamsError(f"--arm {arm}: not in classifier.arms {params.classifier.arms} with {' '.join(overrides)}; "
+                              "add it with -S, or sweep another arm")
     this_run = secrets.token_hex(3)
     queued = {name: f"{name}-{this_run}" for name in runs}
     # Killed outright (SIGKILL, the OOM killer), the sweep cannot stop what DVC's queue runs for it: its
@@ -138,13 +144,16 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C or SIGTERM does not cut the stopping short
         raise SweepInterrupted(_stop(repo, queued), received[0] if received else signal.SIGINT) from None
     failed = _pending(repo, list(queued.values()), ("Failed",))["Failed"]
+    finished = [name for name, temporary in queued.items() if temporary not in failed]
+    for name in finished:
+        ran, kept, restored = stages_run(_dvc(repo, "queue", "logs", queued[name]).stdout)
+        log(f"{name}: ran {', '.join(ran) or 'no stage'}; {len(kept)} up to date, {len(restored)} from DVC's run cache")
+        _dvc(repo, "exp", "rename", "--force", queued[name], name)
     if failed:
         raise SweepError("sweep experiments failed; earlier experiments of the same names are kept, and `dvc queue logs <name>` "
-                         "shows each one's log:\n" + "\n".join(f"  {name}: {_cause(repo, name)}" for name in failed))
-    for name, temporary in queued.items():
-        ran, kept, restored = stages_run(_dvc(repo, "queue", "logs", temporary).stdout)
-        log(f"{name}: ran {', '.join(ran) or 'no stage'}; {len(kept)} up to date, {len(restored)} from DVC's run cache")
-        _dvc(repo, "exp", "rename", "--force", temporary, name)
+                         "shows each one's log:\n" + "\n".join(f"  {name}: {_cause(repo, name)}" for name in failed)
+                         + (f"\nThe others finished and replaced their earlier experiments ({', '.join(finished)}: `dvc exp show`); "
+                            "no table or plot is made from part of a sweep." if finished else ""))
     return list(queued)
 
 
@@ -264,11 +273,15 @@ def plot(frame: pd.DataFrame, key: str, arm: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    x = frame[key].astype(float)
+    # numbers on a numeric axis; words (gan.cyclegan.loss=lsgan,hinge) and true/false one place each, in the table's order
+    numeric = pd.api.types.is_numeric_dtype(frame[key]) and not pd.api.types.is_bool_dtype(frame[key])
+    x = frame[key].astype(float) if numeric else pd.Series(range(len(frame)), dtype=float)
     ax.errorbar(x, frame.val_benefit, yerr=[frame.val_benefit - frame.val_lo, frame.val_hi - frame.val_benefit],
-                fmt="o-", capsize=4, label="target_val (chooses)")
+                fmt="o-" if numeric else "o", capsize=4, label="target_val (chooses)")
+    if not numeric:
+        ax.set_xticks(x, [str(v) for v in frame[key]])
     best = frame[frame.chosen].iloc[0]
-    ax.errorbar([float(best[key])], [best.test_benefit], yerr=[[best.test_benefit - best.test_lo], [best.test_hi - best.test_benefit]],
+    ax.errorbar([x[frame.chosen].iloc[0]], [best.test_benefit], yerr=[[best.test_benefit - best.test_lo], [best.test_hi - best.test_benefit]],
                 fmt="s", color="C3", capsize=4, label=f"target_test at the chosen {key}={best[key]}")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel(key)
@@ -282,7 +295,7 @@ def plot(frame: pd.DataFrame, key: str, arm: str, path: Path) -> None:
 
 def sweep(repo: Path, spec: str, *, arm: str, extra: list[str], jobs: int = 1, out: Path | None = None, log=print) -> pd.DataFrame:
     key, values = parse_spec(spec)
-    names = queue_and_run(repo, key, values, extra, jobs=jobs, log=log)
+    names = queue_and_run(repo, key, values, extra, jobs=jobs, log=log, arm=arm)
     frame = collect(repo, key, names, arm)
     out = out or repo / "reports" / "sweep"
     out.mkdir(parents=True, exist_ok=True)

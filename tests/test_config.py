@@ -298,6 +298,14 @@ def test_the_preset_command_checks_the_preset_before_printing_it(tmp_path):
     good = subprocess.run([sys.executable, "-m", "pipelines.cli", "preset", str(REPO / "presets/rgb32.yaml")], cwd=REPO,
                           capture_output=True, text=True)
     assert good.returncode == 0 and "-S data.image_size=32" in good.stdout
+    # Text that reads as a number or a boolean unquoted kept its quotes off: data.source '2019' was refused as the
+    # number 2019, by this command and by `run --preset`
+    years = tmp_path / "years.yaml"
+    years.write_text("data:\n  dataset: folders\n  source: '2019'\n  target: 'true'\n  root: /data/my photos\n")
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "preset", str(years)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split(" -S ")[1:] == ['data.source="2019"', 'data.target="true"', 'data.root="/data/my photos"\n']
+    assert "data.root holds a space, which `dvc exp run $(domain-augment preset" in proc.stderr
 
 
 def test_the_params_file_is_read_as_dvc_reads_it(tmp_path):

@@ -27,6 +27,19 @@ def test_sweep_spec_is_parsed_and_a_bad_one_named():
         parse_spec("data.image_size=12,16,12")
 
 
+def test_the_plot_takes_words_and_true_false_as_values(tmp_path):
+    """`sweep gan.cyclegan.loss=lsgan,hinge` ran both experiments, wrote the table, then ended in
+    "could not convert string to float: 'hinge'" with no plot."""
+    from pipelines.sweep import plot
+
+    for key, values in [("gan.cyclegan.loss", ["hinge", "lsgan"]), ("gan.cyclegan.spectral_norm", [False, True]),
+                        ("mix.synthetic_fraction", [0.25, 0.5])]:
+        frame = pd.DataFrame({key: values, "val_benefit": [0.1, 0.2], "val_lo": [0.0, 0.1], "val_hi": [0.2, 0.3],
+                              "test_benefit": [0.1, 0.15], "test_lo": [0.0, 0.05], "test_hi": [0.2, 0.25], "chosen": [False, True]})
+        plot(frame, key, "cyclegan", tmp_path / f"{key}.png")
+        assert (tmp_path / f"{key}.png").stat().st_size > 1000
+
+
 def test_data_tracked_by_dvc_is_not_counted_among_the_stages_the_cache_lacks(tmp_path):
     """A fresh clone lacks a `dvc add`ed folder's data too: the sweep's "outputs of N stage(s)" named
     its .dvc file as a stage."""
@@ -49,6 +62,12 @@ def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
     cli = [sys.executable, "-m", "pipelines.cli"]
     bad = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,1.5"], cwd=repo, env=env(), capture_output=True, text=True)
     assert bad.returncode == 2 and "mix.synthetic_fraction" in bad.stderr and "Traceback" not in bad.stderr
+    # an arm the experiments do not train was found missing only after every experiment had run (KeyError)
+    other = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,0.7", "--arm", "cgan"], cwd=repo, env=env(), capture_output=True, text=True)
+    assert other.returncode == 2 and "--arm cgan: not in classifier.arms ['source_only', 'cyclegan']" in other.stderr, other.stderr
+    for bad_jobs in (["sweep", "mix.synthetic_fraction=0.3,0.7", "--jobs", "0"], ["run", "--in-place", "--jobs", "-1"]):
+        proc = subprocess.run([*cli, *bad_jobs], cwd=repo, env=env(), capture_output=True, text=True)
+        assert proc.returncode == 2 and "argument --jobs: " in proc.stderr and "is below" in proc.stderr, proc.stderr
     queue = subprocess.run([sys.executable, "-m", "dvc", "queue", "status"], cwd=repo, env=env(), capture_output=True, text=True)
     assert "sweep-" not in queue.stdout, queue.stdout  # nor its good value 0.3, queued before 1.5 was read
     # As in a fresh clone: dvc.lock records prepare's outputs, the DVC cache lacks them
@@ -140,5 +159,11 @@ def test_ctrl_c_sigterm_or_sigkill_in_a_sweep_stops_its_experiments_in_dvcs_queu
         pass
     left = stage_process("pipelines.stages.", repo, timeout=0.5)
     assert left is None, (Path(f"/proc/{left}/cmdline").read_bytes(), Path(f"/proc/{left}/cwd").resolve(), said)  # no stage runs on
+    # an arm the experiments do not train was found missing only after every experiment had run (KeyError)
+    other = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,0.7", "--arm", "cgan"], cwd=repo, env=env(), capture_output=True, text=True)
+    assert other.returncode == 2 and "--arm cgan: not in classifier.arms ['source_only', 'cyclegan']" in other.stderr, other.stderr
+    for bad_jobs in (["sweep", "mix.synthetic_fraction=0.3,0.7", "--jobs", "0"], ["run", "--in-place", "--jobs", "-1"]):
+        proc = subprocess.run([*cli, *bad_jobs], cwd=repo, env=env(), capture_output=True, text=True)
+        assert proc.returncode == 2 and "argument --jobs: " in proc.stderr and "is below" in proc.stderr, proc.stderr
     queue = subprocess.run([sys.executable, "-m", "dvc", "queue", "status"], cwd=repo, env=env(), capture_output=True, text=True).stdout
     assert "sweep-" not in queue, queue  # neither queued nor running, nor left as a failed entry
