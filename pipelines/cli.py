@@ -214,7 +214,8 @@ def _preset(args: argparse.Namespace) -> int:
     check_overrides(params, overrides, described=f"preset {args.file}")
     spaced = [o.split("=")[0] for o in overrides if any(c.isspace() for c in o)]
     if spaced:  # $(...) splits words before dvc sees them, whatever the quotes
-        print(f"domain-augment preset: note: {', '.join(spaced)} {'holds' if len(spaced) == 1 else 'hold'} a space, which `dvc exp run $(domain-augment preset "
+        verb = "holds" if len(spaced) == 1 else "hold"
+        print(f"domain-augment preset: note: {', '.join(spaced)} {verb} a space, which `dvc exp run $(domain-augment preset "
               f"{args.file})` splits in two: give them as -S 'KEY=VALUE' yourself, or use `domain-augment run --preset "
               f"{args.file}`", file=sys.stderr)
     print(" ".join(f"-S {o}" for o in overrides))
