@@ -277,7 +277,8 @@ def report_warnings(metrics: dict) -> list[str]:
             classes = [str(c) for c in metrics["run"].get("target_split", {}).get("target_test_per_class", {})]
 
             def named(none: list[str]) -> str:  # the classes kept, where they are the fewer
-                kept = [c for c in classes if c not in set(map(str, none))]
+                dropped_here = set(map(str, none))
+                kept = [c for c in classes if c not in dropped_here]
                 return f"all but {listed(kept)}" if classes and len(kept) < len(none) else listed(none)
 
             which = "; ".join(f"GAN seed {s}: {named(c)}" for s, c in dropped.items())
