@@ -141,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
 
     kwargs = _flow_kwargs(args)  # refused params stop before the lock is taken
     if not args.in_place:
-        _warn_of_uncommitted_params(Path(args.repo))
+        _warn_of_uncommitted_changes(Path(args.repo))
     with _in_place(args, "domain-augment run --in-place") if args.in_place else contextlib.nullcontext(), \
             stop_on_interrupt("domain-augment run" + (" --in-place" if args.in_place else "")), stop_when_killed("domain-augment run"):
         summary = pipeline(**kwargs, isolate=not args.in_place)
@@ -150,14 +150,35 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_of_uncommitted_params(repo: Path) -> None:
-    """An isolated run works in a worktree of HEAD: an edit of params.yaml not committed is not in it."""
+# What an isolated run reads from its worktree of HEAD: the params, the stages and the code they import.
+RUN_READS = ("params.yaml", "dvc.yaml", "augment", "models", "pipelines")
+
+
+def _warn_of_uncommitted_changes(repo: Path, shown: int = 3) -> None:
+    """An isolated run works in a worktree of HEAD: an edit of params.yaml or of the code not committed is not in it."""
     import subprocess
 
-    changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"], cwd=repo, capture_output=True).returncode == 1
-    if changed:
-        print("warning: params.yaml has changes that are not committed; this run works in a worktree of HEAD and does not "
-              "use them (commit them, give them with -S, or run with --in-place)", file=sys.stderr)
+    proc = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--", *RUN_READS], cwd=repo, capture_output=True)
+    if proc.returncode != 0:  # not a git repo or no commit: the workspace's own check says so
+        return
+    entries = [e for e in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if e]
+    # porcelain v1 -z: "XY path", a rename followed by its old path as an entry of its own
+    changed, skip = [], False
+    for entry in entries:
+        if skip:
+            skip = False
+            continue
+        status, path = entry[:2], entry[3:]
+        skip = "R" in status or "C" in status
+        if path.endswith(".pyc") or "/__pycache__/" in f"/{path}":
+            continue
+        changed.append(path + (" (not tracked)" if status == "??" else ""))
+    if not changed:
+        return
+    changed.sort()
+    named = ", ".join(changed[:shown]) + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
+    print(f"warning: {named} {'has' if len(changed) == 1 else 'have'} changes that are not committed; this run works in a "
+          "worktree of HEAD and does not use them (commit them, give params with -S, or run with --in-place)", file=sys.stderr)
 
 
 def _serve(args: argparse.Namespace) -> int:

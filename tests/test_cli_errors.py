@@ -314,21 +314,32 @@ def test_a_run_in_place_in_a_repository_without_commits_keeps_its_results_and_sa
 
 
 
-def test_an_isolated_run_says_it_does_not_use_an_uncommitted_params_edit(tmp_path, capsys):
-    """`run` (not --in-place) warns before it starts: its worktree of HEAD holds the committed params.yaml."""
-    from pipelines.cli import _warn_of_uncommitted_params
+def test_an_isolated_run_says_it_does_not_use_uncommitted_params_or_code(tmp_path, capsys):
+    """`run` (not --in-place) warns before it starts: its worktree of HEAD holds the committed params.yaml and code."""
+    from pipelines.cli import _warn_of_uncommitted_changes
     from tests.e2e import run
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "augment").mkdir()
+    (tmp_path / "augment/mixing.py").write_text("X = 1\n")
+    (tmp_path / "notes.txt").write_text("not read by a run\n")
     run(["git", "init", "-q"], tmp_path)
-    run(["git", "add", "params.yaml"], tmp_path)
+    run(["git", "add", "params.yaml", "augment/mixing.py"], tmp_path)
     run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "p"], tmp_path)
-    _warn_of_uncommitted_params(tmp_path)
+    _warn_of_uncommitted_changes(tmp_path)
     assert capsys.readouterr().err == ""
     with open(tmp_path / "params.yaml", "a") as f:
         f.write("# an edit\n")
-    _warn_of_uncommitted_params(tmp_path)
+    _warn_of_uncommitted_changes(tmp_path)
     assert capsys.readouterr().err.startswith("warning: params.yaml has changes that are not committed; this run works in a worktree of HEAD")
+    (tmp_path / "augment/mixing.py").write_text("X = 2\n")
+    (tmp_path / "augment/new_part.py").write_text("Y = 1\n")
+    (tmp_path / "augment/__pycache__").mkdir()
+    (tmp_path / "augment/__pycache__/mixing.cpython-311.pyc").write_bytes(b"\0")
+    _warn_of_uncommitted_changes(tmp_path)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: augment/mixing.py, augment/new_part.py (not tracked), params.yaml have changes"), err
+    assert "notes.txt" not in err and "pycache" not in err
 
 
 def _hold_workspace(repo, purpose):
