@@ -290,9 +290,9 @@ def report_warnings(metrics: dict) -> list[str]:
 
 def _trains_like(arm: str, mix: dict) -> str | None:
     """The arm listed first in ARMS whose batches `arm`'s batches are under these mix fractions (the
-    same parts at the same shares), if another's are."""
+    same parts at the same shares), if another's are. `mix` is `run.mix`, which evaluate writes with both fractions."""
     def batches(name: str) -> tuple:
-        shares = part_fractions(ARMS[name], mix.get("synthetic_fraction", 0.5), mix.get("target_fraction", 0.5))
+        shares = part_fractions(ARMS[name], mix["synthetic_fraction"], mix["target_fraction"])
         parts = {p: f for p, f in shares.items() if f > 0}
         transformed = ARMS[name].classic and any(p not in ("source", "target_few", "target") for p in parts)
         return tuple(sorted(parts.items())), transformed
