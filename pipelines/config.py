@@ -472,9 +472,14 @@ def read_yaml_text(text: str) -> object:
 def read_yaml(path: str | Path, missing: str) -> object:
     """A YAML file's content; a missing or malformed file (a key given twice too) is a ParamsError naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise ParamsError(f"{path}: a folder, not a YAML file")
     if not path.is_file():
         raise ParamsError(f"{path}: {missing}")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:
         return read_yaml_text(data.decode("utf-8"))
     except UnicodeDecodeError as exc:

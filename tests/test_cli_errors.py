@@ -46,6 +46,25 @@ def test_a_run_refuses_another_params_file_it_would_not_read(tmp_path, command):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.yaml", "params.yaml"]  # no worktree, no server
 
 
+def test_params_and_repo_may_follow_the_command(tmp_path):
+    """`check-params --params FILE` was "unrecognized arguments" (the option went before the command only),
+    and a folder given as the params file was "not found"."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["classifier"]["steps"] = -1
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(raw))
+    cli = [sys.executable, "-m", "pipelines.cli"]
+    checked = subprocess.run([*cli, "check-params", "--repo", str(tmp_path), "--params", "other.yaml"], capture_output=True, text=True, env=env())
+    assert checked.returncode == 2 and checked.stderr.startswith("error: ") and "classifier.steps" in checked.stderr, checked.stderr
+    assert "other.yaml" in checked.stderr
+    folder = subprocess.run([*cli, "check-params", "--params", str(tmp_path)], capture_output=True, text=True, env=env())
+    assert folder.returncode == 2 and folder.stderr.strip() == f"error: {tmp_path}: a folder, not a YAML file", folder.stderr
+    refused = subprocess.run([*cli, "run", "--params", "other.yaml", "--repo", str(tmp_path)], capture_output=True, text=True, env=env())
+    assert refused.returncode == 2 and refused.stderr.startswith("error: --params other.yaml: run reads the repository's params.yaml")
+
+
 def test_a_failed_stages_quoted_lines_leave_out_an_exiting_interpreters_reports():
     """Forty "Exception ignored in" reports of a `dvc` process shutting down pushed the stage's own
     RuntimeError out of the lines its error quoted."""
