@@ -273,9 +273,13 @@ def _pngs(args: argparse.Namespace) -> int:
 
     repo = Path(args.repo)
     folders = [Path(f) for f in args.folder] or [repo / "data/prepared", *sorted((repo / "data/synthetic").glob("*/*/"))]
+    if not args.folder:  # the default folders that a stage has written
+        folders = [folder for folder in folders if (folder / "manifest.csv").is_file()]
+        if not folders:
+            print(f"error: {repo.resolve()}: no prepared or synthetic folder yet (data/prepared, data/synthetic/<gan>/<seed>); "
+                  "run the pipeline, or `dvc checkout` its outputs, first", file=sys.stderr)
+            return 2
     for folder in folders:
-        if not args.folder and not (folder / "manifest.csv").is_file():
-            continue  # the default folders that no stage has written yet
         try:
             print(f"{folder}: {restore_pngs(folder)} PNGs written under {folder / 'images'}")
         except (FileNotFoundError, ValueError) as exc:
@@ -355,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     pngs = sub.add_parser("pngs", help="rebuild the PNG copies (images/) of prepared and synthetic folders from their pixels.npy, e.g. after dvc checkout")
     pngs.add_argument("folder", nargs="*", help="folders holding manifest.csv and pixels.npy (default: data/prepared and every data/synthetic/<gan>/<seed>)")
     pngs.set_defaults(func=_pngs)
+    for command in sub.choices.values():  # also after the command: `domain-augment check-data DIR ... --params FILE`
+        command.add_argument("--repo", default=argparse.SUPPRESS, help="as before the command")
+        command.add_argument("--params", default=argparse.SUPPRESS, help="as before the command")
     args = ap.parse_args(argv)
 
     from dvc.exceptions import DvcException

@@ -40,7 +40,8 @@ def preset_overrides(path: str | Path, params: Path | None = None) -> list[str]:
     """A preset file as `-S` values; with `params`, a key that file lacks is refused naming the preset."""
     raw = read_yaml(path, "preset not found")
     if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: a preset is a mapping of params.yaml sections, got {type(raw).__name__}")
+        got = "an empty file" if raw is None else f"a YAML {type(raw).__name__}"
+        raise ParamsError(f"{path}: a preset is a mapping of params.yaml sections (e.g. data: {{image_size: 32}}), got {got}")
     overrides = _flatten(raw)
     if params is not None:
         known = read_yaml(params, "not found")

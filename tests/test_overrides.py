@@ -68,3 +68,16 @@ def test_with_a_presets_many_values_the_message_names_the_bad_one_not_all(params
     with pytest.raises(ParamsError) as err:
         check_overrides(params, [*many, "data.root=~/photos"], into=tmp_path / "trial.yaml")
     assert str(err.value).startswith("-S data.root=~/photos: ") and "goes in quotes" in str(err.value), str(err.value)[:300]
+
+
+@pytest.mark.parametrize("text, got", [("", "an empty file"), ("# nothing yet\n", "an empty file"), ("- data\n", "a YAML list"),
+                                       ("32\n", "a YAML int")])
+def test_a_preset_that_is_not_a_mapping_says_what_it_holds(tmp_path, text, got):
+    """An empty preset was refused as "got NoneType"."""
+    from pipelines.presets import preset_overrides
+
+    (tmp_path / "p.yaml").write_text(text)
+    with pytest.raises(ParamsError) as exc:
+        preset_overrides(tmp_path / "p.yaml")
+    assert str(exc.value).endswith(f"p.yaml: a preset is a mapping of params.yaml sections (e.g. data: {{image_size: 32}}), got {got}")
+

@@ -87,3 +87,12 @@ def test_writer_refuses_mixed_sizes_and_writes_an_empty_set(tmp_path):
     pd.DataFrame(columns=["path", "source_path", "label", "label_index"]).to_csv(empty / "manifest.csv", index=False)
     images, rows = load_synthetic(empty)
     assert len(images) == 0 and rows.empty
+
+
+def test_pngs_with_no_folder_written_yet_says_so(tmp_path):
+    """`domain-augment pngs` before any stage ran printed nothing and exited 0."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(tmp_path), "pngs"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {tmp_path}: no prepared or synthetic folder yet"), proc.stderr
