@@ -138,10 +138,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from pipelines.flows import pipeline
+    from pipelines.workspace import repo_root
 
     kwargs = _flow_kwargs(args)  # refused params stop before the lock is taken
     if not args.in_place:
-        _warn_of_uncommitted_changes(Path(args.repo))
+        _warn_of_uncommitted_changes(repo_root(args.repo))  # git's paths are the root's, wherever the command runs
     with _in_place(args, "domain-augment run --in-place") if args.in_place else contextlib.nullcontext(), \
             stop_on_interrupt("domain-augment run" + (" --in-place" if args.in_place else "")), stop_when_killed("domain-augment run"):
         summary = pipeline(**kwargs, isolate=not args.in_place)

@@ -105,6 +105,33 @@ def stages_not_in_cache(repo: Path) -> list[str]:
     return [stage for stage, why in status.items() if '"not in cache"' in json.dumps(why) and not stage.endswith(".dvc")]
 
 
+def check_queued_data_root(repo: Path, data) -> None:
+    """`data.root` as a queued experiment reads it, before anything is queued. DVC runs each one in a
+    copy of the repository's git-tracked files (uncommitted edits included) and DVC-tracked data
+    under `.dvc/tmp/exps/`: a relative `data.root` outside the repository, or one git does not
+    track and no `.dvc` file covers, is not there. The layout is checked as a run checks it
+    (`pipelines.flows.check_data_root`)."""
+    from pipelines.flows import check_data_root
+
+    repo = repo.resolve()
+    check_data_root(repo, repo, data)  # missing folder, refused layout
+    rel = Path(data.root)
+    if data.dataset != "folders" or rel.is_absolute():
+        return
+    where = (repo / rel).resolve()
+    if not where.is_relative_to(repo):
+        raise ParamsError(f"data.root {data.root!r}: a folder outside the repository ({where}); a queued experiment runs in a copy of "
+                          f"the repository under .dvc/tmp/exps/, where that relative path leads elsewhere. Give its absolute path "
+                          f"(-S data.root={where})")
+    inside = where.relative_to(repo)
+    by_dvc = any((repo / f"{part}.dvc").is_file() for part in [inside, *inside.parents][:-1])
+    by_git = subprocess.run(["git", "ls-files", "--", str(inside)], cwd=repo, capture_output=True, text=True).stdout.strip()
+    if not (by_dvc or by_git):
+        raise ParamsError(f"data.root {data.root!r}: a folder that neither git nor DVC tracks; a queued experiment runs in a copy of "
+                          f"the repository's tracked files under .dvc/tmp/exps/ and would not find it. Track it (dvc add {inside}, "
+                          f"then git add {inside}.dvc .gitignore), or give its absolute path (-S data.root={where})")
+
+
 def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, jobs: int = 1, poll: float = 5,
                   log=print, arm: str | None = None) -> list[str]:
     """Queue and run one experiment per value; returns their names (`experiment_name`).
@@ -118,11 +145,16 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
     Where some experiments fail, the others still replace their earlier experiments before the
     sweep reports the failures."""
     runs = {experiment_name(key, value): [f"{key}={value}", *extra] for value in values}
+    roots_seen: set[tuple] = set()
     for overrides in runs.values():
         params = check_overrides(repo / "params.yaml", overrides)  # a bad value refused by key before anything is queued
         if arm is not None and arm not in params.classifier.arms:  # found missing only once every experiment had run
             raise ParamsError(f"--arm {arm}: not in classifier.arms {params.classifier.arms} with {' '.join(overrides)}; "
                               "add it with -S, or sweep another arm")
+        d = params.data
+        if (d.dataset, d.root, d.source, d.target) not in roots_seen:  # else each experiment failed at its first stage
+            roots_seen.add((d.dataset, d.root, d.source, d.target))
+            check_queued_data_root(repo, d)
     this_run = secrets.token_hex(3)
     queued = {name: f"{name}-{this_run}" for name in runs}
     # Killed outright (SIGKILL, the OOM killer), the sweep cannot stop what DVC's queue runs for it: its

@@ -9,6 +9,7 @@ import pytest
 
 from pipelines.config import ParamsError
 from pipelines.sweep import experiment_name, parse_spec
+from tests.conftest import make_folders
 from tests.e2e import ONE_GAN_SEED, dvc, env, merge, project_copy, run
 
 pytestmark = pytest.mark.e2e
@@ -104,13 +105,28 @@ def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
     assert after.count("sweep-mix-synthetic-fraction-0-3") == after.count("sweep-mix-synthetic-fraction-0-7") == 1, (before, after)
     assert set(_ran(again.stdout).values()) == {("index_raw",)}, again.stdout  # always changed (dvc.yaml); the rest restored
     assert pd.read_csv(repo / "reports/sweep/mix.synthetic_fraction.csv").equals(table)
-    # A rerun whose experiments fail (here: a data root that is not there) names them and keeps the earlier ones
+    # A data root the queued experiments would not find stops the sweep before anything is queued:
+    # not there, or a folder of the checkout that git does not track (DVC copies tracked files alone)
+    make_folders(repo / "photos")
+    queue_before = dvc("queue", "status", cwd=repo).stdout
+    for root, said in ((tmp_path / "gone", f"data.root {tmp_path / 'gone'!s}: not a folder"),
+                       ("photos", "data.root 'photos': a folder that neither git nor DVC tracks")):
+        refused = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,0.7", "--arm", "cyclegan", "-S", "data.dataset=folders",
+                                  "-S", f"data.root={root}", "-S", "data.source=src", "-S", "data.target=tgt"],
+                                 cwd=repo, env=env(), capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 2 and refused.stderr.startswith("error: " + said), refused.stderr
+    assert dvc("queue", "status", cwd=repo).stdout == queue_before
+    # A rerun whose experiments fail (here: no source image of class a decodes) names them and keeps the earlier ones
+    broken = make_folders(tmp_path / "broken")
+    for image in (broken / "src/train/a").iterdir():
+        image.write_bytes(b"not an image")
     failed = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,0.7", "--arm", "cyclegan", "-S", "data.dataset=folders",
-                             "-S", f"data.root={tmp_path / 'gone'}"], cwd=repo, env=env(), capture_output=True, text=True, timeout=1200)
+                             "-S", f"data.root={broken}", "-S", "data.source=src", "-S", "data.target=tgt"],
+                            cwd=repo, env=env(), capture_output=True, text=True, timeout=1200)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stdout[-3000:] + failed.stderr[-3000:]
     assert failed.stderr.startswith("error: sweep experiments failed; earlier experiments of the same names are kept"), failed.stderr
     causes = [line for line in failed.stderr.splitlines() if line.startswith("  sweep-mix-synthetic-fraction-")]
-    assert len(causes) == 2 and all(f"data.root {tmp_path / 'gone'}: not a folder" in line for line in causes), failed.stderr
+    assert len(causes) == 2 and all("no usable image" in line for line in causes), failed.stderr
     kept = subprocess.run([sys.executable, "-m", "dvc", "exp", "list"], cwd=repo, env=env(), capture_output=True, text=True).stdout
     assert kept == after
 
