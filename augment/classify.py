@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from augment.acceleration import Acceleration
+from augment.data_parallel import average_gradients, average_in_place, average_statistics, lr_factor, rank_and_world, sync_initial_weights
 from augment.images import as_float
 from augment.io import load_module, save_module
 from augment.mixing import MixedBatches
@@ -27,7 +28,8 @@ class ClassifierConfig:
     width: int = 32  # channels of the first conv block
     steps: int = 600  # optimiser updates
     batch_size: int = 64
-    lr: float = 1e-3  # AdamW, cosine-decayed to 0
+    lr: float = 1e-3  # AdamW, cosine-decayed to 0; for one process's batch
+    lr_scaling: str = "sqrt"  # with N processes (global batch N x batch_size): lr x sqrt(N), x N ("linear") or as is ("none")
     weight_decay: float = 5e-4
     log_every: int = 100
 
@@ -42,24 +44,38 @@ def train_classifier(
     device: str | torch.device = "cpu",
     on_log: Callable[[int, dict], None] | None = None,
 ) -> nn.Module:
+    """Train a classifier on `batches`. Data-parallel when a torch.distributed process group is up
+    (e.g. under `torchrun`): each process draws its own `batches` (seed them apart), every process
+    starts from rank 0's weights, gradients are averaged before each optimiser step and batch-norm
+    statistics at the end, so every replica returns the same model; only rank 0 calls `on_log`,
+    with the loss averaged over processes."""
+    rank, world = rank_and_world()
     torch.manual_seed(seed)
     device = torch.device(device)
     accel = Acceleration.for_classifier(device)
     model = build_classifier(cfg.model, in_channels=in_channels, num_classes=num_classes, width=cfg.width)
     accel.place(model, device)
-    opt = accel.adamw(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if world > 1:
+        sync_initial_weights([model])
+    lr = cfg.lr * lr_factor(cfg.lr_scaling, world)
+    opt = accel.adamw(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     model.train()
     t0 = time.perf_counter()
     for step in range(1, cfg.steps + 1):
-        opt.lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / cfg.steps))
+        opt.lr = lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / cfg.steps))
         x, y = batches.next()
         with accel.autocast(device):
             loss = F.cross_entropy(model(accel.inputs(x.to(device))).float(), y.to(device))
         opt.zero_grad()
         loss.backward()
+        average_gradients([model], world)
         opt.step()
-        if on_log is not None and (step % cfg.log_every == 0 or step == cfg.steps):
-            on_log(step, {"loss": loss.item(), "seconds": time.perf_counter() - t0})
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            logged = loss.detach().float().reshape(1)
+            average_in_place([logged], world)  # every process takes part, whoever logs
+            if on_log is not None and rank == 0:
+                on_log(step, {"loss": logged.item(), "seconds": time.perf_counter() - t0})
+    average_statistics(model, world)
     return model.eval()
 
 

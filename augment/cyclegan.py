@@ -47,6 +47,7 @@ from torch import nn
 
 from augment.acceleration import Acceleration
 from augment.balanced_labels import balanced_pseudo_labels
+from augment.data_parallel import average_gradients, average_statistics, lr_factor, rank_and_world, sync_initial_weights
 from augment.image_pool import ImagePool
 from augment.images import as_float, quantize
 from augment.io import load_module, save_module
@@ -179,21 +180,6 @@ def build_cyclegan(cfg: CycleGANConfig, channels: int, num_classes: int = 0) -> 
     return nets
 
 
-def _world() -> tuple[int, int]:
-    """(rank, world size); (0, 1) without an initialised process group."""
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _sync_initial_weights(nets: list[nn.Module]) -> None:
-    """Every process starts from rank 0's weights and buffers."""
-    for net in nets:
-        for t in (*net.parameters(), *net.buffers()):
-            torch.distributed.broadcast(t.data, src=0)
-
-
 def _share_labelling(pseudo: torch.Tensor, moved: float, device: torch.device) -> float:
     """Every process takes rank 0's labelling (in place) and its moved share: each process draws its
     own pool, so labellings would differ."""
@@ -201,30 +187,6 @@ def _share_labelling(pseudo: torch.Tensor, moved: float, device: torch.device) -
     torch.distributed.broadcast(buf, src=0)  # on the device: NCCL takes no CPU tensors
     pseudo.copy_(buf[:-1].to(pseudo.device, pseudo.dtype))
     return float(buf[-1])
-
-
-def _average_in_place(tensors: list[torch.Tensor], world: int) -> None:
-    """All-reduce `tensors` (of one dtype) into their mean over processes, in one flat buffer."""
-    if world == 1 or not tensors:
-        return
-    flat = torch.cat([t.reshape(-1) for t in tensors])
-    torch.distributed.all_reduce(flat)
-    flat /= world
-    offset = 0
-    for t in tensors:
-        t.copy_(flat[offset : offset + t.numel()].view_as(t))
-        offset += t.numel()
-
-
-def _average_gradients(nets: list[nn.Module], world: int) -> None:
-    """All-reduce the gradients of `nets` into their mean over processes (one flat buffer per call)."""
-    _average_in_place([p.grad for net in nets for p in net.parameters() if p.grad is not None], world)
-
-
-def _average_statistics(net: nn.Module, world: int) -> None:
-    """Batch-norm running statistics into their mean over processes: each process normalised its own
-    batches, and a network that reads in eval mode must read alike everywhere."""
-    _average_in_place([b for b in net.buffers() if b.is_floating_point()], world)
 
 
 def on_device_if_it_fits(images: torch.Tensor, device: torch.device, *, share: float = 0.25) -> torch.Tensor:
@@ -243,19 +205,14 @@ def on_device_if_it_fits(images: torch.Tensor, device: torch.device, *, share: f
     return stored.to(device) if stored.numel() * stored.element_size() <= share * free else images
 
 
-LR_SCALINGS = {"sqrt": math.sqrt, "linear": lambda ratio: ratio, "none": lambda ratio: 1.0}  # global batch / lr_batch -> lr factor
-
-
 def scaled_lr(cfg: CycleGANConfig, world: int = 1) -> float:
     """The generators' and discriminators' Adam learning rate for this run's global batch
     (`batch_size` images per process x `world` processes): `lr` is given for `lr_batch` images, and
     scaled by the square root of the batch ratio ("sqrt", the rule for Adam: Malladi et al. 2022),
     by the ratio itself ("linear", Goyal et al. 2017's rule for SGD), or not at all ("none")."""
-    if cfg.lr_scaling not in LR_SCALINGS:
-        raise ValueError(f"lr_scaling must be one of {', '.join(LR_SCALINGS)}; got {cfg.lr_scaling!r}")
     if cfg.lr_batch < 1:
         raise ValueError(f"lr_batch must be a positive number of images; got {cfg.lr_batch}")
-    return cfg.lr * LR_SCALINGS[cfg.lr_scaling](cfg.batch_size * world / cfg.lr_batch)
+    return cfg.lr * lr_factor(cfg.lr_scaling, cfg.batch_size * world / cfg.lr_batch)
 
 
 def _lr_factor(step: int, cfg: CycleGANConfig) -> float:
@@ -321,9 +278,9 @@ class SemanticClassifier:
             loss = F.cross_entropy(self.forward(self.accel.inputs(x)).float(), y, ignore_index=-1)
         self.opt.zero_grad()
         loss.backward()
-        _average_gradients([self.net], world)
+        average_gradients([self.net], world)
         self.opt.step()
-        _average_statistics(self.net, world)
+        average_statistics(self.net, world)
         self.net.eval()  # judged and pseudo-labelled with running BN statistics, deterministic dropout
         value = loss.detach().float()
         if world > 1:  # the mean over processes: competence, and so when labelling starts, is the same in all
@@ -496,7 +453,7 @@ def train_cyclegan(
     device = torch.device(device)
     accel = accel or Acceleration.choose(device)
     nets = build_cyclegan(cfg, source.shape[1], num_classes)
-    rank, world = _world()
+    rank, world = rank_and_world()
     run = {name: accel.place(net, device) for name, net in nets.named().items()}  # what the loop calls
     source, target = on_device_if_it_fits(source, device), on_device_if_it_fits(target, device)
     if source_labels is not None:
@@ -529,7 +486,7 @@ def train_cyclegan(
     pools = {"pool_s": ImagePool(size=cfg.pool_size, seed=cfg.seed + 1), "pool_t": ImagePool(size=cfg.pool_size, seed=cfg.seed + 2)}
     pool_s, pool_t = pools["pool_s"], pools["pool_t"]
     if world > 1:
-        _sync_initial_weights(list(nets.named().values()))
+        sync_initial_weights(list(nets.named().values()))
     # Each process its own batches. The generator lives on the training device: random numbers made
     # on the CPU would each cost a host-to-device copy, which synchronises with a GPU every step.
     rng = torch.Generator(device=device).manual_seed(cfg.seed + 1_000_003 * rank)
@@ -617,7 +574,7 @@ def train_cyclegan(
         loss_g = loss_adv + lam_c * loss_cyc + lam_i * loss_idt + cfg.lambda_semantic * loss_sem
         opt_g.zero_grad()
         loss_g.backward()
-        _average_gradients([nets.G_st, nets.G_ts], world)
+        average_gradients([nets.G_st, nets.G_ts], world)
         opt_g.step()
         if nets.C is not None:
             nets.C.requires_grad_(True)
@@ -637,7 +594,7 @@ def train_cyclegan(
             loss_d_s = 0.5 * _real_and_fake_loss(adv, judge, D_s, (real_s, ds_real), (pooled_s, pooled_ys))
         opt_d.zero_grad()
         (loss_d_t + loss_d_s).backward()
-        _average_gradients([nets.D_s, nets.D_t], world)
+        average_gradients([nets.D_s, nets.D_t], world)
         opt_d.step()
 
         state.step += 1

@@ -230,6 +230,7 @@ class ClassifierParams(_Strict):
     steps: int = Field(300, gt=0)
     batch_size: int = Field(64, gt=1, le=65536)
     lr: float = Field(1e-3, gt=0)
+    lr_scaling: Literal["sqrt", "linear", "none"] = "sqrt"  # with N processes (runtime.classifier_launcher)
     weight_decay: float = Field(5e-4, ge=0)
 
     @field_validator("arms")
@@ -261,20 +262,22 @@ class RuntimeParams(_Strict):
     threads: int = Field(0, ge=0, le=1024)
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     compile: Literal["auto"] | bool = "auto"
-    launcher: str = Field("python", min_length=1)
+    launcher: str = Field("python", min_length=1)  # starts train_gan
+    classifier_launcher: str = Field("python", min_length=1)  # starts train_classifier
 
-    @field_validator("launcher")
+    @field_validator("launcher", "classifier_launcher")
     @classmethod
-    def _python_or_torchrun(cls, v: str) -> str:
+    def _python_or_torchrun(cls, v: str, info: ValidationInfo) -> str:
         words = v.split()
         if not words or words[0] not in ("python", "torchrun"):
             raise ValueError("must start with 'python' or 'torchrun' (e.g. 'torchrun --standalone --nproc_per_node=4')")
-        # train_gan's own `-m pipelines.stages.train_gan ...` follows the launcher: a program named in it
-        # ran instead (`python -c pass` ran nothing, and DVC then missed the GAN's outputs)
+        # the stage's own `-m pipelines.stages.<stage> ...` follows the launcher: a program named in it
+        # ran instead (`python -c pass` ran nothing, and DVC then missed the stage's outputs)
+        stage = "train_gan" if info.field_name == "launcher" else "train_classifier"
         taken = [w for w in words[1:] if w in ("-c", "-m", "--module", "--no-python", "--no_python")]
         loose = words[0] == "python" and [w for i, w in enumerate(words[1:], 1) if not w.startswith("-") and words[i - 1] not in ("-W", "-X")]
         if taken or loose:
-            raise ValueError(f"{(taken or loose)[0]!r}: the launcher takes options only; train_gan's `-m pipelines.stages.train_gan` "
+            raise ValueError(f"{(taken or loose)[0]!r}: the launcher takes options only; {stage}'s `-m pipelines.stages.{stage}` "
                              "follows it, and a program named here would run instead")
         return v
 

@@ -62,6 +62,11 @@ def select_device(requested: str, threads: int = 0):
     return torch.device(requested)
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun gave it (0 without torchrun), before any process group is up."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_distributed(requested: str, threads: int = 0):
     """Under torchrun (WORLD_SIZE > 1): join the process group and return (device, rank, world).
 

@@ -68,6 +68,9 @@ def test_every_params_key_has_a_comment():
         # train_gan's `-m pipelines.stages.train_gan` follows the launcher: `python -c pass` ran nothing
         ("runtime.launcher", "python -c pass", r"runtime\.launcher: '-c': the launcher takes options only"),
         ("runtime.launcher", "python train.py", r"runtime\.launcher: 'train.py': the launcher takes options only"),
+        ("runtime.classifier_launcher", "python -m pipelines.stages.train_gan",
+         r"runtime\.classifier_launcher: '-m': the launcher takes options only; train_classifier's `-m pipelines.stages.train_classifier`"),
+        ("classifier.lr_scaling", "cubic", r"classifier\.lr_scaling: Input should be 'sqrt', 'linear' or 'none'"),
         # taken and ignored: the conditional GAN's discriminators judge classes whatever it says
         ("gan.cgan.class_discriminator", False, r"gan\.cgan\.class_discriminator: the cgan's discriminators always judge"),
         # inf passed `gt=0`, and a GAN trained with it went NaN at its first step
@@ -338,8 +341,7 @@ def test_a_params_file_that_is_not_utf8_or_lacks_a_key_dvc_yaml_reads_is_named(t
     (tmp_path / "params.yaml").write_bytes(b"# caf\xe9\n" + text.encode())
     with pytest.raises(ParamsError, match=re.escape(f"{tmp_path / 'params.yaml'}: not UTF-8 text (line 1, byte 0xe9); save it as UTF-8")):
         load_params(tmp_path / "params.yaml", build_transforms=False)
-    (tmp_path / "params.yaml").write_text(text.replace("launcher:", "launched:"))
-    (tmp_path / "params.yaml").write_text(re.sub(r"(?m)^  launched:.*\n", "", (tmp_path / "params.yaml").read_text()))
+    (tmp_path / "params.yaml").write_text(re.sub(r"(?m)^  launcher:.*\n", "", text))
     load_params(tmp_path / "params.yaml", build_transforms=False)  # no dvc.yaml beside it: its defaults stand
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
     with pytest.raises(ParamsError, match=re.escape("runtime.launcher: missing; dvc.yaml reads it from this file (the default: 'python')")):

@@ -1,4 +1,4 @@
-"""Data-parallel CycleGAN training under real torchrun processes (gloo on CPU)."""
+"""Data-parallel CycleGAN and classifier training under real torchrun processes (gloo on CPU)."""
 import json
 import subprocess
 import sys
@@ -52,19 +52,29 @@ def test_processes_share_one_labelling_of_the_target_set(tmp_path):
     assert first["c_weights"] == second["c_weights"]
 
 
-def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):
+def _prepared(tmp_path, *also: tuple[str, list[str]], arms: list[str] | None = None) -> list[str]:
+    """params.yaml at 12 px and the prepare and few_labels stages' outputs (then `also`'s) in tmp_path;
+    the arguments every later stage takes. `arms`: only these (no GAN trained, so none of a GAN)."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["image_size"] = 12
     for gan in ("cyclegan", "cgan"):  # every GAN section must fit 12 px, though only the cyclegan trains here
         params["gan"][gan].update(steps=6, batch_size=4, ngf=4, n_blocks=1, unet_downs=2, ndf=4, d_layers=1, log_every=3,
                                   checkpoint_every=3, sample_count=4, semantic_width=4, semantic_threshold=100.0)
+    params["classifier"].update(width=4, steps=6, batch_size=8)
+    if arms is not None:
+        params["classifier"]["arms"], params["gan"]["kinds"] = arms, []
     params["runtime"]["threads"] = 1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     common = ["--params", str(tmp_path / "params.yaml"), "--prepared", str(tmp_path / "prepared")]
     for stage, args in (("prepare", ["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "prepared")]),
-                        ("few_labels", [*common, "--out", str(tmp_path / "labels")])):
+                        ("few_labels", [*common, "--out", str(tmp_path / "labels")]), *also):
         subprocess.run([sys.executable, "-m", f"pipelines.stages.{stage}", *args, "--timings-dir", str(tmp_path / "timings")],
                        cwd=REPO, env=env(), check=True, capture_output=True)
+    return common
+
+
+def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):
+    common = _prepared(tmp_path)
     proc = subprocess.run([*TORCHRUN, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", *common,
                            "--labels", str(tmp_path / "labels"), "--out", str(tmp_path / "gan"), "--checkpoint-dir", str(tmp_path / "ckpt"),
                            "--timings-dir", str(tmp_path / "timings")],
@@ -75,3 +85,37 @@ def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):
     assert stage["device"] == "cpu x 2 processes" and stage["steps"] == 6
     assert stage["images_per_s"]["train_pairs"] > 0  # both processes' pairs
     assert (tmp_path / "gan/G_st.pt").is_file() and not (tmp_path / "ckpt").exists()
+
+
+def test_a_classifier_trains_alike_in_two_processes_on_their_own_batches(tmp_path):
+    r = _run_script("ddp_classifier_check.py", tmp_path)
+    assert r["world"] == 2
+    assert r["first_batch_labels"][0] != r["first_batch_labels"][1]  # the ranks really drew different batches ...
+    assert r["max_weight_diff"] < 1e-6  # ... and still hold the same weights
+    assert r["statistics"] > 0 and r["max_statistics_diff"] < 1e-6  # and the same batch-norm statistics, which eval reads
+    logged = r["logged"]
+    assert [step for step, _ in logged[0]] == [3, 6] and logged[1] == []  # only rank 0 reports, the loss of both
+
+
+def test_train_classifier_stage_under_torchrun_writes_outputs_once(tmp_path):
+    """runtime.classifier_launcher: the stage under torchrun trains one replica per process and rank 0
+    alone predicts and writes; an arm with nothing to train writes its status once too."""
+    common = _prepared(tmp_path, ("arm_inputs", ["--params", str(tmp_path / "params.yaml"), "--labels", str(tmp_path / "labels"),
+                                                 "--synthetic", str(tmp_path / "synthetic"), "--out", str(tmp_path / "arms")]),
+                       arms=["source_only", "adabn"])
+    for arm in ("source_only", "adabn"):
+        proc = subprocess.run([*TORCHRUN, "-m", "pipelines.stages.train_classifier", "--arm", arm, "--seed", "0", *common,
+                               "--labels", str(tmp_path / "labels"), "--arm-inputs", str(tmp_path / "arms"),
+                               "--out", str(tmp_path / arm), "--timings-dir", str(tmp_path / "timings")],
+                              cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        status = json.loads((tmp_path / arm / "status.json").read_text())
+        if arm == "adabn":
+            assert status["status"] == "test_time" and proc.stdout.count("no training") == 1
+            continue
+        assert proc.stdout.count("train_classifier@source_only-0 step 6/6") == 1 and "in each of 2 processes" in proc.stdout
+        assert status["status"] == "trained" and status["device"] == "cpu x 2 processes"
+        assert 0 <= status["accuracy"]["target_test"] <= 1
+        timing = json.loads((tmp_path / "timings/train_classifier@source_only-0.json").read_text())
+        assert timing["images_per_s"]["train"] > 0 and (tmp_path / arm / "model.pt").is_file()
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(arm)) == [arm]  # no stray temporary folder

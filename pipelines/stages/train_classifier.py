@@ -8,6 +8,7 @@ pipeline still completes and the report says why the arm is missing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from augment.few_labels import consumer_file, few_label_counts
 from augment.io import atomic_dir, write_csv, write_json
 from pipelines.config import ParamsError, as_config, load_params
 from pipelines import cpu_threads
-from pipelines.runtime import TimeLeft, add_timings_arg, run_stage, select_device, stage_timer
+from pipelines.runtime import TimeLeft, add_timings_arg, init_distributed, launched_rank, run_stage, stage_timer
 
 EVAL_SETS = {"target_test": "target", "source_test": "source"}
 
@@ -47,16 +48,19 @@ def main(argv: list[str] | None = None) -> None:
     if arm.gan:
         record["gan_seed"] = gan_seed
     name = f"train_classifier@{arm.name}-{args.seed}"
-    with stage_timer(name, args.timings_dir) as timing, atomic_dir(out) as tmp:
+    writes = launched_rank() == 0  # under torchrun, the replicas train alike and rank 0 writes the outputs
+    with stage_timer(name, args.timings_dir, write=writes) as timing, atomic_dir(out) if writes else contextlib.nullcontext() as tmp:
         if arm.test_time:  # nothing to train (and no torch to import): evaluate adapts the source_only classifiers
             how = ("with BatchNorm statistics re-estimated on the unlabeled target train images" if arm.renormalize
                    else f"on target test translated target->source by G_ts of {arm.gan} seed {gan_seed}")
             record.update(status="test_time", uses="source_only", reason=f"evaluated {how}")
-            write_json(record, tmp / "status.json")
-            print(f"{name}: no training; evaluate runs source_only seed {args.seed} {how}")
+            if writes:
+                write_json(record, tmp / "status.json")
+                print(f"{name}: no training; evaluate runs source_only seed {args.seed} {how}")
             return
         record.update(_train(arm, args, params, name, tmp, timing))
-        write_json(record, tmp / "status.json")
+        if writes:
+            write_json(record, tmp / "status.json")
 
 
 def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, timing: dict) -> dict:
@@ -70,8 +74,7 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, tim
     from augment.mixing import MixedBatches
 
     cp = params.classifier
-    device = select_device(params.runtime.device, params.runtime.threads)
-    record: dict = {"device": str(device)}
+    record: dict = {}
     data = load_prepared(args.prepared, few_labels=consumer_file(args.labels, arm=arm.name))
     # uint8 as stored (a quarter of float32's memory): batches and predictions convert what they take
     source, _ = data.labeled("source", "train", uint8=True)
@@ -83,11 +86,16 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, tim
         parts = training_parts(arm, source=source, target=target, synthetic=synthetic, synthetic_fraction=params.mix.synthetic_fraction,
                                target_fraction=params.mix.target_fraction)
     except ArmUnavailable as exc:
-        print(f"{name}: arm unavailable on this data: {exc}")
+        if launched_rank() == 0:
+            print(f"{name}: arm unavailable on this data: {exc}")
         return {**record, "status": "unavailable", "reason": str(exc)}
-    transforms = {part: classic_transform(params.classic.transforms, seed=args.seed) for part in transformed_parts(arm, parts)}
-    batches = MixedBatches(parts=parts, batch_size=cp.batch_size, seed=args.seed, transforms=transforms)
-    print(f"{name}: {batches!r}", flush=True)
+    device, rank, world = init_distributed(params.runtime.device, params.runtime.threads)
+    record["device"] = str(device) if world == 1 else f"{device.type} x {world} processes"
+    draws = args.seed + 1_000_003 * rank  # each process its own batches and transforms (rank 0: the seed's own, as with one process)
+    transforms = {part: classic_transform(params.classic.transforms, seed=draws) for part in transformed_parts(arm, parts)}
+    batches = MixedBatches(parts=parts, batch_size=cp.batch_size, seed=draws, transforms=transforms)
+    if rank == 0:
+        print(f"{name}: {batches!r}" + (f" in each of {world} processes" if world > 1 else ""), flush=True)
     settings = as_config(cp, ClassifierConfig)
     t0, time_left = time.perf_counter(), TimeLeft(cp.steps)
     model = train_classifier(
@@ -97,6 +105,12 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, tim
                                      flush=True),
     )
     trained = time.perf_counter() - t0
+    if world > 1:
+        import torch
+
+        torch.distributed.destroy_process_group()
+    if rank != 0:
+        return {}  # its replica equals rank 0's, which predicts and writes
     save_classifier(model, settings, in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
     frames, predicted, t_predict = [], 0, 0.0
     for eval_set, role in EVAL_SETS.items():
@@ -107,7 +121,7 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, tim
         frames.append(pd.DataFrame({"eval_set": eval_set, "path": rows.path.to_numpy(),
                                     "label_index": rows.label_index.to_numpy(), "pred": pred}))
     predictions = pd.concat(frames, ignore_index=True)
-    timing["images_per_s"] = {"train": round(settings.steps * settings.batch_size / trained, 1),
+    timing["images_per_s"] = {"train": round(settings.steps * settings.batch_size * world / trained, 1),  # all processes
                               "predict": round(predicted / max(t_predict, 1e-9), 1)}
     write_csv(predictions, tmp / "predictions.csv")
     acc = {s: float((g.pred == g.label_index).mean()) for s, g in predictions.groupby("eval_set")}
