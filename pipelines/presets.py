@@ -115,7 +115,8 @@ def check_overrides(params: Path, overrides: list[str], *, into: Path | None = N
                 bad = [override]
                 break
         hint = ("; a value with characters the override grammar reserves (~, spaces, *, ...) goes in quotes, e.g. "
-                "-S 'data.root=\"/data/my photos\"', and ~ is not expanded" if "LexerNoViableAlt" in f"{exc} {exc.__cause__}" else "")
+                "-S 'data.root=\"/data/my photos\"', and ~ is not expanded" if any(
+                    grammar in f"{exc} {exc.__cause__}" for grammar in ("LexerNoViableAlt", "mismatched input")) else "")
         raise ParamsError(f"-S {' -S '.join(bad)}: {exc}{f': {exc.__cause__}' if exc.__cause__ else ''}{hint}") from None
     # Not the temp copy's path; a preset's many values are counted, not listed (the message names the key)
     label = f"{params.name} with " + (described or as_set_values(overrides))

@@ -81,3 +81,12 @@ def test_a_preset_that_is_not_a_mapping_says_what_it_holds(tmp_path, text, got):
         preset_overrides(tmp_path / "p.yaml")
     assert str(exc.value).endswith(f"p.yaml: a preset is a mapping of params.yaml sections (e.g. data: {{image_size: 32}}), got {got}")
 
+
+
+def test_a_value_with_spaces_and_equals_signs_is_told_to_go_in_quotes(params, tmp_path):
+    """`-S runtime.launcher=torchrun --standalone --nproc_per_node=2` ended in Hydra's "mismatched input '='" alone."""
+    with pytest.raises(ParamsError) as err:
+        check_overrides(params, ["runtime.classifier_launcher=torchrun --standalone --nproc_per_node=2"], into=tmp_path / "trial.yaml")
+    assert "mismatched input" in str(err.value) and "goes in quotes" in str(err.value), str(err.value)
+    quoted = check_overrides(params, ['runtime.classifier_launcher="torchrun --standalone --nproc_per_node=2"'], into=tmp_path / "trial.yaml")
+    assert quoted.runtime.classifier_launcher == "torchrun --standalone --nproc_per_node=2"
