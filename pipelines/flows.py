@@ -111,6 +111,30 @@ def api_logger(run_logger: logging.LoggerAdapter) -> logging.LoggerAdapter:
     return logging.LoggerAdapter(base, extra=dict(run_logger.extra))
 
 
+NO_HASH_INFO = re.compile(r"No file hash info found for '(.+)'\. It won't be created\.")
+
+
+@contextlib.contextmanager
+def unrecorded_outputs() -> Iterator[list[str]]:
+    """Within the block, DVC's checkout warnings of outputs that dvc.lock does not record ("No file
+    hash info found for '<path>'. It won't be created.", one per output: about 50 in a worktree of a
+    commit without dvc.lock) are left out and their paths collected in the list it yields, for one line."""
+    paths: list[str] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        found = NO_HASH_INFO.match(record.getMessage())
+        if found:
+            paths.append(os.path.relpath(found[1]))
+        return not found
+
+    logger = logging.getLogger("dvc_data.index.checkout")
+    logger.addFilter(keep)
+    try:
+        yield paths
+    finally:
+        logger.removeFilter(keep)
+
+
 @contextlib.contextmanager
 def inside(path: str | Path) -> Iterator[None]:
     """DVC's Python API resolves some paths against the current directory: work from the repo's root."""
@@ -517,12 +541,16 @@ def pipeline(
         if isolate:
             from dvc.repo import Repo
 
-            with inside(workdir), forward_output(api_logger(log).info):
+            with inside(workdir), forward_output(api_logger(log).info), unrecorded_outputs() as unrecorded:
                 if remote:  # outputs of the committed dvc.lock: the team's remote fills what the local cache lacks
                     pull_before(root, workdir, remote, log=log.info)
                 else:
                     with Repo(str(workdir)) as repo:
                         repo.checkout(allow_missing=True)  # outputs of the committed dvc.lock, from the shared cache
+            if unrecorded:
+                log.info(f"{len(unrecorded)} output(s) of dvc.yaml have no record in HEAD's "
+                         + ("dvc.lock (stages that had not run when it was committed)" if (Path(workdir) / "dvc.lock").is_file()
+                            else "commit (no dvc.lock committed)") + f", e.g. {unrecorded[0]}: the run computes them")
         jobs = jobs or default_jobs(device)
         graph = stage_graph(workdir, list(stages) if stages else None)
         if "index_raw" in graph:  # the run reads data.root (not a run of `--stage code` alone)
