@@ -37,7 +37,7 @@ from pipelines.interrupt import STOPPING
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, pull_before, push_after
-from pipelines.workspace import (check_stage_locks, commit_experiment, create_run_worktree, git_lock, prune_runs, repo_root,
+from pipelines.workspace import (check_stage_locks, commit_experiment, create_run_worktree, git_lock, prune_runs, repo_root, run_name,
                                  workspace_lock)
 
 if TYPE_CHECKING:
@@ -528,8 +528,13 @@ def pipeline(
     log = get_run_logger()
     use_this_python()
     root = repo_root(repo_path)
-    name = flow_run.get_name() or f"run-{int(time.time())}"
+    given = flow_run.get_name() or f"run-{int(time.time())}"
+    name = run_name(given)  # a folder and an experiment: Prefect takes any name (`--flow-run-name ../..`)
     workdir = create_run_worktree(root, name, log=log.info) if isolate else root
+    if isolate and Path(workdir).name != name:  # a worktree of that name is there already
+        name = Path(workdir).name
+    if name != given:
+        log.info(f"the run's worktree and experiment are named {name!r} (flow run {given!r})")
     with workspace_lock(workdir, purpose=f"flow run {name}"):
         log.info(f"working in {workdir}" + (" (isolated worktree of HEAD, shared DVC cache)" if isolate else ""))
         # The params first: DVC reads them too, and a file it refuses (a key given twice) would stop the

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -185,13 +186,27 @@ def check_head(root: Path) -> None:
                              f"{'them' if len(lacking) > 1 else 'it'} ({fix}; git commit), or run with --in-place")
 
 
+def run_name(name: str) -> str:
+    """A flow run's name as a worktree folder and an experiment name. Prefect takes any name
+    (`prefect deployment run ... --flow-run-name ../..`), and the folder of that name was removed
+    before the worktree was made: here it is one path component that git also takes in a ref
+    (letters, digits, `.`, `_`, `-`; no leading `.` or `-`, no `..`, no `.lock` at the end)."""
+    safe = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "-", name))[:100].strip(".-")
+    return safe.removesuffix(".lock").rstrip(".-") or "run"
+
+
 def create_run_worktree(root: Path, name: str, *, log: Callable[[str], None] = print) -> Path:
-    """A detached worktree of HEAD at <root>/.dvc/tmp/runs/<name>, using root's DVC cache."""
+    """A detached worktree of HEAD at <root>/.dvc/tmp/runs/<name>, using root's DVC cache. Where that
+    folder is there already (a second run of the same name, perhaps still working in it), the new
+    one is <name>-2, -3, ...: nothing there is removed (`prune_runs` removes old worktrees)."""
     check_head(root)
-    path = root / RUNS_DIR / name
+    if run_name(name) != name:
+        raise WorkspaceError(f"run name {name!r} cannot name a folder and an experiment; pipelines.workspace.run_name gives {run_name(name)!r}")
     with git_lock(root, purpose=f"create worktree {name}", log=log):
-        if path.exists():
-            _remove_worktree(root, path)
+        path, n = root / RUNS_DIR / name, 1
+        while path.exists():
+            n += 1
+            path = root / RUNS_DIR / f"{name}-{n}"
         path.parent.mkdir(parents=True, exist_ok=True)
         _git(["worktree", "add", "--detach", "--force", str(path), "HEAD"], root)
     cache_dir = _main_cache_dir(root)

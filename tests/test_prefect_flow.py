@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -130,6 +131,17 @@ def test_prefect_bad_override_is_named_before_any_stage(repo):
     with pytest.raises(ParamsError, match=r"classifier\.seeds"):
         pipeline(repo_path=str(repo), overrides=["classifier.steps=9", "classifier.seeds=[]"], isolate=False, experiment=False)
     assert (repo / "params.yaml").read_bytes() == before
+
+
+def test_prefect_a_run_named_like_a_path_works_in_a_folder_of_its_own(repo):
+    """A flow run named `../..` (Prefect takes any name) made its worktree path leave the runs folder,
+    and whatever was there was removed first: with a runs folder present, the whole checkout."""
+    state = pipeline.with_options(flow_run_name="../..")(repo_path=str(repo), stages=["code"], return_state=True)
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert summary["run"].startswith("run") and Path(summary["workdir"]).parent == repo / ".dvc/tmp/runs"
+    assert (repo / ".git").is_dir() and (repo / "dvc.yaml").is_file()
+    assert summary["experiment"]["experiment"] == summary["run"]
 
 
 def _kill_once(needle: str, within, killed: list[int], timeout: float = 180) -> None:

@@ -138,3 +138,28 @@ def test_an_unreadable_record_of_dvcs_stage_locks_is_named_with_what_to_do(repo:
     lock.unlink()  # the way out the message gives
     dvc("repro", cwd=repo)
     assert (repo / "out" / "data.txt").read_text() == "xxxx"
+
+
+@pytest.mark.parametrize("given, folder", [("mysterious-bustard", "mysterious-bustard"), (".", "run"), ("../../..", "run"),
+                                           ("a/b", "a-b"), ("nightly.lock", "nightly"), ("-x-", "x"), ("a..b", "a.b")])
+def test_a_flow_runs_name_becomes_one_safe_folder_and_experiment_name(given, folder):
+    """Prefect takes any flow run name: `--flow-run-name ../../..` named a folder above the checkout,
+    which was removed before the worktree was made there (the whole checkout, .git included)."""
+    from pipelines.workspace import run_name
+
+    assert run_name(given) == folder
+    run(["git", "check-ref-format", f"refs/exps/{run_name(given)}"], Path("."))  # git takes it in a ref
+
+
+def test_a_second_run_of_one_name_gets_a_worktree_of_its_own(repo: Path):
+    """A second run named like one still working (`--flow-run-name dup` twice) removed the first's
+    worktree mid-run; a name that leaves the runs folder is refused outright."""
+    from pipelines.workspace import create_run_worktree
+
+    first = create_run_worktree(repo, "dup")
+    (first / "mid-run.txt").write_text("the first run's work")
+    second = create_run_worktree(repo, "dup")
+    assert second == first.with_name("dup-2") and (first / "mid-run.txt").read_text() == "the first run's work"
+    with pytest.raises(WorkspaceError, match=r"run name '\.\./\.\.' cannot name a folder"):
+        create_run_worktree(repo, "../..")
+    assert (repo / ".git").is_dir()
