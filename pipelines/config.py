@@ -504,22 +504,58 @@ def load_params(path: str | Path = PARAMS_FILE, *, build_transforms: bool = True
 
 
 def has_what_dvc_reads(raw: dict, path: Path, source: str | None = None) -> None:
-    """A key the dvc.yaml beside `path` interpolates (`${runtime.launcher}`) must be in `raw`, that
-    file's content (with any -S values applied; `source` names it so in the message): DVC reads it
-    from there, so the default it would otherwise take here is not DVC's, and `dvc repro` stopped at
-    "Could not find 'runtime.launcher'" after the check passed."""
+    """Every key the dvc.yaml beside `path` reads from it must be in `raw`, that file's content (with
+    any -S values applied; `source` names it so in the message): the keys it interpolates
+    (`${runtime.launcher}`) and those its stages list under `params:` (`synthesize`, `gan.${item.gan}`).
+    DVC reads them from there, so the default they would otherwise take here is not DVC's: `dvc repro`
+    stopped at "Could not find 'runtime.launcher'" after the check passed, and without `synthesize`
+    at "Parameters 'synthesize' are missing", once the GANs had trained."""
     dvc_yaml = path.parent / "dvc.yaml"
     if not dvc_yaml.is_file():
         return
-    for key in sorted(set(re.findall(r"\$\{\s*([A-Za-z_][\w.]*)\s*\}", dvc_yaml.read_text(errors="replace")))):
-        if key.startswith("item."):
-            continue
+    text = dvc_yaml.read_text(errors="replace")
+    for key, reader in _keys_dvc_reads(text, raw):
         node = raw
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
-                raise ParamsError(f"{source or path}: {key}: missing; {dvc_yaml.name} reads it from this file (the default: "
-                                  f"{_default_of(key)!r}); add it back")
+                default = _default_of(key)
+                said = f"the default: {default!r}" if not isinstance(default, dict) else "a section; the project's params.yaml has its defaults"
+                raise ParamsError(f"{source or path}: {key}: missing; {dvc_yaml.name} reads it from this file ({reader}; {said}); add it back")
             node = node[part]
+
+
+def _keys_dvc_reads(text: str, raw: dict) -> list[tuple[str, str]]:
+    """(key, what reads it) for each params.yaml key a dvc.yaml's text reads, in order: interpolated
+    ones, then each stage's `params:` (a matrix stage's `${item.x}` expanded over the values its
+    matrix takes from `raw`)."""
+    def lookup(key: str):
+        node = raw
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    found = {key: "interpolated as ${" + key + "}" for key in sorted(set(re.findall(r"\$\{\s*([A-Za-z_][\w.]*)\s*\}", text)))
+             if not key.startswith("item.")}
+    try:
+        stages = (yaml.safe_load(text) or {}).get("stages") or {}
+    except yaml.YAMLError:  # DVC says what is wrong with the file itself
+        return list(found.items())
+    for stage, spec in stages.items() if isinstance(stages, dict) else ():
+        if not isinstance(spec, dict):
+            continue
+        listed = [k for entry in spec.get("params") or [] for k in ([entry] if isinstance(entry, str) else entry.get("params.yaml", []) if isinstance(entry, dict) else [])]
+        matrix = spec.get("matrix") if isinstance(spec.get("matrix"), dict) else {}
+        for key in listed:
+            names = re.findall(r"\$\{\s*item\.(\w+)\s*\}", key)
+            keys = [key]
+            for name in names:
+                values = matrix.get(name)
+                if isinstance(values, str):  # "${gan.kinds}"
+                    values = lookup(values.strip("${} "))
+                keys = [k.replace(f"${{item.{name}}}", str(v)) for k in keys for v in (values if isinstance(values, list) else [])]
+            for k in keys:
+                found.setdefault(k, f"stage {stage}")
+    return list(found.items())
 
 
 def _default_of(key: str) -> Any:

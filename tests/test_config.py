@@ -344,7 +344,7 @@ def test_a_params_file_that_is_not_utf8_or_lacks_a_key_dvc_yaml_reads_is_named(t
     (tmp_path / "params.yaml").write_text(re.sub(r"(?m)^  launcher:.*\n", "", text))
     load_params(tmp_path / "params.yaml", build_transforms=False)  # no dvc.yaml beside it: its defaults stand
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
-    with pytest.raises(ParamsError, match=re.escape("runtime.launcher: missing; dvc.yaml reads it from this file (the default: 'python')")):
+    with pytest.raises(ParamsError, match=re.escape("runtime.launcher: missing; dvc.yaml reads it from this file (interpolated as ${runtime.launcher}; the default: 'python')")):
         load_params(tmp_path / "params.yaml", build_transforms=False)
     # and where a -S value takes it away (Hydra's `~key`), the run's check says so before any stage
     from pipelines.presets import check_overrides
@@ -352,6 +352,12 @@ def test_a_params_file_that_is_not_utf8_or_lacks_a_key_dvc_yaml_reads_is_named(t
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     with pytest.raises(ParamsError, match=re.escape("params.yaml with -S ~runtime.launcher: runtime.launcher: missing; dvc.yaml reads it")):
         check_overrides(tmp_path / "params.yaml", ["~runtime.launcher"])
+    # and a key a stage lists under `params:` (DVC stopped at "Parameters 'synthesize' are missing", once the GANs had trained)
+    for gone, reader in (("synthesize", "stage synthesize"), ("mix", "stage arm_inputs"), ("data.split_seed", "stage prepare"),
+                         ("gan.cgan", "stage train_gan")):
+        with pytest.raises(ParamsError, match=re.escape(f"params.yaml with -S ~{gone}: {gone}: missing; dvc.yaml reads it from this file ({reader};")):
+            check_overrides(tmp_path / "params.yaml", [f"~{gone}"])
+    check_overrides(tmp_path / "params.yaml", ["~gan.cgan", "gan.kinds=[cyclegan]", "classifier.arms=[source_only,cyclegan]"])  # not read then
 
 
 @pytest.mark.parametrize("spec, message", [
