@@ -82,7 +82,7 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     path (an isolated run reads a relative one from its worktree of HEAD, which may pull it from the
     team's DVC remote; a run of a stage subset may not read it at all: the flow decides both)."""
     from pipelines.config import load_params
-    from pipelines.flows import check_data_root
+    from pipelines.flows import check_data_root, check_stage_targets
     from pipelines.presets import as_set_values, check_overrides, preset_overrides
     from pipelines.workspace import check_head, repo_root
 
@@ -95,6 +95,8 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
         _check_pipeline_file(repo_root(args.repo) / "dvc.yaml")
     else:  # an isolated run reads HEAD's
         check_head(repo_root(args.repo))
+    if args.stage:  # with the -S values applied: they may add the stage (`-S classifier.arms=[...]`)
+        check_stage_targets(args.stage, repo_root(args.repo) / "dvc.yaml", checked.model_dump())
     if not args.stage and (getattr(args, "in_place", True) or Path(checked.data.root).is_absolute()):  # `demo` runs in place
         root = repo_root(args.repo)
         check_data_root(root, root, checked.data)
@@ -245,7 +247,8 @@ def _preset(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from pipelines.sweep import parse_spec, stages_not_in_cache, sweep
+    from pipelines.sweep import check_sweep, parse_spec, stages_not_in_cache, sweep
+    from pipelines.workspace import WorkspaceError, repo_root
 
     from augment.arms import ARMS
 
@@ -253,19 +256,22 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.arm not in ARMS or args.arm == "source_only":
         print(f"error: --arm must be an arm other than source_only, one of {', '.join(a for a in ARMS if a != 'source_only')}", file=sys.stderr)
         return 2
-    repo = Path(args.repo).resolve()
-    parse_spec(args.spec)  # a bad spec refused before any baseline runs
-    stale = stages_not_in_cache(repo)
-    if stale:  # a fresh clone: run what dvc.lock records once here, not once in every experiment
-        from pipelines.flows import pipeline
+    repo = repo_root(args.repo)
+    if not (repo / ".dvc").is_dir():
+        raise WorkspaceError(f"{repo}: not a DVC repository (no .dvc folder): a sweep runs DVC experiments; `dvc init` and commit it")
+    with _in_place(args, "domain-augment sweep"):  # DVC's queue takes the repository's locks too: one at a time
+        stale = stages_not_in_cache(repo)
+        if stale:  # a fresh clone: run what dvc.lock records once here, not once in every experiment
+            from pipelines.flows import pipeline
 
-        print(f"domain-augment sweep: dvc.lock records outputs of {len(stale)} stage(s) that the DVC cache lacks "
-              f"({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''}; a fresh clone, or `dvc gc`), and DVC would run "
-              "those again in every experiment, past its run cache. Running the pipeline here first, as `domain-augment demo` "
-              "does; each experiment then runs only what its value changes.")
-        with _in_place(args, "domain-augment sweep"), stop_on_interrupt("domain-augment sweep"), stop_when_killed("domain-augment sweep"):
-            pipeline(repo_path=str(repo), isolate=False, experiment=False)
-    sweep(repo, args.spec, arm=args.arm, extra=args.set or [], jobs=args.jobs)
+            check_sweep(repo, *parse_spec(args.spec), args.set or [], args.arm)  # refused before the pipeline runs
+            print(f"domain-augment sweep: dvc.lock records outputs of {len(stale)} stage(s) that the DVC cache lacks "
+                  f"({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''}; a fresh clone, or `dvc gc`), and DVC would run "
+                  "those again in every experiment, past its run cache. Running the pipeline here first, as `domain-augment demo` "
+                  "does; each experiment then runs only what its value changes.")
+            with stop_on_interrupt("domain-augment sweep"), stop_when_killed("domain-augment sweep"):
+                pipeline(repo_path=str(repo), isolate=False, experiment=False)
+        sweep(repo, args.spec, arm=args.arm, extra=args.set or [], jobs=args.jobs)
     return 0
 
 

@@ -174,6 +174,47 @@ def stage_graph(repo_dir: Path, targets: list[str] | None = None) -> dict[str, l
         return {names[s]: [names[u] for u in graph.successors(s) if u in names] for s in plan}
 
 
+def stage_names(dvc_yaml_text: str, params: dict) -> dict[str, list[str]]:
+    """Each stage dvc.yaml defines, with the names DVC gives it under these params (a matrix stage's
+    one per combination, `train_gan@cyclegan-0`; another's its own name), without opening a DVC repo:
+    so a run's `--stage` can be checked with its -S values applied, before anything starts."""
+    import itertools
+
+    import yaml
+
+    def lookup(key: str):
+        node = params
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    stages = (yaml.safe_load(dvc_yaml_text) or {}).get("stages") or {}
+    names: dict[str, list[str]] = {}
+    for name, spec in stages.items():
+        matrix = spec.get("matrix") if isinstance(spec, dict) else None
+        if not isinstance(matrix, dict):
+            names[name] = [name]
+            continue
+        axes = [lookup(v.strip("${} ")) if isinstance(v, str) else v for v in matrix.values()]
+        names[name] = [f"{name}@{'-'.join(map(str, combo))}" for combo in itertools.product(*[a if isinstance(a, list) else [] for a in axes])]
+    return names
+
+
+def check_stage_targets(targets: list[str], dvc_yaml: Path, params: dict) -> None:
+    """ParamsError naming a `--stage` (or a flow's `stages` entry) that dvc.yaml does not define
+    under these params, with the stages it does; a matrix stage's own name (`train_gan`) is all of it."""
+    from pipelines.config import ParamsError
+
+    names = stage_names(dvc_yaml.read_text(), params)
+    known = {n for group in names.values() for n in group} | set(names)
+    for target in targets:
+        file, _, name = target.rpartition(":")
+        if file in ("", "dvc.yaml") and name not in known:
+            listed = ", ".join(group[0] if group == [stage] else f"{stage} ({', '.join(group[:4])}{', ...' if len(group) > 4 else ''})"
+                               for stage, group in names.items())
+            raise ParamsError(f"--stage {target}: not a stage of {dvc_yaml.name} with these params; its stages: {listed}")
+
+
 def stage_order(repo_dir: Path, targets: list[str] | None = None) -> list[str]:
     """Stages in the order `dvc repro` would evaluate them: `targets` plus their upstream, default all."""
     return list(stage_graph(repo_dir, targets))
@@ -525,6 +566,12 @@ def pipeline(
     the repo itself as `dvc repro` would. stage_retries: attempts after a transient failure.
     jobs: stages run at once, each as soon as what it depends on is done (0: `default_jobs`).
     """
+    negative = {k: v for k, v in (("stage_retries", stage_retries), ("retry_delay_seconds", retry_delay_seconds),
+                                  ("keep_runs", keep_runs), ("jobs", jobs)) if v < 0}
+    if negative:  # jobs -1 ran no stage and ended Completed; keep_runs -2 removed the two oldest worktrees
+        from pipelines.config import ParamsError
+
+        raise ParamsError("flow parameter " + ", ".join(f"{k} {v}" for k, v in negative.items()) + ": must be 0 or more")
     log = get_run_logger()
     use_this_python()
     root = repo_root(repo_path)
@@ -557,6 +604,11 @@ def pipeline(
                          + ("dvc.lock (stages that had not run when it was committed)" if (Path(workdir) / "dvc.lock").is_file()
                             else "commit (no dvc.lock committed)") + f", e.g. {unrecorded[0]}: the run computes them")
         jobs = jobs or default_jobs(device)
+        if stages:  # refused by name, not by DVC's StageNotFound traceback
+            from pipelines.config import load_params
+
+            run_params = load_params(Path(workdir) / "params.yaml", build_transforms=False).model_dump()
+            check_stage_targets(list(stages), Path(workdir) / "dvc.yaml", run_params)
         graph = stage_graph(workdir, list(stages) if stages else None)
         if "index_raw" in graph:  # the run reads data.root (not a run of `--stage code` alone)
             try:

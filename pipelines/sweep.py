@@ -77,9 +77,50 @@ def parse_spec(spec: str) -> tuple[str, list[str]]:
         raise ParamsError(f"sweep {spec!r}: value {items.index('') + 1} of {len(items)} is empty; give each value between the commas")
     if len(set(items)) != len(items):
         raise ParamsError(f"sweep {spec!r}: {sorted({v for v in items if items.count(v) > 1})} given twice; each value runs once")
+    read = [_as_value(v) for v in items]  # 0.1 and 0.10 are one value; 0.1 and 0-1 one experiment name
+    for i, (value, name) in enumerate(zip(read, [experiment_name(key, v) for v in items])):
+        same = next((items[j] for j in range(i) if read[j] == value or experiment_name(key, items[j]) == name), None)
+        if same is not None:
+            raise ParamsError(f"sweep {spec!r}: {same} and {items[i]} " + ("are one value" if read[items.index(same)] == value else
+                              f"would both be named {name}") + "; each value runs once")
     if not sep or not key or len(items) < 2:
         raise ParamsError(f"sweep {spec!r}: expected KEY=V1,V2[,...] with at least two values, e.g. mix.synthetic_fraction=0.25,0.5,0.75")
     return key.strip(), items
+
+
+def _as_value(text: str) -> object:
+    """A sweep value as params.yaml would hold it (0.10 is 0.1), or the text where YAML does not read it."""
+    from pipelines.config import read_yaml_text
+
+    try:
+        value = read_yaml_text(text)
+    except Exception:  # noqa: BLE001 - any text YAML refuses stays text, for -S to judge
+        return text
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def check_sweep(repo: Path, key: str, values: list[str], extra: list[str], arm: str | None) -> None:
+    """What a sweep refuses before it queues or runs anything, by key: a `-S` of the swept key itself
+    (every experiment ran with that one value, under the names of the others), each value with the
+    other `-S` (`check_overrides`), `arm` where an experiment does not train it, and `data.root` as a
+    queued experiment reads it (`check_queued_data_root`)."""
+    for override in extra:
+        other = override.lstrip("~+").partition("=")[0].strip()
+        if other == key or key.startswith(other + ".") or other.startswith(key + "."):
+            said = ("removes " + key if override.startswith("~") else
+                    f"sets {key}, which the sweep varies; every experiment would run with this value whatever its name says")
+            raise ParamsError(f"-S {override}: {said}. Leave it out")
+    roots_seen: set[tuple] = set()
+    for value in values:
+        overrides = [f"{key}={value}", *extra]
+        params = check_overrides(repo / "params.yaml", overrides)  # a bad value refused by key before anything is queued
+        if arm is not None and arm not in params.classifier.arms:  # found missing only once every experiment had run
+            raise ParamsError(f"--arm {arm}: not in classifier.arms {params.classifier.arms} with {' '.join(overrides)}; "
+                              "add it with -S, or sweep another arm")
+        d = params.data
+        if (d.dataset, d.root, d.source, d.target) not in roots_seen:  # else each experiment failed at its first stage
+            roots_seen.add((d.dataset, d.root, d.source, d.target))
+            check_queued_data_root(repo, d)
 
 
 def experiment_name(key: str, value: str) -> str:
@@ -144,17 +185,8 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
 
     Where some experiments fail, the others still replace their earlier experiments before the
     sweep reports the failures."""
+    check_sweep(repo, key, values, extra, arm)
     runs = {experiment_name(key, value): [f"{key}={value}", *extra] for value in values}
-    roots_seen: set[tuple] = set()
-    for overrides in runs.values():
-        params = check_overrides(repo / "params.yaml", overrides)  # a bad value refused by key before anything is queued
-        if arm is not None and arm not in params.classifier.arms:  # found missing only once every experiment had run
-            raise ParamsError(f"--arm {arm}: not in classifier.arms {params.classifier.arms} with {' '.join(overrides)}; "
-                              "add it with -S, or sweep another arm")
-        d = params.data
-        if (d.dataset, d.root, d.source, d.target) not in roots_seen:  # else each experiment failed at its first stage
-            roots_seen.add((d.dataset, d.root, d.source, d.target))
-            check_queued_data_root(repo, d)
     this_run = secrets.token_hex(3)
     queued = {name: f"{name}-{this_run}" for name in runs}
     # Killed outright (SIGKILL, the OOM killer), the sweep cannot stop what DVC's queue runs for it: its

@@ -65,6 +65,35 @@ def test_params_and_repo_may_follow_the_command(tmp_path):
     assert refused.returncode == 2 and refused.stderr.startswith("error: --params other.yaml: run reads the repository's params.yaml")
 
 
+def test_a_stage_that_dvc_yaml_does_not_define_is_named_before_anything_starts(tmp_path):
+    """`run --stage nosuch` started a Prefect server and a worktree and ended 20 s later, exit 1; a stage
+    the -S values add (an arm) is one."""
+    import yaml
+
+    from pipelines.config import ParamsError
+    from pipelines.flows import check_stage_targets, stage_names
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    names = stage_names((tmp_path / "dvc.yaml").read_text(), params)
+    assert names["prepare"] == ["prepare"] and "train_gan@cgan-1" in names["train_gan"] and "train_classifier@oracle-2" in names["train_classifier"]
+    check_stage_targets(["train_gan", "dvc.yaml:prepare", "train_classifier@adabn-0"], tmp_path / "dvc.yaml", params)
+    for target in ("nosuch", "train_classifier@cgan_few-0"):
+        with pytest.raises(ParamsError, match=rf"--stage {target}: not a stage of dvc\.yaml with these params; its stages: code, index_raw"):
+            check_stage_targets([target], tmp_path / "dvc.yaml", params)
+    params["classifier"]["arms"].append("cgan_few")
+    check_stage_targets(["train_classifier@cgan_few-0"], tmp_path / "dvc.yaml", params)
+    # through the command line, before a Prefect server or a worktree starts
+    from tests.e2e import run
+
+    run(["git", "init", "-q"], tmp_path)
+    proc = _cli(tmp_path, "run", "--in-place", "--stage", "nosuch")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --stage nosuch: not a stage of dvc.yaml"), proc.stderr[-2000:]
+    assert not (tmp_path / ".dvc").exists()
+
+
 def test_a_failed_stages_quoted_lines_leave_out_an_exiting_interpreters_reports():
     """Forty "Exception ignored in" reports of a `dvc` process shutting down pushed the stage's own
     RuntimeError out of the lines its error quoted."""

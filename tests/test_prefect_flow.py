@@ -126,6 +126,13 @@ def test_prefect_overrides_and_stage_subset(repo):
 def test_prefect_bad_override_is_named_before_any_stage(repo):
     with pytest.raises(ParamsError, match=r"gan\.cyclegan\.steps: Input should be greater than 0"):
         pipeline(repo_path=str(repo), overrides=["gan.cyclegan.steps=-1"], experiment=False)
+    # a deployment's parameters out of range: jobs -1 ran no stage and ended Completed
+    with pytest.raises(ParamsError, match=r"flow parameter keep_runs -2, jobs -1: must be 0 or more"):
+        pipeline(repo_path=str(repo), keep_runs=-2, jobs=-1)
+    # a stage dvc.yaml does not define with these params (a deployment's `stages`): DVC's StageNotFound traceback
+    with pytest.raises(ParamsError, match=r"--stage train_gan@cgan-0: not a stage of dvc\.yaml with these params; its stages: code, "):
+        pipeline(repo_path=str(repo), overrides=["gan.kinds=[cyclegan]", "classifier.arms=[source_only,cyclegan]"],
+                 stages=["train_gan@cgan-0"], experiment=False)
     # In place (as `domain-augment demo -S` runs): the refused value never reaches params.yaml.
     before = (repo / "params.yaml").read_bytes()
     with pytest.raises(ParamsError, match=r"classifier\.seeds"):

@@ -1,4 +1,5 @@
 """`domain-augment sweep`: DVC's own queue runs one experiment per value; the plot chooses on target_val."""
+import re
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import pytest
 
 from pipelines.config import ParamsError
 from pipelines.sweep import experiment_name, parse_spec
-from tests.conftest import make_folders
+from tests.conftest import REPO, make_folders
 from tests.e2e import ONE_GAN_SEED, dvc, env, merge, project_copy, run
 
 pytestmark = pytest.mark.e2e
@@ -177,3 +178,26 @@ def test_ctrl_c_sigterm_or_sigkill_in_a_sweep_stops_its_experiments_in_dvcs_queu
     assert left is None, (Path(f"/proc/{left}/cmdline").read_bytes(), Path(f"/proc/{left}/cwd").resolve(), said)  # no stage runs on
     queue = subprocess.run([sys.executable, "-m", "dvc", "queue", "status"], cwd=repo, env=env(), capture_output=True, text=True).stdout
     assert "sweep-" not in queue, queue  # neither queued nor running, nor left as a failed entry
+
+
+def test_a_sweep_refuses_values_that_are_one_and_a_set_of_its_own_key(tmp_path):
+    """`sweep mix.synthetic_fraction=0.3,0.7 -S mix.synthetic_fraction=0.5` ran both experiments at 0.5
+    under the names of 0.3 and 0.7; 0.1 and 0.10 ran twice."""
+    from pipelines.sweep import check_sweep
+
+    with pytest.raises(ParamsError, match=r"0\.1 and 0\.10 are one value"):
+        parse_spec("mix.synthetic_fraction=0.1,0.10")
+    with pytest.raises(ParamsError, match=r"a\.b and a-b would both be named sweep-data-source-a-b"):
+        parse_spec("data.source=a.b,a-b")
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    for extra in ("mix.synthetic_fraction=0.5", "mix={synthetic_fraction: 0.5, target_fraction: 0.5}", "~mix"):
+        with pytest.raises(ParamsError, match=re.escape(f"-S {extra}: ") + "(sets|removes) mix.synthetic_fraction"):
+            check_sweep(tmp_path, "mix.synthetic_fraction", ["0.3", "0.7"], [extra], "cyclegan")
+    check_sweep(tmp_path, "mix.synthetic_fraction", ["0.3", "0.7"], ["mix.target_fraction=0.4"], "cyclegan")
+    # a --repo that is a file, or a git repository without DVC: a traceback, or "dvc status --json failed (253)"
+    run(["git", "init", "-q"], tmp_path)
+    cli = [sys.executable, "-m", "pipelines.cli"]
+    for repo, said in ((tmp_path / "params.yaml", f"{tmp_path / 'params.yaml'}: not a folder"),
+                       (tmp_path, f"{tmp_path}: not a DVC repository (no .dvc folder)")):
+        proc = subprocess.run([*cli, "--repo", str(repo), "sweep", "mix.synthetic_fraction=0.3,0.7"], capture_output=True, text=True, env=env())
+        assert proc.returncode == 2 and proc.stderr.startswith(f"error: {said}"), proc.stderr
