@@ -184,9 +184,30 @@ def _warn_of_uncommitted_changes(repo: Path, shown: int = 3) -> None:
           "worktree of HEAD and does not use them (commit them, give params with -S, or run with --in-place)", file=sys.stderr)
 
 
+def _check_schedule(cron: str, name: str) -> None:
+    """serve's --cron and --name as Prefect takes them, refused in one line instead of its traceback
+    (and an empty name, which Prefect replaced with the flow's)."""
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.types.names import BANNED_CHARACTERS
+    from pydantic import ValidationError
+
+    from pipelines.config import ParamsError
+
+    try:
+        CronSchedule(cron=cron)
+    except ValidationError:
+        raise ParamsError(f"--cron {cron!r}: not a cron schedule; five fields, minute hour day-of-month month day-of-week, "
+                          'e.g. "0 3 * * *" (03:00 every day)') from None
+    banned = [c for c in BANNED_CHARACTERS if c in name]
+    if not name.strip() or banned:
+        raise ParamsError(f"--name {name!r}: " + (f"Prefect refuses {' '.join(banned)} in a deployment's name" if banned else "empty")
+                          + "; e.g. --name nightly")
+
+
 def _serve(args: argparse.Namespace) -> int:
     from pipelines.flows import pipeline
 
+    _check_schedule(args.cron, args.name)
     params = {**_flow_kwargs(args), "isolate": True}
     print(f"serving deployment domain-augment/{args.name} with cron {args.cron!r} for {params['repo_path']}; Ctrl-C stops")
     pipeline.serve(name=args.name, cron=args.cron, parameters=params, tags=["domain-augment"],

@@ -94,6 +94,19 @@ def test_a_stage_that_dvc_yaml_does_not_define_is_named_before_anything_starts(t
     assert not (tmp_path / ".dvc").exists()
 
 
+@pytest.mark.parametrize("args, said", [
+    (["--cron", "61 3 * * *"], "--cron '61 3 * * *': not a cron schedule; five fields"),
+    (["--cron", ""], "--cron '': not a cron schedule"),
+    (["--cron", "0 3 * * *", "--name", "a/b"], "--name 'a/b': Prefect refuses / in a deployment's name"),
+    (["--cron", "0 3 * * *", "--name", " "], "--name ' ': empty"),
+])
+def test_serve_refuses_a_schedule_or_name_prefect_would_not_take(tmp_path, args, said):
+    """A pydantic or ValueError traceback; an empty name served as domain-augment/domain-augment."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    proc = _cli(tmp_path, "serve", *args)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {said}"), proc.stderr[-2000:]
+
+
 def test_a_failed_stages_quoted_lines_leave_out_an_exiting_interpreters_reports():
     """Forty "Exception ignored in" reports of a `dvc` process shutting down pushed the stage's own
     RuntimeError out of the lines its error quoted."""
