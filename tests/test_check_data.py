@@ -207,3 +207,14 @@ def test_output_cut_short_by_the_reader_ends_quietly(tmp_path):
     proc = subprocess.run(f"'{sys.executable}' -m pipelines.cli check-data '{root}' --source src --target tgt --list 0 | head -1",
                           shell=True, cwd=REPO, capture_output=True, text=True)
     assert proc.stdout.startswith("read as ") and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_a_params_file_given_and_not_there_stops_instead_of_checking_at_the_defaults(tmp_path):
+    """`--params params.yml` (a typo) checked at the defaults (16 px) while the repository says otherwise;
+    without --params and without a params.yaml, the defaults are what a run would take."""
+    root = make_folders(tmp_path / "raw", per_class=2)
+    proc = _check(root, "--params", str(tmp_path / "params.yml"))
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {tmp_path / 'params.yml'}: not found", proc.stdout + proc.stderr
+    bare = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(tmp_path), "check-data", str(root), "--source", "src",
+                           "--target", "tgt"], cwd=REPO, capture_output=True, text=True)
+    assert bare.returncode == 0 and bare.stdout.startswith("read as 16 px"), bare.stdout + bare.stderr
