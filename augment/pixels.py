@@ -8,6 +8,7 @@ them; `restore_pngs` (CLI: `domain-augment pngs`) rebuilds them from it.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -95,6 +96,10 @@ def restore_pngs(folder: Path) -> int:
         manifest = pd.read_csv(manifest_path, usecols=["path"], keep_default_na=False)
     except ValueError as exc:  # not a manifest: no `path` column
         raise ValueError(f"{manifest_path}: not a manifest ({exc}); not a prepared or synthetic folder") from None
+    # a path that leaves images/ (`../x.png`, `/tmp/x.png`: a manifest edited or from elsewhere) would be written there
+    outside = next((rel for rel in manifest.path if os.path.isabs(rel) or not os.path.normpath(rel).startswith("images" + os.sep)), None)
+    if outside is not None:
+        raise ValueError(f"{manifest_path}: path {outside!r} is not under images/; PNGs are written there only, nothing was changed")
     read_pixels(folder, len(manifest))  # before anything is removed: the PNGs may be the only readable copy left
     shutil.rmtree(folder / "images", ignore_errors=True)
     return write_pngs(folder, manifest)

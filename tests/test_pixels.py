@@ -96,3 +96,15 @@ def test_pngs_with_no_folder_written_yet_says_so(tmp_path):
 
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(tmp_path), "pngs"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith(f"error: {tmp_path}: no prepared or synthetic folder yet"), proc.stderr
+
+
+def test_restore_pngs_writes_nothing_outside_images_for_a_path_that_leaves_it(folders, tmp_path):
+    """A manifest row `../x.png` (edited, or from elsewhere) had its PNG written outside the folder."""
+    out = tmp_path / "prepared"
+    manifest = _prepare(folders, out)
+    edited = manifest.copy()
+    edited.loc[0, "path"] = "images/../../escaped.png"
+    edited.to_csv(out / "manifest.csv", index=False)
+    with pytest.raises(ValueError, match=r"manifest\.csv: path 'images/\.\./\.\./escaped\.png' is not under images/"):
+        restore_pngs(out)
+    assert not (tmp_path / "escaped.png").exists() and all((out / rel).is_file() for rel in manifest.path[1:])
