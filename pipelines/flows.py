@@ -33,7 +33,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 
 from pipelines.cpu_threads import STAGE_CORES_ENV, usable_cores
-from pipelines.interrupt import STOPPING
+from pipelines.interrupt import STOPPING, keep_stopping_on_sigterm
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, pull_before, push_after
@@ -572,6 +572,7 @@ def pipeline(
         from pipelines.config import ParamsError
 
         raise ParamsError("flow parameter " + ", ".join(f"{k} {v}" for k, v in negative.items()) + ": must be 0 or more")
+    keep_stopping_on_sigterm()  # the CLI's `kill` handling, not Prefect's, when the CLI runs the flow
     log = get_run_logger()
     use_this_python()
     root = repo_root(repo_path)

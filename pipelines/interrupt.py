@@ -137,8 +137,23 @@ def stop_on_interrupt(command: str) -> Iterator[None]:
         os._exit(128 + signum)  # not an exception: Prefect would report the crash to the stopped server, retrying
 
     previous = {sig: signal.signal(sig, stop) for sig in SIGNALS}
+    _HANDLERS.append(stop)
     try:
         yield
     finally:
+        _HANDLERS.remove(stop)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+_HANDLERS: list[Callable] = []  # stop_on_interrupt's handlers in force, innermost last
+
+
+def keep_stopping_on_sigterm() -> None:
+    """Put back stop_on_interrupt's SIGTERM handler where Prefect's flow engine replaced it (called at
+    the start of the flow). Prefect's raises in the main thread, which then waits for every running
+    stage to end by itself before anything stops: `kill` of a `demo` did nothing for minutes. Outside
+    stop_on_interrupt (a worker, a deployment) Prefect's stays: it turns the runner's SIGTERM into a
+    cancellation."""
+    if _HANDLERS and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _HANDLERS[-1])
