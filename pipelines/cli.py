@@ -26,6 +26,7 @@ from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 
 
 def _print_results(summary: dict) -> None:
+    _say_push_error(summary)
     metrics_path = Path(summary["metrics"]) if summary.get("metrics") else None
     print()
     for r in summary["stages"]:
@@ -54,6 +55,15 @@ def _print_results(summary: dict) -> None:
     print(f"\nReport:  {(reports / 'report.md').resolve()}\nMetrics: {metrics_path.resolve()}")
     if summary.get("experiment", {}).get("experiment"):
         print(f"Experiment: {summary['experiment']['experiment']} (dvc exp show)")
+    _say_push_error(summary)
+
+
+def _say_push_error(summary: dict) -> None:
+    """Before the results and after them: a team's remote that refused the run is not lost in the scroll."""
+    failed = (summary.get("experiment") or {}).get("push_error")
+    if failed:
+        print(f"warning: the run's results were not pushed to the DVC remote ({failed}); the flow's log says how to push them",
+              file=sys.stderr)
 
 
 def _count(text: str) -> int:

@@ -36,7 +36,7 @@ from pipelines.cpu_threads import STAGE_CORES_ENV, usable_cores
 from pipelines.interrupt import STOPPING, keep_stopping_on_sigterm
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
-from pipelines.remote import dvc_remote, pull_before, push_after
+from pipelines.remote import dvc_remote, git_remotes, pull_before, push_after
 from pipelines.workspace import (check_stage_locks, commit_experiment, create_run_worktree, git_lock, prune_runs, repo_root, run_name,
                                  workspace_lock)
 
@@ -503,10 +503,20 @@ def record_experiment(workdir: str, root: str, name: str | None) -> dict:
             # Not `dvc exp save`: in place it checks out the baseline (detached HEAD) while it hashes,
             # and a commit the user makes meanwhile would vanish from their branch.
             rev = commit_experiment(Path(workdir), name, untracked)
-        pushed = push_after(repo, experiment=name, root=Path(root), log=log.info)
+        push_error = None
+        try:
+            pushed = push_after(repo, experiment=name, root=Path(root), log=log.info)
+        except Exception as exc:  # noqa: BLE001 - the stages' results are here and saved; only the remote refused them
+            if is_transient(f"{exc} {exc.__cause__ or ''}"):
+                raise  # the task's retries may get through
+            pushed, push_error = [], f"{type(exc).__name__}: {exc}"
+            later = f"`dvc exp push origin {name}`" if name and "origin" in git_remotes(Path(root)) else "`dvc push --run-cache`"
+            log.warning(f"pushing to the DVC remote {repo.config['core'].get('remote')!r} failed ({push_error}); every stage's "
+                        f"results are kept here{f' and saved as experiment {name}' if name else ''}: once the remote takes "
+                        f"them, {later} in {root} sends them")
     if name:
-        log.info(f"saved experiment {name} ({rev})" + ("" if pushed else "; no DVC remote configured, nothing pushed"))
-    return {"experiment": name, "rev": rev, "pushed": pushed}
+        log.info(f"saved experiment {name} ({rev})" + ("" if pushed or push_error else "; no DVC remote configured, nothing pushed"))
+    return {"experiment": name, "rev": rev, "pushed": pushed, "push_error": push_error}
 
 
 def benefit_table(metrics: dict) -> list[dict]:

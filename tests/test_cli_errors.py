@@ -648,3 +648,20 @@ def test_an_isolated_run_stops_naming_what_head_lacks(tmp_path):
     assert proc.stderr.strip() == (f"error: {tmp_path}: HEAD has no dvc.yaml, .dvc/config; a run works in a worktree of HEAD, so commit "
                                    "them (git add dvc.yaml; dvc init, then git add .dvc; git commit), or run with --in-place")
     assert "prefect" not in (proc.stdout + proc.stderr).lower() and not (tmp_path / ".dvc").exists()
+
+
+@pytest.mark.e2e
+def test_a_dvc_remote_that_refuses_the_push_is_a_warning_and_the_run_keeps_its_results(tmp_path):
+    """Every stage had run, then the push to an unwritable remote failed the run: 561 lines ending in
+    a traceback, exit 1, no error line. The results are kept and saved; the warning says how to push them."""
+    from tests.e2e import dvc, run
+
+    repo = project_copy(tmp_path / "repo")
+    dvc("remote", "add", "-q", "-d", "team", "/proc/no-such-remote", cwd=repo)
+    run(["git", "add", ".dvc/config"], repo)
+    run(["git", "commit", "-qm", "remote"], repo)
+    proc = _cli(repo, "run", "--stage", "code")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "warning: the run's results were not pushed to the DVC remote (FileNotFoundError" in proc.stderr
+    assert "pushing to the DVC remote 'team' failed" in proc.stdout + proc.stderr and "`dvc push --run-cache`" in proc.stdout + proc.stderr
+    assert "Experiment: " in proc.stdout or "saved as experiment" in proc.stdout + proc.stderr

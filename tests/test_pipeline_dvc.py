@@ -419,6 +419,13 @@ def test_killed_gan_training_resumes_from_its_checkpoint(digits_repo, tmp_path):
     relative = ".dvc/tmp/ckpt_test/cyclegan/0"
     interrupted = repo / ".dvc/tmp/runs/interrupted-run" / relative
     shutil.copytree(kept, interrupted)
+    # the run's own checkpoint is older (an in-place run interrupted before an isolated one got further): the further wins
+    import torch
+
+    own = torch.load(kept / "checkpoint.pt", weights_only=True)
+    own["step"] = 0
+    (repo / relative).mkdir(parents=True)
+    torch.save(own, repo / relative / "checkpoint.pt")
     try:
         elsewhere = subprocess.Popen(cmd[:cmd.index("--checkpoint-dir") + 1] + [relative] + cmd[cmd.index("--checkpoint-dir") + 2:],
                                      cwd=repo, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -440,6 +447,48 @@ def test_killed_gan_training_resumes_from_its_checkpoint(digits_repo, tmp_path):
     # the curves of the run that finished, none of the killed one's (steps 4000, logged every 10)
     curve = pd.read_csv(repo / "artifacts/gan_curves/cyclegan/0/loss_cycle.tsv", sep="\t")
     assert curve["step"].max() <= 40 and curve["step"].is_monotonic_increasing
+
+    # How it computes is part of what a checkpoint was made with: an fp32 checkpoint resumed in bf16
+    from pipelines.stages.train_gan import _fingerprint
+
+    labels = repo / "data/labels/gan-cyclegan.csv"
+    from augment.cyclegan import CycleGANConfig
+
+    runtimes = [{"precision": "fp32", "device": "cpu", "processes": 1}, {"precision": "bf16", "device": "cpu", "processes": 1},
+                {"precision": "fp32", "device": "cpu", "processes": 2}]
+    assert len({_fingerprint(CycleGANConfig(), repo / "data/prepared", labels, r) for r in runtimes}) == 3
+
+
+def test_a_resumed_gans_curves_hold_each_step_once_and_survive_a_cut_short_log(digits_repo, tmp_path):
+    """After a resume, the curves held the steps logged after the checkpoint twice; a dvclive
+    metrics.json cut short by a kill or a full disk stopped every later resume with a JSONDecodeError."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.e2e import env
+
+    repo, _ = digits_repo
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["gan"]["cyclegan"].update(steps=300, checkpoint_every=10, log_every=5)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out, ckpt, curves = tmp_path / "gan", tmp_path / "ckpt", tmp_path / "curves"
+    cmd = [sys.executable, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", "--seed", "0", "--checkpoint-dir", str(ckpt),
+           "--timings-dir", str(tmp_path / "timings"), "--params", str(tmp_path / "params.yaml"), "--out", str(out), "--curves", str(curves)]
+    proc = subprocess.Popen(cmd, cwd=repo, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (ckpt / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (ckpt / "checkpoint.pt").is_file() and not out.exists()
+    (ckpt / "live/metrics.json").write_text("")  # dvclive was rewriting it when the kill came
+    resumed = subprocess.run(cmd, cwd=repo, env=env(), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stdout
+    steps = pd.read_csv(curves / "loss_cycle.tsv", sep="\t")["step"].tolist()
+    assert steps == list(range(5, 301, 5)), steps  # every logged step once, those before the checkpoint too
 
 
 def test_determinism_every_kind_of_stage_rerun_from_scratch_gives_the_same_bytes(digits_repo):

@@ -44,11 +44,13 @@ from pipelines.workspace import sibling_copies
 PROJECT = Path(__file__).resolve().parents[2]  # the folder holding augment/, models/ and pipelines/
 
 
-def _fingerprint(cfg, prepared_dir: Path, labels_file: Path) -> str:
+def _fingerprint(cfg, prepared_dir: Path, labels_file: Path, runtime: dict) -> str:
     """What a checkpoint must have been made with to be resumed: the GAN's config, the prepared images
     themselves (pixels.npy and dataset.json: data.image_size, channels and resize change them, not the
-    manifest), the labels it sees and this stage's code."""
+    manifest), the labels it sees, this stage's code, and how it computes (`runtime`: the precision
+    and device kind, and the processes, whose count sets the global batch)."""
     h = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
+    h.update(json.dumps(runtime, sort_keys=True).encode())
     for name in ("manifest.csv", "dataset.json"):
         h.update((prepared_dir / name).read_bytes())
     with open(prepared_dir / PIXELS, "rb") as f:
@@ -68,7 +70,8 @@ def _resumable(ckpt_dir: Path, fingerprint: str, name: str, steps: int) -> tuple
     every run worktree (`domain-augment run` works in a new worktree each time: an interrupted run's
     GAN is picked up by the next run, in place or isolated), the furthest one made with this
     fingerprint. Any other is ignored, and said so when it is this stage's own; so is one whose
-    contents are not a checkpoint of `steps` steps (a file edited or written by something else)."""
+    contents are not a checkpoint of `steps` steps (a file edited or written by something else). Its own
+    wins a tie; a further one elsewhere wins over it (a run in place after an isolated run got further)."""
     own = (ckpt_dir / "checkpoint.pt").resolve()
     places = sibling_copies(ckpt_dir / "checkpoint.pt", Path.cwd()) if not ckpt_dir.is_absolute() else [own]
     best: tuple[dict | None, Path | None] = (None, None)
@@ -88,9 +91,7 @@ def _resumable(ckpt_dir: Path, fingerprint: str, name: str, steps: int) -> tuple
                 print(f"{name}: ignoring {ckpt_dir / 'checkpoint.pt'}, its contents are not a checkpoint of this stage's "
                       f"{steps} steps", flush=True)
             continue
-        if path == own:
-            return blob, path  # its own: nothing to copy
-        if best[0] is None or blob["step"] > best[0]["step"]:
+        if best[0] is None or blob["step"] > best[0]["step"]:  # its own first (places' order): the first wins a tie
             best = (blob, path)
     return best
 
@@ -118,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     # The few visible target labels this GAN's file shows (-1 elsewhere): the conditional GAN's file lists
     # them, the CycleGAN's none (the few_labels stage decides).
     target_labels = data.visible_target_labels("few")
-    fingerprint = _fingerprint(cfg, args.prepared, labels_file)
+    fingerprint = _fingerprint(cfg, args.prepared, labels_file,
+                               {"precision": params.runtime.precision, "device": device.type, "processes": world})
 
     ckpt_dir = args.checkpoint_dir or out.with_name(out.name + ".checkpoint")
     ckpt_path = ckpt_dir / "checkpoint.pt"
@@ -136,17 +138,28 @@ def main(argv: list[str] | None = None) -> None:
 
     from dvclive import Live
 
-    live = Live(dir=str(ckpt_dir / "live"), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume is not None) if rank == 0 else None
+    live = None
+    if rank == 0:
+        # The curves start anew from the checkpoint's history, not from dvclive's files of the last run: those
+        # hold the steps logged after the checkpoint (written twice after a resume), and a kill or a full disk
+        # while dvclive rewrote its metrics.json left a file that stopped every later resume.
+        shutil.rmtree(ckpt_dir / "live", ignore_errors=True)
+        live = Live(dir=str(ckpt_dir / "live"), dvcyaml=None, save_dvc_exp=False, report=None)
 
+    def log_curves(step: int, losses: dict) -> None:
+        live.step = step
+        for k, v in losses.items():
+            if k not in ("seconds", "step"):
+                live.log_metric(k, v)
+        live.next_step()
+
+    for row in resume["history"] if resume is not None and live is not None else []:
+        log_curves(row["step"], row)
     time_left = TimeLeft(cfg.steps)
 
     def on_log(step: int, losses: dict) -> None:
         losses = {**losses, "threads": cpu_threads.adapt()}  # gives cores back to (or takes them from) other jobs
-        live.step = step
-        for k, v in losses.items():
-            if k != "seconds":
-                live.log_metric(k, v)
-        live.next_step()
+        log_curves(step, losses)
         print(f"{name} step {step}/{cfg.steps} " + " ".join(f"{k}={v:.4g}" for k, v in losses.items()) + time_left(step), flush=True)
 
     def checkpoint(step: int, state: dict) -> None:
