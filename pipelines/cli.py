@@ -84,6 +84,24 @@ def _only_the_repos_params(args: argparse.Namespace) -> None:
                           f"for check-params and check-data); give the values with {instead}")
 
 
+def _check_prefect_api() -> None:
+    """A PREFECT_API_URL where no server answers: Prefect's own traceback (RuntimeError: Failed to reach
+    API) of about 110 lines. Without it set, the run starts a temporary server of its own."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    from pipelines.workspace import WorkspaceError
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise WorkspaceError(f"PREFECT_API_URL {url}: no Prefect server answers there ({type(exc).__name__}: {exc}); start it "
+                             "(prefect server start), or unset PREFECT_API_URL and the run starts a temporary server of its own") from None
+
+
 def _flow_kwargs(args: argparse.Namespace) -> dict:
     """The flow's arguments; this repo's params file checked first, with the overrides applied, so a
     misspelt key, a refused value or a file DVC cannot read stops here, by key, before a Prefect
@@ -110,6 +128,7 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     if not args.stage and (getattr(args, "in_place", True) or Path(checked.data.root).is_absolute()):  # `demo` runs in place
         root = repo_root(args.repo)
         check_data_root(root, root, checked.data)
+    _check_prefect_api()
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
             "jobs": args.jobs}
 

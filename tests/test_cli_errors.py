@@ -665,3 +665,16 @@ def test_a_dvc_remote_that_refuses_the_push_is_a_warning_and_the_run_keeps_its_r
     assert "warning: the run's results were not pushed to the DVC remote (FileNotFoundError" in proc.stderr
     assert "pushing to the DVC remote 'team' failed" in proc.stdout + proc.stderr and "`dvc push --run-cache`" in proc.stdout + proc.stderr
     assert "Experiment: " in proc.stdout or "saved as experiment" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("command", [["run", "--in-place"], ["demo"], ["serve", "--cron", "0 3 * * *"]])
+def test_a_prefect_api_url_where_no_server_answers_is_one_line(tmp_path, command):
+    """About 110 lines of Prefect's traceback (RuntimeError: Failed to reach API), exit 1."""
+    from tests.services import free_port
+
+    repo = project_copy(tmp_path / "repo")
+    url = f"http://127.0.0.1:{free_port()}/api"
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *command, "--stage", "code"], cwd=repo, capture_output=True, text=True,
+                          env={**env(), "PREFECT_API_URL": url}, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: PREFECT_API_URL {url}: no Prefect server answers there"), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and not (repo / "data/code").exists()
