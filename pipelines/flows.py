@@ -33,7 +33,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 
 from pipelines.cpu_threads import STAGE_CORES_ENV, usable_cores
-from pipelines.interrupt import STOPPING, keep_stopping_on_sigterm
+from pipelines.interrupt import STOPPING, keep_stopping_on_sigterm, stop_what_it_leaves
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, git_remotes, pull_before, push_after
@@ -395,7 +395,7 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
     held: list[str] = []
     status = "ran"
     with subprocess.Popen(cmd + (["--force"] if force else []) + (["--pull"] if pull else []), cwd=workdir, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+                          stderr=subprocess.STDOUT, text=True, errors="replace") as proc, stop_what_it_leaves(proc):
         for line in proc.stdout:
             line = line.rstrip("\n")
             if not noise.holds(line):  # what the message quotes: the stage's own lines, not an exiting interpreter's

@@ -79,6 +79,37 @@ def stop_processes(find: Callable[[], list], stop: float = STOP_SECONDS) -> None
         _wait_gone(alive, wait)
 
 
+@contextlib.contextmanager
+def stop_what_it_leaves(proc, every: float = 1.0) -> Iterator[None]:
+    """Within the block, keep a record of `proc`'s descendants; once `proc` has ended, stop those it
+    left running (`stop_processes`). A `dvc repro` killed outright (SIGKILL, the OOM killer) left its
+    stage's command training on unsupervised, holding the output pipe the flow reads, and what it
+    finished was thrown away when the flow retried the stage."""
+    import psutil
+
+    done = threading.Event()
+
+    def watch() -> None:
+        known: dict[int, psutil.Process] = {}
+        with contextlib.suppress(psutil.Error):
+            parent = psutil.Process(proc.pid)
+            while proc.poll() is None and not done.is_set():
+                known.update((child.pid, child) for child in parent.children(recursive=True))
+                done.wait(every)
+        if done.is_set():
+            return
+        left = [child for child in known.values() if child.is_running()]  # is_running: the same process, not a reused pid
+        if left:
+            stop_processes(lambda: [child for child in left if child.is_running()])
+
+    watcher = threading.Thread(target=watch, name=f"stop-what-{proc.pid}-leaves", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
 def working_in(folder: Path) -> list:
     """The processes (psutil) whose working directory is `folder` or under it, but this one."""
     import psutil

@@ -173,6 +173,36 @@ def test_prefect_a_stage_killed_once_is_retried_and_completes(repo):
     assert re.search(r"exited with (-9|137)\b", "\n".join(log_messages(run_id)))  # -9 itself, 137 through a shell
 
 
+def test_prefect_a_stage_whose_dvc_process_is_killed_does_not_train_on_unsupervised(repo):
+    """SIGKILL of a stage's `dvc repro` (not of the stage's command) left the command running as an orphan,
+    holding the pipe the flow reads: the flow waited for it to end by itself (minutes of training), and then
+    threw its work away. Now the command is stopped within seconds and the stage fails as killed."""
+    import psutil
+
+    seen: dict = {}
+
+    def kill_dvc() -> None:
+        seen["stage"] = stage_process("pipelines.stages.train_gan --gan cyclegan --seed 0", repo, 240)
+        seen["dvc"] = stage_process("dvc.yaml:train_gan@cyclegan-0", repo, 10)
+        if seen["stage"] and seen["dvc"]:
+            time.sleep(1)
+            os.kill(seen["dvc"], signal.SIGKILL)
+            seen["at"] = time.monotonic()
+            stage = psutil.Process(seen["stage"])
+            while stage.is_running() and stage.status() != psutil.STATUS_ZOMBIE and time.monotonic() - seen["at"] < 120:
+                time.sleep(0.1)
+            seen["gone_after"] = time.monotonic() - seen["at"]
+
+    killer = threading.Thread(target=kill_dvc)
+    killer.start()
+    state = pipeline(repo_path=str(repo), stages=["train_gan@cyclegan-0"], force=True, stage_retries=0, experiment=False,
+                     overrides=["gan.cyclegan.steps=20000"], return_state=True)  # hours of training if left alone
+    killer.join()
+    assert seen.get("at"), f"the stage's processes were never seen: {seen}"
+    assert seen["gone_after"] < 20, seen  # stopped, not left training for as long as it would
+    assert state.is_failed(), state.message  # killed, with no retry left here (a run's default retries it, resuming the GAN)
+
+
 def test_prefect_retries_only_transient_failures():
     assert is_transient("failed to run: python -m pipelines.stages.train_gan, exited with -9")
     assert is_transient("failed to run: python -m pipelines.stages.train_gan, exited with 137")  # SIGKILL, reported by sh
