@@ -121,6 +121,7 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     checked = check_overrides(params, overrides, described=described) if overrides else load_params(params)
     if getattr(args, "in_place", True):
         _check_pipeline_file(repo_root(args.repo) / "dvc.yaml")
+        _check_lock_file(repo_root(args.repo))
     else:  # an isolated run reads HEAD's
         check_head(repo_root(args.repo))
     if args.stage:  # with the -S values applied: they may add the stage (`-S classifier.arms=[...]`)
@@ -131,6 +132,18 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     _check_prefect_api()
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
             "jobs": args.jobs}
+
+
+def _check_lock_file(root: Path) -> None:
+    """dvc.lock, where there is one, readable before a Prefect server starts: DVC's traceback came
+    from the flow, through Prefect's log of the failed run."""
+    from pipelines.config import ParamsError, read_yaml
+
+    if (root / "dvc.lock").is_file():
+        try:
+            read_yaml(root / "dvc.lock", "not found")
+        except ParamsError as exc:
+            raise ParamsError(f"{str(exc).replace(chr(10), ' ')}{_lock_way_out(str(root))}") from None
 
 
 def _check_pipeline_file(dvc_yaml: Path) -> None:
@@ -370,6 +383,17 @@ def _add_flow_options(p: argparse.ArgumentParser) -> None:
                    help="stages run at once, each with a share of the cores (default: one more than the cores, up to 4, on CPU; 1 on a GPU)")
 
 
+def _lock_way_out(repo: str) -> str:
+    """What to do with a dvc.lock DVC cannot read: the committed one back, or, never committed, none
+    (DVC's run-cache restores every stage whose inputs match an earlier run)."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "dvc.lock"], cwd=repo, capture_output=True).returncode == 0
+    return ("; dvc.lock is DVC's record of what ran: `git checkout dvc.lock` restores the committed one" if tracked else
+            "; dvc.lock is DVC's record of what ran, and git holds no copy of it: remove it (`rm dvc.lock`) and run again, "
+            "and the stages whose inputs match an earlier run come back from DVC's run-cache")
+
+
 def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8, or a terminal that is not, prints as \xe9: never a crash
         if hasattr(stream, "reconfigure"):
@@ -446,8 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + exc.signum
     except DvcException as exc:
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        where = ("; dvc.lock is DVC's record of what ran: `git checkout dvc.lock` restores the committed one" if "dvc.lock" in str(exc)
-                 else " (a stage's own message, if one failed, is above)")
+        where = (_lock_way_out(args.repo) if "dvc.lock" in str(exc) else " (a stage's own message, if one failed, is above)")
         print(f"error: {exc}{cause}{where}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `domain-augment check-data ... | head`: the reader has what it wanted

@@ -678,3 +678,19 @@ def test_a_prefect_api_url_where_no_server_answers_is_one_line(tmp_path, command
                           env={**env(), "PREFECT_API_URL": url}, timeout=300)
     assert proc.returncode == 2 and proc.stderr.startswith(f"error: PREFECT_API_URL {url}: no Prefect server answers there"), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and not (repo / "data/code").exists()
+
+
+def test_a_dvc_lock_that_does_not_parse_is_named_with_the_way_out_before_anything_starts(tmp_path):
+    """DVC's traceback came through Prefect's log of the failed run, advising `git checkout dvc.lock`
+    where git held no copy of it."""
+    from tests.e2e import run
+
+    repo = project_copy(tmp_path / "repo")
+    (repo / "dvc.lock").write_text("stages: [cut short\n")
+    proc = _cli(repo, "run", "--in-place", "--stage", "code")
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {repo / 'dvc.lock'}: not valid YAML"), proc.stderr[-2000:]
+    assert "git holds no copy of it: remove it (`rm dvc.lock`)" in proc.stderr and "Traceback" not in proc.stderr
+    run(["git", "add", "-f", "dvc.lock"], repo)
+    run(["git", "commit", "-qm", "lock"], repo)
+    proc = _cli(repo, "demo", "--stage", "code")
+    assert proc.returncode == 2 and "`git checkout dvc.lock` restores the committed one" in proc.stderr, proc.stderr[-2000:]
