@@ -161,11 +161,15 @@ def _in_place(args: argparse.Namespace, purpose: str) -> Iterator[None]:
     """The repo's workspace lock, taken before a Prefect server starts: a second run in place stops at
     once, naming the first (the flow takes the same lock; in this process it is already held). Then
     DVC's record of the stages being run, which a run in place uses (`check_stage_locks`)."""
-    from pipelines.workspace import check_stage_locks, repo_root, workspace_lock
+    from pipelines.workspace import WorkspaceError, check_stage_locks, dvc_commands_in, repo_root, workspace_lock
 
     root = repo_root(args.repo)
     with workspace_lock(root, purpose=purpose):
         check_stage_locks(root)
+        running = dvc_commands_in(root)  # a `dvc repro` of the user's own: DVC would refuse the stages one by one
+        if running:
+            raise WorkspaceError(f"{root}: a DVC command is working in this repository ({'; '.join(running)}); wait for it to "
+                                 "finish, or use `domain-augment run`, which works in its own worktree of HEAD")
         yield
 
 
@@ -395,6 +399,14 @@ def _lock_way_out(repo: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before a run's own handler is in place (while it loads): nothing started yet
+        print("\ndomain-augment: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _main(argv: list[str] | None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8, or a terminal that is not, prints as \xe9: never a crash
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")

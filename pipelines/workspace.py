@@ -139,6 +139,20 @@ def workspace_lock(workdir: Path, *, purpose: str) -> Iterator[None]:
             _HELD.discard(lock_path)
 
 
+def dvc_commands_in(workdir: Path) -> list[str]:
+    """The DVC commands running in `workdir` (`dvc ...`, `python -m dvc ...`, DVC's queue worker), as
+    `pid N: <command line>`; not those in its own worktrees and experiment folders under `.dvc/`."""
+    import psutil
+
+    running, inner = [], (Path(workdir) / ".dvc").resolve()
+    for proc in working_in(Path(workdir)):
+        with contextlib.suppress(psutil.Error):  # it ended, or it is another user's
+            command = proc.cmdline()
+            if any(Path(arg).name == "dvc" for arg in command) and not Path(proc.cwd()).resolve().is_relative_to(inner):
+                running.append(f"pid {proc.pid}: {' '.join(command)[:120]}")
+    return running
+
+
 def check_stage_locks(workdir: Path) -> None:
     """DVC records the stages being run in `.dvc/tmp/rwlock`. A DVC command stopped while it wrote
     that file (killed, or interrupted at the wrong moment) leaves it empty or cut short, and every
@@ -150,18 +164,13 @@ def check_stage_locks(workdir: Path) -> None:
     except FileNotFoundError:
         return
     try:
-        json.loads(held.decode())
-        return
+        record = json.loads(held.decode())
+        if isinstance(record, dict) and all(isinstance(record.get(k, {}), dict) for k in ("read", "write")):
+            return
+        what = f"not DVC's record (JSON of another shape: {held[:60].decode(errors='replace')!r})"
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError both
         what = "empty" if not held.strip() else f"cut short or garbled ({exc})"
-    import psutil
-
-    running = []
-    for proc in working_in(Path(workdir)):
-        with contextlib.suppress(psutil.Error):  # it ended, or it is another user's
-            command = proc.cmdline()
-            if any(Path(arg).name == "dvc" for arg in command):  # `dvc ...`, `python -m dvc ...`, DVC's queue worker
-                running.append(f"pid {proc.pid}: {' '.join(command)[:120]}")
+    running = dvc_commands_in(Path(workdir))
     advice = (f"DVC commands still run in this repository ({'; '.join(running)}): let them finish or stop them, then delete it"
               if running else "No DVC command runs in this repository now: delete it")
     raise WorkspaceError(f"{path}: DVC's record of the stages being run is {what}. A DVC command was stopped while it wrote it, "

@@ -135,9 +135,28 @@ def test_an_unreadable_record_of_dvcs_stage_locks_is_named_with_what_to_do(repo:
         busy.wait()
     assert "is cut short or garbled (" in str(err.value)
     assert f"DVC commands still run in this repository (pid {busy.pid}: " in str(err.value) and "let them finish or stop them" in str(err.value)
+    lock.write_text("[]")  # JSON, but not DVC's record: DVC's "format error" gave no way out
+    with pytest.raises(WorkspaceError, match=r"rwlock: DVC's record of the stages being run is not DVC's record \(JSON of another shape"):
+        check_stage_locks(repo)
     lock.unlink()  # the way out the message gives
     dvc("repro", cwd=repo)
     assert (repo / "out" / "data.txt").read_text() == "xxxx"
+    # a DVC command of the user's own in the repository (not in a run's worktree under .dvc/) is found too
+    from pipelines.workspace import dvc_commands_in
+
+    (repo / ".dvc/tmp/runs/other").mkdir(parents=True)
+    inside_run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "dvc", "repro"], cwd=repo / ".dvc/tmp/runs/other")
+    try:
+        assert dvc_commands_in(repo) == []
+        busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "dvc", "repro"], cwd=repo)
+        try:
+            assert [line.split(":")[0] for line in dvc_commands_in(repo)] == [f"pid {busy.pid}"]
+        finally:
+            busy.kill()
+            busy.wait()
+    finally:
+        inside_run.kill()
+        inside_run.wait()
 
 
 @pytest.mark.parametrize("given, folder", [("mysterious-bustard", "mysterious-bustard"), (".", "run"), ("../../..", "run"),
