@@ -99,8 +99,8 @@ def stop_what_it_leaves(proc, every: float = 1.0) -> Iterator[None]:
         if done.is_set():
             return
         left = [child for child in known.values() if child.is_running()]  # is_running: the same process, not a reused pid
-        if left:
-            stop_processes(lambda: [child for child in left if child.is_running()])
+        if left:  # nothing waits for them: a short grace (the flow's retry resumes a GAN from its checkpoint)
+            stop_processes(lambda: [child for child in left if child.is_running()], stop=5)
 
     watcher = threading.Thread(target=watch, name=f"stop-what-{proc.pid}-leaves", daemon=True)
     watcher.start()

@@ -199,7 +199,7 @@ def test_prefect_a_stage_whose_dvc_process_is_killed_does_not_train_on_unsupervi
                      overrides=["gan.cyclegan.steps=20000"], return_state=True)  # hours of training if left alone
     killer.join()
     assert seen.get("at"), f"the stage's processes were never seen: {seen}"
-    assert seen["gone_after"] < 20, seen  # stopped, not left training for as long as it would
+    assert seen["gone_after"] < 60, seen  # stopped within seconds (more on a loaded machine), not left training for 10 minutes
     assert state.is_failed(), state.message  # killed, with no retry left here (a run's default retries it, resuming the GAN)
 
 
