@@ -27,6 +27,26 @@ def worker_checkout() -> dict[str, str]:
             if _is_checkout(path):
                 os.chdir(path)
                 return {"directory": str(path)}
-            raise RuntimeError(f"${var}={value} on this worker is not a checkout of the project (no dvc.yaml and .git there); "
-                               f"start the worker in its checkout or with {CHECKOUT_ENV}=/path/to/its/checkout")
-    raise RuntimeError(f"this worker's environment has neither {CHECKOUT_ENV} nor PWD; start it with {CHECKOUT_ENV}=/path/to/its/checkout")
+            _refuse(f"${var}={value} on this worker is not a checkout of the project (no dvc.yaml and .git there); "
+                    f"start the worker in its checkout or with {CHECKOUT_ENV}=/path/to/its/checkout")
+    _refuse(f"this worker's environment has neither {CHECKOUT_ENV} nor PWD; start it with {CHECKOUT_ENV}=/path/to/its/checkout")
+
+
+def _refuse(message: str) -> None:
+    """Raise `message`, having put it in the flow run's own log first: the pull step runs before the
+    flow, and Prefect's UI showed only "Crashed: Process exited with status code: 1" (the message
+    was in the worker's terminal alone)."""
+    run_id = os.environ.get("PREFECT__FLOW_RUN_ID")
+    if run_id:
+        import contextlib
+        import logging
+        from datetime import datetime, timezone
+
+        with contextlib.suppress(Exception):  # no API to tell: the worker's terminal still has it
+            from prefect.client.orchestration import get_client
+            from prefect.client.schemas.actions import LogCreate
+
+            with get_client(sync_client=True) as client:
+                client.create_logs([LogCreate(name="domain_augment.worker_checkout", level=logging.ERROR, message=message,
+                                              timestamp=datetime.now(timezone.utc), flow_run_id=run_id)])
+    raise RuntimeError(message)

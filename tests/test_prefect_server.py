@@ -110,3 +110,27 @@ def test_prefect_serve_command_registers_a_schedule_and_runs(deployed):
     finally:
         stop(serve)
         serve_log.close()
+
+
+def test_a_worker_that_is_not_in_a_checkout_says_so_in_the_flow_runs_log(server, tmp_path):
+    """The deployment's pull step runs before the flow: a worker started outside a checkout made the
+    run read "Crashed: Process exited with status code: 1" in the UI, the reason in the worker's terminal alone."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+
+    from tests.conftest import REPO
+    from tests.prefect_api import log_messages
+
+    @flow(name="pull-step-check")
+    def nothing() -> None:
+        pass
+
+    with api_of(server), get_client(sync_client=True) as client:
+        run = client.create_flow_run(nothing)
+    proc = subprocess.run([sys.executable, "-c", "from pipelines.deploy_steps import worker_checkout; worker_checkout()"], cwd=REPO,
+                          env={**server, "PREFECT__FLOW_RUN_ID": str(run.id), "DOMAIN_AUGMENT_CHECKOUT": str(tmp_path / "nowhere")},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "is not a checkout of the project" in proc.stderr, proc.stderr[-2000:]
+    with api_of(server):
+        said = log_messages(run.id, until="is not a checkout of the project")
+    assert any(f"$DOMAIN_AUGMENT_CHECKOUT={tmp_path / 'nowhere'} on this worker is not a checkout" in line for line in said), said
