@@ -524,16 +524,28 @@ def has_what_dvc_reads(raw: dict, path: Path, source: str | None = None) -> None
             node = node[part]
 
 
+def value_at(raw: object, key: str) -> Any:
+    """The value at a dotted key (`gan.kinds`) of params.yaml's content, None where there is none."""
+    for part in key.split("."):
+        raw = raw.get(part) if isinstance(raw, dict) else None
+    return raw
+
+
+def matrix_axes(spec: object, raw: dict) -> dict[str, list]:
+    """A dvc.yaml stage's matrix as DVC expands it with params.yaml's content `raw`: each item name
+    with the values it takes (a `${gan.kinds}` read from `raw`; [] where that is not a list). {} for
+    a stage without a matrix."""
+    matrix = spec.get("matrix") if isinstance(spec, dict) else None
+    if not isinstance(matrix, dict):
+        return {}
+    axes = {name: value_at(raw, values.strip("${} ")) if isinstance(values, str) else values for name, values in matrix.items()}
+    return {name: values if isinstance(values, list) else [] for name, values in axes.items()}
+
+
 def _keys_dvc_reads(text: str, raw: dict) -> list[tuple[str, str]]:
     """(key, what reads it) for each params.yaml key a dvc.yaml's text reads, in order: interpolated
     ones, then each stage's `params:` (a matrix stage's `${item.x}` expanded over the values its
     matrix takes from `raw`)."""
-    def lookup(key: str):
-        node = raw
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        return node
-
     found = {key: "interpolated as ${" + key + "}" for key in sorted(set(re.findall(r"\$\{\s*([A-Za-z_][\w.]*)\s*\}", text)))
              if not key.startswith("item.")}
     try:
@@ -544,22 +556,15 @@ def _keys_dvc_reads(text: str, raw: dict) -> list[tuple[str, str]]:
         if not isinstance(spec, dict):
             continue
         listed = [k for entry in spec.get("params") or [] for k in ([entry] if isinstance(entry, str) else entry.get("params.yaml", []) if isinstance(entry, dict) else [])]
-        matrix = spec.get("matrix") if isinstance(spec.get("matrix"), dict) else {}
+        axes = matrix_axes(spec, raw)
         for key in listed:
-            names = re.findall(r"\$\{\s*item\.(\w+)\s*\}", key)
             keys = [key]
-            for name in names:
-                values = matrix.get(name)
-                if isinstance(values, str):  # "${gan.kinds}"
-                    values = lookup(values.strip("${} "))
-                keys = [k.replace(f"${{item.{name}}}", str(v)) for k in keys for v in (values if isinstance(values, list) else [])]
+            for name in re.findall(r"\$\{\s*item\.(\w+)\s*\}", key):
+                keys = [k.replace(f"${{item.{name}}}", str(v)) for k in keys for v in axes.get(name, [])]
             for k in keys:
                 found.setdefault(k, f"stage {stage}")
     return list(found.items())
 
 
 def _default_of(key: str) -> Any:
-    defaults = Params.model_construct().model_dump()  # the defaults, without building the classic transforms
-    for part in key.split("."):
-        defaults = defaults.get(part) if isinstance(defaults, dict) else None
-    return defaults
+    return value_at(Params.model_construct().model_dump(), key)  # the defaults, without building the classic transforms

@@ -182,21 +182,13 @@ def stage_names(dvc_yaml_text: str, params: dict) -> dict[str, list[str]]:
 
     import yaml
 
-    def lookup(key: str):
-        node = params
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        return node
+    from pipelines.config import matrix_axes
 
     stages = (yaml.safe_load(dvc_yaml_text) or {}).get("stages") or {}
     names: dict[str, list[str]] = {}
     for name, spec in stages.items():
-        matrix = spec.get("matrix") if isinstance(spec, dict) else None
-        if not isinstance(matrix, dict):
-            names[name] = [name]
-            continue
-        axes = [lookup(v.strip("${} ")) if isinstance(v, str) else v for v in matrix.values()]
-        names[name] = [f"{name}@{'-'.join(map(str, combo))}" for combo in itertools.product(*[a if isinstance(a, list) else [] for a in axes])]
+        axes = matrix_axes(spec, params)
+        names[name] = [f"{name}@{'-'.join(map(str, combo))}" for combo in itertools.product(*axes.values())] if axes else [name]
     return names
 
 
