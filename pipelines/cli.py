@@ -119,15 +119,15 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     overrides = [o for p in args.preset or [] for o in preset_overrides(p, params)] + (args.set or [])
     described = " and ".join([f"--preset {p}" for p in args.preset or []] + ([as_set_values(args.set)] if args.set else []))
     checked = check_overrides(params, overrides, described=described) if overrides else load_params(params)
+    root = repo_root(args.repo)
     if getattr(args, "in_place", True):
-        _check_pipeline_file(repo_root(args.repo) / "dvc.yaml")
-        _check_lock_file(repo_root(args.repo))
+        _check_pipeline_file(root / "dvc.yaml")
+        _check_lock_file(root)
     else:  # an isolated run reads HEAD's
-        check_head(repo_root(args.repo))
+        check_head(root)
     if args.stage:  # with the -S values applied: they may add the stage (`-S classifier.arms=[...]`)
-        check_stage_targets(args.stage, repo_root(args.repo) / "dvc.yaml", checked.model_dump())
+        check_stage_targets(args.stage, root / "dvc.yaml", checked.model_dump())
     if not args.stage and (getattr(args, "in_place", True) or Path(checked.data.root).is_absolute()):  # `demo` runs in place
-        root = repo_root(args.repo)
         check_data_root(root, root, checked.data)
     _check_prefect_api()
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,

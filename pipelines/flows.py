@@ -607,15 +607,15 @@ def pipeline(
                          + ("dvc.lock (stages that had not run when it was committed)" if (Path(workdir) / "dvc.lock").is_file()
                             else "commit (no dvc.lock committed)") + f", e.g. {unrecorded[0]}: the run computes them")
         jobs = jobs or default_jobs(device)
-        if stages:  # refused by name, not by DVC's StageNotFound traceback
-            from pipelines.config import load_params
+        from pipelines.config import load_params
 
-            run_params = load_params(Path(workdir) / "params.yaml", build_transforms=False).model_dump()
-            check_stage_targets(list(stages), Path(workdir) / "dvc.yaml", run_params)
+        run_params = load_params(Path(workdir) / "params.yaml", build_transforms=False)  # as the overrides left it
+        if stages:  # refused by name, not by DVC's StageNotFound traceback
+            check_stage_targets(list(stages), Path(workdir) / "dvc.yaml", run_params.model_dump())
         graph = stage_graph(workdir, list(stages) if stages else None)
         if "index_raw" in graph:  # the run reads data.root (not a run of `--stage code` alone)
             try:
-                check_data_root(Path(root), Path(workdir))
+                check_data_root(Path(root), Path(workdir), run_params.data)
             except Exception:
                 if overrides:  # refused before any stage: params.yaml goes back to what it was, as for a refused value
                     from augment.io import atomic_path

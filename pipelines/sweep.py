@@ -77,12 +77,12 @@ def parse_spec(spec: str) -> tuple[str, list[str]]:
         raise ParamsError(f"sweep {spec!r}: value {items.index('') + 1} of {len(items)} is empty; give each value between the commas")
     if len(set(items)) != len(items):
         raise ParamsError(f"sweep {spec!r}: {sorted({v for v in items if items.count(v) > 1})} given twice; each value runs once")
-    read = [_as_value(v) for v in items]  # 0.1 and 0.10 are one value; 0.1 and 0-1 one experiment name
-    for i, (value, name) in enumerate(zip(read, [experiment_name(key, v) for v in items])):
-        same = next((items[j] for j in range(i) if read[j] == value or experiment_name(key, items[j]) == name), None)
-        if same is not None:
-            raise ParamsError(f"sweep {spec!r}: {same} and {items[i]} " + ("are one value" if read[items.index(same)] == value else
-                              f"would both be named {name}") + "; each value runs once")
+    read, names = [_as_value(v) for v in items], [experiment_name(key, v) for v in items]  # 0.1 and 0.10 one value; 0.1 and 0-1 one name
+    for i in range(len(items)):
+        j = next((j for j in range(i) if read[j] == read[i] or names[j] == names[i]), None)
+        if j is not None:
+            raise ParamsError(f"sweep {spec!r}: {items[j]} and {items[i]} " + ("are one value" if read[j] == read[i] else
+                              f"would both be named {names[i]}") + "; each value runs once")
     if not sep or not key or len(items) < 2:
         raise ParamsError(f"sweep {spec!r}: expected KEY=V1,V2[,...] with at least two values, e.g. mix.synthetic_fraction=0.25,0.5,0.75")
     return key.strip(), items
