@@ -32,7 +32,10 @@ def _print_results(summary: dict) -> None:
     for r in summary["stages"]:
         print(f"  {r['stage']:<34} {r['status']:<9} {r['seconds']:7.1f}s" + (f"  (try {r['tries']})" if r.get("tries") else ""))
     if metrics_path is None or not metrics_path.is_file():
-        print("\nno reports/metrics.json was produced (did the evaluate stage run?)")
+        if any(r["stage"] == "evaluate" for r in summary["stages"]):
+            print("\nno reports/metrics.json was produced (did the evaluate stage run?)")
+        else:  # a --stage subset: what reports/ holds is an earlier run's, if any
+            print("\nevaluate was not among the stages of this run: no report or metrics were written")
         return
     metrics = json.loads(metrics_path.read_text())
     print()

@@ -92,9 +92,13 @@ def _what(proc) -> str:
     line = " ".join(proc.cmdline())
     if "prefect.server.api.server" in line:
         return "Prefect's temporary server"
-    for word in proc.cmdline():
+    argv = proc.cmdline()
+    for word in argv:
         if word.startswith("pipelines.stages."):
             return f"stage {word.rpartition('.')[2]}"
+    if argv[1:3] == ["-m", "dvc"] and "repro" in argv:  # the flow's `python -m dvc ... repro <dvc.yaml>:<stage>`
+        stage = next((word.rpartition(":")[2] for word in argv if word.rpartition(":")[0].endswith("dvc.yaml")), "")
+        return f"dvc repro {stage}".rstrip()
     return proc.name()
 
 

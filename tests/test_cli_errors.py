@@ -372,6 +372,8 @@ def test_a_run_in_place_in_a_repository_without_commits_keeps_its_results_and_sa
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "the repository has no commit yet, so the run is not saved as an experiment" in proc.stdout + proc.stderr
     assert (repo / "data/code/train_gan.json").is_file() and "error:" not in proc.stderr
+    # a --stage subset without evaluate: no "did the evaluate stage run?" as if evaluate had failed
+    assert "evaluate was not among the stages of this run" in proc.stdout and "was produced" not in proc.stdout, proc.stdout
 
 
 
@@ -598,7 +600,7 @@ def test_a_demo_killed_outright_leaves_neither_its_server_nor_its_stages_running
     assert _processes_under(repo) == [], [_cmdline(pid) for pid in _processes_under(repo)]
     stopped = next(line for line in err.splitlines() if "the run was killed; stopped what it left running: " in line)
     assert stopped.startswith("domain-augment demo: ") and f"Prefect's temporary server (pid {server[0]})" in stopped, stopped
-    assert "stage train_gan (pid " in stopped, stopped
+    assert "stage train_gan (pid " in stopped and "dvc repro train_gan@" in stopped, stopped  # the stage's dvc process by name, not "python"
     left = pending(repo)
     assert "prepare" not in left and any(stage.startswith("train_gan@") for stage in left)
     assert not holders("no-such-token")
