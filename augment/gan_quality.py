@@ -87,18 +87,30 @@ def kernel_inception_distance(real: torch.Tensor, fake: torch.Tensor, *, subsets
     return float(scores.mean()), float(scores.std(unbiased=False))
 
 
-def diversity_ratio(translated: LabeledImages, sources: torch.Tensor, *, pairs: int = 2000, seed: int = 0) -> float:
+def diversity_ratio(translated: LabeledImages, sources: torch.Tensor, *, pairs: int = 2000, seed: int = 0) -> float | None:
     """Mean RMS pixel distance between two translations of the same label, over the same for the two
     source images they came from (the same random pairs; `sources` (N, C, H, W) aligned with
     `translated`). About 1 when the translations keep what tells their sources apart, near 0 when the
     GAN draws (nearly) one image whatever its input. Same-label pairs also catch a conditional GAN that
     draws one image per class, which pairs across classes would not; any pairs when no class has two.
-    Images are float in [-1, 1] or the stored uint8 (only the paired ones are converted)."""
+    Images are float in [-1, 1] or the stored uint8 (only the paired ones are converted).
+
+    Sources of one label that are all the same image (synthetic renders) leave the same-label ratio
+    undefined: pairs of any labels then. None where every source is the same image: nothing to keep
+    apart, so no ratio (not NaN, which JSON cannot hold)."""
     labels = translated.labels
     order = torch.argsort(labels, stable=True)
     counts = torch.unique_consecutive(labels[order], return_counts=True)[1]
-    if not (counts >= 2).any():
-        order, counts = torch.arange(len(labels)), torch.tensor([len(labels)])
+    ratio = _paired_ratio(translated.images, sources, order, counts, pairs, seed) if (counts >= 2).any() else None
+    if ratio is None:
+        ratio = _paired_ratio(translated.images, sources, torch.arange(len(labels)), torch.tensor([len(labels)]), pairs, seed)
+    return ratio
+
+
+def _paired_ratio(translated: torch.Tensor, sources: torch.Tensor, order: torch.Tensor, counts: torch.Tensor, pairs: int,
+                  seed: int) -> float | None:
+    """The diversity ratio over random pairs within the groups `counts` of `order`; None where the
+    paired sources do not differ at all."""
     size = counts.repeat_interleave(counts)  # (N,) size of the class of each image, in sorted order
     start = (torch.cumsum(counts, 0) - counts).repeat_interleave(counts)  # (N,) where its class starts
     g = torch.Generator().manual_seed(seed)
@@ -107,7 +119,8 @@ def diversity_ratio(translated: LabeledImages, sources: torch.Tensor, *, pairs: 
     step = 1 + (torch.rand(pairs, generator=g) * (size[a] - 1)).long()  # another member of a's class, uniformly
     b = start[a] + (a - start[a] + step) % size[a]
     i, j = order[a], order[b]
-    return float(_pair_distance(translated.images, i, j) / _pair_distance(sources, i, j))
+    apart = _pair_distance(sources, i, j)
+    return float(_pair_distance(translated, i, j) / apart) if apart > 0 else None
 
 
 def _pair_distance(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
@@ -115,18 +128,22 @@ def _pair_distance(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.T
     return (as_float(x[i]) - as_float(x[j])).flatten(1).square().mean(1).sqrt().mean()
 
 
-def domain_spread_ratio(target: torch.Tensor, source: torch.Tensor, *, pairs: int = 2000, seed: int = 0) -> float:
+def domain_spread_ratio(target: torch.Tensor, source: torch.Tensor, *, pairs: int = 2000, seed: int = 0) -> float | None:
     """Mean RMS pixel distance between two random target images over the same for two random source
     images (any classes): how far apart the target domain's own images lie next to the source's. A
     shift that lowers contrast (fog, night, a faded scan) brings it below 1, and translations that
-    follow their inputs faithfully then have a `diversity_ratio` near it, not near 1."""
+    follow their inputs faithfully then have a `diversity_ratio` near it, not near 1. None where
+    either set has fewer than two images, or the source's are all one image."""
+    if min(len(target), len(source)) < 2:
+        return None
     g = torch.Generator().manual_seed(seed)
 
     def spread(x: torch.Tensor) -> torch.Tensor:
         i = torch.randint(len(x), (pairs,), generator=g)
         return _pair_distance(x, i, (i + 1 + torch.randint(len(x) - 1, (pairs,), generator=g)) % len(x))  # another image
 
-    return float(spread(target) / spread(source))
+    apart = spread(source)
+    return float(spread(target) / apart) if apart > 0 else None
 
 
 def _knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -186,8 +203,9 @@ def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledI
     both = precision_recall(real, fake, seed=seed) if fewest > PR_NEIGHBOURS else None
     if both is not None:  # None also on a target whose images are all alike: left out, shown as "-"
         out["precision"], out["recall"] = both
-    if sources is not None and len(fake) >= 2:
-        out["diversity_ratio"] = diversity_ratio(synthetic, sources, seed=seed)
+    ratio = diversity_ratio(synthetic, sources, seed=seed) if sources is not None and len(fake) >= 2 else None
+    if ratio is not None:  # left out (shown as "-") where the sources are all one image
+        out["diversity_ratio"] = ratio
     return out
 
 

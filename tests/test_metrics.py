@@ -165,6 +165,30 @@ def test_diversity_ratio_sees_a_collapsed_gan_without_any_classifier():
     assert summarize_gan_seeds({0: q, 1: {**q, "diversity_ratio": 0.5}})["diversity_ratio"] == pytest.approx((q["diversity_ratio"] + 0.5) / 2)
 
 
+def test_sources_alike_within_a_class_and_a_one_image_target_give_ratios_or_none_never_nan_or_a_crash():
+    """Synthetic renders (one image per class, repeated) gave `diversity_ratio` NaN, a bare NaN in
+    metrics.json; a target train of one image crashed evaluate in `domain_spread_ratio`."""
+    import torch
+
+    from augment.gan_quality import diversity_ratio, domain_spread_ratio, gan_quality
+    from augment.mixing import LabeledImages
+    from models.classifiers import SmallCNN
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(40) % 4
+    sources = (torch.rand(4, 1, 8, 8, generator=g) * 2 - 1)[labels]  # every source of a class is one image
+    kept = LabeledImages(sources * 0.5 + 0.01 * torch.randn(40, 1, 8, 8, generator=g), labels)
+    collapsed = LabeledImages(torch.zeros(40, 1, 8, 8) + 0.01 * torch.randn(40, 1, 8, 8, generator=g), labels)
+    assert 0.45 < diversity_ratio(kept, sources) < 0.55  # pairs of any labels: the classes stay apart at half contrast
+    assert diversity_ratio(collapsed, sources) < 0.05
+    one = sources[:1].expand(40, -1, -1, -1)
+    assert diversity_ratio(LabeledImages(one.clone(), labels), one) is None  # nothing to keep apart
+    q = gan_quality(SmallCNN(1, 4, width=4), sources, LabeledImages(one.clone(), labels), feature_extractor="test", sources=one)
+    assert "diversity_ratio" not in q
+    assert domain_spread_ratio(sources[:1], sources) is None and domain_spread_ratio(sources, sources[:1]) is None
+    assert domain_spread_ratio(sources, one) is None and domain_spread_ratio(sources * 0.5, sources) == pytest.approx(0.5, rel=0.05)
+
+
 def test_precision_and_recall_tell_a_gan_that_covers_part_of_the_target_from_one_that_covers_it_all():
     """FID mixes the two; a GAN that draws only the target's dark backgrounds is precise but covers little."""
     import torch

@@ -22,6 +22,7 @@ from augment.classic import classic_transform
 from augment.contract import DataLayoutError
 from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared, load_synthetic
+from augment.few_labels import labeled_target_train_counts
 from augment.gan_quality import domain_spread_ratio, gan_quality, summarize_gan_seeds
 from augment.io import atomic_dir, write_csv, write_json, write_text
 from augment.prepare import label_conflicts
@@ -202,7 +203,9 @@ def main(argv: list[str] | None = None) -> None:
         reference = gan_quality(model, real_target, source_train, feature_extractor=extractor, device=device)
         metrics["gan_reference"] = {"images": "source train, untranslated", **reference}
         # how far apart the target's own images lie next to the source's: what a faithful GAN's diversity ratio is near
-        metrics["gan_reference"]["target_spread_ratio"] = domain_spread_ratio(data.images("target", "train", uint8=True), source_train.images)
+        spread = domain_spread_ratio(data.images("target", "train", uint8=True), source_train.images)
+        if spread is not None:  # not from one target train image, nor from sources that are all one image
+            metrics["gan_reference"]["target_spread_ratio"] = spread
         for gan in gans_used:
             per_seed = {}
             for g in params.gan.seeds:
@@ -285,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
         write_csv(pd.DataFrame({"class": data.classes, "accuracy": per_class[arm]}), args.out / "plots" / "per_class" / f"{arm}.csv")
     plot_confusions(matrices, data.classes, args.out / "plots" / "confusion.png")
     wall["evaluate"] = round(time.perf_counter() - t0, 3)
-    arms_info = arm_descriptions(few_labels)
+    arms_info = arm_descriptions(few_labels, labeled_per_class=labeled_target_train_counts(manifest))
     write_text(render_report(metrics, arms_info=arms_info, unavailable=unavailable, dataset=data.info, samples=samples), args.out / "report.md")
     images = {"arms": (args.out / "plots" / "arms.png", "Target-domain test accuracy by arm, with 95% intervals."),
               "confusion": (args.out / "plots" / "confusion.png", "Row-normalised confusion matrices on target test, all seeds pooled.")}
