@@ -43,6 +43,12 @@ def _per_class(rows: pd.DataFrame, classes: list[str]) -> dict[str, int]:
     return {c: int(counts.get(c, 0)) for c in classes}
 
 
+def labeled_target_train_counts(manifest: pd.DataFrame) -> dict[str, int]:
+    """{class: its labeled target train images}, every class: what the oracle learns from."""
+    pool, classes = _labeled_target_train(manifest)
+    return _per_class(pool, classes)
+
+
 def few_label_counts(manifest: pd.DataFrame) -> dict:
     """What a consumer really saw, from a manifest with its `few_shot` column (augment/dataset.py):
     {"used_per_class": {class: n}, "available_per_class": {class: its labeled target train images}}."""

@@ -157,11 +157,15 @@ def _labels_text(per_class: dict[str, int]) -> str:
     return "labeled target images (" + ", ".join(f"{c}: {n}" for c, n in per_class.items()) + ")"
 
 
-def arm_descriptions(few_labels: dict | None = None) -> dict[str, str]:
+def arm_descriptions(few_labels: dict | None = None, *, labeled_per_class: dict[str, int] | None = None) -> dict[str, str]:
     """Each arm's training data for the reports; `few_labels` ({"used_per_class", "available_per_class"},
-    the target_few classifier's record) puts in how many target labels the arms that see a few really saw."""
+    the target_few classifier's record) puts in how many target labels the arms that see a few really saw.
+    Without it (no target_few arm), `labeled_per_class` ({class: labeled target train images}) still
+    says which classes the oracle saw no label of."""
     out = {name: arm.description for name, arm in ARMS.items()}
     if not few_labels:
+        if labeled_per_class and any(labeled_per_class.values()):  # a labeled target train (not a flat one)
+            _no_upper_bound_for(out, [c for c, n in labeled_per_class.items() if not n])
         return out
     used, available = few_labels["used_per_class"], few_labels["available_per_class"]
     unlabeled = [c for c in used if not available.get(c)]  # no labeled target train image at all
@@ -176,10 +180,14 @@ def arm_descriptions(few_labels: dict | None = None) -> dict[str, str]:
     for name, arm in ARMS.items():
         if arm.target_labels == "few":
             out[name] = arm.description.replace(FEW, seen)  # FEW ends each of these descriptions
+    _no_upper_bound_for(out, unlabeled)
+    return out
+
+
+def _no_upper_bound_for(out: dict[str, str], unlabeled: list[str]) -> None:
     if unlabeled:
         out["oracle"] += (f"; the labeled target train has no image of {listed(unlabeled)}, so no arm saw a target label of "
                           f"{'it' if len(unlabeled) == 1 else 'them'} and the oracle is no upper bound there")
-    return out
 
 
 def capped_labels_warning(few_labels: dict | None) -> str | None:

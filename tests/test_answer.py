@@ -71,8 +71,18 @@ def test_an_oracle_that_learned_nothing_where_the_source_classifier_drops_is_no_
     m = _run({"source_only": (0.25, 0.25), "classic": (0.25, 0.25), "oracle": (0.25, 0.25)})
     m["source_test"]["source_only"]["accuracy"]["mean"] = 1.0
     text = "\n".join(answer_lines(m))
-    assert "**The oracle did not learn the target domain.**" in text and "No measurable domain shift" not in text
+    assert "**The oracle did not measurably learn the target domain.**" in text and "No measurable domain shift" not in text
     assert "source_only reads its own domain at 1.000 and the target at 0.2" in text
+
+
+def test_an_oracle_measurably_worse_than_the_baseline_is_named_no_upper_bound_not_no_shift():
+    """A labeled target train that lacked the class most target test images hold: the oracle read 0.2
+    against source_only's 0.9, and the answer said "No measurable domain shift ... the target domain
+    is read as well as the source classifier reads it"."""
+    m = _run({"source_only": (0.9, 0.9), "cyclegan": (0.9, 0.9), "oracle": (0.2, 0.2)})
+    text = "\n".join(answer_lines(m))
+    assert "**The oracle is no upper bound here.**" in text and "reads the target test worse than source_only (-0.7" in text
+    assert "No measurable domain shift" not in text and "did not measurably learn" not in text
 
 
 def test_an_answer_on_a_handful_of_test_images_says_it_is_a_hint_first():

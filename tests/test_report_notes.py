@@ -242,6 +242,9 @@ def test_both_reports_say_how_many_target_labels_target_few_really_saw():
     assert gap["target_few"].endswith("; every labeled target train image of c")  # b's none is no cap
     assert gap["oracle"].endswith("the labeled target train has no image of b, so no arm saw a target label of it and the oracle is "
                                   "no upper bound there")
+    # without a target_few arm (no record of the few labels) the oracle's row still says so; a flat target train says nothing
+    assert arm_descriptions(labeled_per_class={"a": 30, "b": 0, "c": 3})["oracle"] == gap["oracle"]
+    assert arm_descriptions(labeled_per_class={"a": 0, "b": 0})["oracle"] == arm_descriptions()["oracle"]
 
 
 def test_both_reports_caption_every_sample_grid_alike(tmp_path):
