@@ -34,6 +34,18 @@ def test_both_reports_say_whose_features_judged_the_gans_and_when_that_is_weak()
         assert "trained on labeled target images" in report and "weak evidence" not in report
 
 
+def test_both_reports_warn_of_a_baseline_that_has_not_learned_its_own_domain():
+    """43 sign classes with a tiny classifier: source_only read its own source test at 0.051 and the
+    reports said only that no arm helped."""
+    m = _metrics()
+    m["run"]["train_data"] = {"source_train_per_class": {c: 10 for c in "abcd"}}
+    m["source_test"]["source_only"] = {"accuracy": {"mean": 0.5, "ci95": [0.4, 0.6]}}  # chance 0.25: below 0.625
+    for report in _both(m):
+        assert "Weak baseline: source_only reads its own source test at 0.500 (chance: 0.250 with 4 classes)" in report
+    m["source_test"]["source_only"] = {"accuracy": {"mean": 0.7, "ci95": [0.6, 0.8]}}
+    assert not any("Weak baseline" in report for report in _both(m))
+
+
 def test_both_reports_warn_of_a_collapsed_gan_and_show_its_diversity():
     for report in _both(_metrics(diversity=0.03)):
         assert "Collapsed GAN: cyclegan" in report and "GAN seed 0: 0.030" in report
