@@ -267,7 +267,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _check_params(args: argparse.Namespace) -> int:
     from pipelines.config import load_params
 
-    print(json.dumps(load_params(Path(args.repo) / args.params).model_dump(), indent=2))
+    # every classic transform built, also with no arm that applies them yet
+    print(json.dumps(load_params(Path(args.repo) / args.params, build_transforms="always").model_dump(), indent=2))
     return 0
 
 

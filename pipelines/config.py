@@ -319,9 +319,10 @@ class Params(_Strict):
     def _classic_transforms_build(self, info: ValidationInfo):
         # Only when an arm uses them: building imports albumentations, and with it torch (about 3 s
         # in a process that does not load torch anyway). `load_params(..., build_transforms=False)`
-        # skips it for stages that neither apply them nor run first.
+        # skips it for stages that neither apply them nor run first; "always" (check-params) builds
+        # them with no classic arm too, so a bad entry is named before an arm that applies it is added.
         build = (info.context or {}).get("build_transforms", True)
-        if build and any(ARMS[a].classic for a in self.classifier.arms):
+        if build == "always" or (build and any(ARMS[a].classic for a in self.classifier.arms)):
             from augment.classic_spec import build_transform
 
             for i, spec in enumerate(self.classic.transforms):
@@ -404,9 +405,10 @@ def _format(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_params(raw: object, source: str = PARAMS_FILE, *, build_transforms: bool = True) -> Params:
+def parse_params(raw: object, source: str = PARAMS_FILE, *, build_transforms: bool | str = True) -> Params:
     """Typed, checked params. `build_transforms=False` checks `classic.transforms` only for shape,
-    without building them with albumentations (see `load_params`)."""
+    without building them with albumentations (see `load_params`); True builds them where an arm
+    applies them, "always" also where none does."""
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: expected a mapping of sections (data, gan, mix, classifier, ...), got {type(raw).__name__}")
     try:
@@ -492,7 +494,7 @@ def read_yaml(path: str | Path, missing: str) -> object:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
 
 
-def load_params(path: str | Path = PARAMS_FILE, *, build_transforms: bool = True) -> Params:
+def load_params(path: str | Path = PARAMS_FILE, *, build_transforms: bool | str = True) -> Params:
     """params.yaml, checked. Every check runs by default; `build_transforms=False` is for the stages
     that apply no transform (few_labels, arm_inputs, the classifier stages of the arms without
     `classic`): they run after `prepare` and the flow's own check, which build every transform, and

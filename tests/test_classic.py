@@ -51,6 +51,11 @@ def test_wrong_argument_names_are_refused_by_name():
         parse_params({"classifier": {"arms": ["cyclegan_classic"]}, "classic": {"transforms": [{"name": "Snow"}]}})
     with pytest.raises(ParamsError, match="needs a 'name'"):
         parse_params({"classifier": {"arms": ["classic"]}, "classic": {"transforms": [{"p": 0.5}]}})
+    # With no arm that applies them a run does not build them; check-params does, so an entry is named before the arm is added
+    unused = {"classifier": {"arms": ["source_only"]}, "classic": {"transforms": [{"name": "RandomGamma", "p": 2}]}}
+    assert parse_params(unused).classic.transforms[0]["p"] == 2
+    with pytest.raises(ParamsError, match=r"classic.transforms\[0\]: RandomGamma: p: .*\(got 2\)"):
+        parse_params(unused, build_transforms="always")
 
 
 def test_stages_that_apply_no_transform_skip_building_them_and_the_others_do_not(tmp_path):
