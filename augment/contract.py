@@ -195,8 +195,10 @@ def discover_domain(root: Path, domain: str, role: str, names: dict[str, tuple[s
             named[label] = cd
             for f, why in _class_files(cd, root):
                 found.append(FoundFile(f, domain, role, split, label, why))
-        if not any(ff.split == split and ff.domain == domain and ff.problem is None for ff in found):
-            raise DataLayoutError(f"{d}: no files found but hidden or refused ones; expected image files (any format Pillow reads, "
+        here = [ff for ff in found if ff.split == split and ff.domain == domain]
+        if not any(ff.problem is None for ff in here):
+            what = "no usable files, only hidden or refused ones" if here else "an empty folder"
+            raise DataLayoutError(f"{d}: {what}; expected image files (any format Pillow reads, "
                                   f"whatever their extension){_refused_folders(flat)}")
     return found
 

@@ -287,7 +287,7 @@ def _check_data(args: argparse.Namespace) -> int:
     data = {"dataset": "folders", "root": str(args.root), "source": args.source, "target": args.target, **given}
     raw = {**raw, "data": {**(raw.get("data") or {}), **data}} if isinstance(raw, dict) else raw
     against = params.name if params.is_file() else "the default params"
-    flags = "".join(f" --{key.replace('_', '-')} {value}" for key, value in given.items())
+    flags = "".join(f" --{key.replace('_', '-')} {value}" for key, value in {"source": args.source, "target": args.target, **given}.items())
     try:
         parsed = parse_params(raw, f"check-data{flags} with {against}", build_transforms=False)
     except ParamsError as exc:  # no image is decoded at a size the run would refuse

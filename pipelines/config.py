@@ -401,6 +401,8 @@ def _format(err: ValidationError, source: str) -> str:
         else:
             msg = e["msg"].removeprefix("Value error, ")
             got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e["input"], dict) else ""
+            if e["type"] == "string_type" and isinstance(e["input"], (bool, int, float)):  # YAML read a name as a number
+                got += f"; a name that reads as a number or true/false needs quotes: {key.rpartition('.')[2]}: \"{e['input']}\""
             lines.append(f"{source}: {key}: {msg}{got}")
     return "\n".join(lines)
 

@@ -63,7 +63,10 @@ def test_layout_problems_and_empty_splits_exit_2_with_the_folder_named(tmp_path)
         f.unlink()
     (root / "tgt/train/.DS_Store").write_bytes(b"\0\0\0\1Bud1")
     proc = _check(root)
-    assert proc.returncode == 2 and f"{root / 'tgt' / 'train'}: no files found but hidden or refused ones; expected image files" in proc.stdout
+    assert proc.returncode == 2 and f"{root / 'tgt' / 'train'}: no usable files, only hidden or refused ones; expected image files" in proc.stdout
+    (root / "tgt/train/.DS_Store").unlink()  # nothing at all: said so (it said "no files found but hidden or refused ones")
+    proc = _check(root)
+    assert proc.returncode == 2 and f"{root / 'tgt' / 'train'}: an empty folder; expected image files" in proc.stdout
     proc = _check(tmp_path / "nowhere")
     assert proc.returncode == 2 and "not a folder" in proc.stdout
     proc = _check(make_folders(tmp_path / "one", classes=("only",), per_class=2))
@@ -79,6 +82,7 @@ def test_names_that_are_not_utf8_print_escaped_and_source_equal_to_target_is_ref
     assert f"  {root}/src/train/a/notes\\xe9.txt: not an image" in proc.stdout  # as rejected.csv writes it
     proc = _check(root, "--source", "tgt")
     assert proc.returncode == 2 and "data.source and data.target must differ, both are 'tgt'" in proc.stdout
+    assert "problem: check-data --source tgt --target tgt with params.yaml: " in proc.stdout  # the flags that gave them
 
 
 def test_values_run_would_refuse_are_refused_here_too(tmp_path):
@@ -89,7 +93,7 @@ def test_values_run_would_refuse_are_refused_here_too(tmp_path):
                       (30, "data.image_size: must be divisible by 4 (the generators downsample twice) (got 30)")):
         proc = _check(root, "--image-size", str(size))
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-        assert f"problem: check-data --image-size {size} with params.yaml: {why}" in proc.stdout  # the flags given, no others
+        assert f"problem: check-data --source src --target tgt --image-size {size} with params.yaml: {why}" in proc.stdout  # the flags given
     assert _check(root, "--image-size", "32").returncode == 0
     assert _check(root, "--resize", "pad").returncode == 0
 

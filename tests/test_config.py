@@ -134,6 +134,15 @@ def test_domains_are_plain_folder_names(key, value):
         parse_params(raw, build_transforms=False)
 
 
+def test_a_domain_named_by_digits_gets_the_quoting_hint():
+    """`-S data.source=2019` (a folder named 2019) said only "Input should be a valid string (got 2019)"."""
+    raw = _raw()
+    raw["data"].update(dataset="folders", source=2019)
+    with pytest.raises(ParamsError, match=r'data\.source: .*\(got 2019\); a name that reads as a number or true/false needs quotes: '
+                                          r'source: "2019"'):
+        parse_params(raw, build_transforms=False)
+
+
 def test_a_data_root_with_a_nul_byte_is_refused_by_name():
     """Every path function refuses a NUL byte: it passed the params and ended index_raw in a traceback."""
     raw = _raw()
