@@ -95,6 +95,52 @@ def answer(metrics: dict, target_preds: dict[str, tuple[np.ndarray, np.ndarray]]
 # read the target (its interval below 0 too) to be named no upper bound at all.
 SHIFT_SEEN = 0.1
 
+# A GAN whose translations of same-label pairs lie this much closer together than their sources do
+# draws (nearly) the same image whatever its input. A real domain shift may shrink pixel distances
+# too (night is darker, the digits' target blurrier): the default digits GANs, whose samples follow
+# their inputs, give 0.90-0.92 (cyclegan) and 0.81 (cgan; 0.48-0.69 at ngf 16); a collapsed one gives a few hundredths.
+COLLAPSE_RATIO = 0.2
+# A GAN whose translations the oracle reads as their source label for less than this share of what it
+# reads right of real target test images loses labels: the default digits' CycleGAN keeps 0.80 (the
+# oracle reads 0.99 of the target), a cgan at ngf 16 on two identical domains kept 0.55-0.75 of 0.97.
+LABELS_KEPT = 0.75
+
+
+def collapsed_seeds(metrics: dict, g: dict) -> tuple[dict[str, float], float]:
+    """A GAN kind's (`metrics["gan"][kind]`) seeds whose diversity ratio lies below the collapse floor
+    ({seed: ratio}, seed "" for a record without seeds), and that floor: COLLAPSE_RATIO of the smaller
+    of 1 and the target's own spread next to the source's (a low-contrast target brings faithful
+    translations low too; one whose images are all alike, spread 0, leaves no floor)."""
+    own = metrics.get("gan_reference", {}).get("target_spread_ratio")
+    floor = COLLAPSE_RATIO * min(1.0, own) if own is not None else COLLAPSE_RATIO
+    ratios = {s: q["diversity_ratio"] for s, q in g.get("per_seed", {}).items() if "diversity_ratio" in q} or (
+        {"": g["diversity_ratio"]} if "diversity_ratio" in g else {})
+    return {s: r for s, r in ratios.items() if r < floor}, floor
+
+
+def labels_lost(metrics: dict, g: dict) -> tuple[float, float] | None:
+    """(label preservation, the oracle's target test accuracy) where the oracle reads a GAN kind's
+    translations as their label for less than LABELS_KEPT of what it reads right of real target images."""
+    reads = metrics["target_test"].get("oracle", {}).get("accuracy", {}).get("mean")
+    kept = g.get("label_preservation")
+    if g.get("feature_extractor_arm") == "oracle" and reads and kept is not None and kept < LABELS_KEPT * reads:
+        return kept, reads
+    return None
+
+
+def _doubts(metrics: dict, arm: str) -> str:
+    """The report warnings that put in doubt what an arm's GAN learned, named for the answer; "" for none."""
+    g = metrics.get("gan", {}).get(ARMS[arm].gan or "")
+    if not g:
+        return ""
+    names = [name for name, hit in (("Collapsed GAN", collapsed_seeds(metrics, g)[0]), ("Labels not kept", labels_lost(metrics, g))) if hit]
+    if not names:
+        return ""
+    quoted = " and ".join(f'"{n}"' for n in names)
+    return (f" But the warning{'s' if len(names) > 1 else ''} {quoted} concern{'' if len(names) > 1 else 's'} "
+            f"{ARMS[arm].gan}, the GAN behind it: the gain is measured, but it may not come from translating into the target's "
+            "look; read them before relying on it.")
+
 
 def signed(d: dict) -> str:
     return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
@@ -146,7 +192,7 @@ def answer_lines(metrics: dict) -> list[str]:
                     f"{signed(benefit[best])} over {BASELINE} ({where})")
             if "gap_closed" in oracle:
                 text += f"; that is {oracle['gap_closed']:.0%} of the oracle's gain"
-            lines.append(text + ".")
+            lines.append(text + "." + _doubts(metrics, best))
         elif ans["chosen_on"] != VAL_SET and any(none["verdict"][a] == "helped" for a in none["ranked"]):
             # Ranked by the same target_test means their intervals come from: an arm of a lower mean and a
             # narrower interval measurably helped, and nothing held out can say which of the two to use.

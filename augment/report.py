@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augment.answer import answer_lines, signed
+from augment.answer import COLLAPSE_RATIO, answer_lines, collapsed_seeds, labels_lost, signed
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
 from augment.contract import listed
 from augment.few_labels import capped_classes
@@ -35,15 +35,6 @@ LOPSIDED_OVER_LARGEST = 3
 # A baseline that reads its own source test less than halfway from chance to every image right has not
 # learned the task (43 sign classes at 12 px and 80 steps: 0.05, chance 0.02); the default digits give 0.98.
 WEAK_AT_HOME = 0.5
-# A GAN whose translations of same-label pairs lie this much closer together than their sources do
-# draws (nearly) the same image whatever its input. A real domain shift may shrink pixel distances
-# too (night is darker, the digits' target blurrier): the default digits GANs, whose samples follow
-# their inputs, give 0.90-0.92 (cyclegan) and 0.81 (cgan; 0.48-0.69 at ngf 16); a collapsed one gives a few hundredths.
-COLLAPSE_RATIO = 0.2
-# A GAN whose translations the oracle reads as their source label for less than this share of what it
-# reads right of real target test images loses labels: the default digits' CycleGAN keeps 0.80 (the
-# oracle reads 0.99 of the target), a cgan at ngf 16 on two identical domains kept 0.55-0.75 of 0.97.
-LABELS_KEPT = 0.75
 # A target test set below SMALL_TEST images (augment.metrics) cannot tell the few points a benefit is
 # usually worth. A class below SMALL_CLASS images moves its per-class accuracy (and macro-F1) by 0.2 or
 # more per image. The default digits test set has 430 images, 42-44 per class.
@@ -279,21 +270,17 @@ def report_warnings(metrics: dict) -> list[str]:
     out += [weak] if weak else []
     out += reference_warnings(metrics)
     own = metrics.get("gan_reference", {}).get("target_spread_ratio")
-    # A low-contrast target brings faithful translations low too; one whose images are all alike (own 0) leaves no floor.
-    floor = COLLAPSE_RATIO * min(1.0, own) if own is not None else COLLAPSE_RATIO
     for gan, g in metrics.get("gan", {}).items():
-        ratios = {s: q["diversity_ratio"] for s, q in g.get("per_seed", {}).items() if "diversity_ratio" in q} or (
-            {"": g["diversity_ratio"]} if "diversity_ratio" in g else {})
-        low = {s: r for s, r in ratios.items() if r < floor}
+        low, floor = collapsed_seeds(metrics, g)
         if low:
             which = ", ".join(f"GAN seed {s}: {r:.3f}" if s else f"{r:.3f}" for s, r in low.items())
             target = f", {COLLAPSE_RATIO} of the {own:.3f} at which the target's own images lie next to the source's" if own and own < 1 else ""
             out.append(f"Collapsed GAN: {gan}'s translations of same-label images lie far closer together than their sources do "
                        f"(diversity ratio {which}; below {floor:.3f}{target}, it draws nearly the same image whatever its input). "
                        "Its FID, KID and benefit are no evidence that it learned the target domain.")
-        reads = metrics["target_test"].get("oracle", {}).get("accuracy", {}).get("mean")
-        kept = g.get("label_preservation")
-        if g.get("feature_extractor_arm") == "oracle" and reads and kept is not None and kept < LABELS_KEPT * reads:
+        lost = labels_lost(metrics, g)
+        if lost:
+            kept, reads = lost
             fixes = ("more steps, or lambda_semantic; synthesize.filter is confirmed already: the source classifier that kept these "
                      "translations read them as their label, the oracle does not" if g.get("filter") == "confirmed" else
                      "more steps, lambda_semantic, or synthesize.filter: confirmed, which keeps only the translations a source "

@@ -85,6 +85,22 @@ def test_an_oracle_measurably_worse_than_the_baseline_is_named_no_upper_bound_no
     assert "No measurable domain shift" not in text and "did not measurably learn" not in text
 
 
+def test_an_answer_that_names_an_arm_whose_gan_the_warnings_doubt_says_so_beside_it():
+    """The answer said "use cyclegan" while the same report warned that cyclegan had collapsed and that
+    its FID, KID and benefit were no evidence."""
+    m = _run({"source_only": (0.4, 0.4), "classic": (0.55, 0.55), "cyclegan": (0.8, 0.8), "oracle": (0.95, 0.95)})
+    assert "But the warning" not in "\n".join(answer_lines(m))
+    m["gan"] = {"cyclegan": {"diversity_ratio": 0.03, "per_seed": {"0": {"diversity_ratio": 0.03}}, "label_preservation": 0.3,
+                             "feature_extractor_arm": "oracle"}}
+    text = "\n".join(answer_lines(m))
+    assert "**Without target labels, use cyclegan**" in text
+    assert 'But the warnings "Collapsed GAN" and "Labels not kept" concern cyclegan, the GAN behind it' in text
+    from augment.report import report_warnings
+
+    warned = "\n".join(report_warnings(m))  # the warnings it names, from the same checks
+    assert "Collapsed GAN: cyclegan" in warned and "Labels not kept: the oracle reads 0.30 of cyclegan" in warned
+
+
 def test_an_answer_on_a_handful_of_test_images_says_it_is_a_hint_first():
     """On 4-5 target test images the answer named an arm "ahead of the runner-up" with nothing beside it
     but the separate small-test-set warning."""
