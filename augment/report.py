@@ -404,8 +404,8 @@ def _moved_text(moved: dict[str, float]) -> str:
     C's neighbour-averaged reading at the end of training, each GAN kind's mean over its seeds."""
     if not moved:
         return ""
-    return " (here they gave " + ", ".join(f"{share:.0%} of the target train images another class than C's neighbour-averaged "
-                                          f"reading: gan.{gan}.pseudo_moved" for gan, share in moved.items()) + ")"
+    return " (here they gave " + ", ".join(f"{share:.0%} of the target train images another class than the GAN's semantic "
+                                          f"classifier read them as, averaged over neighbours: gan.{gan}.pseudo_moved" for gan, share in moved.items()) + ")"
 
 
 def data_files_warnings(files: dict) -> list[str]:
@@ -452,8 +452,11 @@ def small_test_warning(split: dict) -> str | None:
 def validation_note(metrics: dict) -> str:
     """Which split is for what, in one paragraph for the reports."""
     split = metrics["run"].get("target_split", {})
-    return (f"{split.get('target_val', '?')} labeled target test images (evaluate.validation_fraction, stratified, fixed by "
-            f"evaluate.validation_seed) are held out as `target_val`: choose settings on them (`dvc exp show`, "
+    val, test = split.get("target_val"), split.get("target_test")
+    # a share, since at least one image of each class of two or more goes: on small classes more than the fraction asks
+    share = f"{val / (val + test):.0%} of them: " if isinstance(val, int) and isinstance(test, int) and val + test else ""
+    return (f"{split.get('target_val', '?')} labeled target test images ({share}evaluate.validation_fraction of each class, at "
+            f"least one of a class of two or more, fixed by evaluate.validation_seed) are held out as `target_val`: choose settings on them (`dvc exp show`, "
             f"`domain-augment sweep`). Every target-test figure above is on the other {split.get('target_test', '?')} images, "
             "which no choice in this pipeline reads.")
 

@@ -46,6 +46,17 @@ def test_both_reports_warn_of_a_baseline_that_has_not_learned_its_own_domain():
     assert not any("Weak baseline" in report for report in _both(m))
 
 
+def test_the_validation_note_gives_the_share_held_out_which_small_classes_raise():
+    """25 classes of 2 test images at validation_fraction 0.2 held out 25 of 50 (one per class); the
+    reports gave the count alone."""
+    from augment.report import validation_note
+
+    m = _metrics()
+    m["run"]["target_split"] = {"target_val": 25, "target_test": 25}
+    assert validation_note(m).startswith("25 labeled target test images (50% of them: evaluate.validation_fraction of each class, "
+                                         "at least one of a class of two or more,")
+
+
 def test_both_reports_warn_of_a_collapsed_gan_and_show_its_diversity():
     for report in _both(_metrics(diversity=0.03)):
         assert "Collapsed GAN: cyclegan" in report and "GAN seed 0: 0.030" in report
@@ -157,7 +168,7 @@ def test_both_reports_and_check_data_note_a_target_whose_classes_come_in_other_p
     metrics["gan"]["cyclegan"].update(pseudo_moved=0.081)
     for report in _both(metrics):
         assert ("pull the target's classes toward them, as far as gan.cyclegan.balance_strength lets them (here they gave 8% of the "
-                "target train images another class than C's neighbour-averaged reading: gan.cyclegan.pseudo_moved)") in report
+                "target train images another class than the GAN's semantic classifier read them as, averaged over neighbours: gan.cyclegan.pseudo_moved)") in report
     even = {"a": 50, "b": 50, "c": 50, "d": 50}
     assert label_shift_warning(metrics["run"]["train_data"]["source_train_per_class"], even) is None
     # 43 classes and 439 test images: a total variation of 0.14 is about what sampling gives (SynSigns -> GTSRB)
