@@ -117,6 +117,16 @@ def train_test_duplicates(files: pd.DataFrame) -> pd.DataFrame:
     return dup[["sha256", "source_path", "domain", "split"]].sort_values(["sha256", "split", "source_path"]).reset_index(drop=True)
 
 
+def folders_not_searched(rejected_csv: Path) -> list[str]:
+    """The folders under data.root that `prepare` did not search (hidden, or links it does not
+    follow), as domain/split/name, from its rejected.csv; [] where there is none or no file."""
+    if not Path(rejected_csv).is_file():
+        return []
+    rows = pd.read_csv(rejected_csv, keep_default_na=False, dtype=str)
+    rows = rows[rows.reason.str.contains("not searched") | rows.reason.str.contains("not followed")]
+    return [f"{r.domain}/{r.split}/{Path(r.source_path).name}" for r in rows.itertuples()]
+
+
 def label_conflicts(labeled: pd.DataFrame) -> pd.DataFrame:
     """Rows (sha256, source_path, domain, split, label) of byte-identical files among `labeled` (rows
     that carry a class) filed under different classes, in any domain or split: one image with two

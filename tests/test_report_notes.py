@@ -345,10 +345,27 @@ def test_both_reports_say_what_prepare_found_in_the_files():
         assert "Files not read: 13 file(s) under data.root were left out (data/prepared/rejected.csv" in report
         assert "Target test images seen in training: 2 of the target test images are byte-identical to a train image" in report
         assert "One image, two labels: 4 labeled files are byte-identical to a file filed under another class" in report
+    # A hidden class folder (20 images, a whole class) was counted as one of "3 file(s)"
+    m["run"]["data_files"] = {"rejected": 3, "folders_not_searched": ["src/train/.hidden", "src/test/.hidden"]}
+    for report in _both(m):
+        assert ("Files not read: 1 file(s) and 2 folder(s) not searched (src/train/.hidden, src/test/.hidden: hidden, or a link "
+                "not followed; a class folder among them is a class left out) under data.root") in report
+    m["run"]["data_files"] = {"rejected": 1, "folders_not_searched": ["src/train/.hidden"]}
+    assert "Files not read: 1 folder(s) not searched (src/train/.hidden: hidden" in _both(m)[0]
     m["run"]["data_files"] = {"rejected": 0, "target_test_in_train": 0, "label_conflicts": 0}
     for runs in (m, _metrics()):  # clean files, or a run recorded before they were counted
         for report in _both(runs):
             assert "Files not read" not in report and "seen in training" not in report and "two labels" not in report
+
+
+def test_the_folders_prepare_did_not_search_are_read_from_its_rejected_csv(tmp_path):
+    from augment.prepare import folders_not_searched
+
+    assert folders_not_searched(tmp_path / "rejected.csv") == []
+    (tmp_path / "rejected.csv").write_text(
+        "source_path,domain,split,reason\n/d/src/train/.hidden,src,train,\"hidden folder, not searched\"\n"
+        "/d/tgt/test/x.png,tgt,test,not an image\n/d/tgt/train/l,tgt,train,\"symlinked folder, not followed\"\n")
+    assert folders_not_searched(tmp_path / "rejected.csv") == ["src/train/.hidden", "tgt/train/l"]
 
 
 def test_both_reports_call_an_arm_the_data_cannot_train_by_one_word_and_give_its_reason():
