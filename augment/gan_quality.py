@@ -142,8 +142,8 @@ def domain_spread_ratio(target: torch.Tensor, source: torch.Tensor, *, pairs: in
         i = torch.randint(len(x), (pairs,), generator=g)
         return _pair_distance(x, i, (i + 1 + torch.randint(len(x) - 1, (pairs,), generator=g)) % len(x))  # another image
 
-    apart = spread(source)
-    return float(spread(target) / apart) if apart > 0 else None
+    own, apart = spread(target), spread(source)  # in this order: the draws come from one generator
+    return float(own / apart) if apart > 0 else None
 
 
 def _knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:

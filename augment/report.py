@@ -410,8 +410,8 @@ def _moved_text(moved: dict[str, float]) -> str:
 
 def data_files_warnings(files: dict) -> list[str]:
     """Warnings for what `prepare` found in the files (`run.data_files`; {} for a run recorded before
-    they were counted): files it left out, target test images byte-identical to a train image, and
-    one image filed under two classes."""
+    they were counted): files it left out, target or source test images byte-identical to a train
+    image, and one image filed under two classes."""
     out = []
     if files.get("rejected"):
         folders = files.get("folders_not_searched") or []
@@ -428,6 +428,10 @@ def data_files_warnings(files: dict) -> list[str]:
         out.append(f"Target test images seen in training: {files['target_test_in_train']} of the target test images are "
                    "byte-identical to a train image (data/prepared/duplicates.csv). An arm that trained on the copy (or whose "
                    "GANs learned from it) reads it from memory, so the target figures are inflated; remove one copy.")
+    if files.get("source_test_in_train"):
+        out.append(f"Source test images seen in training: {files['source_test_in_train']} of the source test images are "
+                   "byte-identical to a train image (data/prepared/duplicates.csv), so the source accuracy column is inflated "
+                   "(the target figures are not); remove one copy.")
     if files.get("label_conflicts"):
         out.append(f"One image, two labels: {files['label_conflicts']} labeled files are byte-identical to a file filed under "
                    "another class (data/prepared/label_conflicts.csv). No classifier reads both copies right: in a test split "

@@ -89,7 +89,8 @@ def test_repro_writes_every_metrics_key(digits_repo):
     for arm, seed in (("cyclegan", 0), ("cyclegan", 1), ("cgan", 1), ("test_time", 1)):
         assert json.loads((repo / f"artifacts/classifiers/{arm}/{seed}/status.json").read_text())["gan_seed"] == seed
     assert m["run"]["seeds"] == [0, 1] and m["run"]["gan_seeds"] == [0, 1] and m["run"]["device"] == "cpu"
-    assert m["run"]["data_files"] == {"rejected": 0, "target_test_in_train": 0, "label_conflicts": 0}
+    assert m["run"]["data_files"] == {"rejected": 0, "folders_not_searched": [], "target_test_in_train": 0, "source_test_in_train": 0,
+                                      "label_conflicts": 0}
     # every stage's time but index_raw's: a timings file it rewrote on each run would re-run evaluate
     assert set(m["run"]["wall_seconds"]) == expected - set(ALWAYS_RUN) and all(v > 0 for v in m["run"]["wall_seconds"].values())
     rates = m["run"]["images_per_s"]  # throughput of what each stage computes, from its timings file
@@ -313,6 +314,8 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     for k in range(8):  # every target test image of class a also in the (flat) target train split
         shutil.copy(data_root / f"tgt/test/a/{k}.png", data_root / f"tgt/train/seen_{k}.png")
     (data_root / "src/train/a/notes.png").write_text("not an image")
+    shutil.copy(data_root / "src/test/b/0.png", data_root / "src/train/b/also_in_test.png")  # a source test image seen in training
+    shutil.copytree(data_root / "src/train/c", data_root / "src/train/.c")  # a hidden class folder: not searched, named
     repo = project_copy(tmp_path / "repo")
     dvc("exp", "run", "-S", "data.dataset=folders", "-S", f"data.root={data_root}", "-S", "data.source=src",
         "-S", "data.target=tgt", "-S", "data.channels=3", cwd=repo)
@@ -325,8 +328,10 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     assert set(m["answer"]["none"]["ranked"]) == {"cyclegan", "cgan"} and "few" not in m["answer"] and "oracle" not in m["answer"]
     # what prepare found in the files reaches metrics.json and the report, not only the stage's output
     files = m["run"]["data_files"]
-    assert files["rejected"] == 1 and files["label_conflicts"] == 2 and 0 < files["target_test_in_train"] <= 8, files
-    assert "Files not read: 1 file(s)" in report and "One image, two labels: 2 labeled files" in report
+    assert files["rejected"] == 2 and files["label_conflicts"] == 2 and 0 < files["target_test_in_train"] <= 8, files
+    assert files["folders_not_searched"] == ["src/train/.c"] and files["source_test_in_train"] == 1, files
+    assert "Files not read: 1 file(s) and 1 folder(s) not searched (src/train/.c: hidden" in report
+    assert "One image, two labels: 2 labeled files" in report and "Source test images seen in training: 1 of the" in report
     assert f"Target test images seen in training: {files['target_test_in_train']} of the target test images" in report
     assert json.loads((repo / "data/prepared/dataset.json").read_text())["channels"] == 3
     # Only arms this data cannot have: evaluate stops by key with each arm's reason (it crashed drawing no plots)

@@ -340,8 +340,9 @@ def test_both_reports_say_what_prepare_found_in_the_files():
     """Files left out, target test images byte-identical to a train image, and one image under two
     classes: prepare printed them, and the reports (where the result is read) said nothing."""
     m = _metrics()
-    m["run"]["data_files"] = {"rejected": 13, "target_test_in_train": 2, "label_conflicts": 4}
+    m["run"]["data_files"] = {"rejected": 13, "target_test_in_train": 2, "label_conflicts": 4, "source_test_in_train": 3}
     for report in _both(m):
+        assert "Source test images seen in training: 3 of the source test images are byte-identical to a train image" in report
         assert "Files not read: 13 file(s) under data.root were left out (data/prepared/rejected.csv" in report
         assert "Target test images seen in training: 2 of the target test images are byte-identical to a train image" in report
         assert "One image, two labels: 4 labeled files are byte-identical to a file filed under another class" in report

@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         "rejected": int(data.info.get("rejected", 0)),
         "folders_not_searched": folders_not_searched(args.prepared / "rejected.csv"),  # a hidden class folder is a class left out
         "target_test_in_train": int(target_rows[~target_rows.path.isin(val_paths)].sha256.isin(train_files).sum()),
+        "source_test_in_train": int(data.rows("source", "test").sha256.isin(train_files).sum()),
         "label_conflicts": len(label_conflicts(manifest[manifest.label_index >= 0])),
     }
     if few_labels:
