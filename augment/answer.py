@@ -39,6 +39,11 @@ def label_group(arm: str, *, labeled_gans: set[str]) -> str:
     return "few" if a.gan in labeled_gans and not a.test_time else "none"
 
 
+def counted(n: object, singular: str, plural: str) -> str:
+    """"1 image", "2 images", "? images" (a count the record lacks)."""
+    return f"{n} {singular if n == 1 else plural}"
+
+
 def is_free(arm: str) -> bool:
     """An arm that costs no training and no GAN (`adabn`): what a trained arm has to beat to be worth its cost."""
     return ARMS[arm].test_time and not ARMS[arm].gan
@@ -158,14 +163,16 @@ def answer_lines(metrics: dict) -> list[str]:
     benefit = {arm: b["accuracy_delta"] for arm, b in metrics["benefit"].items() if "accuracy_delta" in b}
     acc = {arm: t["accuracy"]["mean"] for arm, t in metrics["target_test"].items() if "accuracy" in t}
     split = metrics["run"].get("target_split", {})
-    where = (f"chosen on the {split.get('target_val', '?')} target_val images, measured on the other {split.get('target_test', '?')}"
+    where = (f"chosen on the {counted(split.get('target_val', '?'), 'target_val image', 'target_val images')}, measured on the "
+             f"other {split.get('target_test', '?')}"
              if ans["chosen_on"] == VAL_SET else
-             f"chosen and measured on the same {split.get('target_test', '?')} target_test images, none being held out as target_val "
+             f"chosen and measured on the same {counted(split.get('target_test', '?'), 'target_test image', 'target_test images')}, "
+             "none being held out as target_val "
              "(evaluate.validation_fraction), so its figure is somewhat optimistic")
     lines = []
 
     if split.get("target_test") is not None and split["target_test"] < SMALL_TEST:
-        lines.append(f"**A hint, not a measurement:** what follows rests on {split['target_test']} target test images (see the "
+        lines.append(f"**A hint, not a measurement:** what follows rests on {counted(split['target_test'], 'target test image', 'target test images')} (see the "
                      "warning \"Small target test set\"); the arm it names, and any lead it finds, may not hold on more images.")
     oracle = ans.get("oracle", {})
     at_home = metrics.get("source_test", {}).get(BASELINE, {}).get("accuracy", {}).get("mean")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augment.answer import COLLAPSE_RATIO, answer_lines, collapsed_seeds, labels_lost, signed
+from augment.answer import COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, labels_lost, signed
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
 from augment.contract import listed
 from augment.few_labels import capped_classes
@@ -348,9 +348,9 @@ def absent_classes_warning(split: dict) -> str | None:
     if not absent:
         return None
     present = len(per_class) - len(absent)
-    return (f"No target test images of {len(absent)} of the {len(per_class)} classes: {listed(absent)}. The target-test "
+    return (f"No target test images of {len(absent)} of the {counted(len(per_class), 'class', 'classes')}: {listed(absent)}. The target-test "
             f"figures (accuracy, macro-F1, every benefit) say nothing about how the arms read these classes in the target "
-            f"domain: accuracy is over the other classes' images, and macro-F1 averages the {present} classes that have test "
+            f"domain: accuracy is over the other classes' images, and macro-F1 averages the {counted(present, 'class that has', 'classes that have')} test "
             f"images (a target image given one of these classes still counts as wrong). Add labeled target test images of "
             f"them; images held out as target_val (evaluate.validation_fraction) are not counted here.")
 
@@ -449,14 +449,14 @@ def small_test_warning(split: dict) -> str | None:
     held = (f", or lower evaluate.validation_fraction ({split['target_val']} of them are held out as target_val)"
             if split.get("target_val") else "")  # advice only where some are held out
     if n < SMALL_TEST:
-        return (f"Small target test set: every target-test figure rests on {n} images. One image moves an accuracy by "
+        return (f"Small target test set: every target-test figure rests on {counted(n, 'image', 'images')}. One image moves an accuracy by "
                 f"{1 / max(n, 1):.3f}, a bootstrap over so few images understates the uncertainty, and two arms that agree on "
                 f"all of them show a benefit of +0.000 [0.000, 0.000] that says nothing. Add labeled target test images{held}.")
     if few:
         named = listed([f"{c} ({k})" for k, c in few])
         return (f"Few target test images of some classes: {named}. Their per-class accuracy moves by "
                 f"{1 / max(few[0][0], 1):.2f} or more per image, and they weigh in macro-F1 as much as any class; the overall "
-                f"accuracy rests on all {n} images. Add labeled target test images of these classes{held}.")
+                f"accuracy rests on all {counted(n, 'image', 'images')}. Add labeled target test images of these classes{held}.")
     return None
 
 
@@ -466,9 +466,9 @@ def validation_note(metrics: dict) -> str:
     val, test = split.get("target_val"), split.get("target_test")
     # a share, since at least one image of each class of two or more goes: on small classes more than the fraction asks
     share = f"{val / (val + test):.0%} of them: " if isinstance(val, int) and isinstance(test, int) and val + test else ""
-    return (f"{split.get('target_val', '?')} labeled target test images ({share}evaluate.validation_fraction of each class, at "
-            f"least one of a class of two or more, fixed by evaluate.validation_seed) are held out as `target_val`: choose settings on them (`dvc exp show`, "
-            f"`domain-augment sweep`). Every target-test figure above is on the other {split.get('target_test', '?')} images, "
+    return (f"{counted(split.get('target_val', '?'), 'labeled target test image', 'labeled target test images')} ({share}evaluate.validation_fraction of each class, at "
+            f"least one of a class of two or more, fixed by evaluate.validation_seed) {'is' if val == 1 else 'are'} held out as `target_val`: choose settings on them (`dvc exp show`, "
+            f"`domain-augment sweep`). Every target-test figure above is on the other {counted(split.get('target_test', '?'), 'image', 'images')}, "
             "which no choice in this pipeline reads.")
 
 

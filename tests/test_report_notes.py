@@ -57,6 +57,20 @@ def test_the_validation_note_gives_the_share_held_out_which_small_classes_raise(
                                          "at least one of a class of two or more,")
 
 
+def test_counts_of_one_read_as_one():
+    """"rests on 1 images", "the 1 target_val images" on the smallest folders."""
+    from augment.answer import counted
+    from augment.report import small_test_warning, validation_note
+
+    assert counted(1, "image", "images") == "1 image" and counted(0, "image", "images") == "0 images"
+    assert counted("?", "image", "images") == "? images"
+    assert "every target-test figure rests on 1 image. One image" in small_test_warning({"target_test": 1, "target_val": 0})
+    m = _metrics()
+    m["run"]["target_split"] = {"target_val": 1, "target_test": 1}
+    assert validation_note(m).startswith("1 labeled target test image (50% of them:") and " is held out " in validation_note(m)
+    assert "on the other 1 image, " in validation_note(m)
+
+
 def test_both_reports_warn_of_a_collapsed_gan_and_show_its_diversity():
     for report in _both(_metrics(diversity=0.03)):
         assert "Collapsed GAN: cyclegan" in report and "GAN seed 0: 0.030" in report
