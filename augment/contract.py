@@ -91,6 +91,12 @@ def _children(folder: Path) -> list[os.DirEntry]:
         return sorted(entries, key=lambda e: e.name)
 
 
+# The reasons a folder under data.root is not searched, as rejected.csv gives them (the reports name such folders)
+LINKED_FOLDER = "symlinked folder, not followed"
+HIDDEN_FOLDER = "hidden folder, not searched"
+FOLDER_REASONS = (LINKED_FOLDER, HIDDEN_FOLDER)
+
+
 def _scan(folder: Path, root: Path) -> tuple[list[Path], list[tuple[Path, str | None]]]:
     """The folders to search inside `folder`, and its other entries, each with the reason it is refused
     before reading, or None (then it is tried as an image; a wrong suffix shows up in rejected.csv).
@@ -102,12 +108,12 @@ def _scan(folder: Path, root: Path) -> tuple[list[Path], list[tuple[Path, str | 
         path, hidden = Path(e.path), e.name.startswith(".")
         if e.is_symlink():
             if os.path.isdir(path):
-                entries.append((path, "symlinked folder, not followed"))
+                entries.append((path, LINKED_FOLDER))
             else:
                 entries.append((path, "hidden file (names starting with '.' are never images)" if hidden else _link_problem(path, root)))
         elif e.is_dir(follow_symlinks=False):
             if hidden:
-                entries.append((path, "hidden folder, not searched"))
+                entries.append((path, HIDDEN_FOLDER))
             else:
                 folders.append(path)
         else:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from augment.contract import DataLayoutError, FoundFile, check_classes, discover, shown, source_classes, unreadable_splits
+from augment.contract import FOLDER_REASONS, DataLayoutError, FoundFile, check_classes, discover, shown, source_classes, unreadable_splits
 from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, decode, stored_pixels
 from augment.io import atomic_dir, sha256_file, write_csv, write_json
 from augment.pixels import PixelWriter, write_pngs
@@ -123,7 +123,7 @@ def folders_not_searched(rejected_csv: Path) -> list[str]:
     if not Path(rejected_csv).is_file():
         return []
     rows = pd.read_csv(rejected_csv, keep_default_na=False, dtype=str)
-    rows = rows[rows.reason.str.contains("not searched") | rows.reason.str.contains("not followed")]
+    rows = rows[rows.reason.isin(FOLDER_REASONS)]
     return [f"{r.domain}/{r.split}/{Path(r.source_path).name}" for r in rows.itertuples()]
 
 
