@@ -463,12 +463,12 @@ def small_test_warning(split: dict) -> str | None:
 def validation_note(metrics: dict) -> str:
     """Which split is for what, in one paragraph for the reports."""
     split = metrics["run"].get("target_split", {})
-    val, test = split.get("target_val"), split.get("target_test")
+    val, test = split.get("target_val", "?"), split.get("target_test", "?")
     # a share, since at least one image of each class of two or more goes: on small classes more than the fraction asks
     share = f"{val / (val + test):.0%} of them: " if isinstance(val, int) and isinstance(test, int) and val + test else ""
-    return (f"{counted(split.get('target_val', '?'), 'labeled target test image', 'labeled target test images')} ({share}evaluate.validation_fraction of each class, at "
+    return (f"{counted(val, 'labeled target test image', 'labeled target test images')} ({share}evaluate.validation_fraction of each class, at "
             f"least one of a class of two or more, fixed by evaluate.validation_seed) {'is' if val == 1 else 'are'} held out as `target_val`: choose settings on them (`dvc exp show`, "
-            f"`domain-augment sweep`). Every target-test figure above is on the other {counted(split.get('target_test', '?'), 'image', 'images')}, "
+            f"`domain-augment sweep`). Every target-test figure above is on the other {counted(test, 'image', 'images')}, "
             "which no choice in this pipeline reads.")
 
 
