@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.conftest import DVC_UNHASHABLE, add_files_dvc_cannot_hash, make_folders
-from tests.e2e import ALWAYS_RUN, dvc, pending, project_copy, ran_stages, run
+from tests.e2e import ALWAYS_RUN, ONE_SEED, dvc, pending, project_copy, ran_stages, run
 
 pytestmark = pytest.mark.e2e
 
@@ -316,7 +316,7 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     (data_root / "src/train/a/notes.png").write_text("not an image")
     shutil.copy(data_root / "src/test/b/0.png", data_root / "src/train/b/also_in_test.png")  # a source test image seen in training
     shutil.copytree(data_root / "src/train/c", data_root / "src/train/.c")  # a hidden class folder: not searched, named
-    repo = project_copy(tmp_path / "repo")
+    repo = project_copy(tmp_path / "repo", ONE_SEED)
     dvc("exp", "run", "-S", "data.dataset=folders", "-S", f"data.root={data_root}", "-S", "data.source=src",
         "-S", "data.target=tgt", "-S", "data.channels=3", cwd=repo)
     m = json.loads((repo / "reports/metrics.json").read_text())

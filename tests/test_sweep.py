@@ -11,7 +11,7 @@ import pytest
 from pipelines.config import ParamsError
 from pipelines.sweep import experiment_name, parse_spec
 from tests.conftest import REPO, make_folders
-from tests.e2e import ONE_GAN_SEED, dvc, env, merge, project_copy, run
+from tests.e2e import ONE_SEED, dvc, env, merge, project_copy, run
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,7 @@ def test_data_tracked_by_dvc_is_not_counted_among_the_stages_the_cache_lacks(tmp
 
 
 def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
-    repo = project_copy(tmp_path / "repo", merge(ONE_GAN_SEED, {"gan": {"kinds": ["cyclegan"]}, "classifier": {"arms": ["source_only", "cyclegan"], "steps": 60, "width": 8}}))
+    repo = project_copy(tmp_path / "repo", merge(ONE_SEED, {"gan": {"kinds": ["cyclegan"]}, "classifier": {"arms": ["source_only", "cyclegan"], "steps": 60, "width": 8}}))
     cli = [sys.executable, "-m", "pipelines.cli"]
     bad = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,1.5"], cwd=repo, env=env(), capture_output=True, text=True)
     assert bad.returncode == 2 and "mix.synthetic_fraction" in bad.stderr and "Traceback" not in bad.stderr
@@ -151,7 +151,7 @@ def test_ctrl_c_sigterm_or_sigkill_in_a_sweep_stops_its_experiments_in_dvcs_queu
     from tests.e2e import stage_process
     from tests.services import default_sigint
 
-    repo = project_copy(tmp_path / "repo", merge(ONE_GAN_SEED, {"gan": {"kinds": ["cyclegan"], "cyclegan": {"steps": 5000}},
+    repo = project_copy(tmp_path / "repo", merge(ONE_SEED, {"gan": {"kinds": ["cyclegan"], "cyclegan": {"steps": 5000}},
                                                                 "classifier": {"arms": ["source_only", "cyclegan"]}}))
     sweep = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "sweep", "mix.synthetic_fraction=0.3,0.7"], cwd=repo, env=env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,

@@ -14,7 +14,7 @@ import pytest
 from pipelines.flows import stage_order
 
 from tests.e2e import env as base_env
-from tests.e2e import ALWAYS_RUN, ONE_GAN_SEED, project_copy, run
+from tests.e2e import ALWAYS_RUN, ONE_SEED, project_copy, run
 from tests.prefect_api import log_messages, task_states
 from tests.services import PREFECT, api_of, default_sigint, finished_flow_runs, postgres, postgres_bin, prefect_server, psql, stop
 
@@ -28,7 +28,7 @@ def team(tmp_path_factory):
     if postgres_bin() is None:
         pytest.skip("PostgreSQL server binaries (initdb, postgres) are not installed")
     root = tmp_path_factory.mktemp("team")
-    seed = project_copy(root / "seed", ONE_GAN_SEED)
+    seed = project_copy(root / "seed", ONE_SEED)
     remote = root / "dvc-remote"
     run([sys.executable, "-m", "dvc", "remote", "add", "-d", "team", str(remote)], seed)
     run(["git", "commit", "-qam", "the team's DVC remote"], seed)
