@@ -104,9 +104,15 @@ def _probe(cls, args: dict[str, Any], name: str, where: str, size: int) -> None:
     rng = np.random.default_rng(0)
     for _ in range(4):  # a few draws of its random parameters
         try:
-            always(image=rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+            out = always(image=rng.integers(0, 256, (size, size, 3), dtype=np.uint8))["image"]
         except Exception as exc:  # noqa: BLE001 - whatever it raises, the stage would have died of it
             raise ClassicSpecError(f"{where}: {name} fails on a {size}x{size} px image (data.image_size): {_why(exc)}") from None
+        # The arm reads what it returns as the image's pixels: Normalize's or ToFloat's floats near 0
+        # made every transformed image black, and a crop another size would not stack into a batch.
+        if getattr(out, "dtype", None) != np.uint8 or getattr(out, "shape", None) != (size, size, 3):
+            got = f"{getattr(out, 'dtype', type(out).__name__)} {'x'.join(map(str, getattr(out, 'shape', ())))}"
+            raise ClassicSpecError(f"{where}: {name} turns a {size}x{size} px image (data.image_size) into {got}: the classic arms "
+                                   f"take transforms that keep an image's size and its 0-255 pixels (uint8 {size}x{size}x3)")
 
 
 def build_pipeline(specs: list[dict[str, Any]], *, seed: int = 0):

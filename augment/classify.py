@@ -73,8 +73,14 @@ def train_classifier(
         if step % cfg.log_every == 0 or step == cfg.steps:
             logged = loss.detach().float().reshape(1)
             average_in_place([logged], world)  # every process takes part, whoever logs
+            value = logged.item()
+            if not math.isfinite(value):  # every process sees the same average, so all stop together
+                # an lr of 10 trained to NaN weights, and the classifier was saved, read every image as class 0
+                # and was reported as a measured arm
+                raise FloatingPointError(f"the classifier's loss became non-finite at step {step} ({value}): the training "
+                                         "diverged; a lower learning rate usually helps")
             if on_log is not None and rank == 0:
-                on_log(step, {"loss": logged.item(), "seconds": time.perf_counter() - t0})
+                on_log(step, {"loss": value, "seconds": time.perf_counter() - t0})
     average_statistics(model, world)
     return model.eval()
 

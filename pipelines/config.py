@@ -13,7 +13,7 @@ import dataclasses
 import math
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, ValidationInfo, field_validator, model_validator
@@ -27,6 +27,7 @@ from models.sizes import generator_size_problem, patch_size_problem
 
 PARAMS_FILE = "params.yaml"
 MAX_INT = 2**31 - 1  # the largest count, size or seed a params key takes (seeds: numpy's and torch's take it)
+MAX_WIDTH = 1024  # the widest network a width key takes (the reference CycleGAN's is 64): 65536 passed, then asked for 512 GB
 DIGITS_DOMAINS = ("mnist", "optdigits")
 
 
@@ -43,6 +44,15 @@ class _Strict(BaseModel):
     # turned the weights into NaN at the first step.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        # true and false are 1 and 0 to pydantic: `classifier.steps: true` trained one step, and
+        # `mix.synthetic_fraction: true` drew every row from the added part, without a word.
+        if isinstance(v, bool) and _is_number(cls.model_fields[info.field_name].annotation):
+            raise ValueError("must be a number, not true/false")
+        return v
+
     @field_validator("*")
     @classmethod
     def _not_absurd(cls, v: Any) -> Any:
@@ -50,6 +60,13 @@ class _Strict(BaseModel):
         if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
             raise ValueError(f"must be at most {MAX_INT}")
         return v
+
+
+def _is_number(annotation: Any) -> bool:
+    """An int or float field, or a Literal of numbers (data.channels)."""
+    if annotation in (int, float):
+        return True
+    return get_origin(annotation) is Literal and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in get_args(annotation))
 
 
 class DataParams(_Strict):
@@ -87,6 +104,11 @@ class DataParams(_Strict):
     def _path(cls, v: str) -> str:
         if "\0" in v:
             raise ValueError("has a NUL byte (\\0), which no path can hold")
+        if not v.strip():
+            raise ValueError("is empty: give the folder that holds <data.source>/ and <data.target>/ (a path relative to the "
+                             "repository, or an absolute one)")
+        if v.startswith("~"):  # read as written by the stages and by DVC: no shell expands it
+            raise ValueError("starts with '~', which nothing here expands to a home folder: give the full path (e.g. /home/you/photos)")
         return v
 
     @model_validator(mode="after")
@@ -105,11 +127,11 @@ class CycleGANParams(_Strict):
     steps: int = Field(800, gt=0)
     batch_size: int = Field(16, gt=0, le=65536)
     generator: Literal["resnet", "unet"] = "unet"
-    ngf: int = Field(32, gt=0)
-    n_blocks: int = Field(3, ge=0)
+    ngf: int = Field(32, gt=0, le=MAX_WIDTH)
+    n_blocks: int = Field(3, ge=0, le=64)
     unet_downs: int = Field(4, ge=1, le=8)
     warp: Literal["none", "affine"] = "affine"
-    ndf: int = Field(32, gt=0)
+    ndf: int = Field(32, gt=0, le=MAX_WIDTH)
     d_layers: int = Field(2, ge=1, le=5)
     spectral_norm: bool = False
     lr: float = Field(2e-4, gt=0)
@@ -122,7 +144,7 @@ class CycleGANParams(_Strict):
     lambda_semantic: float = Field(1.0, ge=0)
     semantic_threshold: float = Field(1.0, gt=0)
     semantic_lr: float = Field(1e-3, gt=0)
-    semantic_width: int = Field(16, gt=0)
+    semantic_width: int = Field(16, gt=0, le=MAX_WIDTH)
     semantic_batch_size: int = Field(64, gt=1, le=65536)
     semantic_warmup: int = Field(300, ge=0)
     semantic_views: bool = True
@@ -209,7 +231,7 @@ class GanParams(_Strict):
 class SynthesizeParams(_Strict):
     filter: Literal["none", "confirmed"] = "none"
     judge_steps: int = Field(400, gt=0)
-    judge_width: int = Field(32, gt=0)
+    judge_width: int = Field(32, gt=0, le=MAX_WIDTH)
 
 
 class MixParams(_Strict):
@@ -226,7 +248,7 @@ class ClassifierParams(_Strict):
     arms: list[str] = Field(default_factory=lambda: [name for name, arm in ARMS.items() if arm.by_default], min_length=1)
     seeds: Seeds = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     model: Literal["small_cnn"] = "small_cnn"
-    width: int = Field(32, gt=0)
+    width: int = Field(32, gt=0, le=MAX_WIDTH)
     steps: int = Field(300, gt=0)
     batch_size: int = Field(64, gt=1, le=65536)
     lr: float = Field(1e-3, gt=0)
@@ -265,21 +287,69 @@ class RuntimeParams(_Strict):
     launcher: str = Field("python", min_length=1)  # starts train_gan
     classifier_launcher: str = Field("python", min_length=1)  # starts train_classifier
 
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _auto_or_bool(cls, v: Any) -> Any:
+        # one line naming the key, not one per member of the union (runtime.compile.literal['auto'], runtime.compile.bool)
+        if v != "auto" and not isinstance(v, bool):
+            raise ValueError("must be auto, true or false")
+        return v
+
     @field_validator("launcher", "classifier_launcher")
     @classmethod
     def _python_or_torchrun(cls, v: str, info: ValidationInfo) -> str:
         words = v.split()
         if not words or words[0] not in ("python", "torchrun"):
             raise ValueError("must start with 'python' or 'torchrun' (e.g. 'torchrun --standalone --nproc_per_node=4')")
-        # the stage's own `-m pipelines.stages.<stage> ...` follows the launcher: a program named in it
-        # ran instead (`python -c pass` ran nothing, and DVC then missed the stage's outputs)
+        # dvc.yaml runs `<launcher> -m pipelines.stages.<stage> ...` through the shell
+        shell = sorted({c for c in v if c in ";|&<>`\n"})
+        if shell:
+            raise ValueError(f"has {''.join(shell)!r}: the launcher is a program and its options, and the shell would split the stage's "
+                             "command there (it would not run, or not alone)")
         stage = "train_gan" if info.field_name == "launcher" else "train_classifier"
-        taken = [w for w in words[1:] if w in ("-c", "-m", "--module", "--no-python", "--no_python")]
-        loose = words[0] == "python" and [w for i, w in enumerate(words[1:], 1) if not w.startswith("-") and words[i - 1] not in ("-W", "-X")]
-        if taken or loose:
-            raise ValueError(f"{(taken or loose)[0]!r}: the launcher takes options only; {stage}'s `-m pipelines.stages.{stage}` "
-                             "follows it, and a program named here would run instead")
+        problem = _python_option_problem(words[1:]) if words[0] == "python" else _torchrun_option_problem(words[1:])
+        if problem:
+            raise ValueError(problem.format(stage=stage))
         return v
+
+
+# Options of python that leave `-m pipelines.stages.<stage> ...` to run as it does: single letters,
+# alone or together (-u, -OO, -uB), and -X/-W with their value. Others end the run before the stage
+# (-V, -h), run something else (-c, -m, a script), or hide the project's packages (-S, -I, -P).
+_PYTHON_FLAGS = set("uBOEsbqRdv")
+_TAKES_OVER = "{word!r}: the launcher takes options only; {{stage}}'s `-m pipelines.stages.{{stage}}` follows it, and a program named here would run instead"
+
+
+def _python_option_problem(words: list[str]) -> str | None:
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word in ("-X", "-W"):
+            if i + 1 == len(words) or words[i + 1].startswith("-"):
+                return f"{word!r} needs its value next to it (e.g. -X importtime, -W ignore): it would take the stage's `-m` instead"
+            i += 2
+            continue
+        if word.startswith(("-X", "-W")) and len(word) > 2 or (word[:1] == "-" and word[1:2] != "-" and set(word[1:]) <= _PYTHON_FLAGS and len(word) > 1):
+            i += 1
+            continue
+        if word in ("-c", "-m", "--module") or not word.startswith("-"):
+            return _TAKES_OVER.format(word=word)
+        return (f"{word!r}: not an option the stage runs under (python's -u, -B, -O, -E, -s, -X <option> and -W <filter> are; "
+                "-V and -h end before the stage runs, -S, -I and -P leave the project's packages out)")
+    return None
+
+
+def _torchrun_option_problem(words: list[str]) -> str | None:
+    taken = [w for w in words if w in ("-m", "--module", "--no-python", "--no_python")]
+    if taken:
+        return _TAKES_OVER.format(word=taken[0])
+    for i, word in enumerate(words):
+        name, eq, value = word.partition("=")
+        if name in ("--nproc_per_node", "--nproc-per-node"):
+            value = value if eq else (words[i + 1] if i + 1 < len(words) else "")
+            if value.isdigit() and int(value) < 1 or not value:
+                return f"{name} {value or '(no value)'}: one training process at least (a number, or auto, cpu or gpu)"
+    return None
 
 
 class Params(_Strict):
@@ -397,7 +467,8 @@ def _format(err: ValidationError, source: str) -> str:
             lines.append(f"{source}: {e['msg'].removeprefix('Value error, ')}")
         elif e["type"] == "extra_forbidden":
             hint = MOVED.get(key.split(".")[0] + "." + key.split(".")[-1]) if "." in key else None
-            lines.append(f"{source}: unknown key {key!r}" + (f"; {hint}" if hint else ""))
+            close = None if hint else _close_key(key)
+            lines.append(f"{source}: unknown key {key!r}" + (f"; {hint}" if hint else f"; did you mean {close}?" if close else ""))
         else:
             msg = e["msg"].removeprefix("Value error, ")
             got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e["input"], dict) else ""
@@ -405,6 +476,30 @@ def _format(err: ValidationError, source: str) -> str:
                 got += f"; a name that reads as a number or true/false needs quotes: {key.rpartition('.')[2]}: \"{e['input']}\""
             lines.append(f"{source}: {key}: {msg}{got}")
     return "\n".join(lines)
+
+
+def _known_keys(model: type[BaseModel] = None, prefix: str = "") -> list[str]:
+    """Every dotted key params.yaml may hold, sections and leaves."""
+    keys = []
+    for name, field in (model or Params).model_fields.items():
+        keys.append(prefix + name)
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            keys += _known_keys(field.annotation, f"{prefix}{name}.")
+    return keys
+
+
+def _close_key(key: str) -> str | None:
+    """The known key an unknown one was most likely meant to be: the same name in another section
+    (classifier.validation_fraction -> evaluate.validation_fraction), else a close spelling."""
+    import difflib
+
+    known = _known_keys()
+    leaf = key.rpartition(".")[2]
+    moved = [k for k in known if k.rpartition(".")[2] == leaf and k.count(".") == key.count(".")]
+    if moved:
+        return " or ".join(moved)
+    close = difflib.get_close_matches(key, known, n=1)
+    return close[0] if close else None
 
 
 def parse_params(raw: object, source: str = PARAMS_FILE, *, build_transforms: bool | str = True) -> Params:
@@ -434,23 +529,26 @@ def set_keys(raw: dict, section: str, items: list[str]) -> dict:
     return raw
 
 
-_BOOL, _INT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int"
+_BOOL, _INT, _FLOAT, _MERGE = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:merge"
 
 
 class _UniqueKeys(yaml.SafeLoader):
     """PyYAML's safe loader, reading as DVC does: a key given twice in one mapping is an error (the
     safe loader keeps the last value, so checks would pass on what `dvc repro` then refuses), and
-    booleans and integers are YAML 1.2's, DVC's: `010` is ten, not octal eight, and `yes`, `on` and
-    `no` are text. Read the 1.1 way, `gan.seeds: [0, 010]` passed as [0, 8] while DVC named the
-    stages and output folders 10."""
+    booleans, integers and floats are YAML 1.2's, DVC's: `010` is ten, not octal eight, `yes`, `on` and
+    `no` are text, and `1e3` is a thousand. Read the 1.1 way, `gan.seeds: [0, 010]` passed as [0, 8]
+    while DVC named the stages and output folders 10, and `steps: 1e3` was refused as text where
+    `-S gan.cyclegan.steps=1e3` ran 1000 steps."""
 
-    yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT)]
+    yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT, _FLOAT)]
                                for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
             seen: dict = {}  # key -> the line it first stands on
             for key_node, _ in node.value:
+                if key_node.tag == _MERGE:  # `<<: *shared`: keys given beside it override the shared ones, as DVC reads them
+                    continue
                 key, line = self.construct_object(key_node, deep=deep), key_node.start_mark.line + 1
                 try:
                     if key in seen:  # also two on one line: {channels: 1, channels: 3}
@@ -468,6 +566,8 @@ class _UniqueKeys(yaml.SafeLoader):
 
 _UniqueKeys.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _UniqueKeys.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
+_UniqueKeys.add_implicit_resolver(_FLOAT, re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|"
+                                                   r"\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
 _UniqueKeys.add_constructor(_INT, _UniqueKeys.construct_yaml_int)
 
 

@@ -65,8 +65,13 @@ def _unknown_key(raw: object, override: str) -> str | None:
     key = override.split("=", 1)[0].strip()
     if key.startswith(("+", "~")):  # append or delete: Hydra's own grammar, left to it
         return None
-    node = raw
+    node, walked = raw, []
     for part in key.split("."):
+        if isinstance(node, list):  # Hydra sets a list whole: `classic.transforms.0.p=0.5` named no key
+            whole = ".".join(walked)
+            return (f"-S {override}: {whole} is a list, which -S sets whole, not one entry of it: give the whole list "
+                    f"(-S '{whole}=[...]'), or edit params.yaml")
+        walked.append(part)
         if not isinstance(node, dict) or part not in node:
             close = difflib.get_close_matches(key, _keys(raw), n=1)
             return f"-S {override}: unknown key '{key}' (params.yaml has none)" + (f"; did you mean {close[0]}?" if close else "")

@@ -58,6 +58,15 @@ def test_wrong_argument_names_are_refused_by_name():
         parse_params(unused, build_transforms="always")
 
 
+def test_a_transform_that_does_not_return_the_images_pixels_is_refused():
+    """Normalize and ToFloat passed the check and returned floats near 0 that the arm read as 0-255
+    pixels: every transformed image came out black, and the classic arm was measured as a harm."""
+    for name in ("Normalize", "ToFloat"):
+        with pytest.raises(ParamsError, match=rf"classic.transforms\[0\]: {name} turns a 16x16 px image \(data.image_size\) into float32 "
+                                              r"16x16x3: the classic arms take transforms that keep an image's size and its 0-255 pixels"):
+            parse_params({"classifier": {"arms": ["classic"]}, "classic": {"transforms": [{"name": name, "p": 0.5}]}})
+
+
 def test_stages_that_apply_no_transform_skip_building_them_and_the_others_do_not(tmp_path):
     """few_labels, arm_inputs and the test_time arm load params without albumentations (and torch);
     prepare, which runs first, and every classic arm's stage still refuse a bad transform by name."""

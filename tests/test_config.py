@@ -78,6 +78,28 @@ def test_every_params_key_has_a_comment():
         ("gan.cgan.lambda_cycle", float("inf"), r"gan\.cgan\.lambda_cycle: Input should be a finite number"),
         ("classifier.lr", float("nan"), r"classifier\.lr: Input should be a finite number"),
         ("gan.cyclegan.balance_strength", float("nan"), r"gan\.cyclegan\.balance_strength: Input should be greater than 0"),
+        # true and false were read as 1 and 0: one classifier step, every row from the added part, no word said
+        ("classifier.steps", True, r"classifier\.steps: must be a number, not true/false \(got True\)"),
+        ("mix.synthetic_fraction", True, r"mix\.synthetic_fraction: must be a number, not true/false"),
+        ("gan.cyclegan.n_blocks", False, r"gan\.cyclegan\.n_blocks: must be a number, not true/false"),
+        ("data.channels", True, r"data\.channels: must be a number, not true/false"),
+        ("data.image_size", True, r"data\.image_size: must be a number, not true/false"),
+        # a width of 65536 passed, and the GAN stage then asked for 512 GB in a traceback naming no key
+        ("gan.cyclegan.ngf", 65536, r"gan\.cyclegan\.ngf: Input should be less than or equal to 1024"),
+        ("classifier.width", 4096, r"classifier\.width: Input should be less than or equal to 1024"),
+        ("synthesize.judge_width", 4096, r"synthesize\.judge_width: Input should be less than or equal to 1024"),
+        ("runtime.compile", "max-autotune", r"runtime\.compile: must be auto, true or false \(got 'max-autotune'\)$"),
+        # "" read the repository's own folders as the data; "~" is expanded by no one
+        ("data.root", "", r"data\.root: is empty: give the folder that holds"),
+        ("data.root", "~/photos", r"data\.root: starts with '~', which nothing here expands"),
+        # options that stop python before the stage's `-m` (it printed its version, and DVC then missed the outputs),
+        # or make it read something else, and shell syntax that splits the stage's command
+        ("runtime.classifier_launcher", "python -V", r"runtime\.classifier_launcher: '-V': not an option the stage runs under"),
+        ("runtime.launcher", "python -S", r"runtime\.launcher: '-S': not an option the stage runs under"),
+        ("runtime.launcher", "python -X", r"runtime\.launcher: '-X' needs its value next to it"),
+        ("runtime.launcher", "python -u; echo", r"runtime\.launcher: has ';': the launcher is a program and its options"),
+        ("runtime.classifier_launcher", "torchrun --standalone --nproc_per_node=0",
+         r"runtime\.classifier_launcher: --nproc_per_node 0: one training process at least"),
     ],
 )
 def test_bad_values_are_named(path, value, message):
@@ -384,3 +406,42 @@ def test_a_classic_transform_that_builds_but_cannot_run_or_a_bad_argument_is_nam
         parse_params(raw)
     raw["classic"]["transforms"] = [{"name": "ToSepia", "p": 0.5}]  # a transform without 2.x's argument checks still builds
     parse_params(raw)
+
+
+def test_launchers_that_run_the_stage_pass():
+    for launcher in ("python", "python -u", "python -OO", "python -uB", "python -X importtime", "python -Xdev", "python -W ignore",
+                     "torchrun --standalone --nproc_per_node=2", "torchrun --nproc-per-node auto", "torchrun --nnodes=$NNODES --nproc_per_node=4"):
+        assert parse_params({"runtime": {"launcher": launcher}}, build_transforms=False).runtime.launcher == launcher
+
+
+def test_an_unknown_key_is_answered_with_the_key_it_was_likely_meant_to_be():
+    """A misspelt key in params.yaml was refused without the suggestion `-S` gives."""
+    for raw, said in [({"classifier": {"stepz": 3}}, "unknown key 'classifier.stepz'; did you mean classifier.steps?"),
+                      ({"classifier": {"validation_fraction": 0.1}}, "did you mean evaluate.validation_fraction?"),
+                      ({"clasifier": {}}, "unknown key 'clasifier'; did you mean classifier?")]:
+        with pytest.raises(ParamsError, match=re.escape(said)):
+            parse_params(raw, build_transforms=False)
+    with pytest.raises(ParamsError, match=r"unknown key 'zzz'$"):
+        parse_params({"zzz": 1}, build_transforms=False)
+
+
+def test_yaml_merge_keys_share_settings_between_sections(tmp_path):
+    """`cgan: {<<: *cyclegan, steps: 50}` is YAML DVC reads; the duplicate-key check refused it with
+    "could not determine a constructor for the tag 'tag:yaml.org,2002:merge'", naming no key."""
+    (tmp_path / "params.yaml").write_text("gan:\n  cyclegan: &shared\n    steps: 100\n    ngf: 8\n  cgan:\n    <<: *shared\n    steps: 50\n")
+    gan = load_params(tmp_path / "params.yaml", build_transforms=False).gan
+    assert (gan.cyclegan.steps, gan.cyclegan.ngf, gan.cgan.steps, gan.cgan.ngf) == (100, 8, 50, 8)
+    (tmp_path / "params.yaml").write_text("gan:\n  cyclegan: &shared\n    steps: 100\n  cgan:\n    <<: *shared\n    ngf: 8\n    ngf: 4\n")
+    with pytest.raises(ParamsError, match="key 'ngf' given twice in one mapping, at lines 6 and 7"):
+        load_params(tmp_path / "params.yaml", build_transforms=False)
+
+
+def test_a_number_in_exponent_form_reads_as_dvc_reads_it(tmp_path):
+    """`steps: 1e3` in params.yaml was refused as the text '1e3' (YAML 1.1 wants a dot), where DVC, and
+    `-S gan.cyclegan.steps=1e3`, read a thousand."""
+    (tmp_path / "params.yaml").write_text("gan:\n  cyclegan:\n    steps: 1e3\n    lr: 2e-4\nclassifier:\n  seeds: [0, 1e0]\n")
+    with pytest.raises(ParamsError, match=r"classifier\.seeds\.1: Input should be a valid integer \(got 1\.0\)"):
+        load_params(tmp_path / "params.yaml", build_transforms=False)  # seeds name stages: whole numbers written as such
+    (tmp_path / "params.yaml").write_text("gan:\n  cyclegan:\n    steps: 1e3\n    lr: 2e-4\n")
+    gan = load_params(tmp_path / "params.yaml", build_transforms=False).gan
+    assert (gan.cyclegan.steps, gan.cyclegan.lr) == (1000, 2e-4)

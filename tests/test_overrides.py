@@ -90,3 +90,10 @@ def test_a_value_with_spaces_and_equals_signs_is_told_to_go_in_quotes(params, tm
     assert "mismatched input" in str(err.value) and "goes in quotes" in str(err.value), str(err.value)
     quoted = check_overrides(params, ['runtime.classifier_launcher="torchrun --standalone --nproc_per_node=2"'], into=tmp_path / "trial.yaml")
     assert quoted.runtime.classifier_launcher == "torchrun --standalone --nproc_per_node=2"
+
+
+def test_an_entry_of_a_list_is_told_that_the_list_is_set_whole(params, tmp_path):
+    """`-S classic.transforms.0.p=0.5` was answered "unknown key ... did you mean classic.transforms?"."""
+    with pytest.raises(ParamsError, match=r"^-S classic\.transforms\.0\.p=0\.5: classic\.transforms is a list, which -S sets whole, "
+                                          r"not one entry of it: give the whole list \(-S 'classic\.transforms=\[\.\.\.\]'\)"):
+        check_overrides(params, ["classic.transforms.0.p=0.5"], into=tmp_path / "trial.yaml")

@@ -278,6 +278,33 @@ def test_a_classifier_refuses_a_synthetic_set_changed_behind_dvcs_back(digits_re
         pixels.write_bytes(original)
 
 
+def test_training_that_diverges_stops_naming_the_learning_rate_key(digits_repo):
+    """`classifier.lr: 10` trained to NaN weights without a word: the classifier was saved with
+    "status": "trained", read every image as one class, and was reported as a measured arm. A GAN
+    that diverges stopped already, naming no key."""
+    repo, _ = digits_repo
+    text = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(text)
+    params["classifier"]["lr"] = 1.0e6
+    params["gan"]["cyclegan"]["lr"] = 1.0e30
+    stage = [sys.executable, "-m", "pipelines.stages.train_classifier", "--arm", "source_only", "--seed", "0", "--out", str(repo / "scratch")]
+    gan = [sys.executable, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", "--seed", "0", "--out", str(repo / "scratch"),
+           "--checkpoint-dir", str(repo / "scratch-checkpoints")]
+    try:
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        proc, gan_proc = run(stage, cwd=repo, check=False), run(gan, cwd=repo, check=False)
+    finally:
+        (repo / "params.yaml").write_text(text)
+        shutil.rmtree(repo / "scratch-checkpoints", ignore_errors=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: train_classifier@source_only-0: the classifier's loss became non-finite at step "), proc.stderr
+    assert "(classifier.lr is 1e+06, classifier.weight_decay" in proc.stderr
+    assert gan_proc.returncode == 2 and "Traceback" not in gan_proc.stderr, gan_proc.stderr
+    assert gan_proc.stderr.startswith("error: train_gan@cyclegan-0: CycleGAN losses became non-finite at step ") and (
+        "(gan.cyclegan.lr is 1e+30, lambda_cycle 10, lambda_semantic") in gan_proc.stderr, gan_proc.stderr
+    assert not (repo / "scratch").exists()
+
+
 def test_identical_rerun_does_not_cascade(digits_repo):
     """Data outputs are byte-identical for identical inputs (timings live apart), weights files too
     (augment.io.save_torch serializes under a fixed archive name, where torch.save to a temporary

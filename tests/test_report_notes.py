@@ -229,6 +229,16 @@ def test_both_reports_say_when_a_mix_fraction_leaves_out_the_source_or_the_added
     metrics["run"]["mix"] = {"synthetic_fraction": 0.5, "target_fraction": 0.0}
     for report in _both(metrics):
         assert "(target_few as source_only does, on the real source alone; cyclegan_few as cyclegan does)" in report
+    # target_fraction 1 leaves cyclegan_few's GAN part no row: it trained as target_few did (their difference was
+    # "+0.000 [+0.000, +0.000] ... Either would do", and the warning said it trained on the added images alone)
+    metrics["run"]["mix"] = {"synthetic_fraction": 0.5, "target_fraction": 1.0}
+    for report in _both(metrics):
+        assert "mix.target_fraction is 1: target_few trained on the added images alone" in report
+        assert ("mix.target_fraction is 1: cyclegan_few drew no image but the few target labels into any batch and trained as another "
+                "arm does (cyclegan_few as target_few does); a benefit of theirs over that arm is 0 by construction") in report
+    metrics["run"]["mix"] = {"synthetic_fraction": 1.0, "target_fraction": 1.0}
+    for report in _both(metrics):
+        assert "mix.synthetic_fraction is 1: cyclegan trained on the added images alone" in report  # not cyclegan_few
     metrics["run"]["mix"] = {"synthetic_fraction": 0.5, "target_fraction": 0.5}
     for report in _both(metrics):
         assert "mix.synthetic_fraction is" not in report and "mix.target_fraction is" not in report

@@ -98,12 +98,15 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, tim
         print(f"{name}: {batches!r}" + (f" in each of {world} processes" if world > 1 else ""), flush=True)
     settings = as_config(cp, ClassifierConfig)
     t0, time_left = time.perf_counter(), TimeLeft(cp.steps)
-    model = train_classifier(
-        batches, settings, in_channels=data.channels, num_classes=len(data.classes),
-        seed=args.seed, device=device,
-        on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f} threads={cpu_threads.adapt()}{time_left(step)}",
-                                     flush=True),
-    )
+    try:
+        model = train_classifier(
+            batches, settings, in_channels=data.channels, num_classes=len(data.classes),
+            seed=args.seed, device=device,
+            on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f} threads={cpu_threads.adapt()}{time_left(step)}",
+                                         flush=True),
+        )
+    except FloatingPointError as exc:
+        raise FloatingPointError(f"{name}: {exc} (classifier.lr is {cp.lr:g}, classifier.weight_decay {cp.weight_decay:g})") from None
     trained = time.perf_counter() - t0
     if world > 1:
         import torch

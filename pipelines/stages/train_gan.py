@@ -168,12 +168,16 @@ def main(argv: list[str] | None = None) -> None:
     with stage_timer(name, args.timings_dir, write=rank == 0) as info:
         info["device"] = str(device) if world == 1 else f"{device.type} x {world} processes"
         t0, first_step = time.perf_counter(), resume["step"] if resume is not None else 0
-        nets, state = train_cyclegan(
-            source.images, target, cfg, source_labels=source.labels, target_labels=target_labels,
-            num_classes=len(data.classes), device=device, on_log=on_log,
-            checkpoint=checkpoint, checkpoint_every=gp.checkpoint_every, resume=resume,
-            accel=Acceleration.choose(device, precision=params.runtime.precision, compile=params.runtime.compile),
-        )
+        try:
+            nets, state = train_cyclegan(
+                source.images, target, cfg, source_labels=source.labels, target_labels=target_labels,
+                num_classes=len(data.classes), device=device, on_log=on_log,
+                checkpoint=checkpoint, checkpoint_every=gp.checkpoint_every, resume=resume,
+                accel=Acceleration.choose(device, precision=params.runtime.precision, compile=params.runtime.compile),
+            )
+        except FloatingPointError as exc:
+            raise FloatingPointError(f"{name}: {exc} (gan.{args.gan}.lr is {gp.lr:g}, lambda_cycle {gp.lambda_cycle:g}, "
+                                     f"lambda_semantic {gp.lambda_semantic:g})") from None
         info["steps"] = state.step
         # image pairs (one source and one target image) a second, all processes together, set-up included
         info["images_per_s"] = {"train_pairs": round((state.step - first_step) * cfg.batch_size * world / (time.perf_counter() - t0), 1)}
