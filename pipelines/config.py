@@ -307,9 +307,9 @@ class RuntimeParams(_Strict):
             raise ValueError(f"has {''.join(shell)!r}: the launcher is a program and its options, and the shell would split the stage's "
                              "command there (it would not run, or not alone)")
         stage = "train_gan" if info.field_name == "launcher" else "train_classifier"
-        problem = _python_option_problem(words[1:]) if words[0] == "python" else _torchrun_option_problem(words[1:])
+        problem = _python_option_problem(words[1:], stage) if words[0] == "python" else _torchrun_option_problem(words[1:], stage)
         if problem:
-            raise ValueError(problem.format(stage=stage))
+            raise ValueError(problem)
         return v
 
 
@@ -317,10 +317,13 @@ class RuntimeParams(_Strict):
 # alone or together (-u, -OO, -uB), and -X/-W with their value. Others end the run before the stage
 # (-V, -h), run something else (-c, -m, a script), or hide the project's packages (-S, -I, -P).
 _PYTHON_FLAGS = set("uBOEsbqRdv")
-_TAKES_OVER = "{word!r}: the launcher takes options only; {{stage}}'s `-m pipelines.stages.{{stage}}` follows it, and a program named here would run instead"
 
 
-def _python_option_problem(words: list[str]) -> str | None:
+def _takes_over(word: str, stage: str) -> str:
+    return f"{word!r}: the launcher takes options only; {stage}'s `-m pipelines.stages.{stage}` follows it, and a program named here would run instead"
+
+
+def _python_option_problem(words: list[str], stage: str) -> str | None:
     i = 0
     while i < len(words):
         word = words[i]
@@ -329,20 +332,22 @@ def _python_option_problem(words: list[str]) -> str | None:
                 return f"{word!r} needs its value next to it (e.g. -X importtime, -W ignore): it would take the stage's `-m` instead"
             i += 2
             continue
-        if word.startswith(("-X", "-W")) and len(word) > 2 or (word[:1] == "-" and word[1:2] != "-" and set(word[1:]) <= _PYTHON_FLAGS and len(word) > 1):
+        attached = word.startswith(("-X", "-W")) and len(word) > 2  # -Xdev, -Wignore
+        flags = len(word) > 1 and word[0] == "-" and word[1] != "-" and set(word[1:]) <= _PYTHON_FLAGS  # -u, -OO, -uB
+        if attached or flags:
             i += 1
             continue
         if word in ("-c", "-m", "--module") or not word.startswith("-"):
-            return _TAKES_OVER.format(word=word)
+            return _takes_over(word, stage)
         return (f"{word!r}: not an option the stage runs under (python's -u, -B, -O, -E, -s, -X <option> and -W <filter> are; "
                 "-V and -h end before the stage runs, -S, -I and -P leave the project's packages out)")
     return None
 
 
-def _torchrun_option_problem(words: list[str]) -> str | None:
+def _torchrun_option_problem(words: list[str], stage: str) -> str | None:
     taken = [w for w in words if w in ("-m", "--module", "--no-python", "--no_python")]
     if taken:
-        return _TAKES_OVER.format(word=taken[0])
+        return _takes_over(taken[0], stage)
     for i, word in enumerate(words):
         name, eq, value = word.partition("=")
         if name in ("--nproc_per_node", "--nproc-per-node"):

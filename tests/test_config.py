@@ -98,6 +98,7 @@ def test_every_params_key_has_a_comment():
         ("runtime.launcher", "python -S", r"runtime\.launcher: '-S': not an option the stage runs under"),
         ("runtime.launcher", "python -X", r"runtime\.launcher: '-X' needs its value next to it"),
         ("runtime.launcher", "python -u; echo", r"runtime\.launcher: has ';': the launcher is a program and its options"),
+        ("runtime.launcher", "python {x}", r"runtime\.launcher: '\{x\}': the launcher takes options only"),
         ("runtime.classifier_launcher", "torchrun --standalone --nproc_per_node=0",
          r"runtime\.classifier_launcher: --nproc_per_node 0: one training process at least"),
     ],
