@@ -268,7 +268,10 @@ def _check_params(args: argparse.Namespace) -> int:
     from pipelines.config import load_params
 
     # every classic transform built, also with no arm that applies them yet
-    print(json.dumps(load_params(Path(args.repo) / args.params, build_transforms="always").model_dump(), indent=2))
+    params = load_params(Path(args.repo) / args.params, build_transforms="always")
+    print(json.dumps(params.model_dump(), indent=2))
+    for note in params.notes():  # valid, but something would run for nothing
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

@@ -456,6 +456,22 @@ class Params(_Strict):
         read = {ARMS[a].gan for a in self.classifier.arms}
         return [g for g in self.gan.kinds if g not in read]
 
+    def notes(self) -> list[str]:
+        """What these params run for nothing, in words: the flow warns of each before any stage, and
+        check-params prints them. Not refusals: the run still measures the rest."""
+        out = []
+        idle = self.unused_gan_kinds()
+        if idle:
+            keep = ",".join(g for g in self.gan.kinds if g not in idle)
+            out.append(f"gan.kinds trains {', '.join(idle)}, which no arm of classifier.arms reads: -S 'gan.kinds=[{keep}]' skips that training")
+        few = [a for a in self.classifier.arms if ARMS[a].target_labels == "few"]
+        if few and self.data.target_labels_per_class == 0:  # their stages ran, and evaluate called them unavailable
+            keep = ",".join(a for a in self.classifier.arms if a not in few)
+            out.append(f"classifier.arms has {', '.join(few)}, which learn from the few labeled target images, but "
+                       f"data.target_labels_per_class is 0: they will be reported unavailable; -S 'classifier.arms=[{keep}]' "
+                       "leaves them out")
+        return out
+
 
 def as_config(section: BaseModel, cls, **extra):
     """The dataclass `cls` (e.g. augment.cyclegan.CycleGANConfig) from the fields it shares with a params

@@ -249,11 +249,8 @@ def apply_overrides(workdir: str, overrides: list[str]) -> str:
         with atomic_path(params) as trial:
             check_overrides(params, overrides, into=trial)  # raises before the rename
     checked = load_params(params)  # fails here, by key, not in the middle of a stage
-    idle = checked.unused_gan_kinds()
-    if idle:
-        keep = ",".join(g for g in checked.gan.kinds if g not in idle)
-        get_run_logger().warning(f"gan.kinds trains {', '.join(idle)}, which no arm of classifier.arms reads: "
-                                 f"-S 'gan.kinds=[{keep}]' skips that training")
+    for note in checked.notes():
+        get_run_logger().warning(note)
     return checked.runtime.device
 
 

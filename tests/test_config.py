@@ -313,6 +313,8 @@ def test_gan_kinds_train_every_kind_by_default_and_must_hold_each_gan_arms_kind(
     assert parse_params(raw).unused_gan_kinds() == []
     raw["gan"]["kinds"] = ["cyclegan", "cgan"]
     assert parse_params(raw).unused_gan_kinds() == ["cyclegan"]  # trained for nothing: the flow warns
+    assert parse_params(raw).notes() == ["gan.kinds trains cyclegan, which no arm of classifier.arms reads: -S 'gan.kinds=[cgan]' "
+                                         "skips that training"]
     raw["gan"]["kinds"] = []
     raw["classifier"]["arms"] = ["source_only", "oracle"]
     assert parse_params(raw).gan.kinds == []  # no GAN at all: a baseline-only run
@@ -446,3 +448,24 @@ def test_a_number_in_exponent_form_reads_as_dvc_reads_it(tmp_path):
     (tmp_path / "params.yaml").write_text("gan:\n  cyclegan:\n    steps: 1e3\n    lr: 2e-4\n")
     gan = load_params(tmp_path / "params.yaml", build_transforms=False).gan
     assert (gan.cyclegan.steps, gan.cyclegan.lr) == (1000, 2e-4)
+
+
+def test_few_label_arms_without_few_labels_are_noted_before_the_run(tmp_path):
+    """data.target_labels_per_class 0 with target_few and cyclegan_few listed: their stages ran and
+    evaluate reported them unavailable, with no word before the run."""
+    import subprocess
+    import sys
+
+    raw = _raw()
+    raw["data"]["target_labels_per_class"] = 0
+    notes = parse_params(raw, build_transforms=False).notes()
+    assert notes == ["classifier.arms has target_few, cyclegan_few, which learn from the few labeled target images, but "
+                     "data.target_labels_per_class is 0: they will be reported unavailable; -S 'classifier.arms=[source_only,classic,"
+                     "cyclegan,cyclegan_classic,cgan,test_time,adabn,oracle]' leaves them out"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(tmp_path), "check-params"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr.strip() == f"note: {notes[0]}", proc.stderr
+    raw["classifier"]["arms"] = ["source_only", "cgan", "oracle"]  # the cgan learns from pseudo-labels then: nothing to say
+    raw["gan"]["kinds"] = ["cgan"]
+    assert parse_params(raw, build_transforms=False).notes() == []
