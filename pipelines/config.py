@@ -488,7 +488,7 @@ def _format(err: ValidationError, source: str) -> str:
             lines.append(f"{source}: {e['msg'].removeprefix('Value error, ')}")
         elif e["type"] == "extra_forbidden":
             hint = MOVED.get(key.split(".")[0] + "." + key.split(".")[-1]) if "." in key else None
-            close = None if hint else _close_key(key)
+            close = None if hint else close_key(key)
             lines.append(f"{source}: unknown key {key!r}" + (f"; {hint}" if hint else f"; did you mean {close}?" if close else ""))
         else:
             msg = e["msg"].removeprefix("Value error, ")
@@ -509,12 +509,13 @@ def _known_keys(model: type[BaseModel] = None, prefix: str = "") -> list[str]:
     return keys
 
 
-def _close_key(key: str) -> str | None:
+def close_key(key: str) -> str | None:
     """The known key an unknown one was most likely meant to be: the same name in another section
-    (classifier.validation_fraction -> evaluate.validation_fraction), else a close spelling."""
+    (classifier.validation_fraction -> evaluate.validation_fraction), else a close spelling. For
+    params.yaml's unknown keys and for `-S` keys the file lacks (pipelines.presets)."""
     import difflib
 
-    known = _known_keys()
+    known = [k for k in _known_keys() if k != key]
     leaf = key.rpartition(".")[2]
     moved = [k for k in known if k.rpartition(".")[2] == leaf and k.count(".") == key.count(".")]
     if moved:

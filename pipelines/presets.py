@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.config import Params, ParamsError, has_what_dvc_reads, read_yaml
+from pipelines.config import Params, ParamsError, close_key, has_what_dvc_reads, read_yaml
 
 
 def _value(v: object) -> str:
@@ -51,17 +51,9 @@ def preset_overrides(path: str | Path, params: Path | None = None) -> list[str]:
     return overrides
 
 
-def _keys(node: object, prefix: str = "") -> list[str]:
-    if not isinstance(node, dict):
-        return []
-    return [k for key, value in node.items() for k in [f"{prefix}{key}", *_keys(value, f"{prefix}{key}.")]]
-
-
 def _unknown_key(raw: object, override: str) -> str | None:
     """Why `override` names no key of the params file (None when it does). `dvc exp run -S` refuses
     such a key with a hint to append it (`+key=value`), which a misspelt key does not want."""
-    import difflib
-
     key = override.split("=", 1)[0].strip()
     if key.startswith(("+", "~")):  # append or delete: Hydra's own grammar, left to it
         return None
@@ -73,8 +65,8 @@ def _unknown_key(raw: object, override: str) -> str | None:
                     f"(-S '{whole}=[...]'), or edit params.yaml")
         walked.append(part)
         if not isinstance(node, dict) or part not in node:
-            close = difflib.get_close_matches(key, _keys(raw), n=1)
-            return f"-S {override}: unknown key '{key}' (params.yaml has none)" + (f"; did you mean {close[0]}?" if close else "")
+            close = close_key(key)
+            return f"-S {override}: unknown key '{key}' (params.yaml has none)" + (f"; did you mean {close}?" if close else "")
         node = node[part]
     return None
 

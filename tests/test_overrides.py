@@ -92,6 +92,13 @@ def test_a_value_with_spaces_and_equals_signs_is_told_to_go_in_quotes(params, tm
     assert quoted.runtime.classifier_launcher == "torchrun --standalone --nproc_per_node=2"
 
 
+def test_a_key_in_the_wrong_section_is_pointed_to_its_section(params, tmp_path):
+    """-S and params.yaml suggest keys with one function (pipelines.config.close_key)."""
+    with pytest.raises(ParamsError, match=r"unknown key 'classifier\.validation_fraction' \(params\.yaml has none\); "
+                                          r"did you mean evaluate\.validation_fraction\?$"):
+        check_overrides(params, ["classifier.validation_fraction=0.1"], into=tmp_path / "trial.yaml")
+
+
 def test_an_entry_of_a_list_is_told_that_the_list_is_set_whole(params, tmp_path):
     """`-S classic.transforms.0.p=0.5` was answered "unknown key ... did you mean classic.transforms?"."""
     with pytest.raises(ParamsError, match=r"^-S classic\.transforms\.0\.p=0\.5: classic\.transforms is a list, which -S sets whole, "
