@@ -10,9 +10,11 @@ is an error that names it.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import re
+import time
 from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations asks PyPI for updates on import otherwise
@@ -45,11 +47,9 @@ def _albumentations():
     return albumentations
 
 
-def build_transform(spec: dict[str, Any], *, where: str = "transform", probe_size: int | None = None):
-    """One albumentations transform from {name, p, **arguments}, strictly checked; with `probe_size`,
-    also applied (whatever its `p`) to a few random images of that size, as the classic arms apply
-    it: a transform that builds but cannot run on them (`FDA` without its reference images, a rain
-    drop longer than the image) is refused here, naming its entry, not in the middle of a stage."""
+def build_transform(spec: dict[str, Any], *, where: str = "transform"):
+    """One albumentations transform from {name, p, **arguments}, strictly checked (`check_transforms`
+    also runs them)."""
     A = _albumentations()
     spec = dict(spec)
     name = spec.pop("name", None)
@@ -74,8 +74,6 @@ def build_transform(spec: dict[str, Any], *, where: str = "transform", probe_siz
         raise
     except Exception as exc:  # albumentations raises ValueError (with pydantic's text) or TypeError
         raise ClassicSpecError(f"{where}: {name}: {_why(exc)}") from None
-    if probe_size is not None:
-        _probe(cls, args, name, where, probe_size)
     return transform
 
 
@@ -97,16 +95,128 @@ def _why(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _probe(cls, args: dict[str, Any], name: str, where: str, size: int) -> None:
+def check_transforms(specs: list[dict[str, Any]], size: int) -> None:
+    """Every `classic.transforms` entry built, then applied (whatever its `p`) to a few random images
+    of `size` px, as the classic arms apply it: one that builds but cannot run on them (`FDA`
+    without its reference images, a rain drop longer than the image, a kernel of a billion pixels)
+    is refused here, naming its entry, not in the middle of a stage.
+
+    The draws run in a child process held to PROBE_MEMORY bytes more than this one maps and to
+    PROBE_SECONDS per entry: `GaussianBlur(blur_limit=2147483647)` asked for 9 GiB and was
+    OOM-killed with no word, `MedianBlur(blur_limit=100001)` ran for minutes. Where the platform
+    has no fork, they run here, unbounded."""
+    entries = []
+    for i, spec in enumerate(specs):
+        where = f"classic.transforms[{i}]"
+        build_transform(spec, where=where)
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items() if k != "name"}
+        entries.append((where, spec["name"], args))
+    if entries and not hasattr(os, "fork"):
+        for where, name, args in entries:
+            _probe(where, name, args, size)
+        return
+    if entries:
+        _probe_in_child(entries, size)
+
+
+# The bounds of one entry's draws in check_transforms' child process. A transform a classic arm can
+# use takes milliseconds and a few MB for them at the sizes this project trains at.
+PROBE_DRAWS = 4
+PROBE_SECONDS = 20.0
+PROBE_MEMORY = 2 * 2**30
+
+
+def _probe_in_child(entries: list[tuple[str, str, dict[str, Any]]], size: int) -> None:
+    import json
+    import select
+    import signal
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no handler of the parent's (Ctrl-C stops the flow there), no other exit path
+        code = 1
+        try:
+            os.close(read_end)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)
+            _hold_memory(PROBE_MEMORY)
+            with os.fdopen(write_end, "w", buffering=1) as said:
+                for where, name, args in entries:
+                    said.write(json.dumps({"entry": where}) + "\n")
+                    try:
+                        _probe(where, name, args, size)
+                    except ClassicSpecError as exc:
+                        said.write(json.dumps({"error": str(exc)}) + "\n")
+                        break
+                else:
+                    said.write(json.dumps({"done": True}) + "\n")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    done, buffer, entry = False, b"", entries[0][0]
+    try:
+        deadline = time.monotonic() + PROBE_SECONDS
+        while True:
+            ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                where, name, args = next(e for e in entries if e[0] == entry)
+                shown = ", ".join(f"{k}={v}" for k, v in args.items() if k != "p")
+                raise ClassicSpecError(
+                    f"{where}: {name} did not finish {PROBE_DRAWS} images of {size}x{size} px (data.image_size) in "
+                    f"{PROBE_SECONDS:.0f} s: the classic arms apply it to every image they transform; its arguments "
+                    f"({shown or 'its defaults'}) are likely far beyond that size")
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            buffer += chunk
+            *complete, buffer = buffer.split(b"\n")
+            for line in complete:
+                message = json.loads(line)
+                if "entry" in message:
+                    entry, deadline = message["entry"], time.monotonic() + PROBE_SECONDS
+                elif "error" in message:
+                    raise ClassicSpecError(message["error"])
+                done = done or message.get("done", False)
+    finally:
+        os.close(read_end)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if not done:  # the child died mid-entry: a crash in native code, or the kernel's OOM killer
+        where, name, _ = next(e for e in entries if e[0] == entry)
+        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit status {os.WEXITSTATUS(status)}"
+        raise ClassicSpecError(f"{where}: {name} crashed the process applying it to a {size}x{size} px image (data.image_size; {how})")
+
+
+def _hold_memory(extra: int) -> None:
+    """Caps this process's address space at what it maps now plus `extra` bytes (Linux): an allocation
+    past it fails with MemoryError instead of waking the OOM killer."""
+    import resource
+
+    try:
+        with open("/proc/self/statm") as f:
+            mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = mapped + extra
+    if hard == resource.RLIM_INFINITY or cap < hard:
+        resource.setrlimit(resource.RLIMIT_AS, (cap if soft == resource.RLIM_INFINITY else min(cap, soft), hard))
+
+
+def _probe(where: str, name: str, args: dict[str, Any], size: int) -> None:
     import numpy as np
 
-    always = cls(**{**args, "p": 1.0})
+    always = getattr(_albumentations(), name)(**{**args, "p": 1.0})
     rng = np.random.default_rng(0)
-    for _ in range(4):  # a few draws of its random parameters
+    for _ in range(PROBE_DRAWS):  # a few draws of its random parameters
         try:
             out = always(image=rng.integers(0, 256, (size, size, 3), dtype=np.uint8))["image"]
         except Exception as exc:  # noqa: BLE001 - whatever it raises, the stage would have died of it
-            raise ClassicSpecError(f"{where}: {name} fails on a {size}x{size} px image (data.image_size): {_why(exc)}") from None
+            short_of_memory = isinstance(exc, MemoryError) or re.search(r"bad_alloc|[Ii]nsufficient memory|[Ff]ailed to allocate", str(exc))
+            limit = f" (the check allows it {PROBE_MEMORY / 2**30:g} GiB)" if short_of_memory else ""
+            raise ClassicSpecError(f"{where}: {name} fails on a {size}x{size} px image (data.image_size): {_why(exc)}{limit}") from None
         # The arm reads what it returns as the image's pixels: Normalize's or ToFloat's floats near 0
         # made every transformed image black, and a crop another size would not stack into a batch.
         if getattr(out, "dtype", None) != np.uint8 or getattr(out, "shape", None) != (size, size, 3):

@@ -398,10 +398,9 @@ class Params(_Strict):
         # them with no classic arm too, so a bad entry is named before an arm that applies it is added.
         build = (info.context or {}).get("build_transforms", True)
         if build == "always" or (build and any(ARMS[a].classic for a in self.classifier.arms)):
-            from augment.classic_spec import build_transform
+            from augment.classic_spec import check_transforms
 
-            for i, spec in enumerate(self.classic.transforms):
-                build_transform(spec, where=f"classic.transforms[{i}]", probe_size=self.data.image_size)  # raises naming the entry and argument
+            check_transforms(self.classic.transforms, self.data.image_size)  # raises naming the entry and argument
         return self
 
     @model_validator(mode="after")

@@ -67,6 +67,53 @@ def test_a_transform_that_does_not_return_the_images_pixels_is_refused():
             parse_params({"classifier": {"arms": ["classic"]}, "classic": {"transforms": [{"name": name, "p": 0.5}]}})
 
 
+def test_a_transform_that_needs_too_much_memory_or_time_is_refused_by_entry(monkeypatch):
+    """Arguments far beyond the image's size passed the check's draws only by taking the machine
+    down: GaussianBlur(blur_limit=2147483647) asked for 9 GiB and check-params was OOM-killed with
+    no word; MedianBlur(blur_limit=100001) ran for minutes. The draws run in a child held to a
+    memory and time budget (lowered here to keep the test quick), and the parent is left as it was."""
+    import resource
+
+    import augment.classic_spec as spec
+
+    limits = resource.getrlimit(resource.RLIMIT_AS)
+    monkeypatch.setattr(spec, "PROBE_MEMORY", 2**28)
+    monkeypatch.setattr(spec, "PROBE_SECONDS", 2.0)
+
+    def with_entry(entry):
+        return {"classifier": {"arms": ["classic"]}, "classic": {"transforms": [{"name": "RandomGamma"}, entry]}}
+
+    with pytest.raises(ParamsError, match=r"classic.transforms\[1\]: MotionBlur fails on a 16x16 px image \(data.image_size\): "
+                                          r"Unable to allocate .* \(the check allows it 0.25 GiB\)"):
+        parse_params(with_entry({"name": "MotionBlur", "p": 0.1, "blur_limit": 20001}))
+    with pytest.raises(ParamsError, match=r"classic.transforms\[1\]: MedianBlur did not finish 4 images of 16x16 px \(data.image_size\) "
+                                          r"in 2 s: .* \(blur_limit=100001\) are likely far beyond that size"):
+        parse_params(with_entry({"name": "MedianBlur", "p": 0.1, "blur_limit": 100001}))
+    assert resource.getrlimit(resource.RLIMIT_AS) == limits
+    assert parse_params(with_entry({"name": "MedianBlur", "p": 0.1, "blur_limit": 5})).classic.transforms[1]["blur_limit"] == 5
+
+
+def test_a_transform_that_kills_the_check_is_named(monkeypatch):
+    """A crash in native code (or the kernel's OOM killer) ends the child without a word: the
+    entry it was applying is named with the signal, and the parent goes on to say so."""
+    import os
+    import signal
+
+    import augment.classic_spec as spec
+
+    real = spec._probe
+
+    def crash_on_gamma(where, name, args, size):
+        if name == "RandomGamma":
+            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer ends a process
+        real(where, name, args, size)
+
+    monkeypatch.setattr(spec, "_probe", crash_on_gamma)
+    with pytest.raises(ParamsError, match=r"classic.transforms\[1\]: RandomGamma crashed the process applying it to a 16x16 px image "
+                                          r"\(data.image_size; signal 9\)"):
+        parse_params({"classifier": {"arms": ["classic"]}, "classic": {"transforms": [{"name": "GaussNoise"}, {"name": "RandomGamma"}]}})
+
+
 def test_stages_that_apply_no_transform_skip_building_them_and_the_others_do_not(tmp_path):
     """few_labels, arm_inputs and the test_time arm load params without albumentations (and torch);
     prepare, which runs first, and every classic arm's stage still refuse a bad transform by name."""
