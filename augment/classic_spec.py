@@ -130,6 +130,7 @@ def _probe_in_child(entries: list[tuple[str, str, dict[str, Any]]], size: int) -
     import json
     import select
     import signal
+    import warnings
 
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -139,6 +140,9 @@ def _probe_in_child(entries: list[tuple[str, str, dict[str, Any]]], size: int) -
             os.close(read_end)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_DFL)
+            # A warning would write to stderr, whose lock another of the parent's threads (a flow's
+            # logging) may have held at the fork: it would never be released here.
+            warnings.simplefilter("ignore")
             _hold_memory(PROBE_MEMORY)
             with os.fdopen(write_end, "w", buffering=1) as said:
                 for where, name, args in entries:
