@@ -133,8 +133,9 @@ def labels_lost(metrics: dict, g: dict) -> tuple[float, float] | None:
     return None
 
 
-def _doubts(metrics: dict, arm: str) -> str:
-    """The report warnings that put in doubt what an arm's GAN learned, named for the answer; "" for none."""
+def _doubts(metrics: dict, arm: str, *, gained: bool = True) -> str:
+    """The report warnings that put in doubt what an arm's GAN learned, named for the answer; "" for none.
+    `gained`: the answer recommends the arm for a measured gain (else it names the arm as the best of none)."""
     g = metrics.get("gan", {}).get(ARMS[arm].gan or "")
     if not g:
         return ""
@@ -142,8 +143,10 @@ def _doubts(metrics: dict, arm: str) -> str:
     if not names:
         return ""
     quoted = " and ".join(f'"{n}"' for n in names)
-    return (f" But the warning{'s' if len(names) > 1 else ''} {quoted} concern{'' if len(names) > 1 else 's'} "
-            f"{ARMS[arm].gan}, the GAN behind it: the gain is measured, but it may not come from translating into the target's "
+    concern = f"the warning{'s' if len(names) > 1 else ''} {quoted} concern{'' if len(names) > 1 else 's'} {ARMS[arm].gan}, the GAN behind it"
+    if not gained:
+        return f" And {concern}."
+    return (f" But {concern}: the gain is measured, but it may not come from translating into the target's "
             "look; read them before relying on it.")
 
 
@@ -207,12 +210,13 @@ def answer_lines(metrics: dict) -> list[str]:
             lines.append(f"**Without target labels, {first} measurably raised target accuracy**: {signed(benefit[first])} over "
                          f"{BASELINE}, an interval above 0 ({where}). {best} has the higher mean, {signed(benefit[best])}, "
                          f"but an interval that {'lies below' if none['verdict'][best] == 'hurt' else 'includes'} 0; hold out "
-                         "target_val (evaluate.validation_fraction) to choose between them.")
+                         "target_val (evaluate.validation_fraction) to choose between them." + _doubts(metrics, first))
         else:
             helped = [a for a in none["ranked"] if none["verdict"][a] == "helped"]
             lines.append(f"**No arm without target labels measurably raised target accuracy** over {BASELINE}: the best "
                          f"({where}), {best}, gained {signed(benefit[best])}, an interval that "
                          + ("lies below 0." if none["verdict"][best] == "hurt" else "includes 0.")
+                         + _doubts(metrics, best, gained=False)
                          + (f" Measured on target_test alone, {_listed(helped)} did, but target_val did not pick "
                             f"{'it' if len(helped) == 1 else 'them'}." if helped else ""))
         lines += _runner_up(none, benefit) + _over_free(none, benefit)
@@ -230,7 +234,7 @@ def answer_lines(metrics: dict) -> list[str]:
         best = few["best"]
         if len(few["ranked"]) > 1 and few["verdict"][best] == "helped":
             lines.append(f"**With a few target labels{seen}, use {best}**: target accuracy {acc[BASELINE]:.3f} -> {acc[best]:.3f}, "
-                         f"{signed(benefit[best])} over {BASELINE} ({where}).")
+                         f"{signed(benefit[best])} over {BASELINE} ({where})." + _doubts(metrics, best))
             lines += _runner_up(few, benefit) + _over_labels_alone(few, benefit)
             seen = ""
         lines.append(f"With a few target labels{seen}: " + "; ".join(f"{a} {signed(benefit[a])}" for a in few["ranked"]) + ".")

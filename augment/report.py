@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augment.answer import COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, labels_lost, signed
+from augment.answer import COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, label_group, labels_lost, signed
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
 from augment.contract import listed
 from augment.few_labels import capped_classes
@@ -151,12 +151,18 @@ def _labels_text(per_class: dict[str, int]) -> str:
     return "labeled target images (" + ", ".join(f"{c}: {n}" for c, n in per_class.items()) + ")"
 
 
-def arm_descriptions(few_labels: dict | None = None, *, labeled_per_class: dict[str, int] | None = None) -> dict[str, str]:
+def arm_descriptions(few_labels: dict | None = None, *, labeled_per_class: dict[str, int] | None = None,
+                     labeled_gans: frozenset[str] | set[str] = frozenset()) -> dict[str, str]:
     """Each arm's training data for the reports; `few_labels` ({"used_per_class", "available_per_class"},
     the target_few classifier's record) puts in how many target labels the arms that see a few really saw.
     Without it (no target_few arm), `labeled_per_class` ({class: labeled target train images}) still
-    says which classes the oracle saw no label of."""
+    says which classes the oracle saw no label of. `labeled_gans`: the GAN kinds that saw a few target
+    labels (answer.label_group), said of the arms that learn from them and see none themselves (cgan)."""
     out = {name: arm.description for name, arm in ARMS.items()}
+    for name in ARMS:
+        if label_group(name, labeled_gans=set(labeled_gans)) != ARMS[name].target_labels:
+            out[name] += ("; its GAN learned from a few target labels (data.target_labels_per_class), so the answer "
+                          "counts it with the arms that see a few")
     if not few_labels:
         if labeled_per_class and any(labeled_per_class.values()):  # a labeled target train (not a flat one)
             _no_upper_bound_for(out, [c for c, n in labeled_per_class.items() if not n])

@@ -101,6 +101,35 @@ def test_an_answer_that_names_an_arm_whose_gan_the_warnings_doubt_says_so_beside
     assert "Collapsed GAN: cyclegan" in warned and "Labels not kept: the oracle reads 0.30 of cyclegan" in warned
 
 
+def test_every_answer_naming_an_arm_of_a_doubted_gan_says_so_beside_it():
+    """The few-label answer said "use cyclegan_few" and the no-arm answer named a collapsed cyclegan as
+    the best, each with no word of the warnings the same report gave about its GAN."""
+    collapsed = {"diversity_ratio": 0.03, "per_seed": {"0": {"diversity_ratio": 0.03}}}
+    few = _run({"source_only": (0.4, 0.4), "cyclegan_few": (0.9, 0.9), "target_few": (0.6, 0.6)})
+    assert "But the warning" not in "\n".join(answer_lines(few))
+    few["gan"] = {"cyclegan": collapsed}
+    text = "\n".join(answer_lines(few))
+    assert re.search(r"\*\*With a few target labels, use cyclegan_few\*\*: .*\. But the warning \"Collapsed GAN\" concerns cyclegan, "
+                     r"the GAN behind it: the gain is measured", text)
+    none = _run({"source_only": (0.4, 0.4), "cyclegan": (0.41, 0.41)})
+    none["gan"] = {"cyclegan": collapsed}
+    text = "\n".join(answer_lines(none))
+    assert "**No arm without target labels measurably raised target accuracy**" in text
+    assert 'an interval that includes 0. And the warning "Collapsed GAN" concerns cyclegan, the GAN behind it.' in text
+
+
+def test_the_arms_table_says_which_arm_learned_from_target_labels_through_its_gan():
+    """The cgan arm, whose GAN saw the few target labels, was described as source + translations and
+    answered with the few-label arms, with no word of why."""
+    from augment.report import arm_descriptions
+
+    plain = arm_descriptions()
+    seen = arm_descriptions(labeled_gans={"cgan"})
+    assert "target labels" not in plain["cgan"]
+    assert seen["cgan"].startswith(plain["cgan"]) and "its GAN learned from a few target labels (data.target_labels_per_class)" in seen["cgan"]
+    assert {a for a in seen if seen[a] != plain[a]} == {"cgan"}  # cgan_few says so already; test_time reads no cgan
+
+
 def test_an_answer_on_a_handful_of_test_images_says_it_is_a_hint_first():
     """On 4-5 target test images the answer named an arm "ahead of the runner-up" with nothing beside it
     but the separate small-test-set warning."""

@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         write_csv(pd.DataFrame({"class": data.classes, "accuracy": per_class[arm]}), args.out / "plots" / "per_class" / f"{arm}.csv")
     plot_confusions(matrices, data.classes, args.out / "plots" / "confusion.png")
     wall["evaluate"] = round(time.perf_counter() - t0, 3)
-    arms_info = arm_descriptions(few_labels, labeled_per_class=labeled_target_train_counts(manifest))
+    arms_info = arm_descriptions(few_labels, labeled_per_class=labeled_target_train_counts(manifest), labeled_gans=labeled_gans)
     write_text(render_report(metrics, arms_info=arms_info, unavailable=unavailable, dataset=data.info, samples=samples), args.out / "report.md")
     images = {"arms": (args.out / "plots" / "arms.png", "Target-domain test accuracy by arm, with 95% intervals."),
               "confusion": (args.out / "plots" / "confusion.png", "Row-normalised confusion matrices on target test, all seeds pooled.")}
