@@ -508,6 +508,29 @@ def diversity_text(quality: dict) -> str:
     return with_spread(quality, "diversity_ratio", 2) if "diversity_ratio" in quality else "-"
 
 
+LABEL_PRESERVATION_NOTE = ("Label preservation: the feature classifier's accuracy on the translated images against the labels of the "
+                           "source images they came from (a classifier the GANs never trained against).")
+SEED_SPREAD_NOTE = ("With several GAN seeds, a figure is their mean ± the standard deviation over them, each seed's own figure in "
+                    "brackets; KID's \"subsets ±\" is its spread over random subsets of the images.")
+
+
+def header_line(metrics: dict, dataset: dict) -> str:
+    """The line under both reports' title: the domains, the data's shape, the seeds, the device."""
+    channels = dataset["channels"]
+    run = metrics["run"]
+    gans = f"; GAN seeds {run['gan_seeds']}" if metrics.get("gan") and run.get("gan_seeds") else ""
+    return (f"{len(dataset['classes'])} classes, {dataset['image_size']} px, {channels} channel{'' if channels == 1 else 's'}. "
+            f"Classifier seeds {run['seeds']}{gans}. Device: {run['device']}.")
+
+
+def source_cell(metrics: dict, arm: str, fmt) -> str:
+    """An arm's source test accuracy for the reports' tables: an arm that adapts at test time reads source
+    images with the source_only classifier as it is, so its figure is source_only's by construction."""
+    if ARMS.get(arm) and ARMS[arm].test_time:
+        return f"{BASELINE}'s (source images are read unadapted)"
+    return fmt(metrics["source_test"][arm]["accuracy"])
+
+
 GAN_COLUMNS = ["gan", "FID", "KID", "label preservation", "precision / recall", "diversity vs source", "feature extractor"]
 REFERENCE_NOTE = ("Precision / recall (Kynkaanniemi et al. 2019, 3 nearest neighbours on the same features): the share of translations "
                   "that look like some target test image, and the share of target test images that some translation looks like "
@@ -590,9 +613,7 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
     lines = [
         "# domain-augment report",
         "",
-        f"Source domain `{dataset['source']}` -> target domain `{dataset['target']}`; "
-        f"{len(dataset['classes'])} classes, {dataset['image_size']} px, {dataset['channels']} channel(s). "
-        f"Seeds: {metrics['run']['seeds']}. Device: {metrics['run']['device']}.",
+        f"Source domain `{dataset['source']}` -> target domain `{dataset['target']}`; {header_line(metrics, dataset)}",
         "",
     ]
     answer = answer_lines(metrics)
@@ -609,7 +630,7 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
     for arm, t in metrics["target_test"].items():
         benefit = metrics["benefit"].get(arm, {}).get("accuracy_delta")
         lines.append(
-            f"| {arm} | {_fmt(t['accuracy'])} | {_fmt(t['macro_f1'])} | {_fmt(metrics['source_test'][arm]['accuracy'])} | "
+            f"| {arm} | {_fmt(t['accuracy'])} | {_fmt(t['macro_f1'])} | {source_cell(metrics, arm, _fmt)} | "
             f"{signed(benefit) if benefit else '-'} | {arms_info.get(arm, '')} |"
         )
     for arm, reason in unavailable.items():
@@ -624,7 +645,8 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
     if metrics.get("gan"):
         lines += ["## GANs", "", "| " + " | ".join(GAN_COLUMNS) + " |", "|" + "---|" * len(GAN_COLUMNS)]
         lines += ["| " + " | ".join(row) + " |" for row in gan_table(metrics)]
-        lines += ["", judge_note(metrics["gan"]), "", REFERENCE_NOTE, "", DIVERSITY_NOTE, "", filter_note(metrics["gan"]), ""]
+        lines += ["", judge_note(metrics["gan"]), "", LABEL_PRESERVATION_NOTE, "", REFERENCE_NOTE, "", DIVERSITY_NOTE, "",
+                  SEED_SPREAD_NOTE, "", filter_note(metrics["gan"]), ""]
     for name, (path, caption) in samples.items():
         lines += [caption, "", f"![{name}]({path})", ""]
     lines += ["## Time inside each stage (seconds)", "", STAGE_TIME_NOTE, "", "| stage | seconds | images/s |", "|---|---|---|"]

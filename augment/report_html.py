@@ -1,6 +1,6 @@
 """`reports/report.html`: the self-contained page people read (every image embedded as a data URI).
 
-It shows the answer first (the arms table with intervals and the bar chart), then where each arm
+It shows the answer first (the arms table with intervals, the warnings and the bar chart), then where each arm
 is right and wrong (per-class accuracy, a confusion matrix per arm), the GANs' quality, and what
 the images look like (source | each GAN | classic | real target). `report.md` keeps the tables.
 """
@@ -15,8 +15,8 @@ import numpy as np
 
 from augment.answer import answer_lines, signed
 from augment.report import (
-    DIVERSITY_NOTE, GAN_COLUMNS, REFERENCE_NOTE, STAGE_TIME_NOTE, filter_note, gan_table, interval_note, judge_note, report_warnings,
-    throughput_text, validation_note,
+    DIVERSITY_NOTE, GAN_COLUMNS, LABEL_PRESERVATION_NOTE, REFERENCE_NOTE, SEED_SPREAD_NOTE, STAGE_TIME_NOTE, filter_note, gan_table,
+    header_line, interval_note, judge_note, report_warnings, source_cell, throughput_text, validation_note,
 )
 from augment.validation import VAL_SET
 
@@ -87,9 +87,20 @@ def _fmt(stat: dict) -> str:
     return f"{stat['mean']:.3f} <span class=ci>[{lo:.3f}, {hi:.3f}]</span>"
 
 
+def _warning(text: str) -> str:
+    """A warning as a block with its heading ("Collapsed GAN: ...") in bold and the rest in plain text."""
+    head, sep, rest = text.partition(": ")
+    if not sep or len(head) > 40 or "." in head:
+        head, rest = "", text
+    return f"<div class=warning><b>Warning.{' ' + html.escape(head) + ':' if head else ''}</b> {html.escape(rest)}</div>"
+
+
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1100px; color: #222; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
+.warning { border-left: 4px solid #b42318; background: #fef3f2; padding: 6px 10px; margin: 8px 0; font-size: 14px; }
+.warning b { color: #b42318; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
 .ci { color: #777; font-size: 12px; }
@@ -111,20 +122,26 @@ def render_html(
     e = html.escape
     classes = dataset["classes"]
     out = [
-        "<!doctype html><html><head><meta charset=utf-8><title>domain-augment report</title>",
+        "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content='width=device-width, initial-scale=1'>"
+        "<title>domain-augment report</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>domain-augment report</h1>",
         f"<p>Source domain <b>{e(dataset['source'])}</b> &rarr; target domain <b>{e(dataset['target'])}</b>; "
-        f"{len(classes)} classes, {dataset['image_size']} px, {dataset['channels']} channel(s). "
-        f"Classifier seeds {e(str(metrics['run']['seeds']))}; device {e(metrics['run']['device'])}.</p>",
+        f"{e(header_line(metrics, dataset))}</p>",
     ]
+
+    def figure(name: str) -> None:
+        if name in images:
+            path, caption = images[name]
+            out.append(f"<figure><img src='{_data_uri(path)}' alt='{e(name)}'><figcaption>{e(caption)}</figcaption></figure>")
+
     answer = answer_lines(metrics)
     if answer:
         out += ["<h2>The answer</h2>"] + [f"<p>{_bold(e(line))}</p>" for line in answer]
     out += [
         "<h2>Target-domain test accuracy by arm</h2>",
         f"<p>{e(interval_note(metrics['run']['gan_seeds'], metrics['run']['seeds'], list(metrics['target_test'])))} Green when a benefit's whole interval is above 0, red when it is below.</p>",
-        "<table><tr><th>arm</th><th>target accuracy</th><th>target macro-F1</th><th>source accuracy</th>"
+        "<div class=scroll><table><tr><th>arm</th><th>target accuracy</th><th>target macro-F1</th><th>source accuracy</th>"
         "<th>benefit vs source_only</th><th>training data</th></tr>",
     ]
     for arm, t in metrics["target_test"].items():
@@ -138,48 +155,41 @@ def render_html(
             benefit = f"<span class='{cls}'>{b['mean']:+.3f}</span> <span class=ci>[{b['ci95'][0]:+.3f}, {b['ci95'][1]:+.3f}]</span>"
         out.append(
             f"<tr><td><b>{e(arm)}</b></td><td>{_fmt(t['accuracy'])}</td><td>{_fmt(t['macro_f1'])}</td>"
-            f"<td>{_fmt(metrics['source_test'][arm]['accuracy'])}</td><td>{benefit}</td><td>{e(arms_info.get(arm, ''))}</td></tr>"
+            f"<td>{source_cell(metrics, arm, _fmt)}</td><td>{benefit}</td><td>{e(arms_info.get(arm, ''))}</td></tr>"
         )
     for arm, reason in unavailable.items():
         out.append(f"<tr><td><b>{e(arm)}</b></td><td class=na colspan=4>unavailable</td><td>{e(reason)}</td></tr>")
-    out.append("</table>")
-    out += [f"<p class=bad>Warning. {e(w)}</p>" for w in report_warnings(metrics)]
+    out.append("</table></div>")
+    out += [_warning(w) for w in report_warnings(metrics)]
+    figure("arms")
     if metrics.get(VAL_SET):
         out += ["<h2>Target validation split (for choosing settings)</h2>", f"<p>{e(validation_note(metrics).replace('`', ''))}</p>",
-                "<table><tr><th>arm</th><th>validation accuracy</th><th>benefit vs source_only</th></tr>"]
+                "<div class=scroll><table><tr><th>arm</th><th>validation accuracy</th><th>benefit vs source_only</th></tr>"]
         for arm, v in metrics[VAL_SET].items():
             d = v.get("accuracy_delta")
             out.append(f"<tr><td><b>{e(arm)}</b></td><td>{_fmt(v['accuracy'])}</td><td>{e(signed(d)) if d else '-'}</td></tr>")
-        out.append("</table>")
-
-    def figure(name: str) -> None:
-        if name in images:
-            path, caption = images[name]
-            out.append(f"<figure><img src='{_data_uri(path)}' alt='{e(name)}'><figcaption>{e(caption)}</figcaption></figure>")
-
-    figure("arms")
+        out.append("</table></div>")
     if per_class:
         out += ["<h2>Per-class target accuracy</h2>", "<p>Mean over seeds; rows are true classes.</p>",
-                "<table><tr><th>class</th>" + "".join(f"<th>{e(a)}</th>" for a in per_class) + "</tr>"]
+                "<div class=scroll><table><tr><th>class</th>" + "".join(f"<th>{e(a)}</th>" for a in per_class) + "</tr>"]
         for c, name in enumerate(classes):
             cells = "".join("<td class=na>-</td>" if np.isnan(v[c]) else f"<td>{v[c]:.2f}</td>" for v in per_class.values())
             out.append(f"<tr><td>{e(name)}</td>{cells}</tr>")
-        out.append("</table>")
+        out.append("</table></div>")
         out.append("<h2>Confusion matrices (target test)</h2>")
         figure("confusion")
     if metrics.get("gan"):
-        out += ["<h2>GANs</h2>", "<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in GAN_COLUMNS) + "</tr>"]
+        out += ["<h2>GANs</h2>", "<div class=scroll><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in GAN_COLUMNS) + "</tr>"]
         out += [f"<tr><td><b>{e(name)}</b></td>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>" for name, *cells in gan_table(metrics)]
-        out.append(f"</table><p>{e(judge_note(metrics['gan']).replace('`', ''))}</p><p>Label preservation: the feature classifier's accuracy "
-                   "on the translated images against the labels of the source images they came from (a classifier the GANs never "
-                   f"trained against). {e(REFERENCE_NOTE)}</p><p>{e(DIVERSITY_NOTE)} {e(filter_note(metrics['gan']))}</p>")
+        out.append(f"</table></div><p>{e(judge_note(metrics['gan']).replace('`', ''))}</p><p>{e(LABEL_PRESERVATION_NOTE)} {e(REFERENCE_NOTE)}</p>"
+                   f"<p>{e(DIVERSITY_NOTE)} {e(SEED_SPREAD_NOTE)} {e(filter_note(metrics['gan']))}</p>")
     samples = [n for n in images if n not in ("arms", "confusion")]
     if samples:
         out.append("<h2>Samples</h2>")
         for name in samples:
             figure(name)
-    out += ["<h2>Time inside each stage (seconds)</h2>", f"<p>{e(STAGE_TIME_NOTE.replace('`', ''))}</p>", "<table><tr><th>stage</th><th>seconds</th><th>images/s</th></tr>"]
+    out += ["<h2>Time inside each stage (seconds)</h2>", f"<p>{e(STAGE_TIME_NOTE.replace('`', ''))}</p>", "<div class=scroll><table><tr><th>stage</th><th>seconds</th><th>images/s</th></tr>"]
     out += [f"<tr><td>{e(k)}</td><td>{v:.1f}</td><td>{e(throughput_text(metrics, k))}</td></tr>"
             for k, v in metrics["run"]["wall_seconds"].items()]
-    out.append("</table></body></html>")
+    out.append("</table></div></body></html>")
     return "\n".join(out) + "\n"

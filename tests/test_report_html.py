@@ -42,3 +42,30 @@ def test_page_embeds_every_image_and_names_every_arm(tmp_path):
         assert text in page
     assert "class='good'" in page  # a benefit whose interval is above 0 is marked
     assert "<td>prepare</td><td>1.0</td><td>-</td>" in page and "<td>train 4,322, predict 51,234</td>" in page
+
+
+def test_page_reads_on_a_phone_and_keeps_each_chart_in_its_section(tmp_path):
+    """A user's pass found the test-accuracy chart under "Target validation split", tables cut off on
+    a narrow screen with no viewport, every warning a paragraph of bold red, and the test-time arms'
+    source accuracy shown as if measured (it is source_only's classifier reading source images)."""
+    stat = {"mean": 0.5, "ci95": [0.4, 0.6], "per_seed": [0.5]}
+    metrics = {
+        "target_test": {a: {"accuracy": stat, "macro_f1": stat} for a in ("source_only", "cyclegan", "adabn")},
+        "target_val": {a: {"accuracy": stat} for a in ("source_only", "cyclegan", "adabn")},
+        "source_test": {a: {"accuracy": stat} for a in ("source_only", "cyclegan", "adabn")},
+        "benefit": {"cyclegan": {"accuracy_delta": {"mean": 0.1, "ci95": [0.05, 0.15]}}},
+        "gan": {"cyclegan": {"fid": 1.0, "kid": 0.01, "label_preservation": 0.9, "feature_extractor": "x", "diversity_ratio": 0.01}},
+        "run": {"seeds": [0, 1, 2], "gan_seeds": [0, 1], "wall_seconds": {}, "device": "cpu", "target_split": {"target_test": 500}},
+    }
+    plot_confusions({"source_only": np.eye(3)}, ["a", "b", "c"], tmp_path / "c.png")
+    page = render_html(metrics, arms_info={}, unavailable={}, per_class={},
+                       dataset={"source": "s", "target": "t", "classes": ["a", "b", "c"], "image_size": 16, "channels": 1},
+                       images={"arms": (tmp_path / "c.png", "Target-domain test accuracy by arm")})
+    assert "<meta name=viewport content='width=device-width, initial-scale=1'>" in page
+    assert page.count("<div class=scroll><table>") == page.count("<table>") == 4  # arms, validation, GANs, stage times
+    assert page.index("<h2>Target-domain test accuracy by arm") < page.index("alt='arms'") < page.index("<h2>Target validation split")
+    assert "<div class=warning><b>Warning. Collapsed GAN:</b> cyclegan" in page and "class=bad>Warning" not in page
+    assert "16 px, 1 channel. Classifier seeds [0, 1, 2]; GAN seeds [0, 1]." in page
+    adabn = page.split("<td><b>adabn</b></td>")[1].split("</tr>")[0]
+    assert "source_only's (source images are read unadapted)" in adabn and "0.500 <span" not in adabn.split("</td>")[2]
+    assert "the standard deviation over them" in page

@@ -1,6 +1,9 @@
 """What both reports (report.md and report.html) say beside the numbers: whose features judged the
 GANs, a collapsed GAN, classifiers stuck on one class, the few target labels really used, captions
 and what the intervals cover. Each note comes from one place, so the two reports cannot disagree."""
+import html
+import re
+
 from augment.gan_quality import summarize_gan_seeds
 from augment.report import arm_descriptions, render_report
 from augment.report_html import render_html
@@ -19,11 +22,12 @@ def _metrics(*, share=0.3, diversity=0.9, extractor="oracle", gan_seeds=(0, 1), 
             "run": {"seeds": [0, 1], "gan_seeds": list(gan_seeds), "wall_seconds": {}, "device": "cpu"}}
 
 
-def _both(metrics, *, arms_info=None, samples=None) -> tuple[str, str]:
+def _both(metrics, *, arms_info=None, samples=None, markup=False) -> tuple[str, str]:
+    """report.md, and report.html as the text a reader sees (its markup with `markup`)."""
     kw = {"arms_info": arms_info or {}, "unavailable": {}, "dataset": DATASET}
     md = render_report(metrics, samples=samples or {}, **kw)
     page = render_html(metrics, per_class={}, images={name: (path, caption) for name, (path, caption) in (samples or {}).items()}, **kw)
-    return md, page.replace("&#x27;", "'")
+    return md, page if markup else html.unescape(re.sub(r"<[^>]+>", "", page))
 
 
 def test_both_reports_say_whose_features_judged_the_gans_and_when_that_is_weak():
@@ -163,7 +167,7 @@ def test_both_reports_show_a_dash_for_gan_figures_a_set_too_small_could_not_meas
     metrics["gan"]["cyclegan"] = {**summarize_gan_seeds({0: q1, 1: q1}), "feature_extractor_arm": "oracle"}
     assert metrics["gan"]["cyclegan"]["fid"] is None and "fid_seed_std" not in metrics["gan"]["cyclegan"]
     metrics["gan_reference"] = {"images": "source train, untranslated", **q3}
-    md, page = _both(metrics)
+    md, page = _both(metrics, markup=True)
     assert "| cyclegan | - | - |" in md and f"{q3['fid']:.3f}" in md
     assert "<tr><td><b>cyclegan</b></td><td>-</td><td>-</td>" in page
 
