@@ -234,6 +234,15 @@ def weak_baseline_warning(metrics: dict) -> str | None:
             "labels.")
 
 
+def warning_heading(text: str) -> tuple[str, str]:
+    """A warning's heading and the rest ("Collapsed GAN", "cyclegan's translations ..."); ("", text) for a
+    warning that opens with its subject instead ("mix.synthetic_fraction is 0: ...")."""
+    head, sep, rest = text.partition(": ")
+    if not sep or len(head) > 40 or "." in head:
+        return "", text
+    return head, rest
+
+
 def report_warnings(metrics: dict) -> list[str]:
     """Lines that say when a figure of the reports does not mean what it seems to: classes the target
     test set lacks, a target test set too small to measure on, an arm whose classifiers give (nearly) every target test image one

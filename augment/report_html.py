@@ -16,7 +16,7 @@ import numpy as np
 from augment.answer import answer_lines, signed
 from augment.report import (
     DIVERSITY_NOTE, GAN_COLUMNS, LABEL_PRESERVATION_NOTE, REFERENCE_NOTE, SEED_SPREAD_NOTE, STAGE_TIME_NOTE, filter_note, gan_table,
-    header_line, interval_note, judge_note, report_warnings, source_cell, throughput_text, validation_note,
+    header_line, interval_note, judge_note, report_warnings, source_cell, throughput_text, validation_note, warning_heading,
 )
 from augment.validation import VAL_SET
 
@@ -89,9 +89,7 @@ def _fmt(stat: dict) -> str:
 
 def _warning(text: str) -> str:
     """A warning as a block with its heading ("Collapsed GAN: ...") in bold and the rest in plain text."""
-    head, sep, rest = text.partition(": ")
-    if not sep or len(head) > 40 or "." in head:
-        head, rest = "", text
+    head, rest = warning_heading(text)
     return f"<div class=warning><b>Warning.{' ' + html.escape(head) + ':' if head else ''}</b> {html.escape(rest)}</div>"
 
 

@@ -29,8 +29,9 @@ def _print_results(summary: dict) -> None:
     _say_push_error(summary)
     metrics_path = Path(summary["metrics"]) if summary.get("metrics") else None
     print()
+    width = max([len(r["stage"]) for r in summary["stages"]], default=0)
     for r in summary["stages"]:
-        print(f"  {r['stage']:<34} {r['status']:<9} {r['seconds']:7.1f}s" + (f"  (try {r['tries']})" if r.get("tries") else ""))
+        print(f"  {r['stage']:<{width}}  {r['status']:<9} {r['seconds']:7.1f}s" + (f"  (try {r['tries']})" if r.get("tries") else ""))
     if metrics_path is None or not metrics_path.is_file():
         if any(r["stage"] == "evaluate" for r in summary["stages"]):
             print("\nno reports/metrics.json was produced (did the evaluate stage run?)")
@@ -39,23 +40,29 @@ def _print_results(summary: dict) -> None:
         return
     metrics = json.loads(metrics_path.read_text())
     print()
+    width = max(map(len, metrics["target_test"]), default=0)
     for arm, m in metrics["target_test"].items():
         if "accuracy" not in m:  # an arm the data cannot have (e.g. no target labels): say why
-            print(f"  {arm:<12} {m.get('status', 'unavailable')}: {m.get('reason', 'no result')}")
+            print(f"  {arm:<{width}}  {m.get('status', 'unavailable')}: {m.get('reason', 'no result')}")
             continue
         acc = m["accuracy"]
-        line = f"  {arm:<12} target accuracy {acc['mean']:.3f} [{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}]"
+        line = f"  {arm:<{width}}  target accuracy {acc['mean']:.3f} [{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}]"
         if arm in metrics["benefit"]:
             d = metrics["benefit"][arm]["accuracy_delta"]
             line += f"   benefit {d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
         print(line)
     from augment.answer import answer_lines
+    from augment.report import report_warnings, warning_heading
 
     answer = answer_lines(metrics)
     if answer:
         print("\n" + "\n".join(f"  {line.replace('**', '')}" for line in answer))
+    warnings = report_warnings(metrics)
+    if warnings:  # the answer's caveats: the report gives each in full
+        named = "; ".join(head or rest.split(":")[0] for head, rest in map(warning_heading, warnings))
+        print(f"\n  {len(warnings)} warning{'' if len(warnings) == 1 else 's'} in the report: {named}")
     reports = metrics_path.parent
-    print(f"\nReport:  {(reports / 'report.md').resolve()}\nMetrics: {metrics_path.resolve()}")
+    print(f"\nReport:  {(reports / 'report.html').resolve()} (also report.md)\nMetrics: {metrics_path.resolve()}")
     if summary.get("experiment", {}).get("experiment"):
         print(f"Experiment: {summary['experiment']['experiment']} (dvc exp show)")
     _say_push_error(summary)

@@ -13,6 +13,7 @@ METRICS = {
     },
     "benefit": {"cyclegan": {"accuracy_delta": {"mean": 0.063, "ci95": [0.016, 0.127]}},
                 "oracle": {"status": "unavailable", "reason": "the target train split has no labels"}},  # as evaluate marks it
+    "run": {"target_split": {"target_val": 100, "target_test": 400}},
 }
 
 
@@ -45,3 +46,21 @@ def test_printed_results_end_with_the_answer(tmp_path, capsys):
     assert ("  Without target labels, use cyclegan: target accuracy 0.450 -> 0.510, +0.063 [+0.016, +0.127] over source_only "
             "(chosen on the 100 target_val images, measured on the other 400).") in out
     assert "**" not in out and out.index("use cyclegan") > out.index("benefit +0.063")
+
+
+def test_printed_results_count_the_reports_warnings_and_point_to_the_page(tmp_path, capsys):
+    """The terminal said "use cyclegan_few" and pointed to report.md, with no hint that the report
+    held seven warnings, a collapsed GAN among them; the columns were cut at 12 and 34 characters."""
+    metrics = {**METRICS, "target_test": {**METRICS["target_test"], "cyclegan_classic": {"accuracy": {"mean": 0.5, "ci95": [0.4, 0.6]}}},
+               "gan": {"cyclegan": {"diversity_ratio": 0.01, "per_seed": {"0": {"diversity_ratio": 0.01}}, "feature_extractor": "x"}},
+               "run": {**METRICS["run"], "mix": {"synthetic_fraction": 0.0, "target_fraction": 0.5}}}
+    path = tmp_path / "reports" / "metrics.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(metrics))
+    stages = [{"stage": "train_classifier@cyclegan_classic-0", "status": "ran", "seconds": 3.0}, {"stage": "prepare", "status": "skipped", "seconds": 0.5}]
+    _print_results({"stages": stages, "metrics": str(path)})
+    out = capsys.readouterr().out
+    assert "  train_classifier@cyclegan_classic-0  ran" in out and "  prepare                              skipped" in out
+    assert "  cyclegan_classic  target accuracy 0.500" in out and "  cyclegan          target accuracy 0.510" in out
+    assert "  2 warnings in the report: mix.synthetic_fraction is 0; Collapsed GAN\n" in out
+    assert f"Report:  {(path.parent / 'report.html').resolve()} (also report.md)" in out
