@@ -398,7 +398,7 @@ def _add_flow_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", action="append", metavar="NAME", help="run only this stage and what it depends on (repeatable)")
     p.add_argument("--force", action="store_true", help="re-run stages even if DVC finds them up to date")
     p.add_argument("--jobs", type=_at_least(0), default=0, metavar="N",
-                   help="stages run at once, each with a share of the cores (default: one more than the cores, up to 4, on CPU; 1 on a GPU)")
+                   help="stages run at once, each with a share of the cores (default 0: one more than the cores, up to 4, on CPU; 1 on a GPU)")
 
 
 def _lock_way_out(repo: str) -> str:
@@ -420,6 +420,18 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGINT
 
 
+def _missing_place(args: argparse.Namespace) -> str | None:
+    """--repo that is no folder, or --params given and not there: said by the option's name (each
+    read as `<folder>/params.yaml: not found`, with advice for neither)."""
+    repo = Path(args.repo)
+    if not repo.is_dir():
+        return f"--repo {args.repo}: {'not a folder' if repo.exists() else 'no such folder'}"
+    if args.params != "params.yaml" and not (repo / args.params).is_file():
+        shown = args.params if args.repo == "." or Path(args.params).is_absolute() else f"{args.params} (in --repo {args.repo})"
+        return f"--params {shown}: {'a folder, not a file' if (repo / args.params).is_dir() else 'no such file'}"
+    return None
+
+
 def _main(argv: list[str] | None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8, or a terminal that is not, prints as \xe9: never a crash
         if hasattr(stream, "reconfigure"):
@@ -427,9 +439,11 @@ def _main(argv: list[str] | None) -> int:
     set_offline_env()
     use_this_python()
     ap = argparse.ArgumentParser(prog="domain-augment", description="GAN-based domain augmentation, measured.")
-    ap.add_argument("--repo", default=".", help="the project's git/DVC repository (default: here)")
-    ap.add_argument("--params", default="params.yaml", help="the params file check-params and check-data read (default: "
-                    "params.yaml of --repo); runs always read the repository's params.yaml, with -S and --preset on top")
+    repo_help = "the project's git/DVC repository (default: here)"
+    params_help = ("the params file check-params, check-data and preset read (default: params.yaml of --repo); runs always "
+                   "read the repository's params.yaml, with -S and --preset on top")
+    ap.add_argument("--repo", default=".", help=repo_help)
+    ap.add_argument("--params", default="params.yaml", help=params_help)
     sub = ap.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the whole pipeline through the Prefect flow in this repo and print the results")
     _add_flow_options(demo)
@@ -456,21 +470,27 @@ def _main(argv: list[str] | None) -> int:
     data.add_argument("--list", type=_count, default=20, metavar="N", help="list at most N rejected and N duplicate files (0: all; default 20)")
     data.set_defaults(func=_check_data)
     preset = sub.add_parser("preset", help="print a preset file as -S arguments, for dvc exp run $(domain-augment preset FILE)")
-    preset.add_argument("file")
+    preset.add_argument("file", help="a YAML file of params.yaml sections holding only the keys it changes, e.g. presets/rgb32.yaml")
     preset.set_defaults(func=_preset)
     sw = sub.add_parser("sweep", help="queue one DVC experiment per value, run the queue, plot the benefit chosen on target_val")
     sw.add_argument("spec", help="KEY=V1,V2,... e.g. mix.synthetic_fraction=0.25,0.5,0.75")
     sw.add_argument("--arm", default="cyclegan", help="whose benefit over source_only to plot (default: cyclegan)")
     sw.add_argument("-S", "--set", action="append", metavar="KEY=VALUE", help="also set this for every experiment (repeatable)")
-    sw.add_argument("--jobs", type=_at_least(1), default=1, help="experiments run at once (dvc queue start -j)")
+    sw.add_argument("--jobs", type=_at_least(1), default=1, metavar="N", help="experiments run at once (dvc queue start -j)")
     sw.set_defaults(func=_sweep)
     pngs = sub.add_parser("pngs", help="rebuild the PNG copies (images/) of prepared and synthetic folders from their pixels.npy, e.g. after dvc checkout")
     pngs.add_argument("folder", nargs="*", help="folders holding manifest.csv and pixels.npy (default: data/prepared and every data/synthetic/<gan>/<seed>)")
     pngs.set_defaults(func=_pngs)
-    for command in sub.choices.values():  # also after the command: `domain-augment check-data DIR ... --params FILE`
-        command.add_argument("--repo", default=argparse.SUPPRESS, help="as before the command")
-        command.add_argument("--params", default=argparse.SUPPRESS, help="as before the command")
+    helps = {action.dest: action.help for action in sub._choices_actions}  # each command's line of the main --help
+    for name, command in sub.choices.items():  # also after the command: `domain-augment check-data DIR ... --params FILE`
+        command.description = command.description or helps.get(name)
+        command.add_argument("--repo", default=argparse.SUPPRESS, help=repo_help)
+        command.add_argument("--params", default=argparse.SUPPRESS, help=params_help)
     args = ap.parse_args(argv)
+    where = _missing_place(args)
+    if where:
+        print(f"error: {where}", file=sys.stderr)
+        return 2
 
     from dvc.exceptions import DvcException
 

@@ -527,6 +527,8 @@ def parse_params(raw: object, source: str = PARAMS_FILE, *, build_transforms: bo
     """Typed, checked params. `build_transforms=False` checks `classic.transforms` only for shape,
     without building them with albumentations (see `load_params`); True builds them where an arm
     applies them, "always" also where none does."""
+    if raw is None:
+        raise ParamsError(f"{source}: empty; it holds the sections (data, gan, mix, classifier, ...), as the project's params.yaml does")
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: expected a mapping of sections (data, gan, mix, classifier, ...), got {type(raw).__name__}")
     try:
@@ -614,7 +616,20 @@ def read_yaml(path: str | Path, missing: str) -> object:
         line = data[: exc.start].count(b"\n") + 1
         raise ParamsError(f"{path}: not UTF-8 text (line {line}, byte {data[exc.start]:#04x}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+        raise ParamsError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error in one line: where, what, and what it was reading ("line 2, column 2: expected ','
+    or ']', but got ':' (while parsing a flow sequence from line 1, column 4)"), not its seven lines of carets."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return " ".join(str(exc).split())
+    text = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context:
+        text += f" ({context}" + (f" from line {start.line + 1}, column {start.column + 1}" if start else "") + ")"
+    return text
 
 
 def load_params(path: str | Path = PARAMS_FILE, *, build_transforms: bool | str = True) -> Params:
@@ -622,7 +637,7 @@ def load_params(path: str | Path = PARAMS_FILE, *, build_transforms: bool | str 
     that apply no transform (few_labels, arm_inputs, the classifier stages of the arms without
     `classic`): they run after `prepare` and the flow's own check, which build every transform, and
     each classic arm's stage builds them again before it trains."""
-    raw = read_yaml(path, "not found; run from the project root or pass the params file")
+    raw = read_yaml(path, "not found; run from the project's root folder, or give its path")
     params = parse_params(raw, str(path), build_transforms=build_transforms)
     has_what_dvc_reads(raw, Path(path))
     return params

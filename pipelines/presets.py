@@ -54,8 +54,13 @@ def preset_overrides(path: str | Path, params: Path | None = None) -> list[str]:
 def _unknown_key(raw: object, override: str) -> str | None:
     """Why `override` names no key of the params file (None when it does). `dvc exp run -S` refuses
     such a key with a hint to append it (`+key=value`), which a misspelt key does not want."""
-    key = override.split("=", 1)[0].strip()
-    if key.startswith(("+", "~")):  # append or delete: Hydra's own grammar, left to it
+    key, equals, _ = override.partition("=")
+    key = key.strip()
+    if key.startswith("~"):  # delete (`~key`, or `~key=value`): Hydra's own grammar, left to it
+        return None
+    if not equals:  # Hydra's own words were "missing EQUAL at '<EOF>'" and a link
+        return f"-S {override}: expected KEY=VALUE (e.g. -S {key or 'gan.cyclegan.steps'}=400)"
+    if key.startswith("+"):  # append: left to Hydra
         return None
     node, walked = raw, []
     for part in key.split("."):
@@ -114,7 +119,10 @@ def check_overrides(params: Path, overrides: list[str], *, into: Path | None = N
         hint = ("; a value with characters the override grammar reserves (~, spaces, *, ...) goes in quotes, e.g. "
                 "-S 'data.root=\"/data/my photos\"', and ~ is not expanded" if any(
                     grammar in f"{exc} {exc.__cause__}" for grammar in ("LexerNoViableAlt", "mismatched input")) else "")
-        raise ParamsError(f"-S {' -S '.join(bad)}: {exc}{f': {exc.__cause__}' if exc.__cause__ else ''}{hint}") from None
+        said = " ".join(line for line in f"{exc}{f': {exc.__cause__}' if exc.__cause__ else ''}".splitlines()
+                        if not line.startswith("See https://hydra.cc"))  # DVC's option name and Hydra's link: not this tool's words
+        said = said.replace("Invalid `--set-param` value: ", "")
+        raise ParamsError(f"-S {' -S '.join(bad)}: not a value -S can read: {said}{hint}") from None
     # Not the temp copy's path; a preset's many values are counted, not listed (the message names the key)
     label = f"{params.name} with " + (described or as_set_values(overrides))
     try:

@@ -25,6 +25,22 @@ def test_run_refuses_a_misspelt_key_before_any_server_or_worktree_starts(tmp_pat
 
 
 
+def test_a_repo_or_params_file_that_is_not_there_is_named_by_its_option(tmp_path):
+    """`--repo README.md` said "README.md/params.yaml: not found; run from the project root or pass the
+    params file", and `--params /nonexistent.yaml` told the user to pass the file they had passed."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "notes.txt").write_text("x")
+    for args, said in ((["--repo", str(tmp_path / "nope"), "check-params"], f"--repo {tmp_path / 'nope'}: no such folder"),
+                       (["--repo", str(tmp_path / "notes.txt"), "run"], f"--repo {tmp_path / 'notes.txt'}: not a folder"),
+                       (["check-params", "--params", str(tmp_path / "other.yaml")], f"--params {tmp_path / 'other.yaml'}: no such file"),
+                       (["--repo", str(tmp_path), "check-data", "d", "--source", "a", "--target", "b", "--params", "x.yaml"],
+                        f"--params x.yaml (in --repo {tmp_path}): no such file")):
+        proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True, text=True, env=env(), timeout=120)
+        assert (proc.returncode, proc.stderr) == (2, f"error: {said}\n"), args
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "check-data", "--help"], capture_output=True, text=True, env=env(), timeout=120)
+    assert "check an image folder against the data contract" in proc.stdout and "as before the command" not in proc.stdout
+
+
 def test_a_refused_value_is_named_with_the_preset_it_came_with(tmp_path):
     """The preset's keys were counted as -S values ("params.yaml with 23 -S values")."""
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")

@@ -185,8 +185,12 @@ def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "params.yaml")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("data: [unclosed\n")
-    with pytest.raises(ParamsError, match="not valid YAML"):
+    bad.write_text("data: [unclosed\ngan: 3\n")  # in one line, not PyYAML's seven of carets
+    with pytest.raises(ParamsError, match=r"^\S*bad\.yaml: not valid YAML: line 2, column 4: expected ',' or '\]', but got ':' "
+                                          r"\(while parsing a flow sequence from line 1, column 7\)$"):
+        load_params(bad)
+    bad.write_text("")
+    with pytest.raises(ParamsError, match=r"bad\.yaml: empty; it holds the sections \(data, gan, mix, classifier, \.\.\.\)"):
         load_params(bad)
     bad.write_text("- a list\n")
     with pytest.raises(ParamsError, match="expected a mapping"):
