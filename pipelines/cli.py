@@ -336,7 +336,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     _only_the_repos_params(args)
     if args.arm not in ARMS or args.arm == "source_only":
-        print(f"error: --arm must be an arm other than source_only, one of {', '.join(a for a in ARMS if a != 'source_only')}", file=sys.stderr)
+        print(f"error: --arm {args.arm}: not an arm whose benefit there is to plot; one of {', '.join(a for a in ARMS if a != 'source_only')}", file=sys.stderr)
         return 2
     repo = repo_root(args.repo)
     if not (repo / ".dvc").is_dir():
