@@ -49,6 +49,9 @@ def is_free(arm: str) -> bool:
     return ARMS[arm].test_time and not ARMS[arm].gan
 
 
+_VERDICT_WORDS = {"helped": "helped", "unclear": "no clear effect", "hurt": "hurt"}  # the label-free line's words for answer's verdicts
+
+
 def _verdict(delta: dict) -> str:
     lo, hi = delta["ci95"]
     return "helped" if lo > 0 else "hurt" if hi < 0 else "unclear"
@@ -237,7 +240,8 @@ def answer_lines(metrics: dict) -> list[str]:
                          f"{signed(benefit[best])} over {BASELINE} ({where})." + _doubts(metrics, best))
             lines += _runner_up(few, benefit) + _over_labels_alone(few, benefit)
             seen = ""
-        lines.append(f"With a few target labels{seen}: " + "; ".join(f"{a} {signed(benefit[a])}" for a in few["ranked"]) + ".")
+        lines.append(f"With a few target labels{seen}: " + "; ".join(f"{a} {signed(benefit[a])} ({_VERDICT_WORDS[few['verdict'][a]]})"
+                                                                for a in few["ranked"]) + ".")
     if "oracle" in benefit and oracle.get("verdict") == "helped":
         few = metrics["run"].get("target_labels")
         same = few and len(capped_classes(few)) == len(few["used_per_class"])

@@ -218,11 +218,14 @@ def test_with_a_few_labels_the_best_arm_is_named_and_measured_against_the_labels
     assert "**Without target labels, use cyclegan**" in text and "**With a few target labels, use cyclegan_few**" in text
     assert re.search(r"Against target_few, the same few labels without a GAN \(\+0\.\d{3} \[.*\]\), cyclegan_few adds "
                      r"\+0\.\d{3} \[\+0\.\d{3}, \+0\.\d{3}\] on target_test, paired by image and seed\.", text), text
-    assert re.search(r"With a few target labels: cyclegan_few \+0\.\d{3} .*; cgan_few .*; target_few ", text), text
+    assert re.search(r"With a few target labels: cyclegan_few \+0\.\d{3} \[[^]]*\] \(helped\); cgan_few .*; target_few ", text), text
 
     even = _run({"source_only": (0.4, 0.4), "target_few": (0.8, 0.78), "cyclegan_few": (0.82, 0.78), "cgan_few": (0.81, 0.7)})
     assert even["answer"]["few"]["ranked"] == ["cyclegan_few", "cgan_few", "target_few"]
     assert "its GAN adds nothing measurable to the labels here" in "\n".join(answer_lines(even))
+    unclear = _run({"source_only": (0.4, 0.4), "target_few": (0.41, 0.41), "cgan_few": (0.2, 0.2)})
+    assert re.search(r"With a few target labels: target_few [-+]0\.0\d\d \[-0\.\d+, \+0\.\d+\] \(no clear effect\); "
+                     r"cgan_few -0\.\d+ \[-0\.\d+, -0\.\d+\] \(hurt\)\.", "\n".join(answer_lines(unclear)))
     # target_few the runner-up (its lead is the runner-up's) or the best itself: no second comparison
     assert "best_over_labels_alone" not in _run({"source_only": (0.4, 0.4), "target_few": (0.8, 0.8),
                                                  "cyclegan_few": (0.85, 0.85)})["answer"]["few"]
