@@ -74,17 +74,24 @@ def holders(token: str) -> list:
 
 def stop(token: str) -> list[str]:
     """Stop the processes that hold `token` as Ctrl-C would, then kill what is left
-    (pipelines.interrupt.stop_processes); returns what each was: "name (pid N)"."""
+    (pipelines.interrupt.stop_processes); returns what each was: "name (pid N)", and a DVC lock record
+    that a DVC command stopped in the middle of writing left unreadable, removed."""
     import psutil
 
     from pipelines.interrupt import stop_processes
+    from pipelines.workspace import repair_stage_locks
 
-    said = []
+    said, repos = [], set()
     for proc in holders(token):
         with contextlib.suppress(psutil.Error):
             said.append(f"{_what(proc)} (pid {proc.pid})")
+            if proc.cmdline()[1:3] == ["-m", "dvc"]:
+                repos.add(proc.cwd())
     if said:
         stop_processes(lambda: holders(token))
+    # A `dvc repro` signalled while it wrote .dvc/tmp/rwlock leaves it empty, and DVC then refuses
+    # every command in that repository ("Unable to read RWLock-file") until someone deletes it.
+    said += [f"the lock record {path} it cut short (removed)" for path in filter(None, map(repair_stage_locks, sorted(repos)))]
     return said
 
 

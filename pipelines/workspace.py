@@ -159,23 +159,43 @@ def check_stage_locks(workdir: Path) -> None:
     stage then fails on "Unable to read RWLock-file". Stop before the first stage instead, naming
     the file, whether a DVC command still runs here, and what to do."""
     path = Path(workdir) / ".dvc" / "tmp" / "rwlock"
-    try:
-        held = path.read_bytes()
-    except FileNotFoundError:
+    what = _broken_stage_locks(path)
+    if what is None:
         return
-    try:
-        record = json.loads(held.decode())
-        if isinstance(record, dict) and all(isinstance(record.get(k, {}), dict) for k in ("read", "write")):
-            return
-        what = f"not DVC's record (JSON of another shape: {held[:60].decode(errors='replace')!r})"
-    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError both
-        what = "empty" if not held.strip() else f"cut short or garbled ({exc})"
     running = dvc_commands_in(Path(workdir))
     advice = (f"DVC commands still run in this repository ({'; '.join(running)}): let them finish or stop them, then delete it"
               if running else "No DVC command runs in this repository now: delete it")
     raise WorkspaceError(f"{path}: DVC's record of the stages being run is {what}. A DVC command was stopped while it wrote it, "
                          f"and DVC refuses every stage of this repository until it is gone. {advice} (`rm {path}`; DVC writes it "
                          "anew: it holds only the locks of commands running now) and run again.")
+
+
+def _broken_stage_locks(path: Path) -> str | None:
+    """What is wrong with DVC's lock record at `path` ("empty", "cut short or garbled (...)", ...); None
+    when it is readable or absent."""
+    try:
+        held = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        record = json.loads(held.decode())
+        if isinstance(record, dict) and all(isinstance(record.get(k, {}), dict) for k in ("read", "write")):
+            return None
+        return f"not DVC's record (JSON of another shape: {held[:60].decode(errors='replace')!r})"
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError both
+        return "empty" if not held.strip() else f"cut short or garbled ({exc})"
+
+
+def repair_stage_locks(workdir: Path) -> Path | None:
+    """After stopping a run's DVC commands: the lock record one of them was cut off writing, removed
+    when no DVC command runs in `workdir` any more (it holds only the locks of running commands, and
+    DVC writes it anew). Returns the file removed, if any."""
+    path = Path(workdir) / ".dvc" / "tmp" / "rwlock"
+    if _broken_stage_locks(path) is None or dvc_commands_in(Path(workdir)):
+        return None
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return path
 
 
 # What a worktree of HEAD needs to run the pipeline, with how to get it there.

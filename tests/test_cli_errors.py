@@ -76,7 +76,7 @@ def test_params_and_repo_may_follow_the_command(tmp_path):
     assert checked.returncode == 2 and checked.stderr.startswith("error: ") and "classifier.steps" in checked.stderr, checked.stderr
     assert "other.yaml" in checked.stderr
     folder = subprocess.run([*cli, "check-params", "--params", str(tmp_path)], capture_output=True, text=True, env=env())
-    assert folder.returncode == 2 and folder.stderr.strip() == f"error: {tmp_path}: a folder, not a YAML file", folder.stderr
+    assert folder.returncode == 2 and folder.stderr.strip() == f"error: --params {tmp_path}: a folder, not a file", folder.stderr
     refused = subprocess.run([*cli, "run", "--params", "other.yaml", "--repo", str(tmp_path)], capture_output=True, text=True, env=env())
     assert refused.returncode == 2 and refused.stderr.startswith("error: --params other.yaml: run reads the repository's params.yaml")
 

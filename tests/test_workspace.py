@@ -104,6 +104,32 @@ def test_pruning_old_run_worktrees_spares_one_a_run_still_works_in(repo: Path):
     assert prune_runs(repo, keep=1, log=lambda _: None) == ["oldest"]
 
 
+def test_the_watchdog_of_a_killed_run_removes_a_lock_record_its_stopping_cut_short(repo: Path):
+    """The watchdog of a run killed outright stops its `dvc repro` processes; one stopped while it wrote
+    .dvc/tmp/rwlock left it empty, and every later DVC command in the repository failed on it until
+    the user deleted it. Once no DVC command runs there the broken record is removed; a readable one,
+    or one a DVC command still running may be writing, is left."""
+    import subprocess
+
+    from pipelines.workspace import repair_stage_locks
+
+    dvc("repro", cwd=repo)
+    lock = repo / ".dvc" / "tmp" / "rwlock"
+    assert repair_stage_locks(repo) is None and lock.is_file()  # as DVC left it
+    lock.write_text("")
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "dvc", "repro"], cwd=repo)
+    try:
+        assert repair_stage_locks(repo) is None and lock.read_text() == ""
+    finally:
+        busy.kill()
+        busy.wait()
+    assert repair_stage_locks(repo) == lock and not lock.exists()
+    assert repair_stage_locks(repo) is None
+    (repo / "params.yaml").write_text("n: 5\n")
+    dvc("repro", cwd=repo)  # DVC works in the repository again
+    assert (repo / "out" / "data.txt").read_text() == "xxxxx"
+
+
 def test_an_unreadable_record_of_dvcs_stage_locks_is_named_with_what_to_do(repo: Path):
     """A DVC command stopped while it wrote .dvc/tmp/rwlock leaves it empty or cut short, and DVC then
     fails every stage on a JSON error; the flow stops before the first one, naming the file, whether
