@@ -75,6 +75,20 @@ def test_an_oracle_that_learned_nothing_where_the_source_classifier_drops_is_no_
     assert "source_only reads its own domain at 1.000 and the target at 0.2" in text
 
 
+def test_an_arm_that_measurably_closed_a_shift_is_evidence_of_one_whatever_the_oracle_reads():
+    """4 classes, 5 target test images each: source_only read its source at 0.333 and the target at
+    0.250, the oracle's +0.250 had an interval reaching below 0, and target_few gained +0.438 with its
+    interval above 0; the answer opened "No measurable domain shift ... the target domain is read as
+    well as the source classifier reads it"."""
+    m = _run({"source_only": (0.3, 0.3), "cyclegan": (0.32, 0.32), "target_few": (0.7, 0.7), "oracle": (0.35, 0.35)})
+    m["source_test"]["source_only"]["accuracy"]["mean"] = 0.33  # within SHIFT_SEEN of the target: a weak baseline
+    assert m["answer"]["few"]["verdict"]["target_few"] == "helped" and m["answer"]["oracle"]["verdict"] != "helped"
+    text = "\n".join(answer_lines(m))
+    assert "No measurable domain shift" not in text and "read as well as" not in text
+    assert "**The oracle did not measurably learn the target domain.**" in text
+    assert re.search(r"while target_few measurably raised target accuracy \(\+0\.\d{3} \[\+0\.\d{3}, \+0\.\d{3}\]\): there is a shift", text), text
+
+
 def test_an_oracle_measurably_worse_than_the_baseline_is_named_no_upper_bound_not_no_shift():
     """A labeled target train that lacked the class most target test images hold: the oracle read 0.2
     against source_only's 0.9, and the answer said "No measurable domain shift ... the target domain
