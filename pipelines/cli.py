@@ -135,6 +135,7 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
         _check_lock_file(root)
     else:  # an isolated run reads HEAD's
         check_head(root)
+        _warn_of_uncommitted_changes(root, checked.data)  # git's paths are the root's, wherever the command runs
     if args.stage:  # with the -S values applied: they may add the stage (`-S classifier.arms=[...]`)
         check_stage_targets(args.stage, root / "dvc.yaml", checked.model_dump())
     if not args.stage and (getattr(args, "in_place", True) or Path(checked.data.root).is_absolute()):  # `demo` runs in place
@@ -196,11 +197,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from pipelines.flows import pipeline
-    from pipelines.workspace import repo_root
 
-    kwargs = _flow_kwargs(args)  # refused params stop before the lock is taken
-    if not args.in_place:
-        _warn_of_uncommitted_changes(repo_root(args.repo))  # git's paths are the root's, wherever the command runs
+    kwargs = _flow_kwargs(args)  # refused params stop before the lock is taken; warns of what an isolated run will not see
     with _in_place(args, "domain-augment run --in-place") if args.in_place else contextlib.nullcontext(), \
             stop_on_interrupt("domain-augment run" + (" --in-place" if args.in_place else "")), stop_when_killed("domain-augment run"):
         summary = pipeline(**kwargs, isolate=not args.in_place)
@@ -213,11 +211,14 @@ def _run(args: argparse.Namespace) -> int:
 RUN_READS = ("params.yaml", "dvc.yaml", "augment", "models", "pipelines")
 
 
-def _warn_of_uncommitted_changes(repo: Path, shown: int = 3) -> None:
-    """An isolated run works in a worktree of HEAD: an edit of params.yaml or of the code not committed is not in it."""
+def _warn_of_uncommitted_changes(repo: Path, data=None, shown: int = 3) -> None:
+    """An isolated run works in a worktree of HEAD: an edit of params.yaml or of the code not committed is not in it,
+    nor a change to a `data.root` tracked by DVC (`data`: the run's data params) that `dvc add` has not recorded."""
     import subprocess
 
-    proc = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--", *RUN_READS], cwd=repo, capture_output=True)
+    tracked = _tracked_data_root(repo, data)
+    proc = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--", *RUN_READS, *([str(tracked)] if tracked else [])],
+                          cwd=repo, capture_output=True)
     if proc.returncode != 0:  # not a git repo or no commit: the workspace's own check says so
         return
     entries = [e for e in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if e]
@@ -232,12 +233,38 @@ def _warn_of_uncommitted_changes(repo: Path, shown: int = 3) -> None:
         if path.endswith(".pyc") or "/__pycache__/" in f"/{path}":
             continue
         changed.append(path + (" (not tracked)" if status == "??" else ""))
+    if tracked and _changed_since_added(repo, tracked):
+        folder = tracked.with_suffix("")
+        print(f"warning: data.root {folder} has changed since `dvc add` recorded it in {tracked}; this run works in a worktree of "
+              f"HEAD and reads the data as last committed (dvc add {folder} and commit {tracked}, or run with --in-place)", file=sys.stderr)
     if not changed:
         return
     changed.sort()
     named = ", ".join(changed[:shown]) + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
     print(f"warning: {named} {'has' if len(changed) == 1 else 'have'} changes that are not committed; this run works in a "
           "worktree of HEAD and does not use them (commit them, give params with -S, or run with --in-place)", file=sys.stderr)
+
+
+def _tracked_data_root(repo: Path, data) -> Path | None:
+    """The `.dvc` file (relative to `repo`) of a relative `data.root` that `dvc add` tracks, if any."""
+    if data is None or data.dataset != "folders" or Path(data.root).is_absolute():
+        return None
+    rel = Path(data.root)
+    tracked = rel.with_name(rel.name + ".dvc")
+    return tracked if (repo / tracked).is_file() and (repo / rel).is_dir() else None
+
+
+def _changed_since_added(repo: Path, tracked: Path) -> bool:
+    """Whether the folder of `tracked` (a `dvc add` file) differs from what it records (DVC hashes only
+    the files whose size or time changed since it last looked)."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(repo)) as dvc_repo:
+            return bool(dvc_repo.status(targets=[str(repo / tracked)]))
+    except DvcException:  # the run's own checks name what DVC cannot read
+        return False
 
 
 def _check_schedule(cron: str, name: str) -> None:

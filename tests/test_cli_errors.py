@@ -421,6 +421,35 @@ def test_an_isolated_run_says_it_does_not_use_uncommitted_params_or_code(tmp_pat
     assert "notes.txt" not in err and "pycache" not in err
 
 
+def test_an_isolated_run_says_it_does_not_use_changes_to_a_dvc_tracked_data_root(tmp_path, capsys):
+    """A data.root tracked with `dvc add` (as a run advises for a folder of the checkout), then edited:
+    the run's worktree of HEAD restored the committed data, counted the old files, and said nothing."""
+    from pipelines.cli import _warn_of_uncommitted_changes
+    from pipelines.config import parse_params
+    from tests.e2e import dvc, run
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    for split in ("src/train/a", "tgt/test/a"):
+        (tmp_path / "mydata" / split).mkdir(parents=True)
+        (tmp_path / "mydata" / split / "1.png").write_bytes(b"one")
+    run(["git", "init", "-q"], tmp_path)
+    dvc("init", "-q", cwd=tmp_path)
+    dvc("add", "-q", "mydata", cwd=tmp_path)
+    run(["git", "add", "-A"], tmp_path)
+    run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "p"], tmp_path)
+    data = parse_params({"data": {"dataset": "folders", "root": "mydata", "source": "src", "target": "tgt"}}, build_transforms=False).data
+    _warn_of_uncommitted_changes(tmp_path, data)
+    assert capsys.readouterr().err == ""
+    (tmp_path / "mydata/src/train/a/2.png").write_bytes(b"two")
+    _warn_of_uncommitted_changes(tmp_path, data)
+    assert capsys.readouterr().err == ("warning: data.root mydata has changed since `dvc add` recorded it in mydata.dvc; this run works "
+                                       "in a worktree of HEAD and reads the data as last committed (dvc add mydata and commit mydata.dvc, "
+                                       "or run with --in-place)\n")
+    dvc("add", "-q", "mydata", cwd=tmp_path)  # recorded, not committed: git's own warning names the .dvc file
+    _warn_of_uncommitted_changes(tmp_path, data)
+    assert capsys.readouterr().err.startswith("warning: mydata.dvc has changes that are not committed")
+
+
 def _hold_workspace(repo, purpose):
     """Another process holding the repo's workspace lock, as a run in place does; returns once it holds it."""
     code = ("import sys, time; from pathlib import Path; from pipelines.workspace import workspace_lock\n"
