@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from augment.arms import ARMS, BASELINE
+from augment.contract import listed
 from augment.few_labels import capped_classes
 from augment.metrics import SMALL_TEST, paired_delta
 from augment.validation import VAL_SET
@@ -153,6 +154,18 @@ def _doubts(metrics: dict, arm: str, *, gained: bool = True) -> str:
             "look; read them before relying on it.")
 
 
+def unlabeled_test_classes(metrics: dict) -> list[str]:
+    """Classes the target test holds and the labeled target train has no image of, where it has some
+    (a flat target train has none at all, and no oracle): no arm saw a target label of them, so the
+    oracle is no upper bound there."""
+    run = metrics.get("run", {})
+    labeled = run.get("train_data", {}).get("target_train_labeled_per_class") or {}
+    tested = run.get("target_split", {}).get("target_test_per_class") or {}
+    if not any(labeled.values()):
+        return []
+    return [c for c, n in labeled.items() if not n and tested.get(c)]
+
+
 def signed(d: dict) -> str:
     return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
 
@@ -244,7 +257,9 @@ def answer_lines(metrics: dict) -> list[str]:
     if "oracle" in benefit and oracle.get("verdict") == "helped":
         few = metrics["run"].get("target_labels")
         same = few and len(capped_classes(few)) == len(few["used_per_class"])
-        bound = "the same labels the few-label arms saw, so no upper bound here" if same else "the upper bound"
+        unseen = unlabeled_test_classes(metrics)
+        bound = ("the same labels the few-label arms saw, so no upper bound here" if same else
+                 f"the upper bound but for {listed(unseen)}, of which the labeled target train has no image" if unseen else "the upper bound")
         lines.append(f"With every target train label ({bound}): oracle {signed(benefit['oracle'])}.")
     return lines
 

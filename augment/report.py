@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augment.answer import COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, label_group, labels_lost, signed
+from augment.answer import (
+    COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, label_group, labels_lost, signed, unlabeled_test_classes,
+)
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
 from augment.contract import listed
 from augment.few_labels import capped_classes
@@ -257,6 +259,11 @@ def report_warnings(metrics: dict) -> list[str]:
     out += [w for w in (absent_classes_warning(split), small_test_warning(split)) if w]
     out += few_train_images_warnings(metrics["run"].get("train_data", {}))
     out += [w for w in [capped_labels_warning(metrics["run"].get("target_labels"))] if w]
+    unseen = unlabeled_test_classes(metrics)
+    if unseen and "accuracy" in metrics["target_test"].get("oracle", {}):
+        out.append(f"Classes without a target label: the labeled target train has no image of {listed(unseen)}, which the target test "
+                   f"holds. No arm saw a target label of {'it' if len(unseen) == 1 else 'them'}, so there the oracle is no upper bound "
+                   "on what target labels would give.")
     out += data_files_warnings(metrics["run"].get("data_files", {}))
     moved = {gan: g["pseudo_moved"] for gan, g in metrics.get("gan", {}).items() if "pseudo_moved" in g}
     shifted = label_shift_warning(metrics["run"].get("train_data", {}).get("source_train_per_class", {}),

@@ -89,6 +89,23 @@ def test_an_arm_that_measurably_closed_a_shift_is_evidence_of_one_whatever_the_o
     assert re.search(r"while target_few measurably raised target accuracy \(\+0\.\d{3} \[\+0\.\d{3}, \+0\.\d{3}\]\): there is a shift", text), text
 
 
+def test_an_oracle_that_saw_no_label_of_a_tested_class_is_not_called_the_upper_bound_there():
+    """The labeled target train lacked class 4, which the target test held: the oracle's row said it was
+    no upper bound there, while the answer ended "With every target train label (the upper bound)"
+    and no warning said so."""
+    from augment.report import report_warnings
+
+    m = _run({"source_only": (0.4, 0.4), "cyclegan": (0.8, 0.8), "oracle": (0.95, 0.95)})
+    m["run"]["train_data"] = {"target_train_labeled_per_class": {str(c): 0 if c == 4 else 30 for c in range(10)}}
+    m["run"]["target_split"]["target_test_per_class"] = {str(c): 60 for c in range(10)}
+    text = "\n".join(answer_lines(m))
+    assert "With every target train label (the upper bound but for 4, of which the labeled target train has no image): oracle +0." in text
+    assert ("Classes without a target label: the labeled target train has no image of 4, which the target test holds. No arm saw a "
+            "target label of it, so there the oracle is no upper bound") in "\n".join(report_warnings(m))
+    m["run"]["target_split"]["target_test_per_class"]["4"] = 0  # not tested: nothing to say
+    assert "(the upper bound):" in "\n".join(answer_lines(m)) and "Classes without a target label" not in "\n".join(report_warnings(m))
+
+
 def test_an_oracle_measurably_worse_than_the_baseline_is_named_no_upper_bound_not_no_shift():
     """A labeled target train that lacked the class most target test images hold: the oracle read 0.2
     against source_only's 0.9, and the answer said "No measurable domain shift ... the target domain

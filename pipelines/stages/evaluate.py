@@ -252,7 +252,8 @@ def main(argv: list[str] | None = None) -> None:
              "target_test_per_class": {c: int(test_counts.get(i, 0)) for i, c in enumerate(data.classes)}}
     source_train = data.rows("source", "train").groupby("label_index").size()  # every source train image is labeled
     train_data = {"source_train_per_class": {c: int(source_train.get(i, 0)) for i, c in enumerate(data.classes)},
-                  "target_train": len(data.rows("target", "train"))}
+                  "target_train": len(data.rows("target", "train")),
+                  "target_train_labeled_per_class": labeled_target_train_counts(data.manifest)}  # what the oracle learns from
     metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds), "target_split": split, "train_data": train_data, "wall_seconds": wall,
                       "images_per_s": images_per_s, "device": ",".join(sorted(devices)) or "cpu"}
     metrics["run"]["mix"] = params.mix.model_dump()  # what the reports say of a fraction of 0 or 1
