@@ -187,7 +187,8 @@ def answer_lines(metrics: dict) -> list[str]:
              if ans["chosen_on"] == VAL_SET else
              f"chosen and measured on the same {counted(split.get('target_test', '?'), 'target_test image', 'target_test images')}, "
              "none being held out as target_val "
-             "(evaluate.validation_fraction), so its figure is somewhat optimistic")
+             + ("(no class has a second target test image to hold out)" if split.get("validation_fraction") else "(evaluate.validation_fraction)")
+             + ", so its figure is somewhat optimistic")
     lines = []
 
     if split.get("target_test") is not None and split["target_test"] < SMALL_TEST:

@@ -478,8 +478,8 @@ def small_test_warning(split: dict) -> str | None:
     if n is None:
         return None
     few = sorted((k, c) for c, k in per_class.items() if 0 < k < SMALL_CLASS)
-    held = (f", or lower evaluate.validation_fraction ({split['target_val']} of them are held out as target_val)"
-            if split.get("target_val") else "")  # advice only where some are held out
+    held = (f", or lower evaluate.validation_fraction ({split['target_val']} of them are held out as target_val: any fraction above 0 "
+            "holds out one image of each class of two or more, 0 none)" if split.get("target_val") else "")  # advice only where some are held out
     if n < SMALL_TEST:
         return (f"Small target test set: every target-test figure rests on {counted(n, 'image', 'images')}. One image moves an accuracy by "
                 f"{1 / max(n, 1):.3f}, a bootstrap over so few images understates the uncertainty, and two arms that agree on "

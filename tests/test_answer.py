@@ -186,10 +186,15 @@ def test_two_arms_alike_are_not_told_apart():
     assert "This run does not tell it apart from the runner-up" in text and "Either would do" in text
 
 
-def test_without_target_val_it_says_the_choice_read_the_test_set():
+def test_without_target_val_it_says_the_choice_read_the_test_set_and_why_none_was_held_out():
+    """With one target test image per class nothing can be held out, whatever the fraction: the answer
+    blamed evaluate.validation_fraction (0.2)."""
     m = _run({"source_only": (0.4, 0.4), "cyclegan": (0.8, 0.8)}, without_val=True)
     assert m["answer"]["chosen_on"] == "target_test"
-    assert "somewhat optimistic" in "\n".join(answer_lines(m))
+    assert "none being held out as target_val (evaluate.validation_fraction), so its figure is somewhat optimistic" in "\n".join(answer_lines(m))
+    m["run"]["target_split"]["validation_fraction"] = 0.2
+    assert ("none being held out as target_val (no class has a second target test image to hold out), so its figure is somewhat "
+            "optimistic") in "\n".join(answer_lines(m))
 
 
 def test_an_arm_that_saw_target_labels_is_not_the_label_free_answer():

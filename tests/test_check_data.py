@@ -126,7 +126,7 @@ def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_
     assert f"note: {root / 'tgt' / 'test'}: no images of 1 of the 3 classes (b); the target-test figures will say nothing" in proc.stdout
     assert proc.stdout.strip().endswith("ok: the pipeline would run on this data")
     # Counted as evaluate splits them: a class with no image holds none out (it counted -1 here)
-    assert "rests on 2 images" in proc.stdout and "(2 of them are held out as target_val)" in proc.stdout, proc.stdout
+    assert "rests on 2 images" in proc.stdout and "(2 of them are held out as target_val: any fraction above 0 holds out one image of each class of two or more, 0 none)" in proc.stdout, proc.stdout
     assert "no images of" not in _check(make_folders(tmp_path / "full", per_class=2)).stdout
 
 
@@ -218,7 +218,7 @@ def test_a_params_file_given_and_not_there_stops_instead_of_checking_at_the_defa
     without --params and without a params.yaml, the defaults are what a run would take."""
     root = make_folders(tmp_path / "raw", per_class=2)
     proc = _check(root, "--params", str(tmp_path / "params.yml"))
-    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {tmp_path / 'params.yml'}: not found", proc.stdout + proc.stderr
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: --params {tmp_path / 'params.yml'}: no such file", proc.stdout + proc.stderr
     bare = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(tmp_path), "check-data", str(root), "--source", "src",
                            "--target", "tgt"], cwd=REPO, capture_output=True, text=True)
     assert bare.returncode == 0 and bare.stdout.startswith("read as 16 px"), bare.stdout + bare.stderr

@@ -327,7 +327,7 @@ def _with_split(target_test: int, per_class: dict[str, int], target_val: int = 9
 def test_both_reports_warn_when_the_target_test_set_is_too_small_to_measure_on():
     for report in _both(_with_split(41, {"a": 11, "b": 10, "c": 10, "d": 10})):
         assert "Small target test set: every target-test figure rests on 41 images" in report and "0.024" in report
-        assert "evaluate.validation_fraction (9 of them are held out as target_val)" in report
+        assert "evaluate.validation_fraction (9 of them are held out as target_val: any fraction above 0 holds out one" in report
     for report in _both(_with_split(41, {"a": 11, "b": 10, "c": 10, "d": 10}, target_val=0)):  # none held out: no advice to hold out fewer
         assert "rests on 41 images" in report and "validation_fraction" not in report.split("Small target test set")[1].split("Warning")[0]
     # large enough overall, but two classes with a handful of images: named, fewest first

@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
             if found.get("images_per_s"):
                 images_per_s[found["stage"]] = found["images_per_s"]
     test_counts = target_rows[~target_rows.path.isin(val_paths)].groupby("label_index").size()
-    split = {"target_val": len(val_paths), "target_test": int(test_counts.sum()),
+    split = {"target_val": len(val_paths), "target_test": int(test_counts.sum()), "validation_fraction": params.evaluate.validation_fraction,
              "target_test_per_class": {c: int(test_counts.get(i, 0)) for i, c in enumerate(data.classes)}}
     source_train = data.rows("source", "train").groupby("label_index").size()  # every source train image is labeled
     train_data = {"source_train_per_class": {c: int(source_train.get(i, 0)) for i, c in enumerate(data.classes)},
