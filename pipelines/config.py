@@ -469,6 +469,9 @@ class Params(_Strict):
             out.append(f"classifier.arms has {', '.join(few)}, which learn from the few labeled target images, but "
                        f"data.target_labels_per_class is 0: they will be reported unavailable; -S 'classifier.arms=[{keep}]' "
                        "leaves them out")
+        if self.data.dataset == "digits" and self.data.root != DataParams().root:  # `-S data.root=...` alone ran on the digits
+            out.append(f"data.root is {self.data.root!r}, but data.dataset is digits (the packaged MNIST and optdigits), which reads no "
+                       "folder: -S data.dataset=folders with data.source and data.target reads yours")
         return out
 
 

@@ -473,3 +473,14 @@ def test_few_label_arms_without_few_labels_are_noted_before_the_run(tmp_path):
     raw["classifier"]["arms"] = ["source_only", "cgan", "oracle"]  # the cgan learns from pseudo-labels then: nothing to say
     raw["gan"]["kinds"] = ["cgan"]
     assert parse_params(raw, build_transforms=False).notes() == []
+
+
+def test_a_data_root_the_digits_dataset_does_not_read_is_noted():
+    """`domain-augment run -S data.root=mydata` ran a whole run on the packaged digits, with no word
+    that the folder was never read (data.dataset was still digits)."""
+    raw = _raw()
+    assert parse_params(raw, build_transforms=False).notes() == []
+    raw["data"]["root"] = "mydata"
+    assert parse_params(raw, build_transforms=False).notes() == [
+        "data.root is 'mydata', but data.dataset is digits (the packaged MNIST and optdigits), which reads no folder: "
+        "-S data.dataset=folders with data.source and data.target reads yours"]
