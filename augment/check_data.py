@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from augment.contract import (DataLayoutError, check_classes, class_label, discover, held_labels, listed, shown, source_classes,
+from augment.contract import (DataLayoutError, check_classes, class_label, class_names, discover, held_labels, listed, shown, source_classes,
                               unreadable_splits)
 from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
@@ -40,7 +40,7 @@ class DataCheck:
         return not self.problems
 
     def lines(self, most: int | None = None) -> list[str]:
-        quoted = dict(zip(self.classes, _names(self.classes)))
+        quoted = dict(zip(self.classes, class_names(self.classes)))
         out = [self.settings] if self.settings else []
         out += [f"classes ({len(self.classes)}): {', '.join(quoted.values())}"] if self.classes else []
         if not self.classes and not self.problems:
@@ -72,11 +72,6 @@ class DataCheck:
         return out
 
 
-def _names(classes: list[str]) -> list[str]:
-    """Class names as printed: quoted, all of them, when one holds a comma, a quote, a control
-    character or spaces at its ends (`comma, "quoted"` would read as two classes)."""
-    plain = all(c == c.strip() and c.isprintable() and not any(ch in c for ch in ",'\"") for c in classes)
-    return list(classes) if plain else [repr(c) for c in classes]
 
 
 def _files_in(groups: list[list[tuple[str, str]]]) -> int:

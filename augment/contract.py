@@ -38,6 +38,13 @@ def listed(items: list[str], most: int = 5, sep: str = ", ") -> str:
     return sep.join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
+def class_names(classes: list[str]) -> list[str]:
+    """Class names as printed in a list: quoted, all of them, when one holds a comma, a colon, a quote, a
+    control character or spaces at its ends (`comma, "quoted": 4` would read as two classes)."""
+    plain = all(c == c.strip() and c.isprintable() and not any(ch in c for ch in ",:'\"") for c in classes)
+    return list(classes) if plain else [repr(c) for c in classes]
+
+
 class DataLayoutError(ValueError):
     """The folders do not follow the data contract; the message names the folder and the fix."""
 
@@ -203,7 +210,9 @@ def discover_domain(root: Path, domain: str, role: str, names: dict[str, tuple[s
                 found.append(FoundFile(f, domain, role, split, label, why))
         here = [ff for ff in found if ff.split == split and ff.domain == domain]
         if not any(ff.problem is None for ff in here):
-            what = "no usable files, only hidden or refused ones" if here else "an empty folder"
+            what = ("no usable files, only hidden or refused ones" if here else
+                    f"only empty class folders ({listed(sorted((c.name for c in class_dirs), key=natural_key))})" if class_dirs else
+                    "an empty folder")
             raise DataLayoutError(f"{d}: {what}; expected image files (any format Pillow reads, "
                                   f"whatever their extension){_refused_folders(flat)}")
     return found
@@ -266,7 +275,9 @@ def unreadable_splits(files: list[FoundFile], root: Path, domains: tuple[str, st
         for split in SPLITS:
             in_split = [f for f in files if (f.domain, f.split) == (domain, split)]
             if not any(f.problem is None for f in in_split):
-                why = listed([shown(f"{f.path.name}: {f.problem}") for f in in_split], 3, sep="; ") or "no image files"
+                split_dir = root / domain / split  # a file by its class folder too: names repeat across classes
+                why = listed([shown(f"{f.path.relative_to(split_dir) if f.path.is_relative_to(split_dir) else f.path.name}: {f.problem}")
+                              for f in in_split], 3, sep="; ") or "no image files"
                 out.append(f"{root / domain / split}: no readable images ({why}); prepare needs at least one in each split")
     return out
 
@@ -305,17 +316,22 @@ def check_classes(source_classes: list[str], files: list[FoundFile], source_dir:
                 raise DataLayoutError(
                     f"{folder / split}: classes {missing} have no images in {source_dir / 'train'}; every labeled class "
                     f"needs labeled source train images. Source train classes: {source_classes}"
-                    f"{_why_missing(missing, known, files, unlabeled_allowed=(role, split) == ('target', 'train'))}"
+                    f"{_why_missing(missing, known, files, source_dir / 'train', unlabeled_allowed=(role, split) == ('target', 'train'))}"
                 )
 
 
-def _why_missing(missing: list[str], known: set[str], files: list[FoundFile], *, unlabeled_allowed: bool = False) -> str:
+def _why_missing(missing: list[str], known: set[str], files: list[FoundFile], source_train: Path, *,
+                 unlabeled_allowed: bool = False) -> str:
     """What may explain classes without source train images: a folder of that name in source train
-    that was refused (a symlinked folder), a source class whose name differs only in case or in
-    spaces at its ends, or, in the target train split, sub-folders of unlabeled images."""
+    that was refused (a symlinked folder) or holds no usable image, a source class whose name differs
+    only in case or in spaces at its ends, or, in the target train split, sub-folders of unlabeled images."""
     refused = {f.path.name: f.problem for f in files
                if f.role == "source" and f.split == "train" and f.label is None and f.problem and f.path.name in missing}
     out = [f"{name} in the source train split: {why}" for name, why in refused.items()]
+    for name in missing:
+        if name not in refused and (source_train / name).is_dir():
+            held = [f for f in files if f.role == "source" and f.split == "train" and f.label == name]
+            out.append(f"{source_train / name} is there but holds no usable image" + (" (see rejected.csv)" if held else ""))
     for name in missing:
         near = [k for k in sorted(known) if k.strip().casefold() == name.strip().casefold()]
         if near:

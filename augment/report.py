@@ -15,7 +15,7 @@ from augment.answer import (
     COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, label_group, labels_lost, signed, unlabeled_test_classes,
 )
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
-from augment.contract import listed
+from augment.contract import class_names, listed
 from augment.few_labels import capped_classes
 from augment.metrics import SMALL_TEST, majority_share, paired_delta, summarize
 from augment.validation import VAL_SET
@@ -150,7 +150,7 @@ def _labels_text(per_class: dict[str, int]) -> str:
     if len(values) == 1:
         n = values.pop()
         return f"{n} labeled target image{'' if n == 1 else 's'} per class"
-    return "labeled target images (" + ", ".join(f"{c}: {n}" for c, n in per_class.items()) + ")"
+    return "labeled target images (" + ", ".join(f"{c}: {n}" for c, n in zip(class_names(list(per_class)), per_class.values())) + ")"
 
 
 def arm_descriptions(few_labels: dict | None = None, *, labeled_per_class: dict[str, int] | None = None,

@@ -1,4 +1,5 @@
 """The data contract: discovery, labels, flat target train, bad files and bad layouts."""
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -214,7 +215,7 @@ def test_a_split_whose_every_file_is_rejected_stops_prepare_with_the_folder_and_
     """No rejected.csv is written when prepare stops, so the message itself says why the files went."""
     for f in (folders / "tgt" / "test").rglob("*.png"):
         f.write_bytes(b"junk")
-    with pytest.raises(DataLayoutError, match=rf"{folders / 'tgt' / 'test'}: no readable images \(0.png: not an image .* and \d+ more\); "
+    with pytest.raises(DataLayoutError, match=rf"{folders / 'tgt' / 'test'}: no readable images \(\w+/0.png: not an image .* and \d+ more\); "
                                               "prepare needs at least one in each split"):
         prepare(cfg(folders), tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -357,3 +358,30 @@ def test_small_images_are_read_without_threads_and_large_ones_with_them(folders,
     assert decoding_threads(found, 4) == 4
     missing = [replace(f, path=tmp_path / "nowhere.png") for f in small]  # no header to read: no threads
     assert decoding_threads(missing, 4) == 1
+
+
+def test_empty_class_folders_are_named_as_such(folders):
+    """A target train split of empty class folders was "an empty folder"; an empty source train class
+    folder was not mentioned where its target test class was refused, as if it did not exist."""
+    import shutil
+
+    shutil.rmtree(folders / "tgt" / "train")
+    for c in ("b", "a"):
+        (folders / "tgt" / "train" / c).mkdir(parents=True)
+    with pytest.raises(DataLayoutError, match=rf"^{folders / 'tgt' / 'train'}: only empty class folders \(a, b\); expected image files"):
+        discover(folders, "src", "tgt")
+    (folders / "tgt" / "train" / "a" / "0.png").write_bytes((folders / "tgt" / "test").rglob("*.png").__next__().read_bytes())
+    (folders / "src" / "train" / "zebra").mkdir()
+    (folders / "tgt" / "test" / "zebra").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folders / "tgt" / "test" / "zebra" / "0.png")
+    with pytest.raises(DataLayoutError, match=rf"tgt/test: classes \['zebra'\] have no images in .*src/train.* "
+                                              rf"\({re.escape(str(folders / 'src' / 'train' / 'zebra'))} is there but holds no usable image\)"):
+        discover(folders, "src", "tgt")
+
+
+def test_class_names_in_a_list_are_quoted_where_they_would_not_read_back():
+    from augment.contract import class_names
+
+    assert class_names(["a", "b c"]) == ["a", "b c"]
+    assert class_names(["a", "Vorfahrt: straße"]) == ["'a'", "'Vorfahrt: straße'"]
+    assert class_names(["x,y", "z"]) == ["'x,y'", "'z'"]
