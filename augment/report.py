@@ -535,7 +535,8 @@ def header_line(metrics: dict, dataset: dict) -> str:
     channels = dataset["channels"]
     run = metrics["run"]
     gans = f"; GAN seeds {run['gan_seeds']}" if metrics.get("gan") and run.get("gan_seeds") else ""
-    return (f"{len(dataset['classes'])} classes, {dataset['image_size']} px, {channels} channel{'' if channels == 1 else 's'}. "
+    resized = f" ({dataset['resize']}: data.resize)" if dataset.get("resize") else ""  # how a non-square image became square
+    return (f"{len(dataset['classes'])} classes, {dataset['image_size']} px{resized}, {channels} channel{'' if channels == 1 else 's'}. "
             f"Classifier seeds {run['seeds']}{gans}. Device: {run['device']}.")
 
 

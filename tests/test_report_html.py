@@ -66,6 +66,9 @@ def test_page_reads_on_a_phone_and_keeps_each_chart_in_its_section(tmp_path):
     assert page.index("<h2>Target-domain test accuracy by arm") < page.index("alt='arms'") < page.index("<h2>Target validation split")
     assert "<div class=warning><b>Warning. Collapsed GAN:</b> cyclegan" in page and "class=bad>Warning" not in page
     assert "16 px, 1 channel. Classifier seeds [0, 1, 2]; GAN seeds [0, 1]." in page
+    again = render_html(metrics, arms_info={}, unavailable={}, per_class={}, images={},
+                        dataset={"source": "s", "target": "t", "classes": ["a"], "image_size": 32, "channels": 3, "resize": "crop"})
+    assert "32 px (crop: data.resize), 3 channels." in again
     adabn = page.split("<td><b>adabn</b></td>")[1].split("</tr>")[0]
     assert "source_only's (source images are read unadapted)" in adabn and "0.500 <span" not in adabn.split("</td>")[2]
     assert "the standard deviation over them" in page
