@@ -8,10 +8,12 @@ Output layout (under `out_dir`):
     duplicates.csv  byte-identical files found in both a train and a test split (they inflate test scores)
     label_conflicts.csv  byte-identical labeled files filed under different classes (one image, two labels)
     dataset.json    classes, domains, channels, image size, counts
+    views/<consumer>.json  the sha256 of what each GAN stage reads (augment/prepared_views.py)
 """
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +27,8 @@ from PIL import Image
 from augment.contract import FOLDER_REASONS, DataLayoutError, FoundFile, check_classes, discover, shown, source_classes, unreadable_splits
 from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, decode, stored_pixels
 from augment.io import atomic_dir, sha256_file, write_csv, write_json
-from augment.pixels import PixelWriter, write_pngs
+from augment.pixels import PixelWriter, read_pixels, write_pngs
+from augment.prepared_views import write_views
 
 MANIFEST_COLUMNS = [
     "path", "source_path", "domain", "role", "split", "label", "label_index",
@@ -229,4 +232,6 @@ def prepare(cfg: PrepareConfig, out_dir: str | Path) -> pd.DataFrame:
         raise ValueError(f"Unknown dataset {cfg.dataset!r}. Valid: {', '.join(PREPARERS)}")
     with atomic_dir(out_dir) as tmp:
         manifest = PREPARERS[cfg.dataset](cfg, tmp)
+        info = json.loads((tmp / "dataset.json").read_text())
+        write_views(tmp, manifest, read_pixels(tmp, len(manifest)), info)  # what each GAN stage reads, pinned
     return manifest

@@ -31,7 +31,7 @@ from augment.cyclegan import CycleGANConfig, is_conditional, save_generator, tra
 from augment.dataset import load_prepared
 from augment.few_labels import consumer_file
 from augment.io import atomic_dir, save_torch, write_csv
-from augment.pixels import PIXELS
+from augment.prepared_views import view_file
 from augment.samples import save_grid
 from pipelines.code_deps import code_pin
 from pipelines.config import as_config, load_params
@@ -46,16 +46,12 @@ PROJECT = Path(__file__).resolve().parents[2]  # the folder holding augment/, mo
 
 def _fingerprint(cfg, prepared_dir: Path, labels_file: Path, runtime: dict) -> str:
     """What a checkpoint must have been made with to be resumed: the GAN's config, the prepared images
-    themselves (pixels.npy and dataset.json: data.image_size, channels and resize change them, not the
-    manifest), the labels it sees, this stage's code, and how it computes (`runtime`: the precision
+    it reads (their view's sha256: paths, labels and pixels, which data.image_size, channels and resize
+    change), the labels it sees, this stage's code, and how it computes (`runtime`: the precision
     and device kind, and the processes, whose count sets the global batch)."""
     h = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
     h.update(json.dumps(runtime, sort_keys=True).encode())
-    for name in ("manifest.csv", "dataset.json"):
-        h.update((prepared_dir / name).read_bytes())
-    with open(prepared_dir / PIXELS, "rb") as f:
-        while chunk := f.read(1 << 24):
-            h.update(chunk)
+    h.update(view_file(prepared_dir, "gan").read_bytes())
     h.update(labels_file.read_bytes())
     h.update(json.dumps(code_pin("pipelines.stages.train_gan", PROJECT), sort_keys=True).encode())
     return h.hexdigest()
