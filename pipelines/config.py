@@ -164,14 +164,12 @@ class CycleGANParams(_Strict):
 
     conditional: ClassVar[bool] = False  # the cgan's generator is told each image's class
 
-    def size_problem(self, image_size: int) -> tuple[str, str] | None:
-        """(key, why) when networks of these settings cannot run on `image_size` px images."""
+    def size_problems(self, image_size: int) -> list[tuple[str, str]]:
+        """(key, why) for each network of these settings that cannot run on `image_size` px images."""
         arch = {"n_blocks": self.n_blocks} if self.generator == "resnet" else {"num_downs": self.unet_downs}
-        why = generator_size_problem(self.generator, image_size, **arch)
-        if why:
-            return ("generator" if self.generator == "resnet" else "unet_downs"), why
-        why = patch_size_problem(image_size, self.d_layers)
-        return ("d_layers", why) if why else None
+        found = [("generator" if self.generator == "resnet" else "unet_downs", generator_size_problem(self.generator, image_size, **arch)),
+                 ("d_layers", patch_size_problem(image_size, self.d_layers))]
+        return [(key, why) for key, why in found if why]
 
 
 class CGANParams(CycleGANParams):
@@ -371,24 +369,28 @@ class Params(_Strict):
     def _networks_fit_the_images(self):
         # Checked here, before any stage runs, instead of crashing inside a network after prepare.
         size = self.data.image_size
-        found = {name: getattr(self.gan, name).size_problem(size) for name in self.gan.kinds}  # a kind not trained need not fit
-        found = {name: f for name, f in found.items() if f}
+        found = [(name, key, why) for name in self.gan.kinds for key, why in getattr(self.gan, name).size_problems(size)]  # a kind not trained need not fit
         if found:
-            said = "; ".join(f"gan.{name}.{key}: {why}" for name, (key, why) in found.items())
-            raise ValueError(f"{said} (data.image_size is {size}){self._unet_fix(size, [n for n, (k, _) in found.items() if k == 'unet_downs'])}")
+            said = "; ".join(f"gan.{name}.{key}: {why}" for name, key, why in found)
+            raise ValueError(f"{said} (data.image_size is {size})"
+                             f"{self._unet_fix(size, [n for n, k, _ in found if k == 'unet_downs'], small=any(k == 'd_layers' for _, k, _ in found))}")
         return self
 
-    def _unet_fix(self, size: int, kinds: list[str]) -> str:
-        """The ways out of U-Nets too deep for `size`: the nearest sizes they take, or the depth `size` takes."""
+    def _unet_fix(self, size: int, kinds: list[str], *, small: bool = False) -> str:
+        """The ways out of U-Nets too deep for `size`: the nearest sizes they take (and every trained kind's
+        discriminator), or the depth `size` takes, unless `size` is also too small for a discriminator
+        (`small`), which no depth mends."""
         if not kinds:
             return ""
         factor = max(2 ** getattr(self.gan, k).unet_downs for k in kinds)
-        sizes = [s for s in (size // factor * factor, size // factor * factor + factor) if s >= factor]
+        fits = [s for s in range(factor, max(size, factor) * 4 + factor, factor)
+                if not any(getattr(self.gan, k).size_problems(s) for k in self.gan.kinds)]
+        sizes = sorted({max((s for s in fits if s < size), default=None), min((s for s in fits if s > size), default=None)} - {None})
         depth = next((d for d in range(max(getattr(self.gan, k).unet_downs for k in kinds), 0, -1) if size % 2**d == 0), None)
-        fixes = [f"data.image_size {' or '.join(map(str, sizes))}"]
-        if depth:
+        fixes = [f"data.image_size {' or '.join(map(str, sizes))}"] if sizes else []
+        if depth and not small:
             fixes.append(" ".join(f"-S gan.{k}.unet_downs={depth}" for k in kinds))
-        return ": use " + ", or ".join(fixes)
+        return ": use " + ", or ".join(fixes) if fixes else ""
 
     @model_validator(mode="after")
     def _classic_transforms_build(self, info: ValidationInfo):

@@ -264,6 +264,15 @@ def test_network_too_deep_for_the_image_size_is_named():
     assert said.endswith("use data.image_size 16 or 32, or -S gan.cyclegan.unet_downs=2 -S gan.cgan.unet_downs=2")
     raw["gan"]["cyclegan"]["unet_downs"] = raw["gan"]["cgan"]["unet_downs"] = 2
     assert parse_params(raw).data.image_size == 28  # the way out it gave works
+    # 8 px: too small for the discriminators too. It said only "use data.image_size 16, or -S ...unet_downs=3", and with
+    # that depth the next try stopped on d_layers: every problem at once, and no way out that leaves one
+    raw = _raw()
+    raw["data"]["image_size"] = 8
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    said = str(err.value)
+    assert "gan.cyclegan.unet_downs:" in said and "gan.cyclegan.d_layers: a 2-layer PatchGAN discriminator needs images of at least 12 px" in said
+    assert said.endswith("(data.image_size is 8): use data.image_size 16") and "-S" not in said
 
 
 @pytest.mark.parametrize("section, key, value", [
