@@ -98,10 +98,10 @@ def _first(lines: list[str], most: int | None) -> list[str]:
 
 def check_data(root: str | Path, source: str, target: str, *, image_size: int = 16, channels: int = 3,
                max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch", workers: int = 1,
-               validation_fraction: float = 0.0) -> DataCheck:
+               validation_fraction: float = 0.0, labels_per_class: int = 0) -> DataCheck:
     """What `prepare` would accept, reject and stop on, and notes on what the run's figures will rest
     on; `validation_fraction` is the run's evaluate.validation_fraction (the target test images it
-    holds out as target_val)."""
+    holds out as target_val), `labels_per_class` its data.target_labels_per_class."""
     result = DataCheck(settings=f"read as {image_size} px, {channels} channel{'s' if channels > 1 else ''} "
                                 f"({'grey' if channels == 1 else 'RGB'}), resize {resize}")
     if source == target:
@@ -166,4 +166,9 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
                             f"has; the arms that see a few target labels, cgan and the oracle see no target label of "
                             f"{'it' if len(unlabeled) == 1 else 'them'}, "
                             "so the oracle is no upper bound there (the reports say so too)")
+    short = [f"{name}: {labeled[c]}" for c, name in zip(result.classes, class_names(result.classes)) if 0 < labeled[c] < labels_per_class]
+    if short:  # what the few_labels stage and the reports warn of after the run
+        result.notes.append(f"{Path(root) / target / 'train'}: data.target_labels_per_class is {labels_per_class}, but some classes have "
+                            f"fewer labeled images ({listed(short, 10)}): there the arms that see a few target labels see every one, "
+                            "the very labels the oracle sees")
     return result

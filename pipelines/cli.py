@@ -334,7 +334,8 @@ def _check_data(args: argparse.Namespace) -> int:
 
         d = parsed.data
         result = check_data(args.root, args.source, args.target, image_size=d.image_size, channels=d.channels, resize=d.resize,
-                            max_pixels=d.max_image_pixels, workers=idle_cores(), validation_fraction=parsed.evaluate.validation_fraction)
+                            max_pixels=d.max_image_pixels, workers=idle_cores(), validation_fraction=parsed.evaluate.validation_fraction,
+                            labels_per_class=d.target_labels_per_class)
     print("\n".join(result.lines(most=args.list or None)))
     return 0 if result.ok else 2
 

@@ -159,6 +159,15 @@ def test_test_classes_the_labeled_target_train_lacks_are_noted(tmp_path):
     assert "no labeled images" not in _check(make_folders(tmp_path / "flat", per_class=2)).stdout  # unlabeled: nothing to lack
 
 
+def test_fewer_labeled_target_images_than_the_few_label_arms_ask_for_are_noted(tmp_path):
+    """data.target_labels_per_class 10 (params.yaml) against 6 labeled target train images a class: the
+    few_labels stage and the reports warned after the run, check-data said nothing before it."""
+    root = make_folders(tmp_path / "raw", per_class=6, flat_target_train=False)
+    assert (f"note: {root / 'tgt' / 'train'}: data.target_labels_per_class is 10, but some classes have fewer labeled images "
+            "(a: 6, b: 6, c: 6): there the arms that see a few target labels see every one, the very labels the oracle sees") in _check(root).stdout
+    assert "data.target_labels_per_class is" not in _check(make_folders(tmp_path / "flat", per_class=6)).stdout  # no labels to be short of
+
+
 def test_class_names_that_would_read_as_several_are_quoted(tmp_path):
     root = make_folders(tmp_path / "raw", classes=("a", 'comma, "quoted"', "b "), per_class=2)
     out = _check(root).stdout
