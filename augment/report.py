@@ -601,8 +601,9 @@ def reference_warnings(metrics: dict) -> list[str]:
 
 
 def kid_subsets(quality: dict) -> str:
-    """KID's own spread over its random subsets (torchmetrics' kid_std), when measured."""
-    return f"; subsets ± {quality['kid_subset_std']:.4f}" if "kid_subset_std" in quality else ""
+    """KID's own spread over its random subsets (torchmetrics' kid_std), when measured; not a spread of 0,
+    which a set no larger than one subset gives (every subset is the whole set: it measures nothing)."""
+    return f"; subsets ± {quality['kid_subset_std']:.4f}" if quality.get("kid_subset_std") else ""
 
 
 def _figure(value: float | None, digits: int = 3) -> str:

@@ -404,3 +404,12 @@ def test_both_reports_call_an_arm_the_data_cannot_train_by_one_word_and_give_its
     page = render_html(_metrics(), per_class={}, images={}, **kw)
     assert "| oracle | unavailable | | | | the target train split has no labels |" in md
     assert "<td class=na colspan=4>unavailable</td><td>the target train split has no labels</td>" in page
+
+
+def test_a_kid_subset_spread_of_zero_is_not_shown():
+    """86 test images, no more than one subset: every subset was the whole set and the GAN table showed
+    "subsets ± 0.0000", a spread that measures nothing."""
+    from augment.report import kid_subsets
+
+    assert kid_subsets({"kid": 0.01, "kid_subset_std": 0.0012}) == "; subsets ± 0.0012"
+    assert kid_subsets({"kid": 0.01, "kid_subset_std": 0.0}) == "" and kid_subsets({"kid": 0.01}) == ""
