@@ -197,7 +197,7 @@ def test_a_sweep_refuses_values_that_are_one_and_a_set_of_its_own_key(tmp_path):
     # a --repo that is a file, or a git repository without DVC: a traceback, or "dvc status --json failed (253)"
     run(["git", "init", "-q"], tmp_path)
     cli = [sys.executable, "-m", "pipelines.cli"]
-    for repo, said in ((tmp_path / "params.yaml", f"{tmp_path / 'params.yaml'}: not a folder"),
+    for repo, said in ((tmp_path / "params.yaml", f"--repo {tmp_path / 'params.yaml'}: not a folder"),
                        (tmp_path, f"{tmp_path}: not a DVC repository (no .dvc folder)")):
         proc = subprocess.run([*cli, "--repo", str(repo), "sweep", "mix.synthetic_fraction=0.3,0.7"], capture_output=True, text=True, env=env())
         assert proc.returncode == 2 and proc.stderr.startswith(f"error: {said}"), proc.stderr
