@@ -154,16 +154,20 @@ def _doubts(metrics: dict, arm: str, *, gained: bool = True) -> str:
             "look; read them before relying on it.")
 
 
-def unlabeled_test_classes(metrics: dict) -> list[str]:
-    """Classes the target test holds and the labeled target train has no image of, where it has some
-    (a flat target train has none at all, and no oracle): no arm saw a target label of them, so the
-    oracle is no upper bound there."""
-    run = metrics.get("run", {})
-    labeled = run.get("train_data", {}).get("target_train_labeled_per_class") or {}
-    tested = run.get("target_split", {}).get("target_test_per_class") or {}
+def unlabeled_tested(labeled: dict[str, int], tested: dict[str, int]) -> list[str]:
+    """Classes the target test holds ({class: images}) and the labeled target train has no image of, where
+    it has some (a flat target train has none at all, and no oracle): no arm saw a target label of them,
+    so the oracle is no upper bound there."""
     if not any(labeled.values()):
         return []
     return [c for c, n in labeled.items() if not n and tested.get(c)]
+
+
+def unlabeled_test_classes(metrics: dict) -> list[str]:
+    """`unlabeled_tested` of a run, from metrics.json's counts."""
+    run = metrics.get("run", {})
+    return unlabeled_tested(run.get("train_data", {}).get("target_train_labeled_per_class") or {},
+                            run.get("target_split", {}).get("target_test_per_class") or {})
 
 
 def signed(d: dict) -> str:

@@ -18,6 +18,7 @@ from augment.contract import (DataLayoutError, check_classes, class_label, class
 from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import label_conflicts, read_files, train_test_duplicates
+from augment.answer import unlabeled_tested
 from augment.report import few_train_images_warnings, label_shift_warning, small_test_warning
 from augment.validation import validation_count
 
@@ -160,8 +161,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
                 result.notes.append(f"{folder}: empty class folder(s) {listed(empty, 10)} (nothing in them but hidden files, if "
                                     "anything): prepare passes over them")
     labeled = {c: result.counts[(target, "train", c)] for c in result.classes}
-    unlabeled = [c for c, n in labeled.items() if not n and tested[c]]
-    if any(labeled.values()) and unlabeled:  # a labeled target train (not a flat one) that lacks classes the test has
+    unlabeled = unlabeled_tested(labeled, tested)
+    if unlabeled:  # a labeled target train (not a flat one) that lacks classes the test has
         result.notes.append(f"{Path(root) / target / 'train'}: no labeled images of {listed(unlabeled, 10)}, which the target test "
                             f"has; the arms that see a few target labels, cgan and the oracle see no target label of "
                             f"{'it' if len(unlabeled) == 1 else 'them'}, "

@@ -58,7 +58,7 @@ def build_transform(spec: dict[str, Any], *, where: str = "transform"):
     cls = getattr(A, name, None)
     if not isinstance(cls, type) or not issubclass(cls, A.ImageOnlyTransform):
         raise ClassicSpecError(f"{where}: {name!r} is not an albumentations image transform (e.g. RandomFog, RandomSnow, GaussianBlur)")
-    args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
+    args = _arguments(spec)
     try:
         try:
             transform = cls(**args, strict=True)
@@ -75,6 +75,11 @@ def build_transform(spec: dict[str, Any], *, where: str = "transform"):
     except Exception as exc:  # albumentations raises ValueError (with pydantic's text) or TypeError
         raise ClassicSpecError(f"{where}: {name}: {_why(exc)}") from None
     return transform
+
+
+def _arguments(spec: dict[str, Any]) -> dict[str, Any]:
+    """An entry's arguments as albumentations takes them (YAML lists as tuples), without its name."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items() if k != "name"}
 
 
 def _why(exc: Exception) -> str:
@@ -109,14 +114,14 @@ def check_transforms(specs: list[dict[str, Any]], size: int) -> None:
     for i, spec in enumerate(specs):
         where = f"classic.transforms[{i}]"
         build_transform(spec, where=where)
-        args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items() if k != "name"}
-        entries.append((where, spec["name"], args))
-    if entries and not hasattr(os, "fork"):
+        entries.append((where, spec["name"], _arguments(spec)))
+    if not entries:
+        return
+    if not hasattr(os, "fork"):
         for where, name, args in entries:
             _probe(where, name, args, size)
         return
-    if entries:
-        _probe_in_child(entries, size)
+    _probe_in_child(entries, size)
 
 
 # The bounds of one entry's draws in check_transforms' child process. A transform a classic arm can

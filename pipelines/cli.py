@@ -317,8 +317,7 @@ def _check_data(args: argparse.Namespace) -> int:
     # a path for a domain name), judged as `run` judges them: this repo's params.yaml (its defaults
     # where there is none) with the data keys of this folder.
     params = Path(args.repo) / args.params
-    given_file = args.params != "params.yaml"  # --params FILE: a typo stops here, not a check at the defaults
-    raw = read_yaml(params, "not found") if params.is_file() or given_file else {}
+    raw = read_yaml(params, "not found") if params.is_file() else {}  # a --params FILE not there stopped in _missing_place
     given = {key: value for key, value in (("image_size", args.image_size), ("channels", args.channels), ("resize", args.resize))
              if value is not None}  # the rest as params.yaml's data section says, as in a run
     data = {"dataset": "folders", "root": str(args.root), "source": args.source, "target": args.target, **given}
