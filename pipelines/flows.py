@@ -223,15 +223,11 @@ def default_jobs(device: str) -> int:
     default demo on 2 cores: idle 377 s with 2 jobs, 384 s with 3; next to `python3 -c "while True:
     pass"` 523 s with 2 jobs, 478 s with 3 (benchmarks/RESULTS.md). `--jobs` sets it, e.g. to the
     cores, to leave a neighbour more of the machine."""
-    if device == "cuda" or (device == "auto" and _cuda_available()):
+    from pipelines.cuda_probe import cuda_available
+
+    if device == "cuda" or (device == "auto" and cuda_available()):
         return 1
     return max(1, min(4, len(usable_cores()) + 1))
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 @task(name="apply-overrides")

@@ -263,3 +263,25 @@ def test_cuda_resume_from_a_cpu_checkpoint_puts_every_tensor_on_the_gpu():
     nets, state = train_cyclegan(source, target, cfg, source_labels=labels, num_classes=2, device="cuda", resume=blob)
     assert state.step == 10 and all(math.isfinite(v) for v in state.history[-1].values())
     assert all(p.device.type == "cuda" for p in nets.G_st.parameters())
+
+
+@pytest.mark.parametrize("visible", [None, ""])
+def test_the_flow_tells_a_cuda_device_as_torch_does_without_importing_torch(visible):
+    """The flow picks one stage at a time on a GPU; asking torch cost its process a 2 s import on
+    every run. Its own probe must agree with torch, here and on a GPU (benchmarks/gpu_speed.sh runs
+    this file there), also with CUDA_VISIBLE_DEVICES="" hiding the devices."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from pipelines.flows import default_jobs; from pipelines.cuda_probe import cuda_available; "
+            "seen = cuda_available(); jobs = default_jobs('auto'); assert 'torch' not in sys.modules, 'torch imported'; "
+            "import torch; print(seen, torch.cuda.is_available(), jobs)")
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    if visible is not None:
+        env["CUDA_VISIBLE_DEVICES"] = visible
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen, torch_says, jobs = proc.stdout.split()
+    assert seen == torch_says, proc.stdout
+    assert (jobs == "1") == (torch_says == "True"), proc.stdout
