@@ -28,7 +28,7 @@ demo: $(STAMP)
 # The test files run side by side, one per core (pytest-xdist; an e2e test is mostly a chain of
 # one-thread stage processes), then the few tests that measure the machine's load, alone.
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto --dist loadfile -m "not alone"
+	$(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder -m "not alone"
 	$(PY) -m pytest -q -m alone
 
 clean:
