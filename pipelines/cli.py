@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import os
@@ -59,7 +60,8 @@ def _print_results(summary: dict) -> None:
         print("\n" + "\n".join(f"  {line.replace('**', '')}" for line in answer))
     warnings = report_warnings(metrics)
     if warnings:  # the answer's caveats: the report gives each in full
-        named = "; ".join(head or rest.split(":")[0] for head, rest in map(warning_heading, warnings))
+        kinds = collections.Counter(head or rest.split(":")[0] for head, rest in map(warning_heading, warnings))
+        named = "; ".join(kind if n == 1 else f"{kind} ({n})" for kind, n in kinds.items())  # one kind for two GANs once
         print(f"\n  {len(warnings)} warning{'' if len(warnings) == 1 else 's'} in the report: {named}")
     reports = metrics_path.parent
     print(f"\nReport:  {(reports / 'report.html').resolve()} (also report.md)\nMetrics: {metrics_path.resolve()}")
@@ -304,8 +306,14 @@ def _check_params(args: argparse.Namespace) -> int:
     # every classic transform built, also with no arm that applies them yet
     params = load_params(Path(args.repo) / args.params, build_transforms="always")
     print(json.dumps(params.model_dump(), indent=2))
-    for note in params.notes():  # valid, but something would run for nothing
+    notes = params.notes()
+    for note in notes:  # valid, but something would run for nothing
         print(f"note: {note}", file=sys.stderr)
+    # the verdict last, on stderr: stdout stays the parsed values alone, for a program to read
+    verdict = f"{args.params}: valid"
+    if notes:
+        verdict += ", with the note above" if len(notes) == 1 else f", with the {len(notes)} notes above"
+    print(verdict, file=sys.stderr)
     return 0
 
 

@@ -50,9 +50,11 @@ def test_printed_results_end_with_the_answer(tmp_path, capsys):
 
 def test_printed_results_count_the_reports_warnings_and_point_to_the_page(tmp_path, capsys):
     """The terminal said "use cyclegan_few" and pointed to report.md, with no hint that the report
-    held seven warnings, a collapsed GAN among them; the columns were cut at 12 and 34 characters."""
+    held seven warnings, a collapsed GAN among them; the columns were cut at 12 and 34 characters.
+    A warning of one kind for two GANs was named twice ("Collapsed GAN; Collapsed GAN")."""
+    collapsed = {"diversity_ratio": 0.01, "per_seed": {"0": {"diversity_ratio": 0.01}}, "feature_extractor": "x"}
     metrics = {**METRICS, "target_test": {**METRICS["target_test"], "cyclegan_classic": {"accuracy": {"mean": 0.5, "ci95": [0.4, 0.6]}}},
-               "gan": {"cyclegan": {"diversity_ratio": 0.01, "per_seed": {"0": {"diversity_ratio": 0.01}}, "feature_extractor": "x"}},
+               "gan": {"cyclegan": collapsed, "cgan": collapsed},
                "run": {**METRICS["run"], "mix": {"synthetic_fraction": 0.0, "target_fraction": 0.5}}}
     path = tmp_path / "reports" / "metrics.json"
     path.parent.mkdir()
@@ -62,5 +64,5 @@ def test_printed_results_count_the_reports_warnings_and_point_to_the_page(tmp_pa
     out = capsys.readouterr().out
     assert "  train_classifier@cyclegan_classic-0  ran" in out and "  prepare                              skipped" in out
     assert "  cyclegan_classic  target accuracy 0.500" in out and "  cyclegan          target accuracy 0.510" in out
-    assert "  2 warnings in the report: mix.synthetic_fraction is 0; Collapsed GAN\n" in out
+    assert "  3 warnings in the report: mix.synthetic_fraction is 0; Collapsed GAN (2)\n" in out
     assert f"Report:  {(path.parent / 'report.html').resolve()} (also report.md)" in out

@@ -1,4 +1,5 @@
 """params.yaml: typed, strict, and its errors name the key."""
+import json
 import re
 import shutil
 
@@ -478,10 +479,21 @@ def test_few_label_arms_without_few_labels_are_noted_before_the_run(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(tmp_path), "check-params"], cwd=REPO,
                           capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stderr.strip() == f"note: {notes[0]}", proc.stderr
+    assert proc.returncode == 0 and proc.stderr.splitlines() == [f"note: {notes[0]}", "params.yaml: valid, with the note above"], proc.stderr
+    assert json.loads(proc.stdout)["data"]["target_labels_per_class"] == 0  # stdout: the parsed values alone
     raw["classifier"]["arms"] = ["source_only", "cgan", "oracle"]  # the cgan learns from pseudo-labels then: nothing to say
     raw["gan"]["kinds"] = ["cgan"]
     assert parse_params(raw, build_transforms=False).notes() == []
+
+
+def test_check_params_ends_with_its_verdict():
+    """check-params printed the parsed values and stopped: nothing said the file was valid."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(REPO), "check-params"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == "params.yaml: valid\n", proc.stderr
+    assert json.loads(proc.stdout)["classifier"]["arms"]
 
 
 def test_a_data_root_the_digits_dataset_does_not_read_is_noted():
