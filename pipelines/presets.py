@@ -24,15 +24,16 @@ def _value(v: object) -> str:
         return "{" + ",".join(f"{k}:{_value(x)}" for k, x in v.items()) + "}"
     if isinstance(v, str):  # quoted unless it cannot read as anything but text: '2019', 'true', 'null' stay strings
         plain = v and all(c.isalnum() or c in "._-/" for c in v) and not (v[0].isdigit() or v[0] in ".-")
-        return v if plain and isinstance(yaml.safe_load(v), str) else json.dumps(v)
+        return v if plain and isinstance(yaml.safe_load(v), str) else json.dumps(v, ensure_ascii=False)  # Hydra reads no \u escape
     return str(v)
 
 
-def _flatten(node: dict, prefix: str = "") -> list[str]:
+def overrides_of(node: dict, prefix: str = "") -> list[str]:
+    """A nested mapping of params.yaml sections as `key=value` overrides in Hydra's grammar (`-S` values)."""
     out = []
     for key, value in node.items():
         path = f"{prefix}{key}"
-        out += _flatten(value, path + ".") if isinstance(value, dict) else [f"{path}={_value(value)}"]
+        out += overrides_of(value, path + ".") if isinstance(value, dict) else [f"{path}={_value(value)}"]
     return out
 
 
@@ -42,7 +43,7 @@ def preset_overrides(path: str | Path, params: Path | None = None) -> list[str]:
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a YAML {type(raw).__name__}"
         raise ParamsError(f"{path}: a preset is a mapping of params.yaml sections (e.g. data: {{image_size: 32}}), got {got}")
-    overrides = _flatten(raw)
+    overrides = overrides_of(raw)
     if params is not None:
         known = read_yaml(params, "not found")
         problems = [why.replace("-S ", f"{path}: ", 1) for o in overrides if (why := _unknown_key(known, o))]

@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import REPO, make_folders
 
@@ -27,7 +28,7 @@ def test_good_folder_passes_and_lists_counts_and_rejected_files(tmp_path):
     # as the run will hold out evaluate.validation_fraction (params.yaml: 0.2) of each class's 3 images: 1 each
     assert "note: Small target test set: every target-test figure rests on 6 images" in out and "(3 of them are held out" in out
     assert "note: Few source train images of some classes: a (3), b (3), c (3)." in out
-    assert out.strip().endswith("ok: the pipeline would run on this data")
+    assert out.splitlines()[-2] == "ok: the pipeline would run on this data" and out.splitlines()[-1].startswith("run it: ")
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written
     assert "Traceback" not in proc.stderr
 
@@ -124,7 +125,7 @@ def test_what_no_flag_gives_comes_from_the_params_file_as_in_a_run(tmp_path):
 def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_not_fatal(tmp_path):
     root, proc = _passes_without(tmp_path, "tgt/test/b")
     assert f"note: {root / 'tgt' / 'test'}: no images of 1 of the 3 classes (b); the target-test figures will say nothing" in proc.stdout
-    assert proc.stdout.strip().endswith("ok: the pipeline would run on this data")
+    assert "\nok: the pipeline would run on this data\nrun it: " in proc.stdout
     # Counted as evaluate splits them: a class with no image holds none out (it counted -1 here)
     assert "rests on 2 images" in proc.stdout and "(2 of them are held out as target_val: any fraction above 0 holds out one image of each class of two or more, 0 none)" in proc.stdout, proc.stdout
     assert "no images of" not in _check(make_folders(tmp_path / "full", per_class=2)).stdout
@@ -231,3 +232,28 @@ def test_a_params_file_given_and_not_there_stops_instead_of_checking_at_the_defa
     bare = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(tmp_path), "check-data", str(root), "--source", "src",
                            "--target", "tgt"], cwd=REPO, capture_output=True, text=True)
     assert bare.returncode == 0 and bare.stdout.startswith("read as 16 px"), bare.stdout + bare.stderr
+
+
+def test_a_folder_that_passes_is_given_the_run_that_reads_it(tmp_path):
+    """check-data said ok and left the user to write the run's -S values, where a relative data.root
+    is read from the repository, not from the folder check-data was given from. The command it now
+    prints reads the same folder, with the flags as data keys, whatever the folder's name holds."""
+    import shlex
+
+    from pipelines.presets import check_overrides
+
+    root = make_folders(tmp_path / "summer, 'winter' ü", per_class=2)
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "check-data", root.name, "--source", "src", "--target", "tgt",
+                           "--image-size", "32", "--resize", "pad", "--repo", str(REPO)], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = proc.stdout.splitlines()[-1].removeprefix("run it: ")
+    words = shlex.split(said)
+    assert words[:4] == ["domain-augment", "--repo", str(REPO), "run"] and words[4::2] == ["-S"] * len(words[5::2])
+    data = check_overrides(REPO / "params.yaml", words[5::2]).data  # as `run -S` reads them
+    assert (data.dataset, Path(data.root), data.source, data.target) == ("folders", root.resolve(), "src", "tgt")
+    assert (data.image_size, data.resize) == (32, "pad")
+    broken = make_folders(tmp_path / "raw", per_class=2)
+    for image in (broken / "src/train").rglob("*.png"):
+        image.write_text("not an image")
+    failed = _check(broken)  # a refusal gives no command
+    assert failed.returncode == 2 and "run it:" not in failed.stdout, failed.stdout
