@@ -104,6 +104,16 @@ def test_repro_writes_every_metrics_key(digits_repo):
                  "artifacts/gan/cyclegan/0/G_st.pt", "artifacts/gan/cyclegan/1/samples.png",
                  "data/synthetic/cyclegan/1/manifest.csv", "data/prepared/rejected.csv"):
         assert (repo / path).is_file(), path
+    # the reports' copy of a GAN's samples names its rows (source, translated, reconstructed) in a column of its own
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(repo / "reports/samples/cyclegan.png") as shown, Image.open(repo / "artifacts/gan/cyclegan/0/samples.png") as written:
+        shown, written = np.asarray(shown), np.asarray(written)
+    names = shown[:, : shown.shape[1] - written.shape[1]]
+    assert names.shape[1] > 20 and (shown[:, names.shape[1]:] == written).all()
+    band = (shown.shape[0] + 2) // 3
+    assert all((names[r * band:(r + 1) * band - 2] < 128).any() for r in range(3)) and names[0, 0].min() == 255
     assert not (repo / ".dvc/tmp/checkpoints/cyclegan/0").exists()
     assert "resamples GAN seeds" in page or "first resamples GAN seeds" in page
     assert "| cyclegan |" in (repo / "reports/report.md").read_text()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -28,7 +27,7 @@ from augment.io import atomic_dir, write_csv, write_json, write_text
 from augment.prepare import folders_not_searched, label_conflicts
 from augment.report import arm_descriptions, arm_metrics, mark_unavailable, plot_arms, render_report, stack_predictions
 from augment.report_html import confusion, per_class_accuracy, plot_confusions, render_html
-from augment.samples import save_grid
+from augment.row_labels import GAN_SAMPLE_ROWS, label_rows, save_labeled_grid
 from augment.validation import hold_out, validation_paths
 from pipelines.config import load_params
 from pipelines.runtime import TIMINGS_DIR, run_stage, select_device
@@ -228,12 +227,12 @@ def main(argv: list[str] | None = None) -> None:
         for gan in gans_used:
             src = args.gans / gan / str(params.gan.seeds[0]) / "samples.png"
             if src.is_file():
-                shutil.copyfile(src, tmp / f"{gan}.png")
-                samples[gan] = (f"samples/{gan}.png", f"{gan} (GAN seed {params.gan.seeds[0]}): rows are source, translated, reconstructed.")
+                label_rows(src, GAN_SAMPLE_ROWS, tmp / f"{gan}.png")
+                samples[gan] = (f"samples/{gan}.png", f"{gan} (GAN seed {params.gan.seeds[0]}): rows are {', '.join(GAN_SAMPLE_ROWS)}.")
         classic_specs = params.classic.transforms if any(ARMS[a].classic for a in cp.arms) else None
         rows = comparison_rows(data, args.gans, gans_used, classic_specs, device=device,
                               precision=params.runtime.precision, gan_seed=params.gan.seeds[0])
-        save_grid([r for _, r in rows], tmp / "comparison.png")
+        save_labeled_grid([r for _, r in rows], [name.split(" (")[0] for name, _ in rows], tmp / "comparison.png")
         samples["comparison"] = ("samples/comparison.png",
                                  "The same source test images, one per class; rows, top to bottom: " + ", ".join(name for name, _ in rows) + ".")
 
