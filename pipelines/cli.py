@@ -345,19 +345,19 @@ def _check_data(args: argparse.Namespace) -> int:
                             labels_per_class=d.target_labels_per_class)
     print("\n".join(result.lines(most=args.list or None)))
     if result.ok:
-        print(f"run it: {_run_command(args, given)}")
+        print(f"run it: {_run_command(args, {**data, 'root': str(Path(args.root).resolve())})}")
     return 0 if result.ok else 2
 
 
-def _run_command(args: argparse.Namespace, given: dict) -> str:
-    """The `run` that reads the folder check-data read, as it read it: its absolute path (a run reads a
-    relative data.root from the repository, not from here, and its worktree of HEAD holds no untracked
-    folder), the flags given as data keys, each value in the grammar -S reads and quoted for a shell."""
+def _run_command(args: argparse.Namespace, data: dict) -> str:
+    """The `run` that reads the folder check-data read, as it read it: `data`, the data keys it checked
+    with data.root by its absolute path (a run reads a relative data.root from the repository, not from
+    here, and its worktree of HEAD holds no untracked folder), each value in the grammar -S reads and
+    quoted for a shell."""
     import shlex
 
     from pipelines.presets import overrides_of
 
-    data = {"dataset": "folders", "root": str(Path(args.root).resolve()), "source": args.source, "target": args.target, **given}
     repo = "" if Path(args.repo).resolve() == Path.cwd().resolve() else f" --repo {shlex.quote(str(args.repo))}"
     return f"domain-augment{repo} run" + "".join(f" -S {shlex.quote(o)}" for o in overrides_of({"data": data}))
 
