@@ -228,9 +228,33 @@ def _pending(repo: Path, names: list[str], states: tuple[str, ...] = ("Queued", 
     sweep waits for. Read so, a poll takes milliseconds."""
     from dvc.repo import Repo
 
-    with Repo(str(repo)) as dvc_repo:
-        entries = dvc_repo.experiments.celery_queue.status()
+    try:
+        with Repo(str(repo)) as dvc_repo:
+            entries = dvc_repo.experiments.celery_queue.status()
+    except Exception as exc:  # noqa: BLE001 - `dvc queue status` fails alike ("unexpected error"): said as a sweep's error
+        raise SweepError(_unreadable_queue(repo, exc)) from exc
     return {state: [name for name in names if any(e["name"] == name and e["status"] == state for e in entries)] for state in states}
+
+
+def _unreadable_queue(repo: Path, exc: Exception) -> str:
+    """What a sweep says when DVC cannot read its experiment queue: the queue's messages that do not
+    parse (one queued experiment each, cut short by a full disk or a killed DVC), and the way out.
+    (A damaged lock of the queue stops `dvc exp run --queue` first, whose own message names it.)"""
+    exps = repo / ".dvc" / "tmp" / "exps"
+    damaged = []
+    for path in sorted(exps.glob("celery/broker/**/*.msg")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:  # taken by the queue's worker meanwhile
+            continue
+        except (OSError, UnicodeDecodeError, ValueError):
+            damaged.append(str(path.relative_to(repo)))
+    said = f"DVC cannot read its experiment queue ({type(exc).__name__}: {exc}); `dvc queue status` fails the same way"
+    if not damaged:
+        return f"{said}. Its files are under {exps.relative_to(repo)}"
+    return (f"{said}. Damaged: {', '.join(damaged)}. Remove {'it' if len(damaged) == 1 else 'them'} while no DVC command "
+            "runs (each is one queued experiment, lost with it; finished experiments stay: `dvc exp list`), "
+            "then run the sweep again")
 
 
 def _waiting(repo: Path, names: list[str], log) -> bool:

@@ -59,6 +59,35 @@ def test_data_tracked_by_dvc_is_not_counted_among_the_stages_the_cache_lacks(tmp
     assert stages_not_in_cache(repo) == []  # no dvc.lock: no stage has outputs to miss
 
 
+def test_a_damaged_queue_is_named_by_file_with_the_way_out(tmp_path):
+    """The sweep reads DVC's queue in its own process: a queue message cut short (a full disk, a
+    killed DVC) ended the sweep in a JSONDecodeError traceback, naming no file."""
+    from pipelines.sweep import SweepError, _pending
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "params.yaml").write_text("x: 1\n")
+    (repo / "dvc.yaml").write_text("stages:\n  s:\n    cmd: echo ${x} > out.txt\n    params: [x]\n    outs: [out.txt]\n")
+    run(["git", "init", "-q"], repo)
+    dvc("init", "-q", cwd=repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "init"], repo)
+    for name in ("kept", "cut"):
+        dvc("exp", "run", "--queue", "-n", name, "-S", f"x={len(name)}", cwd=repo)
+        if name == "kept":
+            before = set((repo / ".dvc/tmp/exps/celery/broker/in").glob("*.msg"))
+    cut = (set((repo / ".dvc/tmp/exps/celery/broker/in").glob("*.msg")) - before).pop()
+    cut.write_bytes(cut.read_bytes()[:100])
+    assert dvc("queue", "status", cwd=repo, check=False).returncode != 0  # the damage is DVC's to read, not the sweep's
+    with pytest.raises(SweepError) as caught:
+        _pending(repo, ["kept", "cut"])
+    said = str(caught.value)
+    assert f"Damaged: {cut.relative_to(repo)}. Remove it while no DVC command runs" in said, said
+    assert "JSONDecodeError" in said and "kept" not in said
+    cut.unlink()  # the way out it names
+    assert _pending(repo, ["kept", "cut"]) == {"Queued": ["kept"], "Running": []}
+
+
 def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
     repo = project_copy(tmp_path / "repo", merge(ONE_SEED, {"gan": {"kinds": ["cyclegan"]}, "classifier": {"arms": ["source_only", "cyclegan"], "steps": 60, "width": 8}}))
     cli = [sys.executable, "-m", "pipelines.cli"]
