@@ -353,13 +353,19 @@ def _run_command(args: argparse.Namespace, data: dict) -> str:
     """The `run` that reads the folder check-data read, as it read it: `data`, the data keys it checked
     with data.root by its absolute path (a run reads a relative data.root from the repository, not from
     here, and its worktree of HEAD holds no untracked folder), each value in the grammar -S reads and
-    quoted for a shell."""
+    quoted for a shell. A --params file other than the repository's params.yaml (which a run always
+    reads) comes in as a preset before them: the run then has the values check-data judged with."""
     import shlex
 
     from pipelines.presets import overrides_of
 
     repo = "" if Path(args.repo).resolve() == Path.cwd().resolve() else f" --repo {shlex.quote(str(args.repo))}"
-    return f"domain-augment{repo} run" + "".join(f" -S {shlex.quote(o)}" for o in overrides_of({"data": data}))
+    params = (Path(args.repo) / args.params).resolve()
+    preset = ""
+    if params.is_file() and params != (Path(args.repo) / "params.yaml").resolve():
+        here = os.path.relpath(params)  # run reads --preset from where it is started
+        preset = f" --preset {shlex.quote(str(params) if here.startswith('..') else here)}"
+    return f"domain-augment{repo} run{preset}" + "".join(f" -S {shlex.quote(o)}" for o in overrides_of({"data": data}))
 
 
 def _preset(args: argparse.Namespace) -> int:

@@ -252,6 +252,22 @@ def test_a_folder_that_passes_is_given_the_run_that_reads_it(tmp_path):
     data = check_overrides(REPO / "params.yaml", words[5::2]).data  # as `run -S` reads them
     assert (data.dataset, Path(data.root), data.source, data.target) == ("folders", root.resolve(), "src", "tgt")
     assert (data.image_size, data.resize) == (32, "pad")
+    # Judged with another params file, the run it gives reads that file too: a run always reads the
+    # repository's params.yaml, and the line left out what the check had judged by (here a size of 32)
+    import yaml
+
+    other = yaml.safe_load((REPO / "params.yaml").read_text())
+    other["data"]["image_size"], other["classifier"]["steps"] = 32, 123
+    (tmp_path / "team.yaml").write_text(yaml.safe_dump(other))
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "check-data", root.name, "--source", "src", "--target", "tgt",
+                           "--repo", str(REPO), "--params", str(tmp_path / "team.yaml")], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0 and "read as 32 px" in proc.stdout, proc.stdout + proc.stderr
+    words = shlex.split(proc.stdout.splitlines()[-1].removeprefix("run it: "))
+    assert words[3:6] == ["run", "--preset", "team.yaml"], words  # as run reads it, from where it was started
+    from pipelines.presets import preset_overrides
+
+    read = check_overrides(REPO / "params.yaml", preset_overrides(tmp_path / words[5], REPO / "params.yaml") + words[7::2])
+    assert (read.data.image_size, read.classifier.steps, Path(read.data.root)) == (32, 123, root.resolve())
     broken = make_folders(tmp_path / "raw", per_class=2)
     for image in (broken / "src/train").rglob("*.png"):
         image.write_text("not an image")
