@@ -23,7 +23,7 @@ def _value(v: object) -> str:
     if isinstance(v, dict):
         return "{" + ",".join(f"{k}:{_value(x)}" for k, x in v.items()) + "}"
     if isinstance(v, str):  # quoted unless it cannot read as anything but text: '2019', 'true', 'null' stay strings
-        plain = v and all(c.isalnum() or c in "._-/" for c in v) and not (v[0].isdigit() or v[0] in ".-")
+        plain = v and all(c.isascii() and c.isalnum() or c in "._-/" for c in v) and not (v[0].isdigit() or v[0] in ".-")  # Hydra reads no unquoted ü
         return v if plain and isinstance(yaml.safe_load(v), str) else json.dumps(v, ensure_ascii=False)  # Hydra reads no \u escape
     return str(v)
 
@@ -117,7 +117,7 @@ def check_overrides(params: Path, overrides: list[str], *, into: Path | None = N
             except DvcException:
                 bad = [override]
                 break
-        hint = ("; a value with characters the override grammar reserves (~, spaces, *, ...) goes in quotes, e.g. "
+        hint = ("; a value with characters the override grammar reserves (~, spaces, *, ...) or letters beyond ASCII (ü) goes in quotes, e.g. "
                 "-S 'data.root=\"/data/my photos\"', and ~ is not expanded" if any(
                     grammar in f"{exc} {exc.__cause__}" for grammar in ("LexerNoViableAlt", "mismatched input")) else "")
         said = " ".join(line for line in f"{exc}{f': {exc.__cause__}' if exc.__cause__ else ''}".splitlines()

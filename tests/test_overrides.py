@@ -97,6 +97,19 @@ def test_a_value_with_spaces_and_equals_signs_is_told_to_go_in_quotes(params, tm
     assert quoted.runtime.classifier_launcher == "torchrun --standalone --nproc_per_node=2"
 
 
+def test_words_a_preset_writes_are_read_back_as_written(params, tmp_path):
+    """`domain-augment preset` and check-data's run line wrote a domain named `été` unquoted, as plain
+    text, and Hydra's grammar refused it (LexerNoViableAlt): only ASCII words go unquoted."""
+    from pipelines.presets import overrides_of
+
+    for word in ("été", "snow_ü", "日本", "Ωmega", "x²", "winter", "2019", "true", "null", "a b", "-x", "~photos", "it's"):
+        data = {"dataset": "folders", "source": word, "target": "other"}
+        read = check_overrides(params, overrides_of({"data": data}), into=tmp_path / "trial.yaml")
+        assert read.data.source == word, (word, overrides_of({"data": data}))
+    with pytest.raises(ParamsError, match=r"letters beyond ASCII \(ü\) goes in quotes"):  # typed unquoted by hand
+        check_overrides(params, ["data.dataset=folders", "data.source=été"], into=tmp_path / "trial.yaml")
+
+
 def test_a_key_in_the_wrong_section_is_pointed_to_its_section(params, tmp_path):
     """-S and params.yaml suggest keys with one function (pipelines.config.close_key)."""
     with pytest.raises(ParamsError, match=r"unknown key 'classifier\.validation_fraction' \(params\.yaml has none\); "
