@@ -3,7 +3,7 @@
 - translation: `augment.cyclegan.translate` (what `synthesize` and evaluate's `test_time` run:
   batched, `torch.inference_mode`, the precision and layout `runtime.precision` chooses: bf16 and
   NCHW on a GPU (uncompiled, NHWC measured slower there), bf16 on a CPU with bf16 units);
-- classification: `augment.classify.predict` (what every `train_classifier` stage runs on both test
+- classification: `augment.classify.predict` (what `evaluate` runs with every classifier on both test
   sets: batched, `inference_mode`, channels_last, bf16 on a GPU).
 
 The plain loop is what one writes first: float32, NCHW, `torch.no_grad`, the same batches. Networks

@@ -95,8 +95,14 @@ def test_repro_writes_every_metrics_key(digits_repo):
     assert set(m["run"]["wall_seconds"]) == expected - set(ALWAYS_RUN) and all(v > 0 for v in m["run"]["wall_seconds"].values())
     rates = m["run"]["images_per_s"]  # throughput of what each stage computes, from its timings file
     assert all(rates[f"synthesize@{g}-{s}"]["translate"] > 0 and rates[f"train_gan@{g}-{s}"]["train_pairs"] > 0 for g in GANS for s in (0, 1))
-    assert all(rates[f"train_classifier@oracle-{s}"]["train"] > 0 and rates[f"train_classifier@oracle-{s}"]["predict"] > 0 for s in (0, 1))
+    assert all(rates[f"train_classifier@oracle-{s}"]["train"] > 0 for s in (0, 1)) and rates["evaluate"]["predict"] > 0
     assert "train_classifier@test_time-0" not in rates and "train_classifier@adabn-0" not in rates  # they train nothing
+    for arm, measured in m["target_test"].items():  # each classifier's readings, image by image: the accuracies are theirs
+        for seed, accuracy in zip(m["run"]["seeds"], measured["accuracy"]["per_seed"]):
+            read = pd.read_csv(repo / f"reports/predictions/{arm}/{seed}.csv", keep_default_na=False)
+            test = read[read.eval_set == "target_test"]
+            assert len(test) == m["run"]["target_split"]["target_test"] and (test.label == test.predicted).mean() == pytest.approx(accuracy)
+            assert read.source_path.str.startswith("digits:").all()
     page = (repo / "reports/report.html").read_text()
     assert page.count("data:image/png;base64,") >= 4 and all(f"<b>{a}</b>" in page for a in ARMS)
     for path in ("reports/report.md", "reports/plots/arms.png", "reports/samples/cyclegan.png", "reports/samples/comparison.png",
@@ -371,17 +377,25 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     assert "One image, two labels: 2 labeled files" in report and "Source test images seen in training: 1 of the" in report
     assert f"Target test images seen in training: {files['target_test_in_train']} of the target test images" in report
     assert json.loads((repo / "data/prepared/dataset.json").read_text())["channels"] == 3
-    # New labeled target test images, as the reports advise for a small test set: the GANs and their translations, which
-    # read none of them, stay as they are (they trained again to the same bytes); prepare, the classifiers and evaluate re-run
+    # New labeled target test images, as the reports advise for a small test set: the GANs, their translations and the
+    # classifiers, which read none of them, stay as they are (they trained again to the same bytes); prepare and evaluate,
+    # which reads the test sets with every classifier, re-run, and the new image is measured
     from PIL import Image
 
     with Image.open(data_root / "tgt/test/b/0.png") as img:
         Image.eval(img.convert("RGB"), lambda v: 255 - v).save(data_root / "tgt/test/b/new.png")
-    views = {name: (repo / "data/prepared/views" / f"{name}.json").read_text() for name in ("gan", "synthesize")}
+    names = ("gan", "synthesize", "classifier")
+    views = {name: (repo / "data/prepared/views" / f"{name}.json").read_text() for name in names}
     ran = ran_stages(dvc("repro", cwd=repo).stdout)
-    assert "prepare" in ran and "evaluate" in ran and "train_classifier@source_only-0" in ran, ran
-    assert not [stage for stage in ran if stage.startswith(("train_gan@", "synthesize@"))], ran
-    assert views == {name: (repo / "data/prepared/views" / f"{name}.json").read_text() for name in ("gan", "synthesize")}
+    assert "prepare" in ran and "evaluate" in ran, ran
+    assert not [stage for stage in ran if stage.startswith(("train_gan@", "synthesize@", "train_classifier@"))], ran
+    assert views == {name: (repo / "data/prepared/views" / f"{name}.json").read_text() for name in names}
+    split = json.loads((repo / "reports/metrics.json").read_text())["run"]["target_split"]
+    assert split["target_test"] + split["target_val"] == m["run"]["target_split"]["target_test"] + m["run"]["target_split"]["target_val"] + 1
+    read = pd.read_csv(repo / "reports/predictions/source_only/0.csv", keep_default_na=False)
+    new = read[read.source_path.str.endswith("tgt/test/b/new.png")]
+    assert len(new) == 1 and new.label.iloc[0] == "b" and new.predicted.iloc[0] in {"a", "b", "c"}, read
+    assert set(read.eval_set) == {"target_test", "target_val", "source_test"}
     # Only arms this data cannot have: evaluate stops by key with each arm's reason (it crashed drawing no plots)
     failed = dvc("exp", "run", "-S", "classifier.arms=[oracle]", "-S", "gan.kinds=[]", cwd=repo, check=False)
     assert failed.returncode != 0
@@ -581,7 +595,7 @@ def _data_digest(repo) -> dict[str, str]:
     import hashlib
 
     files = [p for pattern in ("data/prepared/*.*", "data/labels/*.csv", "data/synthetic/*/*/pixels.npy",
-                               "data/synthetic/*/*/manifest.csv", "artifacts/classifiers/*/*/predictions.csv")
+                               "data/synthetic/*/*/manifest.csv", "reports/predictions/*/*.csv")
              for p in sorted(repo.glob(pattern))]
     digest = {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
     metrics = json.loads((repo / "reports/metrics.json").read_text())

@@ -1,6 +1,9 @@
 """DVC stage `evaluate`: every arm's predictions -> reports/metrics.json, report.md, plots/, samples/.
 
-metrics.json keys are a contract (DESIGN.md): target_test, source_test, benefit, gan, run.
+It reads the test sets with every classifier the `train_classifier` stages trained (and, for the
+arms that train nothing, with the source_only ones, adapted), and writes each one's readings to
+reports/predictions/<arm>/<seed>.csv. metrics.json keys are a contract (DESIGN.md): target_test,
+source_test, benefit, gan, run.
 """
 from __future__ import annotations
 
@@ -73,12 +76,25 @@ def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list |
     return rows
 
 
+EVAL_SETS = {"target_test": "target", "source_test": "source"}
+
+
+def test_set_predictions(data, model: torch.nn.Module, *, device) -> pd.DataFrame:
+    """One classifier's readings of both test sets: a frame of eval_set, path, label_index, pred."""
+    frames = []
+    for eval_set, role in EVAL_SETS.items():
+        images, rows = data.labeled(role, "test", uint8=True)
+        frames.append(pd.DataFrame({"eval_set": eval_set, "path": rows.path.to_numpy(), "label_index": rows.label_index.to_numpy(),
+                                    "pred": predict(model, images.images, device=device).numpy()}))
+    return pd.concat(frames, ignore_index=True)
+
+
 def adapted_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[int], classifiers: Path,
                         read: Callable[[int, torch.nn.Module], torch.Tensor | str], *, device) -> dict[int, pd.DataFrame] | str:
     """An arm with no training of its own (`Arm.test_time`): `read(seed, model)` gives the source_only
     classifier of `seed`'s readings of the target test images, adapted to the target (or the reason
     it cannot); source test images are read by the classifier as it is. Returns per-seed prediction
-    frames like predictions.csv, or the reason the arm is unavailable."""
+    frames like `test_set_predictions`', or the reason the arm is unavailable."""
     missing = [s for s in seeds if s not in source_only]
     if missing:
         return f"needs the source_only classifiers of seeds {missing} (add source_only to classifier.arms)"
@@ -147,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     test_time: dict[str, list[int]] = {}  # arm -> seeds evaluated here, with no training of their own
     few_labels = None  # how many target labels target_few really saw per class (the same for every seed)
     devices = set()
+    predicting, predicted = time.perf_counter(), 0
     for arm in cp.arms:
         for seed in cp.seeds:
             d = args.classifiers / arm / str(seed)
@@ -163,7 +180,9 @@ def main(argv: list[str] | None = None) -> None:
             if rec["status"] == "test_time":
                 test_time.setdefault(arm, []).append(seed)
                 continue
-            predictions.setdefault(arm, {})[seed] = pd.read_csv(d / "predictions.csv")
+            frame = test_set_predictions(data, load_classifier(d / "model.pt", device=device), device=device)
+            predictions.setdefault(arm, {})[seed], predicted = frame, predicted + len(frame)
+    predicting = time.perf_counter() - predicting
     for arm, seeds in test_time.items():
         if ARMS[arm].renormalize:
             found = renormalized_predictions(data, predictions.get("source_only", {}), seeds, args.classifiers, device=device)
@@ -182,6 +201,13 @@ def main(argv: list[str] | None = None) -> None:
     _, target_rows = data.labeled("target", "test")
     val_paths = validation_paths(target_rows, params.evaluate.validation_fraction, params.evaluate.validation_seed)
     predictions = {arm: {seed: hold_out(frame, val_paths) for seed, frame in per_seed.items()} for arm, per_seed in predictions.items()}
+    originals = data.manifest.set_index("path").source_path
+    for arm, per_seed in predictions.items():  # each classifier's readings, image by image, as measured, with the files' own names
+        for seed, frame in per_seed.items():
+            named = frame.assign(source_path=frame.path.map(originals).to_numpy(), label=[data.classes[i] for i in frame.label_index],
+                                 predicted=[data.classes[i] for i in frame.pred])
+            write_csv(named[["eval_set", "source_path", "label", "predicted", "path", "label_index", "pred"]],
+                      args.out / "predictions" / arm / f"{seed}.csv")
     gan_seed_of = {s: gan_seed_for(s, params.gan.seeds) for s in cp.seeds} if any(ARMS[a].gan for a in predictions) else None
     metrics = arm_metrics(
         predictions, num_classes=len(data.classes),
@@ -246,6 +272,8 @@ def main(argv: list[str] | None = None) -> None:
             wall[found["stage"]] = float(found["wall_seconds"])
             if found.get("images_per_s"):
                 images_per_s[found["stage"]] = found["images_per_s"]
+    if predicted:  # this stage's own: every trained classifier reading both test sets
+        images_per_s["evaluate"] = {"predict": round(predicted / max(predicting, 1e-9), 1)}
     test_counts = target_rows[~target_rows.path.isin(val_paths)].groupby("label_index").size()
     split = {"target_val": len(val_paths), "target_test": int(test_counts.sum()), "validation_fraction": params.evaluate.validation_fraction,
              "target_test_per_class": {c: int(test_counts.get(i, 0)) for i, c in enumerate(data.classes)}}

@@ -1,9 +1,11 @@
-"""DVC stage `train_classifier@<arm>-<seed>`: train one arm's classifier, predict on both test sets.
+"""DVC stage `train_classifier@<arm>-<seed>`: train one arm's classifier.
 
-Writes artifacts/classifiers/<arm>/<seed>/: model.pt, predictions.csv (eval_set, path, label_index,
-pred) and status.json. An arm that cannot exist on this data (e.g. `oracle` with a flat target
-train split) writes status.json with status "unavailable" and the reason, and no model, so the
-pipeline still completes and the report says why the arm is missing.
+Writes artifacts/classifiers/<arm>/<seed>/: model.pt and status.json. It reads the train splits
+alone (and depends on `data/prepared/views/classifier.json`, their pin): `evaluate` predicts the
+test sets with every classifier, so new test images re-train none. An arm that cannot exist on this
+data (e.g. `oracle` with a flat target train split) writes status.json with status "unavailable"
+and the reason, and no model, so the pipeline still completes and the report says why the arm is
+missing.
 """
 from __future__ import annotations
 
@@ -15,13 +17,10 @@ from pathlib import Path
 from augment.arm_inputs import arm_reads, check_pinned, param_values
 from augment.arms import ARMS, Arm, ArmUnavailable, gan_seed_for, training_parts, transformed_parts
 from augment.few_labels import consumer_file, few_label_counts
-from augment.io import atomic_dir, write_csv, write_json
+from augment.io import atomic_dir, write_json
 from pipelines.config import ParamsError, as_config, load_params
 from pipelines import cpu_threads
 from pipelines.runtime import TimeLeft, add_timings_arg, init_distributed, launched_rank, run_stage, stage_timer
-
-EVAL_SETS = {"target_test": "target", "source_test": "source"}
-
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
@@ -64,19 +63,17 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, timing: dict) -> dict:
-    """Train the arm's classifier into `tmp`, predict both test sets; the status.json fields.
-    Training and prediction images/s go into `timing` (the stage's timings file, not its outputs)."""
-    import pandas as pd
-
+    """Train the arm's classifier into `tmp`; the status.json fields. Training images/s go into
+    `timing` (the stage's timings file, not its outputs)."""
     from augment.classic import classic_transform
-    from augment.classify import ClassifierConfig, predict, save_classifier, train_classifier
+    from augment.classify import ClassifierConfig, save_classifier, train_classifier
     from augment.dataset import load_prepared, load_synthetic
     from augment.mixing import MixedBatches
 
     cp = params.classifier
     record: dict = {}
     data = load_prepared(args.prepared, few_labels=consumer_file(args.labels, arm=arm.name))
-    # uint8 as stored (a quarter of float32's memory): batches and predictions convert what they take
+    # uint8 as stored (a quarter of float32's memory): the batches convert what they take
     source, _ = data.labeled("source", "train", uint8=True)
     target = None if arm.target_labels == "none" else data.labeled("target", "train", visible=arm.target_labels, uint8=True)[0]
     if arm.target_labels == "few":  # what data.target_labels_per_class really gave, for the report (it is capped per class)
@@ -113,23 +110,11 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, tim
 
         torch.distributed.destroy_process_group()
     if rank != 0:
-        return {}  # its replica equals rank 0's, which predicts and writes
+        return {}  # its replica equals rank 0's, which writes
     save_classifier(model, settings, in_channels=data.channels, num_classes=len(data.classes), path=tmp / "model.pt")
-    frames, predicted, t_predict = [], 0, 0.0
-    for eval_set, role in EVAL_SETS.items():
-        images, rows = data.labeled(role, "test", uint8=True)
-        t0 = time.perf_counter()
-        pred = predict(model, images.images, device=device).numpy()
-        t_predict, predicted = t_predict + time.perf_counter() - t0, predicted + len(pred)
-        frames.append(pd.DataFrame({"eval_set": eval_set, "path": rows.path.to_numpy(),
-                                    "label_index": rows.label_index.to_numpy(), "pred": pred}))
-    predictions = pd.concat(frames, ignore_index=True)
-    timing["images_per_s"] = {"train": round(settings.steps * settings.batch_size * world / trained, 1),  # all processes
-                              "predict": round(predicted / max(t_predict, 1e-9), 1)}
-    write_csv(predictions, tmp / "predictions.csv")
-    acc = {s: float((g.pred == g.label_index).mean()) for s, g in predictions.groupby("eval_set")}
-    print(f"{name}: " + ", ".join(f"{k} accuracy {v:.3f}" for k, v in acc.items()))
-    return {**record, "status": "trained", "accuracy": acc}
+    timing["images_per_s"] = {"train": round(settings.steps * settings.batch_size * world / trained, 1)}  # all processes
+    print(f"{name}: trained in {trained:.1f} s; evaluate reads the test sets with it")
+    return {**record, "status": "trained"}
 
 
 if __name__ == "__main__":
