@@ -83,7 +83,7 @@ def main() -> None:
     fake = LabeledImages(translate(nets.G_st, source.images, labels), source.labels)
     if args.samples:
         pick = torch.linspace(0, len(source) - 1, 16).long()
-        save_grid([source.images[pick], fake.images[pick]], args.samples)
+        save_grid([source.images[pick], fake.images[pick]], args.samples, labels=["source", "translated"])
 
     cp = params.classifier
     test, _ = data.labeled("target", "test")

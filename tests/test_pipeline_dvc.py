@@ -110,16 +110,24 @@ def test_repro_writes_every_metrics_key(digits_repo):
                  "artifacts/gan/cyclegan/0/G_st.pt", "artifacts/gan/cyclegan/1/samples.png",
                  "data/synthetic/cyclegan/1/manifest.csv", "data/prepared/rejected.csv"):
         assert (repo / path).is_file(), path
-    # the reports' copy of a GAN's samples names its rows (source, translated, reconstructed) in a column of its own
+    # a GAN stage's samples name their rows (source, translated, reconstructed) in a column of their own; the reports show them
     import numpy as np
+    import torch
     from PIL import Image
 
-    with Image.open(repo / "reports/samples/cyclegan.png") as shown, Image.open(repo / "artifacts/gan/cyclegan/0/samples.png") as written:
-        shown, written = np.asarray(shown), np.asarray(written)
-    names = shown[:, : shown.shape[1] - written.shape[1]]
-    assert names.shape[1] > 20 and (shown[:, names.shape[1]:] == written).all()
-    band = (shown.shape[0] + 2) // 3
-    assert all((names[r * band:(r + 1) * band - 2] < 128).any() for r in range(3)) and names[0, 0].min() == 255
+    from augment.samples import grid
+
+    for gan, synthetic in (("cyclegan", "data/synthetic/cyclegan/0/samples.png"), ("cgan", "data/synthetic/cgan/1/samples.png")):
+        written = repo / f"artifacts/gan/{gan}/0/samples.png"
+        assert (repo / f"reports/samples/{gan}.png").read_bytes() == written.read_bytes()
+        for path, rows in ((written, 3), (repo / synthetic, 2)):
+            with Image.open(path) as image:
+                shown = np.asarray(image)
+            cells = grid([torch.zeros(4 if rows == 3 else 16, 1, 12, 12)] * rows)  # the pictures' part: 12 px images
+            names = shown[:, : shown.shape[1] - cells.shape[1]]
+            band = (shown.shape[0] + 2) // rows
+            assert shown.shape[0] == cells.shape[0] and names.shape[1] > 20, path
+            assert all((names[r * band:(r + 1) * band - 2] < 128).any() for r in range(rows)) and names[0, 0].min() == 255, path
     assert not (repo / ".dvc/tmp/checkpoints/cyclegan/0").exists()
     assert "resamples GAN seeds" in page or "first resamples GAN seeds" in page
     assert "| cyclegan |" in (repo / "reports/report.md").read_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -30,7 +31,7 @@ from augment.io import atomic_dir, write_csv, write_json, write_text
 from augment.prepare import folders_not_searched, label_conflicts
 from augment.report import arm_descriptions, arm_metrics, mark_unavailable, plot_arms, render_report, stack_predictions
 from augment.report_html import confusion, per_class_accuracy, plot_confusions, render_html
-from augment.row_labels import GAN_SAMPLE_ROWS, label_rows, save_labeled_grid
+from augment.samples import GAN_SAMPLE_ROWS, save_grid
 from augment.validation import hold_out, validation_paths
 from pipelines.config import load_params
 from pipelines.runtime import TIMINGS_DIR, run_stage, select_device
@@ -94,7 +95,7 @@ def adapted_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[
     """An arm with no training of its own (`Arm.test_time`): `read(seed, model)` gives the source_only
     classifier of `seed`'s readings of the target test images, adapted to the target (or the reason
     it cannot); source test images are read by the classifier as it is. Returns per-seed prediction
-    frames like `test_set_predictions`', or the reason the arm is unavailable."""
+    frames like `test_set_predictions`, or the reason the arm is unavailable."""
     missing = [s for s in seeds if s not in source_only]
     if missing:
         return f"needs the source_only classifiers of seeds {missing} (add source_only to classifier.arms)"
@@ -253,12 +254,12 @@ def main(argv: list[str] | None = None) -> None:
         for gan in gans_used:
             src = args.gans / gan / str(params.gan.seeds[0]) / "samples.png"
             if src.is_file():
-                label_rows(src, GAN_SAMPLE_ROWS, tmp / f"{gan}.png")
+                shutil.copyfile(src, tmp / f"{gan}.png")  # its rows named by the stage that wrote it
                 samples[gan] = (f"samples/{gan}.png", f"{gan} (GAN seed {params.gan.seeds[0]}): rows are {', '.join(GAN_SAMPLE_ROWS)}.")
         classic_specs = params.classic.transforms if any(ARMS[a].classic for a in cp.arms) else None
         rows = comparison_rows(data, args.gans, gans_used, classic_specs, device=device,
                               precision=params.runtime.precision, gan_seed=params.gan.seeds[0])
-        save_labeled_grid([r for _, r in rows], [name.split(" (")[0] for name, _ in rows], tmp / "comparison.png")
+        save_grid([r for _, r in rows], tmp / "comparison.png", labels=[name.split(" (")[0] for name, _ in rows])
         samples["comparison"] = ("samples/comparison.png",
                                  "The same source test images, one per class; rows, top to bottom: " + ", ".join(name for name, _ in rows) + ".")
 

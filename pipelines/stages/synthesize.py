@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         write_csv(manifest, tmp / "manifest.csv")
         write_pngs(tmp, manifest)
         pick = list(range(0, len(fake), max(1, len(fake) // 16)))[:16]
-        save_grid([source.images[pick], fake[pick]], tmp / "samples.png")
+        save_grid([source.images[pick], fake[pick]], tmp / "samples.png", labels=["source", "translated"])
         info["images"] = len(records)
     note = f" (synthesize.filter {summary['filter']}: kept {summary['kept']} of {summary['total']})" if summary["filter"] != "none" else ""
     print(f"{name}: {len(records)} labeled target-style images -> {out}{note}")

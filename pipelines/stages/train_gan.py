@@ -32,7 +32,7 @@ from augment.dataset import load_prepared
 from augment.few_labels import consumer_file
 from augment.io import atomic_dir, save_torch, write_csv
 from augment.prepared_views import view_file
-from augment.samples import save_grid
+from augment.samples import GAN_SAMPLE_ROWS, save_grid
 from pipelines.code_deps import code_pin
 from pipelines.config import as_config, load_params
 from pipelines import cpu_threads
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         src = src.images
         fake = translate(nets.G_st, src[idx], labels, device=device, precision=params.runtime.precision)
         rec = translate(nets.G_ts, fake, device=device, precision=params.runtime.precision)
-        save_grid([src[idx], fake, rec], tmp / "samples.png")
+        save_grid([src[idx], fake, rec], tmp / "samples.png", labels=GAN_SAMPLE_ROWS)
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the outputs replace the checkpoint
     print(f"{name}: {state.step} steps on {info['device']}; samples -> {out / 'samples.png'}")
 
