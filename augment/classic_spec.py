@@ -82,6 +82,15 @@ def _arguments(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items() if k != "name"}
 
 
+def memory_asked(text: str) -> str | None:
+    """How much one failed allocation asked for, from numpy's words ("Unable to allocate 851. MiB for
+    an array ...") or OpenCV's ("Failed to allocate 116640000 bytes"); None where neither says."""
+    asked = re.search(r"allocate (?:([\d.]+) (KiB|MiB|GiB|TiB)|(\d+) bytes)", text)
+    if not asked:
+        return None
+    return f"{asked.group(1).rstrip('.')} {asked.group(2)}" if asked.group(1) else f"{int(asked.group(3)) / 2**20:,.0f} MiB"
+
+
 def _why(exc: Exception) -> str:
     """The first line of an error; for pydantic's (albumentations' argument checks, which arrive as the
     text of a ValueError), each argument it names with its complaint and the value given."""
@@ -223,9 +232,15 @@ def _probe(where: str, name: str, args: dict[str, Any], size: int) -> None:
         try:
             out = always(image=rng.integers(0, 256, (size, size, 3), dtype=np.uint8))["image"]
         except Exception as exc:  # noqa: BLE001 - whatever it raises, the stage would have died of it
-            short_of_memory = isinstance(exc, MemoryError) or re.search(r"bad_alloc|[Ii]nsufficient memory|[Ff]ailed to allocate", str(exc))
-            limit = f" (the check allows it {PROBE_MEMORY / 2**30:g} GiB)" if short_of_memory else ""
-            raise ClassicSpecError(f"{where}: {name} fails on a {size}x{size} px image (data.image_size): {_why(exc)}{limit}") from None
+            if isinstance(exc, MemoryError) or re.search(r"bad_alloc|[Ii]nsufficient memory|[Ff]ailed to allocate", str(exc)):
+                # numpy's words or OpenCV's, whichever allocation a draw of its random parameters reached first
+                asked = memory_asked(str(exc))
+                amount = f", {asked} at once" if asked else ""
+                shown = ", ".join(f"{k}={v}" for k, v in args.items() if k != "p")
+                raise ClassicSpecError(f"{where}: {name} fails on a {size}x{size} px image (data.image_size): it asked for more memory "
+                                       f"than the check allows it ({PROBE_MEMORY / 2**30:g} GiB{amount}); its arguments "
+                                       f"({shown or 'its defaults'}) are likely far beyond that size") from None
+            raise ClassicSpecError(f"{where}: {name} fails on a {size}x{size} px image (data.image_size): {_why(exc)}") from None
         # The arm reads what it returns as the image's pixels: Normalize's or ToFloat's floats near 0
         # made every transformed image black, and a crop another size would not stack into a batch.
         if getattr(out, "dtype", None) != np.uint8 or getattr(out, "shape", None) != (size, size, 3):
