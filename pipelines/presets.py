@@ -6,7 +6,7 @@ for `dvc exp run`, so the same file serves both.
 """
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 
 import yaml
@@ -24,8 +24,15 @@ def _value(v: object) -> str:
         return "{" + ",".join(f"{k}:{_value(x)}" for k, x in v.items()) + "}"
     if isinstance(v, str):  # quoted unless it cannot read as anything but text: '2019', 'true', 'null' stay strings
         plain = v and all(c.isascii() and c.isalnum() or c in "._-/" for c in v) and not (v[0].isdigit() or v[0] in ".-")  # Hydra reads no unquoted ü
-        return v if plain and isinstance(yaml.safe_load(v), str) else json.dumps(v, ensure_ascii=False)  # Hydra reads no \u escape
+        return v if plain and isinstance(yaml.safe_load(v), str) else _quoted(v)
     return str(v)
+
+
+def _quoted(text: str) -> str:
+    r"""`text` as a quoted string of Hydra's grammar, which is not JSON's: a backslash escapes only a quote
+    or the backslashes before a quote or the string's end ("a\\b" is a, two backslashes, b; \u00fc and \t
+    stay as written), so only those are doubled, and every other character stands as itself."""
+    return '"' + re.sub(r'(\\*)("|\Z)', lambda m: m.group(1) * 2 + ('\\"' if m.group(2) else ""), text) + '"'
 
 
 def overrides_of(node: dict, prefix: str = "") -> list[str]:

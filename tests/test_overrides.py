@@ -106,6 +106,12 @@ def test_words_a_preset_writes_are_read_back_as_written(params, tmp_path):
         data = {"dataset": "folders", "source": word, "target": "other"}
         read = check_overrides(params, overrides_of({"data": data}), into=tmp_path / "trial.yaml")
         assert read.data.source == word, (word, overrides_of({"data": data}))
+    # Hydra's quoted strings are not JSON's: "back\\slash" was read as two backslashes, and a folder with one was not found
+    for root in ("/data/back\\slash", "/data/end\\", "/data/q\"uote", "/data/x\\\"y", "/data/tab\there", "/data/nl\nx",
+                 "/data/\\u00fc", "/data/$HOME `x` {a:b}[1,2]", "/data/a=b c"):
+        data = {"dataset": "folders", "root": root, "source": "a", "target": "b"}
+        read = check_overrides(params, overrides_of({"data": data}), into=tmp_path / "trial.yaml")
+        assert read.data.root == root, (root, overrides_of({"data": data}))
     with pytest.raises(ParamsError, match=r"letters beyond ASCII \(ü\) goes in quotes"):  # typed unquoted by hand
         check_overrides(params, ["data.dataset=folders", "data.source=été"], into=tmp_path / "trial.yaml")
 
