@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -120,14 +121,20 @@ def train_test_duplicates(files: pd.DataFrame) -> pd.DataFrame:
     return dup[["sha256", "source_path", "domain", "split"]].sort_values(["sha256", "split", "source_path"]).reset_index(drop=True)
 
 
-def folders_not_searched(rejected_csv: Path) -> list[str]:
-    """The folders under data.root that `prepare` did not search (hidden, or links it does not
-    follow), as domain/split/name, from its rejected.csv; [] where there is none or no file."""
+def folders_not_searched(rejected_csv: Path, root: str | Path | None = None) -> list[str]:
+    """The folders under data.root that `prepare` did not search (hidden, links it does not follow, or
+    beside train/ and test/), from its rejected.csv, each by its path under `root` (data.root):
+    `cat/train/dog/.thumbnails` is a folder inside class `dog`, not a class; [] where there is none or no file."""
     if not Path(rejected_csv).is_file():
         return []
     rows = pd.read_csv(rejected_csv, keep_default_na=False, dtype=str)
-    rows = rows[rows.reason.isin(FOLDER_REASONS)]
-    return [f"{r.domain}/{r.split}/{Path(r.source_path).name}" for r in rows.itertuples()]
+    rows = rows[rows.reason.isin(FOLDER_REASONS) | rows.reason.str.startswith("folder beside")]
+
+    def named(row) -> str:
+        under = os.path.relpath(row.source_path, root) if root is not None else ".."
+        return Path(under).as_posix() if not under.startswith("..") else "/".join(p for p in (row.domain, row.split, Path(row.source_path).name) if p)
+
+    return [named(r) for r in rows.itertuples()]
 
 
 def label_conflicts(labeled: pd.DataFrame) -> pd.DataFrame:

@@ -377,8 +377,8 @@ def test_both_reports_say_what_prepare_found_in_the_files():
     # A hidden class folder (20 images, a whole class) was counted as one of "3 file(s)"
     m["run"]["data_files"] = {"rejected": 3, "folders_not_searched": ["src/train/.hidden", "src/test/.hidden"]}
     for report in _both(m):
-        assert ("Files not read: 1 file(s) and 2 folder(s) not searched (src/train/.hidden, src/test/.hidden: hidden, or a link "
-                "not followed; a class folder among them is a class left out) under data.root") in report
+        assert ("Files not read: 1 file(s) and 2 folder(s) not searched (src/train/.hidden, src/test/.hidden: hidden, a link "
+                "not followed, or beside train/ and test/; a class folder among them is a class left out) under data.root") in report
     m["run"]["data_files"] = {"rejected": 1, "folders_not_searched": ["src/train/.hidden"]}
     assert "Files not read: 1 folder(s) not searched (src/train/.hidden: hidden" in _both(m)[0]
     m["run"]["data_files"] = {"rejected": 0, "target_test_in_train": 0, "label_conflicts": 0}
@@ -393,8 +393,13 @@ def test_the_folders_prepare_did_not_search_are_read_from_its_rejected_csv(tmp_p
     assert folders_not_searched(tmp_path / "rejected.csv") == []
     (tmp_path / "rejected.csv").write_text(
         "source_path,domain,split,reason\n/d/src/train/.hidden,src,train,\"hidden folder, not searched\"\n"
-        "/d/tgt/test/x.png,tgt,test,not an image\n/d/tgt/train/l,tgt,train,\"symlinked folder, not followed\"\n")
-    assert folders_not_searched(tmp_path / "rejected.csv") == ["src/train/.hidden", "tgt/train/l"]
+        "/d/tgt/test/x.png,tgt,test,not an image\n/d/tgt/train/l,tgt,train,\"symlinked folder, not followed\"\n"
+        "/d/src/test/dog/.thumbnails,src,test,\"hidden folder, not searched\"\n"
+        "/d/src/val,src,,folder beside train/ and test/ (the only splits the pipeline reads): not read\n"
+        "/d/src/notes.txt,src,,file beside train/ and test/ (the only splits the pipeline reads): not read\n")
+    # a hidden folder inside class dog was named src/test/.thumbnails, as if a class had been left out; val/ was counted as a file
+    assert folders_not_searched(tmp_path / "rejected.csv", "/d") == ["src/train/.hidden", "tgt/train/l", "src/test/dog/.thumbnails", "src/val"]
+    assert folders_not_searched(tmp_path / "rejected.csv") == ["src/train/.hidden", "tgt/train/l", "src/test/.thumbnails", "src/val"]
 
 
 def test_both_reports_call_an_arm_the_data_cannot_train_by_one_word_and_give_its_reason():

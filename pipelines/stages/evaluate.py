@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     manifest, train_files = data.manifest, set(data.manifest.sha256[data.manifest.split == "train"])
     metrics["run"]["data_files"] = {  # what the reports say of files left out, test images seen in training, one image two labels
         "rejected": int(data.info.get("rejected", 0)),
-        "folders_not_searched": folders_not_searched(args.prepared / "rejected.csv"),  # a hidden class folder is a class left out
+        "folders_not_searched": folders_not_searched(args.prepared / "rejected.csv", params.data.root),  # a hidden class folder is a class left out
         "target_test_in_train": int(target_rows[~target_rows.path.isin(val_paths)].sha256.isin(train_files).sum()),
         "source_test_in_train": int(data.rows("source", "test").sha256.isin(train_files).sum()),
         "label_conflicts": len(label_conflicts(manifest[manifest.label_index >= 0])),
