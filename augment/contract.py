@@ -309,6 +309,14 @@ def check_classes(source_classes: list[str], files: list[FoundFile], source_dir:
             f"least 2 classes to tell apart (every image of one class is read right by any model, so no arm could be "
             f"measured). Put each class's images in a folder of its own"
         )
+    measured = sorted({f.label for f in files if f.role == "target" and f.split == "test" and f.label is not None and not f.problem},
+                      key=natural_key)
+    if len(measured) == 1:
+        raise DataLayoutError(
+            f"{target_dir / 'test'}: images of one class only ({measured[0]}); a classifier that reads every image as "
+            f"{measured[0]} scores 1.000 there, so no arm could be measured or told apart from another. Add labeled target "
+            f"test images of other classes (each class in a folder of its own)"
+        )
     for role, folder in (("source", source_dir), ("target", target_dir)):
         for split in SPLITS:
             missing = sorted(held_labels(files, role, split) - known, key=natural_key)

@@ -126,6 +126,22 @@ def test_one_class_is_refused_before_any_stage_trains(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_target_test_split_of_one_class_is_refused(tmp_path):
+    """A target test split left with one class (the other class folder a link, not followed) ran, and the
+    answer recommended arms whose classifiers read every image as that class (+0.750, "helped")."""
+    import shutil
+
+    root = make_folders(tmp_path / "raw", classes=("a", "b"), per_class=3)
+    shutil.move(root / "tgt/test/b", tmp_path / "b")
+    (root / "tgt/test/b").symlink_to(tmp_path / "b", target_is_directory=True)
+    with pytest.raises(DataLayoutError, match=r"raw/tgt/test: images of one class only \(a\); a classifier that reads every image as a "
+                                              r"scores 1.000 there, so no arm could be measured"):
+        discover(root, "src", "tgt")
+    (root / "tgt/test/b").unlink()
+    shutil.move(tmp_path / "b", root / "tgt/test/b")
+    discover(root, "src", "tgt")  # two classes: measured
+
+
 def test_a_source_test_class_without_source_train_images_is_a_clear_error(folders):
     """No arm could learn it from the source; it would only lower every arm's source test score."""
     (folders / "src" / "test" / "zebra").mkdir()
