@@ -649,10 +649,10 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
         benefit = metrics["benefit"].get(arm, {}).get("accuracy_delta")
         lines.append(
             f"| {arm} | {_fmt(t['accuracy'])} | {_fmt(t['macro_f1'])} | {source_cell(metrics, arm, _fmt)} | "
-            f"{signed(benefit) if benefit else '-'} | {arms_info.get(arm, '')} |"
+            f"{signed(benefit) if benefit else '-'} | {table_cell(arms_info.get(arm, ''))} |"
         )
     for arm, reason in unavailable.items():
-        lines.append(f"| {arm} | unavailable | | | | {reason} |")
+        lines.append(f"| {arm} | unavailable | | | | {table_cell(reason)} |")
     lines += [""] + [f"**Warning.** {w}\n" for w in report_warnings(metrics)] + ["![accuracy by arm](plots/arms.png)", ""]
     if metrics.get(VAL_SET):
         lines += ["## Target validation split (for choosing settings)", "", validation_note(metrics), "",
@@ -670,6 +670,11 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
     lines += ["## Time inside each stage (seconds)", "", STAGE_TIME_NOTE, "", "| stage | seconds | images/s |", "|---|---|---|"]
     lines += [f"| {k} | {v:.1f} | {throughput_text(metrics, k)} |" for k, v in metrics["run"]["wall_seconds"].items()]
     return "\n".join(lines) + "\n"
+
+
+def table_cell(text: str) -> str:
+    """Free text (which may hold class names: `a|b`, a line break) as one cell of a Markdown table."""
+    return " ".join(str(text).split("\n")).replace("|", "\\|")
 
 
 def throughput_text(metrics: dict, stage: str) -> str:

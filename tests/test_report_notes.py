@@ -411,6 +411,15 @@ def test_both_reports_call_an_arm_the_data_cannot_train_by_one_word_and_give_its
     assert "<td class=na colspan=4>unavailable</td><td>the target train split has no labels</td>" in page
 
 
+def test_class_names_in_the_arms_table_keep_it_one_row_per_arm():
+    """A class named `a|b` split target_few's row into extra cells, cutting its training-data text short."""
+    kw = {"dataset": DATASET, "unavailable": {"oracle": "no labels of class a|b\nor c"}}
+    md = render_report(_metrics(), samples={}, arms_info={"cyclegan": "source + translations; classes a|b, c"}, **kw)
+    rows = [line for line in md.splitlines() if line.startswith("| cyclegan |") and "translations" in line or line.startswith("| oracle |")]
+    assert rows == [rows[0], "| oracle | unavailable | | | | no labels of class a\\|b or c |"] and rows[0].endswith("classes a\\|b, c |")
+    assert all(line.replace("\\|", "").count("|") == 7 for line in rows)
+
+
 def test_a_kid_subset_spread_of_zero_is_not_shown():
     """86 test images, no more than one subset: every subset was the whole set and the GAN table showed
     "subsets ± 0.0000", a spread that measures nothing."""
