@@ -200,7 +200,8 @@ print(psutil.Process(watchdog).wait(10), SPARED)
 @pytest.mark.e2e
 def test_a_failed_stage_ends_the_run_with_its_own_message(tmp_path):
     root = tmp_path / "photos"  # laid out right, but no file in it decodes: only prepare can tell
-    for rel in ("summer/train/a/0.png", "summer/train/b/0.png", "summer/test/a/0.png", "winter/train/0.png", "winter/test/a/0.png"):
+    for rel in ("summer/train/a/0.png", "summer/train/b/0.png", "summer/test/a/0.png", "winter/train/0.png", "winter/test/a/0.png",
+                "winter/test/b/0.png"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(b"not a png")
     repo = project_copy(tmp_path / "repo")
