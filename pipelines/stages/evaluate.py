@@ -80,14 +80,16 @@ def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list |
 EVAL_SETS = {"target_test": "target", "source_test": "source"}
 
 
-def test_set_predictions(data, model: torch.nn.Module, *, device) -> pd.DataFrame:
-    """One classifier's readings of both test sets: a frame of eval_set, path, label_index, pred."""
-    frames = []
-    for eval_set, role in EVAL_SETS.items():
-        images, rows = data.labeled(role, "test", uint8=True)
-        frames.append(pd.DataFrame({"eval_set": eval_set, "path": rows.path.to_numpy(), "label_index": rows.label_index.to_numpy(),
-                                    "pred": predict(model, images.images, device=device).numpy()}))
-    return pd.concat(frames, ignore_index=True)
+def test_sets(data) -> dict:
+    """eval_set -> (images, rows) of both test splits, as stored (uint8), read once for every classifier."""
+    return {eval_set: data.labeled(role, "test", uint8=True) for eval_set, role in EVAL_SETS.items()}
+
+
+def test_set_predictions(sets: dict, model: torch.nn.Module, *, device) -> pd.DataFrame:
+    """One classifier's readings of both test sets (`test_sets`): a frame of eval_set, path, label_index, pred."""
+    return pd.concat([pd.DataFrame({"eval_set": eval_set, "path": rows.path.to_numpy(), "label_index": rows.label_index.to_numpy(),
+                                    "pred": predict(model, images.images, device=device).numpy()})
+                      for eval_set, (images, rows) in sets.items()], ignore_index=True)
 
 
 def adapted_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[int], classifiers: Path,
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     test_time: dict[str, list[int]] = {}  # arm -> seeds evaluated here, with no training of their own
     few_labels = None  # how many target labels target_few really saw per class (the same for every seed)
     devices = set()
-    predicting, predicted = time.perf_counter(), 0
+    predicting, predicted, sets = time.perf_counter(), 0, None
     for arm in cp.arms:
         for seed in cp.seeds:
             d = args.classifiers / arm / str(seed)
@@ -181,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
             if rec["status"] == "test_time":
                 test_time.setdefault(arm, []).append(seed)
                 continue
-            frame = test_set_predictions(data, load_classifier(d / "model.pt", device=device), device=device)
+            sets = sets or test_sets(data)
+            frame = test_set_predictions(sets, load_classifier(d / "model.pt", device=device), device=device)
             predictions.setdefault(arm, {})[seed], predicted = frame, predicted + len(frame)
     predicting = time.perf_counter() - predicting
     for arm, seeds in test_time.items():
