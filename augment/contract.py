@@ -101,7 +101,9 @@ def _children(folder: Path) -> list[os.DirEntry]:
 # The reasons a folder under data.root is not searched, as rejected.csv gives them (the reports name such folders)
 LINKED_FOLDER = "symlinked folder, not followed"
 HIDDEN_FOLDER = "hidden folder, not searched"
-FOLDER_REASONS = (LINKED_FOLDER, HIDDEN_FOLDER)
+_BESIDE = " beside train/ and test/ (the only splits the pipeline reads): not read"
+FOLDER_BESIDE_SPLITS, FILE_BESIDE_SPLITS = "folder" + _BESIDE, "file" + _BESIDE
+FOLDER_REASONS = (LINKED_FOLDER, HIDDEN_FOLDER, FOLDER_BESIDE_SPLITS)
 
 
 def _scan(folder: Path, root: Path) -> tuple[list[Path], list[tuple[Path, str | None]]]:
@@ -165,7 +167,7 @@ def _beside_splits(root: Path, domain: str, role: str) -> list[FoundFile]:
     out = []
     for e in sorted(entries, key=lambda e: natural_key(e.name)):
         if e.name not in SPLITS:
-            why = f"{'folder' if os.path.isdir(e.path) else 'file'} beside train/ and test/ (the only splits the pipeline reads): not read"
+            why = FOLDER_BESIDE_SPLITS if os.path.isdir(e.path) else FILE_BESIDE_SPLITS
             out.append(FoundFile(Path(e.path), domain, role, "", None, why))
     return out
 

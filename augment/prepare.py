@@ -128,7 +128,7 @@ def folders_not_searched(rejected_csv: Path, root: str | Path | None = None) -> 
     if not Path(rejected_csv).is_file():
         return []
     rows = pd.read_csv(rejected_csv, keep_default_na=False, dtype=str)
-    rows = rows[rows.reason.isin(FOLDER_REASONS) | rows.reason.str.startswith("folder beside")]
+    rows = rows[rows.reason.isin(FOLDER_REASONS)]
 
     def named(row) -> str:
         under = os.path.relpath(row.source_path, root) if root is not None else ".."
