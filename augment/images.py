@@ -152,7 +152,7 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
     except ImageRejected:
         raise
     except UnidentifiedImageError:
-        raise ImageRejected(_tiff_kind(path) or "not an image (unidentified format)") from None
+        raise ImageRejected(_tiff_kind(path) or _known_kind(path) or "not an image (unidentified format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"unreadable: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a format plugin's own bug on a corrupt file (SPIDER: AttributeError)
@@ -160,6 +160,29 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
 
 
 _SAMPLE_KINDS = {1: "unsigned integer", 2: "signed integer", 3: "float"}
+_CONVERT = ", which this reader cannot decode; convert it to PNG or JPEG"
+_ARCHIVE = ", not an image: unpack it into the class folders"
+_HEIC, _VIDEO = "a HEIC/HEIF photo (phones' default format)" + _CONVERT, "a video (MP4, MOV), not a still image: save frames of it as PNG or JPEG"
+# ISO base media files (HEIC photos, videos) by the brand of their first box, 'ftyp'
+_BRANDS = {**dict.fromkeys((b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"), _HEIC),
+           **dict.fromkeys((b"isom", b"iso2", b"mp41", b"mp42", b"avc1", b"M4V ", b"qt  ", b"3gp4", b"3gp5"), _VIDEO)}
+_HEADS = ((b"\xff\x0a", "a JPEG XL image" + _CONVERT), (b"\0\0\0\x0cJXL \r\n\x87\n", "a JPEG XL image" + _CONVERT),
+          (b"%PDF", "a PDF document" + _CONVERT), (b"PK\x03\x04", "a ZIP archive" + _ARCHIVE), (b"\x1f\x8b", "a gzip archive" + _ARCHIVE))
+
+
+def _known_kind(path: Path) -> str | None:
+    """Why a file no decoder opened is refused, for what people meet in image folders that this reader
+    does not decode (a phone's HEIC, JPEG XL, SVG, PDF, a video, an archive); None for anything else."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if head[4:8] == b"ftyp" and head[8:12] in _BRANDS:
+        return _BRANDS[head[8:12]]
+    if head.lstrip().startswith((b"<svg", b"<?xml", b"<!DOCTYPE svg")) and b"<svg" in head:
+        return "an SVG drawing (vector graphics)" + _CONVERT
+    return next((why for start, why in _HEADS if head.startswith(start)), None)
 
 
 def _tiff_kind(path: Path) -> str | None:

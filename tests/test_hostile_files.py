@@ -89,7 +89,11 @@ def _hostile(root: Path, outside: Path) -> dict[str, tuple[Path, str]]:
     (cls / "half.png").write_bytes(good[: len(good) // 2])
     add("truncated PNG (half-synced upload)", cls / "half.png", "unreadable")
     (cls / "readme.txt").write_text("notes, not an image")
-    add("text file", cls / "readme.txt", "not an image")
+    add("text file", cls / "readme.txt", "not an image (unidentified format)")
+    (cls / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(64))  # an iPhone photo's header
+    add("HEIC photo", cls / "IMG_0001.HEIC", "a HEIC/HEIF photo (phones' default format), which this reader cannot decode; convert it to PNG or JPEG")
+    (cls / "clip.mp4").write_bytes(b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41" + bytes(64))
+    add("video", cls / "clip.mp4", "a video (MP4, MOV), not a still image")
     os.symlink(cls / "does-not-exist.png", cls / "broken.png")
     add("broken symlink", cls / "broken.png", "broken symlink")
     os.symlink(cls / "loop_b.png", cls / "loop_a.png")
@@ -467,6 +471,36 @@ def test_unsigned_32bit_tiffs_read_unsigned_and_undecodable_tiffs_say_what_they_
                                ("f64.tif", np.ones((8, 8), np.float64), "1 channel of 64-bit float values")]:
         with pytest.raises(ImageRejected, match=f"^a TIFF this reader cannot decode \\({says}\\); save it with 8- or 16-bit"):
             read_image(_tiff(tmp_path / name, pixels, 3), size=SIZE, channels=3)
+
+
+def test_files_of_formats_people_export_but_no_decoder_reads_say_what_they_are_and_how_to_save_them(tmp_path):
+    """A phone's HEIC photo, a JPEG XL, an SVG, a PDF, a video or a zipped folder were all "not an
+    image (unidentified format)": the user could not tell a format to convert from a broken file."""
+    import zipfile
+
+    from augment.images import ImageRejected, read_image
+
+    with zipfile.ZipFile(tmp_path / "batch.zip", "w") as z:
+        z.writestr("a/0.png", b"...")
+    (tmp_path / "scan.jxl").write_bytes(b"\xff\x0a\xfa\x7f" + bytes(32))
+    (tmp_path / "box.jxl").write_bytes(b"\0\0\0\x0cJXL \r\n\x87\n" + bytes(32))  # the container form
+    (tmp_path / "sign.svg").write_text('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>')
+    (tmp_path / "page.pdf").write_bytes(b"%PDF-1.7\n" + bytes(32))
+    (tmp_path / "frame.heic").write_bytes(b"\0\0\0\x1cftypheix\0\0\0\0mif1heixmiaf" + bytes(32))
+    (tmp_path / "ride.mov").write_bytes(b"\0\0\0\x14ftypqt  \0\0\x02\0qt  " + bytes(32))
+    (tmp_path / "notes.txt").write_text("<b>a note</b> mentioning <svg> in passing")
+    said = {}
+    for path in sorted(tmp_path.iterdir()):
+        with pytest.raises(ImageRejected) as refused:
+            read_image(path, size=SIZE, channels=3)
+        said[path.name] = str(refused.value)
+    convert = ", which this reader cannot decode; convert it to PNG or JPEG"
+    assert said == {"batch.zip": "a ZIP archive, not an image: unpack it into the class folders",
+                    "box.jxl": "a JPEG XL image" + convert, "scan.jxl": "a JPEG XL image" + convert,
+                    "sign.svg": "an SVG drawing (vector graphics)" + convert, "page.pdf": "a PDF document" + convert,
+                    "frame.heic": "a HEIC/HEIF photo (phones' default format)" + convert,
+                    "ride.mov": "a video (MP4, MOV), not a still image: save frames of it as PNG or JPEG",
+                    "notes.txt": "not an image (unidentified format)"}
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "RGB", "I;16"])
