@@ -42,3 +42,20 @@ def test_a_saved_grid_holds_its_pictures_as_stored_beside_their_names(tmp_path, 
         plain, named = plain[:, :, None], named[:, :, None]
     assert (plain == grid(rows)).all()  # the pixels exactly, upscaled
     assert (named == with_row_labels(grid(rows), ["source", "translated", "reconstructed"])).all()
+
+
+@pytest.mark.parametrize("classes, says", [(3, "one per class;"), (12, "one for each of 10 of the 12 classes (spread over the class list);")])
+def test_the_comparison_caption_says_how_many_of_the_classes_its_columns_show(tmp_path, classes, says):
+    """comparison.png shows 10 classes at most, while its caption said "one per class" of 43."""
+    from augment.dataset import load_prepared
+    from augment.prepare import PrepareConfig, prepare
+    from pipelines.stages.evaluate import comparison_caption, comparison_rows
+    from tests.conftest import make_folders
+
+    names = tuple(f"c{i:02d}" for i in range(classes))
+    root = make_folders(tmp_path / "data", classes=names, per_class=2)
+    prepare(PrepareConfig(dataset="folders", root=str(root), source="src", target="tgt", image_size=8, channels=3), tmp_path / "prepared")
+    data = load_prepared(tmp_path / "prepared")
+    rows = comparison_rows(data, tmp_path / "gans", [], None, device=torch.device("cpu"))
+    assert [name.split(" (")[0] for name, _ in rows] == ["source", "real target"] and len(rows[0][1]) == min(classes, 10)
+    assert comparison_caption(rows, len(data.classes)).startswith(f"The same source test images, {says} rows, top to bottom: source, real target")

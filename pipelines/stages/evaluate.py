@@ -53,8 +53,19 @@ def last_logged(history: Path, key: str) -> float | None:
     return float(values.iloc[-1]) if len(values) else None
 
 
+COMPARISON_CLASSES = 10  # columns of comparison.png: beyond that, classes spread over the list
+
+
+def comparison_caption(rows: list[tuple[str, torch.Tensor]], classes: int) -> str:
+    """The reports' caption of comparison.png (`rows` from comparison_rows): its columns are one
+    image per class only where every class has one; else how many of the classes it shows."""
+    shown = len(rows[0][1])
+    which = "one per class" if shown == classes else f"one for each of {shown} of the {classes} classes (spread over the class list)"
+    return f"The same source test images, {which}; rows, top to bottom: " + ", ".join(name for name, _ in rows) + "."
+
+
 def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list | None, *, device, precision: str = "auto",
-                    gan_seed: int = 0, per_row: int = 10) -> list[tuple[str, torch.Tensor]]:
+                    gan_seed: int = 0, per_row: int = COMPARISON_CLASSES) -> list[tuple[str, torch.Tensor]]:
     """Rows for one picture of what each arm adds: source test images (one per class, up to
     `per_row`), each GAN's translation of them (the GAN of `gan_seed`), the classic transforms on them
     (when an arm applies them: `classic_specs` not None), and real target test images of the same classes."""
@@ -263,8 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = comparison_rows(data, args.gans, gans_used, classic_specs, device=device,
                               precision=params.runtime.precision, gan_seed=params.gan.seeds[0])
         save_grid([r for _, r in rows], tmp / "comparison.png", labels=[name.split(" (")[0] for name, _ in rows])
-        samples["comparison"] = ("samples/comparison.png",
-                                 "The same source test images, one per class; rows, top to bottom: " + ", ".join(name for name, _ in rows) + ".")
+        samples["comparison"] = ("samples/comparison.png", comparison_caption(rows, len(data.classes)))
 
     wall, images_per_s = {}, {}
     stages = ["code", "prepare", "few_labels"] + [f"{stage}@{g}-{s}" for stage in ("train_gan", "synthesize") for g in gans_used for s in params.gan.seeds]
