@@ -15,6 +15,7 @@ import collections
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -476,6 +477,22 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGINT
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose "expected one argument" also says how to give a value that starts
+    with '-' (`--target -winter` reads -winter as an option): `--target=-winter`."""
+
+    words: list[str] = []  # the command line being parsed
+
+    def error(self, message: str):
+        option = re.fullmatch(r"argument ((?:-\w|--[\w-]+)(?:/--?[\w-]+)*): expected one argument", message)
+        if option:
+            names = option.group(1).split("/")
+            after = {self.words[i + 1] for i, w in enumerate(self.words[:-1]) if w in names and self.words[i + 1].startswith("-")}
+            if after:
+                message += f" (a value that starts with '-' goes after '=': {names[-1]}={sorted(after)[0]})"
+        super().error(message)
+
+
 def _missing_place(args: argparse.Namespace) -> str | None:
     """--repo that is no folder, or --params given and not there: said by the option's name (each
     read as `<folder>/params.yaml: not found`, with advice for neither)."""
@@ -494,7 +511,8 @@ def _main(argv: list[str] | None) -> int:
             stream.reconfigure(errors="backslashreplace")
     set_offline_env()
     use_this_python()
-    ap = argparse.ArgumentParser(prog="domain-augment", description="GAN-based domain augmentation, measured.")
+    _Parser.words = list(sys.argv[1:] if argv is None else argv)
+    ap = _Parser(prog="domain-augment", description="GAN-based domain augmentation, measured.")
     repo_help = "the project's git/DVC repository (default: here)"
     params_help = ("the params file check-params, check-data and preset read (default: params.yaml of --repo); runs always "
                    "read the repository's params.yaml, with -S and --preset on top")

@@ -41,6 +41,22 @@ def test_a_repo_or_params_file_that_is_not_there_is_named_by_its_option(tmp_path
     assert "check an image folder against the data contract" in proc.stdout and "as before the command" not in proc.stdout
 
 
+@pytest.mark.parametrize("args, hint", [(["check-data", "d", "--source", "summer", "--target", "-winter"], "--target=-winter"),
+                                        (["sweep", "mix.synthetic_fraction=0.5", "-S", "-x=1"], "--set=-x=1")])
+def test_a_value_that_starts_with_a_dash_is_shown_how_to_write_it(capsys, args, hint):
+    """argparse reads `--target -winter` as a missing value and an option -winter; it said only
+    "expected one argument", with the value right there on the line."""
+    from pipelines.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stop.value.code == 2 and err.endswith(f"expected one argument (a value that starts with '-' goes after '=': {hint})"), err
+    with pytest.raises(SystemExit):
+        main(args[:-1])  # no value at all: argparse's own words
+    assert capsys.readouterr().err.strip().endswith("expected one argument")
+
+
 def test_a_refused_value_is_named_with_the_preset_it_came_with(tmp_path):
     """The preset's keys were counted as -S values ("params.yaml with 23 -S values")."""
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
