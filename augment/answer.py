@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from augment.arms import ARMS, BASELINE
-from augment.contract import listed
+from augment.contract import listed_classes
 from augment.few_labels import capped_classes
 from augment.metrics import SMALL_TEST, paired_delta
 from augment.validation import VAL_SET
@@ -264,7 +264,7 @@ def answer_lines(metrics: dict) -> list[str]:
         same = few and len(capped_classes(few)) == len(few["used_per_class"])
         unseen = unlabeled_test_classes(metrics)
         bound = ("the same labels the few-label arms saw, so no upper bound here" if same else
-                 f"the upper bound but for {listed(unseen)}, of which the labeled target train has no image" if unseen else "the upper bound")
+                 f"the upper bound but for {listed_classes(unseen)}, of which the labeled target train has no image" if unseen else "the upper bound")
         lines.append(f"With every target train label ({bound}): oracle {signed(benefit['oracle'])}.")
     return lines
 

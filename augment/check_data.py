@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from augment.contract import (DataLayoutError, check_classes, class_label, class_names, discover, held_labels, listed, shown, source_classes,
+from augment.contract import (DataLayoutError, check_classes, class_label, class_names, discover, held_labels, listed, listed_classes, shown, source_classes,
                               unreadable_splits)
 from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
-from augment.prepare import label_conflicts, read_files, train_test_duplicates
+from augment.prepare import domain_copies, label_conflicts, read_files, train_test_duplicates
 from augment.answer import unlabeled_tested
 from augment.report import few_train_images_warnings, label_shift_warning, small_test_warning
 from augment.validation import validation_count
@@ -33,6 +33,7 @@ class DataCheck:
     # train and a test split; one image filed under two classes.
     duplicates: list[list[tuple[str, str]]] = field(default_factory=list)
     conflicts: list[list[tuple[str, str]]] = field(default_factory=list)
+    copies: list[list[tuple[str, str]]] = field(default_factory=list)  # one image in both domains: (file, domain)
     classes: list[str] = field(default_factory=list)
     settings: str = ""  # how the images were read: size, channels, resize
 
@@ -67,6 +68,10 @@ class DataCheck:
             out.append(f"label conflicts: {_files_in(self.conflicts)} byte-identical file(s) filed under different classes "
                        "(one image, two labels: no classifier reads both right); one line per image:")
             out += _first([_same(group) for group in self.conflicts], most)
+        if self.copies:
+            out.append(f"domain copies: {_files_in(self.copies)} byte-identical file(s) in both domains (target images that are "
+                       "source images: they shrink the shift every arm is measured on); one line per image:")
+            out += _first([_same(group) for group in self.copies], most)
         out += [f"note: {n}" for n in self.notes]
         out += [f"problem: {p}" for p in self.problems]
         out.append("ok: the pipeline would run on this data" if self.ok else "not ok: prepare would stop (see problems above)")
@@ -130,6 +135,12 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     read = pd.DataFrame(read, columns=["sha256", "source_path", "domain", "split", "label"])
     result.duplicates = _grouped(train_test_duplicates(read), "split")
     result.conflicts = _grouped(label_conflicts(read[read.label.notna()]), "label")
+    copies = domain_copies(read)
+    result.copies = _grouped(copies, "domain")
+    target_read = int((read.domain == target).sum())
+    if target_read and (copies.domain == target).sum() == target_read:
+        result.notes.append(f"{Path(root) / target}: every target image is byte-identical to a source image: the target domain is a copy "
+                            "of the source, so there is no shift to close and no arm's figure says anything about a real target domain")
     result.problems += unreadable_splits(files, Path(root), (source, target))
     tested = {c: result.counts[(target, "test", c)] for c in result.classes}
     if not result.problems:
@@ -146,24 +157,24 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     result.notes += colour_notes(colour_shares(readable), channels)
     source_untested = [c for c in result.classes if not result.counts[(source, "test", c)]]
     if source_untested:
-        result.notes.append(f"{Path(root) / source / 'test'}: no images of {listed(source_untested, 10)}; the source-test figures "
+        result.notes.append(f"{Path(root) / source / 'test'}: no images of {listed_classes(source_untested, 10)}; the source-test figures "
                             "(how much each arm keeps of the source domain) will say nothing about them")
     untested = [c for c, n in tested.items() if not n]
     if untested and len(untested) < len(result.classes):
         result.notes.append(f"{Path(root) / target / 'test'}: no images of {len(untested)} of the {len(result.classes)} classes "
-                            f"({listed(untested, 10)}); the target-test figures will say nothing about them (the reports warn too)")
+                            f"({listed_classes(untested, 10)}); the target-test figures will say nothing about them (the reports warn too)")
     for role, domain in (("source", source), ("target", target)):
         for split in ("train", "test"):
             folder = Path(root) / domain / split
             folders = {class_label(e.name) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")}
             empty = sorted(folders - held_labels(files, role, split))
             if empty:
-                result.notes.append(f"{folder}: empty class folder(s) {listed(empty, 10)} (nothing in them but hidden files, if "
+                result.notes.append(f"{folder}: empty class folder(s) {listed_classes(empty, 10)} (nothing in them but hidden files, if "
                                     "anything): prepare passes over them")
     labeled = {c: result.counts[(target, "train", c)] for c in result.classes}
     unlabeled = unlabeled_tested(labeled, tested)
     if unlabeled:  # a labeled target train (not a flat one) that lacks classes the test has
-        result.notes.append(f"{Path(root) / target / 'train'}: no labeled images of {listed(unlabeled, 10)}, which the target test "
+        result.notes.append(f"{Path(root) / target / 'train'}: no labeled images of {listed_classes(unlabeled, 10)}, which the target test "
                             f"has; the arms that see a few target labels, cgan and the oracle see no target label of "
                             f"{'it' if len(unlabeled) == 1 else 'them'}, "
                             "so the oracle is no upper bound there (the reports say so too)")

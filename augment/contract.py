@@ -45,6 +45,14 @@ def class_names(classes: list[str]) -> list[str]:
     return list(classes) if plain else [repr(c) for c in classes]
 
 
+def listed_classes(classes, most: int = 5, counts: dict | None = None) -> str:
+    """`listed` for class names, quoted where one would read as several (`class_names`): `'x, y', b and 3
+    more`; with `counts`, each followed by its count: `a (3), b (4)`."""
+    classes = list(classes)
+    names = class_names([str(c) for c in classes])
+    return listed([f"{n} ({counts[c]})" if counts is not None else n for c, n in zip(classes, names)], most)
+
+
 class DataLayoutError(ValueError):
     """The folders do not follow the data contract; the message names the folder and the fix."""
 

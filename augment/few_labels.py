@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from augment.arms import ARMS, GANS
-from augment.contract import class_names, listed
+from augment.contract import class_names, listed_classes
 from augment.io import write_csv
 
 COLUMNS = ["path", "label_index"]  # manifest path of a visible labeled target train image, its class
@@ -67,13 +67,13 @@ def shortfall_warning(manifest: pd.DataFrame, per_class: int, *, consumers: str 
     none = [c for c, n in had.items() if n == 0]
     if not short and not none:
         return None
-    where = "every class" if len(short) == len(had) else "class " + ", ".join(short)
+    where = "every class" if len(short) == len(had) else "class " + listed_classes(short, len(short))
     text = (f"warning: data.target_labels_per_class is {per_class}, but the labeled target train images per class are "
             + ", ".join(f"{c}: {n}" for c, n in zip(class_names(list(had)), had.values())))
     if short:
         text += f"; in {where} {consumers} see all of them, the very labels the oracle sees"
     if none:
-        text += (f"; {listed(none)} {'has' if len(none) == 1 else 'have'} none, so neither {consumers} nor the oracle sees a "
+        text += (f"; {listed_classes(none)} {'has' if len(none) == 1 else 'have'} none, so neither {consumers} nor the oracle sees a "
                  f"target label of {'it' if len(none) == 1 else 'them'}")
     return text
 

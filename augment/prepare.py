@@ -7,6 +7,7 @@ Output layout (under `out_dir`):
     rejected.csv    one row per unusable file: source_path, domain, split, reason
     duplicates.csv  byte-identical files found in both a train and a test split (they inflate test scores)
     label_conflicts.csv  byte-identical labeled files filed under different classes (one image, two labels)
+    domain_copies.csv    byte-identical files found in both domains (target images that are source images)
     dataset.json    classes, domains, channels, image size, counts
     views/<consumer>.json  the sha256 of what each GAN stage reads (augment/prepared_views.py)
 """
@@ -137,6 +138,17 @@ def folders_not_searched(rejected_csv: Path, root: str | Path | None = None) -> 
     return [named(r) for r in rows.itertuples()]
 
 
+def domain_copies(files: pd.DataFrame) -> pd.DataFrame:
+    """Rows (sha256, source_path, domain, split) of byte-identical files present in both domains, in
+    any split: target images that are source images shrink the shift every arm is measured on (a
+    target folder copied from the source, or frames filed under both)."""
+    columns = ["sha256", "source_path", "domain", "split"]
+    if files.empty:
+        return files.reindex(columns=columns)
+    both = files.groupby("sha256").domain.transform("nunique") > 1
+    return files.loc[both, columns].sort_values(["sha256", "domain", "source_path"]).reset_index(drop=True)
+
+
 def label_conflicts(labeled: pd.DataFrame) -> pd.DataFrame:
     """Rows (sha256, source_path, domain, split, label) of byte-identical files among `labeled` (rows
     that carry a class) filed under different classes, in any domain or split: one image with two
@@ -157,6 +169,7 @@ def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: Pre
     write_csv(pd.DataFrame(rejected, columns=REJECTED_COLUMNS), out_dir / "rejected.csv")
     write_csv(train_test_duplicates(manifest), out_dir / "duplicates.csv")
     write_csv(label_conflicts(manifest[manifest.label_index >= 0]), out_dir / "label_conflicts.csv")
+    write_csv(domain_copies(manifest), out_dir / "domain_copies.csv")
     target_train = manifest[(manifest.role == "target") & (manifest.split == "train")]
     write_json({
         "classes": classes,

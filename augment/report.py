@@ -15,7 +15,7 @@ from augment.answer import (
     COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, label_group, labels_lost, signed, unlabeled_test_classes,
 )
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
-from augment.contract import class_names, listed
+from augment.contract import class_names, listed, listed_classes
 from augment.few_labels import capped_classes
 from augment.metrics import SMALL_TEST, majority_share, paired_delta, summarize
 from augment.validation import VAL_SET
@@ -188,7 +188,7 @@ def arm_descriptions(few_labels: dict | None = None, *, labeled_per_class: dict[
 
 def _no_upper_bound_for(out: dict[str, str], unlabeled: list[str]) -> None:
     if unlabeled:
-        out["oracle"] += (f"; the labeled target train has no image of {listed(unlabeled)}, so no arm saw a target label of "
+        out["oracle"] += (f"; the labeled target train has no image of {listed_classes(unlabeled)}, so no arm saw a target label of "
                           f"{'it' if len(unlabeled) == 1 else 'them'} and the oracle is no upper bound there")
 
 
@@ -202,7 +202,7 @@ def capped_labels_warning(few_labels: dict | None) -> str | None:
         return None
     every = len(capped) == len(used)
     return (f"Few labels are all labels: the arms that see a few target labels saw every labeled target train image of "
-            + ("every class" if every else listed(capped)) + f" ({_labels_text({c: used[c] for c in capped})}), the very labels "
+            + ("every class" if every else listed_classes(capped)) + f" ({_labels_text({c: used[c] for c in capped})}), the very labels "
             "the oracle sees" + (": the oracle is no upper bound on what more target labels would give, and target_few's "
                                  "figure is the oracle's data at another mix." if every else " there."))
 
@@ -261,7 +261,7 @@ def report_warnings(metrics: dict) -> list[str]:
     out += [w for w in [capped_labels_warning(metrics["run"].get("target_labels"))] if w]
     unseen = unlabeled_test_classes(metrics)
     if unseen and "accuracy" in metrics["target_test"].get("oracle", {}):
-        out.append(f"Classes without a target label: the labeled target train has no image of {listed(unseen)}, which the target test "
+        out.append(f"Classes without a target label: the labeled target train has no image of {listed_classes(unseen)}, which the target test "
                    f"holds. No arm saw a target label of {'it' if len(unseen) == 1 else 'them'}, so there the oracle is no upper bound "
                    "on what target labels would give.")
     out += data_files_warnings(metrics["run"].get("data_files", {}))
@@ -317,7 +317,7 @@ def report_warnings(metrics: dict) -> list[str]:
             def named(none: list[str]) -> str:  # the classes kept, where they are the fewer
                 dropped_here = set(map(str, none))
                 kept = [c for c in classes if c not in dropped_here]
-                return f"all but {listed(kept)}" if classes and len(kept) < len(none) else listed(none)
+                return f"all but {listed_classes(kept)}" if classes and len(kept) < len(none) else listed_classes(none)
 
             which = "; ".join(f"GAN seed {s}: {named(c)}" for s, c in dropped.items())
             out.append(f"Classes filtered out: synthesize.filter kept no translation of some classes by {gan} ({which}). Its arm's "
@@ -380,7 +380,7 @@ def absent_classes_warning(split: dict) -> str | None:
     if not absent:
         return None
     present = len(per_class) - len(absent)
-    return (f"No target test images of {len(absent)} of the {counted(len(per_class), 'class', 'classes')}: {listed(absent)}. The target-test "
+    return (f"No target test images of {len(absent)} of the {counted(len(per_class), 'class', 'classes')}: {listed_classes(absent)}. The target-test "
             f"figures (accuracy, macro-F1, every benefit) say nothing about how the arms read these classes in the target "
             f"domain: accuracy is over the other classes' images, and macro-F1 averages the {counted(present, 'class that has', 'classes that have')} test "
             f"images (a target image given one of these classes still counts as wrong). Add labeled target test images of "
@@ -401,7 +401,7 @@ def few_train_images_warnings(train: dict) -> list[str]:
                    "train images (unlabeled ones are enough).")
     few = sorted((k, c) for c, k in per_class.items() if k < FEW_SOURCE_CLASS)
     if few:
-        named = listed([f"{c} ({k})" for k, c in few])
+        named = listed_classes([c for _, c in few], counts={c: k for k, c in few})
         out.append(f"Few source train images of some classes: {named}. Every arm learns these classes from those images alone "
                    f"(the GAN arms translate the same ones), so their target figures depend on which few images they are. "
                    f"Add source train images of them (at least {FEW_SOURCE_CLASS} each).")
@@ -443,7 +443,7 @@ def _moved_text(moved: dict[str, float]) -> str:
 def data_files_warnings(files: dict) -> list[str]:
     """Warnings for what `prepare` found in the files (`run.data_files`; {} for a run recorded before
     they were counted): files it left out, target or source test images byte-identical to a train
-    image, and one image filed under two classes."""
+    image, one image filed under two classes, and target images that are source images."""
     out = []
     if files.get("rejected"):
         folders = files.get("folders_not_searched") or []
@@ -468,6 +468,15 @@ def data_files_warnings(files: dict) -> list[str]:
         out.append(f"One image, two labels: {files['label_conflicts']} labeled files are byte-identical to a file filed under "
                    "another class (data/prepared/label_conflicts.csv). No classifier reads both copies right: in a test split "
                    "they cap every arm's accuracy, in a train split they teach both classes. Keep each image in one class.")
+    copied, target = files.get("target_in_source"), files.get("target_images")
+    if copied:
+        what = (f"all {target} target images are" if copied == target else f"{copied} of the {target} target images are")
+        out.append(f"Target images that are source images: {what} byte-identical to source images (data/prepared/domain_copies.csv). "
+                   + ("The target domain is a copy of the source: there is no shift to close, and no arm's figure says anything "
+                      "about a real target domain; check that data.target names the target folder."
+                      if copied == target else
+                      "Those carry no shift: the target figures mix source pictures in, and the gaps between the arms are "
+                      "not those of the target domain alone; remove the copies from one domain."))
     return out
 
 
@@ -485,7 +494,7 @@ def small_test_warning(split: dict) -> str | None:
                 f"{1 / max(n, 1):.3f}, a bootstrap over so few images understates the uncertainty, and two arms that agree on "
                 f"all of them show a benefit of +0.000 [0.000, 0.000] that says nothing. Add labeled target test images{held}.")
     if few:
-        named = listed([f"{c} ({k})" for k, c in few])
+        named = listed_classes([c for _, c in few], counts={c: k for k, c in few})
         return (f"Few target test images of some classes: {named}. Their per-class accuracy moves by "
                 f"{1 / max(few[0][0], 1):.2f} or more per image, and they weigh in macro-F1 as much as any class; the overall "
                 f"accuracy rests on all {counted(n, 'image', 'images')}. Add labeled target test images of these classes{held}.")

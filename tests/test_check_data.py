@@ -173,6 +173,10 @@ def test_class_names_that_would_read_as_several_are_quoted(tmp_path):
     root = make_folders(tmp_path / "raw", classes=("a", 'comma, "quoted"', "b "), per_class=2)
     out = _check(root).stdout
     assert """classes (3): 'a', 'b ', 'comma, "quoted"'""" in out and "src/train: 6 images ('a' 2, 'b ' 2, 'comma, \"quoted\"' 2)" in out
+    # the notes list them as quoted as the counts do ("x, y (2)" read as two classes)
+    assert """note: Few source train images of some classes: 'a' (2), 'b ' (2), 'comma, "quoted"' (2). Every arm""" in out
+    shutil.rmtree(root / "tgt/test" / 'comma, "quoted"')
+    assert """tgt/test: no images of 1 of the 3 classes ('comma, "quoted"'); the target-test figures""" in _check(root).stdout
     assert "classes (3): a, b, c" in _check(make_folders(tmp_path / "plain", per_class=2)).stdout  # plain names stay plain
 
 
@@ -273,3 +277,38 @@ def test_a_folder_that_passes_is_given_the_run_that_reads_it(tmp_path):
         image.write_text("not an image")
     failed = _check(broken)  # a refusal gives no command
     assert failed.returncode == 2 and "run it:" not in failed.stdout, failed.stdout
+
+
+def test_a_target_folder_copied_from_the_source_is_listed_image_by_image(tmp_path):
+    """A target domain of the source's own pictures (a copy of the folder, or frames filed under both)
+    passed without a word: every arm is then measured on no shift at all."""
+    root = make_folders(tmp_path / "raw", per_class=3)
+    shutil.copy(root / "src/train/b/2.png", root / "tgt/train/copied.png")
+    proc = _check(root)
+    assert proc.returncode == 0 and "domain copies: 2 byte-identical file(s) in both domains" in proc.stdout, proc.stdout
+    assert f"  {root}/src/train/b/2.png (src) = {root}/tgt/train/copied.png (tgt)" in proc.stdout.splitlines()
+    assert "copy of the source" not in proc.stdout
+    shutil.rmtree(root / "tgt")
+    shutil.copytree(root / "src", root / "tgt")
+    out = _check(root).stdout
+    assert f"note: {root}/tgt: every target image is byte-identical to a source image: the target domain is a copy" in out
+    assert "domain copies: 36 byte-identical file(s) in both domains" in out and out.count(" (src) = ") == 18, out  # one line per image
+
+
+def test_uncommitted_edits_to_params_yaml_that_the_run_would_not_read_are_noted_before_its_line(tmp_path):
+    """check-data judged the folder with the edited params.yaml, and the run it printed, in a worktree
+    of HEAD, would read the committed one: a size of 32 checked, 16 run."""
+    from tests.e2e import run
+
+    repo, root = tmp_path / "repo", make_folders(tmp_path / "raw", per_class=2)
+    repo.mkdir()
+    shutil.copy(REPO / "params.yaml", repo / "params.yaml")
+    run(["git", "init", "-q"], repo)
+    run(["git", "add", "params.yaml"], repo)
+    run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "p"], repo)
+    assert "note: params.yaml has changes" not in _check(root, "--repo", str(repo)).stdout
+    (repo / "params.yaml").write_text((repo / "params.yaml").read_text().replace("image_size: 16 ", "image_size: 32 ", 1))
+    out = _check(root, "--repo", str(repo)).stdout.splitlines()
+    assert out[0].startswith("read as 32 px") and out[-1].startswith("run it: ")
+    assert out[-2] == ("note: params.yaml has changes that are not committed: check-data read them, but `run` works in a worktree of "
+                       "HEAD and reads the committed params.yaml; commit them before the run below, or add --in-place to it")

@@ -3,6 +3,7 @@ import json
 import math
 import shutil
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -89,8 +90,10 @@ def test_repro_writes_every_metrics_key(digits_repo):
     for arm, seed in (("cyclegan", 0), ("cyclegan", 1), ("cgan", 1), ("test_time", 1)):
         assert json.loads((repo / f"artifacts/classifiers/{arm}/{seed}/status.json").read_text())["gan_seed"] == seed
     assert m["run"]["seeds"] == [0, 1] and m["run"]["gan_seeds"] == [0, 1] and m["run"]["device"] == "cpu"
+    split, train_data = m["run"]["target_split"], m["run"]["train_data"]
     assert m["run"]["data_files"] == {"rejected": 0, "folders_not_searched": [], "target_test_in_train": 0, "source_test_in_train": 0,
-                                      "label_conflicts": 0}
+                                      "label_conflicts": 0, "target_in_source": 0,
+                                      "target_images": train_data["target_train"] + split["target_val"] + split["target_test"]}
     # every stage's time but index_raw's: a timings file it rewrote on each run would re-run evaluate
     assert set(m["run"]["wall_seconds"]) == expected - set(ALWAYS_RUN) and all(v > 0 for v in m["run"]["wall_seconds"].values())
     rates = m["run"]["images_per_s"]  # throughput of what each stage computes, from its timings file
@@ -367,6 +370,7 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     (data_root / "src/train/a/notes.png").write_text("not an image")
     shutil.copy(data_root / "src/test/b/0.png", data_root / "src/train/b/also_in_test.png")  # a source test image seen in training
     shutil.copytree(data_root / "src/train/c", data_root / "src/train/.c")  # a hidden class folder: not searched, named
+    shutil.copy(data_root / "src/train/c/1.png", data_root / "tgt/train/from_the_source.png")  # a target image that is a source image
     repo = project_copy(tmp_path / "repo", ONE_SEED)
     dvc("exp", "run", "-S", "data.dataset=folders", "-S", f"data.root={data_root}", "-S", "data.source=src",
         "-S", "data.target=tgt", "-S", "data.channels=3", cwd=repo)
@@ -384,6 +388,9 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     assert "Files not read: 1 file(s) and 1 folder(s) not searched (src/train/.c: hidden" in report
     assert "One image, two labels: 2 labeled files" in report and "Source test images seen in training: 1 of the" in report
     assert f"Target test images seen in training: {files['target_test_in_train']} of the target test images" in report
+    copies = pd.read_csv(repo / "data/prepared/domain_copies.csv")
+    assert files["target_in_source"] == 1 and sorted(copies.source_path.map(lambda p: Path(p).name)) == ["1.png", "from_the_source.png"]
+    assert f"Target images that are source images: 1 of the {files['target_images']} target images are byte-identical" in report
     assert json.loads((repo / "data/prepared/dataset.json").read_text())["channels"] == 3
     # New labeled target test images, as the reports advise for a small test set: the GANs, their translations and the
     # classifiers, which read none of them, stay as they are (they trained again to the same bytes); prepare and evaluate,

@@ -343,6 +343,9 @@ def test_both_reports_warn_when_the_target_test_set_is_too_small_to_measure_on()
         assert "Few target test images of some classes: c (4)." in report
     for report in _both(_with_split(41, {"a": 41, "b": 0, "c": 0, "d": 0})):
         assert "No target test images of 3 of the 4 classes: b, c, d." in report and "Small target test set" in report
+    # a class name with a comma, listed as it was, read as two classes: "No target test images of 1 ...: x, y."
+    for report in _both(_with_split(430, {"a": 200, "x, y": 0, "c": 4, "d": 226})):
+        assert "No target test images of 1 of the 4 classes: 'x, y'." in report and "classes: c (4)." in report
     # a run recorded before the split was counted per class: only the total can be judged
     for report in _both(_with_split(430, {})):
         assert "Small target test set" not in report and "Few target test images" not in report
@@ -381,10 +384,19 @@ def test_both_reports_say_what_prepare_found_in_the_files():
                 "not followed, or beside train/ and test/; a class folder among them is a class left out) under data.root") in report
     m["run"]["data_files"] = {"rejected": 1, "folders_not_searched": ["src/train/.hidden"]}
     assert "Files not read: 1 folder(s) not searched (src/train/.hidden: hidden" in _both(m)[0]
-    m["run"]["data_files"] = {"rejected": 0, "target_test_in_train": 0, "label_conflicts": 0}
+    m["run"]["data_files"] = {"rejected": 0, "target_in_source": 5, "target_images": 120}
+    for report in _both(m):
+        assert ("Target images that are source images: 5 of the 120 target images are byte-identical to source images "
+                "(data/prepared/domain_copies.csv). Those carry no shift") in report
+    m["run"]["data_files"] = {"rejected": 0, "target_in_source": 120, "target_images": 120}
+    for report in _both(m):
+        assert "Target images that are source images: all 120 target images are byte-identical" in report
+        assert "The target domain is a copy of the source: there is no shift to close" in report
+    m["run"]["data_files"] = {"rejected": 0, "target_test_in_train": 0, "label_conflicts": 0, "target_in_source": 0, "target_images": 120}
     for runs in (m, _metrics()):  # clean files, or a run recorded before they were counted
         for report in _both(runs):
             assert "Files not read" not in report and "seen in training" not in report and "two labels" not in report
+            assert "are source images" not in report
 
 
 def test_the_folders_prepare_did_not_search_are_read_from_its_rejected_csv(tmp_path):

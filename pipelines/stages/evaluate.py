@@ -305,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
         "target_test_in_train": int(target_rows[~target_rows.path.isin(val_paths)].sha256.isin(train_files).sum()),
         "source_test_in_train": int(data.rows("source", "test").sha256.isin(train_files).sum()),
         "label_conflicts": len(label_conflicts(manifest[manifest.label_index >= 0])),
+        "target_in_source": int(manifest.sha256[manifest.role == "target"].isin(set(manifest.sha256[manifest.role == "source"])).sum()),
+        "target_images": int((manifest.role == "target").sum()),
     }
     if few_labels:
         metrics["run"]["target_labels"] = few_labels

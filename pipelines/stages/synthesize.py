@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from augment.arms import GANS
-from augment.contract import listed
+from augment.contract import listed_classes
 from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared
 from augment.images import to_uint8
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     note = f" (synthesize.filter {summary['filter']}: kept {summary['kept']} of {summary['total']})" if summary["filter"] != "none" else ""
     print(f"{name}: {len(records)} labeled target-style images -> {out}{note}")
     if summary["classes_with_none_kept"]:
-        print(f"{name}: warning: synthesize.filter {summary['filter']} kept no translation of {listed(summary['classes_with_none_kept'])}; "
+        print(f"{name}: warning: synthesize.filter {summary['filter']} kept no translation of {listed_classes(summary['classes_with_none_kept'])}; "
               f"the {args.gan} arm's synthetic images hold none of them (the report warns too)")
 
 
