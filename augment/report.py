@@ -6,6 +6,7 @@ warnings that both reports carry are made here once (report_html.py imports them
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -678,7 +679,14 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
         lines += [caption, "", f"![{name}]({path})", ""]
     lines += ["## Time inside each stage (seconds)", "", STAGE_TIME_NOTE, "", "| stage | seconds | images/s |", "|---|---|---|"]
     lines += [f"| {k} | {v:.1f} | {throughput_text(metrics, k)} |" for k, v in metrics["run"]["wall_seconds"].items()]
-    return "\n".join(lines) + "\n"
+    return _no_html("\n".join(lines) + "\n")
+
+
+def _no_html(markdown: str) -> str:
+    """report.md with every '<' that could open an HTML tag or comment written as '&lt;' (which Markdown
+    shows as '<'): a class or folder named `<img src=x onerror=...>` is shown, never rendered or run.
+    The report itself writes no HTML."""
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", markdown)
 
 
 def table_cell(text: str) -> str:

@@ -343,6 +343,9 @@ def test_both_reports_warn_when_the_target_test_set_is_too_small_to_measure_on()
         assert "Few target test images of some classes: c (4)." in report
     for report in _both(_with_split(41, {"a": 41, "b": 0, "c": 0, "d": 0})):
         assert "No target test images of 3 of the 4 classes: b, c, d." in report and "Small target test set" in report
+    # a class named as HTML was rendered by report.md's viewers (report.html escapes it): shown as text
+    md, page = _both(_with_split(430, {"a": 200, "<img src=x onerror=alert(1)>": 0, "c": 4, "d": 226}), markup=True)
+    assert "<img" not in md and "&lt;img src=x onerror=alert(1)>." in md and "<img" not in page and "&lt;img src=x" in page
     # a class name with a comma, listed as it was, read as two classes: "No target test images of 1 ...: x, y."
     for report in _both(_with_split(430, {"a": 200, "x, y": 0, "c": 4, "d": 226})):
         assert "No target test images of 1 of the 4 classes: 'x, y'." in report and "classes: c (4)." in report
