@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from augment.contract import (DataLayoutError, check_classes, class_label, class_names, discover, held_labels, listed, listed_classes, shown, source_classes,
-                              unreadable_splits)
+from augment.contract import (DataLayoutError, check_classes, class_label, class_names, discover, held_labels, listed, listed_classes, shown,
+                              source_classes, unreadable_splits)
 from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import domain_copies, label_conflicts, read_files, train_test_duplicates
