@@ -172,7 +172,8 @@ _HEADS = ((b"\xff\x0a", "a JPEG XL image" + _CONVERT), (b"\0\0\0\x0cJXL \r\n\x87
 
 def _known_kind(path: Path) -> str | None:
     """Why a file no decoder opened is refused, for what people meet in image folders that this reader
-    does not decode (a phone's HEIC, JPEG XL, SVG, PDF, a video, an archive); None for anything else."""
+    does not decode (a phone's HEIC, JPEG XL, SVG, PDF, a video, an archive, a text file); None for
+    anything else."""
     try:
         with open(path, "rb") as f:
             head = f.read(512)
@@ -182,7 +183,22 @@ def _known_kind(path: Path) -> str | None:
         return _BRANDS[head[8:12]]
     if head.lstrip().startswith((b"<svg", b"<?xml", b"<!DOCTYPE svg")) and b"<svg" in head:
         return "an SVG drawing (vector graphics)" + _CONVERT
-    return next((why for start, why in _HEADS if head.startswith(start)), None)
+    known = next((why for start, why in _HEADS if head.startswith(start)), None)
+    return known or (_TEXT if _is_text(head) else None)
+
+
+_TEXT = "a text file, not an image (notes, annotations or metadata beside the images are not read)"
+
+
+def _is_text(head: bytes) -> bool:
+    """Whether a file's first bytes are text (UTF-8, no NUL): a README, a label or annotation file
+    (.txt, .json, .xml, .csv), a phone's edit sidecar (.AAE)."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # cut in the middle of a character at the end of the 512 bytes read
+        if exc.start < len(head) - 3:
+            return False
+    return bool(head.strip()) and b"\0" not in head
 
 
 def _tiff_kind(path: Path) -> str | None:

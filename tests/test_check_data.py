@@ -23,7 +23,7 @@ def test_good_folder_passes_and_lists_counts_and_rejected_files(tmp_path):
     out = proc.stdout
     assert "classes (3): a, b, c" in out and "src/train: 9 images (a 3, b 3, c 3)" in out
     assert "tgt/train: 9 images ((unlabeled) 9)" in out
-    assert "rejected: 2 file(s) (not an image 1, zero-byte file 1)" in out and "empty.png" in out and "notes.jpg" in out
+    assert "rejected: 2 file(s) (a text file, not an image 1, zero-byte file 1)" in out and "empty.png" in out and "notes.jpg" in out
     assert "note: Few target train images: the GANs learn the target domain from only 9." in out
     # as the run will hold out evaluate.validation_fraction (params.yaml: 0.2) of each class's 3 images: 1 each
     assert "note: Small target test set: every target-test figure rests on 6 images" in out and "(3 of them are held out" in out
@@ -40,7 +40,7 @@ def test_long_listings_are_cut_to_the_first_few_and_say_how_many_more(tmp_path):
     (root / "src/train/a/.DS_Store").write_bytes(b"\0\0\0\1Bud1")
     out = _check(root).stdout
     # hidden files, never images, are counted but listed after the files that may matter
-    assert "rejected: 26 file(s) (not an image 25, hidden file 1)" in out and "junk19.png" in out and "junk20.png" not in out
+    assert "rejected: 26 file(s) (a text file, not an image 25, hidden file 1)" in out and "junk19.png" in out and "junk20.png" not in out
     assert ".DS_Store" not in out
     assert "  ... and 6 more (--list 0 lists all; prepare writes every one to data/prepared)" in out
     everything = _check(root, "--list", "0").stdout
@@ -80,7 +80,7 @@ def test_names_that_are_not_utf8_print_escaped_and_source_equal_to_target_is_ref
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "check-data", str(root), "--source", "src", "--target", "tgt"],
                           cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    assert f"  {root}/src/train/a/notes\\xe9.txt: not an image" in proc.stdout  # as rejected.csv writes it
+    assert f"  {root}/src/train/a/notes\\xe9.txt: a text file, not an image" in proc.stdout  # as rejected.csv writes it
     proc = _check(root, "--source", "tgt")
     assert proc.returncode == 2 and "data.source and data.target must differ, both are 'tgt'" in proc.stdout
     assert "problem: check-data --source tgt --target tgt with params.yaml: " in proc.stdout  # the flags that gave them

@@ -231,7 +231,7 @@ def test_a_split_whose_every_file_is_rejected_stops_prepare_with_the_folder_and_
     """No rejected.csv is written when prepare stops, so the message itself says why the files went."""
     for f in (folders / "tgt" / "test").rglob("*.png"):
         f.write_bytes(b"junk")
-    with pytest.raises(DataLayoutError, match=rf"{folders / 'tgt' / 'test'}: no readable images \(\w+/0.png: not an image .* and \d+ more\); "
+    with pytest.raises(DataLayoutError, match=rf"{folders / 'tgt' / 'test'}: no readable images \(\w+/0.png: a text file, not an image .* and \d+ more\); "
                                               "prepare needs at least one in each split"):
         prepare(cfg(folders), tmp_path / "out")
     assert not (tmp_path / "out").exists()

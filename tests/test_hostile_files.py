@@ -89,7 +89,11 @@ def _hostile(root: Path, outside: Path) -> dict[str, tuple[Path, str]]:
     (cls / "half.png").write_bytes(good[: len(good) // 2])
     add("truncated PNG (half-synced upload)", cls / "half.png", "unreadable")
     (cls / "readme.txt").write_text("notes, not an image")
-    add("text file", cls / "readme.txt", "not an image (unidentified format)")
+    add("text file", cls / "readme.txt", "a text file, not an image (notes, annotations or metadata beside the images are not read)")
+    (cls / "IMG_0001.AAE").write_text('<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict/></plist>\n')
+    add("a phone's edit sidecar (.AAE)", cls / "IMG_0001.AAE", "a text file, not an image")
+    (cls / "Thumbs.db").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))  # Windows' thumbnail cache (OLE)
+    add("Thumbs.db", cls / "Thumbs.db", "not an image (unidentified format)")
     (cls / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(64))  # an iPhone photo's header
     add("HEIC photo", cls / "IMG_0001.HEIC", "a HEIC/HEIF photo (phones' default format), which this reader cannot decode; convert it to PNG or JPEG")
     (cls / "clip.mp4").write_bytes(b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41" + bytes(64))
@@ -489,18 +493,21 @@ def test_files_of_formats_people_export_but_no_decoder_reads_say_what_they_are_a
     (tmp_path / "frame.heic").write_bytes(b"\0\0\0\x1cftypheix\0\0\0\0mif1heixmiaf" + bytes(32))
     (tmp_path / "ride.mov").write_bytes(b"\0\0\0\x14ftypqt  \0\0\x02\0qt  " + bytes(32))
     (tmp_path / "notes.txt").write_text("<b>a note</b> mentioning <svg> in passing")
+    (tmp_path / "labels.json").write_text('{"sign": "stop, yield", "note": "\u00dcberholverbot"}')
+    (tmp_path / "blob.bin").write_bytes(bytes(range(256)) * 3)
     said = {}
     for path in sorted(tmp_path.iterdir()):
         with pytest.raises(ImageRejected) as refused:
             read_image(path, size=SIZE, channels=3)
         said[path.name] = str(refused.value)
     convert = ", which this reader cannot decode; convert it to PNG or JPEG"
+    TEXT = "a text file, not an image (notes, annotations or metadata beside the images are not read)"
     assert said == {"batch.zip": "a ZIP archive, not an image: unpack it into the class folders",
                     "box.jxl": "a JPEG XL image" + convert, "scan.jxl": "a JPEG XL image" + convert,
                     "sign.svg": "an SVG drawing (vector graphics)" + convert, "page.pdf": "a PDF document" + convert,
                     "frame.heic": "a HEIC/HEIF photo (phones' default format)" + convert,
                     "ride.mov": "a video (MP4, MOV), not a still image: save frames of it as PNG or JPEG",
-                    "notes.txt": "not an image (unidentified format)"}
+                    "notes.txt": TEXT, "labels.json": TEXT, "blob.bin": "not an image (unidentified format)"}
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "RGB", "I;16"])
