@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from augment.contract import (DataLayoutError, check_classes, class_label, class_names, discover, held_labels, listed, listed_classes, shown,
+from augment.contract import (DataLayoutError, check_classes, class_label, class_names, discover, held_labels, listed, listed_classes, rejection_kinds, shown,
                               source_classes, unreadable_splits)
 from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
@@ -54,8 +54,8 @@ class DataCheck:
             per_class = ", ".join(f"{quoted.get(c, c)} {k}" for (d, s, c), k in sorted(self.counts.items()) if (d, s) == (domain, split))
             out.append(f"{domain}/{split}: {n} images ({per_class})")
         if self.counts or self.rejected:  # not before a layout problem that stopped the check before any file was read
-            kinds = Counter(reason.split(":")[0].split(" (")[0] for _, reason in self.rejected)
-            by_kind = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+            kinds = rejection_kinds(reason for _, reason in self.rejected)
+            by_kind = ", ".join(f"{kind} {n}" for kind, n in kinds.items())
             out.append(f"rejected: {len(self.rejected)} file(s)" + (f" ({by_kind})" if len(kinds) > 1 else ""))
         # the files that may matter first: hidden ones (.DS_Store, ._x.png) are never images
         shown_first = sorted(self.rejected, key=lambda pr: pr[1].startswith("hidden"))

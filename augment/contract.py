@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,18 @@ def class_names(classes: list[str]) -> list[str]:
     control character or spaces at its ends (`comma, "quoted": 4` would read as two classes)."""
     plain = all(c == c.strip() and c.isprintable() and not any(ch in c for ch in ",:'\"") for c in classes)
     return list(classes) if plain else [repr(c) for c in classes]
+
+
+def reason_kind(reason: str) -> str:
+    """What kind of refusal a rejection reason is, for counts by kind: its text before any ':' or ' ('
+    ("a HEIC/HEIF photo", "unreadable", "zero-byte file")."""
+    return reason.split(":")[0].split(" (")[0]
+
+
+def rejection_kinds(reasons) -> dict[str, int]:
+    """{kind: files} of rejection reasons (`reason_kind`), most first, then by name."""
+    kinds = Counter(map(reason_kind, reasons))
+    return dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def listed_classes(classes, most: int = 5, counts: dict | None = None) -> str:

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from augment.contract import FOLDER_REASONS, DataLayoutError, FoundFile, check_classes, discover, shown, source_classes, unreadable_splits
+from augment.contract import (FOLDER_REASONS, DataLayoutError, FoundFile, check_classes, discover, rejection_kinds, shown, source_classes,
+                              unreadable_splits)
 from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, decode, stored_pixels
 from augment.io import atomic_dir, sha256_file, write_csv, write_json
 from augment.pixels import PixelWriter, read_pixels, write_pngs
@@ -147,6 +148,15 @@ def domain_copies(files: pd.DataFrame) -> pd.DataFrame:
         return files.reindex(columns=columns)
     both = files.groupby("sha256").domain.transform("nunique") > 1
     return files.loc[both, columns].sort_values(["sha256", "domain", "source_path"]).reset_index(drop=True)
+
+
+def files_not_read(rejected_csv: Path) -> dict[str, int]:
+    """{kind of refusal: files} of the files (not folders) in prepare's rejected.csv, most first
+    (`contract.rejection_kinds`): what the reports say was left out; {} where there is none or no file."""
+    if not Path(rejected_csv).is_file():
+        return {}
+    rows = pd.read_csv(rejected_csv, keep_default_na=False, dtype=str)
+    return rejection_kinds(rows.reason[~rows.reason.isin(FOLDER_REASONS)])
 
 
 def label_conflicts(labeled: pd.DataFrame) -> pd.DataFrame:

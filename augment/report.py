@@ -449,7 +449,9 @@ def data_files_warnings(files: dict) -> list[str]:
     if files.get("rejected"):
         folders = files.get("folders_not_searched") or []
         loose = files["rejected"] - len(folders)
-        parts = [f"{loose} file(s)"] if loose or not folders else []
+        kinds = files.get("files_not_read") or {}
+        by_kind = f" ({', '.join(f'{kind} {n}' for kind, n in kinds.items())})" if kinds and sum(kinds.values()) == loose else ""
+        parts = [f"{loose} file(s){by_kind}"] if loose or not folders else []
         if folders:
             parts.append(f"{len(folders)} folder(s) not searched ({listed(folders)}: hidden, a link not followed, or beside "
                          "train/ and test/; a class folder among them is a class left out)")

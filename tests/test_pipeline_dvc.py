@@ -91,7 +91,7 @@ def test_repro_writes_every_metrics_key(digits_repo):
         assert json.loads((repo / f"artifacts/classifiers/{arm}/{seed}/status.json").read_text())["gan_seed"] == seed
     assert m["run"]["seeds"] == [0, 1] and m["run"]["gan_seeds"] == [0, 1] and m["run"]["device"] == "cpu"
     split, train_data = m["run"]["target_split"], m["run"]["train_data"]
-    assert m["run"]["data_files"] == {"rejected": 0, "folders_not_searched": [], "target_test_in_train": 0, "source_test_in_train": 0,
+    assert m["run"]["data_files"] == {"rejected": 0, "folders_not_searched": [], "files_not_read": {}, "target_test_in_train": 0, "source_test_in_train": 0,
                                       "label_conflicts": 0, "target_in_source": 0,
                                       "target_images": train_data["target_train"] + split["target_val"] + split["target_test"]}
     # every stage's time but index_raw's: a timings file it rewrote on each run would re-run evaluate
@@ -385,7 +385,8 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
     files = m["run"]["data_files"]
     assert files["rejected"] == 2 and files["label_conflicts"] == 2 and 0 < files["target_test_in_train"] <= 8, files
     assert files["folders_not_searched"] == ["src/train/.c"] and files["source_test_in_train"] == 1, files
-    assert "Files not read: 1 file(s) and 1 folder(s) not searched (src/train/.c: hidden" in report
+    assert files["files_not_read"] == {"a text file, not an image": 1}, files
+    assert "Files not read: 1 file(s) (a text file, not an image 1) and 1 folder(s) not searched (src/train/.c: hidden" in report
     assert "One image, two labels: 2 labeled files" in report and "Source test images seen in training: 1 of the" in report
     assert f"Target test images seen in training: {files['target_test_in_train']} of the target test images" in report
     copies = pd.read_csv(repo / "data/prepared/domain_copies.csv")

@@ -385,6 +385,10 @@ def test_both_reports_say_what_prepare_found_in_the_files():
     for report in _both(m):
         assert ("Files not read: 1 file(s) and 2 folder(s) not searched (src/train/.hidden, src/test/.hidden: hidden, a link "
                 "not followed, or beside train/ and test/; a class folder among them is a class left out) under data.root") in report
+    # by kind, so that broken images stand apart from notes and sidecars nobody meant as images
+    m["run"]["data_files"] = {"rejected": 5, "folders_not_searched": ["src/.x"], "files_not_read": {"a text file, not an image": 3, "unreadable": 1}}
+    for report in _both(m):
+        assert "Files not read: 4 file(s) (a text file, not an image 3, unreadable 1) and 1 folder(s) not searched (src/.x: " in report
     m["run"]["data_files"] = {"rejected": 1, "folders_not_searched": ["src/train/.hidden"]}
     assert "Files not read: 1 folder(s) not searched (src/train/.hidden: hidden" in _both(m)[0]
     m["run"]["data_files"] = {"rejected": 0, "target_in_source": 5, "target_images": 120}
@@ -415,6 +419,10 @@ def test_the_folders_prepare_did_not_search_are_read_from_its_rejected_csv(tmp_p
     # a hidden folder inside class dog was named src/test/.thumbnails, as if a class had been left out; val/ was counted as a file
     assert folders_not_searched(tmp_path / "rejected.csv", "/d") == ["src/train/.hidden", "tgt/train/l", "src/test/dog/.thumbnails", "src/val"]
     assert folders_not_searched(tmp_path / "rejected.csv") == ["src/train/.hidden", "tgt/train/l", "src/test/.thumbnails", "src/val"]
+    from augment.prepare import files_not_read
+
+    assert files_not_read(tmp_path / "rejected.csv") == {"file beside train/ and test/": 1, "not an image": 1}  # the files, not the folders
+    assert files_not_read(tmp_path / "nothing.csv") == {}
 
 
 def test_both_reports_call_an_arm_the_data_cannot_train_by_one_word_and_give_its_reason():
