@@ -34,6 +34,7 @@ class DataCheck:
     duplicates: list[list[tuple[str, str]]] = field(default_factory=list)
     conflicts: list[list[tuple[str, str]]] = field(default_factory=list)
     copies: list[list[tuple[str, str]]] = field(default_factory=list)  # one image in both domains: (file, domain)
+    copied: int = 0  # target images among the copies
     classes: list[str] = field(default_factory=list)
     settings: str = ""  # how the images were read: size, channels, resize
 
@@ -55,7 +56,7 @@ class DataCheck:
             out.append(f"{domain}/{split}: {n} images ({per_class})")
         if self.counts or self.rejected:  # not before a layout problem that stopped the check before any file was read
             kinds = rejection_kinds(reason for _, reason in self.rejected)
-            by_kind = ", ".join(f"{kind} {n}" for kind, n in kinds.items())
+            by_kind = "; ".join(f"{kind} {n}" for kind, n in kinds.items())  # kinds may hold commas: "a ZIP archive, not an image"
             out.append(f"rejected: {len(self.rejected)} file(s)" + (f" ({by_kind})" if len(kinds) > 1 else ""))
         # the files that may matter first: hidden ones (.DS_Store, ._x.png) are never images
         shown_first = sorted(self.rejected, key=lambda pr: pr[1].startswith("hidden"))
@@ -69,8 +70,8 @@ class DataCheck:
                        "(one image, two labels: no classifier reads both right); one line per image:")
             out += _first([_same(group) for group in self.conflicts], most)
         if self.copies:
-            out.append(f"domain copies: {_files_in(self.copies)} byte-identical file(s) in both domains (target images that are "
-                       "source images: they shrink the shift every arm is measured on); one line per image:")
+            out.append(f"domain copies: {self.copied} target image(s) byte-identical to source images (they shrink the shift every arm "
+                       "is measured on); one line per image:")
             out += _first([_same(group) for group in self.copies], most)
         out += [f"note: {n}" for n in self.notes]
         out += [f"problem: {p}" for p in self.problems]
@@ -137,8 +138,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     result.conflicts = _grouped(label_conflicts(read[read.label.notna()]), "label")
     copies = domain_copies(read)
     result.copies = _grouped(copies, "domain")
-    target_read = int((read.domain == target).sum())
-    if target_read and (copies.domain == target).sum() == target_read:
+    result.copied, target_read = int((copies.domain == target).sum()), int((read.domain == target).sum())
+    if target_read and result.copied == target_read:
         result.notes.append(f"{Path(root) / target}: every target image is byte-identical to a source image: the target domain is a copy "
                             "of the source, so there is no shift to close and no arm's figure says anything about a real target domain")
     result.problems += unreadable_splits(files, Path(root), (source, target))

@@ -450,7 +450,7 @@ def data_files_warnings(files: dict) -> list[str]:
         folders = files.get("folders_not_searched") or []
         loose = files["rejected"] - len(folders)
         kinds = files.get("files_not_read") or {}
-        by_kind = f" ({', '.join(f'{kind} {n}' for kind, n in kinds.items())})" if kinds and sum(kinds.values()) == loose else ""
+        by_kind = f" ({'; '.join(f'{kind} {n}' for kind, n in kinds.items())})" if kinds and sum(kinds.values()) == loose else ""
         parts = [f"{loose} file(s){by_kind}"] if loose or not folders else []
         if folders:
             parts.append(f"{len(folders)} folder(s) not searched ({listed(folders)}: hidden, a link not followed, or beside "

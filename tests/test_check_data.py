@@ -23,7 +23,7 @@ def test_good_folder_passes_and_lists_counts_and_rejected_files(tmp_path):
     out = proc.stdout
     assert "classes (3): a, b, c" in out and "src/train: 9 images (a 3, b 3, c 3)" in out
     assert "tgt/train: 9 images ((unlabeled) 9)" in out
-    assert "rejected: 2 file(s) (a text file, not an image 1, zero-byte file 1)" in out and "empty.png" in out and "notes.jpg" in out
+    assert "rejected: 2 file(s) (a text file, not an image 1; zero-byte file 1)" in out and "empty.png" in out and "notes.jpg" in out
     assert "note: Few target train images: the GANs learn the target domain from only 9." in out
     # as the run will hold out evaluate.validation_fraction (params.yaml: 0.2) of each class's 3 images: 1 each
     assert "note: Small target test set: every target-test figure rests on 6 images" in out and "(3 of them are held out" in out
@@ -40,7 +40,7 @@ def test_long_listings_are_cut_to_the_first_few_and_say_how_many_more(tmp_path):
     (root / "src/train/a/.DS_Store").write_bytes(b"\0\0\0\1Bud1")
     out = _check(root).stdout
     # hidden files, never images, are counted but listed after the files that may matter
-    assert "rejected: 26 file(s) (a text file, not an image 25, hidden file 1)" in out and "junk19.png" in out and "junk20.png" not in out
+    assert "rejected: 26 file(s) (a text file, not an image 25; hidden file 1)" in out and "junk19.png" in out and "junk20.png" not in out
     assert ".DS_Store" not in out
     assert "  ... and 6 more (--list 0 lists all; prepare writes every one to data/prepared)" in out
     everything = _check(root, "--list", "0").stdout
@@ -285,14 +285,14 @@ def test_a_target_folder_copied_from_the_source_is_listed_image_by_image(tmp_pat
     root = make_folders(tmp_path / "raw", per_class=3)
     shutil.copy(root / "src/train/b/2.png", root / "tgt/train/copied.png")
     proc = _check(root)
-    assert proc.returncode == 0 and "domain copies: 2 byte-identical file(s) in both domains" in proc.stdout, proc.stdout
+    assert proc.returncode == 0 and "domain copies: 1 target image(s) byte-identical to source images" in proc.stdout, proc.stdout
     assert f"  {root}/src/train/b/2.png (src) = {root}/tgt/train/copied.png (tgt)" in proc.stdout.splitlines()
     assert "copy of the source" not in proc.stdout
     shutil.rmtree(root / "tgt")
     shutil.copytree(root / "src", root / "tgt")
     out = _check(root).stdout
     assert f"note: {root}/tgt: every target image is byte-identical to a source image: the target domain is a copy" in out
-    assert "domain copies: 36 byte-identical file(s) in both domains" in out and out.count(" (src) = ") == 18, out  # one line per image
+    assert "domain copies: 18 target image(s) byte-identical to source images" in out and out.count(" (src) = ") == 18, out  # one line per image
 
 
 def test_uncommitted_edits_to_params_yaml_that_the_run_would_not_read_are_noted_before_its_line(tmp_path):

@@ -388,7 +388,7 @@ def test_both_reports_say_what_prepare_found_in_the_files():
     # by kind, so that broken images stand apart from notes and sidecars nobody meant as images
     m["run"]["data_files"] = {"rejected": 5, "folders_not_searched": ["src/.x"], "files_not_read": {"a text file, not an image": 3, "unreadable": 1}}
     for report in _both(m):
-        assert "Files not read: 4 file(s) (a text file, not an image 3, unreadable 1) and 1 folder(s) not searched (src/.x: " in report
+        assert "Files not read: 4 file(s) (a text file, not an image 3; unreadable 1) and 1 folder(s) not searched (src/.x: " in report
     m["run"]["data_files"] = {"rejected": 1, "folders_not_searched": ["src/train/.hidden"]}
     assert "Files not read: 1 folder(s) not searched (src/train/.hidden: hidden" in _both(m)[0]
     m["run"]["data_files"] = {"rejected": 0, "target_in_source": 5, "target_images": 120}
