@@ -164,10 +164,12 @@ def stop_on_interrupt(command: str) -> Iterator[None]:
         stop_children(grace=GRACE_SECONDS if signum == signal.SIGINT else 0)
         if command == "domain-augment run":  # isolated: the checkout's `dvc status` says nothing of its worktree
             _say(f"{command}: stopped. Stages that finished are kept (in the DVC cache and its run-cache, and the run's "
-                 f"worktree under .dvc/tmp/runs/); `{command}` again restores them and continues a GAN from its checkpoint")
+                 f"worktree under .dvc/tmp/runs/); the same `{command}` command again (its --preset and -S values too) restores "
+                 "them and continues a GAN from its checkpoint")
         else:
             _say(f"{command}: stopped. Stages that finished are kept (recorded in dvc.lock and the DVC cache); "
-                 f"`{command}` again continues from there, and `dvc status` lists what is left")
+                 f"the same `{command}` command again (its --preset and -S values too) continues from there, and `dvc status` "
+                 "lists what is left")
         sys.stdout.flush()
         os._exit(128 + signum)  # not an exception: Prefect would report the crash to the stopped server, retrying
 

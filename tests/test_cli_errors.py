@@ -622,6 +622,7 @@ def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finis
     assert demo.returncode == 128 + (signal.SIGINT if how == "ctrl_c" else signal.SIGTERM), err[-3000:]
     assert f"domain-augment demo: {'interrupted' if how == 'ctrl_c' else 'terminated'}; stopping the running stages" in err
     assert "domain-augment demo: stopped. Stages that finished are kept" in err, err[-3000:]
+    assert "the same `domain-augment demo` command again (its --preset and -S values too) continues" in err, err[-3000:]
     assert "Connection refused" not in out + err  # no report retried to the stopped server
     assert "its last lines" not in out + err  # a stage stopped by the signal is not reported as broken
     assert "ERROR: failed to reproduce" not in out + err  # nor by DVC
