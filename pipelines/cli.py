@@ -346,7 +346,10 @@ def _check_data(args: argparse.Namespace) -> int:
                             labels_per_class=d.target_labels_per_class)
     print("\n".join(result.lines(most=args.list or None)))
     if result.ok:
-        if params.resolve() == (Path(args.repo) / "params.yaml").resolve() and _uncommitted(Path(args.repo), "params.yaml"):
+        if not params.is_file():  # args.params is the default: another file not there stopped in _missing_place
+            print(f"note: no params.yaml in {_where(args)}: checked at the default params; the run below reads the project's, so "
+                  f"{NOT_THE_PROJECT}")
+        elif params.resolve() == (Path(args.repo) / "params.yaml").resolve() and _uncommitted(Path(args.repo), "params.yaml"):
             print("note: params.yaml has changes that are not committed: check-data read them, but `run` works in a worktree of "
                   "HEAD and reads the committed params.yaml; commit them before the run below, or add --in-place to it")
         print(f"run it: {_run_command(args, {**data, 'root': str(Path(args.root).resolve())})}")
@@ -514,7 +517,18 @@ def _missing_place(args: argparse.Namespace) -> str | None:
     if args.params != "params.yaml" and not (repo / args.params).is_file():
         shown = args.params if args.repo == "." or Path(args.params).is_absolute() else f"{args.params} (in --repo {args.repo})"
         return f"--params {shown}: {'a folder, not a file' if (repo / args.params).is_dir() else 'no such file'}"
+    if args.params == "params.yaml" and not (repo / "params.yaml").exists() and args.command not in NO_PARAMS_NEEDED:
+        return f"no params.yaml in {_where(args)}: {NOT_THE_PROJECT}"
     return None
+
+
+NO_PARAMS_NEEDED = ("check-data", "pngs")  # check-data judges at the defaults where there is none (and says so)
+NOT_THE_PROJECT = "start domain-augment in the project's repository (the folder with params.yaml and dvc.yaml), or give it as --repo DIR"
+
+
+def _where(args: argparse.Namespace) -> str:
+    """--repo's folder, as the user would recognise it: absolute, and which option or default named it."""
+    return f"{Path(args.repo).resolve()} ({'the current folder' if args.repo == '.' else '--repo'})"
 
 
 def _main(argv: list[str] | None) -> int:

@@ -236,6 +236,9 @@ def test_a_params_file_given_and_not_there_stops_instead_of_checking_at_the_defa
     bare = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(tmp_path), "check-data", str(root), "--source", "src",
                            "--target", "tgt"], cwd=REPO, capture_output=True, text=True)
     assert bare.returncode == 0 and bare.stdout.startswith("read as 16 px"), bare.stdout + bare.stderr
+    assert bare.stdout.splitlines()[-2] == (f"note: no params.yaml in {tmp_path} (--repo): checked at the default params; the run "
+                                            "below reads the project's, so start domain-augment in the project's repository (the folder "
+                                            "with params.yaml and dvc.yaml), or give it as --repo DIR")
 
 
 def test_a_folder_that_passes_is_given_the_run_that_reads_it(tmp_path):

@@ -37,6 +37,13 @@ def test_a_repo_or_params_file_that_is_not_there_is_named_by_its_option(tmp_path
                         f"--params x.yaml (in --repo {tmp_path}): no such file")):
         proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True, text=True, env=env(), timeout=120)
         assert (proc.returncode, proc.stderr) == (2, f"error: {said}\n"), args
+    # started outside the project: it said "params.yaml: not found", not where it looked nor what to do
+    for args, where in ((["run", "-S", "data.root=x"], f"{tmp_path} (the current folder)"), (["--repo", ".", "demo"], f"{tmp_path} (the current folder)"),
+                        (["--repo", str(tmp_path), "check-params"], f"{tmp_path} (--repo)")):
+        (tmp_path / "params.yaml").unlink(missing_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=tmp_path, capture_output=True, text=True, env=env(), timeout=120)
+        assert (proc.returncode, proc.stderr) == (2, f"error: no params.yaml in {where}: start domain-augment in the project's repository "
+                                                     "(the folder with params.yaml and dvc.yaml), or give it as --repo DIR\n"), args
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "check-data", "--help"], capture_output=True, text=True, env=env(), timeout=120)
     assert "check an image folder against the data contract" in proc.stdout and "as before the command" not in proc.stdout
 
