@@ -123,7 +123,7 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     path (an isolated run reads a relative one from its worktree of HEAD, which may pull it from the
     team's DVC remote; a run of a stage subset may not read it at all: the flow decides both)."""
     from pipelines.config import load_params
-    from pipelines.flows import check_data_root, check_stage_targets
+    from pipelines.flows import check_data_root, check_not_pipeline_output, check_stage_targets
     from pipelines.presets import as_set_values, check_overrides, preset_overrides
     from pipelines.workspace import check_head, repo_root
 
@@ -133,6 +133,8 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     described = " and ".join([f"--preset {p}" for p in args.preset or []] + ([as_set_values(args.set)] if args.set else []))
     checked = check_overrides(params, overrides, described=described) if overrides else load_params(params)
     root = repo_root(args.repo)
+    if checked.data.dataset == "folders":  # the repository or its stages' outputs as data.root, wherever the run works
+        check_not_pipeline_output(root, checked.data)
     if getattr(args, "in_place", True):
         _check_pipeline_file(root / "dvc.yaml")
         _check_lock_file(root)
@@ -253,6 +255,8 @@ def _tracked_data_root(repo: Path, data) -> Path | None:
     if data is None or data.dataset != "folders" or Path(data.root).is_absolute():
         return None
     rel = Path(data.root)
+    if rel.name in ("", ".."):  # '.' or '..': no folder of that name to `dvc add`
+        return None
     tracked = rel.with_name(rel.name + ".dvc")
     return tracked if (repo / tracked).is_file() and (repo / rel).is_dir() else None
 

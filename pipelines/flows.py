@@ -257,12 +257,13 @@ def check_data_root(root: Path, workdir: Path, data: DataParams | None = None) -
     checkout holds but the run's worktree of HEAD does not (an uncommitted, untracked folder) is
     named with the two ways to reach the run. Only lists the files; `prepare` decodes them.
     `data`: the run's checked data params (default: read from the workdir's params.yaml)."""
-    from augment.contract import discover
+    from augment.contract import DataLayoutError, discover
     from pipelines.config import ParamsError, load_params
 
     d = data or load_params(workdir / "params.yaml", build_transforms=False).data
     if d.dataset != "folders":
         return
+    check_not_pipeline_output(workdir, d)
     rel = Path(d.root)
     if not rel.is_absolute() and not (workdir / rel).is_dir():
         mine = (root / rel).resolve()
@@ -277,11 +278,56 @@ def check_data_root(root: Path, workdir: Path, data: DataParams | None = None) -
         if (workdir / tracked).is_file():  # `dvc add` of the folder, committed; its data not checked out (a fresh clone)
             raise ParamsError(f"data.root {d.root!r}: tracked by DVC ({tracked}) but not checked out here: `dvc checkout {tracked}` "
                               f"restores it from the DVC cache, `dvc pull {tracked}` from the team's DVC remote")
-        here = Path.cwd() / rel
-        hint = f"; the current folder holds one: -S data.root={here.resolve()}" if here.is_dir() else ""
-        raise ParamsError(f"data.root {d.root!r}: not a folder. A relative data.root is read from the repository ({root}), not from "
-                          f"the current folder{hint}")
-    discover(workdir / rel, d.source, d.target)  # DataLayoutError, naming the folder
+        raise ParamsError(f"data.root {d.root!r}: not a folder" + _relative_hint(root, rel))
+    try:
+        discover(workdir / rel, d.source, d.target)  # DataLayoutError, naming the folder
+    except DataLayoutError as exc:  # a relative data.root that names another folder here: the repository's `data`, say
+        raise DataLayoutError(str(exc) + _relative_hint(root, rel, d.source) if (Path.cwd() / rel / d.source).is_dir() else str(exc)) from None
+
+
+def pipeline_outputs(repo: Path) -> list[str]:
+    """The paths the stages of `repo`'s dvc.yaml write (a matrix stage's up to its first `${`), [] where
+    it cannot be read (the run's own checks name that)."""
+    import yaml
+
+    try:
+        stages = yaml.safe_load((repo / "dvc.yaml").read_text()).get("stages") or {}
+        outs = [o for s in stages.values() for o in s.get("outs", [])]
+    except (OSError, yaml.YAMLError, AttributeError, TypeError):
+        return []
+    paths = {str(next(iter(o)) if isinstance(o, dict) else o).split("${")[0].rstrip("/") for o in outs}
+    return sorted(p for p in paths if p)
+
+
+def check_not_pipeline_output(repo: Path, d: DataParams) -> None:
+    """A `data.root` inside a folder the stages write (data/prepared), or a source or target domain
+    folder that is one or holds one (`data.root` the repository and `data.target: data`): the run
+    would read its own outputs as the user's images. ParamsError naming the folder. (A data.root that
+    merely holds the repository or its `data/` folder beside the domains is fine: only the two domain
+    folders are read.)"""
+    from pipelines.config import ParamsError
+
+    rel, top = Path(d.root), repo.resolve()
+    root = (repo / rel if not rel.is_absolute() else rel).resolve()
+    for what, value, folder in (("data.root", d.root, root), ("data.source", d.source, root / d.source), ("data.target", d.target, root / d.target)):
+        for out in pipeline_outputs(repo):
+            written = top / out
+            if folder == written or folder.is_relative_to(written) or (what != "data.root" and written.is_relative_to(folder)):
+                how = "is" if folder == written else "is inside" if folder.is_relative_to(written) else "holds"
+                raise ParamsError(f"{what} {value!r}: {folder} {how} {out}, which the pipeline's stages write: the run would read its own "
+                                  f"outputs as your images. Keep the images in a folder of their own" + _relative_hint(repo, rel))
+
+
+def _relative_hint(repo: Path, rel: Path, domain: str = "") -> str:
+    """What a relative data.root is read from, and the current folder's one if it holds it (and its
+    `domain` folder, where given)."""
+    if rel.is_absolute():
+        return ""
+    here = Path.cwd() / rel
+    there = (repo / rel).resolve()
+    hint = (f"; the current folder holds one: -S data.root={here.resolve()}"
+            if (here / domain).is_dir() and here.resolve() != there else "")
+    return f". A relative data.root is read from the repository ({repo}), not from the current folder{hint}"
 
 
 # What `dvc repro` prints; the last matching line decides (a failed pull is followed by "Running stage").

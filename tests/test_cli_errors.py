@@ -398,6 +398,39 @@ def test_a_relative_data_root_is_named_with_where_it_is_read_from(tmp_path, monk
     assert "holds one" not in refusal("photos", repo)  # no hint where the current folder has none either
 
 
+def test_a_data_root_among_the_pipelines_own_outputs_is_refused_before_any_server_starts(tmp_path):
+    """`-S data.root=data` typed in a folder that holds the user's `data/` read the repository's own
+    `data/` (data/prepared, data/synthetic, ...) and listed them as the domains present, after a
+    Prefect server had started; `data.root=.` ended in a traceback (ValueError: empty name)."""
+    from tests.conftest import make_folders
+
+    repo, here = tmp_path / "repo", tmp_path / "elsewhere"
+    (repo / "data/prepared").mkdir(parents=True)
+    for name in ("params.yaml", "dvc.yaml"):
+        shutil.copy(REPO / name, repo / name)
+    make_folders(here / "data", per_class=1)
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+
+    def said(*sets):
+        proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(repo), "run", "--in-place", "-S", "data.dataset=folders",
+                               *(a for s in sets for a in ("-S", s))], cwd=here, capture_output=True, text=True, env=env(), timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
+        return proc.stderr.strip()
+
+    hint = f". A relative data.root is read from the repository ({repo}), not from the current folder"
+    assert said("data.root=data/prepared", "data.source=src", "data.target=tgt") == (
+        f"error: data.root 'data/prepared': {repo / 'data/prepared'} is data/prepared, which the pipeline's stages write: the run "
+        f"would read its own outputs as your images. Keep the images in a folder of their own{hint}")
+    assert said("data.root=.", "data.source=src", "data.target=data").startswith(
+        f"error: data.target 'data': {repo / 'data'} holds data/arms, which the pipeline's stages write")
+    assert said(f"data.root={repo / 'data'}", "data.source=src", "data.target=prepared").startswith(
+        f"error: data.target 'prepared': {repo / 'data/prepared'} is data/prepared")
+    # the repository's own data/ as data.root, with domains it lacks: the current folder's data/ holds them
+    assert said("data.root=data", "data.source=src", "data.target=tgt") == (
+        f"error: {repo / 'data/src'}: missing (data.source='src'); domains present in {repo / 'data'}: ['prepared']"
+        f"{hint}; the current folder holds one: -S data.root={here / 'data'}")
+
+
 @pytest.mark.e2e
 def test_a_run_in_place_in_a_repository_without_commits_keeps_its_results_and_says_why_it_saved_no_experiment(tmp_path):
     """An experiment is a commit on top of HEAD: without one the run failed after every stage had run,
