@@ -19,6 +19,7 @@ from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import domain_copies, label_conflicts, read_files, train_test_duplicates
 from augment.answer import unlabeled_tested
+from augment.arms import ARMS
 from augment.report import few_train_images_warnings, label_shift_warning, small_test_warning
 from augment.validation import validation_count
 
@@ -105,10 +106,11 @@ def _first(lines: list[str], most: int | None) -> list[str]:
 
 def check_data(root: str | Path, source: str, target: str, *, image_size: int = 16, channels: int = 3,
                max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch", workers: int = 1,
-               validation_fraction: float = 0.0, labels_per_class: int = 0) -> DataCheck:
+               validation_fraction: float = 0.0, labels_per_class: int = 0, arms: list[str] | None = None) -> DataCheck:
     """What `prepare` would accept, reject and stop on, and notes on what the run's figures will rest
     on; `validation_fraction` is the run's evaluate.validation_fraction (the target test images it
-    holds out as target_val), `labels_per_class` its data.target_labels_per_class."""
+    holds out as target_val), `labels_per_class` its data.target_labels_per_class, `arms` its
+    classifier.arms (those that need target labels are noted where the target train has none)."""
     result = DataCheck(settings=f"read as {image_size} px, {channels} channel{'s' if channels > 1 else ''} "
                                 f"({'grey' if channels == 1 else 'RGB'}), resize {resize}")
     if source == target:
@@ -179,6 +181,16 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
                             f"has; the arms that see a few target labels, cgan and the oracle see no target label of "
                             f"{'it' if len(unlabeled) == 1 else 'them'}, "
                             "so the oracle is no upper bound there (the reports say so too)")
+    needing = [a for a in arms or [] if a in ARMS and ARMS[a].target_labels != "none"]
+    if needing and not any(labeled.values()) and not result.problems:  # a flat target train, or class folders holding nothing
+        result.notes.append(f"{Path(root) / target / 'train'}: no labeled images: {listed(needing, 10)} of classifier.arms will be "
+                            "unavailable, as they learn from labeled target train images"
+                            + (", and the answer will have no upper bound (the oracle)" if "oracle" in needing else "")
+                            + ". File some target train images under class folders to measure them, or leave them out of classifier.arms")
+    few = [a for a in arms or [] if a in ARMS and ARMS[a].target_labels == "few"]
+    if few and labels_per_class == 0 and any(labeled.values()) and not result.problems:
+        result.notes.append(f"data.target_labels_per_class is 0: {listed(few, 10)} of classifier.arms will be unavailable, as they "
+                            "see that many labeled target train images per class")
     short = [f"{name}: {labeled[c]}" for c, name in zip(result.classes, class_names(result.classes)) if 0 < labeled[c] < labels_per_class]
     if short:  # what the few_labels stage and the reports warn of after the run
         result.notes.append(f"{Path(root) / target / 'train'}: data.target_labels_per_class is {labels_per_class}, but some classes have "

@@ -347,7 +347,7 @@ def _check_data(args: argparse.Namespace) -> int:
         d = parsed.data
         result = check_data(args.root, args.source, args.target, image_size=d.image_size, channels=d.channels, resize=d.resize,
                             max_pixels=d.max_image_pixels, workers=idle_cores(), validation_fraction=parsed.evaluate.validation_fraction,
-                            labels_per_class=d.target_labels_per_class)
+                            labels_per_class=d.target_labels_per_class, arms=parsed.classifier.arms)
     print("\n".join(result.lines(most=args.list or None)))
     if result.ok:
         if not params.is_file():  # args.params is the default: another file not there stopped in _missing_place

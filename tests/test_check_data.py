@@ -157,7 +157,7 @@ def test_test_classes_the_labeled_target_train_lacks_are_noted(tmp_path):
     assert (f"note: {root / 'tgt' / 'train'}: no labeled images of c, which the target test has; the arms that see a few "
             "target labels, cgan and the oracle see no target label of it, so the oracle is no upper bound there") in proc.stdout
     assert "no labeled images" not in _check(make_folders(tmp_path / "full", per_class=2, flat_target_train=False)).stdout
-    assert "no labeled images" not in _check(make_folders(tmp_path / "flat", per_class=2)).stdout  # unlabeled: nothing to lack
+    assert "no labeled images of" not in _check(make_folders(tmp_path / "flat", per_class=2)).stdout  # unlabeled: nothing to lack
 
 
 def test_fewer_labeled_target_images_than_the_few_label_arms_ask_for_are_noted(tmp_path):
@@ -315,3 +315,17 @@ def test_uncommitted_edits_to_params_yaml_that_the_run_would_not_read_are_noted_
     assert out[0].startswith("read as 32 px") and out[-1].startswith("run it: ")
     assert out[-2] == ("note: params.yaml has changes that are not committed: check-data read them, but `run` works in a worktree of "
                        "HEAD and reads the committed params.yaml; commit them before the run below, or add --in-place to it")
+
+
+def test_arms_the_target_train_cannot_give_labels_to_are_named_before_the_run(tmp_path):
+    """A flat target train (no class folders) makes target_few, cyclegan_few and the oracle
+    unavailable: the user learnt it from the finished report, after their stages had run."""
+    flat = _check(make_folders(tmp_path / "flat", per_class=2)).stdout
+    assert (f"note: {tmp_path}/flat/tgt/train: no labeled images: target_few, cyclegan_few, oracle of classifier.arms will be unavailable, "
+            "as they learn from labeled target train images, and the answer will have no upper bound (the oracle)") in flat
+    labeled = make_folders(tmp_path / "labeled", per_class=2, flat_target_train=False)
+    assert "will be unavailable" not in _check(labeled).stdout
+    (tmp_path / "p.yaml").write_text((REPO / "params.yaml").read_text().replace("target_labels_per_class: 10", "target_labels_per_class: 0", 1))
+    out = _check(labeled, "--params", str(tmp_path / "p.yaml")).stdout
+    assert "note: data.target_labels_per_class is 0: target_few, cyclegan_few of classifier.arms will be unavailable" in out
+    assert "oracle of classifier.arms" not in out
