@@ -178,6 +178,22 @@ def _listed(arms: list[str]) -> str:
     return ", ".join(arms) if arms else "none"
 
 
+# A baseline that reads its own source test less than halfway from chance to every image right has not
+# learned the task (43 sign classes at 12 px and 80 steps: 0.05, chance 0.02); the default digits give 0.98.
+WEAK_AT_HOME = 0.5
+
+
+def weak_baseline(metrics: dict) -> tuple[float, float, int] | None:
+    """(source accuracy, chance, classes) when source_only reads its own domain's test set less than
+    WEAK_AT_HOME of the way from chance to perfect; None when it learned the task, or nothing says."""
+    classes = len(metrics["run"].get("train_data", {}).get("source_train_per_class") or {})
+    home = metrics.get("source_test", {}).get(BASELINE, {}).get("accuracy", {}).get("mean")
+    if classes < 2 or home is None:
+        return None
+    chance = 1 / classes
+    return None if home >= chance + WEAK_AT_HOME * (1 - chance) else (home, chance, classes)
+
+
 def answer_lines(metrics: dict) -> list[str]:
     """The answer's sentences (markdown emphasis with **), or [] without a baseline."""
     ans = metrics.get("answer") or {}
@@ -198,6 +214,11 @@ def answer_lines(metrics: dict) -> list[str]:
     if split.get("target_test") is not None and split["target_test"] < SMALL_TEST:
         lines.append(f"**A hint, not a measurement:** what follows rests on {counted(split['target_test'], 'target test image', 'target test images')} (see the "
                      "warning \"Small target test set\"); the arm it names, and any lead it finds, may not hold on more images.")
+    weak = weak_baseline(metrics)
+    if weak:
+        lines.append(f"**Measured from a baseline that has not learned the task:** {BASELINE} reads its own source test at {weak[0]:.3f} "
+                     f"(chance: {weak[1]:.3f}; see the warning \"Weak baseline\"), so every benefit below measures an arm learning the "
+                     "task at all, not crossing the domain shift.")
     oracle = ans.get("oracle", {})
     at_home = metrics.get("source_test", {}).get(BASELINE, {}).get("accuracy", {}).get("mean")
     if oracle and oracle["verdict"] == "hurt" and benefit["oracle"]["mean"] < -SHIFT_SEEN:

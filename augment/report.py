@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from augment.answer import (
-    COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, label_group, labels_lost, signed, unlabeled_test_classes,
+    COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, label_group, labels_lost, signed, unlabeled_test_classes, weak_baseline,
 )
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
 from augment.contract import class_names, listed, listed_classes
@@ -35,9 +35,6 @@ DEGENERATE_SHARE = 0.95
 # source_only on an MNIST -> MNIST-M pair gave 0.82.
 LOPSIDED_SHARE = 0.5
 LOPSIDED_OVER_LARGEST = 3
-# A baseline that reads its own source test less than halfway from chance to every image right has not
-# learned the task (43 sign classes at 12 px and 80 steps: 0.05, chance 0.02); the default digits give 0.98.
-WEAK_AT_HOME = 0.5
 # A target test set below SMALL_TEST images (augment.metrics) cannot tell the few points a benefit is
 # usually worth. A class below SMALL_CLASS images moves its per-class accuracy (and macro-F1) by 0.2 or
 # more per image. The default digits test set has 430 images, 42-44 per class.
@@ -222,15 +219,12 @@ def judge_note(gans: dict) -> str:
 
 
 def weak_baseline_warning(metrics: dict) -> str | None:
-    """When source_only reads its own domain's test set less than WEAK_AT_HOME of the way from chance
-    to perfect: every benefit then measures learning the task at all, not crossing the shift."""
-    classes = len(metrics["run"].get("train_data", {}).get("source_train_per_class") or {})
-    home = metrics.get("source_test", {}).get(BASELINE, {}).get("accuracy", {}).get("mean")
-    if classes < 2 or home is None:
+    """`answer.weak_baseline`'s warning: every benefit then measures learning the task at all, not
+    crossing the shift."""
+    weak = weak_baseline(metrics)
+    if weak is None:
         return None
-    chance = 1 / classes
-    if home >= chance + WEAK_AT_HOME * (1 - chance):
-        return None
+    home, chance, classes = weak
     return (f"Weak baseline: {BASELINE} reads its own source test at {home:.3f} (chance: {chance:.3f} with {classes} classes), "
             "so it has not learned the task in its own domain, and every benefit below measures an arm learning the task at all, "
             "not crossing the domain shift. Train it longer or wider (classifier.steps, classifier.width), or look at the source "

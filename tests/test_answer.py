@@ -302,3 +302,16 @@ def test_without_target_val_an_arm_that_measurably_helped_is_not_called_no_arm()
     assert "**Without target labels, classic measurably raised target accuracy**: +0.030 [+0.010, +0.050]" in text
     assert "test_time has the higher mean, +0.050 [-0.010, +0.110], but an interval that includes 0" in text
     assert "No arm without target labels" not in text and "target_val did not pick" not in text
+
+
+def test_an_answer_measured_from_a_baseline_that_has_not_learned_the_task_says_so_before_its_pick():
+    """source_only read its own source test at 0.122 (43 classes, chance 0.023) and the answer led with
+    "use adabn: 0.011 -> 0.096" with no word of it; only a warning further down said so."""
+    m = _run({"source_only": (0.3, 0.3), "classic": (0.5, 0.5), "cyclegan": (0.7, 0.7)})
+    m["run"]["train_data"] = {"source_train_per_class": {str(c): 20 for c in range(10)}}  # chance 0.1: weak below 0.55
+    lines = answer_lines(m)
+    weak = next(i for i, line in enumerate(lines) if line.startswith("**Measured from a baseline that has not learned the task:**"))
+    assert weak < next(i for i, line in enumerate(lines) if "use cyclegan" in line), lines
+    assert re.search(r"source_only reads its own source test at 0\.\d{3} \(chance: 0\.100; see the warning \"Weak baseline\"\)", lines[weak])
+    m["source_test"]["source_only"]["accuracy"]["mean"] = 0.9
+    assert not any("has not learned the task" in line for line in answer_lines(m))
