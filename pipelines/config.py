@@ -258,7 +258,11 @@ class ClassifierParams(_Strict):
     def _known_arms(cls, v: list[str]) -> list[str]:
         unknown = [a for a in v if a not in ARMS]
         if unknown:
-            raise ValueError(f"unknown arm(s) {unknown}. Valid: {', '.join(ARMS)}")
+            import difflib
+
+            close = {a: difflib.get_close_matches(a, list(ARMS), n=1) for a in unknown}
+            meant = ", ".join(c[0] + (f" for {a!r}" if len(unknown) > 1 else "") for a, c in close.items() if c)
+            raise ValueError(f"unknown arm(s) {unknown}" + (f" (did you mean {meant}?)" if meant else "") + f". Valid: {', '.join(ARMS)}")
         if len(set(v)) != len(v):
             raise ValueError("arms must not repeat")
         for arm in v:

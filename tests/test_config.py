@@ -60,6 +60,7 @@ def test_every_params_key_has_a_comment():
         ("data.channels", 2, r"data\.channels: "),
         ("mix.synthetic_fraction", 1.5, r"mix\.synthetic_fraction: Input should be less than or equal to 1"),
         ("classifier.arms", ["source_only", "bogus"], r"classifier\.arms: unknown arm\(s\) \['bogus'\]\. Valid: source_only"),
+        ("classifier.arms", ["source_only", "cyclgan"], r"unknown arm\(s\) \['cyclgan'\] \(did you mean cyclegan\?\)\. Valid: source_only"),
         ("classifier.seeds", [0, 0], r"classifier\.seeds: seeds must not repeat"),
         # test_time trains nothing: without source_only, evaluate had no classifier to read with
         ("classifier.arms", ["test_time"], r"classifier\.arms: test_time needs source_only in arms too"),
