@@ -371,6 +371,25 @@ class _ShutdownNoise:
         return False
 
 
+class _GitHints:
+    """Tells apart the advice `dvc repro` prints after each stage ("To track the changes with git,
+    run: git add dvc.lock", auto staging, `dvc push`): 26 times in one run, and wrong for a run in a
+    worktree, whose results the flow records as an experiment itself."""
+
+    START = "To track the changes with git, run:"
+    LINES = ("To enable auto staging, run:", "Use `dvc push` to send your updates to remote storage.")
+
+    def __init__(self) -> None:
+        self.inside = False
+
+    def holds(self, line: str) -> bool:
+        if line == self.START:
+            self.inside = True
+        elif self.inside:
+            self.inside = not line.strip() or line.startswith("\t") or line in self.LINES
+        return self.inside
+
+
 def _say(emit: Callable[[str], None], line: str) -> None:
     emit(line)
     os.write(1, f"{line}\n".encode())  # the console, past Prefect's print capture (emit logs it already)
@@ -422,7 +441,7 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
     if cores:
         env[STAGE_CORES_ENV] = str(cores)
     tail: collections.deque[str] = collections.deque(maxlen=40)
-    noise = _ShutdownNoise()
+    noise, hints, blank = _ShutdownNoise(), _GitHints(), False
     held: list[str] = []
     status = "ran"
     with subprocess.Popen(cmd + (["--force"] if force else []) + (["--pull"] if pull else []), cwd=workdir, env=env, stdout=subprocess.PIPE,
@@ -434,7 +453,15 @@ def run_stage(workdir: str, stage: str, force: bool = False, cores: int = 0, kno
             if line.startswith("ERROR: failed to reproduce"):
                 held.append(line)  # DVC's word for a stage stopped by Ctrl-C too: said below only if it was not
                 continue
-            _say(emit, line)
+            if hints.holds(line):
+                blank = False  # the blank line DVC prints before its advice goes with it
+            elif not line.strip():
+                blank = True  # said before the next line that is not the advice
+            else:
+                if blank:
+                    _say(emit, "")
+                blank = False
+                _say(emit, line)
             status = next((name for text, name in STAGE_STATUS if text in line), status)
     if proc.returncode != 0:
         if _stopped(list(tail)):  # Ctrl-C or SIGTERM: the stage was stopped, not broken

@@ -93,6 +93,9 @@ def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo)
     # HEAD holds no dvc.lock: one line says so, not DVC's warning for each of about 40 outputs
     assert "output(s) of dvc.yaml have no record in HEAD's commit (no dvc.lock committed)" in messages
     assert "No file hash info" not in messages
+    # nor DVC's advice after each stage to `git add dvc.lock` in a worktree whose results the flow records itself
+    assert "Updating lock file 'dvc.lock'" in messages and "To track the changes with git" not in messages
+    assert "core.autostage" not in messages and "dvc push" not in messages
 
 
 def test_prefect_second_run_is_quick_and_in_place_runs_skip(repo):
