@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     with stage_timer("arm_inputs", args.timings_dir), atomic_dir(args.out) as tmp:
         pins = write_arm_inputs(tmp, labels=args.labels, synthetic=args.synthetic, gan_seeds=params.gan.seeds,
                                 params=params.model_dump(mode="json"), gan_kinds=params.gan.kinds)
-    print(f"arm_inputs: {sum(len(p['sha256']) for p in pins.values())} files pinned for {len(pins)} arms -> {args.out}")
+    print(f"arm_inputs: {sum(len(p['sha256']) for p in pins.values())} files pinned for {len(pins)} arms, also those "
+          f"classifier.arms leaves out ({len(params.classifier.arms)} run) -> {args.out}")
 
 
 if __name__ == "__main__":
