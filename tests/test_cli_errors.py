@@ -50,7 +50,7 @@ def test_a_repo_or_params_file_that_is_not_there_is_named_by_its_option(tmp_path
 
 @pytest.mark.parametrize("args, hint", [(["check-data", "d", "--source", "summer", "--target", "-winter"], "--target=-winter"),
                                         (["sweep", "mix.synthetic_fraction=0.5", "-S", "-x=1"], "--set=-x=1")])
-def test_a_value_that_starts_with_a_dash_is_shown_how_to_write_it(capsys, args, hint):
+def test_a_value_that_starts_with_a_dash_or_holds_a_space_is_shown_how_to_write_it(capsys, args, hint):
     """argparse reads `--target -winter` as a missing value and an option -winter; it said only
     "expected one argument", with the value right there on the line."""
     from pipelines.cli import main
@@ -59,6 +59,10 @@ def test_a_value_that_starts_with_a_dash_is_shown_how_to_write_it(capsys, args, 
         main(args)
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert stop.value.code == 2 and err.endswith(f"expected one argument (a value that starts with '-' goes after '=': {hint})"), err
+    with pytest.raises(SystemExit):
+        main(["run", "-S", "data.source=day", "camera", "-S", "data.target=night"])  # a value the shell split at its space
+    assert capsys.readouterr().err.strip().endswith("unrecognized arguments: camera (a value with a space goes in quotes: "
+                                                    "-S 'data.source=day camera')")
     with pytest.raises(SystemExit):
         main(args[:-1])  # no value at all: argparse's own words
     assert capsys.readouterr().err.strip().endswith("expected one argument")
