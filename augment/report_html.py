@@ -40,6 +40,9 @@ def confusion(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> np.nda
     return np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
 
 
+NAMED_TICKS = 12  # classes the confusion matrices name on their axes; more are numbered
+
+
 def plot_confusions(matrices: dict[str, np.ndarray], classes: list[str], path: str | Path) -> None:
     """One heat map per arm, side by side."""
     import matplotlib
@@ -53,18 +56,17 @@ def plot_confusions(matrices: dict[str, np.ndarray], classes: list[str], path: s
     cols = min(n, 4)
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
-    ticks = len(classes) <= 12
+    named = len(classes) <= NAMED_TICKS  # beyond, classes by number (the per-class table's # column), every `step`-th
+    step = 1 if named else -(-len(classes) // 10)
+    where = list(range(0, len(classes), step))
     for ax, (arm, m) in zip(axes.flat, matrices.items()):
         ax.imshow(m, vmin=0, vmax=1, cmap="Blues")
         ax.set_title(arm, fontsize=10)
         ax.set_xlabel("predicted", fontsize=8)
         ax.set_ylabel("true", fontsize=8)
-        if ticks:
-            ax.set_xticks(range(len(classes)), classes, fontsize=7)
-            ax.set_yticks(range(len(classes)), classes, fontsize=7)
-        else:
-            ax.set_xticks([])
-            ax.set_yticks([])
+        labels = classes if named else [str(c) for c in where]
+        ax.set_xticks(where, labels, fontsize=7)
+        ax.set_yticks(where, labels, fontsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.tight_layout()
@@ -167,14 +169,18 @@ def render_html(
             d = v.get("accuracy_delta")
             out.append(f"<tr><td><b>{e(arm)}</b></td><td>{_fmt(v['accuracy'])}</td><td>{e(signed(d)) if d else '-'}</td></tr>")
         out.append("</table></div>")
+    named = len(classes) <= NAMED_TICKS
     if per_class:
         out += ["<h2>Per-class target accuracy</h2>", "<p>Mean over seeds; rows are true classes.</p>",
-                "<div class=scroll><table><tr><th>class</th>" + "".join(f"<th>{e(a)}</th>" for a in per_class) + "</tr>"]
+                "<div class=scroll><table><tr>" + ("" if named else "<th>#</th>") + "<th>class</th>"
+                + "".join(f"<th>{e(a)}</th>" for a in per_class) + "</tr>"]
         for c, name in enumerate(classes):
             cells = "".join("<td class=na>-</td>" if np.isnan(v[c]) else f"<td>{v[c]:.2f}</td>" for v in per_class.values())
-            out.append(f"<tr><td>{e(name)}</td>{cells}</tr>")
+            out.append("<tr>" + ("" if named else f"<td>{c}</td>") + f"<td>{e(name)}</td>{cells}</tr>")
         out.append("</table></div>")
         out.append("<h2>Confusion matrices (target test)</h2>")
+        out += [] if named else ["<p>Classes by their number (#) in the per-class table above; each arm's "
+                                 "plots/confusion/&lt;arm&gt;.csv gives its readings by class name (<code>dvc plots show</code> draws them).</p>"]
         figure("confusion")
     if metrics.get("gan"):
         out += ["<h2>GANs</h2>", "<div class=scroll><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in GAN_COLUMNS) + "</tr>"]

@@ -72,3 +72,38 @@ def test_page_reads_on_a_phone_and_keeps_each_chart_in_its_section(tmp_path):
     adabn = page.split("<td><b>adabn</b></td>")[1].split("</tr>")[0]
     assert "source_only's (source images are read unadapted)" in adabn and "0.500 <span" not in adabn.split("</td>")[2]
     assert "the standard deviation over them" in page
+
+
+def test_confusion_matrices_of_many_classes_number_them_as_the_per_class_table_does(tmp_path):
+    """Beyond 12 classes the matrices had no tick at all: 43 sign classes read as an unlabeled grid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = [f"sign {i}" for i in range(43)]
+    shown = []
+    real_savefig = plt.Figure.savefig
+
+    def keep_ticks(fig, *args, **kwargs):
+        ax = fig.axes[0]
+        shown.append(([t.get_text() for t in ax.get_xticklabels()], [t.get_text() for t in ax.get_yticklabels()]))
+        return real_savefig(fig, *args, **kwargs)
+
+    plt.Figure.savefig = keep_ticks
+    try:
+        plot_confusions({"source_only": np.eye(43)}, classes, tmp_path / "many.png")
+        plot_confusions({"source_only": np.eye(3)}, classes[:3], tmp_path / "few.png")
+    finally:
+        plt.Figure.savefig = real_savefig
+    numbers = [str(i) for i in range(0, 43, 5)]
+    assert shown == [(numbers, numbers), (classes[:3], classes[:3])]  # 43 classes by number, 3 by name
+    plot = (tmp_path / "many.png").read_bytes()
+    assert plot[:8] == b"\x89PNG\r\n\x1a\n"
+    stat = {"mean": 0.5, "ci95": [0.4, 0.6], "per_seed": [0.5]}
+    metrics = {"target_test": {"source_only": {"accuracy": stat, "macro_f1": stat}}, "source_test": {"source_only": {"accuracy": stat}},
+               "benefit": {}, "run": {"seeds": [0], "gan_seeds": [0], "wall_seconds": {}, "device": "cpu"}}
+    page = render_html(metrics, arms_info={}, unavailable={}, dataset={"source": "s", "target": "t", "classes": classes, "image_size": 16,
+                                                                       "channels": 1},
+                       per_class={"source_only": np.linspace(0, 1, 43)}, images={})
+    assert "<th>#</th><th>class</th>" in page and "<tr><td>42</td><td>sign 42</td>" in page and "Classes by their number (#)" in page
