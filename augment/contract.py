@@ -35,7 +35,9 @@ def class_label(name: str) -> str:
 
 def listed(items: list[str], most: int = 5, sep: str = ", ") -> str:
     """`a, b, c and 4 more`: the first `most` items of a list for a message, and how many are left out
-    (`sep="; "` where the items have commas of their own, such as rejection reasons)."""
+    (`sep="; "` where the items have commas of their own, such as rejection reasons). One item over
+    `most` is listed rather than counted: "and 1 more" hides it in as many words."""
+    most = most + 1 if len(items) == most + 1 else most
     return sep.join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 

@@ -401,3 +401,12 @@ def test_class_names_in_a_list_are_quoted_where_they_would_not_read_back():
     assert class_names(["a", "b c"]) == ["a", "b c"]
     assert class_names(["a", "Vorfahrt: straße"]) == ["'a'", "'Vorfahrt: straße'"]
     assert class_names(["x,y", "z"]) == ["'x,y'", "'z'"]
+
+
+def test_a_list_cut_short_never_hides_a_single_item_behind_and_1_more():
+    """"'16' (3), '17' (4), '18' (4), '19' (4) and 1 more": the one class left out took as many words."""
+    from augment.contract import listed, listed_classes
+
+    assert listed(list("abcdef")) == "a, b, c, d, e, f"
+    assert listed(list("abcdefg")) == "a, b, c, d, e and 2 more"
+    assert listed_classes(["x, y", "b"], counts={"x, y": 3, "b": 4}) == "'x, y' (3), 'b' (4)"
