@@ -66,8 +66,13 @@ def _print_results(summary: dict) -> None:
         print(f"\n  {len(warnings)} warning{'' if len(warnings) == 1 else 's'} in the report: {named}")
     reports = metrics_path.parent
     print(f"\nReport:  {(reports / 'report.html').resolve()} (also report.md)\nMetrics: {metrics_path.resolve()}")
-    if summary.get("experiment", {}).get("experiment"):
-        print(f"Experiment: {summary['experiment']['experiment']} (dvc exp show)")
+    experiment = summary.get("experiment", {}).get("experiment")
+    if experiment:
+        print(f"Experiment: {experiment} (dvc exp show)")
+    workdir = Path(summary.get("workdir") or reports.parent)
+    if workdir.parent.name == "runs" and workdir.parent.parent.name == "tmp":  # an isolated run's worktree under .dvc/tmp/runs/
+        print(f"Run folder: {workdir.resolve()} (the reports' data/prepared/... files are there; the repository's own reports/ "
+              "and data/ are unchanged" + (f": `dvc exp apply {experiment}` brings this run's results into them)" if experiment else ")"))
     _say_push_error(summary)
 
 

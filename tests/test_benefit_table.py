@@ -66,3 +66,21 @@ def test_printed_results_count_the_reports_warnings_and_point_to_the_page(tmp_pa
     assert "  cyclegan_classic  target accuracy 0.500" in out and "  cyclegan          target accuracy 0.510" in out
     assert "  3 warnings in the report: mix.synthetic_fraction is 0; Collapsed GAN (2)\n" in out
     assert f"Report:  {(path.parent / 'report.html').resolve()} (also report.md)" in out
+
+
+def test_printed_results_of_an_isolated_run_say_where_its_files_are_and_how_to_bring_them_home(tmp_path, capsys):
+    """The reports' data/prepared/rejected.csv was nowhere in the repository, whose reports/ still held
+    the last committed run's metrics: the run's own folder was not said."""
+    workdir = tmp_path / "repo/.dvc/tmp/runs/brave-otter"
+    path = workdir / "reports" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(METRICS))
+    _print_results({"stages": [], "metrics": str(path), "workdir": str(workdir), "experiment": {"experiment": "brave-otter"}})
+    out = capsys.readouterr().out
+    assert (f"Run folder: {workdir} (the reports' data/prepared/... files are there; the repository's own reports/ and data/ are "
+            "unchanged: `dvc exp apply brave-otter` brings this run's results into them)") in out
+    in_place = tmp_path / "repo" / "reports" / "metrics.json"
+    in_place.parent.mkdir()
+    in_place.write_text(json.dumps(METRICS))
+    _print_results({"stages": [], "metrics": str(in_place), "workdir": str(tmp_path / "repo")})
+    assert "Run folder" not in capsys.readouterr().out
