@@ -516,7 +516,8 @@ class _Parser(argparse.ArgumentParser):
                 message += f" (a value that starts with '-' goes after '=': {names[-1]}={sorted(after)[0]})"
         extra = message.removeprefix("unrecognized arguments: ").split() if message.startswith("unrecognized arguments: ") else []
         for i, w in enumerate(self.words[2:], 2):  # `-S data.source=day camera`: the shell split the value at its space
-            if extra and w == extra[0] and self.words[i - 2] in ("-S", "--set") and "=" in self.words[i - 1]:
+            if (extra and w == extra[0] and self.words[i - 2] in ("-S", "--set") and "=" in self.words[i - 1]
+                    and not any(x.startswith("-") for x in extra)):  # `--target -fog` after -S: an option run lacks, not a space
                 spaced = " ".join([self.words[i - 1], *self.words[i:i + len(extra)]])
                 message += f" (a value with a space goes in quotes: -S '{spaced}')"
                 break

@@ -64,6 +64,9 @@ def test_a_value_that_starts_with_a_dash_or_holds_a_space_is_shown_how_to_write_
     assert capsys.readouterr().err.strip().endswith("unrecognized arguments: camera (a value with a space goes in quotes: "
                                                     "-S 'data.source=day camera')")
     with pytest.raises(SystemExit):
+        main(["run", "-S", "data.source=clear", "--target", "-fog"])  # an option run does not have: no word of quotes
+    assert capsys.readouterr().err.strip().endswith("unrecognized arguments: --target -fog")
+    with pytest.raises(SystemExit):
         main(args[:-1])  # no value at all: argparse's own words
     assert capsys.readouterr().err.strip().endswith("expected one argument")
 
