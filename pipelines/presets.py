@@ -45,7 +45,18 @@ def overrides_of(node: dict, prefix: str = "") -> list[str]:
 
 
 def preset_overrides(path: str | Path, params: Path | None = None) -> list[str]:
-    """A preset file as `-S` values; with `params`, a key that file lacks is refused naming the preset."""
+    """A preset file as `-S` values; with `params`, a key that file lacks is refused naming the preset.
+    A relative path is read from the current folder, else from the repository (`params`' folder), as
+    `--repo DIR --preset presets/rgb32.yaml` from elsewhere means; not found, the message says where it
+    looked and which presets the repository has."""
+    path = Path(path)
+    repo = Path(params).parent if params is not None else None
+    if not path.exists() and not path.is_absolute() and repo is not None and (repo / path).exists():
+        path = repo / path
+    if not path.exists():
+        looked = f"{Path.cwd()}" + (f" and {repo.resolve()}" if repo is not None and repo.resolve() != Path.cwd() else "")
+        have = sorted(p.relative_to(repo).as_posix() for p in (repo / "presets").glob("*.yaml")) if repo is not None else []
+        raise ParamsError(f"{path}: preset not found (looked in {looked})" + (f"; the repository's presets: {', '.join(have)}" if have else ""))
     raw = read_yaml(path, "preset not found")
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a YAML {type(raw).__name__}"

@@ -806,3 +806,24 @@ def test_a_dvc_lock_that_does_not_parse_is_named_with_the_way_out_before_anythin
     run(["git", "commit", "-qm", "lock"], repo)
     proc = _cli(repo, "demo", "--stage", "code")
     assert proc.returncode == 2 and "`git checkout dvc.lock` restores the committed one" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_a_preset_path_is_read_from_the_repository_too_and_a_missing_one_lists_the_presets_there(tmp_path):
+    """`--repo REPO --preset presets/rgb32.yaml` typed from elsewhere said only "preset not found",
+    while check-data with --repo found the same path, and a relative data.root is read from the repository."""
+    repo, here = tmp_path / "repo", tmp_path / "elsewhere"
+    (repo / "presets").mkdir(parents=True)
+    here.mkdir()
+    shutil.copy(REPO / "params.yaml", repo / "params.yaml")
+    shutil.copy(REPO / "presets/rgb32.yaml", repo / "presets/rgb32.yaml")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(repo), *args], cwd=here, capture_output=True, text=True,
+                              env=env(), timeout=120)
+
+    found = cli("preset", "presets/rgb32.yaml")
+    assert found.returncode == 0 and "-S data.image_size=32" in found.stdout, found.stderr
+    missing = cli("preset", "presets/rgb64.yaml")
+    assert missing.returncode == 2 and missing.stderr == (f"error: presets/rgb64.yaml: preset not found (looked in {here} and {repo}); "
+                                                          "the repository's presets: presets/rgb32.yaml\n")
+    assert cli("run", "--preset", "presets/rgb64.yaml").stderr == missing.stderr  # before any server starts
