@@ -191,9 +191,9 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     if few and labels_per_class == 0 and any(labeled.values()) and not result.problems:
         result.notes.append(f"data.target_labels_per_class is 0: {listed(few, 10)} of classifier.arms will be unavailable, as they "
                             "see that many labeled target train images per class")
-    short = [f"{name}: {labeled[c]}" for c, name in zip(result.classes, class_names(result.classes)) if 0 < labeled[c] < labels_per_class]
+    short = [f"{name}: {labeled[c]}" for c, name in zip(result.classes, class_names(result.classes)) if 0 < labeled[c] <= labels_per_class]
     if short:  # what the few_labels stage and the reports warn of after the run
         result.notes.append(f"{Path(root) / target / 'train'}: data.target_labels_per_class is {labels_per_class}, but some classes have "
-                            f"fewer labeled images ({listed(short, 10)}): there the arms that see a few target labels see every one, "
+                            f"no more labeled images ({listed(short, 10)}): there the arms that see a few target labels see every one, "
                             "the very labels the oracle sees")
     return result

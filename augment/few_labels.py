@@ -57,13 +57,14 @@ def few_label_counts(manifest: pd.DataFrame) -> dict:
 
 
 def shortfall_warning(manifest: pd.DataFrame, per_class: int, *, consumers: str = "target_few") -> str | None:
-    """What to print when a class has fewer labeled target train images than `data.target_labels_per_class`
-    asks for (choose_few then takes all it has, which is all the oracle sees); None when none has."""
+    """What to print when a class has no more labeled target train images than `data.target_labels_per_class`
+    asks for (choose_few then takes all it has, which is all the oracle sees: with exactly as many too,
+    as the reports' "Few labels are all labels" counts); None when none has."""
     pool, classes = _labeled_target_train(manifest)
     if pool.empty or per_class <= 0:  # a flat (unlabeled) target train: nothing was capped, and the arms say they cannot run
         return None
     had = _per_class(pool, classes)
-    short = [c for c, n in had.items() if 0 < n < per_class]
+    short = [c for c, n in had.items() if 0 < n <= per_class]
     none = [c for c, n in had.items() if n == 0]
     if not short and not none:
         return None

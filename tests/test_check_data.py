@@ -164,9 +164,12 @@ def test_fewer_labeled_target_images_than_the_few_label_arms_ask_for_are_noted(t
     """data.target_labels_per_class 10 (params.yaml) against 6 labeled target train images a class: the
     few_labels stage and the reports warned after the run, check-data said nothing before it."""
     root = make_folders(tmp_path / "raw", per_class=6, flat_target_train=False)
-    assert (f"note: {root / 'tgt' / 'train'}: data.target_labels_per_class is 10, but some classes have fewer labeled images "
+    assert (f"note: {root / 'tgt' / 'train'}: data.target_labels_per_class is 10, but some classes have no more labeled images "
             "(a: 6, b: 6, c: 6): there the arms that see a few target labels see every one, the very labels the oracle sees") in _check(root).stdout
     assert "data.target_labels_per_class is" not in _check(make_folders(tmp_path / "flat", per_class=6)).stdout  # no labels to be short of
+    exact = make_folders(tmp_path / "exact", per_class=10, flat_target_train=False)  # exactly as many: the reports' "Few labels are all labels"
+    assert "some classes have no more labeled images (a: 10, b: 10, c: 10)" in _check(exact).stdout
+    assert "data.target_labels_per_class is" not in _check(make_folders(tmp_path / "more", per_class=11, flat_target_train=False)).stdout
 
 
 def test_class_names_that_would_read_as_several_are_quoted(tmp_path):

@@ -32,7 +32,8 @@ def test_the_stage_warns_when_a_class_has_fewer_labels_than_asked(tmp_path, caps
 
 def test_no_warning_when_every_class_has_enough_and_which_classes_fell_short():
     manifest = _manifest({"a": 15, "b": 15, "c": 4})
-    assert shortfall_warning(manifest, 4) is None and shortfall_warning(manifest, 0) is None
+    assert shortfall_warning(manifest, 3) is None and shortfall_warning(manifest, 0) is None
+    assert "in class c target_few" in shortfall_warning(manifest, 4)  # exactly as many: all of them, as the reports count
     assert "in class c target_few" in shortfall_warning(manifest, 10)
     flat = _manifest({"a": 0, "b": 0})  # no target label at all: no cap to warn of
     assert shortfall_warning(flat, 10) is None
