@@ -68,7 +68,8 @@ def _print_results(summary: dict) -> None:
     print(f"\nReport:  {(reports / 'report.html').resolve()} (also report.md)\nMetrics: {metrics_path.resolve()}")
     experiment = summary.get("experiment", {}).get("experiment")
     if experiment:
-        print(f"Experiment: {experiment} (dvc exp show)")
+        print(f"Experiment: {experiment} (each arm's benefit beside earlier runs': dvc exp show --drop '.*' --keep "
+              "'Experiment|benefit\\..*\\.accuracy_delta\\.mean'; every column: dvc exp show)")
     workdir = Path(summary.get("workdir") or reports.parent)
     if workdir.parent.name == "runs" and workdir.parent.parent.name == "tmp":  # an isolated run's worktree under .dvc/tmp/runs/
         print(f"Run folder: {workdir.resolve()} (the reports' data/prepared/... files are there; the repository's own reports/ "

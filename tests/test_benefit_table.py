@@ -77,6 +77,8 @@ def test_printed_results_of_an_isolated_run_say_where_its_files_are_and_how_to_b
     path.write_text(json.dumps(METRICS))
     _print_results({"stages": [], "metrics": str(path), "workdir": str(workdir), "experiment": {"experiment": "brave-otter"}})
     out = capsys.readouterr().out
+    assert ("Experiment: brave-otter (each arm's benefit beside earlier runs': dvc exp show --drop '.*' --keep "
+            "'Experiment|benefit\\..*\\.accuracy_delta\\.mean'; every column: dvc exp show)") in out  # dvc exp show: 500 columns
     assert (f"Run folder: {workdir} (the reports' data/prepared/... files are there; the repository's own reports/ and data/ are "
             "unchanged: `dvc exp apply brave-otter` brings this run's results into them)") in out
     in_place = tmp_path / "repo" / "reports" / "metrics.json"
