@@ -63,12 +63,12 @@ class DataCheck:
         shown_first = sorted(self.rejected, key=lambda pr: pr[1].startswith("hidden"))
         out += _first([f"  {path}: {reason}" for path, reason in shown_first], most)
         if self.duplicates:
-            out.append(f"duplicates: {_files_in(self.duplicates)} byte-identical file(s) in both train and test "
-                       "(they inflate test scores); one line per image:")
+            out.append(f"duplicates: {len(self.duplicates)} image(s) in both a train and a test split ({_files_in(self.duplicates)} "
+                       "byte-identical files; they inflate test scores); one line per image:")
             out += _first([_same(group) for group in self.duplicates], most)
         if self.conflicts:
-            out.append(f"label conflicts: {_files_in(self.conflicts)} byte-identical file(s) filed under different classes "
-                       "(one image, two labels: no classifier reads both right); one line per image:")
+            out.append(f"label conflicts: {len(self.conflicts)} image(s) filed under different classes ({_files_in(self.conflicts)} "
+                       "byte-identical files; one image, two labels: no classifier reads both right); one line per image:")
             out += _first([_same(group) for group in self.conflicts], most)
         if self.copies:
             out.append(f"domain copies: {self.copied} target image(s) byte-identical to source images (they shrink the shift every arm "

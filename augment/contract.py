@@ -265,7 +265,7 @@ def discover(root: str | Path, source: str, target: str) -> tuple[list[FoundFile
     if not root.is_dir():
         raise DataLayoutError(f"data.root {root}: not a folder. It must hold <source>/ and <target>/ (data.source={source!r}, data.target={target!r})")
     try:
-        present = sorted(e.name for e in _children(root) if os.path.isdir(e.path))
+        present = sorted(e.name for e in _children(root) if os.path.isdir(e.path) and not e.name.startswith("."))  # .git, .dvc: no domain
     except OSError as exc:
         raise DataLayoutError(f"data.root {root}: {_not_listed(exc)}") from None
     for domain, key in ((source, "data.source"), (target, "data.target")):

@@ -154,6 +154,9 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
     except UnidentifiedImageError:
         raise ImageRejected(_tiff_kind(path) or _known_kind(path) or "not an image (unidentified format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
+        if str(exc).startswith("image file is truncated"):  # PIL's "(13 bytes not processed)" counts its last read, not what is lost
+            raise ImageRejected("unreadable: truncated (the file ends before its image does: an interrupted copy, upload or "
+                                "download)") from None
         raise ImageRejected(f"unreadable: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a format plugin's own bug on a corrupt file (SPIDER: AttributeError)
         raise ImageRejected(f"unreadable: {type(exc).__name__}: {exc}") from None

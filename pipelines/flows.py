@@ -282,7 +282,8 @@ def check_data_root(root: Path, workdir: Path, data: DataParams | None = None) -
     try:
         discover(workdir / rel, d.source, d.target)  # DataLayoutError, naming the folder
     except DataLayoutError as exc:  # a relative data.root that names another folder here: the repository's `data`, say
-        raise DataLayoutError(str(exc) + _relative_hint(root, rel, d.source) if (Path.cwd() / rel / d.source).is_dir() else str(exc)) from None
+        said = str(exc) + (" (data.root is the repository itself)" if (workdir / rel).resolve() == workdir.resolve() else "")
+        raise DataLayoutError(said + _relative_hint(root, rel, d.source) if (Path.cwd() / rel / d.source).is_dir() else said) from None
 
 
 def pipeline_outputs(repo: Path) -> list[str]:

@@ -432,6 +432,9 @@ def test_a_data_root_among_the_pipelines_own_outputs_is_refused_before_any_serve
         f"error: data.target 'data': {repo / 'data'} holds data/arms, which the pipeline's stages write")
     assert said(f"data.root={repo / 'data'}", "data.source=src", "data.target=prepared").startswith(
         f"error: data.target 'prepared': {repo / 'data/prepared'} is data/prepared")
+    # the repository itself, with domains it lacks: said so, and its hidden folders (.git) are no domains to list
+    assert said("data.root=.", "data.source=src", "data.target=tgt") == (
+        f"error: {repo / 'src'}: missing (data.source='src'); domains present in {repo}: ['data'] (data.root is the repository itself)")
     # the repository's own data/ as data.root, with domains it lacks: the current folder's data/ holds them
     assert said("data.root=data", "data.source=src", "data.target=tgt") == (
         f"error: {repo / 'data/src'}: missing (data.source='src'); domains present in {repo / 'data'}: ['prepared']"

@@ -87,7 +87,7 @@ def _hostile(root: Path, outside: Path) -> dict[str, tuple[Path, str]]:
     add("zero-byte file", cls / "zero.png", "zero-byte")
     good = (cls / "0.png").read_bytes()
     (cls / "half.png").write_bytes(good[: len(good) // 2])
-    add("truncated PNG (half-synced upload)", cls / "half.png", "unreadable")
+    add("truncated PNG (half-synced upload)", cls / "half.png", "unreadable: truncated (the file ends before its image does")
     (cls / "readme.txt").write_text("notes, not an image")
     add("text file", cls / "readme.txt", "a text file, not an image (notes, annotations or metadata beside the images are not read)")
     (cls / "IMG_0001.AAE").write_text('<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict/></plist>\n')
@@ -203,7 +203,9 @@ def test_hostile_files_are_converted_or_rejected_with_a_reason_and_the_root_is_o
     assert any(str(cases["byte-identical train/test duplicate"][0]) in dict(group) for group in check.duplicates)
     assert len(check.conflicts) == 1 and dict(check.conflicts[0])[twin] == "b" and set(dict(check.conflicts[0]).values()) == {"a", "b"}
     said = "\n".join(check.lines())
-    assert f"label conflicts: {len(check.conflicts[0])} byte-identical file(s) filed under different classes" in said
+    assert f"label conflicts: 1 image(s) filed under different classes ({len(check.conflicts[0])} byte-identical files;" in said
+    dup_files = sum(map(len, check.duplicates))  # the header counted files while a line per image followed
+    assert f"duplicates: {len(check.duplicates)} image(s) in both a train and a test split ({dup_files} byte-identical files;" in said
     # one line per image, its copies side by side: the two labels are read together
     assert [line for line in said.splitlines() if f"{twin} (b)" in line] == ["  " + " = ".join(f"{p} ({c})" for p, c in check.conflicts[0])]
     print("\n" + "\n".join(f"| {name} | {outcome} |" for name, outcome in table))
