@@ -171,12 +171,15 @@ def render_html(
         out.append("</table></div>")
     named = len(classes) <= NAMED_TICKS
     if per_class:
-        out += ["<h2>Per-class target accuracy</h2>", "<p>Mean over seeds; rows are true classes.</p>",
-                "<div class=scroll><table><tr>" + ("" if named else "<th>#</th>") + "<th>class</th>"
-                + "".join(f"<th>{e(a)}</th>" for a in per_class) + "</tr>"]
+        tested = metrics["run"].get("target_split", {}).get("target_test_per_class") or {}  # a class of 5 images moves by 0.2 a reading
+        out += ["<h2>Per-class target accuracy</h2>", "<p>Mean over seeds; rows are true classes" + (
+                    ", with their target test images: a class of few images moves by one image's share at each reading" if tested else "")
+                + ".</p>", "<div class=scroll><table><tr>" + ("" if named else "<th>#</th>") + "<th>class</th>"
+                + ("<th>test images</th>" if tested else "") + "".join(f"<th>{e(a)}</th>" for a in per_class) + "</tr>"]
         for c, name in enumerate(classes):
             cells = "".join("<td class=na>-</td>" if np.isnan(v[c]) else f"<td>{v[c]:.2f}</td>" for v in per_class.values())
-            out.append("<tr>" + ("" if named else f"<td>{c}</td>") + f"<td>{e(name)}</td>{cells}</tr>")
+            count = f"<td>{tested.get(name, 0)}</td>" if tested else ""
+            out.append("<tr>" + ("" if named else f"<td>{c}</td>") + f"<td>{e(name)}</td>{count}{cells}</tr>")
         out.append("</table></div>")
         out.append("<h2>Confusion matrices (target test)</h2>")
         out += [] if named else ["<p>Classes by their number (#) in the per-class table above; each arm's "

@@ -107,3 +107,9 @@ def test_confusion_matrices_of_many_classes_number_them_as_the_per_class_table_d
                                                                        "channels": 1},
                        per_class={"source_only": np.linspace(0, 1, 43)}, images={})
     assert "<th>#</th><th>class</th>" in page and "<tr><td>42</td><td>sign 42</td>" in page and "Classes by their number (#)" in page
+    # with the run's per-class counts, each row says on how many target test images its figures rest
+    metrics["run"]["target_split"] = {"target_test_per_class": {c: 3 + i for i, c in enumerate(classes)}}
+    page = render_html(metrics, arms_info={}, unavailable={}, dataset={"source": "s", "target": "t", "classes": classes, "image_size": 16,
+                                                                       "channels": 1},
+                       per_class={"source_only": np.linspace(0, 1, 43)}, images={})
+    assert "<th>class</th><th>test images</th><th>source_only</th>" in page and "<tr><td>42</td><td>sign 42</td><td>45</td><td>1.00</td>" in page
