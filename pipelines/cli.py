@@ -418,7 +418,12 @@ def _sweep(args: argparse.Namespace) -> int:
 
     _only_the_repos_params(args)
     if args.arm not in ARMS or args.arm == "source_only":
-        print(f"error: --arm {args.arm}: not an arm whose benefit there is to plot; one of {', '.join(a for a in ARMS if a != 'source_only')}", file=sys.stderr)
+        import difflib
+
+        plotted = [a for a in ARMS if a != "source_only"]
+        close = difflib.get_close_matches(args.arm, plotted, n=1)
+        print(f"error: --arm {args.arm}: not an arm whose benefit there is to plot" + (f" (did you mean {close[0]}?)" if close else "")
+              + f"; one of {', '.join(plotted)}", file=sys.stderr)
         return 2
     repo = repo_root(args.repo)
     if not (repo / ".dvc").is_dir():
@@ -521,6 +526,11 @@ class _Parser(argparse.ArgumentParser):
                     and not any(x.startswith("-") for x in extra)):  # `--target -fog` after -S: an option run lacks, not a space
                 spaced = " ".join([self.words[i - 1], *self.words[i:i + len(extra)]])
                 message += f" (a value with a space goes in quotes: -S '{spaced}')"
+                break
+            if (extra and w == extra[0] and "sweep" in self.words[:i - 1] and "=" in self.words[i - 1]
+                    and not any(x.startswith("-") for x in extra)):  # `sweep key=0.25 0.5`: values apart
+                joined = ",".join([self.words[i - 1], *extra]).replace("=,", "=")
+                message += f" (a sweep's values are one word, separated by commas: {joined})"
                 break
         super().error(message)
 

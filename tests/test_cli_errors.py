@@ -67,6 +67,12 @@ def test_a_value_that_starts_with_a_dash_or_holds_a_space_is_shown_how_to_write_
         main(["run", "-S", "data.source=clear", "--target", "-fog"])  # an option run does not have: no word of quotes
     assert capsys.readouterr().err.strip().endswith("unrecognized arguments: --target -fog")
     with pytest.raises(SystemExit):
+        main(["sweep", "mix.synthetic_fraction=0.25", "0.5"])  # a sweep's values given apart
+    assert capsys.readouterr().err.strip().endswith("unrecognized arguments: 0.5 (a sweep's values are one word, separated by commas: "
+                                                    "mix.synthetic_fraction=0.25,0.5)")
+    assert main(["sweep", "mix.synthetic_fraction=0.25,0.5", "--arm", "cyclgan"]) == 2  # as a misspelt arm in classifier.arms
+    assert capsys.readouterr().err.startswith("error: --arm cyclgan: not an arm whose benefit there is to plot (did you mean cyclegan?); one of")
+    with pytest.raises(SystemExit):
         main(args[:-1])  # no value at all: argparse's own words
     assert capsys.readouterr().err.strip().endswith("expected one argument")
 
