@@ -89,6 +89,12 @@ def majority_share(preds: np.ndarray) -> float:
     return float(np.mean([np.bincount(p).max() / len(p) for p in preds]))
 
 
+def majority_class(preds: np.ndarray) -> int:
+    """preds (S seeds, N images) -> the class predicted most often over all seeds (the one a lopsided or
+    degenerate classifier reads its images as)."""
+    return int(np.bincount(preds.ravel()).argmax())
+
+
 def _stat(per_seed: np.ndarray, boot: np.ndarray) -> dict:
     return {
         "mean": float(per_seed.mean()),

@@ -18,7 +18,7 @@ from augment.answer import (
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
 from augment.contract import class_names, listed, listed_classes
 from augment.few_labels import capped_classes
-from augment.metrics import SMALL_TEST, majority_share, paired_delta, summarize
+from augment.metrics import SMALL_TEST, majority_class, majority_share, paired_delta, summarize
 from augment.validation import VAL_SET
 
 # An arm whose classifiers give one class to this share of the target test images (each seed's own
@@ -94,6 +94,7 @@ def arm_metrics(
         stacked[arm] = {"target_test": (preds_t, labels_t)}
         out["target_test"][arm] = summarize(preds_t, labels_t, num_classes=num_classes, **stats)
         out["target_test"][arm]["majority_prediction_share"] = majority_share(preds_t)
+        out["target_test"][arm]["majority_prediction_class"] = majority_class(preds_t)  # its index: run.target_split names it
         out["source_test"][arm] = summarize(preds_s, labels_s, num_classes=num_classes, with_f1=False, **stats)
         if with_val:
             preds_v, labels_v = stack_predictions(per_seed, VAL_SET)
@@ -266,20 +267,26 @@ def report_warnings(metrics: dict) -> list[str]:
     out += [shifted] if shifted else []
     stuck = {arm: t["majority_prediction_share"] for arm, t in metrics["target_test"].items()
              if t.get("majority_prediction_share", 0) >= DEGENERATE_SHARE}
+    names = list(split.get("target_test_per_class") or {})  # the classes in their order: a majority_prediction_class indexes them
+
+    def which(arm: str) -> str:  # "'stop, yield'": the class an arm reads most images as, where the run recorded it
+        k = metrics["target_test"][arm].get("majority_prediction_class")
+        return class_names(names)[k] if k is not None and 0 <= k < len(names) else ""
     tested = list((split.get("target_test_per_class") or {}).values())
     largest = max(tested) / sum(tested) if tested and sum(tested) else 0
     if largest >= DEGENERATE_SHARE:  # the test set itself is (nearly) one class: reading it so is right, reading it as
         # another class is not (its accuracy then stays far below that class's share)
         stuck = {arm: share for arm, share in stuck.items() if metrics["target_test"][arm]["accuracy"]["mean"] < largest / 2}
     if stuck:
-        shares = ", ".join(f"{arm} ({share:.0%})" for arm, share in stuck.items())
+        shares = ", ".join(f"{arm} ({share:.0%}" + (f", {which(arm)}" if which(arm) else "") + ")" for arm, share in stuck.items())
         out.append(f"Degenerate classifiers: {shares} give one class to at least {DEGENERATE_SHARE:.0%} of the target test images. "
                    "Their accuracy is that class's share of the test set, a benefit over such a source_only is measured from that "
                    "floor, and one between two of them (even +0.000 [0.000, 0.000]) says only that they predict alike, not that the "
                    "arm has no effect.")
     base = metrics["target_test"].get(BASELINE, {}).get("majority_prediction_share", 0)
     if LOPSIDED_SHARE <= base < DEGENERATE_SHARE and base >= LOPSIDED_OVER_LARGEST * largest:
-        out.append(f"Lopsided baseline: {BASELINE} gives one class to {base:.0%} of the target test images"
+        out.append(f"Lopsided baseline: {BASELINE} gives one class" + (f" ({which(BASELINE)})" if which(BASELINE) else "")
+                   + f" to {base:.0%} of the target test images"
                    + (f" (the largest class is {largest:.0%} of them)" if largest else "") + ": it has mostly stopped reading the "
                    "target domain. Every benefit is measured from that floor: a large one says an arm reads the target at all, "
                    f"not how far it is ahead of a {BASELINE} classifier that works there.")

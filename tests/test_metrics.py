@@ -112,7 +112,7 @@ def test_arm_metrics_has_the_contract_shape():
     }
     m = arm_metrics(preds, num_classes=4, samples=200, seed=0)
     assert set(m) == {"target_test", "source_test", "benefit"}
-    assert set(m["target_test"]["cyclegan"]) == {"accuracy", "macro_f1", "majority_prediction_share"}
+    assert set(m["target_test"]["cyclegan"]) == {"accuracy", "macro_f1", "majority_prediction_share", "majority_prediction_class"}
     assert set(m["target_test"]["cyclegan"]["accuracy"]) == {"mean", "ci95", "per_seed"}
     assert set(m["source_test"]["cyclegan"]) == {"accuracy"}
     assert list(m["benefit"]) == ["cyclegan"]
@@ -128,6 +128,7 @@ def test_majority_prediction_share_shows_a_classifier_that_reads_every_image_as_
     assert m["benefit"]["cyclegan"]["accuracy_delta"] == {"mean": 0.0, "ci95": [0.0, 0.0]}
     assert m["target_test"]["cyclegan"]["majority_prediction_share"] == 1.0
     assert m["target_test"]["oracle"]["majority_prediction_share"] == 0.25  # a balanced test set read right
+    assert m["target_test"]["cyclegan"]["majority_prediction_class"] == 0  # the class it reads them all as
 
 
 def test_an_unavailable_arm_is_marked_in_benefit_as_in_target_test():

@@ -204,6 +204,11 @@ def test_both_reports_say_when_the_baseline_mostly_reads_one_class():
     for report in _both(mostly_a):  # 60% of the test set is of one class: reading 70% as one is no floor
         assert "Lopsided" not in report
     mostly_a["target_test"]["source_only"] = {**mostly_a["target_test"]["source_only"], "majority_prediction_share": 0.8}
+    named = _metrics(share=0.82)  # which class: a user asked which one it reads them as
+    named["target_test"] = {**named["target_test"], "source_only": {**named["target_test"]["source_only"], "majority_prediction_class": 2}}
+    named["run"]["target_split"] = {"target_val": 2, "target_test": 200, "target_test_per_class": {"a": 50, "b": 50, "x, y": 50, "d": 50}}
+    for report in _both(named):
+        assert "Lopsided baseline: source_only gives one class ('x, y') to 82% of the target test images" in report
     mostly_a["run"]["target_split"]["target_test_per_class"] = {"a": 50, "b": 50, "c": 50, "d": 50}
     for report in _both(mostly_a):
         assert "(the largest class is 25% of them)" in report
