@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from augment.answer import (
-    COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, label_group, labels_lost, signed, unlabeled_test_classes, weak_baseline,
+    COLLAPSE_RATIO, WEAK_AT_HOME, answer_lines, collapsed_seeds, counted, label_group, labels_lost, signed, unlabeled_test_classes,
+    weak_baseline,
 )
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
 from augment.contract import class_names, listed, listed_classes
@@ -206,13 +207,20 @@ def capped_labels_warning(few_labels: dict | None) -> str | None:
                                  "figure is the oracle's data at another mix." if every else " there."))
 
 
-def judge_note(gans: dict) -> str:
-    """Whose features judged the GANs, and what FID/KID are worth when that classifier never saw a target label."""
-    g = next(iter(gans.values()))
+def judge_note(metrics: dict) -> str:
+    """Whose features judged the GANs, and what FID/KID are worth when that classifier never saw a
+    target label, or reads the target test itself less than halfway from chance to every image right."""
+    g = next(iter(metrics["gan"].values()))
     if "feature_extractor_trained_on_target" not in g:
         return f"FID, KID and label preservation are judged by the {g['feature_extractor']}."
     note = f"FID, KID and label preservation are judged by the features and readings of the `{g['feature_extractor_arm']}` classifier"
     if g["feature_extractor_trained_on_target"]:
+        own = metrics["target_test"].get(g["feature_extractor_arm"], {}).get("accuracy", {}).get("mean")
+        classes = len(metrics["run"].get("target_split", {}).get("target_test_per_class") or {})
+        if own is not None and classes >= 2 and own < 1 / classes + WEAK_AT_HOME * (1 - 1 / classes):
+            return (note + f", trained on labeled target images, which reads the target test itself at {own:.3f} (chance: "
+                    f"{1 / classes:.3f}): features that tell the target's classes so poorly apart make FID, KID and label "
+                    "preservation weak evidence here; look at the sample grids.")
         return note + ", trained on labeled target images."
     return (note + ", which never saw a target label (this run has no oracle). FID/KID are then weak evidence: a classifier that has "
             "not learned the target domain can read very different target-looking images alike, so even a GAN that draws one "
@@ -676,7 +684,7 @@ def render_report(metrics: dict, *, arms_info: dict[str, str], unavailable: dict
     if metrics.get("gan"):
         lines += ["## GANs", "", "| " + " | ".join(GAN_COLUMNS) + " |", "|" + "---|" * len(GAN_COLUMNS)]
         lines += ["| " + " | ".join(row) + " |" for row in gan_table(metrics)]
-        lines += ["", judge_note(metrics["gan"]), "", LABEL_PRESERVATION_NOTE, "", REFERENCE_NOTE, "", DIVERSITY_NOTE, "",
+        lines += ["", judge_note(metrics), "", LABEL_PRESERVATION_NOTE, "", REFERENCE_NOTE, "", DIVERSITY_NOTE, "",
                   SEED_SPREAD_NOTE, "", filter_note(metrics["gan"]), ""]
     for name, (path, caption) in samples.items():
         lines += [caption, "", f"![{name}]({path})", ""]

@@ -188,7 +188,7 @@ def render_html(
     if metrics.get("gan"):
         out += ["<h2>GANs</h2>", "<div class=scroll><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in GAN_COLUMNS) + "</tr>"]
         out += [f"<tr><td><b>{e(name)}</b></td>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>" for name, *cells in gan_table(metrics)]
-        out.append(f"</table></div><p>{e(judge_note(metrics['gan']).replace('`', ''))}</p><p>{e(LABEL_PRESERVATION_NOTE)} {e(REFERENCE_NOTE)}</p>"
+        out.append(f"</table></div><p>{e(judge_note(metrics).replace('`', ''))}</p><p>{e(LABEL_PRESERVATION_NOTE)} {e(REFERENCE_NOTE)}</p>"
                    f"<p>{e(DIVERSITY_NOTE)} {e(SEED_SPREAD_NOTE)} {e(filter_note(metrics['gan']))}</p>")
     samples = [n for n in images if n not in ("arms", "confusion")]
     if samples:

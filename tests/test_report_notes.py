@@ -36,6 +36,15 @@ def test_both_reports_say_whose_features_judged_the_gans_and_when_that_is_weak()
         assert "never saw a target label" in report and "FID/KID are then weak evidence" in report
     for report in _both(_metrics(extractor="oracle")):
         assert "trained on labeled target images" in report and "weak evidence" not in report
+    # a judge that has not learned the target itself: FID 37 against 369 untranslated read as praise for grey noise
+    weak = _metrics(extractor="oracle", arms=("source_only", "cyclegan", "oracle"))
+    weak["target_test"]["oracle"] = {**weak["target_test"]["oracle"], "accuracy": {"mean": 0.23, "ci95": [0.2, 0.26], "per_seed": [0.23]}}
+    weak["run"]["target_split"] = {"target_test_per_class": {str(c): 9 for c in range(10)}}
+    for report in _both(weak):
+        assert ("trained on labeled target images, which reads the target test itself at 0.230 (chance: 0.100): features that tell "
+                "the target's classes so poorly apart make FID, KID and label preservation weak evidence here") in report
+    weak["target_test"]["oracle"]["accuracy"] = {"mean": 0.9, "ci95": [0.85, 0.95], "per_seed": [0.9]}
+    assert not any("weak evidence" in report for report in _both(weak))
 
 
 def test_both_reports_warn_of_a_baseline_that_has_not_learned_its_own_domain():
