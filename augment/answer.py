@@ -183,15 +183,18 @@ def _listed(arms: list[str]) -> str:
 WEAK_AT_HOME = 0.5
 
 
+def not_learned(accuracy: float | None, classes: int) -> bool:
+    """Whether a classifier that reads a test set at `accuracy` over `classes` classes is less than
+    WEAK_AT_HOME of the way from chance to every image right; False where nothing says."""
+    return accuracy is not None and classes >= 2 and accuracy < 1 / classes + WEAK_AT_HOME * (1 - 1 / classes)
+
+
 def weak_baseline(metrics: dict) -> tuple[float, float, int] | None:
-    """(source accuracy, chance, classes) when source_only reads its own domain's test set less than
-    WEAK_AT_HOME of the way from chance to perfect; None when it learned the task, or nothing says."""
+    """(source accuracy, chance, classes) when source_only has `not_learned` its own domain's test set;
+    None when it learned the task, or nothing says."""
     classes = len(metrics["run"].get("train_data", {}).get("source_train_per_class") or {})
     home = metrics.get("source_test", {}).get(BASELINE, {}).get("accuracy", {}).get("mean")
-    if classes < 2 or home is None:
-        return None
-    chance = 1 / classes
-    return None if home >= chance + WEAK_AT_HOME * (1 - chance) else (home, chance, classes)
+    return (home, 1 / classes, classes) if not_learned(home, classes) else None
 
 
 def answer_lines(metrics: dict) -> list[str]:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from augment.answer import (
-    COLLAPSE_RATIO, WEAK_AT_HOME, answer_lines, collapsed_seeds, counted, label_group, labels_lost, signed, unlabeled_test_classes,
+    COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, label_group, labels_lost, not_learned, signed, unlabeled_test_classes,
     weak_baseline,
 )
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
@@ -217,7 +217,7 @@ def judge_note(metrics: dict) -> str:
     if g["feature_extractor_trained_on_target"]:
         own = metrics["target_test"].get(g["feature_extractor_arm"], {}).get("accuracy", {}).get("mean")
         classes = len(metrics["run"].get("target_split", {}).get("target_test_per_class") or {})
-        if own is not None and classes >= 2 and own < 1 / classes + WEAK_AT_HOME * (1 - 1 / classes):
+        if not_learned(own, classes):
             return (note + f", trained on labeled target images, which reads the target test itself at {own:.3f} (chance: "
                     f"{1 / classes:.3f}): features that tell the target's classes so poorly apart make FID, KID and label "
                     "preservation weak evidence here; look at the sample grids.")

@@ -139,8 +139,9 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     described = " and ".join([f"--preset {p}" for p in args.preset or []] + ([as_set_values(args.set)] if args.set else []))
     checked = check_overrides(params, overrides, described=described) if overrides else load_params(params)
     root = repo_root(args.repo)
-    if checked.data.dataset == "folders":  # the repository or its stages' outputs as data.root, wherever the run works
-        check_not_pipeline_output(root, checked.data)
+    reads_root_here = not args.stage and (getattr(args, "in_place", True) or Path(checked.data.root).is_absolute())  # `demo` runs in place
+    if checked.data.dataset == "folders" and not reads_root_here:  # check_data_root below checks it where it reads the folder
+        check_not_pipeline_output(root, checked.data)  # the repository or its stages' outputs as data.root, wherever the run works
     if getattr(args, "in_place", True):
         _check_pipeline_file(root / "dvc.yaml")
         _check_lock_file(root)
@@ -149,7 +150,7 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
         _warn_of_uncommitted_changes(root, checked.data)  # git's paths are the root's, wherever the command runs
     if args.stage:  # with the -S values applied: they may add the stage (`-S classifier.arms=[...]`)
         check_stage_targets(args.stage, root / "dvc.yaml", checked.model_dump())
-    if not args.stage and (getattr(args, "in_place", True) or Path(checked.data.root).is_absolute()):  # `demo` runs in place
+    if reads_root_here:
         check_data_root(root, root, checked.data)
     _check_prefect_api()
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,

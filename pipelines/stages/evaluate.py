@@ -28,7 +28,7 @@ from augment.dataset import load_prepared, load_synthetic
 from augment.few_labels import labeled_target_train_counts
 from augment.gan_quality import domain_spread_ratio, gan_quality, summarize_gan_seeds
 from augment.io import atomic_dir, write_csv, write_json, write_text
-from augment.prepare import files_not_read, folders_not_searched, label_conflicts
+from augment.prepare import domain_copies, files_not_read, folders_not_searched, label_conflicts
 from augment.report import arm_descriptions, arm_metrics, mark_unavailable, plot_arms, render_report, stack_predictions
 from augment.report_html import confusion, per_class_accuracy, plot_confusions, render_html
 from augment.samples import GAN_SAMPLE_ROWS, save_grid
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         "target_test_in_train": int(target_rows[~target_rows.path.isin(val_paths)].sha256.isin(train_files).sum()),
         "source_test_in_train": int(data.rows("source", "test").sha256.isin(train_files).sum()),
         "label_conflicts": len(label_conflicts(manifest[manifest.label_index >= 0])),
-        "target_in_source": int(manifest.sha256[manifest.role == "target"].isin(set(manifest.sha256[manifest.role == "source"])).sum()),
+        "target_in_source": int((domain_copies(manifest).domain == params.data.target).sum()),  # as prepare's domain_copies.csv
         "target_images": int((manifest.role == "target").sum()),
     }
     if few_labels:
