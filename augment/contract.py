@@ -9,6 +9,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,14 +259,16 @@ def _one_label(label: str, folder: Path, names: dict[str, tuple[str, Path]], in_
                               "(NFC; the same letters, stored two ways). Merge them into one folder")
 
 
-def discover(root: str | Path, source: str, target: str) -> tuple[list[FoundFile], list[str]]:
+def discover(root: str | Path, source: str, target: str, not_domains: Collection[str] = ()) -> tuple[list[FoundFile], list[str]]:
     """All candidate files of both domains, and the sorted source classes of those not refused yet
-    (prepare and check-data check again once the images are decoded)."""
+    (prepare and check-data check again once the images are decoded). `not_domains`: folders of `root`
+    that a missing domain's message does not offer as domains present (what the pipeline writes there)."""
     root = Path(root)
     if not root.is_dir():
         raise DataLayoutError(f"data.root {root}: not a folder. It must hold <source>/ and <target>/ (data.source={source!r}, data.target={target!r})")
     try:
-        present = sorted(e.name for e in _children(root) if os.path.isdir(e.path) and not e.name.startswith("."))  # .git, .dvc: no domain
+        present = sorted(e.name for e in _children(root)  # .git, .dvc: no domain
+                         if os.path.isdir(e.path) and not e.name.startswith(".") and e.name not in not_domains)
     except OSError as exc:
         raise DataLayoutError(f"data.root {root}: {_not_listed(exc)}") from None
     for domain, key in ((source, "data.source"), (target, "data.target")):
@@ -273,7 +276,7 @@ def discover(root: str | Path, source: str, target: str) -> tuple[list[FoundFile
         if d.exists() and not d.is_dir():
             raise DataLayoutError(f"{d}: a file, not a folder ({key}={domain!r}); it must be the {key.split('.')[1]} domain's folder")
         if not d.is_dir():
-            raise DataLayoutError(f"{d}: missing ({key}={domain!r}); domains present in {root}: {present}")
+            raise DataLayoutError(f"{d}: missing ({key}={domain!r}); domains present in {root}: {present or 'none'}")
     if os.path.samefile(root / source, root / target):
         raise DataLayoutError(f"{root / target}: the same folder as {root / source} (data.source={source!r}, data.target={target!r}; "
                               "one is a link to the other); the target domain must be its own images")

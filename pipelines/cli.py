@@ -129,7 +129,7 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     path (an isolated run reads a relative one from its worktree of HEAD, which may pull it from the
     team's DVC remote; a run of a stage subset may not read it at all: the flow decides both)."""
     from pipelines.config import load_params
-    from pipelines.flows import check_data_root, check_not_pipeline_output, check_stage_targets
+    from pipelines.flows import check_data_root, check_not_pipeline_output, check_stage_targets, missing_from_head
     from pipelines.presets import as_set_values, check_overrides, preset_overrides
     from pipelines.workspace import check_head, repo_root
 
@@ -139,7 +139,8 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     described = " and ".join([f"--preset {p}" for p in args.preset or []] + ([as_set_values(args.set)] if args.set else []))
     checked = check_overrides(params, overrides, described=described) if overrides else load_params(params)
     root = repo_root(args.repo)
-    reads_root_here = not args.stage and (getattr(args, "in_place", True) or Path(checked.data.root).is_absolute())  # `demo` runs in place
+    reads_root_here = not args.stage and (getattr(args, "in_place", True) or Path(checked.data.root).is_absolute()  # `demo` runs in place
+                                          or missing_from_head(root, checked.data))  # nor could the worktree of HEAD find it
     if checked.data.dataset == "folders" and not reads_root_here:  # check_data_root below checks it where it reads the folder
         check_not_pipeline_output(root, checked.data)  # the repository or its stages' outputs as data.root, wherever the run works
     if getattr(args, "in_place", True):

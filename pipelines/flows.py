@@ -280,10 +280,39 @@ def check_data_root(root: Path, workdir: Path, data: DataParams | None = None) -
                               f"restores it from the DVC cache, `dvc pull {tracked}` from the team's DVC remote")
         raise ParamsError(f"data.root {d.root!r}: not a folder" + _relative_hint(root, rel))
     try:
-        discover(workdir / rel, d.source, d.target)  # DataLayoutError, naming the folder
+        discover(workdir / rel, d.source, d.target, _outputs_in(workdir, rel))  # DataLayoutError, naming the folder
     except DataLayoutError as exc:  # a relative data.root that names another folder here: the repository's `data`, say
         said = str(exc) + (" (data.root is the repository itself)" if (workdir / rel).resolve() == workdir.resolve() else "")
         raise DataLayoutError(said + _relative_hint(root, rel, d.source) if (Path.cwd() / rel / d.source).is_dir() else said) from None
+
+
+def _outputs_in(repo: Path, rel: Path) -> set[str]:
+    """The folders directly in `repo`/`rel` that the stages write into (`prepared` for the repository's
+    `data`): no domains a missing one's message offers."""
+    folder = (repo / rel).resolve()
+    names = set()
+    for out in pipeline_outputs(repo):
+        written = (repo / out).resolve()
+        if written.is_relative_to(folder) and written != folder:
+            names.add(written.relative_to(folder).parts[0])
+    return names
+
+
+def missing_from_head(root: Path, d: DataParams) -> bool:
+    """Whether a relative `data.root`, or its source or target folder, is in neither the checkout at
+    `root`, nor HEAD's files, nor a `.dvc` file of it or a folder above it: an isolated run's worktree
+    of HEAD cannot hold it, so the checkout's own check names the problem before any server starts."""
+    rel = Path(d.root)
+    if rel.is_absolute() or d.dataset != "folders":
+        return False
+    for path in (rel, rel / d.source, rel / d.target):
+        if (root / path).exists():
+            continue
+        in_head = subprocess.run(["git", "cat-file", "-e", f"HEAD:{path.as_posix()}"], cwd=root, capture_output=True).returncode == 0
+        dvc_files = [root / p.parent / f"{p.name}.dvc" for p in (path, *path.parents) if p.name not in ("", "..")]
+        if not in_head and not any(f.is_file() for f in dvc_files):
+            return True
+    return False
 
 
 def pipeline_outputs(repo: Path) -> list[str]:

@@ -414,7 +414,9 @@ def test_a_relative_data_root_is_named_with_where_it_is_read_from(tmp_path, monk
 def test_a_data_root_among_the_pipelines_own_outputs_is_refused_before_any_server_starts(tmp_path):
     """`-S data.root=data` typed in a folder that holds the user's `data/` read the repository's own
     `data/` (data/prepared, data/synthetic, ...) and listed them as the domains present, after a
-    Prefect server had started; `data.root=.` ended in a traceback (ValueError: empty name)."""
+    Prefect server had started; `data.root=.` ended in a traceback (ValueError: empty name). An
+    isolated run (no --in-place) said the same after a server and a worktree had started, with the
+    worktree's paths, though neither the checkout nor HEAD held the domains."""
     from tests.conftest import make_folders
 
     repo, here = tmp_path / "repo", tmp_path / "elsewhere"
@@ -424,8 +426,8 @@ def test_a_data_root_among_the_pipelines_own_outputs_is_refused_before_any_serve
     make_folders(here / "data", per_class=1)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
 
-    def said(*sets):
-        proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(repo), "run", "--in-place", "-S", "data.dataset=folders",
+    def said(*sets, how=("--in-place",)):
+        proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(repo), "run", *how, "-S", "data.dataset=folders",
                                *(a for s in sets for a in ("-S", s))], cwd=here, capture_output=True, text=True, env=env(), timeout=120)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
         return proc.stderr.strip()
@@ -438,13 +440,39 @@ def test_a_data_root_among_the_pipelines_own_outputs_is_refused_before_any_serve
         f"error: data.target 'data': {repo / 'data'} holds data/arms, which the pipeline's stages write")
     assert said(f"data.root={repo / 'data'}", "data.source=src", "data.target=prepared").startswith(
         f"error: data.target 'prepared': {repo / 'data/prepared'} is data/prepared")
-    # the repository itself, with domains it lacks: said so, and its hidden folders (.git) are no domains to list
+    # the repository itself, with domains it lacks: said so, and neither its hidden folders (.git) nor data/, where the
+    # stages write, are domains to list
     assert said("data.root=.", "data.source=src", "data.target=tgt") == (
-        f"error: {repo / 'src'}: missing (data.source='src'); domains present in {repo}: ['data'] (data.root is the repository itself)")
-    # the repository's own data/ as data.root, with domains it lacks: the current folder's data/ holds them
-    assert said("data.root=data", "data.source=src", "data.target=tgt") == (
-        f"error: {repo / 'data/src'}: missing (data.source='src'); domains present in {repo / 'data'}: ['prepared']"
-        f"{hint}; the current folder holds one: -S data.root={here / 'data'}")
+        f"error: {repo / 'src'}: missing (data.source='src'); domains present in {repo}: none (data.root is the repository itself)")
+    # the repository's own data/ as data.root, with domains it lacks: the current folder's data/ holds them, and the
+    # stages' output folders there are no domains
+    (repo / "data/faces").mkdir()
+    wanted = (f"error: {repo / 'data/src'}: missing (data.source='src'); domains present in {repo / 'data'}: ['faces']"
+              f"{hint}; the current folder holds one: -S data.root={here / 'data'}")
+    assert said("data.root=data", "data.source=src", "data.target=tgt") == wanted
+    # the same in an isolated run: neither the checkout, nor HEAD, nor a .dvc file has data/src
+    (repo / ".dvc").mkdir()
+    (repo / ".dvc/config").write_text("")
+    subprocess.run(["git", "add", "params.yaml", "dvc.yaml", ".dvc/config"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "pipeline"], cwd=repo, check=True)
+    assert said("data.root=data", "data.source=src", "data.target=tgt", how=()) == wanted
+    # what the run's worktree may still get, the CLI leaves to the flow: a folder HEAD holds, or one a .dvc file tracks
+    from pipelines.config import DataParams
+    from pipelines.flows import missing_from_head
+
+    data = DataParams(dataset="folders", root="data", source="src", target="tgt")
+    assert missing_from_head(repo, data)
+    (repo / "data/src.dvc").write_text("outs:\n- path: src\n")  # tracked, not checked out: `dvc pull` brings it
+    (repo / "data/tgt").mkdir()
+    assert not missing_from_head(repo, data)
+    (repo / "data/tgt").rmdir()
+    assert missing_from_head(repo, data)
+    (repo / "data/tgt").mkdir()
+    (repo / "data/tgt/a.txt").write_text("x")
+    subprocess.run(["git", "add", "data/tgt"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "tgt"], cwd=repo, check=True)
+    shutil.rmtree(repo / "data/tgt")  # deleted here, not in HEAD: the worktree holds it
+    assert not missing_from_head(repo, data)
 
 
 @pytest.mark.e2e
