@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 import time
@@ -534,7 +535,24 @@ class _Parser(argparse.ArgumentParser):
                 joined = ",".join([self.words[i - 1], *extra]).replace("=,", "=")
                 message += f" (a sweep's values are one word, separated by commas: {joined})"
                 break
+        message += _check_data_way(self.words)
         super().error(message)
+
+
+CHECK_DATA_OPTIONS = {"data.source": "--source", "data.target": "--target", "data.image_size": "--image-size",
+                      "data.channels": "--channels", "data.resize": "--resize"}
+
+
+def _check_data_way(words: list[str]) -> str:
+    """check-data given a run's `-S data.source=...`: the same as its own arguments."""
+    if "check-data" not in words or not {"-S", "--set"} & set(words):
+        return ""
+    values = dict(w.split("=", 1) for i, w in enumerate(words[1:], 1) if words[i - 1] in ("-S", "--set") and "=" in w)
+    rest = [w for i, w in enumerate(words) if w not in ("-S", "--set") and (i == 0 or words[i - 1] not in ("-S", "--set"))]
+    root = values.pop("data.root", None)
+    command = [*map(shlex.quote, rest), *([shlex.quote(root)] if root and not any(not w.startswith("-") for w in rest[rest.index("check-data") + 1:]) else []),
+               *(f"{CHECK_DATA_OPTIONS[k]} {shlex.quote(v)}" for k, v in values.items() if k in CHECK_DATA_OPTIONS)]
+    return f" (check-data reads the folder and its options, not -S: domain-augment {' '.join(command)})"
 
 
 def _missing_place(args: argparse.Namespace) -> str | None:
