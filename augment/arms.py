@@ -62,6 +62,29 @@ ARMS = {
 }
 
 
+def unavailable_on_data(arms: list[str], *, target_labeled: bool, labels_per_class: int) -> dict[str, str]:
+    """The arms of `arms` that data without labeled target train images (`target_labeled` False), or
+    a `data.target_labels_per_class` of 0, leaves unavailable, each with why, as their stages and
+    `evaluate` will say."""
+    out = {}
+    for name in arms:
+        arm = ARMS.get(name)
+        if arm and arm.target_labels != "none" and not target_labeled:
+            out[name] = "it learns from labeled target train images, and the target train has none"
+        elif arm and arm.target_labels == "few" and labels_per_class == 0:
+            out[name] = "it sees data.target_labels_per_class labeled target images per class, and that is 0"
+    return out
+
+
+def nothing_measurable(arms: list[str], unavailable: dict[str, str]) -> str | None:
+    """Why no arm of `arms` could be measured (every one unavailable), in words, or None."""
+    if not arms or any(a not in unavailable for a in arms):
+        return None
+    why = "; ".join(f"{a}: {reason}" for a, reason in unavailable.items())
+    return (f"no arm of classifier.arms {list(arms)} can be measured on this data ({why}); add {BASELINE}, which needs no "
+            "target label, to classifier.arms")
+
+
 def arm_params(arm: Arm) -> list[str]:
     """The params.yaml keys (besides `classifier`) that change what `arm`'s classifiers learn from."""
     if arm.test_time or arm.target_labels == "all":

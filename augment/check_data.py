@@ -19,7 +19,7 @@ from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import domain_copies, label_conflicts, read_files, train_test_duplicates
 from augment.answer import unlabeled_tested
-from augment.arms import ARMS
+from augment.arms import ARMS, nothing_measurable, unavailable_on_data
 from augment.report import few_train_images_warnings, label_shift_warning, small_test_warning
 from augment.validation import validation_count
 
@@ -76,7 +76,7 @@ class DataCheck:
             out += _first([_same(group) for group in self.copies], most)
         out += [f"note: {n}" for n in self.notes]
         out += [f"problem: {p}" for p in self.problems]
-        out.append("ok: the pipeline would run on this data" if self.ok else "not ok: prepare would stop (see problems above)")
+        out.append("ok: the pipeline would run on this data" if self.ok else "not ok: the run would stop (see problems above)")
         return out
 
 
@@ -191,6 +191,10 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     if few and labels_per_class == 0 and any(labeled.values()) and not result.problems:
         result.notes.append(f"data.target_labels_per_class is 0: {listed(few, 10)} of classifier.arms will be unavailable, as they "
                             "see that many labeled target train images per class")
+    nothing = nothing_measurable(arms or [], unavailable_on_data(arms or [], target_labeled=any(labeled.values()),
+                                                                 labels_per_class=labels_per_class))
+    if nothing and not result.problems:  # the run would train, then stop at evaluate
+        result.problems.append(nothing)
     short = [f"{name}: {labeled[c]}" for c, name in zip(result.classes, class_names(result.classes)) if 0 < labeled[c] <= labels_per_class]
     if short:  # what the few_labels stage and the reports warn of after the run
         result.notes.append(f"{Path(root) / target / 'train'}: data.target_labels_per_class is {labels_per_class}, but some classes have "

@@ -153,7 +153,7 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
     if args.stage:  # with the -S values applied: they may add the stage (`-S classifier.arms=[...]`)
         check_stage_targets(args.stage, root / "dvc.yaml", checked.model_dump())
     if reads_root_here:
-        check_data_root(root, root, checked.data)
+        check_data_root(root, root, checked.data, checked.classifier.arms)
     _check_prefect_api()
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
             "jobs": args.jobs}

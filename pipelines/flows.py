@@ -250,13 +250,15 @@ def apply_overrides(workdir: str, overrides: list[str]) -> str:
     return checked.runtime.device
 
 
-def check_data_root(root: Path, workdir: Path, data: DataParams | None = None) -> None:
+def check_data_root(root: Path, workdir: Path, data: DataParams | None = None, arms: list[str] | None = None) -> None:
     """`data.root`'s layout, before any stage starts: a missing folder, a missing domain or a class
     problem then stops the run by name while `data/prepared` is still in place (`dvc repro prepare`
     removes it before the stage finds the same problem). A relative `data.root` that the user's
     checkout holds but the run's worktree of HEAD does not (an uncommitted, untracked folder) is
     named with the two ways to reach the run. Only lists the files; `prepare` decodes them.
-    `data`: the run's checked data params (default: read from the workdir's params.yaml)."""
+    `data`: the run's checked data params (default: read from the workdir's params.yaml); `arms`, the
+    run's classifier.arms where it measures them: refused where the data leaves none measurable."""
+    from augment.arms import nothing_measurable, unavailable_on_data
     from augment.contract import DataLayoutError, discover
     from pipelines.config import ParamsError, load_params
 
@@ -280,10 +282,15 @@ def check_data_root(root: Path, workdir: Path, data: DataParams | None = None) -
                               f"restores it from the DVC cache, `dvc pull {tracked}` from the team's DVC remote")
         raise ParamsError(f"data.root {d.root!r}: not a folder" + _relative_hint(root, rel))
     try:
-        discover(workdir / rel, d.source, d.target, _outputs_in(workdir, rel))  # DataLayoutError, naming the folder
+        files, _ = discover(workdir / rel, d.source, d.target, _outputs_in(workdir, rel))  # DataLayoutError, naming the folder
     except DataLayoutError as exc:  # a relative data.root that names another folder here: the repository's `data`, say
         said = str(exc) + (" (data.root is the repository itself)" if (workdir / rel).resolve() == workdir.resolve() else "")
         raise DataLayoutError(said + _relative_hint(root, rel, d.source) if (Path.cwd() / rel / d.source).is_dir() else said) from None
+    labeled = any(f.domain == d.target and f.split == "train" and f.label is not None and f.problem is None for f in files)
+    nothing = nothing_measurable(arms or [], unavailable_on_data(arms or [], target_labeled=labeled,
+                                                                 labels_per_class=d.target_labels_per_class))
+    if nothing:  # else every classifier stage ran and `evaluate` stopped on it
+        raise ParamsError(nothing)
 
 
 def _outputs_in(repo: Path, rel: Path) -> set[str]:
@@ -711,7 +718,7 @@ def pipeline(
         graph = stage_graph(workdir, list(stages) if stages else None)
         if "index_raw" in graph:  # the run reads data.root (not a run of `--stage code` alone)
             try:
-                check_data_root(Path(root), Path(workdir), run_params.data)
+                check_data_root(Path(root), Path(workdir), run_params.data, run_params.classifier.arms if "evaluate" in graph else None)
             except Exception:
                 if overrides:  # refused before any stage: params.yaml goes back to what it was, as for a refused value
                     from augment.io import atomic_path

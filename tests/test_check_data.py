@@ -332,3 +332,34 @@ def test_arms_the_target_train_cannot_give_labels_to_are_named_before_the_run(tm
     out = _check(labeled, "--params", str(tmp_path / "p.yaml")).stdout
     assert "note: data.target_labels_per_class is 0: target_few, cyclegan_few of classifier.arms will be unavailable" in out
     assert "oracle of classifier.arms" not in out
+
+
+def test_arms_of_which_the_data_leaves_none_measurable_are_refused_by_check_data_and_by_the_run(tmp_path):
+    """`classifier.arms: [target_few, oracle]` on a flat target train: check-data noted both
+    unavailable and said "ok", and the run it printed trained, then stopped at evaluate ("no arm of
+    classifier.arms could be measured"). Both now stop before any stage, by the arms."""
+    import yaml
+
+    from tests.e2e import env
+
+    flat = make_folders(tmp_path / "flat", per_class=2)
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["classifier"]["arms"] = ["target_few", "oracle"]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+    proc = _check(flat, "--params", str(tmp_path / "p.yaml"))
+    refusal = ("no arm of classifier.arms ['target_few', 'oracle'] can be measured on this data (target_few: it learns from labeled "
+               "target train images, and the target train has none; oracle: it learns from labeled target train images, and the "
+               "target train has none); add source_only, which needs no target label, to classifier.arms")
+    assert proc.returncode == 2 and f"problem: {refusal}" in proc.stdout.splitlines(), proc.stdout
+    assert proc.stdout.splitlines()[-1] == "not ok: the run would stop (see problems above)"
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(REPO), "run", "--in-place", "-S", "data.dataset=folders",
+                           "-S", f"data.root={flat}", "-S", "data.source=src", "-S", "data.target=tgt", "-S",
+                           "classifier.arms=[target_few,oracle]"], cwd=tmp_path, capture_output=True, text=True, env=env(), timeout=120)
+    assert (proc.returncode, proc.stderr) == (2, f"error: {refusal}\n")  # no Prefect server, no stage: params.yaml untouched
+    labeled = make_folders(tmp_path / "labeled", per_class=2, flat_target_train=False)
+    assert _check(labeled, "--params", str(tmp_path / "p.yaml")).returncode == 0
+    raw["data"]["target_labels_per_class"] = 0
+    raw["classifier"]["arms"] = ["target_few", "cyclegan_few"]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+    proc = _check(labeled, "--params", str(tmp_path / "p.yaml"))
+    assert proc.returncode == 2 and "target_few: it sees data.target_labels_per_class labeled target images per class, and that is 0" in proc.stdout
