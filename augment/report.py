@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from augment.answer import (
-    COLLAPSE_RATIO, answer_lines, collapsed_seeds, counted, label_group, labels_lost, not_learned, signed, unlabeled_test_classes,
-    weak_baseline,
+    COLLAPSE_RATIO, above_oracle, answer_lines, collapsed_seeds, counted, label_group, labels_lost, not_learned, signed,
+    unlabeled_test_classes, weak_baseline,
 )
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
 from augment.contract import class_names, listed, listed_classes
@@ -186,6 +186,16 @@ def arm_descriptions(few_labels: dict | None = None, *, labeled_per_class: dict[
     return out
 
 
+def with_oracle_beaten(arms_info: dict[str, str], metrics: dict) -> dict[str, str]:
+    """`arm_descriptions` with the oracle's "(upper bound)" taken back where arms read the target test
+    better (`above_oracle`)."""
+    above = list(above_oracle(metrics))
+    if not above or "oracle" not in arms_info:
+        return arms_info
+    said = f"(no upper bound here: {', '.join(above)} read{'s' if len(above) == 1 else ''} the target test better)"
+    return {**arms_info, "oracle": arms_info["oracle"].replace("(upper bound)", said)}
+
+
 def _no_upper_bound_for(out: dict[str, str], unlabeled: list[str]) -> None:
     if unlabeled:
         out["oracle"] += (f"; the labeled target train has no image of {listed_classes(unlabeled)}, so no arm saw a target label of "
@@ -268,6 +278,15 @@ def report_warnings(metrics: dict) -> list[str]:
         out.append(f"Classes without a target label: the labeled target train has no image of {listed_classes(unseen)}, which the target test "
                    f"holds. No arm saw a target label of {'it' if len(unseen) == 1 else 'them'}, so there the oracle is no upper bound "
                    "on what target labels would give.")
+    above = above_oracle(metrics)
+    if above:
+        labeled = sum((metrics["run"].get("train_data", {}).get("target_train_labeled_per_class") or {}).values())
+        out.append(f"Oracle below other arms: {', '.join(f'{arm} ({acc:.3f})' for arm, acc in above.items())} read the target test "
+                   f"better than the oracle ({metrics['target_test']['oracle']['accuracy']['mean']:.3f}), which learns from the "
+                   f"labeled target train alone" + (f" ({labeled} images)" if labeled else "") + ": those labels teach less than the "
+                   "source does with them (too few of them, or a target too hard to learn from its own images), so the oracle is no "
+                   "upper bound on what the arms can reach" + (", and 'the share of the oracle's gain' no share of a ceiling"
+                                                             if "gap_closed" in metrics.get("answer", {}).get("oracle", {}) else "") + ".")
     out += data_files_warnings(metrics["run"].get("data_files", {}))
     moved = {gan: g["pseudo_moved"] for gan, g in metrics.get("gan", {}).items() if "pseudo_moved" in g}
     shifted = label_shift_warning(metrics["run"].get("train_data", {}).get("source_train_per_class", {}),
@@ -313,11 +332,12 @@ def report_warnings(metrics: dict) -> list[str]:
         lost = labels_lost(metrics, g)
         if lost:
             kept, reads = lost
+            judge = "oracle" if g["feature_extractor_arm"] == "oracle" else f"{g['feature_extractor_arm']} classifier"
             fixes = ("more steps, or lambda_semantic; synthesize.filter is confirmed already: the source classifier that kept these "
-                     "translations read them as their label, the oracle does not" if g.get("filter") == "confirmed" else
+                     f"translations read them as their label, the {judge} does not" if g.get("filter") == "confirmed" else
                      "more steps, lambda_semantic, or synthesize.filter: confirmed, which keeps only the translations a source "
                      "classifier reads as their label")
-            out.append(f"Labels not kept: the oracle reads {kept:.2f} of {gan}'s translations as their source "
+            out.append(f"Labels not kept: the {judge} reads {kept:.2f} of {gan}'s translations as their source "
                        f"label, against {reads:.2f} of the real target test images: many of its synthetic images teach a wrong label "
                        f"(look at its samples; {fixes}).")
         dropped = {s: q["classes_with_none_kept"] for s, q in g.get("per_seed", {}).items() if q.get("classes_with_none_kept")}

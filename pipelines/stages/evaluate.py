@@ -29,7 +29,9 @@ from augment.few_labels import labeled_target_train_counts
 from augment.gan_quality import domain_spread_ratio, gan_quality, summarize_gan_seeds
 from augment.io import atomic_dir, write_csv, write_json, write_text
 from augment.prepare import domain_copies, files_not_read, folders_not_searched, label_conflicts
-from augment.report import arm_descriptions, arm_metrics, mark_unavailable, plot_arms, render_report, stack_predictions
+from augment.report import (
+    arm_descriptions, arm_metrics, mark_unavailable, plot_arms, render_report, stack_predictions, with_oracle_beaten,
+)
 from augment.report_html import confusion, per_class_accuracy, plot_confusions, render_html
 from augment.samples import GAN_SAMPLE_ROWS, save_grid
 from augment.validation import hold_out, validation_paths
@@ -335,7 +337,8 @@ def main(argv: list[str] | None = None) -> None:
         write_csv(pd.DataFrame({"class": data.classes, "accuracy": per_class[arm]}), args.out / "plots" / "per_class" / f"{arm}.csv")
     plot_confusions(matrices, data.classes, args.out / "plots" / "confusion.png")
     wall["evaluate"] = round(time.perf_counter() - t0, 3)
-    arms_info = arm_descriptions(few_labels, labeled_per_class=labeled_target_train_counts(manifest), labeled_gans=labeled_gans)
+    arms_info = with_oracle_beaten(arm_descriptions(few_labels, labeled_per_class=labeled_target_train_counts(manifest),
+                                                    labeled_gans=labeled_gans), metrics)
     write_text(render_report(metrics, arms_info=arms_info, unavailable=unavailable, dataset=data.info, samples=samples), args.out / "report.md")
     images = {"arms": (args.out / "plots" / "arms.png", "Target-domain test accuracy by arm, with 95% intervals."),
               "confusion": (args.out / "plots" / "confusion.png", "Row-normalised confusion matrices on target test, all seeds pooled.")}
