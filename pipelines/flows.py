@@ -37,8 +37,8 @@ from pipelines.interrupt import STOPPING, keep_stopping_on_sigterm, stop_what_it
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, git_remotes, pull_before, push_after
-from pipelines.workspace import (check_stage_locks, commit_experiment, create_run_worktree, git_lock, prune_runs, repo_root, run_name,
-                                 workspace_lock)
+from pipelines.workspace import (check_stage_locks, commit_experiment, create_run_worktree, git_lock, mark_finished, prune_runs, repo_root,
+                                 run_name, workspace_lock)
 
 if TYPE_CHECKING:
     from pipelines.config import DataParams
@@ -736,6 +736,7 @@ def pipeline(
         if any(r["stage"] == "evaluate" for r in results):  # a stage subset without evaluate has no report to publish
             summary.update(publish_report(str(workdir)))
         if isolate:
+            mark_finished(Path(workdir))
             pruned = prune_runs(root, keep_runs, log=log.info)
             if pruned:
                 log.info(f"removed old run worktrees: {', '.join(pruned)}")

@@ -300,16 +300,29 @@ def _remove_worktree(root: Path, path: Path) -> None:
     subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
 
 
+FINISHED = Path(".dvc/tmp/run_finished")  # in a run's worktree (DVC's git-ignored tmp): the flow run finished there
+
+
+def mark_finished(workdir: Path) -> None:
+    """Record in a run's worktree that its flow run finished (`prune_runs` keeps those apart)."""
+    (Path(workdir) / FINISHED).parent.mkdir(parents=True, exist_ok=True)
+    (Path(workdir) / FINISHED).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+
+
 def prune_runs(root: Path, keep: int, *, log: Callable[[str], None] = print) -> list[str]:
-    """Remove all but the `keep` newest run worktrees (never one a run still works in); their results
-    live on as experiments."""
+    """Remove all but the `keep` newest finished run worktrees and the `keep` newest unfinished ones
+    (a failed, stopped or killed run's: its GAN checkpoints are what the next run resumes from), never
+    one a run still works in. Counted apart, failed tries never push a finished run's report out.
+    The results of the removed ones live on as experiments."""
     runs_dir = root / RUNS_DIR
     if not runs_dir.is_dir():
         return []
     runs = sorted((p for p in runs_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    finished = [p for p in runs if (p / FINISHED).is_file()]
+    unfinished = [p for p in runs if p not in finished]
     removed = []
     with git_lock(root, purpose="prune old run worktrees", log=log):
-        for old in runs[keep:]:
+        for old in finished[keep:] + unfinished[keep:]:
             if in_use(old):
                 continue
             _remove_worktree(root, old)

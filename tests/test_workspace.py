@@ -104,6 +104,22 @@ def test_pruning_old_run_worktrees_spares_one_a_run_still_works_in(repo: Path):
     assert prune_runs(repo, keep=1, log=lambda _: None) == ["oldest"]
 
 
+def test_failed_runs_never_push_a_finished_runs_worktree_out(repo: Path):
+    """Four failed or killed tries after a finished run removed the worktree holding its report: the
+    newest `keep` finished and the newest `keep` unfinished worktrees are kept apart."""
+    import os
+
+    from pipelines.workspace import create_run_worktree, mark_finished, prune_runs
+
+    runs = [create_run_worktree(repo, name) for name in ("done-old", "done", "failed-1", "failed-2", "failed-3")]
+    for path in runs[:2]:
+        mark_finished(path)
+    for age, path in zip((500, 400, 300, 200, 100), runs):
+        os.utime(path, (path.stat().st_atime, path.stat().st_mtime - age))
+    assert prune_runs(repo, keep=1, log=lambda _: None) == ["done-old", "failed-2", "failed-1"]
+    assert sorted(p.name for p in runs if p.is_dir()) == ["done", "failed-3"]
+
+
 def test_the_watchdog_of_a_killed_run_removes_a_lock_record_its_stopping_cut_short(repo: Path):
     """The watchdog of a run killed outright stops its `dvc repro` processes; one stopped while it wrote
     .dvc/tmp/rwlock left it empty, and every later DVC command in the repository failed on it until
