@@ -555,6 +555,15 @@ def _check_data_way(words: list[str]) -> str:
     return f" (check-data reads the folder and its options, not -S: domain-augment {' '.join(command)})"
 
 
+def _params_here_first(repo: str, params: str) -> str:
+    """--params FILE as --preset reads it: from the current folder where it is there and not in --repo
+    (`--repo repo --params repo/presets/rgb32.yaml` was looked for in repo/repo/presets)."""
+    given = Path(params)
+    if params == "params.yaml" or given.is_absolute() or (Path(repo) / given).is_file() or not given.is_file():
+        return params
+    return str(given.resolve())
+
+
 def _missing_place(args: argparse.Namespace) -> str | None:
     """--repo that is no folder, or --params given and not there: said by the option's name (each
     read as `<folder>/params.yaml: not found`, with advice for neither)."""
@@ -562,7 +571,8 @@ def _missing_place(args: argparse.Namespace) -> str | None:
     if not repo.is_dir():
         return f"--repo {args.repo}: {'not a folder' if repo.exists() else 'no such folder'}"
     if args.params != "params.yaml" and not (repo / args.params).is_file():
-        shown = args.params if args.repo == "." or Path(args.params).is_absolute() else f"{args.params} (in --repo {args.repo})"
+        shown = (args.params if args.repo == "." or Path(args.params).is_absolute() else
+                 f"{args.params} (in --repo {args.repo}, nor in the current folder)")
         return f"--params {shown}: {'a folder, not a file' if (repo / args.params).is_dir() else 'no such file'}"
     if args.params == "params.yaml" and not (repo / "params.yaml").exists() and args.command not in NO_PARAMS_NEEDED:
         return f"no params.yaml in {_where(args)}: {NOT_THE_PROJECT}"
@@ -587,8 +597,9 @@ def _main(argv: list[str] | None) -> int:
     _Parser.words = list(sys.argv[1:] if argv is None else argv)
     ap = _Parser(prog="domain-augment", description="GAN-based domain augmentation, measured.")
     repo_help = "the project's git/DVC repository (default: here)"
-    params_help = ("the params file check-params, check-data and preset read (default: params.yaml of --repo); runs always "
-                   "read the repository's params.yaml, with -S and --preset on top")
+    params_help = ("the params file check-params, check-data and preset read (default: params.yaml of --repo; another relative "
+                   "path is read from --repo, else from the current folder); runs always read the repository's params.yaml, "
+                   "with -S and --preset on top")
     ap.add_argument("--repo", default=".", help=repo_help)
     ap.add_argument("--params", default="params.yaml", help=params_help)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -634,6 +645,7 @@ def _main(argv: list[str] | None) -> int:
         command.add_argument("--repo", default=argparse.SUPPRESS, help=repo_help)
         command.add_argument("--params", default=argparse.SUPPRESS, help=params_help)
     args = ap.parse_args(argv)
+    args.params = _params_here_first(args.repo, args.params)
     where = _missing_place(args)
     if where:
         print(f"error: {where}", file=sys.stderr)

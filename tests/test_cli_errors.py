@@ -34,9 +34,15 @@ def test_a_repo_or_params_file_that_is_not_there_is_named_by_its_option(tmp_path
                        (["--repo", str(tmp_path / "notes.txt"), "run"], f"--repo {tmp_path / 'notes.txt'}: not a folder"),
                        (["check-params", "--params", str(tmp_path / "other.yaml")], f"--params {tmp_path / 'other.yaml'}: no such file"),
                        (["--repo", str(tmp_path), "check-data", "d", "--source", "a", "--target", "b", "--params", "x.yaml"],
-                        f"--params x.yaml (in --repo {tmp_path}): no such file")):
+                        f"--params x.yaml (in --repo {tmp_path}, nor in the current folder): no such file")):
         proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True, text=True, env=env(), timeout=120)
         assert (proc.returncode, proc.stderr) == (2, f"error: {said}\n"), args
+    # a relative --params that is in the current folder and not in --repo is read from here, as --preset is
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here/mine.yaml").write_text((REPO / "params.yaml").read_text())
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--repo", str(REPO), "check-params", "--params", "mine.yaml"],
+                          cwd=tmp_path / "here", capture_output=True, text=True, env=env(), timeout=120)
+    assert proc.returncode == 0 and proc.stderr.startswith(f"{tmp_path / 'here/mine.yaml'}: valid"), proc.stderr
     # started outside the project: it said "params.yaml: not found", not where it looked nor what to do
     for args, where in ((["run", "-S", "data.root=x"], f"{tmp_path} (the current folder)"), (["--repo", ".", "demo"], f"{tmp_path} (the current folder)"),
                         (["--repo", str(tmp_path), "check-params"], f"{tmp_path} (--repo)")):
