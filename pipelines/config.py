@@ -503,6 +503,9 @@ def _format(err: ValidationError, source: str) -> str:
             got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e["input"], dict) else ""
             if e["type"] == "string_type" and isinstance(e["input"], (bool, int, float)):  # YAML read a name as a number
                 got += f"; a name that reads as a number or true/false needs quotes: {key.rpartition('.')[2]}: \"{e['input']}\""
+            if e["type"] == "list_type" and isinstance(e["input"], (str, int, float)):  # `-S classifier.arms=source_only`
+                got += "; a list goes in square brackets: " + (f"-S '{key}=[{e['input']}]'" if "-S " in source else
+                                                                 f"{key.rpartition('.')[2]}: [{e['input']}]")
             lines.append(f"{source}: {key}: {msg}{got}")
     return "\n".join(lines)
 

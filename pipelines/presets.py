@@ -135,9 +135,12 @@ def check_overrides(params: Path, overrides: list[str], *, into: Path | None = N
             except DvcException:
                 bad = [override]
                 break
+        key, _, value = bad[0].partition("=")
         hint = ("; a value with characters the override grammar reserves (~, spaces, *, ...) or letters beyond ASCII (ü) goes in quotes, e.g. "
                 "-S 'data.root=\"/data/my photos\"', and ~ is not expanded" if any(
-                    grammar in f"{exc} {exc.__cause__}" for grammar in ("LexerNoViableAlt", "mismatched input")) else "")
+                    grammar in f"{exc} {exc.__cause__}" for grammar in ("LexerNoViableAlt", "mismatched input")) else
+                f"; a list goes in square brackets: -S '{key}=[{value}]' (values apart by commas are a sweep's, not a list)"
+                if "," in value and not value.lstrip().startswith(("[", "'", '"')) else "")
         said = " ".join(line for line in f"{exc}{f': {exc.__cause__}' if exc.__cause__ else ''}".splitlines()
                         if not line.startswith("See https://hydra.cc"))  # DVC's option name and Hydra's link: not this tool's words
         said = said.replace("Invalid `--set-param` value: ", "")

@@ -32,6 +32,15 @@ def test_a_refused_value_names_the_params_file_and_the_overrides_not_the_tempora
         check_overrides(params, ["classifier.seeds=[0,"], into=tmp_path / "trial.yaml")
     # one line in this tool's words: not DVC's option name (--set-param) or Hydra's link
     assert str(err.value) == "-S classifier.seeds=[0,: not a value -S can read: no viable alternative at input '[0,'"
+    # a list given without its brackets, with commas (Hydra reads a sweep) or one value alone: the way to write it
+    with pytest.raises(ParamsError) as err:
+        check_overrides(params, ["classifier.arms=source_only,cyclegan"], into=tmp_path / "trial.yaml")
+    assert str(err.value).endswith("; a list goes in square brackets: -S 'classifier.arms=[source_only,cyclegan]' (values apart by "
+                                   "commas are a sweep's, not a list)")
+    with pytest.raises(ParamsError) as err:
+        check_overrides(params, ["classifier.arms=source_only"], into=tmp_path / "trial.yaml")
+    assert str(err.value) == ("params.yaml with -S classifier.arms=source_only: classifier.arms: Input should be a valid list (got "
+                              "'source_only'); a list goes in square brackets: -S 'classifier.arms=[source_only]'")
     with pytest.raises(ParamsError) as err:
         check_overrides(params, ["gan.cyclegan.steps"], into=tmp_path / "trial.yaml")
     assert str(err.value) == "-S gan.cyclegan.steps: expected KEY=VALUE (e.g. -S gan.cyclegan.steps=400)"
