@@ -12,7 +12,10 @@ from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 if TYPE_CHECKING:  # torch is imported where tensors are made: reading and checking images (prepare, check-data) needs none
     import torch
 
-DEFAULT_MAX_PIXELS = 40_000_000  # anything bigger is "absurdly large" for this pipeline
+# Anything bigger is refused unread: a 200-megapixel phone photo (16320x12240) is read, a decompression
+# bomb is not. A JPEG that large decodes at 1/8 scale (`draft`); a PNG or TIFF of this size needs about
+# 750 MB while it decodes.
+DEFAULT_MAX_PIXELS = 250_000_000
 # A large JPEG is decoded at a reduced scale no smaller than this many times the output size, as
 # `_square`'s resize reduces by whole factors only down to 3x (reducing_gap) before its bicubic
 # filter: a photo taken to 32 px decodes 2-4x faster, with the same antialiasing margin.
@@ -140,7 +143,8 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
         with Image.open(path) as img:
             width, height = img.size
             if width * height > max_pixels:
-                raise ImageRejected(f"too large: {width}x{height} px exceeds {max_pixels} px (data.max_image_pixels)")
+                raise ImageRejected(f"too large: {width}x{height} px exceeds {max_pixels} px (data.max_image_pixels; "
+                                    f"-S data.max_image_pixels={width * height} reads it)")
             if width < 1 or height < 1:
                 raise ImageRejected(f"empty image: {width}x{height} px")
             if img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale in the DCT where that still leaves

@@ -80,7 +80,7 @@ class DataParams(_Strict):
     split_seed: int = Field(0, ge=0)
     test_fraction_source: float = Field(0.2, gt=0, lt=1)
     test_fraction_target: float = Field(0.3, gt=0, lt=1)
-    max_image_pixels: int = Field(40_000_000, gt=0)
+    max_image_pixels: int = Field(250_000_000, gt=0)  # augment.images.DEFAULT_MAX_PIXELS (that module imports numpy and PIL)
     resize: Literal["stretch", "crop", "pad"] = "stretch"
 
     @field_validator("image_size")

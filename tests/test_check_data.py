@@ -114,8 +114,8 @@ def test_what_no_flag_gives_comes_from_the_params_file_as_in_a_run(tmp_path):
     root = make_folders(tmp_path / "raw", per_class=2)
     params = tmp_path / "params.yaml"
     text = (REPO / "params.yaml").read_text()
-    assert "max_image_pixels: 40000000" in text
-    params.write_text(text.replace("max_image_pixels: 40000000", "max_image_pixels: 100"))
+    assert "max_image_pixels: 250000000" in text
+    params.write_text(text.replace("max_image_pixels: 250000000", "max_image_pixels: 100"))
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--params", str(params), "check-data", str(root), "--source", "src", "--target", "tgt"],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2, proc.stdout + proc.stderr
