@@ -119,7 +119,7 @@ def test_what_no_flag_gives_comes_from_the_params_file_as_in_a_run(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--params", str(params), "check-data", str(root), "--source", "src", "--target", "tgt"],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "px exceeds 100 px (data.max_image_pixels)" in proc.stdout and "no usable image" in proc.stdout
+    assert "px exceeds 100 px (data.max_image_pixels; -S data.max_image_pixels=" in proc.stdout and "no usable image" in proc.stdout
 
 
 def test_target_test_classes_the_source_has_and_the_target_test_lacks_are_noted_not_fatal(tmp_path):
