@@ -262,8 +262,9 @@ def answer_lines(metrics: dict) -> list[str]:
                          "target_val (evaluate.validation_fraction) to choose between them." + _doubts(metrics, first))
         else:
             helped = [a for a in none["ranked"] if none["verdict"][a] == "helped"]
+            gained = "gained" if benefit[best]["mean"] >= 0 else "changed it by"
             lines.append(f"**No arm without target labels measurably raised target accuracy** over {BASELINE}: the best "
-                         f"({where}), {best}, gained {signed(benefit[best])}, an interval that "
+                         f"({where}), {best}, {gained} {signed(benefit[best])}, an interval that "
                          + ("lies below 0." if none["verdict"][best] == "hurt" else "includes 0.")
                          + _doubts(metrics, best, gained=False)
                          + (f" Measured on target_test alone, {_listed(helped)} did, but target_val did not pick "
@@ -335,11 +336,28 @@ def _runner_up(group: dict, benefit: dict) -> list[str]:
     verdict, paired = _verdict(d), f"{best} minus {other} is {signed(d)} on target_test, paired by image and seed"
     if verdict == "helped":
         return [f"It is ahead of the runner-up, {other} ({signed(benefit[other])}): {paired}."]
+    cheaper = _cheaper(other, best)
     if verdict == "hurt":
         return [f"On target_test the runner-up, {other} ({signed(benefit[other])}), is ahead of it: {paired}. target_val "
-                "ranked them the other way; with both this close, either would do."]
+                f"ranked them the other way; with both this close, either would do{cheaper}."]
     return [f"This run does not tell it apart from the runner-up, {other} ({signed(benefit[other])}): {paired}, an interval "
-            "that includes 0. Either would do on this evidence."]
+            f"that includes 0. Either would do on this evidence{cheaper}."]
+
+
+def _cost(arm: str) -> int:
+    """What an arm costs to run: 0 trains nothing new and needs no GAN (adabn), 1 trains a classifier
+    without a GAN, 2 needs a GAN."""
+    a = ARMS.get(arm)
+    if a is None:
+        return 2
+    return 2 if a.gan else 0 if a.test_time else 1
+
+
+def _cheaper(other: str, best: str) -> str:
+    """", and {other} is the cheaper: ..." where the runner-up costs less to run than the best arm."""
+    if _cost(other) >= _cost(best):
+        return ""
+    return f", and {other} is the cheaper: " + ("it trains nothing and needs no GAN" if _cost(other) == 0 else "it needs no GAN")
 
 
 def _over_labels_alone(group: dict, benefit: dict) -> list[str]:

@@ -636,8 +636,8 @@ def reference_warnings(metrics: dict) -> list[str]:
                          "only, e.g. one kind of background; look at the samples)")
         if worse:
             out.append(f"Worse than no translation: by the judge's features, {gan} does worse than the untranslated source "
-                       f"train images ({'; and '.join(worse)}). Its benefit rests on what it does cover; an arm that covers more "
-                       "(classic, or another GAN) may do better on the rest of the target.")
+                       f"train images ({'; and '.join(worse)}). Whatever its arms gain rests on what it does cover; an arm that covers "
+                       "more (classic, or another GAN) may do better on the rest of the target.")
     return out
 
 

@@ -202,10 +202,25 @@ def test_the_arm_target_val_picks_is_the_answer_even_when_another_wins_on_test()
     assert "use classic" in text and "On target_test the runner-up, cyclegan" in text and "is ahead of it" in text
 
 
-def test_two_arms_alike_are_not_told_apart():
-    m = _run({"source_only": (0.4, 0.4), "classic": (0.7, 0.7), "cyclegan": (0.7, 0.7)})
+def test_two_arms_alike_are_not_told_apart_and_the_cheaper_is_named():
+    """cyclegan_few ahead of target_few by one target_val image, behind it on target_test: "either
+    would do" said nothing of which one costs a GAN."""
+    m = _run({"source_only": (0.4, 0.4), "classic": (0.7, 0.7), "cyclegan": (0.8, 0.7)})  # cyclegan first on target_val
     text = "\n".join(answer_lines(m))
+    assert m["answer"]["none"]["best"] == "cyclegan"
     assert "This run does not tell it apart from the runner-up" in text and "Either would do" in text
+    assert "Either would do on this evidence, and classic is the cheaper: it needs no GAN." in text
+    m = _run({"source_only": (0.4, 0.4), "cyclegan": (0.8, 0.7), "adabn": (0.7, 0.7)})
+    assert ", and adabn is the cheaper: it trains nothing and needs no GAN." in "\n".join(answer_lines(m))
+    m = _run({"source_only": (0.4, 0.4), "classic": (0.8, 0.7), "cyclegan": (0.7, 0.7)})  # classic first: nothing cheaper
+    text = "\n".join(answer_lines(m))
+    assert "Either would do" in text and "is the cheaper" not in text
+
+
+def test_a_best_arm_that_lost_accuracy_is_not_said_to_have_gained_it():
+    m = _run({"source_only": (0.5, 0.5), "classic": (0.45, 0.45)})
+    text = "\n".join(answer_lines(m))
+    assert re.search(r"the best \(.*\), classic, changed it by -0\.\d{3} \[", text) and "gained -" not in text, text
 
 
 def test_without_target_val_it_says_the_choice_read_the_test_set_and_why_none_was_held_out():
