@@ -555,6 +555,27 @@ def _check_data_way(words: list[str]) -> str:
     return f" (check-data reads the folder and its options, not -S: domain-augment {' '.join(command)})"
 
 
+def _left_in_place(args: argparse.Namespace) -> str:
+    """What a failed run in place left changed of the files git tracks, in words with the way back: the
+    committed results its stages removed (DVC removes a stage's outputs before it runs it), and the -S
+    values it wrote into params.yaml; "" where nothing is."""
+    import subprocess
+
+    proc = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--", "reports", "params.yaml"], cwd=args.repo,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return ""
+    entries = [(e[:2], e[3:]) for e in proc.stdout.split("\0") if e]
+    removed = sorted(path for status, path in entries if "D" in status and path.startswith("reports/"))
+    said = []
+    if removed:
+        said.append(f"the failed run removed the committed {', '.join(removed)} (a stage's outputs go before it runs; "
+                    f"`git checkout -- {' '.join(removed)}` brings them back)")
+    if any(path == "params.yaml" and status.strip() for status, path in entries) and (args.set or getattr(args, "preset", None)):
+        said.append("params.yaml holds its -S values (`git diff params.yaml`; `git checkout -- params.yaml` takes them back)")
+    return "; ".join(said) + ("; the same command again, once the cause is fixed, goes on from the stages that finished" if said else "")
+
+
 def _params_here_first(repo: str, params: str) -> str:
     """--params FILE as --preset reads it: from the current folder where it is there and not in --repo
     (`--repo repo --params repo/presets/rgb32.yaml` was looked for in repo/repo/presets)."""
@@ -665,6 +686,9 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except StageFailed as exc:  # the stage's own error, then its last lines
         print(f"error: {exc.report()}", file=sys.stderr)
+        left = _left_in_place(args) if args.command == "demo" or getattr(args, "in_place", False) else ""
+        if left:
+            print(f"note: {left}", file=sys.stderr)
         return 1
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -265,6 +265,37 @@ def test_a_failed_stage_ends_the_run_with_its_own_message(tmp_path):
     assert [line for line in last if "its last lines" in line] == [last[error]], proc.stderr[-3000:]
     assert len([line for line in last if "StageFailed" in line and "prepare failed: " in line]) == 3, proc.stderr[-3000:]
     assert "Traceback" not in proc.stdout + proc.stderr  # nor Prefect's (some 100 lines of its engine before this)
+    # a run in place wrote its -S values into params.yaml, where they stay: said, with the way back
+    assert ("note: params.yaml holds its -S values (`git diff params.yaml`; `git checkout -- params.yaml` takes them back); the same "
+            "command again, once the cause is fixed, goes on from the stages that finished") in last[error:], last[error:]
+
+
+def test_what_a_failed_run_in_place_left_changed_is_said_with_the_way_back(tmp_path):
+    """A failed evaluate in place left `D reports/metrics.json` and a rewritten params.yaml in
+    `git status`, and its last line said nothing of them."""
+    import argparse
+
+    from pipelines.cli import _left_in_place
+    from tests.e2e import run
+
+    (tmp_path / "reports/plots").mkdir(parents=True)
+    for name in ("reports/metrics.json", "reports/plots/target_accuracy.csv", "params.yaml"):
+        (tmp_path / name).write_text("{}")
+    run(["git", "init", "-q"], tmp_path)
+    run(["git", "add", "."], tmp_path)
+    run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "results"], tmp_path)
+    args = argparse.Namespace(repo=str(tmp_path), set=["classifier.steps=5"], preset=None)
+    assert _left_in_place(args) == ""
+    (tmp_path / "reports/metrics.json").unlink()
+    (tmp_path / "reports/plots/target_accuracy.csv").unlink()
+    (tmp_path / "params.yaml").write_text("{classifier: {steps: 5}}")
+    assert _left_in_place(args) == (
+        "the failed run removed the committed reports/metrics.json, reports/plots/target_accuracy.csv (a stage's outputs go before it "
+        "runs; `git checkout -- reports/metrics.json reports/plots/target_accuracy.csv` brings them back); params.yaml holds its -S "
+        "values (`git diff params.yaml`; `git checkout -- params.yaml` takes them back); the same command again, once the cause is "
+        "fixed, goes on from the stages that finished")
+    args.set = None  # an edit of the user's own, not the run's
+    assert "params.yaml" not in _left_in_place(args)
 
 
 @pytest.mark.filterwarnings("ignore:Logger 'prefect.task_runs' attempted to send logs to the API")  # no flow run here
