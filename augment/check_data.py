@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from augment.contract import (DataLayoutError, check_classes, class_label, class_names, discover, held_labels, listed, listed_classes, rejection_kinds, shown,
@@ -104,6 +105,25 @@ def _first(lines: list[str], most: int | None) -> list[str]:
     return lines[:most] + [f"  ... and {len(lines) - most} more (--list 0 lists all; prepare writes every one to data/prepared)"]
 
 
+# Images whose median shorter side is less than 1/UPSCALED of data.image_size are all enlarged that much
+# or more: no detail is added, and the GANs and classifiers pay UPSCALED**2 times the pixels.
+UPSCALED = 2
+
+
+def upscaling_notes(sides: dict[str, list[int]], image_size: int) -> list[str]:
+    """A note per domain ({domain: each readable image's shorter side}) whose median image is enlarged
+    UPSCALED times or more to data.image_size, with the size that reads both at about their own."""
+    medians = {d: float(np.median(s)) for d, s in sides.items() if s}
+    small = {d: m for d, m in medians.items() if m * UPSCALED <= image_size}
+    if not small:
+        return []
+    own = max(8, int(min(medians.values())) // 4 * 4)  # data.image_size: divisible by 4
+    return [f"{domain}: the median image's shorter side is {m:.0f} px, and data.image_size is {image_size}: half its images or "
+            f"more are enlarged {image_size / m:.1f}x or more, which adds no detail and costs the GANs and classifiers "
+            f"{(image_size / m) ** 2:.0f}x the pixels; --image-size {own} (-S data.image_size={own} in a run) reads them at "
+            "about their own size" for domain, m in small.items()]
+
+
 def check_data(root: str | Path, source: str, target: str, *, image_size: int = 16, channels: int = 3,
                max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch", workers: int = 1,
                validation_fraction: float = 0.0, labels_per_class: int = 0, arms: list[str] | None = None) -> DataCheck:
@@ -121,13 +141,14 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     except DataLayoutError as exc:
         result.problems.append(str(exc))
         return result
-    read = []
+    read, sides = [], {source: [], target: []}
     decoded = read_files(files, size=image_size, channels=channels, max_pixels=max_pixels, resize=resize, workers=workers)
     for i, r in enumerate(decoded):
         f = files[i] = r.file
         if f.problem:  # as prepare writes them to rejected.csv: valid UTF-8 whatever the file names
             result.rejected.append((shown(str(f.path)), shown(f.problem)))
             continue
+        sides[f.domain].append(min(r.size))
         result.counts[(f.domain, f.split, f.label if f.label is not None else "(unlabeled)")] += 1
         read.append({"sha256": r.sha256, "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "label": f.label})
     result.classes = source_classes(files)  # the decoded ones: a class folder holding only junk is no class
@@ -158,6 +179,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
             "source_train_per_class": {c: result.counts[(source, "train", c)] for c in result.classes}})
     readable = {domain: [f.path for f in files if f.domain == domain and not f.problem] for domain in (source, target)}
     result.notes += colour_notes(colour_shares(readable), channels)
+    result.notes += upscaling_notes(sides, image_size)
     source_untested = [c for c in result.classes if not result.counts[(source, "test", c)]]
     if source_untested:
         result.notes.append(f"{Path(root) / source / 'test'}: no images of {listed_classes(source_untested, 10)}; the source-test figures "
