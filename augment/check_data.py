@@ -152,6 +152,13 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         result.counts[(f.domain, f.split, f.label if f.label is not None else "(unlabeled)")] += 1
         read.append({"sha256": r.sha256, "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "label": f.label})
     result.classes = source_classes(files)  # the decoded ones: a class folder holding only junk is no class
+    alike: dict[str, list[str]] = {}
+    for c in result.classes:
+        alike.setdefault(c.strip().casefold(), []).append(c)
+    for names in (n for n in alike.values() if len(n) > 1):
+        result.notes.append(f"classes {listed_classes(names)} differ only in case or in spaces at their ends: {len(names)} classes "
+                            "here, but one folder on a file system that ignores case (macOS, Windows), where a copy merges them; "
+                            "if they are one class, put their images in one folder")
     try:
         check_classes(result.classes, files, Path(root) / source, Path(root) / target)
     except DataLayoutError as exc:

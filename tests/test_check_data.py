@@ -375,3 +375,14 @@ def test_images_the_run_would_enlarge_many_times_are_noted_with_the_size_that_re
                 "enlarged 3.2x or more, which adds no detail and costs the GANs and classifiers 10x the pixels; --image-size 20 "
                 "(-S data.image_size=20 in a run) reads them at about their own size") in out.splitlines(), out
     assert "enlarged" not in _check(root, "--image-size", "32").stdout  # 1.6x: a resize, not a blow-up
+
+
+def test_classes_whose_names_differ_only_in_case_are_noted(tmp_path):
+    """`Stop` and `stop` class folders in every split were two classes without a word: one folder once
+    copied to macOS or Windows, and most likely one class."""
+    root = make_folders(tmp_path / "raw", classes=("Stop", "stop", "yield"), per_class=2)
+    out = _check(root).stdout.splitlines()
+    assert ("note: classes Stop, stop differ only in case or in spaces at their ends: 2 classes here, but one folder on a "
+            "file system that ignores case (macOS, Windows), where a copy merges them; if they are one class, put their images in "
+            "one folder") in out, out
+    assert not any("differ only in case" in line for line in _check(make_folders(tmp_path / "other", per_class=2)).stdout.splitlines())
