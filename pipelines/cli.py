@@ -104,9 +104,14 @@ def _only_the_repos_params(args: argparse.Namespace) -> None:
                           f"for check-params and check-data); give the values with {instead}")
 
 
-def _check_prefect_api() -> None:
+SERVER_HOW = "prefect server start --host 127.0.0.1 --port 4200, then export PREFECT_API_URL=http://127.0.0.1:4200/api"
+
+
+def _check_prefect_api(schedules: bool = False) -> None:
     """A PREFECT_API_URL where no server answers: Prefect's own traceback (RuntimeError: Failed to reach
-    API) of about 110 lines. Without it set, the run starts a temporary server of its own."""
+    API) of about 110 lines. Without it set, a run starts a temporary server of its own; a schedule
+    (`schedules`: serve) needs a server that lives on, whose scheduler makes its runs (Prefect serves
+    on a temporary one, warns once that it cannot schedule, and no run ever starts)."""
     import httpx
     from prefect.settings import PREFECT_API_URL
 
@@ -114,12 +119,17 @@ def _check_prefect_api() -> None:
 
     url = PREFECT_API_URL.value()
     if not url:
+        if schedules:
+            raise WorkspaceError(f"serve needs a Prefect server that stays up to schedule its runs, and PREFECT_API_URL is not set "
+                                 f"(a temporary server cannot schedule: no run would ever start). Start one: {SERVER_HOW}")
         return
     try:
         httpx.get(url.rstrip("/") + "/health", timeout=10).raise_for_status()
     except httpx.HTTPError as exc:
+        other = ("" if schedules else
+                 ", or unset PREFECT_API_URL and the run starts a temporary server of its own")
         raise WorkspaceError(f"PREFECT_API_URL {url}: no Prefect server answers there ({type(exc).__name__}: {exc}); start it "
-                             "(prefect server start), or unset PREFECT_API_URL and the run starts a temporary server of its own") from None
+                             f"(prefect server start){other}") from None
 
 
 def _flow_kwargs(args: argparse.Namespace) -> dict:
@@ -154,7 +164,7 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
         check_stage_targets(args.stage, root / "dvc.yaml", checked.model_dump())
     if reads_root_here:
         check_data_root(root, root, checked.data, checked.classifier.arms)
-    _check_prefect_api()
+    _check_prefect_api(schedules=args.command == "serve")
     return {"repo_path": str(Path(args.repo).resolve()), "overrides": overrides, "stages": args.stage or None, "force": args.force,
             "jobs": args.jobs}
 

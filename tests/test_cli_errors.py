@@ -869,6 +869,20 @@ def test_a_prefect_api_url_where_no_server_answers_is_one_line(tmp_path, command
                           env={**env(), "PREFECT_API_URL": url}, timeout=300)
     assert proc.returncode == 2 and proc.stderr.startswith(f"error: PREFECT_API_URL {url}: no Prefect server answers there"), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and not (repo / "data/code").exists()
+    assert ("unset PREFECT_API_URL" in proc.stderr) == (command[0] != "serve")  # a temporary server cannot schedule
+
+
+def test_serve_without_a_prefect_server_is_refused_as_a_schedule_that_would_never_run(tmp_path):
+    """`serve` with PREFECT_API_URL unset served on a temporary server: Prefect warned once, among its
+    log lines, that it "cannot schedule flows on an ephemeral server", and no run ever started."""
+    repo = project_copy(tmp_path / "repo")
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "serve", "--cron", "0 3 * * *"], cwd=repo, capture_output=True,
+                          text=True, env={k: v for k, v in env().items() if k != "PREFECT_API_URL"}, timeout=300)
+    assert (proc.returncode, proc.stderr) == (2, "error: serve needs a Prefect server that stays up to schedule its runs, and "
+                                                 "PREFECT_API_URL is not set (a temporary server cannot schedule: no run would ever "
+                                                 "start). Start one: prefect server start --host 127.0.0.1 --port 4200, then export "
+                                                 "PREFECT_API_URL=http://127.0.0.1:4200/api\n"), proc.stderr[-2000:]
+    assert "serving deployment" not in proc.stdout
 
 
 def test_a_dvc_lock_that_does_not_parse_is_named_with_the_way_out_before_anything_starts(tmp_path):
