@@ -453,8 +453,15 @@ def stage_cause(lines: list[str]) -> str | None:
     raised = [line for line in lines if _ShutdownNoise.EXCEPTION_LINE.match(line) and not re.match(r"[\w.]*Warning\b", line)]
     if raised:
         return raised[-1]
-    dvc = [line[len("ERROR: "):] for line in lines if line.startswith("ERROR: ")]
-    return dvc[-1] if dvc else None
+    dvc = [i for i, line in enumerate(lines) if line.startswith("ERROR: ")]
+    if not dvc:
+        return None
+    said = lines[dvc[-1]][len("ERROR: "):]
+    if said.rstrip().endswith("blocked by:"):  # DVC's stage lock: the processes holding it follow, a line each
+        holders = [line.strip() for line in lines[dvc[-1] + 1:] if line.strip().startswith("(PID")]
+        said = said.rstrip() + " " + "; ".join(holders) + (" (another DVC command works in this repository: let it finish, or stop "
+                                                           "it, then run again)" if holders else "")
+    return said
 
 
 @task(name="stage", retry_condition_fn=_retry_transient)

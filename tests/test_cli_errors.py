@@ -198,6 +198,13 @@ def test_a_failed_stages_headline_is_what_the_stage_said_of_its_failure():
               dvc.replace("exited with 2", "exited with -9")]
     assert stage_cause(killed) == dvc[len("ERROR: "):].replace("exited with 2", "exited with -9")
     assert stage_cause(["step 50/400", "step 100/400"]) is None
+    # a `dvc exp run` started beside a demo: the headline ended at "blocked by:", the process on the line below
+    busy = ["ERROR: '/r/artifacts/timings/code.json' is busy, it is being blocked by:",
+            "  (PID 6609): /r/.venv/bin/python /r/.venv/bin/dvc exp run -S mix.synthetic_fraction=0.2", "",
+            "If there are no processes with such PIDs, you can manually remove '.dvc/tmp/rwlock' and try again."]
+    assert stage_cause(busy) == ("'/r/artifacts/timings/code.json' is busy, it is being blocked by: (PID 6609): /r/.venv/bin/python "
+                                 "/r/.venv/bin/dvc exp run -S mix.synthetic_fraction=0.2 (another DVC command works in this repository: "
+                                 "let it finish, or stop it, then run again)")
 
 
 def test_a_stage_that_died_of_the_terminals_ctrl_c_waits_for_the_runs_word_before_it_counts_as_broken(monkeypatch):
