@@ -238,13 +238,27 @@ RUN_READS = ("params.yaml", "dvc.yaml", "augment", "models", "pipelines")
 def _warn_of_uncommitted_changes(repo: Path, data=None, shown: int = 3) -> None:
     """An isolated run works in a worktree of HEAD: an edit of params.yaml or of the code not committed is not in it,
     nor a change to a `data.root` tracked by DVC (`data`: the run's data params) that `dvc add` has not recorded."""
+    tracked = _tracked_data_root(repo, data)
+    changed = _uncommitted(repo, [*RUN_READS, *([str(tracked)] if tracked else [])])
+    if tracked and _changed_since_added(repo, tracked):
+        folder = tracked.with_suffix("")
+        print(f"warning: data.root {folder} has changed since `dvc add` recorded it in {tracked}; this run works in a worktree of "
+              f"HEAD and reads the data as last committed (dvc add {folder} and commit {tracked}, or run with --in-place)", file=sys.stderr)
+    if not changed:
+        return
+    named = ", ".join(changed[:shown]) + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
+    print(f"warning: {named} {'has' if len(changed) == 1 else 'have'} changes that are not committed; this run works in a "
+          "worktree of HEAD and does not use them (commit them, give params with -S, or run with --in-place)", file=sys.stderr)
+
+
+def _uncommitted(repo: Path, paths: list[str], *, untracked: bool = True) -> list[str]:
+    """The files under `paths` that differ from HEAD, sorted, each "(not tracked)" where git does not
+    track it (`untracked`: listed too); [] where git cannot tell (no repository, no commit)."""
     import subprocess
 
-    tracked = _tracked_data_root(repo, data)
-    proc = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--", *RUN_READS, *([str(tracked)] if tracked else [])],
-                          cwd=repo, capture_output=True)
+    proc = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--", *paths], cwd=repo, capture_output=True)
     if proc.returncode != 0:  # not a git repo or no commit: the workspace's own check says so
-        return
+        return []
     entries = [e for e in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if e]
     # porcelain v1 -z: "XY path", a rename followed by its old path as an entry of its own
     changed, skip = [], False
@@ -254,19 +268,21 @@ def _warn_of_uncommitted_changes(repo: Path, data=None, shown: int = 3) -> None:
             continue
         status, path = entry[:2], entry[3:]
         skip = "R" in status or "C" in status
-        if path.endswith(".pyc") or "/__pycache__/" in f"/{path}":
+        if path.endswith(".pyc") or "/__pycache__/" in f"/{path}" or (status == "??" and not untracked):
             continue
         changed.append(path + (" (not tracked)" if status == "??" else ""))
-    if tracked and _changed_since_added(repo, tracked):
-        folder = tracked.with_suffix("")
-        print(f"warning: data.root {folder} has changed since `dvc add` recorded it in {tracked}; this run works in a worktree of "
-              f"HEAD and reads the data as last committed (dvc add {folder} and commit {tracked}, or run with --in-place)", file=sys.stderr)
-    if not changed:
-        return
-    changed.sort()
-    named = ", ".join(changed[:shown]) + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
-    print(f"warning: {named} {'has' if len(changed) == 1 else 'have'} changes that are not committed; this run works in a "
-          "worktree of HEAD and does not use them (commit them, give params with -S, or run with --in-place)", file=sys.stderr)
+    return sorted(changed)
+
+
+def _note_what_a_sweep_runs_with(repo: Path, shown: int = 3) -> None:
+    """A sweep's experiments run on the working tree, not HEAD (DVC queues it as it is): edits of
+    params.yaml or the code not committed are in every one of them, which its table does not record."""
+    changed = _uncommitted(repo, list(RUN_READS), untracked=False)
+    if changed:
+        named = ", ".join(changed[:shown]) + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
+        print(f"note: {named} {'has' if len(changed) == 1 else 'have'} changes that are not committed: every experiment of this "
+              "sweep runs with them (DVC queues the working tree as it is), and reports/sweep/ does not record them; "
+              "`git diff` shows them (commit them first to keep the sweep's base on record)", file=sys.stderr)
 
 
 def _tracked_data_root(repo: Path, data) -> Path | None:
@@ -442,6 +458,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if not (repo / ".dvc").is_dir():
         raise WorkspaceError(f"{repo}: not a DVC repository (no .dvc folder): a sweep runs DVC experiments; `dvc init` and commit it")
     with _in_place(args, "domain-augment sweep"):  # DVC's queue takes the repository's locks too: one at a time
+        _note_what_a_sweep_runs_with(repo)
         stale = stages_not_in_cache(repo)
         if stale:  # a fresh clone: run what dvc.lock records once here, not once in every experiment
             from pipelines.flows import pipeline

@@ -569,6 +569,13 @@ def test_an_isolated_run_says_it_does_not_use_uncommitted_params_or_code(tmp_pat
     err = capsys.readouterr().err
     assert err.startswith("warning: augment/mixing.py, augment/new_part.py (not tracked), params.yaml have changes"), err
     assert "notes.txt" not in err and "pycache" not in err
+    # a sweep runs the other way (DVC queues the working tree): the same edits are in every experiment, said as such
+    from pipelines.cli import _note_what_a_sweep_runs_with
+
+    _note_what_a_sweep_runs_with(tmp_path)
+    assert capsys.readouterr().err == ("note: augment/mixing.py, params.yaml have changes that are not committed: every experiment "
+                                       "of this sweep runs with them (DVC queues the working tree as it is), and reports/sweep/ does "
+                                       "not record them; `git diff` shows them (commit them first to keep the sweep's base on record)\n")
 
 
 def test_an_isolated_run_says_it_does_not_use_changes_to_a_dvc_tracked_data_root(tmp_path, capsys):
