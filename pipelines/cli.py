@@ -388,20 +388,11 @@ def _check_data(args: argparse.Namespace) -> int:
         if not params.is_file():  # args.params is the default: another file not there stopped in _missing_place
             print(f"note: no params.yaml in {_where(args)}: checked at the default params; the run below reads the project's, so "
                   f"{NOT_THE_PROJECT}")
-        elif params.resolve() == (Path(args.repo) / "params.yaml").resolve() and _uncommitted(Path(args.repo), "params.yaml"):
+        elif params.resolve() == (Path(args.repo) / "params.yaml").resolve() and _uncommitted(Path(args.repo), ["params.yaml"]):
             print("note: params.yaml has changes that are not committed: check-data read them, but `run` works in a worktree of "
                   "HEAD and reads the committed params.yaml; commit them before the run below, or add --in-place to it")
         print(f"run it: {_run_command(args, {**data, 'root': str(Path(args.root).resolve())})}")
     return 0 if result.ok else 2
-
-
-def _uncommitted(repo: Path, path: str) -> bool:
-    """Whether git holds `path` (in `repo`) otherwise than in HEAD: edited, staged or not tracked; False
-    outside a git repository, where a run stops before this matters."""
-    import subprocess
-
-    proc = subprocess.run(["git", "status", "--porcelain=v1", "--", path], cwd=repo, capture_output=True)
-    return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
 def _run_command(args: argparse.Namespace, data: dict) -> str:
