@@ -41,7 +41,8 @@ def _git(args: list[str], cwd: Path, env: dict | None = None) -> str:
 def repo_root(path: str | Path) -> Path:
     path = Path(path).resolve()
     if not path.is_dir():
-        raise WorkspaceError(f"{path}: {'not a folder' if path.exists() else 'not there'}; give the project's repository (--repo)")
+        raise WorkspaceError(f"{path}: {'not a folder' if path.exists() else 'not there'}; give the project's repository (--repo; "
+                             "a deployment's run: its repo_path parameter)")
     try:
         return Path(_git(["rev-parse", "--show-toplevel"], path))
     except WorkspaceError:
