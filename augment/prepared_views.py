@@ -22,11 +22,13 @@ from augment.io import write_json
 VIEWS_DIR = "views"
 # consumer -> the (role, split) rows it reads: the GAN learns from both train splits and draws its
 # samples from the source test images; synthesize translates the source train images; a classifier
-# learns from the source train images and, in the arms that see target labels, the target train ones.
+# learns from the source train images and, in the arms that see target labels, the target train ones;
+# few_labels picks among the labeled target train images.
 VIEWS = {
     "gan": (("source", "train"), ("target", "train"), ("source", "test")),
     "synthesize": (("source", "train"),),
     "classifier": (("source", "train"), ("target", "train")),
+    "few_labels": (("target", "train"),),  # picks the few labeled target train images
 }
 
 

@@ -404,11 +404,11 @@ def test_folders_experiment_with_flat_target_train(tmp_path):
 
     with Image.open(data_root / "tgt/test/b/0.png") as img:
         Image.eval(img.convert("RGB"), lambda v: 255 - v).save(data_root / "tgt/test/b/new.png")
-    names = ("gan", "synthesize", "classifier")
+    names = ("gan", "synthesize", "classifier", "few_labels")
     views = {name: (repo / "data/prepared/views" / f"{name}.json").read_text() for name in names}
     ran = ran_stages(dvc("repro", cwd=repo).stdout)
     assert "prepare" in ran and "evaluate" in ran, ran
-    assert not [stage for stage in ran if stage.startswith(("train_gan@", "synthesize@", "train_classifier@"))], ran
+    assert not [stage for stage in ran if stage.startswith(("train_gan@", "synthesize@", "train_classifier@", "few_labels"))], ran
     assert views == {name: (repo / "data/prepared/views" / f"{name}.json").read_text() for name in names}
     split = json.loads((repo / "reports/metrics.json").read_text())["run"]["target_split"]
     assert split["target_test"] + split["target_val"] == m["run"]["target_split"]["target_test"] + m["run"]["target_split"]["target_val"] + 1
