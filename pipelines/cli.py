@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.interrupt import stop_on_interrupt
+from pipelines.interrupt import signal_word, stop_on_interrupt
 from pipelines.orphans import stop_when_killed
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 
@@ -712,8 +712,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except SweepInterrupted as exc:
-        word = "interrupted" if exc.signum == signal.SIGINT else "terminated"
-        print("\n" + stopped_line(word, str(exc)), file=sys.stderr)
+        print("\n" + stopped_line(signal_word(exc.signum), str(exc)), file=sys.stderr)
         return 128 + exc.signum
     except DvcException as exc:
         cause = f": {exc.__cause__}" if exc.__cause__ else ""

@@ -58,9 +58,9 @@ TRANSIENT_PATTERNS = (
 )
 
 
-# What DVC and a stage print when the stage died of SIGINT or SIGTERM, and how long such a stage waits
+# What DVC and a stage print when the stage died of SIGINT, SIGTERM or SIGHUP, and how long such a stage waits
 # for the run's own handler to say it is stopping before it counts as a failure.
-INTERRUPTED = re.compile(r"exited with (?:-2|130|-15|143)\b|^ERROR: interrupted by the user|: interrupted; no output was left")
+INTERRUPTED = re.compile(r"exited with (?:-2|130|-15|143|-1|129)\b|^ERROR: interrupted by the user|: interrupted; no output was left")
 STOP_NOTICE_SECONDS = 3.0
 
 

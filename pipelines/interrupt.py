@@ -26,6 +26,16 @@ from typing import Callable, Iterator
 GRACE_SECONDS = 10.0
 STOP_SECONDS = 30.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop_signals() -> tuple[int, ...]:
+    """SIGNALS, and SIGHUP (the terminal closed: the run ended with 129, no word, and DVC's lock record
+    kept its dead processes) unless it is ignored (`nohup`: the user asked the run to outlive the terminal)."""
+    return SIGNALS + (() if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN else (signal.SIGHUP,))
+
+
+def signal_word(signum: int) -> str:
+    return {signal.SIGINT: "interrupted", signal.SIGHUP: "hung up (its terminal closed)"}.get(signum, "terminated")
 # Set once a signal is being handled: a stage that fails meanwhile was stopped, and the flow says so
 # in one line instead of reporting it as a failure with its last lines.
 STOPPING = threading.Event()
@@ -154,13 +164,13 @@ def _say(line: str) -> None:
 
 @contextlib.contextmanager
 def stop_on_interrupt(command: str) -> Iterator[None]:
-    """Within the block, SIGINT or SIGTERM stops `command`'s stages and exits with 128 + the signal's
-    number and a note of what is kept."""
+    """Within the block, SIGINT, SIGTERM or SIGHUP (`stop_signals`) stops `command`'s stages and exits
+    with 128 + the signal's number and a note of what is kept."""
     def stop(signum, frame) -> None:
-        for sig in SIGNALS:
+        for sig in handled:
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C does not cut the stopping short
         STOPPING.set()
-        _say(f"\n{command}: {'interrupted' if signum == signal.SIGINT else 'terminated'}; stopping the running stages")
+        _say(f"\n{command}: {signal_word(signum)}; stopping the running stages")
         stop_children(grace=GRACE_SECONDS if signum == signal.SIGINT else 0)
         if command == "domain-augment run":  # isolated: the checkout's `dvc status` says nothing of its worktree
             _say(f"{command}: stopped. Stages that finished are kept (in the DVC cache and its run-cache, and the run's "
@@ -173,7 +183,8 @@ def stop_on_interrupt(command: str) -> Iterator[None]:
         sys.stdout.flush()
         os._exit(128 + signum)  # not an exception: Prefect would report the crash to the stopped server, retrying
 
-    previous = {sig: signal.signal(sig, stop) for sig in SIGNALS}
+    handled = stop_signals()
+    previous = {sig: signal.signal(sig, stop) for sig in handled}
     _HANDLERS.append(stop)
     try:
         yield

@@ -29,7 +29,7 @@ import yaml
 
 from augment.arm_inputs import param_value
 from pipelines.config import ParamsError
-from pipelines.interrupt import stop_processes, working_in
+from pipelines.interrupt import stop_processes, stop_signals, working_in
 from pipelines.orphans import stop_when_killed, untracked_env
 from pipelines.presets import check_overrides
 
@@ -55,18 +55,21 @@ class SweepInterrupted(RuntimeError):
 
 @contextlib.contextmanager
 def _terminate_as_interrupt(received: list[int]) -> Iterator[None]:
-    """Within the block, SIGTERM (`kill`, a scheduler's or a service manager's stop) raises
-    KeyboardInterrupt as Ctrl-C does, and is appended to `received`: the queue's worker is a process
-    of DVC's own, and it would run the sweep's experiments on after the sweep was gone."""
+    """Within the block, SIGTERM (`kill`, a scheduler's or a service manager's stop), SIGHUP (the
+    terminal closed, unless `nohup` ignores it) and SIGINT raise KeyboardInterrupt as Ctrl-C does, and
+    are appended to `received`: the queue's worker is a process of DVC's own, and it would run the
+    sweep's experiments on after the sweep was gone. SIGINT too, where the sweep started with it
+    ignored (in the background of a script), as `demo` and `run` stop on it."""
     def terminate(signum, frame) -> None:
         received.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = {sig: signal.signal(sig, terminate) for sig in stop_signals()}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def parse_spec(spec: str) -> tuple[str, list[str]]:
@@ -204,7 +207,7 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
             while _waiting(repo, list(queued.values()), log):
                 time.sleep(poll)
     except KeyboardInterrupt:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in stop_signals():
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C or SIGTERM does not cut the stopping short
         raise SweepInterrupted(_stop(repo, queued), received[0] if received else signal.SIGINT) from None
     failed = _pending(repo, list(queued.values()), ("Failed",))["Failed"]

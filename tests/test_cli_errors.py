@@ -1,5 +1,6 @@
 """What `domain-augment run` prints when it cannot run: one `error:` line naming the key or the
 stage's own message, never a traceback as its last word."""
+import json
 import shutil
 import subprocess
 import sys
@@ -733,11 +734,13 @@ def test_a_stage_interrupted_while_it_runs_names_itself_in_one_line(tmp_path):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("how", ["ctrl_c", "sigterm"])
+@pytest.mark.parametrize("how", ["ctrl_c", "sigterm", "sighup"])
 def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finished(tmp_path, how):
     """Ctrl-C: the terminal's SIGINT reaches the whole group, Prefect's temporary server too, and the run
     must not then retry its reports to the stopped server for minutes. SIGTERM (`kill`, a service
-    manager) reaches the main process alone, and its stages and server must not run on without it."""
+    manager) reaches the main process alone, and its stages and server must not run on without it.
+    SIGHUP (the terminal closed) reaches the whole group: the run ended with 129 and no word, and DVC's
+    record of the stages' locks kept the dead processes."""
     import os
     import signal
 
@@ -751,16 +754,18 @@ def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finis
                             preexec_fn=default_sigint)  # as a terminal starts it
     try:
         assert stage_process("pipelines.stages.train_gan", repo, timeout=300), "no GAN stage started"
-        if how == "ctrl_c":
-            os.killpg(demo.pid, signal.SIGINT)
-        else:
+        sent = {"ctrl_c": signal.SIGINT, "sigterm": signal.SIGTERM, "sighup": signal.SIGHUP}[how]
+        if how == "sigterm":
             demo.terminate()
+        else:
+            os.killpg(demo.pid, sent)
         out, err = demo.communicate(timeout=60)
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
-    assert demo.returncode == 128 + (signal.SIGINT if how == "ctrl_c" else signal.SIGTERM), err[-3000:]
-    assert f"domain-augment demo: {'interrupted' if how == 'ctrl_c' else 'terminated'}; stopping the running stages" in err
+    assert demo.returncode == 128 + sent, err[-3000:]
+    word = {"ctrl_c": "interrupted", "sigterm": "terminated", "sighup": "hung up (its terminal closed)"}[how]
+    assert f"domain-augment demo: {word}; stopping the running stages" in err
     assert "domain-augment demo: stopped. Stages that finished are kept" in err, err[-3000:]
     assert "the same `domain-augment demo` command again (its --preset and -S values too) continues" in err, err[-3000:]
     assert "Connection refused" not in out + err  # no report retried to the stopped server
@@ -768,6 +773,9 @@ def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finis
     assert "ERROR: failed to reproduce" not in out + err  # nor by DVC
     assert "pipelines/orphans.py" not in err  # the watchdog is not interrupted: it ends with the run
     assert _processes_under(repo) == []  # no stage left running, nor the server (started here too)
+    rwlock = repo / ".dvc/tmp/rwlock"  # DVC's record of the stages' locks holds no dead process (SIGHUP reaches the stages'
+    # `dvc repro` too and ends them at once: DVC drops their record itself at its next command, with a warning)
+    assert how == "sighup" or not rwlock.is_file() or not any(json.loads(rwlock.read_text() or "{}").values()), rwlock.read_text()
     left = pending(repo)
     assert "prepare" not in left and any(stage.startswith("train_gan@") for stage in left)
     assert not [stage for stage in left if f"{stage}: ran in" in out + err]  # a stopped stage never reads as one that ran

@@ -167,12 +167,13 @@ def _ran(out: str) -> dict[str, tuple[str, ...]]:
     return {name: tuple(s for s in rest.partition(";")[0].split(", ") if s != "no stage") for name, _, rest in lines}
 
 
-@pytest.mark.parametrize("how", ["ctrl_c", "sigterm", "sigkill"])
+@pytest.mark.parametrize("how", ["ctrl_c", "sigterm", "sigkill", "sigint_in_background"])
 def test_ctrl_c_sigterm_or_sigkill_in_a_sweep_stops_its_experiments_in_dvcs_queue(tmp_path, how):
     """DVC's queue runs the experiments in a worker of its own: on Ctrl-C the sweep ended with a
     traceback and its experiments ran on without it; on SIGTERM (a scheduler's stop, sent to the
     sweep alone) the sweep died at once, and they ran on too, as they did after a SIGKILL (the OOM
-    killer, `kill -9`), which the sweep cannot handle: its watchdog stops them."""
+    killer, `kill -9`), which the sweep cannot handle: its watchdog stops them. Started in the
+    background of a script (SIGINT ignored from the start), `kill -INT` let it run on to the end."""
     import os
     import signal
     import time
@@ -184,18 +185,19 @@ def test_ctrl_c_sigterm_or_sigkill_in_a_sweep_stops_its_experiments_in_dvcs_queu
                                                                 "classifier": {"arms": ["source_only", "cyclegan"]}}))
     sweep = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "sweep", "mix.synthetic_fraction=0.3,0.7"], cwd=repo, env=env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                             preexec_fn=default_sigint)  # as a terminal starts it
+                             preexec_fn=default_sigint if how != "sigint_in_background" else ignored_sigint)  # as a terminal starts it
     try:
         assert stage_process("pipelines.stages.train_gan", repo, timeout=300), "no experiment trained its GAN"
         if how == "ctrl_c":
             os.killpg(sweep.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the whole group
         else:
-            os.kill(sweep.pid, signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
+            os.kill(sweep.pid, {"sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL, "sigint_in_background": signal.SIGINT}[how])
         out, err = sweep.communicate(timeout=180)  # after a SIGKILL: until the watchdog, which shares stderr, is done
     finally:
         if sweep.poll() is None:
             os.killpg(sweep.pid, signal.SIGKILL)
-    code, word = {"ctrl_c": (130, "interrupted"), "sigterm": (143, "terminated"), "sigkill": (-9, "killed")}[how]
+    code, word = {"ctrl_c": (130, "interrupted"), "sigterm": (143, "terminated"), "sigkill": (-9, "killed"),
+                  "sigint_in_background": (130, "interrupted")}[how]
     assert sweep.returncode == code and "Traceback" not in err, out[-2000:] + err[-3000:]
     said = next((line for line in err.splitlines() if line.startswith(f"domain-augment sweep: {word}; ")), err[-3000:])
     assert said.startswith(f"domain-augment sweep: {word}; removed sweep-mix-synthetic-fraction-0-7-"), err[-3000:]
@@ -207,6 +209,28 @@ def test_ctrl_c_sigterm_or_sigkill_in_a_sweep_stops_its_experiments_in_dvcs_queu
     assert left is None, (Path(f"/proc/{left}/cmdline").read_bytes(), Path(f"/proc/{left}/cwd").resolve(), said)  # no stage runs on
     queue = subprocess.run([sys.executable, "-m", "dvc", "queue", "status"], cwd=repo, env=env(), capture_output=True, text=True).stdout
     assert "sweep-" not in queue, queue  # neither queued nor running, nor left as a failed entry
+
+
+def ignored_sigint() -> None:
+    """A process started in the background of a script: SIGINT ignored from the start."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_a_run_stops_on_the_terminal_closing_unless_nohup_ignores_it():
+    """SIGHUP (the terminal closed) ended a demo with 129 and no word; under `nohup` the run must go on."""
+    import signal
+
+    from pipelines.interrupt import stop_signals
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        assert signal.SIGHUP in stop_signals()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup
+        assert signal.SIGHUP not in stop_signals() and signal.SIGINT in stop_signals()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def test_a_sweep_refuses_values_that_are_one_and_a_set_of_its_own_key(tmp_path):
