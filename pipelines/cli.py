@@ -568,7 +568,8 @@ def _check_data_way(words: list[str]) -> str:
     values = dict(w.split("=", 1) for i, w in enumerate(words[1:], 1) if words[i - 1] in ("-S", "--set") and "=" in w)
     rest = [w for i, w in enumerate(words) if w not in ("-S", "--set") and (i == 0 or words[i - 1] not in ("-S", "--set"))]
     root = values.pop("data.root", None)
-    command = [*map(shlex.quote, rest), *([shlex.quote(root)] if root and not any(not w.startswith("-") for w in rest[rest.index("check-data") + 1:]) else []),
+    given_root = any(not w.startswith("-") for w in rest[rest.index("check-data") + 1:])  # a folder already on the line
+    command = [*map(shlex.quote, rest), *([shlex.quote(root)] if root and not given_root else []),
                *(f"{CHECK_DATA_OPTIONS[k]} {shlex.quote(v)}" for k, v in values.items() if k in CHECK_DATA_OPTIONS)]
     return f" (check-data reads the folder and its options, not -S: domain-augment {' '.join(command)})"
 
