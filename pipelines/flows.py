@@ -37,8 +37,8 @@ from pipelines.interrupt import STOPPING, keep_stopping_on_sigterm, stop_what_it
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, git_remotes, pull_before, push_after
-from pipelines.workspace import (check_stage_locks, commit_experiment, create_run_worktree, git_lock, mark_finished, prune_runs, repo_root,
-                                 run_name, workspace_lock)
+from pipelines.workspace import (RUNS_DIR, check_stage_locks, commit_experiment, create_run_worktree, git_lock, mark_finished, prune_runs,
+                                 repo_root, run_name, workspace_lock)
 
 if TYPE_CHECKING:
     from pipelines.config import DataParams
@@ -649,11 +649,15 @@ def publish_report(workdir: str) -> dict:
                           description="Target-domain test accuracy per arm, 95% bootstrap intervals, benefit over source_only")
     create_markdown_artifact(markdown=(reports / "report.md").read_text(), key="transfer-report",
                              description="reports/report.md of this run")
+    worktree = Path(workdir).resolve().parent.as_posix().endswith("/" + RUNS_DIR.as_posix())  # an isolated run's: pruned later
     for name, rel in (("metrics", "metrics.json"), ("report", "report.md"), ("plot", "plots/arms.png")):
         path = (reports / rel).resolve()
         if path.exists():
+            where = (f"in the run's worktree on the machine that ran the flow, kept while it is among the last keep_runs finished "
+                     f"runs; after that `dvc exp apply {Path(workdir).name}` in the repository brings this run's reports back"
+                     if worktree else "on the machine that ran the flow")
             create_link_artifact(link=path.as_uri(), link_text=str(path), key=f"transfer-{name}-file",
-                                 description=f"reports/{rel} on the machine that ran the flow")
+                                 description=f"reports/{rel} {where}")
     return {"rows": rows, "metrics": str(reports / "metrics.json")}
 
 

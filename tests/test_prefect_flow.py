@@ -86,6 +86,8 @@ def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo)
     rows = json.loads(table[0].data) if isinstance(table[0].data, str) else table[0].data
     assert {r["arm"] for r in rows} == ARMS
     assert {a.key for a in artifacts(run_id)} >= {"transfer-benefit", "transfer-report", "transfer-metrics-file", "transfer-report-file"}
+    link = artifacts(run_id, "transfer-report-file")[0]  # into a worktree that pruning removes later: said, with the way back
+    assert link.description.endswith(f"after that `dvc exp apply {summary['run']}` in the repository brings this run's reports back")
     # the stage commands' own output reached the run log
     messages = "\n".join(log_messages(run_id))
     assert "prepare: " in messages and "images -> data/prepared/manifest.csv" in messages
