@@ -1,4 +1,4 @@
-"""The arms of the experiment: what each classifier is trained on (see DESIGN.md, "Arms").
+"""The arms of the experiment: what each classifier is trained on (README: "The pipeline").
 
 Each arm says which synthetic set it mixes in and how many target labels it may see; the
 `training_parts` function turns that into the parts of a `MixedBatches`.

@@ -8,10 +8,10 @@ images (`D_t`), D_X source images (`D_s`). Losses: adversarial (lsgan, vanilla o
 Semantic consistency (CyCADA, Hoffman et al. 2018, eq. 4): a classifier C learns, alongside the
 GAN, only from real labeled images (never from fakes; the generators' gradients never reach it).
 Once it is competent (its running loss below `semantic_threshold`, CyCADA's 1.0), the generators
-also pay `lambda_semantic` x [CE(C(G_st(x_s)), y_s) + CE(C(G_ts(x_t)), argmax C(x_t))]: a
-translation must keep what C reads in the image. Unlike CyCADA, the target term does not take C's
-argmax: a source-trained C often reads the target domain near chance, and its guesses would teach
-G_ts to change classes. `pseudo_labels: confident` counts only target images that C reads with
+also pay `lambda_semantic` x [CE(C(G_st(x_s)), y_s) + CE(C(G_ts(x_t)), pseudo-label of x_t)]: a
+translation must keep what C reads in the image. Unlike CyCADA, whose target term takes C's argmax
+of every x_t, the pseudo-label is no plain argmax: a source-trained C often reads the target domain
+near chance, and its guesses would teach G_ts to change classes. `pseudo_labels: confident` counts only target images that C reads with
 confidence >= `pseudo_label_threshold`; `balanced` labels the whole target set every
 `relabel_every` steps from C's readings averaged over neighbours and balanced to the source's class
 proportions (augment/balanced_labels.py), and with `semantic_self_training` C learns from them, so

@@ -1,7 +1,7 @@
 """From per-seed predictions to `metrics.json` and a human-readable report.
 
 `arm_metrics` builds the `target_test`, `source_test` and `benefit` sections of metrics.json
-(keys fixed by DESIGN.md); `render_report` and `plot_arms` present the same numbers. The notes and
+(its keys are a contract users and checks rely on); `render_report` and `plot_arms` present the same numbers. The notes and
 warnings that both reports carry are made here once (report_html.py imports them).
 """
 from __future__ import annotations
@@ -120,7 +120,7 @@ def arm_metrics(
 
 
 def mark_unavailable(metrics: dict, unavailable: dict[str, str]) -> None:
-    """DESIGN.md: an arm that cannot exist on the data appears, in every per-arm section, as its status and reason."""
+    """An arm that cannot exist on the data appears, in every per-arm section, as its status and reason."""
     for arm, reason in unavailable.items():
         for section in ("target_test", "source_test", VAL_SET, "benefit"):
             if section in metrics and not (section == "benefit" and arm == BASELINE):

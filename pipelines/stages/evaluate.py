@@ -2,7 +2,7 @@
 
 It reads the test sets with every classifier the `train_classifier` stages trained (and, for the
 arms that train nothing, with the source_only ones, adapted), and writes each one's readings to
-reports/predictions/<arm>/<seed>.csv. metrics.json keys are a contract (DESIGN.md): target_test,
+reports/predictions/<arm>/<seed>.csv. metrics.json keys are a contract users and checks rely on: target_test,
 source_test, benefit, gan, run.
 """
 from __future__ import annotations
