@@ -8,6 +8,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.e2e  # each runs a measurement script whole (about 65 s for the file): not among the fast ones
+
 
 def test_cyclegan_step_reports_the_project_step_the_yardstick_and_the_params_yaml_gan(tmp_path):
     proc = subprocess.run(
