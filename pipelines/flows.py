@@ -33,7 +33,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 
 from pipelines.cpu_threads import STAGE_CORES_ENV, usable_cores
-from pipelines.interrupt import STOPPING, keep_stopping_on_sigterm, stop_what_it_leaves
+from pipelines.interrupt import STOPPING, keep_stopping_on_sigterm, note_stopping_on_signals, stop_what_it_leaves
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, git_remotes, pull_before, push_after
@@ -689,6 +689,7 @@ def pipeline(
 
         raise ParamsError("flow parameter " + ", ".join(f"{k} {v}" for k, v in negative.items()) + ": must be 0 or more")
     keep_stopping_on_sigterm()  # the CLI's `kill` handling, not Prefect's, when the CLI runs the flow
+    note_stopping_on_signals()  # served or deployed: a Ctrl-C's stopped stages read as stopped
     log = get_run_logger()
     use_this_python()
     root = repo_root(repo_path)

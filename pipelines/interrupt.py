@@ -197,6 +197,31 @@ def stop_on_interrupt(command: str) -> Iterator[None]:
 _HANDLERS: list[Callable] = []  # stop_on_interrupt's handlers in force, innermost last
 
 
+def note_stopping_on_signals() -> None:
+    """Where no stop_on_interrupt runs the flow (`serve`, a worker's deployment run), still mark the run
+    as stopping when SIGINT or SIGHUP reaches it, then let the signal do what it did: the stages the
+    same Ctrl-C ended read as stopped, not as failures with their last lines. Main thread only."""
+    if _HANDLERS or threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        previous = signal.getsignal(sig)
+        if previous in (signal.SIG_IGN, None) or getattr(previous, "notes_stopping", False):  # ignored, or noted already
+            continue
+
+        def noted(signum, frame, previous=previous) -> None:
+            STOPPING.set()
+            if callable(previous):
+                previous(signum, frame)
+            elif signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            else:  # SIG_DFL: end as the signal would have
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+        noted.notes_stopping = True
+        signal.signal(sig, noted)
+
+
 def keep_stopping_on_sigterm() -> None:
     """Put back stop_on_interrupt's SIGTERM handler where Prefect's flow engine replaced it (called at
     the start of the flow). Prefect's raises in the main thread, which then waits for every running

@@ -733,6 +733,26 @@ def test_a_stage_interrupted_while_it_runs_names_itself_in_one_line(tmp_path):
     assert not (repo / "artifacts" / "gan" / "cyclegan" / "0").exists()
 
 
+def test_a_flow_run_outside_the_cli_notes_a_ctrl_c_as_stopping_and_still_ends_as_it_would():
+    """Ctrl-C on `serve`: the stages it ended read as failures with their last lines ("exited with 130"),
+    as no handler of the CLI's had said the run was stopping."""
+    script = """
+import os, signal
+from pipelines.interrupt import STOPPING, note_stopping_on_signals
+note_stopping_on_signals(); note_stopping_on_signals()  # a second flow run in the process: noted once
+assert not STOPPING.is_set()
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    signal.pause()
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", STOPPING.is_set())
+os.kill(os.getpid(), signal.SIGHUP)
+signal.pause()
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env(), capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "KeyboardInterrupt True" and proc.returncode == -1, (proc.returncode, proc.stdout, proc.stderr)
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("how", ["ctrl_c", "sigterm", "sighup"])
 def test_ctrl_c_or_sigterm_in_demo_stops_its_stages_at_once_and_keeps_what_finished(tmp_path, how):
