@@ -188,6 +188,29 @@ def _listed(arms: list[str]) -> str:
 WEAK_AT_HOME = 0.5
 
 
+# A classifier that gives one class to half the target test images (and at least 3x the largest
+# class's share of them) reads the target domain hardly at all. As a baseline, benefits over it are
+# large by construction (the default digits source_only gives 0.33, the largest class 0.10; a 16 px
+# grey source_only on an MNIST -> MNIST-M pair gave 0.82); as the arm to use, its gain is a few classes
+# matched by calling most images one of them (a test_time arm whose translator had collapsed gave 0.79
+# on a target whose largest class was 0.11, and was recommended).
+LOPSIDED_SHARE = 0.5
+LOPSIDED_OVER_LARGEST = 3
+
+
+def largest_class_share(metrics: dict) -> float:
+    """The largest class's share of the target test images (0 where the run does not say)."""
+    tested = list((metrics["run"].get("target_split", {}).get("target_test_per_class") or {}).values())
+    return max(tested) / sum(tested) if tested and sum(tested) else 0.0
+
+
+def lopsided(metrics: dict, arm: str) -> float | None:
+    """The share of the target test images `arm` gives its most frequent class, where that is
+    LOPSIDED_SHARE or more and LOPSIDED_OVER_LARGEST times the largest class's share; else None."""
+    share = metrics["target_test"].get(arm, {}).get("majority_prediction_share", 0)
+    return share if share >= LOPSIDED_SHARE and share >= LOPSIDED_OVER_LARGEST * largest_class_share(metrics) else None
+
+
 def not_learned(accuracy: float | None, classes: int) -> bool:
     """Whether a classifier that reads a test set at `accuracy` over `classes` classes is less than
     WEAK_AT_HOME of the way from chance to every image right; False where nothing says."""
@@ -246,7 +269,12 @@ def answer_lines(metrics: dict) -> list[str]:
     none = ans.get("none")
     if none:
         best = none["best"]
-        if none["verdict"][best] == "helped":
+        misread = _misreads(metrics, best) if none["verdict"][best] == "helped" else ""
+        if misread:
+            lines.append(f"**Without target labels, no arm is shown to read the target domain**: the best ({where}), {best}, raised "
+                         f"target accuracy {acc[BASELINE]:.3f} -> {acc[best]:.3f} ({signed(benefit[best])} over {BASELINE}), but "
+                         f"{misread}." + _doubts(metrics, best, gained=False))
+        elif none["verdict"][best] == "helped":
             text = (f"**Without target labels, use {best}**: target accuracy {acc[BASELINE]:.3f} -> {acc[best]:.3f}, "
                     f"{signed(benefit[best])} over {BASELINE} ({where})")
             if "gap_closed" in oracle:
@@ -282,7 +310,13 @@ def answer_lines(metrics: dict) -> list[str]:
         if per_class and metrics["run"].get("mix", {}).get("target_fraction") == 0:  # see the warning on mix fractions
             seen = seen[:-1] + ", which mix.target_fraction 0 kept out of every batch of the arms that mix them in)"
         best = few["best"]
-        if len(few["ranked"]) > 1 and few["verdict"][best] == "helped":
+        misread = _misreads(metrics, best) if few["verdict"][best] == "helped" else ""
+        if len(few["ranked"]) > 1 and misread:
+            lines.append(f"**With a few target labels{seen}, no arm is shown to read the target domain**: the best ({where}), {best}, "
+                         f"raised target accuracy {acc[BASELINE]:.3f} -> {acc[best]:.3f} ({signed(benefit[best])} over {BASELINE}), "
+                         f"but {misread}.")
+            seen = ""
+        elif len(few["ranked"]) > 1 and few["verdict"][best] == "helped":
             lines.append(f"**With a few target labels{seen}, use {best}**: target accuracy {acc[BASELINE]:.3f} -> {acc[best]:.3f}, "
                          f"{signed(benefit[best])} over {BASELINE} ({where})." + _doubts(metrics, best))
             lines += _runner_up(few, benefit) + _over_labels_alone(few, benefit)
@@ -312,6 +346,22 @@ def above_oracle(metrics: dict) -> dict[str, float]:
         return {}
     above = {arm: t["accuracy"]["mean"] for arm, t in tested.items() if arm != "oracle" and t["accuracy"]["mean"] > bound}
     return dict(sorted(above.items(), key=lambda kv: -kv[1]))
+
+
+def _misreads(metrics: dict, arm: str) -> str:
+    """Why `arm`'s gain is no reading of the target domain, in words ("" where none is): it is
+    `lopsided`, or its macro-F1 is no better than chance's."""
+    said = []
+    share = lopsided(metrics, arm)
+    if share:
+        largest = largest_class_share(metrics)
+        said.append(f"it gives one class to {share:.0%} of the target test images"
+                    + (f" (the largest class is {largest:.0%} of them)" if largest else "") + ": see the warning \"Lopsided arms\"")
+    classes = len(metrics["run"].get("target_split", {}).get("target_test_per_class") or {})
+    f1 = metrics["target_test"].get(arm, {}).get("macro_f1", {}).get("mean")
+    if f1 is not None and classes >= 2 and f1 <= 1 / classes:
+        said.append(f"its macro-F1, {f1:.3f}, is no better than chance ({1 / classes:.3f}): it calls most images a few classes")
+    return "; and ".join(said)
 
 
 def _shift_seen(ans: dict, benefit: dict, at_home: float | None, on_target: float) -> str:

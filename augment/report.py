@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from augment.answer import (
-    COLLAPSE_RATIO, above_oracle, answer_lines, collapsed_seeds, counted, label_group, labels_lost, not_learned, signed,
-    unlabeled_test_classes, weak_baseline,
+    COLLAPSE_RATIO, LOPSIDED_OVER_LARGEST, LOPSIDED_SHARE, above_oracle, answer_lines, collapsed_seeds, counted, label_group,
+    labels_lost, largest_class_share, lopsided, not_learned, signed, unlabeled_test_classes, weak_baseline,
 )
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions
 from augment.contract import class_names, listed, listed_classes
@@ -30,12 +30,6 @@ from augment.validation import VAL_SET
 # at most one image in twenty to all other classes together, which no test set of two or more
 # classes in sensible proportions asks for, and it still catches "nearly": a few stray answers.
 DEGENERATE_SHARE = 0.95
-# Short of that, a baseline that gives one class to half the target test images (and at least 3x the
-# largest class's share of them) reads the target domain hardly at all: benefits over it are large by
-# construction. The default digits source_only gives 0.33 (the largest class 0.10); a 16 px grey
-# source_only on an MNIST -> MNIST-M pair gave 0.82.
-LOPSIDED_SHARE = 0.5
-LOPSIDED_OVER_LARGEST = 3
 # A target test set below SMALL_TEST images (augment.metrics) cannot tell the few points a benefit is
 # usually worth. A class below SMALL_CLASS images moves its per-class accuracy (and macro-F1) by 0.2 or
 # more per image. The default digits test set has 430 images, 42-44 per class.
@@ -299,8 +293,7 @@ def report_warnings(metrics: dict) -> list[str]:
     def which(arm: str) -> str:  # "'stop, yield'": the class an arm reads most images as, where the run recorded it
         k = metrics["target_test"][arm].get("majority_prediction_class")
         return class_names(names)[k] if k is not None and 0 <= k < len(names) else ""
-    tested = list((split.get("target_test_per_class") or {}).values())
-    largest = max(tested) / sum(tested) if tested and sum(tested) else 0
+    largest = largest_class_share(metrics)
     if largest >= DEGENERATE_SHARE:  # the test set itself is (nearly) one class: reading it so is right, reading it as
         # another class is not (its accuracy then stays far below that class's share)
         stuck = {arm: share for arm, share in stuck.items() if metrics["target_test"][arm]["accuracy"]["mean"] < largest / 2}
@@ -310,13 +303,20 @@ def report_warnings(metrics: dict) -> list[str]:
                    "Their accuracy is that class's share of the test set, a benefit over such a source_only is measured from that "
                    "floor, and one between two of them (even +0.000 [0.000, 0.000]) says only that they predict alike, not that the "
                    "arm has no effect.")
-    base = metrics["target_test"].get(BASELINE, {}).get("majority_prediction_share", 0)
-    if LOPSIDED_SHARE <= base < DEGENERATE_SHARE and base >= LOPSIDED_OVER_LARGEST * largest:
+    leaning = {arm: share for arm in metrics["target_test"] if (share := lopsided(metrics, arm)) and share < DEGENERATE_SHARE}
+    base = leaning.pop(BASELINE, None)
+    if base:
         out.append(f"Lopsided baseline: {BASELINE} gives one class" + (f" ({which(BASELINE)})" if which(BASELINE) else "")
                    + f" to {base:.0%} of the target test images"
                    + (f" (the largest class is {largest:.0%} of them)" if largest else "") + ": it has mostly stopped reading the "
                    "target domain. Every benefit is measured from that floor: a large one says an arm reads the target at all, "
                    f"not how far it is ahead of a {BASELINE} classifier that works there.")
+    if leaning:
+        shares = ", ".join(f"{arm} ({share:.0%}" + (f", {which(arm)}" if which(arm) else "") + ")" for arm, share in leaning.items())
+        out.append(f"Lopsided arms: {shares} give one class to at least {LOPSIDED_SHARE:.0%} of the target test images"
+                   + (f" (the largest class is {largest:.0%} of them)" if largest else "") + ". Such a classifier calls most images "
+                   "one class: what it gains over the baseline is a few classes matched that way, not a reading of the target domain "
+                   "(its macro-F1 says more than its accuracy; a GAN that draws one pattern for every input gives such arms).")
     weak = weak_baseline_warning(metrics)
     out += [weak] if weak else []
     out += reference_warnings(metrics)

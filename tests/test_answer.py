@@ -217,6 +217,27 @@ def test_two_arms_alike_are_not_told_apart_and_the_cheaper_is_named():
     assert "Either would do" in text and "is the cheaper" not in text
 
 
+def test_a_lopsided_best_arm_is_not_recommended():
+    """Target digits filed under other names (d as (d+5) % 10): source_only read the target at 0.006, and
+    a test_time arm whose translator drew one blob for every input called 79% of the images 8, matched
+    the permutation's 3 -> 8 by chance, and was the answer: "use test_time", 15% of the oracle's gain."""
+    from augment.report import report_warnings
+
+    m = _run({"source_only": (0.1, 0.1), "test_time": (0.3, 0.3), "oracle": (0.95, 0.95)})
+    m["run"]["target_split"]["target_test_per_class"] = {str(c): 55 for c in range(10)}
+    assert "**Without target labels, use test_time**" in "\n".join(answer_lines(m))
+    m["target_test"]["test_time"].update(majority_prediction_share=0.79, majority_prediction_class=8)
+    m["target_test"]["test_time"]["macro_f1"] = {"mean": 0.065, "ci95": [0.05, 0.08]}
+    text = "\n".join(answer_lines(m))
+    assert "use test_time" not in text and "of the oracle's gain" not in text, text
+    assert ("**Without target labels, no arm is shown to read the target domain**: the best (chosen on the 200 target_val images, "
+            "measured on the other 600), test_time, raised target accuracy") in text, text
+    assert ("but it gives one class to 79% of the target test images (the largest class is 10% of them): see the warning \"Lopsided "
+            "arms\"; and its macro-F1, 0.065, is no better than chance (0.100)") in text, text
+    assert [w for w in report_warnings(m) if w.startswith("Lopsided arms: test_time (79%, 8) give one class to at least 50%")]
+    assert not any(w.startswith("Lopsided baseline") for w in report_warnings(m))
+
+
 def test_a_best_arm_that_lost_accuracy_is_not_said_to_have_gained_it():
     m = _run({"source_only": (0.5, 0.5), "classic": (0.45, 0.45)})
     text = "\n".join(answer_lines(m))
