@@ -95,6 +95,24 @@ def majority_class(preds: np.ndarray) -> int:
     return int(np.bincount(preds.ravel()).argmax())
 
 
+# A class whose test images a classifier reads as one other class this often, while that class's are
+# read as the first as often: the two are swapped. A look shift makes one class read as another (a
+# target 7 as a 1); both ways at once, for two whole classes, it seldom does: their names are swapped.
+SWAPPED = 0.5
+
+
+def read_as_each_other(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> list[tuple[int, int, float, float]]:
+    """preds (S seeds, N images), labels (N,) -> (c, d, share of c read as d, share of d read as c) for
+    each pair of classes each read as the other for SWAPPED of its images or more, over all seeds."""
+    counts = np.zeros((num_classes, num_classes))
+    for p in preds:
+        np.add.at(counts, (labels, p), 1)
+    rows = counts.sum(1, keepdims=True)
+    share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    return [(c, d, float(share[c, d]), float(share[d, c])) for c in range(num_classes) for d in range(c + 1, num_classes)
+            if share[c, d] >= SWAPPED and share[d, c] >= SWAPPED]
+
+
 def _stat(per_seed: np.ndarray, boot: np.ndarray) -> dict:
     return {
         "mean": float(per_seed.mean()),

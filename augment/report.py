@@ -231,6 +231,29 @@ def judge_note(metrics: dict) -> str:
             "pattern for every input can score well. The diversity column needs no classifier.")
 
 
+def names_warnings(metrics: dict) -> list[str]:
+    """Signs that the two domains name classes differently: source_only reading the target test
+    measurably below chance (it reads the target's images systematically as other classes), and pairs of
+    classes it reads as each other (`target_test.source_only.read_as_each_other`)."""
+    out = []
+    base = metrics["target_test"].get(BASELINE, {})
+    classes = len(metrics["run"].get("target_split", {}).get("target_test_per_class") or {})
+    acc = base.get("accuracy")
+    if acc and classes >= 2 and acc["ci95"][1] < 1 / classes:
+        out.append(f"Below chance: {BASELINE} reads the target test at {_fmt(acc)}, measurably below chance ({1 / classes:.3f} "
+                   f"with {classes} classes): it reads the target's images systematically as other classes, which a change of "
+                   "look seldom does. Check that each class folder holds the same class in both domains (one domain may file a "
+                   "class under another's name); the confusion matrices show which class it reads as which.")
+    pairs = base.get("read_as_each_other") or []
+    if pairs:
+        said = "; ".join(f"{a} as {b} ({sa:.0%} of them) and {b} as {a} ({sb:.0%})"
+                         for (a, b), (sa, sb) in ((class_names(p["classes"]), p["shares"]) for p in pairs))
+        out.append(f"Classes read as each other: {BASELINE} reads the target test's {said}. A change of look seldom swaps two "
+                   "classes both ways: the domains may file these classes under each other's names. Check their folders; "
+                   "every arm's figures for them mean nothing until they agree.")
+    return out
+
+
 def weak_baseline_warning(metrics: dict) -> str | None:
     """`answer.weak_baseline`'s warning: every benefit then measures learning the task at all, not
     crossing the shift."""
@@ -319,6 +342,7 @@ def report_warnings(metrics: dict) -> list[str]:
                    "(its macro-F1 says more than its accuracy; a GAN that draws one pattern for every input gives such arms).")
     weak = weak_baseline_warning(metrics)
     out += [weak] if weak else []
+    out += names_warnings(metrics)
     out += reference_warnings(metrics)
     own = metrics.get("gan_reference", {}).get("target_spread_ratio")
     for gan, g in metrics.get("gan", {}).items():

@@ -346,3 +346,17 @@ def test_what_the_balancing_moved_is_the_training_logs_last_figure_and_kept_only
     assert both["pseudo_moved"] == pytest.approx(0.04) and both["per_seed"]["1"]["pseudo_moved"] == 0.06
     one = summarize_gan_seeds({0: {**q, "pseudo_moved": 0.02}, 1: q})  # a mean over some seeds would not be the kind's figure
     assert "pseudo_moved" not in one and one["per_seed"]["0"]["pseudo_moved"] == 0.02
+
+
+def test_two_classes_read_as_each_other_are_found_and_one_way_confusions_are_not():
+    import numpy as np
+
+    from augment.metrics import read_as_each_other
+
+    labels = np.repeat(np.arange(4), 10)
+    preds = labels.copy()
+    preds[labels == 1], preds[labels == 3] = 3, 1  # 1 and 3 swapped both ways
+    one_way = labels.copy()
+    one_way[labels == 0] = 2  # 0 read as 2, 2 read right: a change of look, no swap
+    assert read_as_each_other(np.stack([preds, preds]), labels, 4) == [(1, 3, 1.0, 1.0)]
+    assert read_as_each_other(one_way[None], labels, 4) == []

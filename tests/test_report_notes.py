@@ -471,3 +471,18 @@ def test_a_kid_subset_spread_of_zero_is_not_shown():
 
     assert kid_subsets({"kid": 0.01, "kid_subset_std": 0.0012}) == "; subsets ± 0.0012"
     assert kid_subsets({"kid": 0.01, "kid_subset_std": 0.0}) == "" and kid_subsets({"kid": 0.01}) == ""
+
+
+def test_both_reports_warn_where_the_domains_seem_to_name_classes_differently():
+    """Target digits filed under other names: source_only read the target at 0.006 (chance 0.1), and with
+    4 and 9 swapped it read each as the other; neither report said a word of the names."""
+    metrics = _metrics()
+    metrics["run"]["target_split"] = {"target_test": 800, "target_test_per_class": {str(c): 80 for c in range(10)}}
+    metrics["target_test"]["source_only"] = {**metrics["target_test"]["source_only"], "accuracy": {"mean": 0.006, "ci95": [0.002, 0.012]}}
+    for report in _both(metrics):
+        assert "Below chance: source_only reads the target test at 0.006 [0.002, 0.012], measurably below chance (0.100 with 10" in report
+    metrics["target_test"]["source_only"]["accuracy"] = {"mean": 0.09, "ci95": [0.07, 0.11]}  # chance within its interval
+    metrics["target_test"]["source_only"]["read_as_each_other"] = [{"classes": ["4", "9"], "shares": [0.92, 0.88]}]
+    for report in _both(metrics):
+        assert "Below chance" not in report
+        assert "Classes read as each other: source_only reads the target test's 4 as 9 (92% of them) and 9 as 4 (88%)" in report

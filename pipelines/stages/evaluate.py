@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from augment.answer import answer, answer_lines
-from augment.arms import ARMS, gan_seed_for
+from augment.arms import ARMS, BASELINE, gan_seed_for
 from augment.classify import load_classifier, predict, renormalized
 from augment.classic import classic_transform
 from augment.contract import DataLayoutError
@@ -28,6 +28,7 @@ from augment.dataset import load_prepared, load_synthetic
 from augment.few_labels import labeled_target_train_counts
 from augment.gan_quality import domain_spread_ratio, gan_quality, summarize_gan_seeds
 from augment.io import atomic_dir, write_csv, write_json, write_text
+from augment.metrics import read_as_each_other
 from augment.prepare import domain_copies, files_not_read, folders_not_searched, label_conflicts
 from augment.report import (
     arm_descriptions, arm_metrics, mark_unavailable, plot_arms, render_report, stack_predictions, with_oracle_beaten,
@@ -230,6 +231,10 @@ def main(argv: list[str] | None = None) -> None:
         predictions, num_classes=len(data.classes),
         samples=params.evaluate.bootstrap_samples, seed=params.evaluate.bootstrap_seed, gan_seed_of=gan_seed_of,
     )
+    if BASELINE in predictions:  # classes the domains may file under each other's names
+        swapped = read_as_each_other(*stack_predictions(predictions[BASELINE], "target_test"), len(data.classes))
+        metrics["target_test"][BASELINE]["read_as_each_other"] = [
+            {"classes": [data.classes[c], data.classes[d]], "shares": [round(a, 4), round(b, 4)]} for c, d, a, b in swapped]
 
     # GAN quality, with features from a classifier trained here (no downloaded weights).
     metrics["gan"] = {}
