@@ -297,7 +297,7 @@ def answer_lines(metrics: dict) -> list[str]:
                          + _doubts(metrics, best, gained=False)
                          + (f" Measured on target_test alone, {_listed(helped)} did, but target_val did not pick "
                             f"{'it' if len(helped) == 1 else 'them'}." if helped else ""))
-        lines += _runner_up(none, benefit) + _over_free(none, benefit)
+        lines += [] if misread else _runner_up(none, benefit) + _over_free(none, benefit)  # no lead of a misreading arm
         hurt = [a for a in none["ranked"] if none["verdict"][a] == "hurt"]
         lines.append(f"Without target labels: helped (interval above 0): "
                      f"{_listed([a for a in none['ranked'] if none['verdict'][a] == 'helped'])}; no clear effect (interval "
