@@ -126,6 +126,10 @@ def interval_note(gan_seeds: list[int], classifier_seeds: list[int], arms: list[
     the run's `arms` reads one."""
     note = ("Mean over classifier seeds with a 95% percentile bootstrap interval that resamples target test images and classifier "
             "seeds. ")
+    if len(classifier_seeds) < 3:
+        note += (f"With {len(classifier_seeds)} classifier seed{'' if len(classifier_seeds) == 1 else 's'} (classifier.seeds) the "
+                 "interval can say little of how far another seed would land (resampling one or two seeds spans at most their "
+                 "own figures, and an arm's seeds can differ by 0.1 or more); list three or more for that. ")
     gan_arms = any(ARMS[a].gan for a in arms if a in ARMS)
     if gan_arms and len(gan_seeds) > 1:
         pairs = ", ".join(f"{s}->{gan_seed_for(s, gan_seeds)}" for s in classifier_seeds)

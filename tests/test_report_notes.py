@@ -486,3 +486,13 @@ def test_both_reports_warn_where_the_domains_seem_to_name_classes_differently():
     for report in _both(metrics):
         assert "Below chance" not in report
         assert "Classes read as each other: source_only reads the target test's 4 as 9 (92% of them) and 9 as 4 (88%)" in report
+
+
+def test_an_interval_over_fewer_than_three_classifier_seeds_says_what_it_cannot_tell():
+    """Two seeds of classic read a target at 0.860 and 0.725, and its interval, [0.701, 0.878], was about
+    the span of those two draws, with no word that two seeds cannot tell how far a third would land."""
+    from augment.report import interval_note
+
+    assert "list three or more for that" in interval_note([0], [0, 1], ["source_only", "classic"])
+    assert "With 1 classifier seed (classifier.seeds)" in interval_note([0], [0], ["source_only", "classic"])
+    assert "classifier.seeds" not in interval_note([0], [0, 1, 2], ["source_only", "classic"])
