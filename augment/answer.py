@@ -344,7 +344,8 @@ def above_oracle(metrics: dict) -> dict[str, float]:
     bound = tested.get("oracle", {}).get("accuracy", {}).get("mean")
     if bound is None:
         return {}
-    above = {arm: t["accuracy"]["mean"] for arm, t in tested.items() if arm != "oracle" and t["accuracy"]["mean"] > bound}
+    above = {arm: t["accuracy"]["mean"] for arm, t in tested.items()  # an unavailable arm has no accuracy
+             if arm != "oracle" and "accuracy" in t and t["accuracy"]["mean"] > bound}
     return dict(sorted(above.items(), key=lambda kv: -kv[1]))
 
 

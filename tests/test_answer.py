@@ -126,6 +126,10 @@ def test_an_oracle_below_other_arms_is_not_called_the_upper_bound():
                                                                  "the target test better)")
     m = _run({"source_only": (0.35, 0.35), "cyclegan": (0.45, 0.45), "target_few": (0.6, 0.6), "oracle": (0.9, 0.9)})
     assert "(the upper bound): oracle" in "\n".join(answer_lines(m)) and not any("Oracle below" in w for w in report_warnings(m))
+    from augment.report import mark_unavailable
+
+    mark_unavailable(m, {"cyclegan_few": "data.target_labels_per_class is 0"})  # an arm without figures: no KeyError
+    assert not any("Oracle below" in w for w in report_warnings(m))
 
 
 def test_an_oracle_measurably_worse_than_the_baseline_is_named_no_upper_bound_not_no_shift():
