@@ -26,11 +26,13 @@ def free_port() -> int:
 
 
 def default_sigint() -> None:
-    """A `preexec_fn`: SIGINT back to its default, as a terminal, dvc or a service manager starts a
-    process. A pytest-xdist worker ignores SIGINT and its children inherit that: a stage then cannot
-    be interrupted, and a Prefect worker, which stops on SIGTERM by sending SIGINT to its own worker
-    process, waits for the SIGKILL 30 s later."""
+    """A `preexec_fn`: SIGINT and SIGHUP back to their defaults, as a terminal, dvc or a service manager
+    starts a process. A pytest-xdist worker ignores SIGINT and its children inherit that: a stage then
+    cannot be interrupted, and a Prefect worker, which stops on SIGTERM by sending SIGINT to its own
+    worker process, waits for the SIGKILL 30 s later. A suite started under `nohup` ignores SIGHUP, and
+    a run then rightly goes on when its terminal closes."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:

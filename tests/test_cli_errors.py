@@ -749,7 +749,8 @@ except KeyboardInterrupt:
 os.kill(os.getpid(), signal.SIGHUP)
 signal.pause()
 """
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env(), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env(), capture_output=True, text=True, timeout=60,
+                          preexec_fn=default_sigint)  # as a terminal starts it (not under the suite's own nohup or xdist)
     assert proc.stdout.strip() == "KeyboardInterrupt True" and proc.returncode == -1, (proc.returncode, proc.stdout, proc.stderr)
 
 
