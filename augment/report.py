@@ -340,7 +340,8 @@ def report_warnings(metrics: dict) -> list[str]:
                    f"not how far it is ahead of a {BASELINE} classifier that works there.")
     if leaning:
         shares = ", ".join(f"{arm} ({share:.0%}" + (f", {which(arm)}" if which(arm) else "") + ")" for arm, share in leaning.items())
-        out.append(f"Lopsided arms: {shares} give one class to at least {LOPSIDED_SHARE:.0%} of the target test images"
+        out.append(f"Lopsided arms: {shares} give{'s' if len(leaning) == 1 else ''} one class to at least {LOPSIDED_SHARE:.0%} of the "
+                   "target test images"
                    + (f" (the largest class is {largest:.0%} of them)" if largest else "") + ". Such a classifier calls most images "
                    "one class: what it gains over the baseline is a few classes matched that way, not a reading of the target domain "
                    "(its macro-F1 says more than its accuracy; a GAN that draws one pattern for every input gives such arms).")

@@ -239,7 +239,7 @@ def test_a_lopsided_best_arm_is_not_recommended():
     assert ("but it gives one class to 79% of the target test images (the largest class is 10% of them): see the warning \"Lopsided "
             "arms\"; and its macro-F1, 0.065, is no better than chance (0.100)") in text, text
     assert "It is ahead of the runner-up" not in text and "Against adabn" not in text  # no lead of an arm that misreads
-    assert [w for w in report_warnings(m) if w.startswith("Lopsided arms: test_time (79%, 8) give one class to at least 50%")]
+    assert [w for w in report_warnings(m) if w.startswith("Lopsided arms: test_time (79%, 8) gives one class to at least 50%")]
     assert not any(w.startswith("Lopsided baseline") for w in report_warnings(m))
 
 
