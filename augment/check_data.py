@@ -20,7 +20,7 @@ from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import domain_copies, label_conflicts, read_files, train_test_duplicates
 from augment.answer import unlabeled_tested
-from augment.arms import ARMS, nothing_measurable, unavailable_on_data
+from augment.arms import nothing_measurable, unavailable_on_data
 from augment.report import few_train_images_warnings, label_shift_warning, small_test_warning
 from augment.validation import validation_count
 
@@ -210,18 +210,19 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
                             f"has; the arms that see a few target labels, cgan and the oracle see no target label of "
                             f"{'it' if len(unlabeled) == 1 else 'them'}, "
                             "so the oracle is no upper bound there (the reports say so too)")
-    needing = [a for a in arms or [] if a in ARMS and ARMS[a].target_labels != "none"]
-    if needing and not any(labeled.values()) and not result.problems:  # a flat target train, or class folders holding nothing
+    target_labeled = any(labeled.values())
+    unavailable = unavailable_on_data(arms or [], target_labeled=target_labeled, labels_per_class=labels_per_class)
+    needing = [] if target_labeled else list(unavailable)  # every arm that learns from target labels: there are none
+    if needing and not result.problems:  # a flat target train, or class folders holding nothing
         result.notes.append(f"{Path(root) / target / 'train'}: no labeled images: {listed(needing, 10)} of classifier.arms will be "
                             "unavailable, as they learn from labeled target train images"
                             + (", and the answer will have no upper bound (the oracle)" if "oracle" in needing else "")
                             + ". File some target train images under class folders to measure them, or leave them out of classifier.arms")
-    few = [a for a in arms or [] if a in ARMS and ARMS[a].target_labels == "few"]
-    if few and labels_per_class == 0 and any(labeled.values()) and not result.problems:
+    few = list(unavailable) if target_labeled else []  # there are labels: the arms that see a few, of which there are 0
+    if few and not result.problems:
         result.notes.append(f"data.target_labels_per_class is 0: {listed(few, 10)} of classifier.arms will be unavailable, as they "
                             "see that many labeled target train images per class")
-    nothing = nothing_measurable(arms or [], unavailable_on_data(arms or [], target_labeled=any(labeled.values()),
-                                                                 labels_per_class=labels_per_class))
+    nothing = nothing_measurable(arms or [], unavailable)
     if nothing and not result.problems:  # the run would train, then stop at evaluate
         result.problems.append(nothing)
     short = [f"{name}: {labeled[c]}" for c, name in zip(result.classes, class_names(result.classes)) if 0 < labeled[c] <= labels_per_class]

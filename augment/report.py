@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from augment.answer import (
-    COLLAPSE_RATIO, LOPSIDED_OVER_LARGEST, LOPSIDED_SHARE, above_oracle, answer_lines, collapsed_seeds, counted, label_group,
+    COLLAPSE_RATIO, LOPSIDED_SHARE, above_oracle, answer_lines, collapsed_seeds, counted, label_group,
     labels_lost, largest_class_share, lopsided, not_learned, signed, unlabeled_test_classes, weak_baseline,
 )
 from augment.arms import ARMS, BASELINE, FEW, gan_seed_for, part_fractions

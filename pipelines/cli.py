@@ -246,32 +246,40 @@ def _warn_of_uncommitted_changes(repo: Path, data=None, shown: int = 3) -> None:
               f"HEAD and reads the data as last committed (dvc add {folder} and commit {tracked}, or run with --in-place)", file=sys.stderr)
     if not changed:
         return
-    named = ", ".join(changed[:shown]) + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
+    named = _named(changed, shown)
     print(f"warning: {named} {'has' if len(changed) == 1 else 'have'} changes that are not committed; this run works in a "
           "worktree of HEAD and does not use them (commit them, give params with -S, or run with --in-place)", file=sys.stderr)
 
 
-def _uncommitted(repo: Path, paths: list[str], *, untracked: bool = True) -> list[str]:
-    """The files under `paths` that differ from HEAD, sorted, each "(not tracked)" where git does not
-    track it (`untracked`: listed too); [] where git cannot tell (no repository, no commit)."""
+def _git_status(repo: Path | str, paths: list[str]) -> list[tuple[str, str]]:
+    """`git status` of `paths` as (XY status, path) pairs; [] where git cannot tell (no repository, no
+    commit: the workspace's own check says so)."""
     import subprocess
 
     proc = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--", *paths], cwd=repo, capture_output=True)
-    if proc.returncode != 0:  # not a git repo or no commit: the workspace's own check says so
+    if proc.returncode != 0:
         return []
     entries = [e for e in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if e]
     # porcelain v1 -z: "XY path", a rename followed by its old path as an entry of its own
-    changed, skip = [], False
+    out, skip = [], False
     for entry in entries:
         if skip:
             skip = False
             continue
-        status, path = entry[:2], entry[3:]
-        skip = "R" in status or "C" in status
-        if path.endswith(".pyc") or "/__pycache__/" in f"/{path}" or (status == "??" and not untracked):
-            continue
-        changed.append(path + (" (not tracked)" if status == "??" else ""))
-    return sorted(changed)
+        out.append((entry[:2], entry[3:]))
+        skip = "R" in entry[:2] or "C" in entry[:2]
+    return out
+
+
+def _uncommitted(repo: Path, paths: list[str], *, untracked: bool = True) -> list[str]:
+    """The files under `paths` that differ from HEAD, sorted, each "(not tracked)" where git does not
+    track it (`untracked`: listed too); [] where git cannot tell."""
+    return sorted(path + (" (not tracked)" if status == "??" else "") for status, path in _git_status(repo, paths)
+                  if not (path.endswith(".pyc") or "/__pycache__/" in f"/{path}" or (status == "??" and not untracked)))
+
+
+def _named(files: list[str], shown: int) -> str:
+    return ", ".join(files[:shown]) + (f" and {len(files) - shown} more" if len(files) > shown else "")
 
 
 def _note_what_a_sweep_runs_with(repo: Path, shown: int = 3) -> None:
@@ -279,7 +287,7 @@ def _note_what_a_sweep_runs_with(repo: Path, shown: int = 3) -> None:
     params.yaml or the code not committed are in every one of them, which its table does not record."""
     changed = _uncommitted(repo, list(RUN_READS), untracked=False)
     if changed:
-        named = ", ".join(changed[:shown]) + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
+        named = _named(changed, shown)
         print(f"note: {named} {'has' if len(changed) == 1 else 'have'} changes that are not committed: every experiment of this "
               "sweep runs with them (DVC queues the working tree as it is), and reports/sweep/ does not record them; "
               "`git diff` shows them (commit them first to keep the sweep's base on record)", file=sys.stderr)
@@ -578,13 +586,7 @@ def _left_in_place(args: argparse.Namespace) -> str:
     """What a failed run in place left changed of the files git tracks, in words with the way back: the
     committed results its stages removed (DVC removes a stage's outputs before it runs it), and the -S
     values it wrote into params.yaml; "" where nothing is."""
-    import subprocess
-
-    proc = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--", "reports", "params.yaml"], cwd=args.repo,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        return ""
-    entries = [(e[:2], e[3:]) for e in proc.stdout.split("\0") if e]
+    entries = _git_status(args.repo, ["reports", "params.yaml"])
     removed = sorted(path for status, path in entries if "D" in status and path.startswith("reports/"))
     said = []
     if removed:

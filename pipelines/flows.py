@@ -37,8 +37,8 @@ from pipelines.interrupt import STOPPING, keep_stopping_on_sigterm, note_stoppin
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, git_remotes, pull_before, push_after
-from pipelines.workspace import (RUNS_DIR, check_stage_locks, commit_experiment, create_run_worktree, git_lock, mark_finished, prune_runs,
-                                 repo_root, run_name, workspace_lock)
+from pipelines.workspace import (check_stage_locks, commit_experiment, create_run_worktree, git_lock, mark_finished, prune_runs, repo_root,
+                                 run_name, workspace_lock)
 
 if TYPE_CHECKING:
     from pipelines.config import DataParams
@@ -641,7 +641,8 @@ def benefit_table(metrics: dict) -> list[dict]:
 
 
 @task(name="publish-report")
-def publish_report(workdir: str) -> dict:
+def publish_report(workdir: str, isolated: bool = False) -> dict:
+    """The Prefect artifacts of a finished run; `isolated`: `workdir` is the run's own worktree, pruned later."""
     reports = Path(workdir) / "reports"
     metrics = json.loads((reports / "metrics.json").read_text())
     rows = benefit_table(metrics)
@@ -649,13 +650,12 @@ def publish_report(workdir: str) -> dict:
                           description="Target-domain test accuracy per arm, 95% bootstrap intervals, benefit over source_only")
     create_markdown_artifact(markdown=(reports / "report.md").read_text(), key="transfer-report",
                              description="reports/report.md of this run")
-    worktree = Path(workdir).resolve().parent.as_posix().endswith("/" + RUNS_DIR.as_posix())  # an isolated run's: pruned later
     for name, rel in (("metrics", "metrics.json"), ("report", "report.md"), ("plot", "plots/arms.png")):
         path = (reports / rel).resolve()
         if path.exists():
             where = (f"in the run's worktree on the machine that ran the flow, kept while it is among the last keep_runs finished "
                      f"runs; after that `dvc exp apply {Path(workdir).name}` in the repository brings this run's reports back"
-                     if worktree else "on the machine that ran the flow")
+                     if isolated else "on the machine that ran the flow")
             create_link_artifact(link=path.as_uri(), link_text=str(path), key=f"transfer-{name}-file",
                                  description=f"reports/{rel} {where}")
     return {"rows": rows, "metrics": str(reports / "metrics.json")}
@@ -746,7 +746,7 @@ def pipeline(
         if experiment or remote:  # first: what the stages computed is kept (and pushed) even if publishing fails
             summary["experiment"] = record_experiment(str(workdir), str(root), name if experiment else None)
         if any(r["stage"] == "evaluate" for r in results):  # a stage subset without evaluate has no report to publish
-            summary.update(publish_report(str(workdir)))
+            summary.update(publish_report(str(workdir), isolated=bool(isolate)))
         if isolate:
             mark_finished(Path(workdir))
             pruned = prune_runs(root, keep_runs, log=log.info)
