@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augment.contract import (DataLayoutError, check_classes, class_label, class_names, discover, held_labels, listed, listed_classes, rejection_kinds, shown,
-                              source_classes, unreadable_splits)
+from augment.contract import (DataLayoutError, check_classes, class_label, class_names, discover, held_labels, listed, listed_classes, natural_key,
+                              rejection_kinds, shown, source_classes, unreadable_splits)
 from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import domain_copies, label_conflicts, read_files, train_test_duplicates
@@ -126,18 +126,20 @@ def upscaling_notes(sides: dict[str, list[int]], image_size: int) -> list[str]:
 
 def check_data(root: str | Path, source: str, target: str, *, image_size: int = 16, channels: int = 3,
                max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch", workers: int = 1,
-               validation_fraction: float = 0.0, labels_per_class: int = 0, arms: list[str] | None = None) -> DataCheck:
+               validation_fraction: float = 0.0, labels_per_class: int = 0, arms: list[str] | None = None,
+               classes: list[str] | None = None) -> DataCheck:
     """What `prepare` would accept, reject and stop on, and notes on what the run's figures will rest
     on; `validation_fraction` is the run's evaluate.validation_fraction (the target test images it
     holds out as target_val), `labels_per_class` its data.target_labels_per_class, `arms` its
-    classifier.arms (those that need target labels are noted where the target train has none)."""
+    classifier.arms (those that need target labels are noted where the target train has none), `classes`
+    its data.classes (the classes kept; none: all)."""
     result = DataCheck(settings=f"read as {image_size} px, {channels} channel{'s' if channels > 1 else ''} "
                                 f"({'grey' if channels == 1 else 'RGB'}), resize {resize}")
     if source == target:
         result.problems.append(f"--source and --target are both {source!r}: the source and target domains must be different folders")
         return result
     try:
-        files, _ = discover(root, source, target)
+        files, _ = discover(root, source, target, classes=classes or ())
     except DataLayoutError as exc:
         result.problems.append(str(exc))
         return result
@@ -152,6 +154,18 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         result.counts[(f.domain, f.split, f.label if f.label is not None else "(unlabeled)")] += 1
         read.append({"sha256": r.sha256, "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "label": f.label})
     result.classes = source_classes(files)  # the decoded ones: a class folder holding only junk is no class
+    if classes:
+        train = Path(root) / source / "train"
+        others = sorted({class_label(e.name) for e in os.scandir(train) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")} - set(classes),
+                        key=natural_key)
+        result.notes.append(f"data.classes keeps {len(classes)} of the {len(classes) + len(others)} classes of {train}: the folders of "
+                            f"{listed_classes(others, 10)} are not read, in any split" if others else
+                            f"data.classes names every class of {train}: [] (the default) reads the same")
+        flat = sum(n for (d, s, c), n in result.counts.items() if (d, s, c) == (target, "train", "(unlabeled)"))
+        if flat and others:
+            result.notes.append(f"{Path(root) / target / 'train'}: its {flat} unlabeled images are all read, those of the classes "
+                                "data.classes leaves out too (no label says which they are): the GANs learn the target domain "
+                                "from them all, and give each a pseudo-label among the classes kept")
     alike: dict[str, list[str]] = {}
     for c in result.classes:
         alike.setdefault(c.strip().casefold(), []).append(c)
@@ -199,7 +213,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         for split in ("train", "test"):
             folder = Path(root) / domain / split
             folders = {class_label(e.name) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")}
-            empty = sorted(folders - held_labels(files, role, split))
+            empty = sorted(folders & set(classes or folders) - held_labels(files, role, split))
             if empty:
                 result.notes.append(f"{folder}: empty class folder(s) {listed_classes(empty, 10)} (nothing in them but hidden files, if "
                                     "anything): prepare passes over them")

@@ -259,10 +259,12 @@ def _one_label(label: str, folder: Path, names: dict[str, tuple[str, Path]], in_
                               "(NFC; the same letters, stored two ways). Merge them into one folder")
 
 
-def discover(root: str | Path, source: str, target: str, not_domains: Collection[str] = ()) -> tuple[list[FoundFile], list[str]]:
+def discover(root: str | Path, source: str, target: str, not_domains: Collection[str] = (),
+             classes: Collection[str] = ()) -> tuple[list[FoundFile], list[str]]:
     """All candidate files of both domains, and the sorted source classes of those not refused yet
     (prepare and check-data check again once the images are decoded). `not_domains`: folders of `root`
-    that a missing domain's message does not offer as domains present (what the pipeline writes there)."""
+    that a missing domain's message does not offer as domains present (what the pipeline writes there);
+    `classes` (data.classes): the classes kept, where not all (`keep_classes`)."""
     root = Path(root)
     if not root.is_dir():
         raise DataLayoutError(f"data.root {root}: not a folder. It must hold <source>/ and <target>/ (data.source={source!r}, data.target={target!r})")
@@ -282,9 +284,42 @@ def discover(root: str | Path, source: str, target: str, not_domains: Collection
                               "one is a link to the other); the target domain must be its own images")
     names: dict[str, tuple[str, Path]] = {}
     files = discover_domain(root, source, "source", names) + discover_domain(root, target, "target", names)
-    classes = source_classes(files)
-    check_classes(classes, files, root / source, root / target)
-    return files, classes
+    files = keep_classes(files, classes, root, (source, target))
+    kept = source_classes(files)
+    check_classes(kept, files, root / source, root / target)
+    return files, kept
+
+
+def _same_name(a: str, b: str) -> bool:
+    """Two class names a person may take for one: the same but for case or spaces at the ends, or the
+    same number (`1` and `01`)."""
+    a, b = a.strip().casefold(), b.strip().casefold()
+    return a == b or a.isdecimal() and b.isdecimal() and int(a) == int(b)
+
+
+def keep_classes(files: list[FoundFile], classes: Collection[str], root: Path, domains: tuple[str, str]) -> list[FoundFile]:
+    """`files` without those filed under a class that `classes` (data.classes) leaves out, in any split
+    (unlabeled target images stay); all of them where `classes` is empty. Each kept class must have a
+    source train folder, and each labeled split an image of a kept class."""
+    if not classes:
+        return files
+    present = {f.label for f in files if f.role == "source" and f.split == "train" and f.label is not None}
+    missing = [c for c in classes if c not in present]
+    if missing:
+        near = [f"{c!r} is {k!r} there" for c in missing for k in sorted(present, key=natural_key) if _same_name(c, k)]
+        raise DataLayoutError(
+            f"data.classes: {listed_classes(missing, 10)} not among the class folders of {root / domains[0] / 'train'} "
+            f"({listed_classes(sorted(present, key=natural_key), 10)})" + (f"; {'; '.join(near)}" if near else ""))
+    kept = set(classes)
+    files = [f for f in files if f.label is None or f.label in kept]
+    for domain, role in zip(domains, ("source", "target")):
+        for split in SPLITS:
+            here = [f for f in files if (f.domain, f.split) == (domain, split) and f.problem is None]
+            labeled = [f for f in here if f.label is not None]
+            if not labeled and (role, split) != ("target", "train") or not here:
+                raise DataLayoutError(f"{root / domain / split}: no image of the classes data.classes keeps "
+                                      f"({listed_classes(sorted(kept, key=natural_key), 10)}); each split needs some")
+    return files
 
 
 def source_classes(files: list[FoundFile]) -> list[str]:

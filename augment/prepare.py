@@ -54,6 +54,7 @@ class PrepareConfig:
     test_fraction_target: float = 0.3
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     resize: str = "stretch"  # how a non-square image becomes square (augment/images.py RESIZE_MODES)
+    classes: tuple[str, ...] = ()  # the classes kept (data.classes); () keeps all
     workers: int = 1  # files decoded at once (threads); the output does not depend on it
 
 
@@ -202,7 +203,7 @@ def _record(pixels: PixelWriter, arr: np.ndarray, rel: Path, **fields) -> dict:
 
 
 def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
-    files, _ = discover(cfg.root, cfg.source, cfg.target)
+    files, _ = discover(cfg.root, cfg.source, cfg.target, classes=cfg.classes)
     rows, rejected, pixels = [], [], PixelWriter(out_dir)
     read = read_files(files, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels, resize=cfg.resize,
                       workers=cfg.workers)
@@ -237,16 +238,19 @@ def prepare_digits(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     domains = load_digits_domains(
         test_fraction_source=cfg.test_fraction_source, test_fraction_target=cfg.test_fraction_target, seed=cfg.split_seed
     )
-    classes = [str(c) for c in range(10)]
+    classes = [str(c) for c in range(10) if not cfg.classes or str(c) in cfg.classes]
+    index = {c: i for i, c in enumerate(classes)}
     rows, i, pixels = [], 0, PixelWriter(out_dir)
     for domain, role in ((cfg.source, "source"), (cfg.target, "target")):
         for split, (images, labels) in domains[domain].items():
             for j, (img, label) in enumerate(zip(images, labels)):
+                if str(int(label)) not in index:  # a digit data.classes leaves out
+                    continue
                 arr = canonical(Image.fromarray(img, mode="L"), size=cfg.image_size, channels=cfg.channels)
                 f = FoundFile(Path(f"{domain}/{split}/{j}"), domain, role, split, str(int(label)))
                 rows.append(_record(
                     pixels, arr, _image_rel(f, i), source_path=f"digits:{domain}/{split}/{j}", domain=domain, role=role,
-                    split=split, label=f.label, label_index=int(label), sha256=hashlib.sha256(img.tobytes()).hexdigest(),
+                    split=split, label=f.label, label_index=index[f.label], sha256=hashlib.sha256(img.tobytes()).hexdigest(),
                     width=img.shape[1], height=img.shape[0],
                 ))
                 i += 1

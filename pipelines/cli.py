@@ -374,12 +374,13 @@ def _check_data(args: argparse.Namespace) -> int:
     # where there is none) with the data keys of this folder.
     params = Path(args.repo) / args.params
     raw = read_yaml(params, "not found") if params.is_file() else {}  # a --params FILE not there stopped in _missing_place
-    given = {key: value for key, value in (("image_size", args.image_size), ("channels", args.channels), ("resize", args.resize))
-             if value is not None}  # the rest as params.yaml's data section says, as in a run
+    given = {key: value for key, value in (("image_size", args.image_size), ("channels", args.channels), ("resize", args.resize),
+                                           ("classes", args.classes)) if value is not None}  # the rest as params.yaml's data section says, as in a run
     data = {"dataset": "folders", "root": str(args.root), "source": args.source, "target": args.target, **given}
     raw = {**raw, "data": {**(raw.get("data") or {}), **data}} if isinstance(raw, dict) else raw
     against = params.name if params.is_file() else "the default params"
-    flags = "".join(f" --{key.replace('_', '-')} {value}" for key, value in {"source": args.source, "target": args.target, **given}.items())
+    flags = "".join(f" --{key.replace('_', '-')} {' '.join(map(shlex.quote, value)) if isinstance(value, list) else value}"
+                    for key, value in {"source": args.source, "target": args.target, **given}.items())
     try:
         parsed = parse_params(raw, f"check-data{flags} with {against}", build_transforms=False)
     except ParamsError as exc:  # no image is decoded at a size the run would refuse
@@ -390,7 +391,7 @@ def _check_data(args: argparse.Namespace) -> int:
         d = parsed.data
         result = check_data(args.root, args.source, args.target, image_size=d.image_size, channels=d.channels, resize=d.resize,
                             max_pixels=d.max_image_pixels, workers=idle_cores(), validation_fraction=parsed.evaluate.validation_fraction,
-                            labels_per_class=d.target_labels_per_class, arms=parsed.classifier.arms)
+                            labels_per_class=d.target_labels_per_class, arms=parsed.classifier.arms, classes=d.classes)
     print("\n".join(result.lines(most=args.list or None)))
     if result.ok:
         if not params.is_file():  # args.params is the default: another file not there stopped in _missing_place
@@ -566,7 +567,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 CHECK_DATA_OPTIONS = {"data.source": "--source", "data.target": "--target", "data.image_size": "--image-size",
-                      "data.channels": "--channels", "data.resize": "--resize"}
+                      "data.channels": "--channels", "data.resize": "--resize", "data.classes": "--classes"}
 
 
 def _check_data_way(words: list[str]) -> str:
@@ -578,8 +579,14 @@ def _check_data_way(words: list[str]) -> str:
     root = values.pop("data.root", None)
     given_root = any(not w.startswith("-") for w in rest[rest.index("check-data") + 1:])  # a folder already on the line
     command = [*map(shlex.quote, rest), *([shlex.quote(root)] if root and not given_root else []),
-               *(f"{CHECK_DATA_OPTIONS[k]} {shlex.quote(v)}" for k, v in values.items() if k in CHECK_DATA_OPTIONS)]
+               *(f"{CHECK_DATA_OPTIONS[k]} {_option_words(v)}" for k, v in values.items() if k in CHECK_DATA_OPTIONS)]
     return f" (check-data reads the folder and its options, not -S: domain-augment {' '.join(command)})"
+
+
+def _option_words(value: str) -> str:
+    """A -S value as check-data's option takes it: a list (`[a,b]`) as its items, each a word."""
+    items = value[1:-1].split(",") if value.startswith("[") and value.endswith("]") else [value]
+    return " ".join(shlex.quote(v.strip()) for v in items if v.strip())
 
 
 def _left_in_place(args: argparse.Namespace) -> str:
@@ -667,6 +674,8 @@ def _main(argv: list[str] | None) -> int:
     data.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 (default: data.channels of --params)")
     data.add_argument("--resize", choices=("stretch", "crop", "pad"), help="default: data.resize of --params; "
                       "data.max_image_pixels and evaluate.validation_fraction come from there too")
+    data.add_argument("--classes", nargs="+", metavar="CLASS", help="keep only these source train classes (default: data.classes of "
+                      "--params; none there: all)")
     data.add_argument("--list", type=_count, default=20, metavar="N", help="list at most N rejected and N duplicate files (0: all; default 20)")
     data.set_defaults(func=_check_data)
     preset = sub.add_parser("preset", help="print a preset file as -S arguments, for dvc exp run $(domain-augment preset FILE)")

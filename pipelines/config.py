@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args, get_origin
 
@@ -29,6 +30,7 @@ PARAMS_FILE = "params.yaml"
 MAX_INT = 2**31 - 1  # the largest count, size or seed a params key takes (seeds: numpy's and torch's take it)
 MAX_WIDTH = 1024  # the widest network a width key takes (the reference CycleGAN's is 64): 65536 passed, then asked for 512 GB
 DIGITS_DOMAINS = ("mnist", "optdigits")
+DIGITS_CLASSES = tuple(str(d) for d in range(10))
 
 
 # Keys that moved, with where to: a user's old params file gets told instead of only refused.
@@ -82,6 +84,30 @@ class DataParams(_Strict):
     test_fraction_target: float = Field(0.3, gt=0, lt=1)
     max_image_pixels: int = Field(250_000_000, gt=0)  # augment.images.DEFAULT_MAX_PIXELS (that module imports numpy and PIL)
     resize: Literal["stretch", "crop", "pad"] = "stretch"
+    classes: list[str] = []  # the source train classes the run keeps ([] = all); the other class folders are not read
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _class_names(cls, v: Any) -> Any:
+        # YAML reads `[3, 8]` (the digits' class names) as numbers; a class folder's name is text, and a
+        # label is in Unicode's composed form (augment.contract.class_label), however the name was typed.
+        if isinstance(v, list):
+            v = [str(c) if isinstance(c, int) and not isinstance(c, bool) else c for c in v]
+            return [unicodedata.normalize("NFC", c) if isinstance(c, str) else c for c in v]
+        return v
+
+    @field_validator("classes")
+    @classmethod
+    def _kept_classes(cls, v: list[str]) -> list[str]:
+        if len(v) == 1:
+            raise ValueError(f"keeps one class ({v[0]!r}); a classifier needs at least 2 to tell apart ([] keeps all)")
+        repeated = sorted({c for c in v if v.count(c) > 1})
+        if repeated:
+            raise ValueError(f"names {repeated} more than once")
+        bad = [c for c in v if not c.strip() or "/" in c or "\\" in c or "\0" in c]
+        if bad:
+            raise ValueError(f"{bad}: a class is a folder name (not empty, no '/', '\\' or NUL byte)")
+        return v
 
     @field_validator("image_size")
     @classmethod
@@ -120,6 +146,9 @@ class DataParams(_Strict):
                 f"data.dataset 'digits' has domains source 'mnist' and target 'optdigits', got "
                 f"data.source={self.source!r}, data.target={self.target!r}; use data.dataset 'folders' for your own images"
             )
+        unknown = [c for c in self.classes if c not in DIGITS_CLASSES]
+        if self.dataset == "digits" and unknown:
+            raise ValueError(f"data.classes has {unknown}, which data.dataset 'digits' lacks: its classes are {', '.join(DIGITS_CLASSES)}")
         return self
 
 

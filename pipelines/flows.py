@@ -282,7 +282,7 @@ def check_data_root(root: Path, workdir: Path, data: DataParams | None = None, a
                               f"restores it from the DVC cache, `dvc pull {tracked}` from the team's DVC remote")
         raise ParamsError(f"data.root {d.root!r}: not a folder" + _relative_hint(root, rel))
     try:
-        files, _ = discover(workdir / rel, d.source, d.target, _outputs_in(workdir, rel))  # DataLayoutError, naming the folder
+        files, _ = discover(workdir / rel, d.source, d.target, _outputs_in(workdir, rel), d.classes)  # DataLayoutError, naming the folder
     except DataLayoutError as exc:  # a relative data.root that names another folder here: the repository's `data`, say
         said = str(exc) + (" (data.root is the repository itself)" if (workdir / rel).resolve() == workdir.resolve() else "")
         raise DataLayoutError(said + _relative_hint(root, rel, d.source) if (Path.cwd() / rel / d.source).is_dir() else said) from None

@@ -386,3 +386,25 @@ def test_classes_whose_names_differ_only_in_case_are_noted(tmp_path):
             "file system that ignores case (macOS, Windows), where a copy merges them; if they are one class, put their images in "
             "one folder") in out, out
     assert not any("differ only in case" in line for line in _check(make_folders(tmp_path / "other", per_class=2)).stdout.splitlines())
+
+
+def test_classes_kept_are_checked_alone_and_the_run_given_keeps_them(tmp_path):
+    """--classes (data.classes): the other class folders are not read, which check-data says, with the
+    flat target train it reads whole; the run it gives keeps the same classes."""
+    import shlex
+
+    from pipelines.presets import check_overrides
+
+    root = make_folders(tmp_path / "raw", classes=("a", "b", "c", "d"), per_class=2)
+    for image in (root / "src/train/d").glob("*.png"):
+        image.write_text("not an image")  # a class left out: its files are not read
+    proc = _check(root, "--classes", "c", "a")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "classes (2): a, c" in out and "src/train: 4 images (a 2, c 2)" in out and "rejected: 0 file(s)" in out
+    assert f"note: data.classes keeps 2 of the 4 classes of {root}/src/train: the folders of b, d are not read, in any split" in out
+    assert f"note: {root}/tgt/train: its 8 unlabeled images are all read, those of the classes data.classes leaves out too" in out
+    words = shlex.split(out.splitlines()[-1].removeprefix("run it: "))
+    assert check_overrides(REPO / "params.yaml", words[3::2]).data.classes == ["c", "a"]
+    proc = _check(root, "--classes", "a", "e")
+    assert proc.returncode == 2 and f"problem: data.classes: e not among the class folders of {root}/src/train (a, b, c, d)" in proc.stdout

@@ -80,10 +80,11 @@ def test_a_value_that_starts_with_a_dash_or_holds_a_space_is_shown_how_to_write_
     assert main(["sweep", "mix.synthetic_fraction=0.25,0.5", "--arm", "cyclgan"]) == 2  # as a misspelt arm in classifier.arms
     assert capsys.readouterr().err.startswith("error: --arm cyclgan: not an arm whose benefit there is to plot (did you mean cyclegan?); one of")
     with pytest.raises(SystemExit):  # a run's -S values given to check-data, which takes the folder and --source/--target
-        main(["check-data", "-S", "data.root=my data", "-S", "data.source=2019", "-S", "data.target=2023", "-S", "gan.kinds=[]"])
+        main(["check-data", "-S", "data.root=my data", "-S", "data.source=2019", "-S", "data.target=2023", "-S", "gan.kinds=[]",
+              "-S", "data.classes=[stop, give way]"])
     assert capsys.readouterr().err.strip().endswith(
         "required: --source, --target (check-data reads the folder and its options, not -S: domain-augment check-data 'my data' "
-        "--source 2019 --target 2023)")
+        "--source 2019 --target 2023 --classes stop 'give way')")
     with pytest.raises(SystemExit):
         main(args[:-1])  # no value at all: argparse's own words
     assert capsys.readouterr().err.strip().endswith("expected one argument")

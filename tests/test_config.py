@@ -183,6 +183,21 @@ def test_digits_requires_its_domains():
         parse_params(raw)
 
 
+def test_data_classes_are_names_read_as_text_and_checked():
+    raw = _raw()
+    raw["data"]["classes"] = [3, 8]  # YAML's reading of the digits' names
+    assert parse_params(raw).data.classes == ["3", "8"]
+    raw["data"]["dataset"], raw["data"]["classes"] = "folders", ["u\u0308ber", "b"]  # typed decomposed: the label a folder's name gives is composed
+    assert parse_params(raw).data.classes == ["\u00fcber", "b"]
+    for classes, message in (([3], "keeps one class"), ([3, 3, 4], r"names \['3'\] more than once"), ([3, 12], "which data.dataset 'digits' lacks"),
+                             (["a/b", "c"], "a class is a folder name")):
+        raw["data"]["classes"] = classes
+        raw["data"]["dataset"] = "digits" if classes == [3, 12] else "folders"
+        with pytest.raises(ParamsError, match=r"data\.classes|" + message) as caught:
+            parse_params(raw)
+        assert re.search(message, str(caught.value)), caught.value
+
+
 def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "params.yaml")

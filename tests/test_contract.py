@@ -412,3 +412,32 @@ def test_a_list_cut_short_never_hides_a_single_item_behind_and_1_more():
     assert listed(list("abcdef")) == "a, b, c, d, e, f"
     assert listed(list("abcdefg")) == "a, b, c, d, e and 2 more"
     assert listed_classes(["x, y", "b"], counts={"x, y": 3, "b": 4}) == "'x, y' (3), 'b' (4)"
+
+
+def test_data_classes_keeps_those_classes_in_every_split_and_names_one_not_there(tmp_path):
+    """A user asked for a subset of classes without copying folders: the other class folders are not
+    read (nor listed as rejected), the kept classes are indexed among themselves, and a name that is
+    no source train class stops with the folder, its classes, and the one meant where it is close."""
+    root = make_folders(tmp_path / "raw", classes=("01", "02", "Stop", "zz"), flat_target_train=False, per_class=2)
+    (root / "src/train/zz/broken.png").write_bytes(b"\x89PNG broken")  # in a class left out: not read, not rejected
+    out = tmp_path / "prepared"
+    manifest = prepare(cfg(root, classes=("Stop", "02")), out)
+    assert sorted(set(manifest.label)) == ["02", "Stop"]
+    assert len(manifest) == 2 * 2 * 2 * 2  # 2 classes, 2 splits, 2 domains, 2 each
+    assert load_prepared(out).classes == ["02", "Stop"]
+    assert sorted(set(zip(manifest.label, manifest.label_index))) == [("02", 0), ("Stop", 1)]
+    assert pd.read_csv(out / "rejected.csv").empty
+    with pytest.raises(DataLayoutError, match=r"data\.classes: 1, stop not among the class folders of .*src/train "
+                                              r"\(01, 02, Stop, zz\); '1' is '01' there; 'stop' is 'Stop' there"):
+        discover(root, "src", "tgt", classes=["1", "stop"])
+    shutil.rmtree(root / "tgt/test/Stop")
+    shutil.rmtree(root / "tgt/test/02")
+    with pytest.raises(DataLayoutError, match=r"tgt/test: no image of the classes data\.classes keeps \(02, Stop\)"):
+        discover(root, "src", "tgt", classes=["Stop", "02"])
+
+
+def test_data_classes_keeps_digits_too(tmp_path):
+    manifest = prepare(PrepareConfig(dataset="digits", root="unused", source="mnist", target="optdigits", image_size=8, channels=1,
+                                     classes=("3", "8")), tmp_path / "p")
+    assert set(manifest.label) == {"3", "8"} and set(manifest.label_index) == {0, 1}
+    assert (manifest.label_index == manifest.label.map({"3": 0, "8": 1})).all()

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
         dataset=d.dataset, root=d.root, source=d.source, target=d.target, image_size=d.image_size,
         channels=d.channels, split_seed=d.split_seed,
         test_fraction_source=d.test_fraction_source, test_fraction_target=d.test_fraction_target,
-        max_image_pixels=d.max_image_pixels, resize=d.resize,
+        max_image_pixels=d.max_image_pixels, resize=d.resize, classes=tuple(d.classes),
         workers=idle_cores(params.runtime.threads) if d.dataset == "folders" else 1,  # the digits are no files
     )
     with stage_timer("prepare", args.timings_dir) as info:
