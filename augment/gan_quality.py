@@ -54,10 +54,35 @@ def features_and_predictions(model: nn.Module, images: torch.Tensor, *, batch_si
     return torch.cat(feats), torch.cat(preds)
 
 
+def pooled_features(net: nn.Module, images: torch.Tensor, *, batch_size: int = 64, device: str | torch.device = "cpu") -> torch.Tensor:
+    """(N, D) features of a feature network (`augment.inception`) that maps images in [-1, 1] to them,
+    as `features_and_predictions` computes a classifier's."""
+    net.eval().to(device)
+    with torch.inference_mode():
+        return torch.cat([net(as_float(images[i : i + batch_size].to(device))).float().cpu() for i in range(0, len(images), batch_size)])
+
+
+def drawn(images: torch.Tensor, most: int, seed: int) -> torch.Tensor:
+    """At most `most` of `images`, a fixed draw of `seed`: what an expensive feature network reads of a large set."""
+    if len(images) <= most:
+        return images
+    return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:most].sort().values]
+
+
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
     """FID between two (N, D) feature sets."""
     real, fake = real.double(), fake.double()
     mu_r, mu_f = real.mean(0), fake.mean(0)
+    if len(real) * len(fake) < real.shape[1] ** 2:
+        # Fewer images than features (Inception's 2048): with A, B the centred sets, S_r S_f = A'A B'B / c
+        # has the nonzero eigenvalues of (AB')(AB')' / c, whose square roots are AB''s singular values
+        # over sqrt(c): the same trace, from a matrix of images x images, exactly and without the
+        # slow, inexact eigenvalues of a rank-deficient D x D product.
+        a, b = real - mu_r, fake - mu_f
+        scale = ((len(real) - 1) * (len(fake) - 1)) ** 0.5
+        root_trace = torch.linalg.svdvals(a @ b.T).sum() / scale
+        traces = a.square().sum() / (len(real) - 1) + b.square().sum() / (len(fake) - 1)
+        return float((mu_r - mu_f).square().sum() + traces - 2 * root_trace)
     cov_r, cov_f = torch.cov(real.T), torch.cov(fake.T)
     root_trace = torch.linalg.eigvals(cov_r @ cov_f).sqrt().real.sum()
     return float((mu_r - mu_f).square().sum() + cov_r.trace() + cov_f.trace() - 2 * root_trace)
@@ -179,10 +204,14 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, *, k: int = PR_NEIG
 
 def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledImages, *, feature_extractor: str, seed: int = 0,
                 kid_subsets: int = 50, kid_subset_size: int = 500, batch_size: int = 512, sources: torch.Tensor | None = None,
-                device: str | torch.device = "cpu") -> dict:
+                device: str | torch.device = "cpu", inception: nn.Module | None = None, inception_images: int = 2000,
+                inception_real: torch.Tensor | None = None) -> dict:
     """FID, KID and label preservation on `model`'s features (computed on `device`); `diversity_ratio`
     too when given the `sources` (N, C, H, W) that `synthetic` was translated from. Images may be
-    float in [-1, 1] or the stored uint8.
+    float in [-1, 1] or the stored uint8. With an `inception` feature network (augment/inception.py;
+    `feature_extractor` then names it), FID, KID, precision and recall are judged on its features of
+    at most `inception_images` of each set (a fixed draw), and label preservation still by `model`;
+    `inception_real`: its features of `real_target`, where computed once for several calls.
 
     What a set too small cannot measure is not made up: FID and KID are None (null in metrics.json)
     below 2 images of either set (a covariance, a pair), precision and recall are left out at 3 or
@@ -190,8 +219,12 @@ def gan_quality(model: nn.Module, real_target: torch.Tensor, synthetic: LabeledI
     kept one translation, or a target test set of a few images, then still gets its report."""
     if not len(synthetic.images) or not len(real_target):  # a filter that kept nothing
         return {"fid": None, "kid": None, "feature_extractor": feature_extractor, "label_preservation": None}
-    real, _ = features_and_predictions(model, real_target, batch_size=batch_size, device=device)
     fake, preds = features_and_predictions(model, synthetic.images, batch_size=batch_size, device=device)
+    if inception is None:
+        real, _ = features_and_predictions(model, real_target, batch_size=batch_size, device=device)
+    else:
+        real = inception_real if inception_real is not None else pooled_features(inception, drawn(real_target, inception_images, seed), device=device)
+        fake = pooled_features(inception, drawn(synthetic.images, inception_images, seed), device=device)
     fewest = min(len(real), len(fake))
     out = {"fid": None, "kid": None}
     if fewest >= 2:

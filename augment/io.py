@@ -27,6 +27,10 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+class BadInputFile(ValueError):
+    """A file a params key names is missing or not what the key asks for; the message names both."""
+
+
 class NoSpace(Exception):
     """Writing an output found no room: a full disk, a quota, a file size limit; the message names the output."""
 

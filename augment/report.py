@@ -221,6 +221,11 @@ def judge_note(metrics: dict) -> str:
     g = next(iter(metrics["gan"].values()))
     if "feature_extractor_trained_on_target" not in g:
         return f"FID, KID and label preservation are judged by the {g['feature_extractor']}."
+    if g.get("feature_extractor_kind") == "inception":  # evaluate.inception_weights: the classifier judges labels alone
+        return (f"FID, KID, precision and recall are judged on the {g['feature_extractor']} (evaluate.inception_weights); label "
+                f"preservation by the readings of the `{g['feature_extractor_arm']}` classifier"
+                + (", trained on labeled target images." if g["feature_extractor_trained_on_target"] else
+                   ", which never saw a target label (this run has no oracle): it may read target-looking images poorly."))
     note = f"FID, KID and label preservation are judged by the features and readings of the `{g['feature_extractor_arm']}` classifier"
     if g["feature_extractor_trained_on_target"]:
         own = metrics["target_test"].get(g["feature_extractor_arm"], {}).get("accuracy", {}).get("mean")

@@ -308,6 +308,17 @@ class EvaluateParams(_Strict):
     bootstrap_seed: int = Field(0, ge=0)
     validation_fraction: float = Field(0.2, ge=0, lt=1)
     validation_seed: int = Field(0, ge=0)
+    inception_weights: str = ""  # a file of Inception v3 weights: FID, KID, precision and recall on its features
+    inception_images: int = Field(2000, ge=10, le=1_000_000)  # at most this many images of each set read by Inception (a fixed draw)
+
+    @field_validator("inception_weights")
+    @classmethod
+    def _weights_path(cls, v: str) -> str:
+        if "\0" in v:
+            raise ValueError("has a NUL byte (\\0), which no path can hold")
+        if v.startswith("~"):  # read as written by the evaluate stage: no shell expands it
+            raise ValueError("starts with '~', which nothing here expands to a home folder: give the full path")
+        return v
 
 
 class RuntimeParams(_Strict):

@@ -293,6 +293,24 @@ def check_data_root(root: Path, workdir: Path, data: DataParams | None = None, a
         raise ParamsError(nothing)
 
 
+def check_inception_weights(root: Path, workdir: Path, weights: str) -> None:
+    """evaluate.inception_weights, loaded as evaluate will load it (from `workdir`, the run's repository),
+    before any stage: a ParamsError naming the key. A relative path to a file of the user's checkout that
+    the run's worktree of HEAD lacks is named with the two ways to reach it."""
+    from augment.inception import InceptionWeightsError, load_inception
+    from pipelines.config import ParamsError
+
+    rel = Path(weights)
+    if not rel.is_absolute() and not (workdir / rel).exists() and (root / rel).is_file():
+        raise ParamsError(f"evaluate.inception_weights {weights!r}: a file of your checkout ({root / rel}) that the run's worktree of "
+                          f"the committed HEAD does not hold. Give its absolute path (-S evaluate.inception_weights={(root / rel).resolve()}), "
+                          "or run with --in-place")
+    try:
+        load_inception(workdir / rel)
+    except InceptionWeightsError as exc:
+        raise ParamsError(str(exc)) from None
+
+
 def _outputs_in(repo: Path, rel: Path) -> set[str]:
     """The folders directly in `repo`/`rel` that the stages write into (`prepared` for the repository's
     `data`): no domains a missing one's message offers."""
@@ -728,16 +746,18 @@ def pipeline(
         if stages:  # refused by name, not by DVC's StageNotFound traceback
             check_stage_targets(list(stages), Path(workdir) / "dvc.yaml", run_params.model_dump())
         graph = stage_graph(workdir, list(stages) if stages else None)
-        if "index_raw" in graph:  # the run reads data.root (not a run of `--stage code` alone)
-            try:
+        try:
+            if "index_raw" in graph:  # the run reads data.root (not a run of `--stage code` alone)
                 check_data_root(Path(root), Path(workdir), run_params.data, run_params.classifier.arms if "evaluate" in graph else None)
-            except Exception:
-                if overrides:  # refused before any stage: params.yaml goes back to what it was, as for a refused value
-                    from augment.io import atomic_path
+            if "evaluate" in graph and run_params.evaluate.inception_weights:  # else a wrong file stops the run at its last stage
+                check_inception_weights(Path(root), Path(workdir), run_params.evaluate.inception_weights)
+        except Exception:
+            if overrides:  # refused before any stage: params.yaml goes back to what it was, as for a refused value
+                from augment.io import atomic_path
 
-                    with atomic_path(Path(workdir) / "params.yaml") as back:
-                        back.write_bytes(params_before)
-                raise
+                with atomic_path(Path(workdir) / "params.yaml") as back:
+                    back.write_bytes(params_before)
+            raise
         log.info(f"{len(graph)} stage(s), up to {jobs} at once")
         unchanged = set() if force else up_to_date(workdir, list(graph))
         results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,

@@ -144,13 +144,13 @@ def add_timings_arg(ap) -> None:
 def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
     """Run a stage's main; expected failures print one clear line and exit 2, without a traceback."""
     from augment.contract import DataLayoutError
-    from augment.io import NoSpace, StaleInput
+    from augment.io import BadInputFile, NoSpace, StaleInput
     from pipelines.config import ParamsError
 
     set_offline_env()
     try:
         main(argv)
-    except (ParamsError, DataLayoutError, FileNotFoundError, StaleInput, NoSpace, FloatingPointError) as exc:
+    except (ParamsError, DataLayoutError, BadInputFile, FileNotFoundError, StaleInput, NoSpace, FloatingPointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:  # Ctrl-C: outputs are written whole or not at all

@@ -89,6 +89,13 @@ def test_fid_and_kid_equal_torchmetrics_on_the_same_features():
     mine = kernel_inception_distance(real, fake, subsets=20, subset_size=100, seed=3)
     assert mine == pytest.approx((float(kid_mean), float(kid_std)), rel=1e-4)
     assert frechet_distance(real, real) == pytest.approx(0, abs=1e-6)
+    # fewer images than features (Inception's 2048 against a few hundred images): the images x images route
+    wide = FrechetInceptionDistance(feature=type("Wide", (Given,), {"num_features": 64})())
+    few_real, few_fake = torch.randn(40, 64, generator=g), torch.randn(30, 64, generator=g) * 0.7 + 0.2
+    wide.update(few_real, real=True)
+    wide.update(few_fake, real=False)
+    assert frechet_distance(few_real, few_fake) == pytest.approx(float(wide.compute()), rel=1e-5)
+    assert frechet_distance(few_real, few_real) == pytest.approx(0, abs=1e-6)
     with pytest.raises(ValueError, match="subset_size"):
         kernel_inception_distance(real, fake[:50], subsets=2, subset_size=100, seed=0)
 

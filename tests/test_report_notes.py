@@ -36,6 +36,15 @@ def test_both_reports_say_whose_features_judged_the_gans_and_when_that_is_weak()
         assert "never saw a target label" in report and "FID/KID are then weak evidence" in report
     for report in _both(_metrics(extractor="oracle")):
         assert "trained on labeled target images" in report and "weak evidence" not in report
+    for extractor in ("oracle", "source_only"):  # evaluate.inception_weights: Inception judges the distributions, the classifier labels
+        given = _metrics(extractor=extractor)
+        given["gan"]["cyclegan"].update(feature_extractor="Inception v3 pooled features (2048) of w.pth, sha256 0123456789ab",
+                                        feature_extractor_kind="inception")
+        for report in _both(given):
+            assert ("FID, KID, precision and recall are judged on the Inception v3 pooled features (2048) of w.pth, sha256 0123456789ab "
+                    "(evaluate.inception_weights); label preservation by the readings of the source_only" if extractor == "source_only"
+                    else "label preservation by the readings of the oracle classifier, trained on labeled target images.") in report.replace("`", "")
+            assert "weak evidence" not in report
     # a judge that has not learned the target itself: FID 37 against 369 untranslated read as praise for grey noise
     weak = _metrics(extractor="oracle", arms=("source_only", "cyclegan", "oracle"))
     weak["target_test"]["oracle"] = {**weak["target_test"]["oracle"], "accuracy": {"mean": 0.23, "ci95": [0.2, 0.26], "per_seed": [0.23]}}

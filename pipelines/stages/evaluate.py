@@ -26,7 +26,8 @@ from augment.contract import DataLayoutError
 from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared, load_synthetic
 from augment.few_labels import labeled_target_train_counts
-from augment.gan_quality import domain_spread_ratio, gan_quality, summarize_gan_seeds
+from augment.gan_quality import domain_spread_ratio, drawn, gan_quality, pooled_features, summarize_gan_seeds
+from augment.inception import load_inception
 from augment.io import atomic_dir, write_csv, write_json, write_text
 from augment.metrics import read_as_each_other
 from augment.prepare import domain_copies, files_not_read, folders_not_searched, label_conflicts
@@ -172,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     params = load_params(args.params)
     cp = params.classifier
+    # a wrong file stops here, before the test sets are read, not after
+    inception = load_inception(params.evaluate.inception_weights) if params.evaluate.inception_weights else None
     data = load_prepared(args.prepared)
     device = select_device(params.runtime.device, params.runtime.threads)
 
@@ -246,8 +249,13 @@ def main(argv: list[str] | None = None) -> None:
         model = load_classifier(args.classifiers / extractor_arm / str(seed0) / "model.pt", device=device)
         real_target = data.images("target", "test", uint8=True)  # sets held as stored; converted per batch
         extractor = f"{model.__class__.__name__} penultimate layer of the '{extractor_arm}' classifier, seed {seed0}"
+        judged = dict(feature_extractor=extractor, device=device)
+        if inception is not None:  # the target test's features once, for every GAN and seed
+            most = params.evaluate.inception_images
+            judged.update(feature_extractor=inception[1], inception=inception[0], inception_images=most,
+                          inception_real=pooled_features(inception[0], drawn(real_target, most, 0), device=device))
         source_train, _ = data.labeled("source", "train", uint8=True)  # what every GAN translated, as it was
-        reference = gan_quality(model, real_target, source_train, feature_extractor=extractor, device=device)
+        reference = gan_quality(model, real_target, source_train, **judged)
         metrics["gan_reference"] = {"images": "source train, untranslated", **reference}
         # how far apart the target's own images lie next to the source's: what a faithful GAN's diversity ratio is near
         spread = domain_spread_ratio(data.images("target", "train", uint8=True), source_train.images)
@@ -257,8 +265,7 @@ def main(argv: list[str] | None = None) -> None:
             per_seed = {}
             for g in params.gan.seeds:
                 synthetic, rows = load_synthetic(args.synthetic / gan / str(g), uint8=True)
-                per_seed[g] = gan_quality(model, real_target, synthetic, feature_extractor=extractor,
-                                          sources=data.images_at(rows.source_path, uint8=True), device=device)
+                per_seed[g] = gan_quality(model, real_target, synthetic, sources=data.images_at(rows.source_path, uint8=True), **judged)
                 # the share of target images the CycleGAN's balanced pseudo-labels moved off C's reading, at the end
                 moved = last_logged(args.gans / gan / str(g) / "history.csv", "pseudo_moved")
                 if moved is not None:
@@ -270,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
                     per_seed[g]["classes_with_none_kept"] = filtered.get("classes_with_none_kept", [])
             metrics["gan"][gan] = summarize_gan_seeds(per_seed)
             metrics["gan"][gan].update(filter=params.synthesize.filter, feature_extractor_arm=extractor_arm,
+                                       feature_extractor_kind="inception" if inception is not None else "classifier",
                                        feature_extractor_trained_on_target=ARMS[extractor_arm].target_labels != "none")
     with atomic_dir(args.out / "samples") as tmp:  # samples: name -> (path under args.out, its caption in both reports)
         for gan in gans_used:
