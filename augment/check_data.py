@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augment.contract import (DataLayoutError, check_classes, class_label, class_names, discover, held_labels, listed, listed_classes, natural_key,
+from augment.contract import (DataLayoutError, check_classes, class_folder_labels, class_names, discover, held_labels, listed, listed_classes, natural_key,
                               rejection_kinds, shown, source_classes, unreadable_splits)
 from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
@@ -156,8 +156,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     result.classes = source_classes(files)  # the decoded ones: a class folder holding only junk is no class
     if classes:
         train = Path(root) / source / "train"
-        others = sorted({class_label(e.name) for e in os.scandir(train) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")} - set(classes),
-                        key=natural_key)
+        others = sorted(class_folder_labels(train) - set(classes), key=natural_key)
         result.notes.append(f"data.classes keeps {len(classes)} of the {len(classes) + len(others)} classes of {train}: the folders of "
                             f"{listed_classes(others, 10)} are not read, in any split" if others else
                             f"data.classes names every class of {train}: [] (the default) reads the same")
@@ -212,7 +211,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     for role, domain in (("source", source), ("target", target)):
         for split in ("train", "test"):
             folder = Path(root) / domain / split
-            folders = {class_label(e.name) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")}
+            folders = class_folder_labels(folder)
             empty = sorted(folders & set(classes or folders) - held_labels(files, role, split))
             if empty:
                 result.notes.append(f"{folder}: empty class folder(s) {listed_classes(empty, 10)} (nothing in them but hidden files, if "

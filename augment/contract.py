@@ -125,16 +125,24 @@ def _children(folder: Path) -> list[os.DirEntry]:
 # The reasons a folder under data.root is not searched, as rejected.csv gives them (the reports name such folders)
 LINKED_FOLDER = "symlinked folder, not followed"
 HIDDEN_FOLDER = "hidden folder, not searched"
+SYSTEM_FOLDER = "a NAS's, an archive's or a file system's own folder (thumbnails, metadata, a recycle bin), not searched"
 _BESIDE = " beside train/ and test/ (the only splits the pipeline reads): not read"
 FOLDER_BESIDE_SPLITS, FILE_BESIDE_SPLITS = "folder" + _BESIDE, "file" + _BESIDE
-FOLDER_REASONS = (LINKED_FOLDER, HIDDEN_FOLDER, FOLDER_BESIDE_SPLITS)
+FOLDER_REASONS = (LINKED_FOLDER, HIDDEN_FOLDER, SYSTEM_FOLDER, FOLDER_BESIDE_SPLITS)
+# Folders that NAS indexers, archivers and file systems write beside people's files: a Synology's
+# @eaDir holds five resized copies of every image beside it (a class would count each image six times),
+# QNAP's and Synology's recycle bins and snapshots hold deleted or older copies, macOS's zip __MACOSX
+# its resource forks. Matched without regard to case.
+SYSTEM_FOLDERS = frozenset(n.casefold() for n in (
+    "@eaDir", "#recycle", "#snapshot", "@Recycle", "@Recently-Snapshot", "@__thumb", "__MACOSX", "$RECYCLE.BIN",
+    "System Volume Information", "lost+found"))
 
 
 def _scan(folder: Path, root: Path) -> tuple[list[Path], list[tuple[Path, str | None]]]:
     """The folders to search inside `folder`, and its other entries, each with the reason it is refused
     before reading, or None (then it is tried as an image; a wrong suffix shows up in rejected.csv).
-    Hidden files and folders (.DS_Store, ._foo.png, .cache/) are never data and symlinked folders are
-    not followed: they are listed with the reason instead of silently skipped. OSError when `folder`
+    Hidden files and folders (.DS_Store, ._foo.png, .cache/) and SYSTEM_FOLDERS (@eaDir/) are never data
+    and symlinked folders are not followed: they are listed with the reason instead of silently skipped. OSError when `folder`
     cannot be listed."""
     folders, entries = [], []
     for e in _children(folder):
@@ -147,11 +155,18 @@ def _scan(folder: Path, root: Path) -> tuple[list[Path], list[tuple[Path, str | 
         elif e.is_dir(follow_symlinks=False):
             if hidden:
                 entries.append((path, HIDDEN_FOLDER))
+            elif e.name.casefold() in SYSTEM_FOLDERS:
+                entries.append((path, SYSTEM_FOLDER))
             else:
                 folders.append(path)
         else:
             entries.append((path, "hidden file (names starting with '.' are never images)" if hidden else None))
     return folders, entries
+
+
+def class_folder_labels(split_dir: Path) -> set[str]:
+    """The labels of the class folders `discover` searches in a split folder (not hidden, system or linked ones)."""
+    return {class_label(p.name) for p in _scan(split_dir, split_dir)[0]}
 
 
 def _class_files(folder: Path, root: Path) -> list[tuple[Path, str | None]]:
@@ -278,7 +293,11 @@ def discover(root: str | Path, source: str, target: str, not_domains: Collection
         if d.exists() and not d.is_dir():
             raise DataLayoutError(f"{d}: a file, not a folder ({key}={domain!r}); it must be the {key.split('.')[1]} domain's folder")
         if not d.is_dir():
-            raise DataLayoutError(f"{d}: missing ({key}={domain!r}); domains present in {root}: {present or 'none'}")
+            same = [p for p in present if unicodedata.normalize("NFC", p) == unicodedata.normalize("NFC", domain)]
+            raise DataLayoutError(f"{d}: missing ({key}={domain!r}); domains present in {root}: {present or 'none'}" + (
+                f"; {same[0]!r} there is the same name with its accents stored another way ({ascii(same[0])} against "
+                f"{ascii(domain)}, as macOS and Linux may write them): rename the folder, typing its name, or give {key} "
+                "copied from the folder's name" if same else ""))
     if os.path.samefile(root / source, root / target):
         raise DataLayoutError(f"{root / target}: the same folder as {root / source} (data.source={source!r}, data.target={target!r}; "
                               "one is a link to the other); the target domain must be its own images")

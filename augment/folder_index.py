@@ -53,10 +53,12 @@ class _Walk:
     def sha256(self, path: str, st: os.stat_result) -> str:
         """The hash of a regular file whose stat is `st` (after links); from the cache if unchanged."""
         key = os.path.realpath(path)
-        sig = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev]
+        # ctime too: an editor that rewrites a file in place and puts its mtime back (`exiftool -P`, `touch -r`)
+        # keeps size, mtime, inode and device; the kernel still moves the ctime, which nothing can set.
+        sig = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
         old = self.old_cache.get(key)
-        if old and old[:4] == sig:
-            digest = old[4]
+        if old and old[:-1] == sig:
+            digest = old[-1]
         else:
             h = hashlib.sha256()
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))

@@ -116,12 +116,23 @@ def canonical(img: Image.Image, *, size: int, channels: int, resize: str = "stre
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def _upright(img: Image.Image) -> Image.Image:
-    """The EXIF orientation (a phone's rotation) applied; a malformed EXIF block leaves the image as stored."""
+# EXIF orientation -> the transpose that turns the stored pixels upright (as ImageOps.exif_transpose)
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF (or XMP) orientation of a loaded image, 1 for none: a phone's rotation. Read before any
+    conversion, which keeps no EXIF (a 16-bit PNG's turn was lost). Pillow turns a TIFF upright as it
+    loads it and drops the tag, so a TIFF says 1 here. A malformed EXIF block leaves it as stored."""
     try:
-        return ImageOps.exif_transpose(img)
+        return int(img.getexif().get(0x0112, 1))
     except Exception:  # noqa: BLE001 - PIL raises assorted errors on broken EXIF; the pixels are still good
-        return img
+        return 1
+
+
+def _upright(img: Image.Image, orientation: int) -> Image.Image:
+    return img.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else img
 
 
 _NOT_REGULAR = {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
@@ -140,7 +151,11 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
             raise ImageRejected(f"not a regular file ({_NOT_REGULAR.get(stat.S_IFMT(st.st_mode), 'unknown kind')})")
         if st.st_size == 0:
             raise ImageRejected("zero-byte file")
-        with Image.open(path) as img:
+        # From a file object, not by name: by name, Pillow maps a raw grey TIFF into memory at its turned
+        # size (orientation 5-8) and read stripes of the wrong width instead of the picture.
+        with open(path, "rb") as fh, Image.open(fh) as img:
+            if img.format == "EPS":  # Pillow hands PostScript to Ghostscript, a program run on whatever the folder holds
+                raise ImageRejected("a PostScript/EPS drawing, which this reader does not run; export it as PNG")
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageRejected(f"too large: {width}x{height} px exceeds {max_pixels} px (data.max_image_pixels; "
@@ -150,9 +165,10 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
             if img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale in the DCT where that still leaves
                 img.draft(img.mode, (DRAFT_MARGIN * size, DRAFT_MARGIN * size))  # DRAFT_MARGIN x `size` on both sides
             img.load()  # decodes fully (the first frame of an animation): truncated files fail here, not later
+            orientation = _orientation(img)
             if img.mode in DEEP_GREY:  # here, while the TIFF's tags that say how to read its values are at hand
                 img = _to_8bit(img)
-            return canonical(_upright(img), size=size, channels=channels, resize=resize), (width, height)
+            return canonical(_upright(img, orientation), size=size, channels=channels, resize=resize), (width, height)
     except ImageRejected:
         raise
     except UnidentifiedImageError:

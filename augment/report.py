@@ -516,8 +516,8 @@ def data_files_warnings(files: dict) -> list[str]:
         by_kind = f" ({'; '.join(f'{kind} {n}' for kind, n in kinds.items())})" if kinds and sum(kinds.values()) == loose else ""
         parts = [f"{loose} file(s){by_kind}"] if loose or not folders else []
         if folders:
-            parts.append(f"{len(folders)} folder(s) not searched ({listed(folders)}: hidden, a link not followed, or beside "
-                         "train/ and test/; a class folder among them is a class left out)")
+            parts.append(f"{len(folders)} folder(s) not searched ({listed(folders)}: hidden, a link not followed, a NAS's "
+                         "or an archive's own folder, or beside train/ and test/; a class folder among them is a class left out)")
         what = " and ".join(parts)
         out.append(f"Files not read: {what} under data.root were left out (data/prepared/rejected.csv gives "
                    "each with its reason). Every figure is over the images that were read; if some of those files matter, "

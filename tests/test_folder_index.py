@@ -66,6 +66,17 @@ def test_the_stat_cache_never_hides_a_changed_file(tmp_path):
     data[-1] ^= 0xFF  # same size; the write gives it a new mtime
     img.write_bytes(bytes(data))
     assert _by_path(index_domains(root, ["src", "tgt"], cache))["tgt/test/b/0.png"]["sha256"] != _by_path(first)["tgt/test/b/0.png"]["sha256"]
+    # rewritten in place with its mtime put back (`exiftool -P`, `touch -r`): same size, mtime, inode and device
+    img = root / "tgt/test/a/1.png"
+    before = img.stat()
+    data = bytearray(img.read_bytes())
+    data[-1] ^= 0xFF
+    with open(img, "r+b") as f:
+        f.write(bytes(data))
+    os.utime(img, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (img.stat().st_size, img.stat().st_mtime_ns, img.stat().st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    again = _by_path(index_domains(root, ["src", "tgt"], cache))["tgt/test/a/1.png"]["sha256"]
+    assert again != _by_path(first)["tgt/test/a/1.png"]["sha256"]
     cache.write_text("not json")  # a damaged cache is ignored, not fatal
     assert len(index_domains(root, ["src", "tgt"], cache)) == len(first)
 

@@ -361,6 +361,27 @@ def test_symlinked_and_hidden_folders_are_listed_at_every_level(tmp_path):
         discover(root, "src", "tgt")
 
 
+def test_a_nas_s_thumbnail_folders_and_an_archive_s_metadata_are_not_images_nor_classes(tmp_path):
+    """A Synology NAS writes @eaDir/<image>/SYNOFILE_THUMB_*.jpg beside every image: read as the class's
+    images, each test image counted six times, and @eaDir at split level became a class."""
+    root = make_folders(tmp_path / "raw", per_class=2)
+    for image in list(root.rglob("*.png")):
+        for size in ("XL", "M"):
+            thumb = image.parent / "@eaDir" / image.name / f"SYNOFILE_THUMB_{size}.jpg"
+            thumb.parent.mkdir(parents=True, exist_ok=True)
+            Image.open(image).convert("RGB").save(thumb)
+    _png(root / "src/train/@eaDir/a.png/SYNOFILE_THUMB_S.jpg")  # at split level: no class
+    _png(root / "tgt/test/__MACOSX/a/0.png")
+    _png(root / "tgt/train/#recycle/old.png")
+    manifest = _prepare(root, tmp_path / "p")
+    assert len(manifest) == 2 * 3 * 2 * 2 and load_prepared(tmp_path / "p").classes == ["a", "b", "c"]
+    rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
+    assert set(rejected.reason) == {"a NAS's, an archive's or a file system's own folder (thumbnails, metadata, a recycle bin), not searched"}
+    assert str(root / "tgt/test/__MACOSX") in set(rejected.source_path) and str(root / "src/test/a/@eaDir") in set(rejected.source_path)
+    checked = check_data(root, "src", "tgt")
+    assert checked.ok and checked.classes == ["a", "b", "c"] and not any("empty class folder" in n for n in checked.notes), checked.notes
+
+
 def test_a_link_inside_a_linked_domain_may_point_inside_that_domain(tmp_path):
     """A domain folder may be a link to elsewhere; a link inside it to an image of its own was refused
     as "out of the data root" while the image itself was read. Out of both, it still is."""
@@ -497,6 +518,7 @@ def test_files_of_formats_people_export_but_no_decoder_reads_say_what_they_are_a
     (tmp_path / "notes.txt").write_text("<b>a note</b> mentioning <svg> in passing")
     (tmp_path / "labels.json").write_text('{"sign": "stop, yield", "note": "\u00dcberholverbot"}')
     (tmp_path / "blob.bin").write_bytes(bytes(range(256)) * 3)
+    (tmp_path / "logo.eps").write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n")  # Pillow would run Ghostscript on it
     said = {}
     for path in sorted(tmp_path.iterdir()):
         with pytest.raises(ImageRejected) as refused:
@@ -509,7 +531,8 @@ def test_files_of_formats_people_export_but_no_decoder_reads_say_what_they_are_a
                     "sign.svg": "an SVG drawing (vector graphics)" + convert, "page.pdf": "a PDF document" + convert,
                     "frame.heic": "a HEIC/HEIF photo (phones' default format)" + convert,
                     "ride.mov": "a video (MP4, MOV), not a still image: save frames of it as PNG or JPEG",
-                    "notes.txt": TEXT, "labels.json": TEXT, "blob.bin": "not an image (unidentified format)"}
+                    "notes.txt": TEXT, "labels.json": TEXT, "blob.bin": "not an image (unidentified format)",
+                    "logo.eps": "a PostScript/EPS drawing, which this reader does not run; export it as PNG"}
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "RGB", "I;16"])
@@ -533,3 +556,41 @@ def test_a_pngs_transparency_key_is_composited_over_black_as_alpha_is(tmp_path, 
         assert read_image(with_alpha, size=SIZE, channels=channels).max() == 0
     unkeyed = _save(tmp_path / "plain.png", img)
     assert read_image(unkeyed, size=SIZE, channels=1).max() == 255
+
+
+@pytest.mark.parametrize("mode", ["L", "I;16", "RGB"])
+def test_every_exif_orientation_reads_upright_for_grey_deep_and_colour_tiffs_and_pngs(tmp_path, mode):
+    """A grey TIFF turned 90 degrees (orientation 5-8) read as stripes of the wrong width (Pillow maps a
+    raw grey TIFF opened by name at its turned size), and a 16-bit PNG's orientation was lost with its
+    EXIF when it became 8-bit; both were accepted without a word."""
+    from augment.images import read_image
+
+    rng = np.random.default_rng(0)
+    stored = rng.integers(0, 256, (12, 24), dtype=np.uint8)
+    turn = {1: lambda a: a, 2: np.fliplr, 3: lambda a: np.rot90(a, 2), 4: np.flipud, 5: np.transpose, 6: lambda a: np.rot90(a, -1),
+            7: lambda a: np.rot90(a, 2).T, 8: lambda a: np.rot90(a, 1)}
+
+    def image(a: np.ndarray) -> Image.Image:
+        a = np.ascontiguousarray(a)
+        return {"L": lambda: Image.fromarray(a), "I;16": lambda: Image.fromarray(a.astype(np.uint16) * 257),
+                "RGB": lambda: Image.fromarray(np.stack([a, 255 - a, a // 2], -1))}[mode]()
+
+    for orientation, upright in turn.items():
+        image(upright(stored)).save(tmp_path / "upright.png")  # as it is shown: no tag to apply
+        want = read_image(tmp_path / "upright.png", size=16, channels=3)
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        image(stored).save(tmp_path / "tagged.tif", tiffinfo={274: orientation})
+        image(stored).save(tmp_path / "tagged.png", exif=exif.tobytes())
+        for name in ("tagged.tif", "tagged.png"):
+            assert np.array_equal(read_image(tmp_path / name, size=16, channels=3), want), (name, orientation)
+
+
+def test_a_domain_folder_whose_accents_are_stored_decomposed_is_named_as_the_one_meant(tmp_path):
+    """'été' missing, with 'été' among the domains present: the folder's name was stored decomposed (NFD)."""
+    import unicodedata
+
+    root = make_folders(tmp_path / "raw", per_class=1)
+    (root / "src").rename(root / unicodedata.normalize("NFD", "été"))
+    with pytest.raises(DataLayoutError, match=r"missing \(data\.source='été'\).*'e\\u0301te\\u0301' against '\\xe9t\\xe9'.*rename"):
+        discover(root, unicodedata.normalize("NFC", "été"), "tgt")
