@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from augment.contract import (FOLDER_REASONS, DataLayoutError, FoundFile, check_classes, discover, rejection_kinds, shown, source_classes,
-                              unreadable_splits)
+from augment.contract import (FOLDER_REASONS, DataLayoutError, FoundFile, check_classes, discover, listed, rejection_kinds, shown,
+                              source_classes, unreadable_splits)
 from augment.images import DEFAULT_MAX_PIXELS, ImageRejected, canonical, decode, stored_pixels
-from augment.io import atomic_dir, sha256_file, write_csv, write_json
+from augment.io import StaleInput, atomic_dir, sha256_file, write_csv, write_json
 from augment.pixels import PixelWriter, read_pixels, write_pngs
 from augment.prepared_views import write_views
 
@@ -55,6 +55,7 @@ class PrepareConfig:
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     resize: str = "stretch"  # how a non-square image becomes square (augment/images.py RESIZE_MODES)
     classes: tuple[str, ...] = ()  # the classes kept (data.classes); () keeps all
+    index: str | None = None  # index_raw's listing of data.root, which dvc.lock pins: every file read must match it
     workers: int = 1  # files decoded at once (threads); the output does not depend on it
 
 
@@ -207,8 +208,10 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     rows, rejected, pixels = [], [], PixelWriter(out_dir)
     read = read_files(files, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels, resize=cfg.resize,
                       workers=cfg.workers)
+    read_back: list[str | None] = [None] * len(files)  # each decoded file's sha256
     for i, r in enumerate(read):
         f = files[i] = r.file
+        read_back[i] = r.sha256
         if f.problem:  # file names need not be UTF-8; what is written must be
             rejected.append({"source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "reason": shown(f.problem)})
             continue
@@ -216,6 +219,8 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
             pixels, r.pixels, _image_rel(f, i), source_path=shown(str(f.path)), domain=f.domain, role=f.role, split=f.split,
             label=f.label if f.label is not None else "", label_index=-1, sha256=r.sha256, width=r.size[0], height=r.size[1],
         ))
+    if cfg.index is not None:
+        _same_as_listed([(f, r) for f, r in zip(files, read_back) if r is not None], cfg.root, cfg.index)
     # The classes are those with a decoded source train image: a class folder holding only junk is no class.
     classes = source_classes(files)
     check_classes(classes, files, Path(cfg.root) / cfg.source, Path(cfg.root) / cfg.target)
@@ -226,6 +231,21 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     for row in rows:
         row["label_index"] = index[row["label"]] if row["label"] else -1
     return _finish(rows, rejected, classes, cfg, out_dir, pixels)
+
+
+def _same_as_listed(read: list[tuple[FoundFile, str]], root: str, index: str) -> None:
+    """Stop (StaleInput) where a file read differs from index_raw's listing of data.root (`index`), which
+    dvc.lock pins as what prepare read: a file added or rewritten between the two (a nightly upload
+    still copying) would be prepared, then stay in the prepared set, unlisted, after it went again."""
+    listed_now = {e["path"]: e.get("sha256") for e in json.loads(Path(index).read_text()).get("entries", []) if e.get("kind") == "file"}
+    changed = []
+    for f, digest in read:
+        rel = Path(os.path.relpath(f.path, root)).as_posix()
+        if listed_now.get(rel) != digest:
+            changed.append(f"{shown(rel)} ({'changed' if rel in listed_now else 'added'} since)")
+    if changed:
+        raise StaleInput(f"{root}: {len(changed)} file(s) changed while the run read the folder, after index_raw listed it moments before "
+                         f"({listed(changed, 3, sep='; ')}); nothing was prepared. Run again once the folder is no longer being written to")
 
 
 def _image_rel(f: FoundFile, i: int) -> Path:

@@ -104,3 +104,25 @@ def test_a_missing_domain_is_an_entry_for_prepare_to_name(tmp_path):
     root = make_folders(tmp_path / "raw")
     assert _by_path(index_domains(root, ["src", "winter"]))["winter"] == {"path": "winter", "kind": "missing"}
     assert index_domains(tmp_path / "nowhere", ["src"]) == [{"path": "src", "kind": "missing"}]
+
+
+def test_prepare_stops_on_a_file_added_or_rewritten_after_index_raw_listed_the_folder(tmp_path):
+    """A file that landed between index_raw and prepare (a nightly upload still copying) was prepared,
+    while dvc.lock pinned the listing without it; once it went again, prepare did not re-run and the
+    prepared set kept an image that no longer existed."""
+    root = make_folders(tmp_path / "raw", per_class=2)
+    _index_stage(tmp_path, root)
+    shutil.copy(root / "src/train/a/0.png", root / "src/train/a/late_upload.png")
+    (root / "tgt/test/b/1.png").write_bytes((root / "tgt/test/c/0.png").read_bytes())
+    out = tmp_path / "prepared"
+
+    def prepare_stage():
+        return subprocess.run([sys.executable, "-m", "pipelines.stages.prepare", "--params", str(tmp_path / "params.yaml"), "--out", str(out),
+                               "--index", str(tmp_path / "raw_index.json")], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+    proc = prepare_stage()
+    assert proc.returncode == 2 and not out.exists(), proc.stderr
+    assert (f"error: {root}: 2 file(s) changed while the run read the folder, after index_raw listed it moments before "
+            "(src/train/a/late_upload.png (added since); tgt/test/b/1.png (changed since)); nothing was prepared.") in proc.stderr
+    _index_stage(tmp_path, root)  # the next run lists them first
+    assert prepare_stage().returncode == 0 and "late_upload.png" in (out / "manifest.csv").read_text()

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     index: dict = {"dataset": d.dataset}
     if d.dataset == "folders":
         cache = args.cache if args.cache.parent.parent.is_dir() else None
+        index["domains"] = [d.source, d.target]  # prepare checks what it reads against this listing (not data.root: copies list alike)
         index["entries"] = index_domains(d.root, [d.source, d.target], cache)
     write_text(json.dumps(index, indent=1) + "\n", args.out)
     n = len(index.get("entries", []))

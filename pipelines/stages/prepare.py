@@ -3,6 +3,7 @@ label_conflicts.csv, domain_copies.csv)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -15,12 +16,20 @@ from pipelines.cpu_threads import idle_cores
 from pipelines.runtime import add_timings_arg, run_stage, stage_timer
 
 OUT = Path("data/prepared")
+INDEX = Path("data/raw_index.json")  # index_raw's: what dvc.lock pins as read
+
+
+def listed_for(index: Path, domains: list[str]) -> bool:
+    """Whether `index` is index_raw's listing of these domains (in a DVC run it always is: index_raw ran
+    just before; a prepare started by hand may find another run's, or none)."""
+    return index.is_file() and json.loads(index.read_text()).get("domains") == domains
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--index", type=Path, default=INDEX, help=f"index_raw's listing that every file read must match (default: {INDEX})")
     add_timings_arg(ap)
     args = ap.parse_args(argv)
     params = load_params(args.params)
@@ -30,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         channels=d.channels, split_seed=d.split_seed,
         test_fraction_source=d.test_fraction_source, test_fraction_target=d.test_fraction_target,
         max_image_pixels=d.max_image_pixels, resize=d.resize, classes=tuple(d.classes),
+        index=str(args.index) if d.dataset == "folders" and listed_for(args.index, [d.source, d.target]) else None,
         workers=idle_cores(params.runtime.threads) if d.dataset == "folders" else 1,  # the digits are no files
     )
     with stage_timer("prepare", args.timings_dir) as info:
