@@ -400,7 +400,8 @@ def _check_data(args: argparse.Namespace) -> int:
         elif params.resolve() == (Path(args.repo) / "params.yaml").resolve() and _uncommitted(Path(args.repo), ["params.yaml"]):
             print("note: params.yaml has changes that are not committed: check-data read them, but `run` works in a worktree of "
                   "HEAD and reads the committed params.yaml; commit them before the run below, or add --in-place to it")
-        print(f"run it: {_run_command(args, {**data, 'root': str(Path(args.root).resolve())})}")
+        # absolute, links kept: a `current -> 2024-06-01` link named on purpose stays the link a scheduled run follows
+        print(f"run it: {_run_command(args, {**data, 'root': os.path.abspath(args.root)})}")
     return 0 if result.ok else 2
 
 

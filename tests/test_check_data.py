@@ -278,6 +278,10 @@ def test_a_folder_that_passes_is_given_the_run_that_reads_it(tmp_path):
 
     read = check_overrides(REPO / "params.yaml", preset_overrides(tmp_path / words[5], REPO / "params.yaml") + words[7::2])
     assert (read.data.image_size, read.classifier.steps, Path(read.data.root)) == (32, 123, root.resolve())
+    (tmp_path / "current").symlink_to(root.name)  # a link to this month's folder: the run follows the link, not today's target
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "check-data", "current", "--source", "src", "--target", "tgt",
+                           "--repo", str(REPO)], cwd=tmp_path, capture_output=True, text=True)
+    assert f"-S data.root={tmp_path / 'current'} " in proc.stdout.splitlines()[-1], proc.stdout
     broken = make_folders(tmp_path / "raw", per_class=2)
     for image in (broken / "src/train").rglob("*.png"):
         image.write_text("not an image")
