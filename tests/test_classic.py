@@ -43,6 +43,20 @@ def test_every_configured_transform_changes_images_at_the_pipeline_size(where, t
         assert change > 0.01, f"{where}: {spec['name']} barely changes {channels}-channel {size} px images ({change:.4f})"
 
 
+@pytest.mark.parametrize("where, transforms, channels, size", list(_configured()), ids=lambda v: v if isinstance(v, str) else "")
+def test_no_configured_transform_blanks_a_dark_but_legible_image(where, transforms, channels, size):
+    """The darkening entry took 0.2-0.5 of white off every pixel (albumentations' brightness_by_max):
+    a quarter of a set of dark sign photos came out black, and the classic arm learned from blanks."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, channels, size, size, generator=g) * 0.2 - 0.8  # a dark ground, about 0.1 of white
+    x[:, :, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] += 0.5  # a sign on it, plainly visible
+    for spec in transforms:
+        out = apply_pipeline(build_pipeline([{**spec, "p": 1.0}], seed=0), x)
+        centre = out[:, :, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4].mean(dim=(1, 2, 3))
+        ground = out[:, :, : size // 8].mean(dim=(1, 2, 3))
+        assert ((centre - ground) > 0.05).all(), f"{where}: {spec['name']} leaves no sign on a dark image: {(centre - ground).tolist()}"
+
+
 def test_wrong_argument_names_are_refused_by_name():
     with pytest.raises(ParamsError, match=r"classic.transforms\[1\]: RandomFog: .*fog_coef"):
         parse_params({"classifier": {"arms": ["classic"]},

@@ -414,7 +414,8 @@ def test_both_reports_say_what_prepare_found_in_the_files():
     m["run"]["data_files"] = {"rejected": 3, "folders_not_searched": ["src/train/.hidden", "src/test/.hidden"]}
     for report in _both(m):
         assert ("Files not read: 1 file(s) and 2 folder(s) not searched (src/train/.hidden, src/test/.hidden: hidden, a link "
-                "not followed, or beside train/ and test/; a class folder among them is a class left out) under data.root") in report
+                "not followed, a NAS's or an archive's own folder, or beside train/ and test/; a class folder among them is a class left out) "
+                "under data.root") in report
     # by kind, so that broken images stand apart from notes and sidecars nobody meant as images
     m["run"]["data_files"] = {"rejected": 5, "folders_not_searched": ["src/.x"], "files_not_read": {"a text file, not an image": 3, "unreadable": 1}}
     for report in _both(m):
