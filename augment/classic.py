@@ -49,3 +49,17 @@ def classic_transform(specs: list[dict[str, Any]], *, seed: int) -> Callable[[to
         return apply_pipeline(pipeline, images)
 
     return transform
+
+
+def changed_draw(specs: list[dict[str, Any]], images: torch.Tensor, *, seed: int = 0, tries: int = 20) -> torch.Tensor:
+    """`images` through the configured pipeline, each drawn again (up to `tries` times, seeded) while it
+    comes out unchanged: a picture of what the transforms do. One draw leaves most images as they are,
+    each transform applying with its own p, and a grid of untouched images showed nothing."""
+    pipeline = build_pipeline(specs, seed=seed)
+    out = apply_pipeline(pipeline, images)
+    for _ in range(tries - 1):
+        same = (out == images).flatten(1).all(1)
+        if not same.any():
+            break
+        out[same] = apply_pipeline(pipeline, images[same])
+    return out

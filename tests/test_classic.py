@@ -188,3 +188,17 @@ def test_classic_transform_is_seeded():
     a = classic_transform(spec, seed=3)(x, np.random.default_rng(0))
     b = classic_transform(spec, seed=3)(x, np.random.default_rng(1))
     assert torch.equal(a, b)
+
+
+def test_the_reports_classic_row_shows_a_draw_that_changed_each_image():
+    """comparison.png's classic row was one draw, each transform at its own p: 9 of 10 images untouched."""
+    from augment.classic import changed_draw
+    from augment.classic_spec import DEFAULT_TRANSFORMS
+
+    from augment.images import as_float, quantize
+
+    x = as_float(quantize(_images(3, 16, n=10)))  # as stored images are: an unchanged image comes back equal
+    once = apply_pipeline(build_pipeline(list(DEFAULT_TRANSFORMS), seed=0), x)
+    assert (once == x).flatten(1).all(1).sum() >= 3  # one draw leaves several as they are
+    shown = changed_draw(list(DEFAULT_TRANSFORMS), x, seed=0)
+    assert not (shown == x).flatten(1).all(1).any() and torch.equal(shown, changed_draw(list(DEFAULT_TRANSFORMS), x, seed=0))

@@ -219,7 +219,7 @@ def test_with_no_gan_kind_the_baselines_run_alone(tmp_path):
     assert not [s for s in ran if s.startswith(("train_gan", "synthesize"))] and "evaluate" in ran
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     assert set(metrics["target_test"]) == set(arms) and metrics["gan"] == {} and set(metrics["benefit"]) == {"classic", "oracle"}
-    caption = "rows, top to bottom: source, classic, real target"
+    caption = "rows, top to bottom: source, classic (a draw that changed each image), real target"
     assert caption in (repo / "reports/report.md").read_text()
     # no arm applies the classic transforms: the picture of what each arm adds showed them all the same
     params = yaml.safe_load((repo / "params.yaml").read_text())

@@ -21,7 +21,7 @@ import torch
 from augment.answer import answer, answer_lines
 from augment.arms import ARMS, BASELINE, gan_seed_for
 from augment.classify import load_classifier, predict, renormalized
-from augment.classic import classic_transform
+from augment.classic import changed_draw
 from augment.contract import DataLayoutError
 from augment.cyclegan import is_conditional, load_generator, translate
 from augment.dataset import load_prepared, load_synthetic
@@ -86,7 +86,7 @@ def comparison_rows(data, gans_dir: Path, gans: list[str], classic_specs: list |
             gen = load_generator(g_st, device=device)
             rows.append((gan, translate(gen, x, y if is_conditional(gen) else None, device=device, precision=precision)))
     if classic_specs is not None:
-        rows.append(("classic", classic_transform(classic_specs, seed=0)(x, None)))
+        rows.append(("classic (a draw that changed each image)", changed_draw(classic_specs, x)))
     real = [tgt.images[torch.nonzero(tgt.labels == c)[0, 0]] if (tgt.labels == c).any() else torch.full_like(x[0], 1.0) for c in y]
     rows.append(("real target (same class; white: none in target test)", torch.stack(real)))
     return rows
