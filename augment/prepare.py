@@ -6,6 +6,7 @@ Output layout (under `out_dir`):
     manifest.csv    one row per accepted image (see MANIFEST_COLUMNS)
     rejected.csv    one row per unusable file: source_path, domain, split, reason
     duplicates.csv  byte-identical files found in both a train and a test split (they inflate test scores)
+    repeats.csv     byte-identical files a test split holds more than once (each counts as often)
     label_conflicts.csv  byte-identical labeled files filed under different classes (one image, two labels)
     domain_copies.csv    byte-identical files found in both domains (target images that are source images)
     dataset.json    classes, domains, channels, image size, counts
@@ -125,6 +126,19 @@ def train_test_duplicates(files: pd.DataFrame) -> pd.DataFrame:
     return dup[["sha256", "source_path", "domain", "split"]].sort_values(["sha256", "split", "source_path"]).reset_index(drop=True)
 
 
+def test_repeats(files: pd.DataFrame) -> pd.DataFrame:
+    """Rows (sha256, source_path, domain, split) of byte-identical files that a test split holds more than
+    once (a copy, a hard link, a link to a file of the same folder): each picture counts as often as it
+    is there, and every figure over that split leans on it as often, with intervals narrower than the
+    images allow."""
+    columns = ["sha256", "source_path", "domain", "split"]
+    tests = files[files.split == "test"] if len(files) else files
+    if tests.empty:
+        return tests.reindex(columns=columns)
+    again = tests.groupby(["domain", "sha256"]).sha256.transform("size") > 1
+    return tests.loc[again, columns].sort_values(["domain", "sha256", "source_path"]).reset_index(drop=True)
+
+
 def folders_not_searched(rejected_csv: Path, root: str | Path | None = None) -> list[str]:
     """The folders under data.root that `prepare` did not search (hidden, links it does not follow, or
     beside train/ and test/), from its rejected.csv, each by its path under `root` (data.root):
@@ -180,6 +194,7 @@ def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: Pre
     write_pngs(out_dir, manifest)
     write_csv(pd.DataFrame(rejected, columns=REJECTED_COLUMNS), out_dir / "rejected.csv")
     write_csv(train_test_duplicates(manifest), out_dir / "duplicates.csv")
+    write_csv(test_repeats(manifest), out_dir / "repeats.csv")
     write_csv(label_conflicts(manifest[manifest.label_index >= 0]), out_dir / "label_conflicts.csv")
     write_csv(domain_copies(manifest), out_dir / "domain_copies.csv")
     target_train = manifest[(manifest.role == "target") & (manifest.split == "train")]

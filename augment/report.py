@@ -530,6 +530,11 @@ def data_files_warnings(files: dict) -> list[str]:
         out.append(f"Source test images seen in training: {files['source_test_in_train']} of the source test images are "
                    "byte-identical to a train image (data/prepared/duplicates.csv), so the source accuracy column is inflated "
                    "(the target figures are not); remove one copy.")
+    if files.get("target_test_repeats"):
+        out.append(f"Target test images counted twice: {files['target_test_repeats']} target test image(s) are byte-identical "
+                   "copies of another in the same split (a copy, a hard link, or a link to a file beside it; "
+                   "data/prepared/repeats.csv). Each picture counts as often as it is there, so every target figure leans on it "
+                   "that much more, and the intervals come out narrower than the images allow; keep one copy.")
     if files.get("label_conflicts"):
         out.append(f"One image, two labels: {files['label_conflicts']} labeled files are byte-identical to a file filed under "
                    "another class (data/prepared/label_conflicts.csv). No classifier reads both copies right: in a test split "

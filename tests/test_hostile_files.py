@@ -594,3 +594,25 @@ def test_a_domain_folder_whose_accents_are_stored_decomposed_is_named_as_the_one
     (root / "src").rename(root / unicodedata.normalize("NFD", "été"))
     with pytest.raises(DataLayoutError, match=r"missing \(data\.source='été'\).*'e\\u0301te\\u0301' against '\\xe9t\\xe9'.*rename"):
         discover(root, unicodedata.normalize("NFC", "été"), "tgt")
+
+
+def test_a_picture_a_test_split_holds_twice_is_found_and_named(tmp_path):
+    """A copy, a hard link and a link to a file beside it in one target test class: 7 images counted, 4
+    pictures, and nothing said (only copies across train and test were looked for)."""
+    from augment.prepare import test_repeats
+
+    root = make_folders(tmp_path / "raw", per_class=4)
+    b = root / "tgt/test/b"
+    shutil.copy(b / "0.png", b / "copy.png")
+    os.link(b / "1.png", b / "hard.png")
+    os.symlink("2.png", b / "link.png")
+    out = tmp_path / "p"
+    manifest = _prepare(root, out)
+    repeats = pd.read_csv(out / "repeats.csv")
+    assert sorted(Path(p).name for p in repeats.source_path) == ["0.png", "1.png", "2.png", "copy.png", "hard.png", "link.png"]
+    assert int(repeats[["domain", "sha256"]].duplicated().sum()) == 3 and test_repeats(manifest[manifest.split == "train"]).empty
+    said = check_data(root, "src", "tgt")
+    assert said.ok and any(n.startswith("3 test image(s) repeated within their split, byte-identical (e.g. ") for n in said.notes), said.notes
+    from augment.report import data_files_warnings
+
+    assert data_files_warnings({"target_test_repeats": 3})[0].startswith("Target test images counted twice: 3 target test image(s)")

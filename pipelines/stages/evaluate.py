@@ -320,6 +320,7 @@ def main(argv: list[str] | None = None) -> None:
         "files_not_read": files_not_read(args.prepared / "rejected.csv"),  # by kind: text files apart from broken images
         "target_test_in_train": int(target_rows[~target_rows.path.isin(val_paths)].sha256.isin(train_files).sum()),
         "source_test_in_train": int(data.rows("source", "test").sha256.isin(train_files).sum()),
+        "target_test_repeats": int(target_rows.sha256.duplicated().sum()),  # copies beyond the first, target_val's and target_test's together
         "label_conflicts": len(label_conflicts(manifest[manifest.label_index >= 0])),
         "target_in_source": int((domain_copies(manifest).domain == params.data.target).sum()),  # as prepare's domain_copies.csv
         "target_images": int((manifest.role == "target").sum()),

@@ -1,5 +1,5 @@
 """DVC stage `prepare`: the data contract -> data/prepared/ (pixels.npy, manifest.csv, rejected.csv, duplicates.csv,
-label_conflicts.csv, domain_copies.csv)."""
+repeats.csv, label_conflicts.csv, domain_copies.csv)."""
 from __future__ import annotations
 
 import argparse
@@ -48,11 +48,14 @@ def main(argv: list[str] | None = None) -> None:
     rejected = len(pd.read_csv(args.out / "rejected.csv"))  # rows, not lines: a file name may hold a newline
     duplicates = len(pd.read_csv(args.out / "duplicates.csv"))
     conflicts = len(pd.read_csv(args.out / "label_conflicts.csv"))
+    repeats = pd.read_csv(args.out / "repeats.csv", usecols=["domain", "sha256"], keep_default_na=False, dtype=str)
+    repeated = int(repeats.duplicated().sum())  # the copies beyond each picture's first
     copies = pd.read_csv(args.out / "domain_copies.csv", usecols=["domain"], keep_default_na=False, dtype=str)
     copied = int((copies.domain == d.target).sum())
     print(f"prepare: {len(manifest)} images -> {args.out}/manifest.csv; {rejected} rejected -> {args.out}/rejected.csv"
           + (f"; {duplicates} byte-identical files in both train and test -> {args.out}/duplicates.csv (they inflate test scores)"
              if duplicates else "")
+          + (f"; {repeated} test images repeated within their split -> {args.out}/repeats.csv (each counts as often)" if repeated else "")
           + (f"; {conflicts} byte-identical files under different classes -> {args.out}/label_conflicts.csv (one image, two labels)"
              if conflicts else "")
           + (f"; {copied} target images byte-identical to source images -> {args.out}/domain_copies.csv (they shrink the shift measured)"
