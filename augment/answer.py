@@ -260,12 +260,14 @@ def answer_lines(metrics: dict) -> list[str]:
                      "from (see the oracle's row and the warnings). Whether the domains differ is not measured, every benefit below "
                      "is measured against no working upper bound, and the GAN table's judge is that oracle.")
     elif oracle and oracle["verdict"] != "helped" and (shift := _shift_seen(ans, benefit, at_home, acc[BASELINE])):
+        dropped = _dropped(at_home, acc[BASELINE])
         lines.append(f"**The oracle did not measurably learn the target domain.** Trained on the target's own labels, it does not "
                      f"measurably beat {BASELINE} ({signed(benefit['oracle'])}), while {shift}"
-                     + (": there is a shift, but nothing here measures how far it can be closed" if _dropped(at_home, acc[BASELINE]) else
-                        ": the target can be read better than it reads it, but nothing here measures how far (an arm that learns the "
-                        "source better gains too, so this alone is no evidence of a shift)")
-                     + " (too few target labels or test images, or target images that barely tell the classes apart). "
+                     + (": there is a shift, but nothing here measures how far it can be closed" if dropped else
+                        ": the target can be read better than it reads it, but nothing here measures how far")
+                     + " (too few target labels or test images, or target images that barely tell the classes apart)"
+                     + ("" if dropped else "; and an arm that learns the source better gains too, so this alone is no evidence of a shift")
+                     + ". "
                      "Every benefit below is measured against no working upper bound, and the GAN table's judge is that oracle.")
     elif oracle and oracle["verdict"] != "helped":
         labeled = [a for a in ans.get("few", {}).get("ranked", []) if ans["few"]["verdict"][a] == "helped"]
