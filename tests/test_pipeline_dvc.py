@@ -96,7 +96,7 @@ def test_repro_writes_every_metrics_key(digits_repo):
     assert m["run"]["seeds"] == [0, 1] and m["run"]["gan_seeds"] == [0, 1] and m["run"]["device"] == "cpu"
     split, train_data = m["run"]["target_split"], m["run"]["train_data"]
     assert m["run"]["data_files"] == {"rejected": 0, "folders_not_searched": [], "files_not_read": {}, "target_test_in_train": 0, "source_test_in_train": 0,
-                                      "label_conflicts": 0, "target_in_source": 0,
+                                      "target_test_repeats": 0, "label_conflicts": 0, "target_in_source": 0,
                                       "target_images": train_data["target_train"] + split["target_val"] + split["target_test"]}
     # every stage's time but index_raw's: a timings file it rewrote on each run would re-run evaluate
     assert set(m["run"]["wall_seconds"]) == expected - set(ALWAYS_RUN) and all(v > 0 for v in m["run"]["wall_seconds"].values())
