@@ -235,8 +235,9 @@ def answer_lines(metrics: dict) -> list[str]:
     benefit = {arm: b["accuracy_delta"] for arm, b in metrics["benefit"].items() if "accuracy_delta" in b}
     acc = {arm: t["accuracy"]["mean"] for arm, t in metrics["target_test"].items() if "accuracy" in t}
     split = metrics["run"].get("target_split", {})
-    where = (f"chosen on the {counted(split.get('target_val', '?'), 'target_val image', 'target_val images')}, measured on the "
-             f"other {split.get('target_test', '?')}"
+    few_val = isinstance(split.get("target_val"), int) and split["target_val"] < SMALL_TEST  # 25 images picked arms by noise
+    where = (f"chosen on the {counted(split.get('target_val', '?'), 'target_val image', 'target_val images')}"
+             f"{', too few to rank close arms by' if few_val else ''}, measured on the other {split.get('target_test', '?')}"
              if ans["chosen_on"] == VAL_SET else
              f"chosen and measured on the same {counted(split.get('target_test', '?'), 'target_test image', 'target_test images')}, "
              "none being held out as target_val "

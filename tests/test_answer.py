@@ -407,6 +407,9 @@ def test_an_arm_measurably_ahead_of_the_one_target_val_picked_is_said_even_when_
     m = _run({"source_only": (0.4, 0.4), "cyclegan": (0.75, 0.42), "adabn": (0.5, 0.7)})
     assert m["answer"]["none"]["best"] == "cyclegan" and m["answer"]["none"]["verdict"]["cyclegan"] != "helped"
     text = "\n".join(answer_lines(m))
+    assert "(chosen on the 200 target_val images, measured on the other 600)" in text  # enough to rank by
+    m["run"]["target_split"]["target_val"] = 25
+    assert "(chosen on the 25 target_val images, too few to rank close arms by, measured on the other 600)" in "\n".join(answer_lines(m))
     assert re.search(r"On target_test adabn \(\+0\.\d{3} \[.*\]\) is measurably ahead of cyclegan: cyclegan minus adabn is -0\.\d{3} "
                      r"\[-0\.\d{3}, -0\.\d{3}\], paired by image and seed, an interval below 0; target_val ranked them the other way", text), text
 
