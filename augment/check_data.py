@@ -18,7 +18,7 @@ from augment.contract import (DataLayoutError, check_classes, class_folder_label
                               rejection_kinds, shown, source_classes, unreadable_splits)
 from augment.colour import colour_notes, colour_shares
 from augment.images import DEFAULT_MAX_PIXELS
-from augment.prepare import domain_copies, label_conflicts, read_files, test_repeats, train_test_duplicates
+from augment.prepare import domain_copies, label_conflicts, read_files, repeated_copies, test_repeats, train_test_duplicates
 from augment.answer import unlabeled_tested
 from augment.arms import nothing_measurable, unavailable_on_data
 from augment.report import few_train_images_warnings, label_shift_warning, small_test_warning
@@ -181,7 +181,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     repeats = test_repeats(read)
     if len(repeats):
         first = repeats[repeats.sha256 == repeats.sha256.iloc[0]].source_path.tolist()
-        result.notes.append(f"{int(repeats[['domain', 'sha256']].duplicated().sum())} test image(s) repeated within their split, "
+        result.notes.append(f"{repeated_copies(repeats)} test image(s) repeated within their split, "
                             f"byte-identical (e.g. {listed(first, 3)}: a copy, a hard link or a link to a file beside it): each counts "
                             "as often as it is there, and every figure over that split leans on it that much more; keep one copy")
     result.conflicts = _grouped(label_conflicts(read[read.label.notna()]), "label")

@@ -56,7 +56,7 @@ class PrepareConfig:
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     resize: str = "stretch"  # how a non-square image becomes square (augment/images.py RESIZE_MODES)
     classes: tuple[str, ...] = ()  # the classes kept (data.classes); () keeps all
-    index: str | None = None  # index_raw's listing of data.root, which dvc.lock pins: every file read must match it
+    index: str | None = None  # index_raw's listing of data.root, which dvc.lock pins: every file read must match it (`_same_as_listed`)
     workers: int = 1  # files decoded at once (threads); the output does not depend on it
 
 
@@ -137,6 +137,11 @@ def test_repeats(files: pd.DataFrame) -> pd.DataFrame:
         return tests.reindex(columns=columns)
     again = tests.groupby(["domain", "sha256"]).sha256.transform("size") > 1
     return tests.loc[again, columns].sort_values(["domain", "sha256", "source_path"]).reset_index(drop=True)
+
+
+def repeated_copies(repeats: pd.DataFrame) -> int:
+    """The copies beyond each picture's first among `test_repeats` rows (what repeats.csv holds)."""
+    return int(repeats[["domain", "sha256"]].duplicated().sum())
 
 
 def folders_not_searched(rejected_csv: Path, root: str | Path | None = None) -> list[str]:
@@ -223,10 +228,9 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     rows, rejected, pixels = [], [], PixelWriter(out_dir)
     read = read_files(files, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels, resize=cfg.resize,
                       workers=cfg.workers)
-    read_back: list[str | None] = [None] * len(files)  # each decoded file's sha256
+    decoded: list[tuple[FoundFile, str]] = []  # each decoded file with its sha256, checked against the index below
     for i, r in enumerate(read):
         f = files[i] = r.file
-        read_back[i] = r.sha256
         if f.problem:  # file names need not be UTF-8; what is written must be
             rejected.append({"source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "reason": shown(f.problem)})
             continue
@@ -234,8 +238,9 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
             pixels, r.pixels, _image_rel(f, i), source_path=shown(str(f.path)), domain=f.domain, role=f.role, split=f.split,
             label=f.label if f.label is not None else "", label_index=-1, sha256=r.sha256, width=r.size[0], height=r.size[1],
         ))
+        decoded.append((f, r.sha256))
     if cfg.index is not None:
-        _same_as_listed([(f, r) for f, r in zip(files, read_back) if r is not None], cfg.root, cfg.index)
+        _same_as_listed(decoded, cfg.root, cfg.index, [cfg.source, cfg.target])
     # The classes are those with a decoded source train image: a class folder holding only junk is no class.
     classes = source_classes(files)
     check_classes(classes, files, Path(cfg.root) / cfg.source, Path(cfg.root) / cfg.target)
@@ -248,11 +253,16 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     return _finish(rows, rejected, classes, cfg, out_dir, pixels)
 
 
-def _same_as_listed(read: list[tuple[FoundFile, str]], root: str, index: str) -> None:
+def _same_as_listed(read: list[tuple[FoundFile, str]], root: str, index: str, domains: list[str]) -> None:
     """Stop (StaleInput) where a file read differs from index_raw's listing of data.root (`index`), which
     dvc.lock pins as what prepare read: a file added or rewritten between the two (a nightly upload
-    still copying) would be prepared, then stay in the prepared set, unlisted, after it went again."""
-    listed_now = {e["path"]: e.get("sha256") for e in json.loads(Path(index).read_text()).get("entries", []) if e.get("kind") == "file"}
+    still copying) would be prepared, then stay in the prepared set, unlisted, after it went again.
+    Nothing is checked against a listing of other `domains` (in a DVC run index_raw has just listed
+    these; a prepare started by hand may find another run's)."""
+    listing = json.loads(Path(index).read_text())
+    if listing.get("domains") != domains:
+        return
+    listed_now = {e["path"]: e.get("sha256") for e in listing.get("entries", []) if e.get("kind") == "file"}
     changed = []
     for f, digest in read:
         rel = Path(os.path.relpath(f.path, root)).as_posix()

@@ -30,7 +30,7 @@ from augment.gan_quality import domain_spread_ratio, drawn, gan_quality, pooled_
 from augment.inception import load_inception
 from augment.io import atomic_dir, write_csv, write_json, write_text
 from augment.metrics import read_as_each_other
-from augment.prepare import domain_copies, files_not_read, folders_not_searched, label_conflicts
+from augment.prepare import domain_copies, files_not_read, folders_not_searched, label_conflicts, repeated_copies, test_repeats
 from augment.report import (
     arm_descriptions, arm_metrics, mark_unavailable, plot_arms, render_report, stack_predictions, with_oracle_beaten,
 )
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
         "files_not_read": files_not_read(args.prepared / "rejected.csv"),  # by kind: text files apart from broken images
         "target_test_in_train": int(target_rows[~target_rows.path.isin(val_paths)].sha256.isin(train_files).sum()),
         "source_test_in_train": int(data.rows("source", "test").sha256.isin(train_files).sum()),
-        "target_test_repeats": int(target_rows.sha256.duplicated().sum()),  # copies beyond the first, target_val's and target_test's together
+        "target_test_repeats": repeated_copies(test_repeats(target_rows)),  # as prepare's repeats.csv: target_val's and target_test's together
         "label_conflicts": len(label_conflicts(manifest[manifest.label_index >= 0])),
         "target_in_source": int((domain_copies(manifest).domain == params.data.target).sum()),  # as prepare's domain_copies.csv
         "target_images": int((manifest.role == "target").sum()),

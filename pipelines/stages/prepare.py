@@ -3,26 +3,19 @@ repeats.csv, label_conflicts.csv, domain_copies.csv)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from augment.colour import colour_notes, colour_shares
-from augment.prepare import PrepareConfig, prepare
+from augment.prepare import PrepareConfig, prepare, repeated_copies
 from pipelines.config import load_params
 from pipelines.cpu_threads import idle_cores
 from pipelines.runtime import add_timings_arg, run_stage, stage_timer
 
 OUT = Path("data/prepared")
 INDEX = Path("data/raw_index.json")  # index_raw's: what dvc.lock pins as read
-
-
-def listed_for(index: Path, domains: list[str]) -> bool:
-    """Whether `index` is index_raw's listing of these domains (in a DVC run it always is: index_raw ran
-    just before; a prepare started by hand may find another run's, or none)."""
-    return index.is_file() and json.loads(index.read_text()).get("domains") == domains
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         channels=d.channels, split_seed=d.split_seed,
         test_fraction_source=d.test_fraction_source, test_fraction_target=d.test_fraction_target,
         max_image_pixels=d.max_image_pixels, resize=d.resize, classes=tuple(d.classes),
-        index=str(args.index) if d.dataset == "folders" and listed_for(args.index, [d.source, d.target]) else None,
+        index=str(args.index) if d.dataset == "folders" and args.index.is_file() else None,
         workers=idle_cores(params.runtime.threads) if d.dataset == "folders" else 1,  # the digits are no files
     )
     with stage_timer("prepare", args.timings_dir) as info:
@@ -48,8 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     rejected = len(pd.read_csv(args.out / "rejected.csv"))  # rows, not lines: a file name may hold a newline
     duplicates = len(pd.read_csv(args.out / "duplicates.csv"))
     conflicts = len(pd.read_csv(args.out / "label_conflicts.csv"))
-    repeats = pd.read_csv(args.out / "repeats.csv", usecols=["domain", "sha256"], keep_default_na=False, dtype=str)
-    repeated = int(repeats.duplicated().sum())  # the copies beyond each picture's first
+    repeated = repeated_copies(pd.read_csv(args.out / "repeats.csv", usecols=["domain", "sha256"], keep_default_na=False, dtype=str))
     copies = pd.read_csv(args.out / "domain_copies.csv", usecols=["domain"], keep_default_na=False, dtype=str)
     copied = int((copies.domain == d.target).sum())
     print(f"prepare: {len(manifest)} images -> {args.out}/manifest.csv; {rejected} rejected -> {args.out}/rejected.csv"
