@@ -31,7 +31,7 @@ class DataCheck:
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     problems: list[str] = field(default_factory=list)  # anything that stops the pipeline
     notes: list[str] = field(default_factory=list)  # what the run survives but its figures will not cover
-    # Groups of byte-identical files, each a list of (file, split) or (file, class): one image in both a
+    # Groups of files of one picture (prepare's `picture`), each a list of (file, split) or (file, class): one image in both a
     # train and a test split; one image filed under two classes.
     duplicates: list[list[tuple[str, str]]] = field(default_factory=list)
     conflicts: list[list[tuple[str, str]]] = field(default_factory=list)
@@ -65,14 +65,14 @@ class DataCheck:
         out += _first([f"  {path}: {reason}" for path, reason in shown_first], most)
         if self.duplicates:
             out.append(f"duplicates: {len(self.duplicates)} image(s) in both a train and a test split ({_files_in(self.duplicates)} "
-                       "byte-identical files; they inflate test scores); one line per image:")
+                       "files with identical pixels; they inflate test scores); one line per image:")
             out += _first([_same(group) for group in self.duplicates], most)
         if self.conflicts:
             out.append(f"label conflicts: {len(self.conflicts)} image(s) filed under different classes ({_files_in(self.conflicts)} "
-                       "byte-identical files; one image, two labels: no classifier reads both right); one line per image:")
+                       "files with identical pixels; one image, two labels: no classifier reads both right); one line per image:")
             out += _first([_same(group) for group in self.conflicts], most)
         if self.copies:
-            out.append(f"domain copies: {self.copied} target image(s) byte-identical to source images (they shrink the shift every arm "
+            out.append(f"domain copies: {self.copied} target image(s) identical to source images (they shrink the shift every arm "
                        "is measured on); one line per image:")
             out += _first([_same(group) for group in self.copies], most)
         out += [f"note: {n}" for n in self.notes]
@@ -94,8 +94,8 @@ def _same(group: list[tuple[str, str]], most: int = 4) -> str:
 
 
 def _grouped(rows: pd.DataFrame, what: str) -> list[list[tuple[str, str]]]:
-    """Rows of byte-identical files (a `sha256` column) as one list per image of (file, `what`)."""
-    return [list(zip(group.source_path, group[what].astype(str))) for _, group in rows.groupby("sha256", sort=False)]
+    """Rows of files of one picture (a `picture` column) as one list per picture of (file, `what`)."""
+    return [list(zip(group.source_path, group[what].astype(str))) for _, group in rows.groupby("picture", sort=False)]
 
 
 def _first(lines: list[str], most: int | None) -> list[str]:
@@ -152,7 +152,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
             continue
         sides[f.domain].append(min(r.size))
         result.counts[(f.domain, f.split, f.label if f.label is not None else "(unlabeled)")] += 1
-        read.append({"sha256": r.sha256, "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "label": f.label})
+        read.append({"picture": r.picture, "sha256": r.sha256, "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "label": f.label})
     result.classes = source_classes(files)  # the decoded ones: a class folder holding only junk is no class
     if classes:
         train = Path(root) / source / "train"
@@ -176,20 +176,20 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         check_classes(result.classes, files, Path(root) / source, Path(root) / target)
     except DataLayoutError as exc:
         result.problems.append(str(exc))
-    read = pd.DataFrame(read, columns=["sha256", "source_path", "domain", "split", "label"])
+    read = pd.DataFrame(read, columns=["picture", "sha256", "source_path", "domain", "split", "label"])
     result.duplicates = _grouped(train_test_duplicates(read), "split")
     repeats = test_repeats(read)
     if len(repeats):
-        first = repeats[repeats.sha256 == repeats.sha256.iloc[0]].source_path.tolist()
+        first = repeats[repeats.picture == repeats.picture.iloc[0]].source_path.tolist()
         result.notes.append(f"{repeated_copies(repeats)} test image(s) repeated within their split, "
-                            f"byte-identical (e.g. {listed(first, 3)}: a copy, a hard link or a link to a file beside it): each counts "
+                            f"identical pixels (e.g. {listed(first, 3)}: a copy, a hard link, a link to a file beside it, or the picture saved again): each counts "
                             "as often as it is there, and every figure over that split leans on it that much more; keep one copy")
     result.conflicts = _grouped(label_conflicts(read[read.label.notna()]), "label")
     copies = domain_copies(read)
     result.copies = _grouped(copies, "domain")
     result.copied, target_read = int((copies.domain == target).sum()), int((read.domain == target).sum())
     if target_read and result.copied == target_read:
-        result.notes.append(f"{Path(root) / target}: every target image is byte-identical to a source image: the target domain is a copy "
+        result.notes.append(f"{Path(root) / target}: every target image is identical to a source image: the target domain is a copy "
                             "of the source, so there is no shift to close and no arm's figure says anything about a real target domain")
     result.problems += unreadable_splits(files, Path(root), (source, target))
     tested = {c: result.counts[(target, "test", c)] for c in result.classes}

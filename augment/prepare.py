@@ -5,10 +5,13 @@ Output layout (under `out_dir`):
     images/<domain>/<split>/<class or _unlabeled>/<id>.png   the same images as PNGs, for people (not hashed by DVC)
     manifest.csv    one row per accepted image (see MANIFEST_COLUMNS)
     rejected.csv    one row per unusable file: source_path, domain, split, reason
-    duplicates.csv  byte-identical files found in both a train and a test split (they inflate test scores)
-    repeats.csv     byte-identical files a test split holds more than once (each counts as often)
-    label_conflicts.csv  byte-identical labeled files filed under different classes (one image, two labels)
-    domain_copies.csv    byte-identical files found in both domains (target images that are source images)
+    duplicates.csv  one picture found in both a train and a test split (they inflate test scores)
+    repeats.csv     one picture a test split holds more than once (each counts as often)
+    label_conflicts.csv  one labeled picture filed under different classes (one image, two labels)
+    domain_copies.csv    one picture found in both domains (target images that are source images)
+    In these four, one picture is files whose images come out identical, pixel for pixel, at the prepared
+    size and channels (`picture`): copies of a file, and a picture saved again in another lossless format
+    or with other metadata; `sha256` says which of them are copies of one file.
     dataset.json    classes, domains, channels, image size, counts
     views/<consumer>.json  the sha256 of what each GAN stage reads (augment/prepared_views.py)
 """
@@ -36,7 +39,7 @@ from augment.prepared_views import write_views
 
 MANIFEST_COLUMNS = [
     "path", "source_path", "domain", "role", "split", "label", "label_index",
-    "sha256", "width", "height",
+    "sha256", "picture", "width", "height",
 ]
 REJECTED_COLUMNS = ["source_path", "domain", "split", "reason"]
 UNLABELED = "_unlabeled"
@@ -62,12 +65,21 @@ class PrepareConfig:
 
 @dataclass(frozen=True)
 class ReadFile:
-    """One found file as prepare reads it: its canonical pixels, stored (width, height) and sha256;
-    or none of these, and `file.problem` says why it is rejected."""
+    """One found file as prepare reads it: its canonical pixels, stored (width, height), the file's
+    sha256 and the picture's (`picture_hash`); or none of these, and `file.problem` says why it is rejected."""
     file: FoundFile
     pixels: np.ndarray | None = None
     size: tuple[int, int] | None = None
     sha256: str | None = None
+    picture: str | None = None
+
+
+def picture_hash(pixels: np.ndarray) -> str:
+    """The sha256 of canonical pixels with their shape: files that decode to one picture at the
+    prepared size share it, whatever their format, metadata or bytes."""
+    h = hashlib.sha256(repr(pixels.shape).encode())
+    h.update(np.ascontiguousarray(pixels).tobytes())
+    return h.hexdigest()
 
 
 # Decoding threads pay only where decoding outweighs the Python work around each file, which holds
@@ -97,7 +109,7 @@ def read_files(files: Iterable[FoundFile], *, size: int, channels: int, max_pixe
             return ReadFile(f)
         try:
             arr, stored = decode(f.path, size=size, channels=channels, max_pixels=max_pixels, resize=resize)
-            return ReadFile(f, arr, stored, sha256_file(f.path))
+            return ReadFile(f, arr, stored, sha256_file(f.path), picture_hash(arr))
         except ImageRejected as exc:
             return ReadFile(replace(f, problem=str(exc)))
         except OSError as exc:  # decoded, then gone or unreadable before it was hashed
@@ -119,29 +131,29 @@ def read_files(files: Iterable[FoundFile], *, size: int, channels: int, max_pixe
 
 
 def train_test_duplicates(files: pd.DataFrame) -> pd.DataFrame:
-    """Rows (sha256, source_path, domain, split) of byte-identical files present in both a train and a
+    """Rows (picture, sha256, source_path, domain, split) of one picture present in both a train and a
     test split, of any domain: a test image also seen in training makes the test score look better."""
-    groups = files.groupby("sha256").split.transform(lambda s: {"train", "test"} <= set(s))
+    groups = files.groupby("picture").split.transform(lambda s: {"train", "test"} <= set(s))
     dup = files[groups.astype(bool)] if len(files) else files
-    return dup[["sha256", "source_path", "domain", "split"]].sort_values(["sha256", "split", "source_path"]).reset_index(drop=True)
+    return dup[["picture", "sha256", "source_path", "domain", "split"]].sort_values(["picture", "split", "source_path"]).reset_index(drop=True)
 
 
 def test_repeats(files: pd.DataFrame) -> pd.DataFrame:
-    """Rows (sha256, source_path, domain, split) of byte-identical files that a test split holds more than
-    once (a copy, a hard link, a link to a file of the same folder): each picture counts as often as it
-    is there, and every figure over that split leans on it as often, with intervals narrower than the
-    images allow."""
-    columns = ["sha256", "source_path", "domain", "split"]
+    """Rows (picture, sha256, source_path, domain, split) of one picture that a test split holds more than
+    once (a copy, a hard link, a link to a file of the same folder, the picture saved again as another
+    file): each picture counts as often as it is there, and every figure over that split leans on it as
+    often, with intervals narrower than the images allow."""
+    columns = ["picture", "sha256", "source_path", "domain", "split"]
     tests = files[files.split == "test"] if len(files) else files
     if tests.empty:
         return tests.reindex(columns=columns)
-    again = tests.groupby(["domain", "sha256"]).sha256.transform("size") > 1
-    return tests.loc[again, columns].sort_values(["domain", "sha256", "source_path"]).reset_index(drop=True)
+    again = tests.groupby(["domain", "picture"]).picture.transform("size") > 1
+    return tests.loc[again, columns].sort_values(["domain", "picture", "source_path"]).reset_index(drop=True)
 
 
 def repeated_copies(repeats: pd.DataFrame) -> int:
     """The copies beyond each picture's first among `test_repeats` rows (what repeats.csv holds)."""
-    return int(repeats[["domain", "sha256"]].duplicated().sum())
+    return int(repeats[["domain", "picture"]].duplicated().sum())
 
 
 def folders_not_searched(rejected_csv: Path, root: str | Path | None = None) -> list[str]:
@@ -161,14 +173,14 @@ def folders_not_searched(rejected_csv: Path, root: str | Path | None = None) -> 
 
 
 def domain_copies(files: pd.DataFrame) -> pd.DataFrame:
-    """Rows (sha256, source_path, domain, split) of byte-identical files present in both domains, in
+    """Rows (picture, sha256, source_path, domain, split) of one picture present in both domains, in
     any split: target images that are source images shrink the shift every arm is measured on (a
     target folder copied from the source, or frames filed under both)."""
-    columns = ["sha256", "source_path", "domain", "split"]
+    columns = ["picture", "sha256", "source_path", "domain", "split"]
     if files.empty:
         return files.reindex(columns=columns)
-    both = files.groupby("sha256").domain.transform("nunique") > 1
-    return files.loc[both, columns].sort_values(["sha256", "domain", "source_path"]).reset_index(drop=True)
+    both = files.groupby("picture").domain.transform("nunique") > 1
+    return files.loc[both, columns].sort_values(["picture", "domain", "source_path"]).reset_index(drop=True)
 
 
 def files_not_read(rejected_csv: Path) -> dict[str, int]:
@@ -181,14 +193,14 @@ def files_not_read(rejected_csv: Path) -> dict[str, int]:
 
 
 def label_conflicts(labeled: pd.DataFrame) -> pd.DataFrame:
-    """Rows (sha256, source_path, domain, split, label) of byte-identical files among `labeled` (rows
+    """Rows (picture, sha256, source_path, domain, split, label) of one picture among `labeled` (rows
     that carry a class) filed under different classes, in any domain or split: one image with two
     labels, which no classifier reads right both times (in a test split it caps every arm's accuracy)."""
-    columns = ["sha256", "source_path", "domain", "split", "label"]
+    columns = ["picture", "sha256", "source_path", "domain", "split", "label"]
     if labeled.empty:
         return labeled.reindex(columns=columns)
-    clash = labeled.groupby("sha256").label.transform("nunique") > 1
-    return labeled.loc[clash, columns].sort_values(["sha256", "label", "source_path"]).reset_index(drop=True)
+    clash = labeled.groupby("picture").label.transform("nunique") > 1
+    return labeled.loc[clash, columns].sort_values(["picture", "label", "source_path"]).reset_index(drop=True)
 
 
 def _finish(rows: list[dict], rejected: list[dict], classes: list[str], cfg: PrepareConfig, out_dir: Path,
@@ -236,7 +248,7 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
             continue
         rows.append(_record(
             pixels, r.pixels, _image_rel(f, i), source_path=shown(str(f.path)), domain=f.domain, role=f.role, split=f.split,
-            label=f.label if f.label is not None else "", label_index=-1, sha256=r.sha256, width=r.size[0], height=r.size[1],
+            label=f.label if f.label is not None else "", label_index=-1, sha256=r.sha256, picture=r.picture, width=r.size[0], height=r.size[1],
         ))
         decoded.append((f, r.sha256))
     if cfg.index is not None:
@@ -296,7 +308,7 @@ def prepare_digits(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
                 rows.append(_record(
                     pixels, arr, _image_rel(f, i), source_path=f"digits:{domain}/{split}/{j}", domain=domain, role=role,
                     split=split, label=f.label, label_index=index[f.label], sha256=hashlib.sha256(img.tobytes()).hexdigest(),
-                    width=img.shape[1], height=img.shape[0],
+                    picture=picture_hash(arr), width=img.shape[1], height=img.shape[0],
                 ))
                 i += 1
     return _finish(rows, [], classes, cfg, out_dir, pixels)

@@ -506,8 +506,9 @@ def _moved_text(moved: dict[str, float]) -> str:
 
 def data_files_warnings(files: dict) -> list[str]:
     """Warnings for what `prepare` found in the files (`run.data_files`; {} for a run recorded before
-    they were counted): files it left out, target or source test images byte-identical to a train
-    image, one image filed under two classes, and target images that are source images."""
+    they were counted): files it left out, target or source test images identical to a train
+    image (pixel for pixel at the prepared size: prepare's `picture`), one image filed under two classes,
+    and target images that are source images."""
     out = []
     if files.get("rejected"):
         folders = files.get("folders_not_searched") or []
@@ -524,25 +525,25 @@ def data_files_warnings(files: dict) -> list[str]:
                    "convert or replace them and run again.")
     if files.get("target_test_in_train"):
         out.append(f"Target test images seen in training: {files['target_test_in_train']} of the target test images are "
-                   "byte-identical to a train image (data/prepared/duplicates.csv). An arm that trained on the copy (or whose "
+                   "identical to a train image (data/prepared/duplicates.csv: a copy, or the picture saved again). An arm that trained on the copy (or whose "
                    "GANs learned from it) reads it from memory, so the target figures are inflated; remove one copy.")
     if files.get("source_test_in_train"):
         out.append(f"Source test images seen in training: {files['source_test_in_train']} of the source test images are "
-                   "byte-identical to a train image (data/prepared/duplicates.csv), so the source accuracy column is inflated "
+                   "identical to a train image (data/prepared/duplicates.csv), so the source accuracy column is inflated "
                    "(the target figures are not); remove one copy.")
     if files.get("target_test_repeats"):
-        out.append(f"Target test images counted twice: {files['target_test_repeats']} target test image(s) are byte-identical "
-                   "copies of another in the same split (a copy, a hard link, or a link to a file beside it; "
+        out.append(f"Target test images counted twice: {files['target_test_repeats']} target test image(s) are identical "
+                   "copies of another in the same split (a copy, a hard link, a link to a file beside it, or the picture saved again; "
                    "data/prepared/repeats.csv). Each picture counts as often as it is there, so every target figure leans on it "
                    "that much more, and the intervals come out narrower than the images allow; keep one copy.")
     if files.get("label_conflicts"):
-        out.append(f"One image, two labels: {files['label_conflicts']} labeled files are byte-identical to a file filed under "
+        out.append(f"One image, two labels: {files['label_conflicts']} labeled files are identical to a file filed under "
                    "another class (data/prepared/label_conflicts.csv). No classifier reads both copies right: in a test split "
                    "they cap every arm's accuracy, in a train split they teach both classes. Keep each image in one class.")
     copied, target = files.get("target_in_source"), files.get("target_images")
     if copied:
         what = (f"all {target} target images are" if copied == target else f"{copied} of the {target} target images are")
-        out.append(f"Target images that are source images: {what} byte-identical to source images (data/prepared/domain_copies.csv). "
+        out.append(f"Target images that are source images: {what} identical to source images (data/prepared/domain_copies.csv). "
                    + ("The target domain is a copy of the source: there is no shift to close, and no arm's figure says anything "
                       "about a real target domain; check that data.target names the target folder."
                       if copied == target else

@@ -400,9 +400,36 @@ def _check_data(args: argparse.Namespace) -> int:
         elif params.resolve() == (Path(args.repo) / "params.yaml").resolve() and _uncommitted(Path(args.repo), ["params.yaml"]):
             print("note: params.yaml has changes that are not committed: check-data read them, but `run` works in a worktree of "
                   "HEAD and reads the committed params.yaml; commit them before the run below, or add --in-place to it")
+        hint = params.is_file() and params.resolve() == (Path(args.repo) / "params.yaml").resolve() and _preset_hint(Path(args.repo), parsed)
+        if hint:
+            print(f"note: {hint}")
         # absolute, links kept: a `current -> 2024-06-01` link named on purpose stays the link a scheduled run follows
         print(f"run it: {_run_command(args, {**data, 'root': os.path.abspath(args.root)})}")
     return 0 if result.ok else 2
+
+
+RGB_PRESET = "presets/rgb32.yaml"
+
+
+def _preset_hint(repo: Path, parsed) -> str | None:
+    """Where check-data read RGB images at 32 px or more with the repository's params.yaml, whose GAN and
+    classifier sizes are set for the 16 px grey digits, and RGB_PRESET would change some of them: a note
+    naming the preset (a choice of hours, so the run line does not add it unasked)."""
+    from pipelines.config import read_yaml
+
+    if parsed.data.channels != 3 or parsed.data.image_size < 32 or not (repo / RGB_PRESET).is_file():
+        return None
+    preset = read_yaml(repo / RGB_PRESET, "preset not found")
+    now = parsed.model_dump()
+
+    def differs(node: dict, have: dict) -> bool:
+        return any(differs(v, have.get(k) or {}) if isinstance(v, dict) else have.get(k) != v for k, v in node.items())
+
+    if not differs({k: v for k, v in preset.items() if k != "data"}, now):
+        return None
+    return (f"RGB images read at {parsed.data.image_size} px, and the run below trains the GANs and classifiers at params.yaml's "
+            f"sizes, set for the 16 px grey digits; {RGB_PRESET} is the measured starting point for RGB at 32 px (its "
+            f"head says what it costs): add --preset {RGB_PRESET} to the run below to use it")
 
 
 def _run_command(args: argparse.Namespace, data: dict) -> str:

@@ -295,14 +295,14 @@ def test_a_target_folder_copied_from_the_source_is_listed_image_by_image(tmp_pat
     root = make_folders(tmp_path / "raw", per_class=3)
     shutil.copy(root / "src/train/b/2.png", root / "tgt/train/copied.png")
     proc = _check(root)
-    assert proc.returncode == 0 and "domain copies: 1 target image(s) byte-identical to source images" in proc.stdout, proc.stdout
+    assert proc.returncode == 0 and "domain copies: 1 target image(s) identical to source images" in proc.stdout, proc.stdout
     assert f"  {root}/src/train/b/2.png (src) = {root}/tgt/train/copied.png (tgt)" in proc.stdout.splitlines()
     assert "copy of the source" not in proc.stdout
     shutil.rmtree(root / "tgt")
     shutil.copytree(root / "src", root / "tgt")
     out = _check(root).stdout
-    assert f"note: {root}/tgt: every target image is byte-identical to a source image: the target domain is a copy" in out
-    assert "domain copies: 18 target image(s) byte-identical to source images" in out and out.count(" (src) = ") == 18, out  # one line per image
+    assert f"note: {root}/tgt: every target image is identical to a source image: the target domain is a copy" in out
+    assert "domain copies: 18 target image(s) identical to source images" in out and out.count(" (src) = ") == 18, out  # one line per image
 
 
 def test_uncommitted_edits_to_params_yaml_that_the_run_would_not_read_are_noted_before_its_line(tmp_path):
@@ -412,3 +412,17 @@ def test_classes_kept_are_checked_alone_and_the_run_given_keeps_them(tmp_path):
     assert check_overrides(REPO / "params.yaml", words[3::2]).data.classes == ["c", "a"]
     proc = _check(root, "--classes", "a", "e")
     assert proc.returncode == 2 and f"problem: data.classes: e not among the class folders of {root}/src/train (a, b, c, d)" in proc.stdout
+
+
+def test_rgb_images_at_32_px_are_pointed_to_the_rgb_preset_before_the_run_line(tmp_path):
+    """params.yaml's GAN and classifier sizes are set for the 16 px grey digits: a folder read as RGB at
+    32 px gets a note naming presets/rgb32.yaml, which the run line does not add unasked; read through
+    the preset, or as grey or at 16 px, there is no such note."""
+    root = make_folders(tmp_path / "raw", per_class=2)
+    out = _check(root, "--channels", "3", "--image-size", "32").stdout.splitlines()
+    assert out[-2].startswith("note: RGB images read at 32 px, and the run below trains the GANs and classifiers at params.yaml's sizes")
+    assert out[-2].endswith("add --preset presets/rgb32.yaml to the run below to use it") and "--preset" not in out[-1]
+    preset = _check(root, "--params", "presets/rgb32.yaml").stdout
+    assert "presets/rgb32.yaml is the measured starting point" not in preset and " run --preset presets/rgb32.yaml " in preset
+    for other in (("--channels", "1", "--image-size", "32"), ("--channels", "3", "--image-size", "16")):
+        assert "presets/rgb32.yaml is the measured starting point" not in _check(root, *other).stdout

@@ -33,7 +33,7 @@ def test_discovery_labels_and_flat_target_train(folders):
 def test_prepare_writes_manifest_images_and_hides_nothing_it_should_keep(folders, tmp_path):
     out = tmp_path / "prepared"
     manifest = prepare(cfg(folders), out)
-    assert {"path", "domain", "split", "label", "sha256", "width", "height"} <= set(manifest.columns)
+    assert {"path", "domain", "split", "label", "sha256", "picture", "width", "height"} <= set(manifest.columns)
     assert len(manifest) == 2 * 2 * 3 * 6
     assert (manifest[(manifest.role == "target") & (manifest.split == "train")].label_index == -1).all()
     assert choose_few(manifest, 2, seed=0).empty  # flat target train: no labels to show anyone

@@ -195,7 +195,7 @@ def test_hostile_files_are_converted_or_rejected_with_a_reason_and_the_root_is_o
     assert set(dups.split) == {"train", "test"}
     clash = pd.read_csv(tmp_path / "prepared" / "label_conflicts.csv")
     twin = str(cases["byte-identical file under another class"][0])
-    assert twin in set(clash.source_path) and set(clash.label.astype(str)) == {"a", "b"} and clash.sha256.nunique() == 1
+    assert twin in set(clash.source_path) and set(clash.label.astype(str)) == {"a", "b"} and clash.picture.nunique() == 1
 
     # check-data finds the same rejections, for the same reasons, and the duplicates.
     check = check_data(root, "src", "tgt", image_size=SIZE, channels=3)
@@ -203,9 +203,9 @@ def test_hostile_files_are_converted_or_rejected_with_a_reason_and_the_root_is_o
     assert any(str(cases["byte-identical train/test duplicate"][0]) in dict(group) for group in check.duplicates)
     assert len(check.conflicts) == 1 and dict(check.conflicts[0])[twin] == "b" and set(dict(check.conflicts[0]).values()) == {"a", "b"}
     said = "\n".join(check.lines())
-    assert f"label conflicts: 1 image(s) filed under different classes ({len(check.conflicts[0])} byte-identical files;" in said
+    assert f"label conflicts: 1 image(s) filed under different classes ({len(check.conflicts[0])} files with identical pixels;" in said
     dup_files = sum(map(len, check.duplicates))  # the header counted files while a line per image followed
-    assert f"duplicates: {len(check.duplicates)} image(s) in both a train and a test split ({dup_files} byte-identical files;" in said
+    assert f"duplicates: {len(check.duplicates)} image(s) in both a train and a test split ({dup_files} files with identical pixels;" in said
     # one line per image, its copies side by side: the two labels are read together
     assert [line for line in said.splitlines() if f"{twin} (b)" in line] == ["  " + " = ".join(f"{p} ({c})" for p, c in check.conflicts[0])]
     print("\n" + "\n".join(f"| {name} | {outcome} |" for name, outcome in table))
@@ -610,9 +610,40 @@ def test_a_picture_a_test_split_holds_twice_is_found_and_named(tmp_path):
     manifest = _prepare(root, out)
     repeats = pd.read_csv(out / "repeats.csv")
     assert sorted(Path(p).name for p in repeats.source_path) == ["0.png", "1.png", "2.png", "copy.png", "hard.png", "link.png"]
-    assert int(repeats[["domain", "sha256"]].duplicated().sum()) == 3 and test_repeats(manifest[manifest.split == "train"]).empty
+    assert int(repeats[["domain", "picture"]].duplicated().sum()) == 3 and test_repeats(manifest[manifest.split == "train"]).empty
     said = check_data(root, "src", "tgt")
-    assert said.ok and any(n.startswith("3 test image(s) repeated within their split, byte-identical (e.g. ") for n in said.notes), said.notes
+    assert said.ok and any(n.startswith("3 test image(s) repeated within their split, identical pixels (e.g. ") for n in said.notes), said.notes
     from augment.report import data_files_warnings
 
     assert data_files_warnings({"target_test_repeats": 3})[0].startswith("Target test images counted twice: 3 target test image(s)")
+
+
+def test_a_picture_saved_again_as_another_file_is_the_same_picture(tmp_path):
+    """Not only byte-identical copies: a train picture saved again as a BMP in a test split, a source picture
+    saved with a text chunk of metadata as a target test image, and a test picture re-saved as a grey PNG
+    under another class are each one picture (their files' sha256 all differ), found by prepare, check-data
+    and evaluate's counts; the other images, all different pictures, are none of these."""
+    from augment.prepare import domain_copies, label_conflicts, test_repeats, train_test_duplicates
+    from PIL import PngImagePlugin
+
+    root = make_folders(tmp_path / "raw", per_class=3)
+    Image.open(root / "src/train/a/1.png").save(root / "src/test/a/resaved.bmp")  # train and test
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("Software", "an editor")
+    Image.open(root / "src/test/b/1.png").save(root / "tgt/test/b/tagged.png", pnginfo=meta)  # both domains
+    Image.open(root / "tgt/test/c/2.png").convert("L").save(root / "tgt/test/a/grey.png")  # two labels, and twice in one test split
+    out = tmp_path / "p"
+    manifest = _prepare(root, out)
+    assert manifest.sha256.is_unique and manifest.picture.nunique() == len(manifest) - 3
+    named = {Path(p).name for p in pd.read_csv(out / "duplicates.csv").source_path}
+    assert named == {"1.png", "resaved.bmp"}
+    copies = pd.read_csv(out / "domain_copies.csv")
+    assert sorted(copies.source_path.map(lambda p: Path(p).parent.parent.parent.name + "/" + Path(p).name)) == ["src/1.png", "tgt/tagged.png"]
+    clash = pd.read_csv(out / "label_conflicts.csv", dtype=str)
+    assert sorted(zip(clash.label, clash.source_path.map(lambda p: Path(p).name))) == [("a", "grey.png"), ("c", "2.png")]
+    assert len(pd.read_csv(out / "repeats.csv")) == 2
+    for rows in (train_test_duplicates(manifest), domain_copies(manifest), label_conflicts(manifest), test_repeats(manifest)):
+        assert rows.picture.nunique() == 1 and rows.sha256.nunique() == 2
+    check = check_data(root, "src", "tgt", image_size=SIZE, channels=1)
+    assert [sorted(Path(f).name for f, _ in g) for g in check.duplicates] == [["1.png", "resaved.bmp"]]
+    assert check.copied == 1 and len(check.conflicts) == 1

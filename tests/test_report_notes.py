@@ -401,15 +401,15 @@ def test_both_reports_warn_when_the_gans_or_a_class_had_few_train_images():
 
 
 def test_both_reports_say_what_prepare_found_in_the_files():
-    """Files left out, target test images byte-identical to a train image, and one image under two
+    """Files left out, target test images identical to a train image, and one image under two
     classes: prepare printed them, and the reports (where the result is read) said nothing."""
     m = _metrics()
     m["run"]["data_files"] = {"rejected": 13, "target_test_in_train": 2, "label_conflicts": 4, "source_test_in_train": 3}
     for report in _both(m):
-        assert "Source test images seen in training: 3 of the source test images are byte-identical to a train image" in report
+        assert "Source test images seen in training: 3 of the source test images are identical to a train image" in report
         assert "Files not read: 13 file(s) under data.root were left out (data/prepared/rejected.csv" in report
-        assert "Target test images seen in training: 2 of the target test images are byte-identical to a train image" in report
-        assert "One image, two labels: 4 labeled files are byte-identical to a file filed under another class" in report
+        assert "Target test images seen in training: 2 of the target test images are identical to a train image" in report
+        assert "One image, two labels: 4 labeled files are identical to a file filed under another class" in report
     # A hidden class folder (20 images, a whole class) was counted as one of "3 file(s)"
     m["run"]["data_files"] = {"rejected": 3, "folders_not_searched": ["src/train/.hidden", "src/test/.hidden"]}
     for report in _both(m):
@@ -424,11 +424,11 @@ def test_both_reports_say_what_prepare_found_in_the_files():
     assert "Files not read: 1 folder(s) not searched (src/train/.hidden: hidden" in _both(m)[0]
     m["run"]["data_files"] = {"rejected": 0, "target_in_source": 5, "target_images": 120}
     for report in _both(m):
-        assert ("Target images that are source images: 5 of the 120 target images are byte-identical to source images "
+        assert ("Target images that are source images: 5 of the 120 target images are identical to source images "
                 "(data/prepared/domain_copies.csv). Those carry no shift") in report
     m["run"]["data_files"] = {"rejected": 0, "target_in_source": 120, "target_images": 120}
     for report in _both(m):
-        assert "Target images that are source images: all 120 target images are byte-identical" in report
+        assert "Target images that are source images: all 120 target images are identical" in report
         assert "The target domain is a copy of the source: there is no shift to close" in report
     m["run"]["data_files"] = {"rejected": 0, "target_test_in_train": 0, "label_conflicts": 0, "target_in_source": 0, "target_images": 120}
     for runs in (m, _metrics()):  # clean files, or a run recorded before they were counted

@@ -313,13 +313,13 @@ def main(argv: list[str] | None = None) -> None:
     metrics["run"] = {"seeds": list(cp.seeds), "gan_seeds": list(params.gan.seeds), "target_split": split, "train_data": train_data, "wall_seconds": wall,
                       "images_per_s": images_per_s, "device": ",".join(sorted(devices)) or "cpu"}
     metrics["run"]["mix"] = params.mix.model_dump()  # what the reports say of a fraction of 0 or 1
-    manifest, train_files = data.manifest, set(data.manifest.sha256[data.manifest.split == "train"])
+    manifest, train_pictures = data.manifest, set(data.manifest.picture[data.manifest.split == "train"])
     metrics["run"]["data_files"] = {  # what the reports say of files left out, test images seen in training, one image two labels
         "rejected": int(data.info.get("rejected", 0)),
         "folders_not_searched": folders_not_searched(args.prepared / "rejected.csv", params.data.root),  # a hidden class folder is a class left out
         "files_not_read": files_not_read(args.prepared / "rejected.csv"),  # by kind: text files apart from broken images
-        "target_test_in_train": int(target_rows[~target_rows.path.isin(val_paths)].sha256.isin(train_files).sum()),
-        "source_test_in_train": int(data.rows("source", "test").sha256.isin(train_files).sum()),
+        "target_test_in_train": int(target_rows[~target_rows.path.isin(val_paths)].picture.isin(train_pictures).sum()),
+        "source_test_in_train": int(data.rows("source", "test").picture.isin(train_pictures).sum()),
         "target_test_repeats": repeated_copies(test_repeats(target_rows)),  # as prepare's repeats.csv: target_val's and target_test's together
         "label_conflicts": len(label_conflicts(manifest[manifest.label_index >= 0])),
         "target_in_source": int((domain_copies(manifest).domain == params.data.target).sum()),  # as prepare's domain_copies.csv

@@ -41,16 +41,16 @@ def main(argv: list[str] | None = None) -> None:
     rejected = len(pd.read_csv(args.out / "rejected.csv"))  # rows, not lines: a file name may hold a newline
     duplicates = len(pd.read_csv(args.out / "duplicates.csv"))
     conflicts = len(pd.read_csv(args.out / "label_conflicts.csv"))
-    repeated = repeated_copies(pd.read_csv(args.out / "repeats.csv", usecols=["domain", "sha256"], keep_default_na=False, dtype=str))
+    repeated = repeated_copies(pd.read_csv(args.out / "repeats.csv", usecols=["domain", "picture"], keep_default_na=False, dtype=str))
     copies = pd.read_csv(args.out / "domain_copies.csv", usecols=["domain"], keep_default_na=False, dtype=str)
     copied = int((copies.domain == d.target).sum())
     print(f"prepare: {len(manifest)} images -> {args.out}/manifest.csv; {rejected} rejected -> {args.out}/rejected.csv"
-          + (f"; {duplicates} byte-identical files in both train and test -> {args.out}/duplicates.csv (they inflate test scores)"
+          + (f"; {duplicates} files of one picture in both train and test -> {args.out}/duplicates.csv (they inflate test scores)"
              if duplicates else "")
           + (f"; {repeated} test images repeated within their split -> {args.out}/repeats.csv (each counts as often)" if repeated else "")
-          + (f"; {conflicts} byte-identical files under different classes -> {args.out}/label_conflicts.csv (one image, two labels)"
+          + (f"; {conflicts} files of one picture under different classes -> {args.out}/label_conflicts.csv (one image, two labels)"
              if conflicts else "")
-          + (f"; {copied} target images byte-identical to source images -> {args.out}/domain_copies.csv (they shrink the shift measured)"
+          + (f"; {copied} target images identical to source images -> {args.out}/domain_copies.csv (they shrink the shift measured)"
              if copied else ""))
     if d.dataset == "folders":  # colour the run drops, or three copies of a grey channel
         paths = {domain: [Path(p) for p in manifest.source_path[manifest.domain == domain]] for domain in (d.source, d.target)}
