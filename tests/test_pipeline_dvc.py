@@ -264,6 +264,39 @@ def test_classifier_param_makes_only_the_classifiers_stale(digits_repo):
     assert pending(repo) == {}
 
 
+def test_a_weights_file_replaced_at_its_path_makes_evaluate_stale(digits_repo, tmp_path):
+    """evaluate.inception_weights names a file outside what DVC hashes: a new file at the same path left
+    the old file's metrics standing. index_raw, which every repro runs, writes its sha256 to
+    data/external_files.json, which evaluate depends on. Recorded with `dvc commit` rather than run
+    (evaluate's reading of such weights is tests/test_inception.py's)."""
+    repo, _ = digits_repo
+    text = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(text)
+    weights = tmp_path / "inception.pth"
+    weights.write_bytes(b"the first file")
+    params["evaluate"]["inception_weights"] = str(weights)
+    try:
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        dvc("repro", "--single-item", "index_raw", cwd=repo)
+        dvc("commit", "--force", "evaluate", cwd=repo)
+        assert pending(repo) == {}
+        weights.write_bytes(b"another file at the same path")
+        dvc("repro", "--single-item", "index_raw", cwd=repo)
+        stale = pending(repo)
+        assert list(stale) == ["evaluate"] and "data/external_files.json" in json.dumps(stale["evaluate"]), stale
+        said = json.loads((repo / "data/external_files.json").read_text())["evaluate.inception_weights"]
+        assert said["path"] == str(weights) and said["size"] == len(b"another file at the same path") and len(said["sha256"]) == 64
+        weights.unlink()
+        dvc("repro", "--single-item", "index_raw", cwd=repo)
+        assert json.loads((repo / "data/external_files.json").read_text())["evaluate.inception_weights"] == {
+            "path": str(weights), "error": "No such file or directory"}  # evaluate stops on it, by key (tests/test_inception.py)
+    finally:
+        (repo / "params.yaml").write_text(text)
+        dvc("repro", "--single-item", "index_raw", cwd=repo)
+        dvc("commit", "--force", "evaluate", cwd=repo)  # its outputs are those of these params
+    assert json.loads((repo / "data/external_files.json").read_text()) == {} and pending(repo) == {}
+
+
 def test_a_code_edit_reruns_only_the_stages_that_import_it(digits_repo):
     """Each stage depends on its code pin (data/code/<module>.json), not on every source file: an edit
     to the report's code re-runs the code stage and evaluate, and nothing that trains."""
