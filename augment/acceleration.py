@@ -74,13 +74,16 @@ class Acceleration:
         )
 
     @classmethod
-    def for_classifier(cls, device: torch.device | str) -> "Acceleration":
+    def for_classifier(cls, device: torch.device | str, precision: str = "auto") -> "Acceleration":
         """The downstream classifier's settings: channels_last and fused AdamW on every device (on
         the CPU, 5-15% per training step of the small_cnn at 16 px, batch 64, one thread, in the
-        classifier's own loop; benchmarks/RESULTS.md), bf16 autocast on CUDA. Never compiled: a few
-        hundred steps of a small network do not repay the compilation."""
-        cuda = torch.device(device).type == "cuda"
-        return cls(bf16=cuda, channels_last=True, compile=False, fused_optimizer=True)
+        classifier's own loop; benchmarks/RESULTS.md), and bf16 autocast where `precision`
+        (runtime.precision) is bf16, or auto on CUDA. Never compiled: a few hundred steps of a small
+        network do not repay the compilation."""
+        if precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16 or fp32; got {precision!r}")
+        bf16 = precision == "bf16" or (precision == "auto" and torch.device(device).type == "cuda")
+        return cls(bf16=bf16, channels_last=True, compile=False, fused_optimizer=True)
 
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         if not self.bf16:

@@ -42,17 +42,18 @@ def train_classifier(
     num_classes: int,
     seed: int,
     device: str | torch.device = "cpu",
+    precision: str = "auto",
     on_log: Callable[[int, dict], None] | None = None,
 ) -> nn.Module:
     """Train a classifier on `batches`. Data-parallel when a torch.distributed process group is up
     (e.g. under `torchrun`): each process draws its own `batches` (seed them apart), every process
     starts from rank 0's weights, gradients are averaged before each optimiser step and batch-norm
     statistics at the end, so every replica returns the same model; only rank 0 calls `on_log`,
-    with the loss averaged over processes."""
+    with the loss averaged over processes. `precision`: runtime.precision (`Acceleration.for_classifier`)."""
     rank, world = rank_and_world()
     torch.manual_seed(seed)
     device = torch.device(device)
-    accel = Acceleration.for_classifier(device)
+    accel = Acceleration.for_classifier(device, precision)
     model = build_classifier(cfg.model, in_channels=in_channels, num_classes=num_classes, width=cfg.width)
     accel.place(model, device)
     if world > 1:
@@ -95,11 +96,12 @@ def load_classifier(path, *, device: str | torch.device = "cpu") -> nn.Module:
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512, device: str | torch.device = "cpu") -> torch.Tensor:
+def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512, device: str | torch.device = "cpu",
+            precision: str = "auto") -> torch.Tensor:
     """(N, C, H, W) float in [-1, 1] or uint8 -> (N,) predicted class indices, in the layout and
     precision the classifier trains in (uint8 batches are converted on the device)."""
     device = torch.device(device)
-    accel = Acceleration.for_classifier(device)
+    accel = Acceleration.for_classifier(device, precision)
     accel.place(model.eval(), device)
     out = []
     for i in range(0, len(images), batch_size):
@@ -112,7 +114,8 @@ BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 @torch.no_grad()
-def renormalized(model: nn.Module, images: torch.Tensor, *, batch_size: int = 256, device: str | torch.device = "cpu") -> nn.Module | None:
+def renormalized(model: nn.Module, images: torch.Tensor, *, batch_size: int = 256, device: str | torch.device = "cpu",
+                 precision: str = "auto") -> nn.Module | None:
     """A copy of `model` whose BatchNorm layers hold the statistics of `images` instead of those it
     trained on (AdaBN, Li et al. 2016): each running mean and variance is re-estimated from scratch,
     as the average over batches of at most `batch_size`, and every weight stays as it was. `images`
@@ -127,7 +130,7 @@ def renormalized(model: nn.Module, images: torch.Tensor, *, batch_size: int = 25
     if not norms:
         return None
     device = torch.device(device)
-    accel = Acceleration.for_classifier(device)
+    accel = Acceleration.for_classifier(device, precision)
     accel.place(adapted.eval(), device)  # dropout and the rest read as in predict; only the norms gather statistics
     for norm in norms:
         norm.reset_running_stats()

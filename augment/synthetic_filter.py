@@ -27,21 +27,23 @@ class FilterConfig:
 
 
 def confirmed(source: LabeledImages, fake: torch.Tensor, labels: torch.Tensor, cfg: FilterConfig, *, num_classes: int,
-              seed: int, device: str | torch.device = "cpu") -> torch.Tensor:
+              seed: int, device: str | torch.device = "cpu", precision: str = "auto") -> torch.Tensor:
     """(N,) bool: which of the `fake` images a classifier trained on `source` alone reads as `labels`."""
     judge_cfg = ClassifierConfig(width=cfg.judge_width, steps=cfg.judge_steps)
     batches = MixedBatches(parts={"source": (source, 1.0)}, batch_size=judge_cfg.batch_size, seed=seed)
-    judge = train_classifier(batches, judge_cfg, in_channels=source.images.shape[1], num_classes=num_classes, seed=seed, device=device)
-    return predict(judge, fake, device=device) == labels
+    judge = train_classifier(batches, judge_cfg, in_channels=source.images.shape[1], num_classes=num_classes, seed=seed, device=device,
+                             precision=precision)
+    return predict(judge, fake, device=device, precision=precision) == labels
 
 
 def keep_mask(source: LabeledImages, fake: torch.Tensor, labels: torch.Tensor, cfg: FilterConfig, *, num_classes: int,
-              seed: int, device: str | torch.device = "cpu") -> tuple[torch.Tensor, dict]:
-    """The images to keep under `cfg.kind`, and a summary: total, kept, kept fraction, per class."""
+              seed: int, device: str | torch.device = "cpu", precision: str = "auto") -> tuple[torch.Tensor, dict]:
+    """The images to keep under `cfg.kind`, and a summary: total, kept, kept fraction, per class
+    (`precision`: runtime.precision, as for the classifiers)."""
     if cfg.kind not in FILTERS:
         raise ValueError(f"synthesize.filter must be one of {FILTERS}, got {cfg.kind!r}")
     keep = torch.ones(len(fake), dtype=torch.bool) if cfg.kind == "none" else confirmed(
-        source, fake, labels, cfg, num_classes=num_classes, seed=seed, device=device)
+        source, fake, labels, cfg, num_classes=num_classes, seed=seed, device=device, precision=precision)
     per_class = {int(c): {"total": int((labels == c).sum()), "kept": int(((labels == c) & keep).sum())} for c in torch.unique(labels)}
     summary = {"filter": cfg.kind, "total": len(fake), "kept": int(keep.sum()), "kept_fraction": float(keep.float().mean()),
                "per_class": per_class, "classes_with_none_kept": [c for c, n in per_class.items() if n["kept"] == 0]}

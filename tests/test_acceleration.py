@@ -186,6 +186,38 @@ def test_translation_follows_the_runtime_precision():
         translate(nets.G_st, source, precision="half")
 
 
+def test_the_classifier_follows_the_runtime_precision_in_training_predicting_and_adabn():
+    """runtime.precision reached the GANs and translation only: the classifiers took bf16 on CUDA
+    whatever it said. Each convolution's output dtype shows what ran: float32 under auto and fp32 on
+    the CPU, bf16 autocast under bf16; on CUDA, auto is bf16 and fp32 float32."""
+    from augment.classify import ClassifierConfig, predict, renormalized, train_classifier
+    from augment.mixing import LabeledImages, MixedBatches
+
+    assert Acceleration.for_classifier("cuda").bf16 and not Acceleration.for_classifier("cuda", "fp32").bf16
+    assert not Acceleration.for_classifier("cpu").bf16 and Acceleration.for_classifier("cpu", "bf16").bf16
+    with pytest.raises(ValueError, match="precision"):
+        Acceleration.for_classifier("cpu", "half")
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (16, 1, 8, 8), generator=g, dtype=torch.uint8)
+    data = LabeledImages(images, torch.arange(16) % 2)
+    cfg = ClassifierConfig(width=4, steps=2, batch_size=8, log_every=2)
+    for precision, want in (("auto", torch.float32), ("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        seen = []
+        hook = torch.nn.modules.module.register_module_forward_hook(
+            lambda m, args, out: seen.append(out.dtype) if isinstance(m, torch.nn.Conv2d) else None)
+        try:
+            model = train_classifier(MixedBatches(parts={"source": (data, 1.0)}, batch_size=8, seed=0), cfg, in_channels=1,
+                                     num_classes=2, seed=0, precision=precision)
+            trained, seen[:] = set(seen), []
+            predict(model, images, precision=precision)
+            predicted, seen[:] = set(seen), []
+            renormalized(model, images, precision=precision)
+            adapted = set(seen)
+        finally:
+            hook.remove()
+        assert trained == predicted == adapted == {want}, (precision, trained, predicted, adapted)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a CUDA device")
 def test_runtime_device_cuda_without_one_is_a_params_error_naming_the_key():
     """Every stage's run_stage prints a ParamsError as one line and exits 2, without a traceback."""

@@ -100,10 +100,10 @@ def test_sets(data) -> dict:
     return {eval_set: data.labeled(role, "test", uint8=True) for eval_set, role in EVAL_SETS.items()}
 
 
-def test_set_predictions(sets: dict, model: torch.nn.Module, *, device) -> pd.DataFrame:
+def test_set_predictions(sets: dict, model: torch.nn.Module, *, device, precision: str = "auto") -> pd.DataFrame:
     """One classifier's readings of both test sets (`test_sets`): a frame of eval_set, path, label_index, pred."""
     return pd.concat([pd.DataFrame({"eval_set": eval_set, "path": rows.path.to_numpy(), "label_index": rows.label_index.to_numpy(),
-                                    "pred": predict(model, images.images, device=device).numpy()})
+                                    "pred": predict(model, images.images, device=device, precision=precision).numpy()})
                       for eval_set, (images, rows) in sets.items()], ignore_index=True)
 
 
@@ -141,11 +141,12 @@ def test_time_predictions(data, source_only: dict[int, pd.DataFrame], seeds: lis
     translated = {g: translate(load_generator(path, device=device), images.images, device=device, precision=precision)
                   for g, path in generators.items()}
     return adapted_predictions(data, source_only, seeds, classifiers, device=device,
-                               read=lambda seed, model: predict(model, translated[gan_seed_for(seed, gan_seeds)], device=device))
+                               read=lambda seed, model: predict(model, translated[gan_seed_for(seed, gan_seeds)], device=device,
+                                                                precision=precision))
 
 
 def renormalized_predictions(data, source_only: dict[int, pd.DataFrame], seeds: list[int], classifiers: Path, *,
-                             device) -> dict[int, pd.DataFrame] | str:
+                             device, precision: str = "auto") -> dict[int, pd.DataFrame] | str:
     """The `adabn` arm: each source_only classifier reads target test images with its BatchNorm
     statistics re-estimated on the unlabeled target train images (`adapted_predictions`)."""
     unlabeled = data.images("target", "train", uint8=True)
@@ -154,8 +155,10 @@ def renormalized_predictions(data, source_only: dict[int, pd.DataFrame], seeds: 
     images, _ = data.labeled("target", "test", uint8=True)
 
     def read(seed: int, model: torch.nn.Module) -> torch.Tensor | str:
-        adapted = renormalized(model, unlabeled, device=device)
-        return "classifier.model has no BatchNorm layer to re-estimate" if adapted is None else predict(adapted, images.images, device=device)
+        adapted = renormalized(model, unlabeled, device=device, precision=precision)
+        if adapted is None:
+            return "classifier.model has no BatchNorm layer to re-estimate"
+        return predict(adapted, images.images, device=device, precision=precision)
 
     return adapted_predictions(data, source_only, seeds, classifiers, read, device=device)
 
@@ -201,12 +204,14 @@ def main(argv: list[str] | None = None) -> None:
                 test_time.setdefault(arm, []).append(seed)
                 continue
             sets = sets or test_sets(data)
-            frame = test_set_predictions(sets, load_classifier(d / "model.pt", device=device), device=device)
+            frame = test_set_predictions(sets, load_classifier(d / "model.pt", device=device), device=device,
+                                         precision=params.runtime.precision)
             predictions.setdefault(arm, {})[seed], predicted = frame, predicted + len(frame)
     predicting = time.perf_counter() - predicting
     for arm, seeds in test_time.items():
         if ARMS[arm].renormalize:
-            found = renormalized_predictions(data, predictions.get("source_only", {}), seeds, args.classifiers, device=device)
+            found = renormalized_predictions(data, predictions.get("source_only", {}), seeds, args.classifiers, device=device,
+                                             precision=params.runtime.precision)
         else:
             found = test_time_predictions(data, predictions.get("source_only", {}), seeds, args.classifiers, args.gans / ARMS[arm].gan,
                                           params.gan.seeds, device=device, precision=params.runtime.precision)

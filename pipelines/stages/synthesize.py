@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         fake = translate(generator, source.images, labels, device=device, precision=params.runtime.precision, uint8=True)  # (N, C, H, W)
         info["images_per_s"] = {"translate": round(len(fake) / (time.perf_counter() - t0), 1)}
         keep, summary = keep_mask(source, fake, source.labels, as_config(params.synthesize, FilterConfig, kind=params.synthesize.filter), num_classes=len(data.classes),
-                                  seed=args.seed, device=device)
+                                  seed=args.seed, device=device, precision=params.runtime.precision)
         summary["per_class"] = {data.classes[c]: n for c, n in summary["per_class"].items()}
         summary["classes_with_none_kept"] = [data.classes[c] for c in summary["classes_with_none_kept"]]
         write_json(summary, tmp / "filter.json")

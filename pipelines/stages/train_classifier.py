@@ -98,7 +98,7 @@ def _train(arm: Arm, args: argparse.Namespace, params, name: str, tmp: Path, tim
     try:
         model = train_classifier(
             batches, settings, in_channels=data.channels, num_classes=len(data.classes),
-            seed=args.seed, device=device,
+            seed=args.seed, device=device, precision=params.runtime.precision,
             on_log=lambda step, m: print(f"{name} step {step}/{cp.steps} loss={m['loss']:.4f} threads={cpu_threads.adapt()}{time_left(step)}",
                                          flush=True),
         )
