@@ -26,6 +26,10 @@ from augment.metrics import SMALL_TEST, paired_delta
 from augment.validation import VAL_SET
 
 ORDER = list(ARMS)
+# Set by `domain-augment run` and `demo`, which print the benefits and the answer after the stage
+# table: the evaluate stage, whose output they echo as it runs, then leaves them to that summary
+# (a `dvc repro`, or a deployment's run log, still gets them from the stage).
+ANSWER_AT_END_ENV = "DOMAIN_AUGMENT_ANSWER_AT_END"
 GROUPS = ("none", "few")  # arms grouped by the target labels they may see; the oracle (all) is the bound
 LABELS_ALONE = "target_few"  # the few labels with no GAN: what a GAN arm that saw them has to beat
 

@@ -208,10 +208,19 @@ def _in_place(args: argparse.Namespace, purpose: str) -> Iterator[None]:
         yield
 
 
+def _answer_at_end() -> None:
+    """The evaluate stage of this process's flow run leaves the benefits and the answer to
+    `_print_results` (they were printed twice, the stage's echoed lines and then the summary's)."""
+    from augment.answer import ANSWER_AT_END_ENV
+
+    os.environ[ANSWER_AT_END_ENV] = "1"  # inherited by each stage's `dvc repro` and its command
+
+
 def _demo(args: argparse.Namespace) -> int:
     from pipelines.flows import pipeline
 
     t0, kwargs = time.perf_counter(), _flow_kwargs(args)  # refused params stop before the lock is taken
+    _answer_at_end()
     with _in_place(args, "domain-augment demo"), stop_on_interrupt("domain-augment demo"), stop_when_killed("domain-augment demo"):
         summary = pipeline(**kwargs, isolate=False)
     print(f"\ndomain-augment demo: finished in {time.perf_counter() - t0:.0f}s")
@@ -223,6 +232,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.flows import pipeline
 
     kwargs = _flow_kwargs(args)  # refused params stop before the lock is taken; warns of what an isolated run will not see
+    _answer_at_end()
     with _in_place(args, "domain-augment run --in-place") if args.in_place else contextlib.nullcontext(), \
             stop_on_interrupt("domain-augment run" + (" --in-place" if args.in_place else "")), stop_when_killed("domain-augment run"):
         summary = pipeline(**kwargs, isolate=not args.in_place)

@@ -297,6 +297,26 @@ def test_a_weights_file_replaced_at_its_path_makes_evaluate_stale(digits_repo, t
     assert json.loads((repo / "data/external_files.json").read_text()) == {} and pending(repo) == {}
 
 
+def test_evaluate_leaves_the_answer_to_the_run_that_prints_it_at_the_end(digits_repo):
+    """`domain-augment run` and `demo` echo each stage's output as it runs, then print the benefits and
+    the answer after the stage table: the answer came twice. Under their variable the stage leaves them
+    to that summary; under `dvc repro` it prints them, once."""
+    import subprocess
+
+    from augment.answer import ANSWER_AT_END_ENV
+    from tests.e2e import env
+
+    repo, first = digits_repo
+    assert first.count("  benefit cyclegan: ") == 1 and first.count("With every target train label (the upper bound): oracle ") == 1
+    proc = subprocess.run([sys.executable, "-m", "pipelines.stages.evaluate"], cwd=repo, env={**env(), ANSWER_AT_END_ENV: "1"},
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "benefit cyclegan" not in proc.stdout and "upper bound" not in proc.stdout
+    assert proc.stdout.rstrip().endswith("evaluate: each arm's benefit and the answer follow when the run ends")
+    dvc("commit", "--force", "evaluate", cwd=repo)  # its outputs, run outside DVC (their images/s differ by construction)
+    assert pending(repo) == {}
+
+
 def test_a_code_edit_reruns_only_the_stages_that_import_it(digits_repo):
     """Each stage depends on its code pin (data/code/<module>.json), not on every source file: an edit
     to the report's code re-runs the code stage and evaluate, and nothing that trains."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from augment.answer import answer, answer_lines
+from augment.answer import ANSWER_AT_END_ENV, answer, answer_lines
 from augment.arms import ARMS, BASELINE, gan_seed_for
 from augment.classify import load_classifier, predict, renormalized
 from augment.classic import changed_draw
@@ -367,6 +368,9 @@ def main(argv: list[str] | None = None) -> None:
     mark_unavailable(metrics, unavailable)
     write_json(metrics, args.out / "metrics.json")
     print(f"evaluate: report -> {args.out / 'report.md'}, metrics -> {args.out / 'metrics.json'}")
+    if os.environ.get(ANSWER_AT_END_ENV) == "1":
+        print("evaluate: each arm's benefit and the answer follow when the run ends")
+        return
     for arm, b in metrics["benefit"].items():
         d = b.get("accuracy_delta")
         print(f"  benefit {arm}: " + (f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else f"unavailable: {b['reason']}"))
