@@ -16,7 +16,7 @@ import pandas as pd
 
 from augment.contract import (DataLayoutError, check_classes, class_folder_labels, class_names, discover, held_labels, listed, listed_classes, natural_key,
                               rejection_kinds, shown, source_classes, unreadable_splits)
-from augment.colour import colour_notes, colour_shares
+from augment.colour import colour_sample_notes
 from augment.images import DEFAULT_MAX_PIXELS
 from augment.prepare import domain_copies, label_conflicts, read_files, repeated_copies, test_repeats, train_test_duplicates
 from augment.answer import unlabeled_tested
@@ -204,7 +204,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
             "target_train": sum(n for (d, s, _), n in result.counts.items() if (d, s) == (target, "train")),
             "source_train_per_class": {c: result.counts[(source, "train", c)] for c in result.classes}})
     readable = {domain: [f.path for f in files if f.domain == domain and not f.problem] for domain in (source, target)}
-    result.notes += colour_notes(colour_shares(readable), channels)
+    result.notes += colour_sample_notes(readable, channels)
     result.notes += upscaling_notes(sides, image_size)
     source_untested = [c for c in result.classes if not result.counts[(source, "test", c)]]
     if source_untested:

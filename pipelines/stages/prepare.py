@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from augment.colour import colour_notes, colour_shares
+from augment.colour import colour_sample_notes
 from augment.prepare import PrepareConfig, prepare, repeated_copies
 from pipelines.config import load_params
 from pipelines.cpu_threads import idle_cores
@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> None:
              if conflicts else "")
           + (f"; {copied} target images identical to source images -> {args.out}/domain_copies.csv (they shrink the shift measured)"
              if copied else ""))
-    if d.dataset == "folders":  # colour the run drops, or three copies of a grey channel
+    if d.dataset == "folders":  # colour the run drops, three copies of a grey channel, or colour stored differently
         paths = {domain: [Path(p) for p in manifest.source_path[manifest.domain == domain]] for domain in (d.source, d.target)}
-        for note in colour_notes(colour_shares(paths), d.channels):
+        for note in colour_sample_notes(paths, d.channels):
             print(f"prepare: note: {note}", file=sys.stderr)
 
 
