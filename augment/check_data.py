@@ -125,7 +125,7 @@ def upscaling_notes(sides: dict[str, list[int]], image_size: int) -> list[str]:
 
 
 def check_data(root: str | Path, source: str, target: str, *, image_size: int = 16, channels: int = 3,
-               max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch", workers: int = 1,
+               max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch", colour_profiles: str = "as_stored", workers: int = 1,
                validation_fraction: float = 0.0, labels_per_class: int = 0, arms: list[str] | None = None,
                classes: list[str] | None = None) -> DataCheck:
     """What `prepare` would accept, reject and stop on, and notes on what the run's figures will rest
@@ -134,7 +134,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     classifier.arms (those that need target labels are noted where the target train has none), `classes`
     its data.classes (the classes kept; none: all)."""
     result = DataCheck(settings=f"read as {image_size} px, {channels} channel{'s' if channels > 1 else ''} "
-                                f"({'grey' if channels == 1 else 'RGB'}), resize {resize}")
+                                f"({'grey' if channels == 1 else 'RGB'}), resize {resize}"
+                                + (", colour profiles converted to sRGB" if colour_profiles == "srgb" else ""))
     if source == target:
         result.problems.append(f"--source and --target are both {source!r}: the source and target domains must be different folders")
         return result
@@ -144,7 +145,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
         result.problems.append(str(exc))
         return result
     read, sides = [], {source: [], target: []}
-    decoded = read_files(files, size=image_size, channels=channels, max_pixels=max_pixels, resize=resize, workers=workers)
+    decoded = read_files(files, size=image_size, channels=channels, max_pixels=max_pixels, resize=resize,
+                         colour_profiles=colour_profiles, workers=workers)
     for i, r in enumerate(decoded):
         f = files[i] = r.file
         if f.problem:  # as prepare writes them to rejected.csv: valid UTF-8 whatever the file names
@@ -204,7 +206,7 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
             "target_train": sum(n for (d, s, _), n in result.counts.items() if (d, s) == (target, "train")),
             "source_train_per_class": {c: result.counts[(source, "train", c)] for c in result.classes}})
     readable = {domain: [f.path for f in files if f.domain == domain and not f.problem] for domain in (source, target)}
-    result.notes += colour_sample_notes(readable, channels)
+    result.notes += colour_sample_notes(readable, channels, colour_profiles)
     result.notes += upscaling_notes(sides, image_size)
     source_untested = [c for c in result.classes if not result.counts[(source, "test", c)]]
     if source_untested:

@@ -5,10 +5,11 @@ domains (MNIST -> MNIST-M, clear -> sunset), the run then learns and measures an
 the user's, and says nothing. With `data.channels: 3` on two grey domains the networks read three
 copies of one channel. `prepare` and `check-data` look at a sample of each domain's files and say so.
 
-Files are read as stored, without colour management, as torchvision and OpenCV read them: a colour
-profile a file embeds (a phone's Display P3, a camera's Adobe RGB) is not applied. Where the two
-domains' files store colour in different spaces, that difference is part of the shift the run
-measures; the same sample says so (`colour_profiles`, `profile_notes`).
+Files are read as stored by default (data.colour_profiles: as_stored), without colour management, as
+torchvision and OpenCV read them: a colour profile a file embeds (a phone's Display P3, a camera's
+Adobe RGB) is not applied. Where the two domains' files store colour in different spaces, that
+difference is part of the shift the run measures; the same sample says so (`colour_profiles`,
+`profile_notes`), and `srgb` converts such files as they are read (augment/images.py).
 """
 from __future__ import annotations
 
@@ -96,10 +97,11 @@ def _srgb(name: str) -> bool:
     return name == NO_PROFILE or "srgb" in name.casefold().replace(" ", "")
 
 
-def profile_notes(profiles: dict[str, Counter], channels: int) -> list[str]:
-    """A note where, in colour (`channels` 3), half or more of one domain's sample embeds a profile other
-    than sRGB and the other domain's does not: the two store colour differently, and nothing converts it."""
-    if channels != 3 or len(profiles) != 2:
+def profile_notes(profiles: dict[str, Counter], channels: int, reading: str = "as_stored") -> list[str]:
+    """A note where, in colour (`channels` 3) read as stored (`reading`: data.colour_profiles), half or more of one
+    domain's sample embeds a profile other than sRGB and the other domain's does not: the two store colour
+    differently, and nothing converts it."""
+    if channels != 3 or reading != "as_stored" or len(profiles) != 2:
         return []
     wide = {domain: sum(n for name, n in found.items() if not _srgb(name)) for domain, found in profiles.items()}
     looked = {domain: sum(found.values()) for domain, found in profiles.items()}
@@ -114,9 +116,9 @@ def profile_notes(profiles: dict[str, Counter], channels: int) -> list[str]:
 
     return [f"the domains store colour differently ({'; '.join(said(d) for d in profiles)}). Files are read as stored, without "
             "colour management, as torchvision and OpenCV read them, so how the files store colour is part of the shift the run "
-            "measures; if the model will see converted images, convert both domains to sRGB first"]
+            "measures; if the model will see converted images, -S data.colour_profiles=srgb converts them to sRGB as they are read"]
 
 
-def colour_sample_notes(paths: dict[str, list[Path]], channels: int) -> list[str]:
+def colour_sample_notes(paths: dict[str, list[Path]], channels: int, reading: str = "as_stored") -> list[str]:
     """Everything `prepare` and `check-data` say of the domains' colour, from one even sample of each."""
-    return colour_notes(colour_shares(paths), channels) + profile_notes(colour_profiles(paths), channels)
+    return colour_notes(colour_shares(paths), channels) + profile_notes(colour_profiles(paths), channels, reading)

@@ -1,6 +1,7 @@
 """Reading any image file into the project's canonical form: square, `size` px, 1 or 3 channels, uint8."""
 from __future__ import annotations
 
+import io
 import stat
 import warnings
 from pathlib import Path
@@ -138,16 +139,41 @@ def _upright(img: Image.Image, orientation: int) -> Image.Image:
     return img.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else img
 
 
+COLOUR_PROFILES = ("as_stored", "srgb")
+_SRGB = None  # Pillow's built-in sRGB profile, made on first use
+
+
+def _in_srgb(img: Image.Image) -> Image.Image:
+    """`img` converted from the colour profile it embeds to sRGB (perceptual intent, LittleCMS), for RGB,
+    RGBA and CMYK images; as it is where it embeds none, or one that cannot be read (its values as stored)."""
+    global _SRGB
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
+        return img
+    from PIL import ImageCms
+
+    if _SRGB is None:
+        _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    try:
+        return ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB,
+                                         outputMode="RGBA" if img.mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return img
+
+
 _NOT_REGULAR = {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
                 stat.S_IFDIR: "folder"}
 
 
 def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS,
-           resize: str = "stretch") -> tuple[np.ndarray, tuple[int, int]]:
+           resize: str = "stretch", colour_profiles: str = "as_stored") -> tuple[np.ndarray, tuple[int, int]]:
     """One file -> (canonical array, its stored (width, height)); ImageRejected with a reason for
-    anything unusable. Whatever goes wrong decoding one file rejects that file, never the run."""
+    anything unusable. Whatever goes wrong decoding one file rejects that file, never the run.
+    `colour_profiles` (data.colour_profiles): as_stored, or srgb (`_in_srgb`)."""
     if resize not in RESIZE_MODES:  # a caller's mistake, not the file's: raised before the file's try
         raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+    if colour_profiles not in COLOUR_PROFILES:
+        raise ValueError(f"colour_profiles must be one of {', '.join(COLOUR_PROFILES)}, got {colour_profiles!r}")
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):  # opening a FIFO would wait for a writer forever
@@ -171,6 +197,8 @@ def decode(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MA
             orientation = _orientation(img)
             if img.mode in DEEP_GREY:  # here, while the TIFF's tags that say how to read its values are at hand
                 img = _to_8bit(img)
+            if colour_profiles == "srgb":
+                img = _in_srgb(img)
             return canonical(_upright(img, orientation), size=size, channels=channels, resize=resize), (width, height)
     except ImageRejected:
         raise
@@ -271,9 +299,10 @@ def looks_like_image(path: Path) -> bool:
     return stored_pixels(path) is not None
 
 
-def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch") -> np.ndarray:
+def read_image(path: Path, *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS, resize: str = "stretch",
+               colour_profiles: str = "as_stored") -> np.ndarray:
     """Read and convert one file; raise ImageRejected with a reason for anything unusable."""
-    return decode(path, size=size, channels=channels, max_pixels=max_pixels, resize=resize)[0]
+    return decode(path, size=size, channels=channels, max_pixels=max_pixels, resize=resize, colour_profiles=colour_profiles)[0]
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -58,6 +58,7 @@ class PrepareConfig:
     test_fraction_target: float = 0.3
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     resize: str = "stretch"  # how a non-square image becomes square (augment/images.py RESIZE_MODES)
+    colour_profiles: str = "as_stored"  # data.colour_profiles: srgb converts files that embed a colour profile
     classes: tuple[str, ...] = ()  # the classes kept (data.classes); () keeps all
     index: str | None = None  # index_raw's listing of data.root, which dvc.lock pins: every file read must match it (`_same_as_listed`)
     workers: int = 1  # files decoded at once (threads); the output does not depend on it
@@ -99,7 +100,7 @@ def decoding_threads(files: list[FoundFile], workers: int, *, sample: int = 32) 
 
 
 def read_files(files: Iterable[FoundFile], *, size: int, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS,
-               resize: str = "stretch", workers: int = 1) -> Iterator[ReadFile]:
+               resize: str = "stretch", colour_profiles: str = "as_stored", workers: int = 1) -> Iterator[ReadFile]:
     """Decode and hash each file, in the order given, `workers` at a time. Threads, not processes:
     PIL decodes and resizes and hashlib hashes with the GIL released, so threads use the cores, and
     the pixels need no copy between processes; small images are read without them
@@ -108,7 +109,8 @@ def read_files(files: Iterable[FoundFile], *, size: int, channels: int, max_pixe
         if f.problem is not None:
             return ReadFile(f)
         try:
-            arr, stored = decode(f.path, size=size, channels=channels, max_pixels=max_pixels, resize=resize)
+            arr, stored = decode(f.path, size=size, channels=channels, max_pixels=max_pixels, resize=resize,
+                                 colour_profiles=colour_profiles)
             return ReadFile(f, arr, stored, sha256_file(f.path), picture_hash(arr))
         except ImageRejected as exc:
             return ReadFile(replace(f, problem=str(exc)))
@@ -239,6 +241,7 @@ def prepare_folders(cfg: PrepareConfig, out_dir: Path) -> pd.DataFrame:
     files, _ = discover(cfg.root, cfg.source, cfg.target, classes=cfg.classes)
     rows, rejected, pixels = [], [], PixelWriter(out_dir)
     read = read_files(files, size=cfg.image_size, channels=cfg.channels, max_pixels=cfg.max_image_pixels, resize=cfg.resize,
+                      colour_profiles=cfg.colour_profiles,
                       workers=cfg.workers)
     decoded: list[tuple[FoundFile, str]] = []  # each decoded file with its sha256, checked against the index below
     for i, r in enumerate(read):

@@ -385,7 +385,7 @@ def _check_data(args: argparse.Namespace) -> int:
     params = Path(args.repo) / args.params
     raw = read_yaml(params, "not found") if params.is_file() else {}  # a --params FILE not there stopped in _missing_place
     given = {key: value for key, value in (("image_size", args.image_size), ("channels", args.channels), ("resize", args.resize),
-                                           ("classes", args.classes)) if value is not None}  # the rest as params.yaml's data section says, as in a run
+                                           ("colour_profiles", args.colour_profiles), ("classes", args.classes)) if value is not None}  # the rest as params.yaml's data section says, as in a run
     data = {"dataset": "folders", "root": str(args.root), "source": args.source, "target": args.target, **given}
     raw = {**raw, "data": {**(raw.get("data") or {}), **data}} if isinstance(raw, dict) else raw
     against = params.name if params.is_file() else "the default params"
@@ -400,7 +400,7 @@ def _check_data(args: argparse.Namespace) -> int:
 
         d = parsed.data
         result = check_data(args.root, args.source, args.target, image_size=d.image_size, channels=d.channels, resize=d.resize,
-                            max_pixels=d.max_image_pixels, workers=idle_cores(), validation_fraction=parsed.evaluate.validation_fraction,
+                            colour_profiles=d.colour_profiles, max_pixels=d.max_image_pixels, workers=idle_cores(), validation_fraction=parsed.evaluate.validation_fraction,
                             labels_per_class=d.target_labels_per_class, arms=parsed.classifier.arms, classes=d.classes)
     print("\n".join(result.lines(most=args.list or None)))
     if result.ok:
@@ -605,7 +605,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 CHECK_DATA_OPTIONS = {"data.source": "--source", "data.target": "--target", "data.image_size": "--image-size",
-                      "data.channels": "--channels", "data.resize": "--resize", "data.classes": "--classes"}
+                      "data.channels": "--channels", "data.resize": "--resize", "data.colour_profiles": "--colour-profiles",
+                      "data.classes": "--classes"}
 
 
 def _check_data_way(words: list[str]) -> str:
@@ -712,6 +713,8 @@ def _main(argv: list[str] | None) -> int:
     data.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 (default: data.channels of --params)")
     data.add_argument("--resize", choices=("stretch", "crop", "pad"), help="default: data.resize of --params; "
                       "data.max_image_pixels and evaluate.validation_fraction come from there too")
+    data.add_argument("--colour-profiles", choices=("as_stored", "srgb"), help="srgb: convert files that embed a colour profile to "
+                      "sRGB (default: data.colour_profiles of --params)")
     data.add_argument("--classes", nargs="+", metavar="CLASS", help="keep only these source train classes (default: data.classes of "
                       "--params; none there: all)")
     data.add_argument("--list", type=_count, default=20, metavar="N", help="list at most N rejected and N duplicate files (0: all; default 20)")

@@ -84,6 +84,7 @@ class DataParams(_Strict):
     test_fraction_target: float = Field(0.3, gt=0, lt=1)
     max_image_pixels: int = Field(250_000_000, gt=0)  # augment.images.DEFAULT_MAX_PIXELS (that module imports numpy and PIL)
     resize: Literal["stretch", "crop", "pad"] = "stretch"
+    colour_profiles: Literal["as_stored", "srgb"] = "as_stored"  # srgb: files that embed a colour profile are converted to sRGB
     classes: list[str] = []  # the source train classes the run keeps ([] = all); the other class folders are not read
 
     @field_validator("classes", mode="before")

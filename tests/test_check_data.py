@@ -210,16 +210,6 @@ def test_colour_the_run_would_drop_and_grey_read_as_rgb_are_noted(tmp_path):
     assert "is grey" not in _check(grey).stdout
 
 
-def _profile(description: str) -> bytes:
-    """The bytes of an ICC colour profile that describes itself as `description` (13 characters): Pillow's
-    built-in sRGB one, renamed (a Display P3 or Adobe RGB file of a phone or camera reads alike here)."""
-    from PIL import ImageCms
-
-    assert len(description) == 13
-    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    return srgb.replace("sRGB built-in".encode("utf-16-be"), description.encode("utf-16-be"))
-
-
 def test_domains_that_store_colour_in_different_profiles_are_noted(tmp_path):
     """A target of phone photos tagged Display P3 beside an untagged source: nothing converts colour, so
     the difference is part of the measured shift, and check-data says so (prepare too, from the same sample); a target tagged
@@ -227,17 +217,22 @@ def test_domains_that_store_colour_in_different_profiles_are_noted(tmp_path):
     from PIL import Image
 
     from augment.colour import colour_profiles
+    from tests.conftest import rgb_profile
 
     root = make_folders(tmp_path / "raw", per_class=4)
     for path in sorted((root / "tgt").rglob("*.png")):
-        Image.open(path).convert("RGB").save(path, icc_profile=_profile("Display P3 1x"))
+        Image.open(path).convert("RGB").save(path, icc_profile=rgb_profile("Display P3 1x"))
     assert colour_profiles({"tgt": sorted((root / "tgt").rglob("*.png"))})["tgt"] == {"Display P3 1x": 24}
     out = _check(root, "--channels", "3").stdout
     assert ("note: the domains store colour differently (src: 24 no profile (sRGB) of 24 sampled files; tgt: 24 'Display P3 1x' of "
             "24 sampled files). Files are read as stored, without colour management") in out, out
+    assert out.count("-S data.colour_profiles=srgb converts them to sRGB as they are read") == 1
     assert "store colour differently" not in _check(root).stdout  # read as grey
+    converted = _check(root, "--channels", "3", "--colour-profiles", "srgb").stdout
+    assert converted.startswith("read as 16 px, 3 channels (RGB), resize stretch, colour profiles converted to sRGB\n")
+    assert "store colour differently" not in converted and " -S data.colour_profiles=srgb" in converted.splitlines()[-1]
     for path in sorted((root / "tgt").rglob("*.png")):
-        Image.open(path).save(path, icc_profile=_profile("sRGB IEC61966"))
+        Image.open(path).save(path, icc_profile=rgb_profile("sRGB IEC61966", gamma=2.2))
     assert "store colour differently" not in _check(root, "--channels", "3").stdout
 
 

@@ -647,3 +647,36 @@ def test_a_picture_saved_again_as_another_file_is_the_same_picture(tmp_path):
     check = check_data(root, "src", "tgt", image_size=SIZE, channels=1)
     assert [sorted(Path(f).name for f, _ in g) for g in check.duplicates] == [["1.png", "resaved.bmp"]]
     assert check.copied == 1 and len(check.conflicts) == 1
+
+
+def test_colour_profiles_srgb_converts_what_a_file_embeds_and_as_stored_reads_its_values(tmp_path):
+    """data.colour_profiles: a file tagged with a wide-gamut profile (Adobe RGB's primaries) is read as its
+    stored values by default, and converted to sRGB under srgb, by prepare too; an untagged file and one
+    whose profile cannot be read are read as stored either way."""
+    from augment.images import read_image
+    from tests.conftest import rgb_profile
+
+    olive = (100, 150, 50)
+    files = {"wide.png": rgb_profile("Adobe-like RGB"), "wide.jpg": rgb_profile("Adobe-like RGB"), "plain.png": None,
+             "broken.png": b"not a colour profile"}
+    for name, icc in files.items():
+        options = {"icc_profile": icc} if icc else {}
+        Image.new("RGB", (16, 16), olive).save(tmp_path / name, **options, **({"quality": 100} if name.endswith("jpg") else {}))
+    for name in files:
+        stored = read_image(tmp_path / name, size=8, channels=3)[0, 0].astype(int)
+        converted = read_image(tmp_path / name, size=8, channels=3, colour_profiles="srgb")[0, 0].astype(int)
+        assert np.abs(stored - olive).max() <= 2, (name, stored)
+        if name.startswith("wide"):  # LittleCMS: (100, 150, 50) in Adobe RGB is (66, 151, 34) in sRGB
+            assert np.abs(converted - (66, 151, 34)).max() <= 3, (name, converted)
+        else:
+            assert (converted == stored).all(), name
+    with pytest.raises(ValueError, match="colour_profiles must be one of as_stored, srgb"):
+        read_image(tmp_path / "plain.png", size=8, channels=3, colour_profiles="p3")
+    root = make_folders(tmp_path / "raw", per_class=2)
+    Image.new("RGB", (16, 16), olive).save(root / "tgt/test/a/0.png", icc_profile=rgb_profile("Adobe-like RGB"))
+    for how, want in (("as_stored", olive), ("srgb", (66, 151, 34))):
+        manifest = prepare(PrepareConfig(dataset="folders", root=str(root), source="src", target="tgt", image_size=8, channels=3,
+                                         colour_profiles=how), tmp_path / how)
+        row = manifest.index[manifest.source_path == str(root / "tgt/test/a/0.png")][0]
+        got = load_prepared(tmp_path / how).pixels[row][0, 0].astype(int)
+        assert np.abs(got - want).max() <= 3, (how, got)

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         dataset=d.dataset, root=d.root, source=d.source, target=d.target, image_size=d.image_size,
         channels=d.channels, split_seed=d.split_seed,
         test_fraction_source=d.test_fraction_source, test_fraction_target=d.test_fraction_target,
-        max_image_pixels=d.max_image_pixels, resize=d.resize, classes=tuple(d.classes),
+        max_image_pixels=d.max_image_pixels, resize=d.resize, colour_profiles=d.colour_profiles, classes=tuple(d.classes),
         index=str(args.index) if d.dataset == "folders" and args.index.is_file() else None,
         workers=idle_cores(params.runtime.threads) if d.dataset == "folders" else 1,  # the digits are no files
     )
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
              if copied else ""))
     if d.dataset == "folders":  # colour the run drops, three copies of a grey channel, or colour stored differently
         paths = {domain: [Path(p) for p in manifest.source_path[manifest.domain == domain]] for domain in (d.source, d.target)}
-        for note in colour_sample_notes(paths, d.channels):
+        for note in colour_sample_notes(paths, d.channels, d.colour_profiles):
             print(f"prepare: note: {note}", file=sys.stderr)
 
 
