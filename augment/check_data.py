@@ -154,7 +154,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
             continue
         sides[f.domain].append(min(r.size))
         result.counts[(f.domain, f.split, f.label if f.label is not None else "(unlabeled)")] += 1
-        read.append({"picture": r.picture, "sha256": r.sha256, "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split, "label": f.label})
+        read.append({"picture": r.picture, "sha256": r.sha256, "source_path": shown(str(f.path)), "domain": f.domain, "split": f.split,
+                     "label": f.label})
     result.classes = source_classes(files)  # the decoded ones: a class folder holding only junk is no class
     if classes:
         train = Path(root) / source / "train"
@@ -184,7 +185,8 @@ def check_data(root: str | Path, source: str, target: str, *, image_size: int = 
     if len(repeats):
         first = repeats[repeats.picture == repeats.picture.iloc[0]].source_path.tolist()
         result.notes.append(f"{repeated_copies(repeats)} test image(s) repeated within their split, "
-                            f"identical pixels (e.g. {listed(first, 3)}: a copy, a hard link, a link to a file beside it, or the picture saved again): each counts "
+                            f"identical pixels (e.g. {listed(first, 3)}: a copy, a hard link, a link to a file beside it, or the picture "
+                            "saved again): each counts "
                             "as often as it is there, and every figure over that split leans on it that much more; keep one copy")
     result.conflicts = _grouped(label_conflicts(read[read.label.notna()]), "label")
     copies = domain_copies(read)

@@ -384,8 +384,9 @@ def _check_data(args: argparse.Namespace) -> int:
     # where there is none) with the data keys of this folder.
     params = Path(args.repo) / args.params
     raw = read_yaml(params, "not found") if params.is_file() else {}  # a --params FILE not there stopped in _missing_place
+    # the keys given as options; the rest as params.yaml's data section says, as in a run
     given = {key: value for key, value in (("image_size", args.image_size), ("channels", args.channels), ("resize", args.resize),
-                                           ("colour_profiles", args.colour_profiles), ("classes", args.classes)) if value is not None}  # the rest as params.yaml's data section says, as in a run
+                                           ("colour_profiles", args.colour_profiles), ("classes", args.classes)) if value is not None}
     data = {"dataset": "folders", "root": str(args.root), "source": args.source, "target": args.target, **given}
     raw = {**raw, "data": {**(raw.get("data") or {}), **data}} if isinstance(raw, dict) else raw
     against = params.name if params.is_file() else "the default params"
@@ -400,8 +401,9 @@ def _check_data(args: argparse.Namespace) -> int:
 
         d = parsed.data
         result = check_data(args.root, args.source, args.target, image_size=d.image_size, channels=d.channels, resize=d.resize,
-                            colour_profiles=d.colour_profiles, max_pixels=d.max_image_pixels, workers=idle_cores(), validation_fraction=parsed.evaluate.validation_fraction,
-                            labels_per_class=d.target_labels_per_class, arms=parsed.classifier.arms, classes=d.classes)
+                            colour_profiles=d.colour_profiles, max_pixels=d.max_image_pixels, workers=idle_cores(),
+                            validation_fraction=parsed.evaluate.validation_fraction, labels_per_class=d.target_labels_per_class,
+                            arms=parsed.classifier.arms, classes=d.classes)
     print("\n".join(result.lines(most=args.list or None)))
     if result.ok:
         if not params.is_file():  # args.params is the default: another file not there stopped in _missing_place
