@@ -111,7 +111,7 @@ def profile_notes(profiles: dict[str, Counter], channels: int, reading: str = "a
 
     def said(domain: str) -> str:
         found = profiles[domain]
-        parts = [f"{n} {'no profile (sRGB)' if name == NO_PROFILE else repr(name)}" for name, n in found.most_common(3)]
+        parts = [f"{'no profile' if name == NO_PROFILE else repr(name)} in {n}" for name, n in found.most_common(3)]
         return f"{domain}: {', '.join(parts)} of {looked[domain]} sampled files"
 
     return [f"the domains store colour differently ({'; '.join(said(d) for d in profiles)}). Files are read as stored, without "

@@ -224,7 +224,7 @@ def test_domains_that_store_colour_in_different_profiles_are_noted(tmp_path):
         Image.open(path).convert("RGB").save(path, icc_profile=rgb_profile("Display P3 1x"))
     assert colour_profiles({"tgt": sorted((root / "tgt").rglob("*.png"))})["tgt"] == {"Display P3 1x": 24}
     out = _check(root, "--channels", "3").stdout
-    assert ("note: the domains store colour differently (src: 24 no profile (sRGB) of 24 sampled files; tgt: 24 'Display P3 1x' of "
+    assert ("note: the domains store colour differently (src: no profile in 24 of 24 sampled files; tgt: 'Display P3 1x' in 24 of "
             "24 sampled files). Files are read as stored, without colour management") in out, out
     assert out.count("-S data.colour_profiles=srgb converts them to sRGB as they are read") == 1
     assert "store colour differently" not in _check(root).stdout  # read as grey
