@@ -2,9 +2,10 @@
 
     domain-augment sweep mix.synthetic_fraction=0.25,0.5,0.75 [--arm cyclegan] [-S key=value ...]
 
-queues one `dvc exp run --queue -S <key>=<value>` per value (named `sweep-<key>-<value>`),
-starts DVC's queue (`dvc queue start`), waits for it, then reads `dvc exp show --json` and writes
-`reports/sweep/<key>.csv` and `.png`: the arm's benefit over `source_only` on the held-out
+queues one `dvc exp run --queue -S <key>=<value>` per value (named `sweep-<key>-<value>`, then the
+`-S` settings where there are any: `settings_tag`), starts DVC's queue (`dvc queue start`), waits for
+it, then reads `dvc exp show --json` and writes `reports/sweep/<key>.csv` and `.png` (`table_stem`:
+another arm and `-S` settings add to the name): the arm's benefit over `source_only` on the held-out
 `target_val` split (what the choice is made on) for each value, the chosen value, and that
 value's `target_test` benefit (reported, never used to choose). Stages whose inputs a value does
 not change are up to date or come from DVC's run cache, so a sweep of `mix.*` trains no GAN again
@@ -14,6 +15,7 @@ outputs are not in the cache: `stages_not_in_cache`); each experiment's line say
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import secrets
@@ -126,9 +128,33 @@ def check_sweep(repo: Path, key: str, values: list[str], extra: list[str], arm: 
             check_queued_data_root(repo, d)
 
 
-def experiment_name(key: str, value: str) -> str:
-    safe = "".join(c if c.isalnum() else "-" for c in f"{key}-{value}")
-    return f"sweep-{safe}"
+DEFAULT_ARM = "cyclegan"
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text)
+
+
+def settings_tag(extra: list[str]) -> str:
+    """What a sweep's `-S` settings add to its experiments' and its table's names: "" without any,
+    else `-with-<the settings>` (sorted; `-with-<8 hex digits of their sha256>` past 48 characters, as
+    an absolute data.root is). The same key and values under other settings are another sweep: its
+    experiments must not replace the earlier ones, which the same name would (`dvc exp rename --force`)."""
+    if not extra:
+        return ""
+    said = " ".join(sorted(extra))
+    readable = _safe(said)
+    return "-with-" + (readable if len(readable) <= 48 else hashlib.sha256(said.encode()).hexdigest()[:8])
+
+
+def experiment_name(key: str, value: str, extra: list[str] = ()) -> str:
+    return f"sweep-{_safe(f'{key}-{value}')}{settings_tag(list(extra))}"
+
+
+def table_stem(key: str, arm: str, extra: list[str] = ()) -> str:
+    """reports/sweep/<stem>.csv and .png: `key` for the default arm without `-S`, then `-<arm>` for
+    another arm and the settings' tag (`settings_tag`), so that no sweep's table replaces another's."""
+    return key + ("" if arm == DEFAULT_ARM else f"-{arm}") + settings_tag(list(extra))
 
 
 def _dvc(repo: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -189,7 +215,7 @@ def queue_and_run(repo: Path, key: str, values: list[str], extra: list[str], *, 
     Where some experiments fail, the others still replace their earlier experiments before the
     sweep reports the failures."""
     check_sweep(repo, key, values, extra, arm)
-    runs = {experiment_name(key, value): [f"{key}={value}", *extra] for value in values}
+    runs = {experiment_name(key, value, extra): [f"{key}={value}", *extra] for value in values}
     this_run = secrets.token_hex(3)
     queued = {name: f"{name}-{this_run}" for name in runs}
     # Killed outright (SIGKILL, the OOM killer), the sweep cannot stop what DVC's queue runs for it: its
@@ -332,8 +358,9 @@ def _git_show(repo: Path, rev: str, path: str) -> str:
     return proc.stdout
 
 
-def collect(repo: Path, key: str, names: list[str], arm: str) -> pd.DataFrame:
-    """One row per swept experiment: the value, the arm's target_val and target_test benefits."""
+def collect(repo: Path, key: str, names: list[str], arm: str, extra: list[str] = ()) -> pd.DataFrame:
+    """One row per swept experiment: the value, the arm's target_val and target_test benefits, and
+    which arm and `-S` settings (`set`, space-separated) the table is of."""
     shown = json.loads(_dvc(repo, "exp", "show", "--json").stdout)
     rows = []
     for baseline in shown:
@@ -356,6 +383,8 @@ def collect(repo: Path, key: str, names: list[str], arm: str) -> pd.DataFrame:
         raise SweepError(f"no results for {missing} in `dvc exp show`")
     frame = pd.DataFrame(rows).sort_values(key).reset_index(drop=True)
     frame["chosen"] = frame.index == frame.val_benefit.idxmax()  # ties: the first (smallest) value
+    frame["arm"] = arm
+    frame["set"] = " ".join(extra)
     return frame
 
 
@@ -389,16 +418,35 @@ def plot(frame: pd.DataFrame, key: str, arm: str, path: Path) -> None:
 def sweep(repo: Path, spec: str, *, arm: str, extra: list[str], jobs: int = 1, out: Path | None = None, log=print) -> pd.DataFrame:
     key, values = parse_spec(spec)
     names = queue_and_run(repo, key, values, extra, jobs=jobs, log=log, arm=arm)
-    frame = collect(repo, key, names, arm)
+    frame = collect(repo, key, names, arm, extra)
     out = out or repo / "reports" / "sweep"
     out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / f"{key}.csv", index=False)
-    plot(frame, key, arm, out / f"{key}.png")
+    stem = table_stem(key, arm, extra)
+    keep_earlier_table(out / f"{stem}.csv", frame, log)
+    frame.to_csv(out / f"{stem}.csv", index=False)
+    plot(frame, key, arm, out / f"{stem}.png")
     best = frame[frame.chosen].iloc[0]
-    log(frame.to_string(index=False))
+    log(frame.drop(columns=["arm", "set"]).to_string(index=False))
     log(f"chosen on target_val: {key}={best[key]} ({arm} benefit {best.val_benefit:+.3f}); its target_test benefit "
-        f"{best.test_benefit:+.3f} [{best.test_lo:+.3f}, {best.test_hi:+.3f}] -> {out / (key + '.png')}")
+        f"{best.test_benefit:+.3f} [{best.test_lo:+.3f}, {best.test_hi:+.3f}] -> {out / (stem + '.png')}")
     return frame
+
+
+def keep_earlier_table(csv: Path, frame: pd.DataFrame, log=print) -> None:
+    """The same key, arm and settings swept over other values: the earlier table and plot move to
+    `<stem>.before-<their time>.csv` and `.png` rather than be replaced (the same sweep again replaces
+    them, as it does its experiments)."""
+    try:
+        earlier = set(pd.read_csv(csv)["experiment"])
+    except (OSError, KeyError, ValueError):  # no table yet, or one that is not a sweep's: replaced
+        return
+    if earlier == set(frame["experiment"]):
+        return
+    when = time.strftime("%Y%m%d-%H%M%S", time.localtime(csv.stat().st_mtime))
+    for suffix in (".csv", ".png"):
+        if csv.with_suffix(suffix).exists():
+            csv.with_suffix(suffix).rename(csv.with_name(f"{csv.stem}.before-{when}{suffix}"))
+    log(f"the table of an earlier sweep of other values ({', '.join(sorted(earlier))}) is kept as {csv.stem}.before-{when}.csv and .png")
 
 
 def abandon(repo: str, queued: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from pipelines.config import ParamsError
 from pipelines.sweep import experiment_name, parse_spec
@@ -27,6 +28,33 @@ def test_sweep_spec_is_parsed_and_a_bad_one_named():
         parse_spec("data.image_size=12,,16")
     with pytest.raises(ParamsError, match=r"\['12'\] given twice"):
         parse_spec("data.image_size=12,16,12")
+
+
+def test_other_settings_or_another_arm_name_experiments_and_tables_of_their_own(tmp_path):
+    """`sweep mix.synthetic_fraction=0.3,0.7 -S gan.cyclegan.steps=400` took the names of the same sweep
+    at the default steps and replaced its experiments (`dvc exp rename --force`) and its table; a
+    sweep read for another arm, or over other values, replaced the table too."""
+    from pipelines.sweep import keep_earlier_table, table_stem
+
+    key = "mix.synthetic_fraction"
+    plain, steps = experiment_name(key, "0.3"), experiment_name(key, "0.3", ["gan.cyclegan.steps=400"])
+    assert plain == "sweep-mix-synthetic-fraction-0-3" and steps == plain + "-with-gan-cyclegan-steps-400"
+    assert experiment_name(key, "0.3", ["b=2", "a=1"]) == experiment_name(key, "0.3", ["a=1", "b=2"]) == plain + "-with-a-1-b-2"
+    far, near = (experiment_name(key, "0.3", [f"data.root=/srv/datasets/fleet-cameras/{place}/2026-winter/front"]) for place in ("oslo", "bergen"))
+    assert re.fullmatch(re.escape(plain) + r"-with-[0-9a-f]{8}", far) and near != far  # a path is too long to read in a name
+    assert table_stem(key, "cyclegan") == key and table_stem(key, "cgan") == key + "-cgan"
+    assert table_stem(key, "cgan", ["gan.cgan.steps=400"]) == key + "-cgan-with-gan-cgan-steps-400"
+    # the same stem over other values: the earlier table and plot are kept beside the new ones
+    csv = tmp_path / f"{key}.csv"
+    pd.DataFrame({"experiment": ["sweep-a", "sweep-b"], key: [0.3, 0.7]}).to_csv(csv, index=False)
+    csv.with_suffix(".png").write_bytes(b"plot")
+    said = []
+    keep_earlier_table(csv, pd.DataFrame({"experiment": ["sweep-a", "sweep-b"]}), said.append)  # the same sweep: replaced
+    assert csv.exists() and said == []
+    keep_earlier_table(csv, pd.DataFrame({"experiment": ["sweep-c", "sweep-d"]}), said.append)
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert len(kept) == 2 and re.fullmatch(re.escape(key) + r"\.before-\d{8}-\d{6}\.csv", kept[0]) and kept[1] == kept[0][:-3] + "png", kept
+    assert said == [f"the table of an earlier sweep of other values (sweep-a, sweep-b) is kept as {kept[0][:-4]}.csv and .png"]
 
 
 def test_the_plot_takes_words_and_true_false_as_values(tmp_path):
@@ -135,6 +163,20 @@ def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
     assert after.count("sweep-mix-synthetic-fraction-0-3") == after.count("sweep-mix-synthetic-fraction-0-7") == 1, (before, after)
     assert set(_ran(again.stdout).values()) == {("index_raw",)}, again.stdout  # always changed (dvc.yaml); the rest restored
     assert pd.read_csv(repo / "reports/sweep/mix.synthetic_fraction.csv").equals(table)
+    assert (table.arm == "cyclegan").all() and table.set.isna().all()  # no -S: an empty cell
+    # The same values under another -S are another sweep: experiments and a table of their own, the earlier ones kept
+    other = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,0.7", "-S", "evaluate.bootstrap_samples=150"], cwd=repo,
+                           env=env(), capture_output=True, text=True, timeout=1200)
+    assert other.returncode == 0, other.stdout[-3000:] + other.stderr[-3000:]
+    tagged = {f"sweep-mix-synthetic-fraction-{v}-with-evaluate-bootstrap-samples-150" for v in ("0-3", "0-7")}
+    assert set(_ran(other.stdout)) == tagged and all(set(s) == {"index_raw", "evaluate"} for s in _ran(other.stdout).values()), other.stdout
+    listed = dvc("exp", "list", "--name-only", cwd=repo).stdout.split()
+    assert sorted(listed) == sorted([*tagged, "sweep-mix-synthetic-fraction-0-3", "sweep-mix-synthetic-fraction-0-7"]), listed
+    assert pd.read_csv(repo / "reports/sweep/mix.synthetic_fraction.csv").equals(table)
+    with_set = pd.read_csv(repo / "reports/sweep/mix.synthetic_fraction-with-evaluate-bootstrap-samples-150.csv")
+    assert set(with_set.experiment) == tagged and (with_set.set == "evaluate.bootstrap_samples=150").all()
+    assert "-> reports/sweep/mix.synthetic_fraction-with-evaluate-bootstrap-samples-150.png" in other.stdout.replace(str(repo) + "/", "")
+    after = subprocess.run([sys.executable, "-m", "dvc", "exp", "list"], cwd=repo, env=env(), capture_output=True, text=True).stdout
     # A data root the queued experiments would not find stops the sweep before anything is queued:
     # not there, or a folder of the checkout that git does not track (DVC copies tracked files alone)
     make_folders(repo / "photos")
@@ -146,15 +188,20 @@ def test_sweep_runs_the_dvc_queue_and_plots_the_choice(tmp_path):
                                  cwd=repo, env=env(), capture_output=True, text=True, timeout=300)
         assert refused.returncode == 2 and refused.stderr.startswith("error: " + said), refused.stderr
     assert dvc("queue", "status", cwd=repo).stdout == queue_before
-    # A rerun whose experiments fail (here: no source image of class a decodes) names them and keeps the earlier ones
+    # A rerun whose experiments fail (here: no source image of class a decodes, in params.yaml as the working
+    # tree holds it, so the names are the first sweep's) names them and keeps the earlier ones
     broken = make_folders(tmp_path / "broken")
     for image in (broken / "src/train/a").iterdir():
         image.write_bytes(b"not an image")
-    failed = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,0.7", "--arm", "cyclegan", "-S", "data.dataset=folders",
-                             "-S", f"data.root={broken}", "-S", "data.source=src", "-S", "data.target=tgt"],
+    params = (repo / "params.yaml").read_text()
+    data = {"dataset": "folders", "root": str(broken), "source": "src", "target": "tgt"}
+    (repo / "params.yaml").write_text(yaml.safe_dump(merge(yaml.safe_load(params), {"data": data}), sort_keys=False))
+    failed = subprocess.run([*cli, "sweep", "mix.synthetic_fraction=0.3,0.7", "--arm", "cyclegan"],
                             cwd=repo, env=env(), capture_output=True, text=True, timeout=1200)
+    (repo / "params.yaml").write_text(params)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stdout[-3000:] + failed.stderr[-3000:]
-    assert failed.stderr.startswith("error: sweep experiments failed; earlier experiments of the same names are kept"), failed.stderr
+    assert failed.stderr.startswith("note: params.yaml has changes that are not committed: every experiment of this sweep runs with them")
+    assert "\nerror: sweep experiments failed; earlier experiments of the same names are kept" in failed.stderr, failed.stderr
     causes = [line for line in failed.stderr.splitlines() if line.startswith("  sweep-mix-synthetic-fraction-")]
     assert len(causes) == 2 and all("no usable image" in line for line in causes), failed.stderr
     kept = subprocess.run([sys.executable, "-m", "dvc", "exp", "list"], cwd=repo, env=env(), capture_output=True, text=True).stdout
