@@ -31,6 +31,39 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's tests keep their order
 
 
+# What the project's own pipeline writes in the checkout. Tests run stages in throwaway copies or with
+# every output path given: a stage run with its defaults (artifacts/gan_curves/..., artifacts/timings/,
+# data/external_files.json) from the checkout overwrote the user's results and left `dvc status` stale.
+REPO_OUTPUTS = ("artifacts", "data", "reports", "dvc.lock", "params.yaml")
+
+
+def _outputs_snapshot() -> dict[str, tuple[int, int]]:
+    found = {}
+    for name in REPO_OUTPUTS:
+        top = REPO / name
+        for path in (top.rglob("*") if top.is_dir() else [top]):
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if not path.is_dir():
+                found[str(path.relative_to(REPO))] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_outputs_untouched():
+    """Fails the run (an error at the teardown of its last test) where tests wrote into the checkout's
+    pipeline outputs, naming the files."""
+    before = _outputs_snapshot()
+    yield
+    after = _outputs_snapshot()
+    touched = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    assert not touched, (f"the tests wrote into this checkout's pipeline outputs: {', '.join(touched[:10])}"
+                         f"{f' and {len(touched) - 10} more' if len(touched) > 10 else ''} (a stage run from the checkout with "
+                         "a default output path; or a run of the pipeline here while the tests ran)")
+
+
 @pytest.fixture
 def one_thread():
     """torch at one thread for the test. Every tensor in the network tests is tiny: on 2 cores

@@ -77,7 +77,7 @@ def test_train_gan_stage_under_torchrun_writes_outputs_once(tmp_path):
     common = _prepared(tmp_path)
     proc = subprocess.run([*TORCHRUN, "-m", "pipelines.stages.train_gan", "--gan", "cyclegan", *common,
                            "--labels", str(tmp_path / "labels"), "--out", str(tmp_path / "gan"), "--checkpoint-dir", str(tmp_path / "ckpt"),
-                           "--timings-dir", str(tmp_path / "timings")],
+                           "--curves", str(tmp_path / "curves"), "--timings-dir", str(tmp_path / "timings")],
                           cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("train_gan@cyclegan-0 step 6/6") == 1

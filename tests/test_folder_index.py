@@ -21,7 +21,8 @@ def _index_stage(tmp_path, root):
     params["data"].update(dataset="folders", root=str(root), source="src", target="tgt")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "raw_index.json"
-    proc = subprocess.run([sys.executable, "-m", "pipelines.stages.index_raw", "--params", str(tmp_path / "params.yaml"), "--out", str(out), "--cache", str(tmp_path / "cache.json")],
+    proc = subprocess.run([sys.executable, "-m", "pipelines.stages.index_raw", "--params", str(tmp_path / "params.yaml"), "--out", str(out), "--cache", str(tmp_path / "cache.json"),
+                           "--external", str(tmp_path / "external_files.json")],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(out.read_text())
@@ -118,7 +119,7 @@ def test_prepare_stops_on_a_file_added_or_rewritten_after_index_raw_listed_the_f
 
     def prepare_stage():
         return subprocess.run([sys.executable, "-m", "pipelines.stages.prepare", "--params", str(tmp_path / "params.yaml"), "--out", str(out),
-                               "--index", str(tmp_path / "raw_index.json")], cwd=REPO, capture_output=True, text=True, timeout=120)
+                               "--index", str(tmp_path / "raw_index.json"), "--timings-dir", str(tmp_path / "timings")], cwd=REPO, capture_output=True, text=True, timeout=120)
 
     proc = prepare_stage()
     assert proc.returncode == 2 and not out.exists(), proc.stderr
