@@ -101,16 +101,36 @@ def majority_class(preds: np.ndarray) -> int:
 SWAPPED = 0.5
 
 
-def read_as_each_other(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> list[tuple[int, int, float, float]]:
-    """preds (S seeds, N images), labels (N,) -> (c, d, share of c read as d, share of d read as c) for
-    each pair of classes each read as the other for SWAPPED of its images or more, over all seeds."""
+def read_shares(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """preds (S seeds, N images), labels (N,) -> (share[c, d]: the share of class c's images read as d
+    over all seeds, images of each class in the set)."""
     counts = np.zeros((num_classes, num_classes))
     for p in preds:
         np.add.at(counts, (labels, p), 1)
     rows = counts.sum(1, keepdims=True)
-    share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    return np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0), np.bincount(labels, minlength=num_classes)
+
+
+def read_as_each_other(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> list[tuple[int, int, float, float]]:
+    """(c, d, share of c read as d, share of d read as c) for each pair of classes each read as the
+    other for SWAPPED of its images or more, over all seeds (`read_shares`)."""
+    share, _ = read_shares(preds, labels, num_classes)
     return [(c, d, float(share[c, d]), float(share[d, c])) for c in range(num_classes) for d in range(c + 1, num_classes)
             if share[c, d] >= SWAPPED and share[d, c] >= SWAPPED]
+
+
+# Fewer test images of a class than this, and a share of them read as another is no sign of anything.
+READ_AS_ANOTHER_IMAGES = 5
+
+
+def read_as_another(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> list[tuple[int, int, float]]:
+    """(c, d, share of c read as d) for each class of READ_AS_ANOTHER_IMAGES test images or more that
+    is read as one other class d for SWAPPED of its images or more, over all seeds. Meant for a
+    classifier tested in the domain it learned (source_only on source_test, the oracle on target_test):
+    there no change of look explains it, and a train and a test folder that name a class differently do."""
+    share, images = read_shares(preds, labels, num_classes)
+    return [(c, d, float(share[c, d])) for c in range(num_classes) for d in range(num_classes)
+            if c != d and images[c] >= READ_AS_ANOTHER_IMAGES and share[c, d] >= SWAPPED]
 
 
 def _stat(per_seed: np.ndarray, boot: np.ndarray) -> dict:

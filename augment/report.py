@@ -260,6 +260,32 @@ def names_warnings(metrics: dict) -> list[str]:
         out.append(f"Classes read as each other: {BASELINE} reads the target test's {said}. A change of look seldom swaps two "
                    "classes both ways: the domains may file these classes under each other's names. Check their folders; "
                    "every arm's figures for them mean nothing until they agree.")
+    out += misread_at_home_warnings(metrics)
+    return out
+
+
+def misread_at_home_warnings(metrics: dict) -> list[str]:
+    """Classes that the classifier trained on a domain's own train labels reads as one other class
+    in that domain's test set (`read_as_another`: source_only on source_test, the oracle on
+    target_test), where it reads the rest well: no change of look is involved, and a train and a
+    test folder that file a class differently, or a folder holding another class's images, explain it."""
+    out = []
+    per_class = {"source": metrics["run"].get("train_data", {}).get("source_train_per_class") or {},
+                 "target": metrics["run"].get("target_split", {}).get("target_test_per_class") or {}}
+    for block, arm, domain in (("source_test", BASELINE, "source"), ("target_test", "oracle", "target")):
+        found = metrics.get(block, {}).get(arm, {})
+        misread, acc = found.get("read_as_another") or [], found.get("accuracy", {}).get("mean")
+        if not misread or acc is None or not_learned(acc, len(per_class[domain])):  # it reads the rest poorly too
+            continue
+        said = "; ".join(f"{c} as {d} ({p['share']:.0%} of them)" for p in misread for c, d in [class_names(p["classes"])])
+        folders = sorted({p["classes"][0] for p in misread})
+        out.append(f"Misread in its own domain: {arm}, trained on the {domain}'s train labels, reads the {domain} test's {said}, "
+                   f"while it reads the {domain} test at {acc:.3f} in all. Within one domain a classifier that reads the rest "
+                   f"well seldom reads half of a class as one other: the {domain}'s train and test folders may file "
+                   f"{'this class' if len(folders) == 1 else 'these classes'} differently, or one folder holds another class's "
+                   f"images. Compare the {domain}'s train/{folders[0]} and test/{folders[0]} folders"
+                   + (" (and the others')" if len(folders) > 1 else "") + "; where the classes truly look alike at data.image_size, "
+                   "a longer or wider classifier (classifier.steps, classifier.width) tells them apart.")
     return out
 
 

@@ -367,3 +367,26 @@ def test_two_classes_read_as_each_other_are_found_and_one_way_confusions_are_not
     one_way[labels == 0] = 2  # 0 read as 2, 2 read right: a change of look, no swap
     assert read_as_each_other(np.stack([preds, preds]), labels, 4) == [(1, 3, 1.0, 1.0)]
     assert read_as_each_other(one_way[None], labels, 4) == []
+
+
+def test_a_class_read_as_one_other_is_found_one_way_and_not_among_a_handful_of_images():
+    """A classifier tested in its own domain that reads most of a class as one other: a train and a
+    test folder that name the class differently. Four images of a class say nothing either way."""
+    import numpy as np
+
+    from augment.metrics import read_as_another
+
+    labels = np.repeat(np.arange(4), [10, 10, 10, 4])
+    preds = labels.copy()
+    preds[np.flatnonzero(labels == 0)[:6]] = 2  # 0 read as 2 for 6 of 10 images, 2 read right
+    preds[labels == 3] = 1  # all 4 images of class 3 read as 1: too few to tell
+    other = preds.copy()
+    other[np.flatnonzero(labels == 0)[:4]] = 0  # a second seed reads only 2 of 10 as 2: 8 of 20 in all
+    assert read_as_another(preds[None], labels, 4) == [(0, 2, 0.6)]
+    assert read_as_another(np.stack([preds, other]), labels, 4) == []
+    spread = labels.copy()
+    spread[labels == 0] = np.array([1, 1, 1, 2, 2, 2, 3, 3, 3, 0])  # most of class 0 misread, but as no one class
+    assert read_as_another(spread[None], labels, 4) == []
+    swapped = labels.copy()
+    swapped[labels == 1], swapped[labels == 2] = 2, 1
+    assert read_as_another(swapped[None], labels, 4) == [(1, 2, 1.0), (2, 1, 1.0)]

@@ -498,6 +498,27 @@ def test_both_reports_warn_where_the_domains_seem_to_name_classes_differently():
         assert "Classes read as each other: source_only reads the target test's 4 as 9 (92% of them) and 9 as 4 (88%)" in report
 
 
+def test_both_reports_warn_where_a_domain_s_own_classifier_reads_a_class_of_its_test_as_another():
+    """A target test folder of class 3 holding 8s (or a train and a test folder naming a class differently):
+    the oracle, trained on the target's train labels, read most 3s as 8, and no report said so; source_only
+    on its own source test likewise."""
+    metrics = _metrics()
+    metrics["run"]["target_split"] = {"target_test": 800, "target_test_per_class": {str(c): 80 for c in range(10)}}
+    metrics["run"]["train_data"] = {"source_train_per_class": {str(c): 500 for c in range(10)}}
+    metrics["target_test"]["oracle"] = {"accuracy": {"mean": 0.88, "ci95": [0.85, 0.9]}, "read_as_another": [{"classes": ["3", "8"], "share": 0.81}]}
+    metrics["source_test"] = {"source_only": {"accuracy": {"mean": 0.97, "ci95": [0.96, 0.98]},
+                                              "read_as_another": [{"classes": ["a b", "7"], "share": 0.6}]}}
+    for report in _both(metrics):
+        assert ("Misread in its own domain: oracle, trained on the target's train labels, reads the target test's 3 as 8 (81% of them), "
+                "while it reads the target test at 0.880 in all.") in report
+        assert "Compare the target's train/3 and test/3 folders;" in report
+        assert "source_only, trained on the source's train labels, reads the source test's a b as 7 (60% of them)" in report
+    metrics["target_test"]["oracle"]["accuracy"]["mean"] = 0.4  # it reads the rest poorly too: nothing points at the folders
+    metrics["source_test"]["source_only"]["read_as_another"] = []
+    for report in _both(metrics):
+        assert "Misread in its own domain" not in report
+
+
 def test_an_interval_over_fewer_than_three_classifier_seeds_says_what_it_cannot_tell():
     """Two seeds of classic read a target at 0.860 and 0.725, and its interval, [0.701, 0.878], was about
     the span of those two draws, with no word that two seeds cannot tell how far a third would land."""

@@ -30,7 +30,7 @@ from augment.few_labels import labeled_target_train_counts
 from augment.gan_quality import domain_spread_ratio, drawn, gan_quality, pooled_features, summarize_gan_seeds
 from augment.inception import load_inception
 from augment.io import atomic_dir, write_csv, write_json, write_text
-from augment.metrics import read_as_each_other
+from augment.metrics import read_as_another, read_as_each_other
 from augment.prepare import domain_copies, files_not_read, folders_not_searched, label_conflicts, repeated_copies, test_repeats
 from augment.report import (
     arm_descriptions, arm_metrics, mark_unavailable, plot_arms, render_report, stack_predictions, with_oracle_beaten,
@@ -244,6 +244,11 @@ def main(argv: list[str] | None = None) -> None:
         swapped = read_as_each_other(*stack_predictions(predictions[BASELINE], "target_test"), len(data.classes))
         metrics["target_test"][BASELINE]["read_as_each_other"] = [
             {"classes": [data.classes[c], data.classes[d]], "shares": [round(a, 4), round(b, 4)]} for c, d, a, b in swapped]
+    for block, arm in (("source_test", BASELINE), ("target_test", "oracle")):  # within the domain each learned
+        if arm in predictions and block in metrics and arm in metrics[block]:
+            misread = read_as_another(*stack_predictions(predictions[arm], block), len(data.classes))
+            metrics[block][arm]["read_as_another"] = [{"classes": [data.classes[c], data.classes[d]], "share": round(a, 4)}
+                                                      for c, d, a in misread]
 
     # GAN quality, with features from a classifier trained here (no downloaded weights).
     metrics["gan"] = {}
