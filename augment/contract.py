@@ -414,7 +414,8 @@ def _why_missing(missing: list[str], known: set[str], files: list[FoundFile], so
                  unlabeled_allowed: bool = False) -> str:
     """What may explain classes without source train images: a folder of that name in source train
     that was refused (a symlinked folder) or holds no usable image, a source class whose name differs
-    only in case or in spaces at its ends, or, in the target train split, sub-folders of unlabeled images."""
+    only in case, in spaces at its ends or in leading zeros (`_same_name`), or, in the target train
+    split, sub-folders of unlabeled images."""
     refused = {f.path.name: f.problem for f in files
                if f.role == "source" and f.split == "train" and f.label is None and f.problem and f.path.name in missing}
     out = [f"{name} in the source train split: {why}" for name, why in refused.items()]
@@ -423,9 +424,10 @@ def _why_missing(missing: list[str], known: set[str], files: list[FoundFile], so
             held = [f for f in files if f.role == "source" and f.split == "train" and f.label == name]
             out.append(f"{source_train / name} is there but holds no usable image" + (" (see rejected.csv)" if held else ""))
     for name in missing:
-        near = [k for k in sorted(known) if k.strip().casefold() == name.strip().casefold()]
+        near = [k for k in sorted(known, key=natural_key) if _same_name(k, name)]
         if near:
-            out.append(f"{name!r} differs from the source class {near[0]!r} only in case or in spaces")
+            how = "in case or in spaces" if near[0].strip().casefold() == name.strip().casefold() else "in leading zeros"
+            out.append(f"{name!r} differs from the source class {near[0]!r} only {how}")
     if unlabeled_allowed and len(out) == 0:
         out.append("if these folders hold unlabeled images rather than classes, put the images in the target train folder "
                    "itself: a flat target train split needs no labels")

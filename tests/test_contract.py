@@ -100,6 +100,10 @@ def test_class_names_are_compared_as_people_read_them(folders, tmp_path):
     with pytest.raises(DataLayoutError, match=r"\('B ' differs from the source class 'b' only in case or in spaces\)"):
         discover(folders, "src", "tgt")
     (folders / "tgt/test/B ").rename(folders / "tgt/test/b")
+    numbered = make_folders(tmp_path / "numbered", classes=("1", "2", "10"), per_class=2)
+    (numbered / "tgt/test/2").rename(numbered / "tgt/test/02")  # one domain numbers its folders with leading zeros
+    with pytest.raises(DataLayoutError, match=r"classes \['02'\] have no images in .*\('02' differs from the source class '2' only in leading zeros\)"):
+        discover(numbered, "src", "tgt")
     (folders / "src/train/c").rename(tmp_path / "c_elsewhere")
     (folders / "src/train/c").symlink_to(tmp_path / "c_elsewhere")
     with pytest.raises(DataLayoutError, match=r"classes \['c'\] have no images in .*\(c in the source train split: symlinked folder, not followed\)"):
