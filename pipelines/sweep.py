@@ -408,6 +408,9 @@ def plot(frame: pd.DataFrame, key: str, arm: str, path: Path) -> None:
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel(key)
     ax.set_ylabel(f"{arm} benefit over source_only")
+    settings = frame["set"].iloc[0] if "set" in frame and isinstance(frame["set"].iloc[0], str) else ""
+    if settings:  # the plot read alone says what else every experiment ran with
+        ax.set_title(f"with -S {settings}", fontsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,7 @@ def test_other_settings_or_another_arm_name_experiments_and_tables_of_their_own(
     assert said == [f"the table of an earlier sweep of other values (sweep-a, sweep-b) is kept as {kept[0][:-4]}.csv and .png"]
 
 
-def test_the_plot_takes_words_and_true_false_as_values(tmp_path):
+def test_the_plot_takes_words_and_true_false_as_values(tmp_path, monkeypatch):
     """`sweep gan.cyclegan.loss=lsgan,hinge` ran both experiments, wrote the table, then ended in
     "could not convert string to float: 'hinge'" with no plot."""
     from pipelines.sweep import plot
@@ -68,6 +68,14 @@ def test_the_plot_takes_words_and_true_false_as_values(tmp_path):
                               "test_benefit": [0.1, 0.15], "test_lo": [0.0, 0.05], "test_hi": [0.2, 0.25], "chosen": [False, True]})
         plot(frame, key, "cyclegan", tmp_path / f"{key}.png")
         assert (tmp_path / f"{key}.png").stat().st_size > 1000
+    # a sweep's -S settings head its plot (the table's `set` column; an empty cell reads back as NaN)
+    import matplotlib.figure
+
+    titles = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: titles.append(fig.axes[0].get_title()))
+    for settings in ("gan.cyclegan.steps=400", "", float("nan")):
+        plot(frame.assign(arm="cyclegan", set=settings), key, "cyclegan", tmp_path / "with.png")
+    assert titles == ["with -S gan.cyclegan.steps=400", "", ""]
 
 
 def test_data_tracked_by_dvc_is_not_counted_among_the_stages_the_cache_lacks(tmp_path):
