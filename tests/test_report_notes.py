@@ -502,12 +502,13 @@ def test_both_reports_warn_where_a_domain_s_own_classifier_reads_a_class_of_its_
     """A target test folder of class 3 holding 8s (or a train and a test folder naming a class differently):
     the oracle, trained on the target's train labels, read most 3s as 8, and no report said so; source_only
     on its own source test likewise."""
-    metrics = _metrics()
+    metrics = _metrics(arms=("source_only", "cyclegan", "oracle"))
     metrics["run"]["target_split"] = {"target_test": 800, "target_test_per_class": {str(c): 80 for c in range(10)}}
     metrics["run"]["train_data"] = {"source_train_per_class": {str(c): 500 for c in range(10)}}
-    metrics["target_test"]["oracle"] = {"accuracy": {"mean": 0.88, "ci95": [0.85, 0.9]}, "read_as_another": [{"classes": ["3", "8"], "share": 0.81}]}
-    metrics["source_test"] = {"source_only": {"accuracy": {"mean": 0.97, "ci95": [0.96, 0.98]},
-                                              "read_as_another": [{"classes": ["a b", "7"], "share": 0.6}]}}
+    metrics["target_test"]["oracle"] = {**metrics["target_test"]["oracle"], "accuracy": {"mean": 0.88, "ci95": [0.85, 0.9], "per_seed": [0.88]},
+                                        "read_as_another": [{"classes": ["3", "8"], "share": 0.81}]}
+    metrics["source_test"]["source_only"] = {"accuracy": {"mean": 0.97, "ci95": [0.96, 0.98], "per_seed": [0.97]},
+                                             "read_as_another": [{"classes": ["a b", "7"], "share": 0.6}]}
     for report in _both(metrics):
         assert ("Misread in its own domain: oracle, trained on the target's train labels, reads the target test's 3 as 8 (81% of them), "
                 "while it reads the target test at 0.880 in all.") in report
