@@ -480,12 +480,13 @@ def _preset(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from pipelines.sweep import check_sweep, parse_spec, stages_not_in_cache, sweep
+    from pipelines.sweep import DEFAULT_ARM, check_sweep, parse_spec, stages_not_in_cache, sweep
     from pipelines.workspace import WorkspaceError, repo_root
 
     from augment.arms import ARMS
 
     _only_the_repos_params(args)
+    args.arm = DEFAULT_ARM if args.arm is None else args.arm
     if args.arm not in ARMS or args.arm == "source_only":
         import difflib
 
@@ -726,7 +727,8 @@ def _main(argv: list[str] | None) -> int:
     preset.set_defaults(func=_preset)
     sw = sub.add_parser("sweep", help="queue one DVC experiment per value, run the queue, plot the benefit chosen on target_val")
     sw.add_argument("spec", help="KEY=V1,V2,... e.g. mix.synthetic_fraction=0.25,0.5,0.75")
-    sw.add_argument("--arm", default="cyclegan", help="whose benefit over source_only to plot (default: cyclegan)")
+    sw.add_argument("--arm", help="whose benefit over source_only to plot (default: cyclegan; another arm's table and plot are "
+                                  "named with it)")
     sw.add_argument("-S", "--set", action="append", metavar="KEY=VALUE", help="also set this for every experiment (repeatable)")
     sw.add_argument("--jobs", type=_at_least(1), default=1, metavar="N", help="experiments run at once (dvc queue start -j)")
     sw.set_defaults(func=_sweep)
