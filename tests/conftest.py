@@ -1,4 +1,5 @@
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def _outputs_snapshot() -> dict[str, tuple[int, int]]:
                 st = path.lstat()
             except OSError:
                 continue
-            if not path.is_dir():
+            if not stat.S_ISDIR(st.st_mode):  # from the lstat at hand: no second stat per file
                 found[str(path.relative_to(REPO))] = (st.st_size, st.st_mtime_ns)
     return found
 
