@@ -37,6 +37,7 @@ from pipelines.interrupt import STOPPING, keep_stopping_on_sigterm, note_stoppin
 from pipelines.logcapture import forward_output
 from pipelines.runtime import StageFailed, set_offline_env, use_this_python
 from pipelines.remote import dvc_remote, git_remotes, pull_before, push_after
+from pipelines.warm_start import warm_stages
 from pipelines.workspace import (check_stage_locks, commit_experiment, create_run_worktree, git_lock, mark_finished, prune_runs, repo_root,
                                  run_name, workspace_lock)
 
@@ -760,8 +761,9 @@ def pipeline(
             raise
         log.info(f"{len(graph)} stage(s), up to {jobs} at once")
         unchanged = set() if force else up_to_date(workdir, list(graph))
-        results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,
-                             unchanged=unchanged, pull=remote is not None)
+        with warm_stages():  # each stage forked from a process that has imported torch already
+            results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,
+                                 unchanged=unchanged, pull=remote is not None)
         summary: dict = {"run": name, "workdir": str(workdir), "stages": results}
         if experiment or remote:  # first: what the stages computed is kept (and pushed) even if publishing fails
             summary["experiment"] = record_experiment(str(workdir), str(root), name if experiment else None)

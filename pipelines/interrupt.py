@@ -39,8 +39,10 @@ def signal_word(signum: int) -> str:
 # Set once a signal is being handled: a stage that fails meanwhile was stopped, and the flow says so
 # in one line instead of reporting it as a failure with its last lines.
 STOPPING = threading.Event()
-# Descendants that end by themselves once this process exits, left alone by `stop_children`: the
-# watchdog of pipelines.orphans (waited for, it held every Ctrl-C for the whole grace period).
+# Descendants that end by themselves once this process exits, left alone by `stop_children` with their
+# own descendants: the watchdog of pipelines.orphans (waited for, it held every Ctrl-C for the whole
+# grace period) and the warm stage server of pipelines.warm_start (its stages are stopped through
+# their own processes, which pass a signal on: signalled directly as well, a stage got two).
 SPARED: set[int] = set()
 
 
@@ -152,7 +154,11 @@ def stop_children(grace: float = GRACE_SECONDS, stop: float = STOP_SECONDS) -> N
     me = psutil.Process()
 
     def children() -> list:
-        return [proc for proc in me.children(recursive=True) if proc.pid not in SPARED]
+        spared = set(SPARED)
+        for pid in SPARED:
+            with contextlib.suppress(psutil.Error):
+                spared.update(proc.pid for proc in psutil.Process(pid).children(recursive=True))
+        return [proc for proc in me.children(recursive=True) if proc.pid not in spared]
 
     _wait_gone(children(), grace)
     stop_processes(children, stop)

@@ -32,6 +32,17 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's tests keep their order
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_stage_server():
+    """One warm stage server per test process (pipelines/warm_start.py), as a flow run has one: the stages
+    that every `dvc repro` of the tests starts are forked from it, with the code of their own copy of the
+    project. Tests of the cold start set `DOMAIN_AUGMENT_WARM_STAGES` themselves."""
+    from pipelines.warm_start import warm_stages
+
+    with warm_stages(wait=120) as path:  # ready before the first test: which stages start warm does not depend on timing
+        yield path
+
+
 # What the project's own pipeline writes in the checkout. Tests run stages in throwaway copies or with
 # every output path given: a stage run with its defaults (artifacts/gan_curves/..., artifacts/timings/,
 # data/external_files.json) from the checkout overwrote the user's results and left `dvc status` stale.

@@ -16,6 +16,7 @@ from tests.e2e import ALWAYS_RUN, ONE_SEED, dvc, pending, project_copy, ran_stag
 pytestmark = pytest.mark.e2e
 
 from augment.arms import ARMS as ALL_ARMS
+from pipelines.warm_start import WARM_STAGES_ENV
 
 ARMS = list(ALL_ARMS)  # the digits repo trains every arm
 GANS = ["cyclegan", "cgan"]
@@ -654,12 +655,18 @@ def test_determinism_every_kind_of_stage_rerun_from_scratch_gives_the_same_bytes
     it (`run.wall_seconds`), and images/s. The stages not forced here are forced elsewhere in this
     module with the same check: prepare, few_labels, arm_inputs and a conditional GAN in the kill
     test below, the other CycleGAN in test_identical_rerun_does_not_cascade; each stage reads only
-    its deps, so a rerun of the whole pipeline gives what these do."""
+    its deps, so a rerun of the whole pipeline gives what these do.
+
+    The first run's stages were forked by the tests' warm stage server (pipelines/warm_start.py); the
+    forced ones start cold, each a fresh process, as a plain `dvc repro` runs them: the same bytes."""
     repo, _ = digits_repo
     dvc("repro", cwd=repo)
     before = _data_digest(repo)
     forced = ["train_gan@cyclegan-0", "synthesize@cyclegan-0", "synthesize@cgan-0", *[f"train_classifier@{a}-0" for a in ARMS], "evaluate"]
-    assert ran_stages(dvc("repro", "--force", "--single-item", *forced, cwd=repo).stdout) == forced
+    timings = {stage: repo / "artifacts/timings" / f"{stage}.json" for stage in forced[:-1]}
+    assert {json.loads(p.read_text())["started"] for p in timings.values()} == {"warm"}
+    assert ran_stages(dvc("repro", "--force", "--single-item", *forced, cwd=repo, extra_env={WARM_STAGES_ENV: "off"}).stdout) == forced
+    assert {json.loads(p.read_text())["started"] for p in timings.values()} == {"cold"}
     assert pending(repo) == {}
     assert _data_digest(repo) == before
 
@@ -675,12 +682,14 @@ KILL_STAGES = ["prepare", "few_labels", "train_gan@cgan-0", "synthesize@cgan-0",
 
 def _data_digest(repo) -> dict[str, str]:
     """What the stages computed, byte for byte, except what differs by construction (stage wall
-    times; torch.save's per-file serialization id in weights files)."""
+    times; torch.save's per-file serialization id in weights files). The temporary folder of a stage
+    killed while it wrote (`.0.*.tmp` beside `data/synthetic/cgan/0`: augment.io.atomic_dir) is not an
+    output: the stage's next run removes it, and git ignores it."""
     import hashlib
 
     files = [p for pattern in ("data/prepared/*.*", "data/labels/*.csv", "data/synthetic/*/*/pixels.npy",
                                "data/synthetic/*/*/manifest.csv", "reports/predictions/*/*.csv")
-             for p in sorted(repo.glob(pattern))]
+             for p in sorted(repo.glob(pattern)) if not any(part.startswith(".") and part.endswith(".tmp") for part in p.parts)]
     digest = {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     _drop_timings(metrics)

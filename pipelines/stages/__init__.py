@@ -2,9 +2,13 @@
 import os
 import sys
 
+from pipelines.warm_start import hand_over
+
 # Before torch (and its OpenMP runtime) loads: idle OpenMP threads sleep instead of spinning, so a
 # stage sharing its cores with another job slows down gracefully (see pipelines/cpu_threads.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+hand_over()  # where a warm server is up, it runs this stage and this process exits as the stage does (pipelines/warm_start.py)
 
 
 def stage_name() -> str:
