@@ -761,7 +761,10 @@ def pipeline(
             raise
         log.info(f"{len(graph)} stage(s), up to {jobs} at once")
         unchanged = set() if force else up_to_date(workdir, list(graph))
-        with warm_stages():  # each stage forked from a process that has imported torch already
+        # Each stage forked from a process that has imported torch already; not for a run with nothing to
+        # do but index_raw's listing of data.root (it imports no torch): the server's own start costs more.
+        to_do = [s for s in graph if s not in unchanged and s != "index_raw"]
+        with warm_stages() if to_do else contextlib.nullcontext():
             results = run_stages(workdir, graph, force=force, jobs=jobs, retries=stage_retries, retry_delay_seconds=retry_delay_seconds,
                                  unchanged=unchanged, pull=remote is not None)
         summary: dict = {"run": name, "workdir": str(workdir), "stages": results}

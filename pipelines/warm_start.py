@@ -230,13 +230,13 @@ def _reopen_streams(io) -> None:
 
 
 def serve(path: str) -> _Stage:
-    """Take stages on the socket at `path` until SIGTERM or SIGINT; then wait for the running ones and
-    exit. Returns only in a forked child, with the stage it is to run."""
+    """Take stages on the socket at `path` until SIGTERM, SIGINT, SIGHUP or the end of stdin (where stdin
+    is a pipe); then wait for the running ones and exit. Returns only in a forked child, with the stage
+    it is to run."""
     import selectors
-    import time
 
+    server = os.getpid()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as pipelines/stages/__init__.py sets it before torch loads
-    t0 = time.perf_counter()
     before = dict(os.environ)
     for name in WARM_MODULES:
         __import__(name)
@@ -255,8 +255,6 @@ def serve(path: str) -> _Stage:
         os.unlink(path)
     listener.bind(path)
     listener.listen(64)
-    if os.environ.get("DOMAIN_AUGMENT_WARM_VERBOSE"):
-        print(f"warm stage server: {path}, ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     with contextlib.suppress(OSError, ValueError):  # whoever started it ends (even killed): its end of the pipe closes
@@ -288,14 +286,11 @@ def serve(path: str) -> _Stage:
                         conn.sendall(f"status {status}\n".encode())
                     conn.close()
     finally:
-        if os.getpid() == _SERVER_PID[0] and listener.fileno() >= 0:
+        if os.getpid() == server and listener.fileno() >= 0:  # not in a child, which returns through here
             listener.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
     sys.exit(0)
-
-
-_SERVER_PID = [0]
 
 
 def _accept(listener, selector, running: dict) -> _Stage | None:
@@ -414,7 +409,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("usage: python -m pipelines.warm_start SOCKET")
     # Forking beside BLAS's idle worker thread is what this server is for; the children run no thread of its.
     warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-    _SERVER_PID[0] = os.getpid()
     for fd in (0, 1, 2):  # a stage's streams arrive as new descriptors: none of them may land on 0-2
         try:
             os.fstat(fd)

@@ -15,6 +15,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.config import ParamsError
 from pipelines.flows import is_transient, pipeline, run_stage, stage_graph, stage_order
+from pipelines.warm_start import WARM_STAGES_ENV
 from tests.e2e import ALWAYS_RUN, env, project_copy, stage_process
 from tests.prefect_api import artifacts, log_messages, task_run_counts, task_states, task_times
 
@@ -57,9 +58,14 @@ def test_prefect_stage_order_comes_from_the_dvc_graph(repo):
     assert stage_order(repo, ["synthesize@cyclegan-0"]) == DAG_ORDER
 
 
-def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo):
+def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo, monkeypatch):
     before = _git_status(repo)
+    monkeypatch.delenv(WARM_STAGES_ENV)  # the tests' own server: the flow starts one of its own instead
     run_id, summary = _run(repo_path=str(repo), stage_retries=0, jobs=2)
+    assert WARM_STAGES_ENV not in os.environ  # and stopped it
+    workdir = repo / ".dvc/tmp/runs" / summary["run"]
+    started = {json.loads(p.read_text())["started"] for p in (workdir / "artifacts/timings").glob("*.json")}
+    assert "warm" in started, started  # those that began before it was ready (a few seconds) began cold
     assert [r["stage"] for r in summary["stages"]] == stage_order(repo)
     assert {r["status"] for r in summary["stages"]} == {"ran"}
     # Two at a time, and never before what a stage depends on has finished.
@@ -69,7 +75,6 @@ def test_prefect_isolated_run_records_everything_and_leaves_the_tree_alone(repo)
     spans = sorted(times[s] for s in stage_order(repo))
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "no two stages ran side by side"
     assert max(sum(1 for s in spans if s[0] <= t[0] < s[1]) for t in spans) <= 2
-    workdir = repo / ".dvc/tmp/runs" / summary["run"]
     assert summary["workdir"] == str(workdir)
     metrics = json.loads((workdir / "reports/metrics.json").read_text())
     assert set(metrics["target_test"]) == ARMS
