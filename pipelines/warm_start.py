@@ -198,7 +198,14 @@ class _Stage:
         importlib.invalidate_caches()
         sys.argv = ["-m-forked", *r["args"]]  # not "-m": this process must not hand the stage over again
         sys.orig_argv = list(r["orig_argv"])
-        threading.Thread(target=self._die_with_client, name="warm-start-client", daemon=True).start()
+        # The watcher starts with every signal blocked, and keeps them so: a Ctrl-C for the stage must reach
+        # the main thread, or a blocking call there (time.sleep, a read) runs on to its end before the
+        # KeyboardInterrupt (the kernel hands a process's signal to any thread that does not block it).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            threading.Thread(target=self._die_with_client, name="warm-start-client", daemon=True).start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         runpy.run_module(r["module"], run_name="__main__", alter_sys=True)
 
     def _die_with_client(self) -> None:
