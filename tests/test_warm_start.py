@@ -101,9 +101,11 @@ def test_exit_codes_messages_and_atexit_reach_the_stages_process(project):
         (project / "atexit.txt").unlink()
 
 
-def _start_sleepy(project: Path, seconds: float = 60, extra: dict | None = None) -> tuple[subprocess.Popen, dict]:
+def _start_sleepy(project: Path, seconds: float = 60, extra: dict | None = None, sigint=signal.SIG_DFL) -> tuple[subprocess.Popen, dict]:
+    """The sleepy stage's process, with SIGINT as `sigint` (a test worker of pytest-xdist ignores it,
+    and a process inherits that: a terminal's shell starts it with the default)."""
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.stages.sleepy", str(seconds)], cwd=project, env={**env(), **(extra or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
     who = json.loads(proc.stdout.readline())
     return proc, who
 
@@ -134,6 +136,15 @@ def test_ctrl_c_reaches_the_stage_and_its_process_ends_as_the_stage_did(project)
     assert proc.returncode == 130, (proc.returncode, err)
     assert err.strip() == "sleepy: interrupted; no output was left half-written" and "slept" not in out
     assert _gone(who["pid"])
+
+
+def test_a_ctrl_c_its_process_ignores_the_stage_ignores(project):
+    """`nohup`, a job started in the background by a shell without job control: SIGINT ignored."""
+    proc, who = _start_sleepy(project, 3, sigint=signal.SIG_IGN)
+    assert who["forked_from"]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (0, "slept\n", "")
 
 
 def test_a_stage_ended_by_a_signal_ends_its_process_by_the_same_signal(project):
