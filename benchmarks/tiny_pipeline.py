@@ -41,9 +41,14 @@ def copy_project(checkout: Path, dest: Path) -> Path:
             shutil.copy2(checkout / rel, dest / rel)
     params = merge(yaml.safe_load((checkout / "params.yaml").read_text()), merge(TINY, ONE_SEED))
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", "project"]):
+    def run(*cmd: str) -> None:
         subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
+
+    run("git", "init", "-q")
+    if not (dest / ".dvc/config").exists():  # the project tracks its own
+        run(sys.executable, "-m", "dvc", "init", "-q")
+    run("git", "add", "-A")
+    run("git", "-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", "project")
     return dest
 
 
