@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,27 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
 
-from tests.e2e import ONE_SEED, TINY, merge  # noqa: E402  (the suite's tiny params: one definition)
-
-
-def copy_project(checkout: Path, dest: Path) -> Path:
-    import yaml
-
-    for rel in subprocess.run(["git", "ls-files"], cwd=checkout, capture_output=True, text=True, check=True).stdout.split():
-        if rel != "dvc.lock" and (checkout / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(checkout / rel, dest / rel)
-    params = merge(yaml.safe_load((checkout / "params.yaml").read_text()), merge(TINY, ONE_SEED))
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    def run(*cmd: str) -> None:
-        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
-
-    run("git", "init", "-q")
-    if not (dest / ".dvc/config").exists():  # the project tracks its own
-        run(sys.executable, "-m", "dvc", "init", "-q")
-    run("git", "add", "-A")
-    run("git", "-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", "project")
-    return dest
+from tests.e2e import ONE_SEED, project_copy  # noqa: E402  (the suite's tiny project: one definition)
 
 
 def digest(repo: Path) -> dict[str, str]:
@@ -78,7 +57,8 @@ def main() -> None:
     seconds, stages = {}, {}
     with tempfile.TemporaryDirectory(prefix="tiny-pipeline-") as tmp, warm_stages(wait=120):
         for how in ("cold", "warm"):
-            repo = copy_project(checkout, Path(tmp) / how)
+            (Path(tmp) / how).mkdir()
+            repo = project_copy(Path(tmp) / how, ONE_SEED, source=checkout)
             env = {**os.environ, **({WARM_STAGES_ENV: "off"} if how == "cold" else {})}
             t0 = time.perf_counter()
             proc = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True)

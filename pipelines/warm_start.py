@@ -268,13 +268,17 @@ def serve(path: str) -> _Stage:
         if not os.isatty(0) and not os.path.samefile(os.devnull, "/proc/self/fd/0"):
             selector.register(0, selectors.EVENT_READ)
     running: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, connection)
+
+    def stop_listening() -> None:
+        selector.unregister(listener)
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
     try:
         while not stopping or running:
             if stopping and listener.fileno() >= 0:
-                selector.unregister(listener)
-                listener.close()
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+                stop_listening()
             for key, _ in selector.select(timeout=1.0):
                 if key.fileobj == 0:
                     if not os.read(0, 4096):
@@ -294,9 +298,7 @@ def serve(path: str) -> _Stage:
                     conn.close()
     finally:
         if os.getpid() == server and listener.fileno() >= 0:  # not in a child, which returns through here
-            listener.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            stop_listening()
     sys.exit(0)
 
 

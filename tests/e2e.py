@@ -76,15 +76,16 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-def project_copy(dest: Path, overrides: dict | None = None) -> Path:
-    """The tracked project files in a fresh git repo with DVC initialised, params made tiny."""
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+def project_copy(dest: Path, overrides: dict | None = None, source: Path = REPO) -> Path:
+    """The tracked project files (of this checkout, or of `source`, another one) in a fresh git repo with
+    DVC initialised, params made tiny."""
+    files = subprocess.run(["git", "ls-files"], cwd=source, capture_output=True, text=True, check=True).stdout.split()
     for rel in files:
-        if rel == "dvc.lock" or not (REPO / rel).is_file():
+        if rel == "dvc.lock" or not (source / rel).is_file():
             continue
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, dest / rel)
-    params = merge(yaml.safe_load((REPO / "params.yaml").read_text()), merge(TINY, overrides or {}))
+        shutil.copy2(source / rel, dest / rel)
+    params = merge(yaml.safe_load((source / "params.yaml").read_text()), merge(TINY, overrides or {}))
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], dest)
     run(["git", "config", "user.email", "t@example.com"], dest)  # experiments are git commits
